@@ -1,0 +1,60 @@
+"""Small helpers every component shares: tags, child options, IAM documents."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Sequence
+
+import pulumi
+
+MANAGED_BY = "mlplatform"
+
+
+def tags(name: str, extra: Mapping[str, str] | None = None, **more: str) -> dict[str, str]:
+    """The tags every AWS resource gets: ownership (the orphan sweep finds leftovers by it) + user's."""
+    out = {"mlplatform:managed-by": MANAGED_BY, "mlplatform:component": name}
+    out.update(extra or {})
+    out.update(more)
+    return out
+
+
+def child(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
+    """Options for a component's child: parented to it, plus any extra option."""
+    return pulumi.ResourceOptions(parent=parent, **kwargs)
+
+
+def policy_json(statements: Sequence[Mapping[str, Any]]) -> str:
+    """An IAM policy document as JSON (statements are plain dicts)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def assume_role_service(*services: str) -> str:
+    """Trust policy letting AWS services (for example `ec2.amazonaws.com`) assume a role."""
+    return policy_json([{"Effect": "Allow", "Principal": {"Service": list(services) if len(services) > 1 else services[0]},
+                         "Action": "sts:AssumeRole"}])
+
+
+def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer_url: str, namespace: str, service_account: str) -> str:
+    """Trust policy for IAM Roles for Service Accounts, pinned to one service account.
+
+    `sub` and `aud` sit in ONE `StringEquals` block: two blocks with the same key would silently keep
+    only one of them.
+    """
+    host = oidc_issuer_url.removeprefix("https://")
+    return policy_json([{
+        "Effect": "Allow",
+        "Principal": {"Federated": oidc_provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {
+            f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+            f"{host}:aud": "sts.amazonaws.com",
+        }},
+    }])
+
+
+class ValidationError(ValueError):
+    """A component input is wrong. The message names the field and the fix, on one line."""
+
+    def __init__(self, field: str, problem: str, fix: str):
+        self.field, self.problem, self.fix = field, problem, fix
+        super().__init__(f"{field}: {problem}; {fix}")

@@ -1,0 +1,38 @@
+"""Every version mlplatform deploys, in one place.
+
+Change a pin here and every component and profile follows. Helm chart pins match the charts whose own
+`values.yaml` files the tests check values against (`shared/charts/`).
+"""
+
+from __future__ import annotations
+
+# Amazon EKS: Kubernetes 1.35 was released on EKS 2026-01-28; standard support ends 2027-03-27,
+# extended (billed) support 2028-03-27 (EKS version calendar).
+KUBERNETES_VERSION = "1.35"
+EKS_STANDARD_SUPPORT_END = {"1.33": "2026-07-29", "1.34": "2026-12-02", "1.35": "2027-03-27"}
+
+# EKS-optimized AMI families (managed node group `amiType`).
+AMI_TYPE_CPU = "AL2023_x86_64_STANDARD"
+AMI_TYPE_CPU_ARM = "AL2023_ARM_64_STANDARD"
+AMI_TYPE_GPU = "AL2023_x86_64_NVIDIA"
+
+# EKS managed add-ons: each resolves to EKS's default build for KUBERNETES_VERSION
+# (`aws eks describe-addon-versions`), so the add-on pin moves only with the Kubernetes pin.
+EKS_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver")
+
+# Amazon RDS for PostgreSQL major version.
+POSTGRES_MAJOR = "17"
+
+# Helm charts: name -> (version, repository).
+HELM_CHARTS: dict[str, tuple[str, str]] = {
+    "kube-prometheus-stack": ("88.5.3", "https://prometheus-community.github.io/helm-charts"),
+    "dcgm-exporter": ("4.8.2", "https://nvidia.github.io/dcgm-exporter/helm-charts"),
+    "nvidia-device-plugin": ("0.20.0", "https://nvidia.github.io/k8s-device-plugin"),
+    "mlflow": ("1.11.5", "https://community-charts.github.io/helm-charts"),
+    "gha-runner-scale-set-controller": ("0.14.2", "oci://ghcr.io/actions/actions-runner-controller-charts"),
+    "gha-runner-scale-set": ("0.14.2", "oci://ghcr.io/actions/actions-runner-controller-charts"),
+    "karpenter": ("1.14.1", "oci://public.ecr.aws/karpenter"),
+    "cluster-autoscaler": ("9.59.0", "https://kubernetes.github.io/autoscaler"),
+    "aws-load-balancer-controller": ("3.5.0", "https://aws.github.io/eks-charts"),
+    "argo-workflows": ("1.0.18", "https://argoproj.github.io/argo-helm"),
+}

@@ -1,0 +1,225 @@
+"""The offline Plan: run a Pulumi program in-process under the SDK's mock monitor and record it.
+
+Every resource the program registers is recorded as the engine would receive it: URN, type, name,
+parent, inputs (secrets masked), and the resource options the mock's `new_resource` never sees
+(protect, retain_on_delete, dependencies). Each run happens in a fresh `contextvars.Context`, so two
+plans in one process share no Pulumi state (settings, config, root stack).
+
+The Plan is the spine that plan, diff, cost, policy and export read.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _ensure_event_loop
+from pulumi.runtime.sync_await import _sync_await
+
+from .mocks import PlanMocks
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+_SIG = rpc._special_sig_key
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource as the engine would register it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    protect: bool = False
+    retain_on_delete: bool = False
+    depends_on: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """Everything one program run registers, in tree order, plus its stack outputs."""
+
+    profile: str
+    resources: list[PlannedResource]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def by_urn(self) -> dict[str, PlannedResource]:
+        return {r.urn: r for r in self.resources}
+
+    def of_type(self, type_: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def children(self, urn: str | None) -> list[PlannedResource]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `plan --json` contract."""
+        return {
+            "profile": self.profile,
+            "resources": [asdict(r) for r in self.resources],
+            "outputs": self.outputs,
+            "summary": {"add": len(self.resources)},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Plan":
+        resources = [
+            PlannedResource(
+                urn=r["urn"],
+                type=r["type"],
+                name=r["name"],
+                parent=r.get("parent"),
+                custom=bool(r.get("custom", True)),
+                inputs=r.get("inputs") or {},
+                protect=bool(r.get("protect", False)),
+                retain_on_delete=bool(r.get("retain_on_delete", False)),
+                depends_on=list(r.get("depends_on") or []),
+            )
+            for r in data["resources"]
+        ]
+        return cls(profile=data.get("profile", ""), resources=resources, outputs=data.get("outputs") or {})
+
+
+def _plain(value: Any) -> Any:
+    """A protobuf-decoded property value with secrets masked and references made readable."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG)
+        if sig == rpc._special_secret_sig:
+            return SECRET
+        if sig == rpc._special_resource_sig:
+            return value.get("urn")
+        if sig == rpc._special_output_value_sig:
+            if value.get("secret"):
+                return SECRET
+            return _plain(value["value"]) if "value" in value else UNKNOWN
+        if sig == rpc._special_asset_sig:
+            return {"asset": value.get("path") or value.get("uri") or "<text>"}
+        if sig == rpc._special_archive_sig:
+            return {"archive": value.get("path") or value.get("uri") or "<assets>"}
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, also keeping each registration request as a PlannedResource."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.records: list[PlannedResource] = []
+        self._lock = threading.Lock()
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine leaves the root stack out of its children's qualified type; so do we.
+        if "::pulumi:pulumi:Stack::" in parent:
+            parent = ""
+        return super().make_urn(parent, type_, name)
+
+    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        _ensure_event_loop()
+        record = PlannedResource(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent if request.parent and "::pulumi:pulumi:Stack::" not in request.parent else None,
+            custom=bool(request.custom),
+            inputs=_plain(json_format.MessageToDict(request.object)),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            depends_on=sorted(set(request.dependencies)),
+        )
+        with self._lock:
+            self.records.append(record)
+        rid, state = self.mocks.new_resource(
+            pulumi.runtime.MockResourceArgs(
+                typ=request.type,
+                name=request.name,
+                inputs=rpc.deserialize_properties(request.object),
+                provider=request.provider,
+                resource_id=request.importId,
+                custom=request.custom or False,
+            )
+        )
+        # The engine marks the outputs a provider schema calls secret (a generated password's
+        # `result`); the SDK lists them in additionalSecretOutputs, so do the same here.
+        for key in request.additionalSecretOutputs:
+            if key in state:
+                state[key] = pulumi.Output.secret(state[key])
+        obj = _sync_await(rpc.serialize_properties(state, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, rid, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=obj)
+
+
+def _tree_order(records: list[PlannedResource]) -> list[PlannedResource]:
+    """Depth-first, parents before children, siblings by (type, name): stable across runs."""
+    kids: dict[str | None, list[PlannedResource]] = {}
+    known = {r.urn for r in records}
+    for r in records:
+        kids.setdefault(r.parent if r.parent in known else None, []).append(r)
+    out: list[PlannedResource] = []
+
+    def walk(parent: str | None) -> None:
+        for r in sorted(kids.get(parent, []), key=lambda r: (r.type, r.name)):
+            out.append(r)
+            walk(r.urn)
+
+    walk(None)
+    return out
+
+
+def run_offline(
+    program: Callable[[], Any],
+    *,
+    region: str,
+    profile: str = "",
+    project: str = "mlplatform",
+    stack: str = "dev",
+    config: dict[str, Any] | None = None,
+) -> Plan:
+    """Run `program` under the mock monitor and return its Plan.
+
+    `config` is the stack's configuration as `{"project:key": value}` (what `pulumi config` holds);
+    `aws:region` is set from `region` unless given.
+    """
+    cfg = {"aws:region": region, **(config or {})}
+
+    def _run() -> Plan:
+        pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in cfg.items()})
+        monitor = RecordingMonitor(PlanMocks(region))
+        pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+        _sync_await(run_pulumi_func(program))
+        root = pulumi.runtime.get_root_resource()
+        outputs = {k: _resolve_output(v) for k, v in sorted(getattr(root, "outputs", {}).items())}
+        return Plan(profile=profile, resources=_tree_order(monitor.records), outputs=outputs)
+
+    return contextvars.Context().run(_run)
+
+
+def _resolve_output(value: Any) -> Any:
+    out = pulumi.Output.from_input(value)
+    if _sync_await(out.is_secret()):
+        return SECRET
+    return _plain(json.loads(json.dumps(_sync_await(out.future()), default=str)))
