@@ -178,4 +178,26 @@ class PlanMocks(pulumi.runtime.Mocks):
         if tok == "aws:eks/getAddonVersion:getAddonVersion":
             # The real call answers EKS's default add-on build for the pinned Kubernetes version.
             return {"version": f"(EKS default for Kubernetes {a.get('kubernetesVersion')})", "id": a.get("addonName")}, []
+        if tok == "aws:eks/getCluster:getCluster":  # an adopted EKS cluster
+            cname, oidc = a.get("name"), _hex(str(a.get("name")), 32).upper()
+            return {"id": cname, "name": cname, "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:cluster/{cname}",
+                    "endpoint": f"https://{oidc}.gr7.{self.region}.eks.amazonaws.com",
+                    "certificateAuthorities": [{"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="}],
+                    "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{oidc}"}]}],
+                    "version": "1.34", "platformVersion": "eks.1", "status": "ACTIVE", "region": self.region,
+                    "roleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/{cname}-cluster", "enabledClusterLogTypes": ["api", "audit"],
+                    "accessConfigs": [{"authenticationMode": "API_AND_CONFIG_MAP"}], "tags": {},
+                    "vpcConfig": {"clusterSecurityGroupId": "sg-" + _hex(str(cname)), "vpcId": "vpc-" + _hex("adopted"),
+                                  "subnetIds": ["subnet-" + _hex(f"adopted-{i}") for i in range(2)],
+                                  "securityGroupIds": [], "endpointPrivateAccess": True, "endpointPublicAccess": True,
+                                  "publicAccessCidrs": ["0.0.0.0/0"], "controlPlaneEgressMode": "AWS_MANAGED"}}, []
+        if tok == "aws:ec2/getVpc:getVpc":  # an adopted VPC
+            vid = a.get("id") or "vpc-" + _hex("default")
+            return {"id": vid, "cidrBlock": "10.0.0.0/16", "state": "available", "ownerId": ACCOUNT_ID,
+                    "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{vid}"}, []
+        if tok == "aws:ec2/getSubnet:getSubnet":  # an adopted subnet: zone picked from its id, stably
+            sid = a.get("id") or "subnet-" + _hex("default")
+            zones = availability_zones(self.region)
+            return {"id": sid, "availabilityZone": zones[int(_hex(sid, 8), 16) % len(zones)],
+                    "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:subnet/{sid}"}, []
         return {}, []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import logging
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -54,6 +55,7 @@ class Plan:
     profile: str
     resources: list[PlannedResource]
     outputs: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def by_urn(self) -> dict[str, PlannedResource]:
         return {r.urn: r for r in self.resources}
@@ -70,6 +72,7 @@ class Plan:
             "profile": self.profile,
             "resources": [asdict(r) for r in self.resources],
             "outputs": self.outputs,
+            "warnings": self.warnings,
             "summary": {"add": len(self.resources)},
         }
 
@@ -92,7 +95,8 @@ class Plan:
             )
             for r in data["resources"]
         ]
-        return cls(profile=data.get("profile", ""), resources=resources, outputs=data.get("outputs") or {})
+        return cls(profile=data.get("profile", ""), resources=resources, outputs=data.get("outputs") or {},
+                   warnings=list(data.get("warnings") or []))
 
 
 def _plain(value: Any) -> Any:
@@ -209,13 +213,32 @@ def run_offline(
     def _run() -> Plan:
         pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in cfg.items()})
         monitor = RecordingMonitor(PlanMocks(region))
-        pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
+        log = _CollectingLogger()
+        pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor,
+                                 logger=log)
         _sync_await(run_pulumi_func(program))
         root = pulumi.runtime.get_root_resource()
         outputs = {k: _resolve_output(v) for k, v in sorted(getattr(root, "outputs", {}).items())}
-        return Plan(profile=profile, resources=_tree_order(monitor.records), outputs=outputs)
+        return Plan(profile=profile, resources=_tree_order(monitor.records), outputs=outputs,
+                    warnings=list(dict.fromkeys(log.warnings)))
 
     return contextvars.Context().run(_run)
+
+
+class _CollectingLogger(logging.Logger):
+    """Keeps what the program says with `pulumi.log.warn` (the engine would show it) for the Plan."""
+
+    def __init__(self) -> None:
+        super().__init__("mlplatform.plan", level=logging.WARNING)
+        self.warnings: list[str] = []
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        text = str(msg)
+        if " is deprecated" not in text and " has been deprecated" not in text:  # provider SDK chatter
+            self.warnings.append(text)
+
+    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        self.warnings.append(f"error: {msg}")
 
 
 def _resolve_output(value: Any) -> Any:

@@ -1,0 +1,3 @@
+from mlplatform.stacks.program import main
+
+main()

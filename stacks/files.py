@@ -1,0 +1,34 @@
+"""Writing users' files: atomically, and never over an existing file without `force`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .spec import SpecError
+
+
+def write_atomic(path: str | Path, text: str, *, force: bool = False, what: str = "--out") -> Path:
+    """Write `text` to `path` via a temporary file + rename, so readers never see half a file.
+
+    Refuses (SpecError) when the file exists and `force` is false, or the folder is not writable.
+    """
+    p = Path(path)
+    if p.exists() and not force:
+        raise SpecError(what, f"{p} already exists", "pass --force to overwrite it, or choose another path")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise SpecError(what, f"folder {folder} does not exist", "create it first or choose another path")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=".tmp")
+    except OSError as e:
+        raise SpecError(what, f"cannot write in {folder}: {e.strerror}", "choose a writable folder") from None
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p

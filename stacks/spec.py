@@ -1,0 +1,412 @@
+"""StackSpec: a profile's defaults + the user's overrides, validated.
+
+Profiles are Terraform-style variable files (`stacks/profiles/<name>.yaml`). A stack is one profile,
+then the user's config file deep-merged over it, then `--set key=value` overrides. Unknown keys,
+wrong types, negative sizes, min > max and AZ counts the region can't have are each refused with one
+line that names the key and the fix (`SpecError`).
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .regions import AZ_COUNT
+
+PROFILES = ("pragmatic", "growth", "full")
+# Team size picks the profile: the upper bound of each band (DESIGN profile table).
+TEAM_SIZE_BANDS = (("pragmatic", 1, 5), ("growth", 6, 20), ("full", 21, None))
+
+
+class SpecError(ValueError):
+    """Bad stack configuration. `str()` is one line: `key: problem; fix`."""
+
+    def __init__(self, key: str, problem: str, fix: str):
+        self.key, self.problem, self.fix = key, problem, fix
+        super().__init__(f"{key}: {problem}; {fix}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, validate_default=True)
+
+
+def _min_max(lo: int, hi: int, where: str) -> None:
+    if lo > hi:
+        raise ValueError(f"min ({lo}) is greater than max ({hi}) in {where}")
+
+
+# -- sections ------------------------------------------------------------------------------------
+class ExistingVpc(_Strict):
+    vpc_id: str
+    private_subnet_ids: list[str]
+    public_subnet_ids: list[str] = []
+
+
+class NetworkSpec(_Strict):
+    az_count: int = Field(2, ge=1, le=6)
+    cidr_block: str = "10.0.0.0/16"
+    nat_gateways: Literal["single", "per_az", "none"] = "single"
+    flow_logs: bool = False
+    vpc_endpoints: bool = False
+    existing: ExistingVpc | None = None
+
+    @field_validator("cidr_block")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        net = ipaddress.ip_network(v, strict=True)
+        if net.version != 4 or not 16 <= net.prefixlen <= 20:
+            raise ValueError("must be an IPv4 network from /16 to /20, like 10.0.0.0/16")
+        return v
+
+
+class SystemNodes(_Strict):
+    instance_type: str = "t3.large"
+    count: int = Field(2, ge=1)
+    min: int = Field(2, ge=1)
+    max: int = Field(3, ge=1)
+    disk_gib: int = Field(50, ge=20, le=16384)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "SystemNodes":
+        _min_max(self.min, self.max, "system_nodes")
+        if not self.min <= self.count <= self.max:
+            raise ValueError(f"count ({self.count}) must be between min ({self.min}) and max ({self.max})")
+        return self
+
+
+class ExistingCluster(_Strict):
+    name: str
+
+
+class ClusterSpec(_Strict):
+    kubernetes_version: str | None = None  # None: the pinned version (components/versions.py)
+    system_nodes: SystemNodes = SystemNodes()
+    control_plane_logs: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = [
+        "api", "audit", "authenticator"]
+    endpoint_public_access: bool = True
+    public_access_cidrs: list[str] = ["0.0.0.0/0"]
+    admin_principal_arns: list[str] = []
+    existing: ExistingCluster | None = None
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for c in v:
+            ipaddress.ip_network(c, strict=True)
+        return v
+
+
+class GpuPool(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    instance_types: list[str] = Field(min_length=1)
+    min: int = Field(0, ge=0)
+    max: int = Field(2, ge=1)
+    gpu_limit: int | None = Field(None, ge=1)  # Karpenter `limits.nvidia.com/gpu`; None: from max
+    capacity: Literal["spot-first", "spot", "on-demand"] = "spot-first"
+    disk_gib: int = Field(200, ge=50, le=16384)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "GpuPool":
+        _min_max(self.min, self.max, f"gpu pool {self.name}")
+        return self
+
+
+class GpuSpec(_Strict):
+    mechanism: Literal["managed", "karpenter"] = "managed"
+    pools: list[GpuPool] = []
+    cpu_batch_pool: bool = False
+
+    @field_validator("pools")
+    @classmethod
+    def _unique(cls, v: list[GpuPool]) -> list[GpuPool]:
+        names = [p.name for p in v]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"pool names must be unique, {sorted(dup)} repeats")
+        return v
+
+
+class ExistingRegistry(_Strict):
+    bucket_name: str | None = None
+    repository_urls: dict[str, str] = {}
+
+
+class RegistrySpec(_Strict):
+    repositories: list[str] = ["images", "models"]
+    repository_prefix: str = "mlplatform"
+    bucket_name: str | None = None
+    keep_tagged_images: int = Field(100, ge=1)
+    noncurrent_version_days: int = Field(90, ge=1)
+    existing: ExistingRegistry | None = None
+
+
+class ExistingDatabase(_Strict):
+    endpoint: str
+    secret_arn: str
+
+
+class DatabaseSpec(_Strict):
+    instance_class: str = Field("db.t4g.micro", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+    multi_az: bool = False
+    backup_retention_days: int = Field(7, ge=1, le=35)
+    allocated_storage_gib: int = Field(20, ge=20, le=65536)
+    performance_insights: bool = False
+    existing: ExistingDatabase | None = None
+
+
+class MlflowSpec(_Strict):
+    replicas: int = Field(1, ge=1, le=10)
+    ingress: bool = False
+
+
+class ExistingMonitoring(_Strict):
+    namespace: str
+    release: str
+
+
+class MonitoringSpec(_Strict):
+    retention_days: int = Field(7, ge=1, le=365)
+    storage_gib: int = Field(20, ge=0)
+    prometheus_replicas: int = Field(1, ge=1, le=5)
+    alertmanager: bool = False
+    existing: ExistingMonitoring | None = None
+
+
+class MinMax(_Strict):
+    min: int = Field(0, ge=0)
+    max: int = Field(1, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "MinMax":
+        _min_max(self.min, self.max, "runner scale set")
+        return self
+
+
+class RunnersSpec(_Strict):
+    enabled: bool = True
+    github_config_url: str | None = None  # https://github.com/<org> or /<org>/<repo>
+    cpu: MinMax = MinMax(min=0, max=4)
+    gpu: MinMax = MinMax(min=0, max=1)
+
+
+class RetrainingSpec(_Strict):
+    engine: Literal["cronjob", "argo"] = "cronjob"
+    schedule: str = "0 3 * * 1"
+
+
+class TeamSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+    gpu_quota: int = Field(0, ge=0)
+    cpu_quota: int = Field(8, ge=0)
+    principals: list[str] = []
+    runners: bool = False
+
+
+class StackSpec(_Strict):
+    """The whole validated configuration of one stack."""
+
+    profile: Literal["pragmatic", "growth", "full"] = "pragmatic"
+    team_size: int | None = Field(None, ge=1)
+    region: str = "us-east-1"
+    tags: dict[str, str] = {}
+    network: NetworkSpec = NetworkSpec()
+    cluster: ClusterSpec = ClusterSpec()
+    gpu: GpuSpec = GpuSpec()
+    registry: RegistrySpec = RegistrySpec()
+    database: DatabaseSpec = DatabaseSpec()
+    mlflow: MlflowSpec = MlflowSpec()
+    monitoring: MonitoringSpec = MonitoringSpec()
+    runners: RunnersSpec = RunnersSpec()
+    retraining: RetrainingSpec = RetrainingSpec()
+    teams: list[TeamSpec] = []
+
+
+SECTIONS = tuple(k for k in StackSpec.model_fields if k not in ("profile", "team_size", "region", "tags"))
+
+
+# -- loading -------------------------------------------------------------------------------------
+def profile_for_team_size(team_size: int) -> str:
+    if team_size < 1:
+        raise SpecError("team_size", f"must be at least 1, got {team_size}", "pass the number of people on the ML team")
+    for name, lo, hi in TEAM_SIZE_BANDS:
+        if team_size >= lo and (hi is None or team_size <= hi):
+            return name
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@lru_cache(maxsize=None)
+def _profile_text(profile: str) -> str:
+    return resources.files("mlplatform.stacks").joinpath("profiles", f"{profile}.yaml").read_text()
+
+
+def profile_defaults(profile: str) -> dict[str, Any]:
+    """The raw variable file of a profile."""
+    if profile not in PROFILES:
+        raise SpecError("profile", f"unknown profile {profile!r}", f"use one of {', '.join(PROFILES)}")
+    return yaml.safe_load(_profile_text(profile)) or {}
+
+
+def read_yaml_file(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """Read a user's YAML mapping; any problem becomes a one-line SpecError."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise SpecError(what, f"cannot read {p}: {e.strerror or e}", "check the path") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "invalid YAML"
+        raise SpecError(what, f"{p} is not valid YAML{where} ({problem})", "fix the YAML syntax there") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SpecError(what, f"{p} must hold a mapping of keys, not a {type(data).__name__}",
+                        "write it as `key: value` lines like the profiles in stacks/profiles/")
+    return data
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`: mappings merge key by key, everything else (lists too) is replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+_SET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*)=(.*)$", re.S)
+
+
+def apply_set(data: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """Apply one `--set a.b.c=value` (value parsed as YAML: `3`, `true`, `[a, b]`); list items by index."""
+    m = _SET_RE.match(assignment)
+    if not m:
+        raise SpecError("--set", f"{assignment!r} is not key=value", "write it like --set network.az_count=3")
+    path, raw = m.group(1).split("."), m.group(3)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    out = copy.deepcopy(data)
+    node: Any = out
+    for i, key in enumerate(path):
+        here = ".".join(path[: i + 1])
+        last = i == len(path) - 1
+        if isinstance(node, list):
+            if not key.isdigit() or int(key) >= len(node):
+                raise SpecError(here, f"index {key} is out of range", f"use 0 to {len(node) - 1}")
+            if last:
+                node[int(key)] = value
+            node = node[int(key)]
+        elif isinstance(node, dict):
+            if last:
+                node[key] = value
+            else:
+                if node.get(key) is None:
+                    node[key] = {}
+                node = node[key]
+        else:
+            raise SpecError(".".join(path[:i]), "is not a mapping or list", "set a key of a section, like network.az_count")
+    return out
+
+
+def _fix_for(err: dict[str, Any]) -> str:
+    t = err["type"]
+    ctx = err.get("ctx") or {}
+    if t == "extra_forbidden":
+        return "remove it or check its spelling against stacks/profiles/pragmatic.yaml"
+    if t in ("greater_than_equal", "greater_than"):
+        return f"use a value >= {ctx.get('ge', ctx.get('gt'))}"
+    if t in ("less_than_equal", "less_than"):
+        return f"use a value <= {ctx.get('le', ctx.get('lt'))}"
+    if t == "literal_error":
+        return f"use one of {ctx.get('expected')}"
+    if t.endswith("_type") or t.endswith("_parsing"):
+        kind = {"int": "a whole number", "float": "a number", "bool": "true or false", "string": "a text value",
+                "list": "a list like [a, b]", "dict": "a mapping of keys", "model": "a mapping of keys"}
+        return f"give {kind.get(t.split('_')[0], 'a value of the right type')}"
+    if t == "missing":
+        return "add this key"
+    if t == "string_pattern_mismatch":
+        return f"match the pattern {ctx.get('pattern')}"
+    return "fix this value"
+
+
+def _spec_error(e: ValidationError) -> SpecError:
+    err = e.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "config"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "value_error" and "is greater than max" in msg:
+        return SpecError(key, msg, "raise max or lower min")
+    return SpecError(key, msg[:1].lower() + msg[1:], _fix_for(err))
+
+
+def validate(data: dict[str, Any]) -> StackSpec:
+    """Raw merged data -> StackSpec, or one SpecError."""
+    try:
+        spec = StackSpec.model_validate(data)
+    except ValidationError as e:
+        raise _spec_error(e) from None
+    if spec.region not in AZ_COUNT:
+        raise SpecError("region", f"{spec.region!r} is not an AWS region mlplatform knows",
+                        "use one like us-east-1, us-west-2, eu-west-1, eu-central-1")
+    zones = AZ_COUNT[spec.region]
+    if spec.network.existing is None and spec.network.az_count > zones:
+        raise SpecError("network.az_count", f"{spec.region} has {zones} availability zones, {spec.network.az_count} asked",
+                        f"set network.az_count to {zones} or less, or pick another region")
+    return spec
+
+
+def load_spec(
+    profile: str | None = None,
+    team_size: int | None = None,
+    config_file: str | Path | None = None,
+    sets: tuple[str, ...] | list[str] = (),
+    region: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> StackSpec:
+    """Resolve the profile, merge its defaults with the user's file and `--set`s, validate.
+
+    `overrides` is the same as a config file's content, already read (the Pulumi program passes its
+    stack config this way). Which profile: `profile` if given, else the config's `profile:`, else the
+    one the team size picks (argument, then the config's `team_size:`), else pragmatic.
+    """
+    user = read_yaml_file(config_file) if config_file else {}
+    user = deep_merge(user, overrides or {})
+    if team_size is not None and team_size < 1:
+        raise SpecError("team_size", f"must be at least 1, got {team_size}", "pass the number of people on the ML team")
+    chosen = profile or user.get("profile")
+    size = team_size if team_size is not None else user.get("team_size")
+    if chosen is None and size is not None:
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise SpecError("team_size", f"must be a whole number, got {size!r}", "write it like team_size: 4")
+        chosen = profile_for_team_size(size)
+    chosen = chosen or "pragmatic"
+    if not isinstance(chosen, str) or chosen not in PROFILES:
+        raise SpecError("profile", f"unknown profile {chosen!r}", f"use one of {', '.join(PROFILES)}")
+    data = deep_merge(profile_defaults(chosen), user)
+    data["profile"] = chosen
+    if size is not None:
+        data["team_size"] = size
+    if region:
+        data["region"] = region
+    for s in sets:
+        if s.split("=", 1)[0] in ("profile", "team_size"):
+            raise SpecError("--set", f"{s.split('=', 1)[0]} cannot be set this way", "use --profile or --team-size")
+        data = apply_set(data, s)
+    return validate(data)
