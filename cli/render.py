@@ -31,7 +31,11 @@ def tree_rows(plan: Plan) -> list[tuple[str, str, str, str]]:
 
 
 def print_plan(plan: Plan, spec: StackSpec, stack: str, console: Console | None = None) -> None:
-    console = console or Console()
+    rows = tree_rows(plan)
+    if console is None:
+        # A plan is read like a log: never wrap a row, even in a narrow or piped terminal.
+        needed = max((len(p) + len(t) + len(n) + len(i) + 12 for p, t, n, i in rows), default=80)
+        console = Console(width=max(needed, Console().width))
     console.print(f"Offline plan of stack [bold]{stack}[/]: profile [bold]{spec.profile}[/], region {spec.region} "
                   "(mock engine: no cloud calls, no credentials)\n")
     table = Table(box=None, pad_edge=False, show_edge=False)
@@ -39,7 +43,9 @@ def print_plan(plan: Plan, spec: StackSpec, stack: str, console: Console | None 
     table.add_column("Type")
     table.add_column("Name")
     table.add_column("Info", style="yellow")
-    for prefix, type_, name, info in tree_rows(plan):
+    for prefix, type_, name, info in rows:
         table.add_row("+", Text(prefix, style="dim") + Text(type_), name, info)
     console.print(table)
+    for w in plan.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
     console.print(f"\n[bold]Plan:[/] {len(plan.resources)} to add.")
