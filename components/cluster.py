@@ -53,7 +53,8 @@ class ClusterArgs:
     """Inputs of `Cluster`.
 
     Fields:
-        vpc_id (Input[str] | None, default None): VPC the cluster lives in; required unless `existing`.
+        vpc_id (Input[str] | None, default None): VPC the cluster lives in; required unless `existing`
+            (EKS takes the VPC from the subnets; the id states which VPC they must belong to).
         private_subnet_ids (Input[list[str]] | None, default None): private subnets (two or more AZs)
             for the control plane's network interfaces and the system nodes; required unless `existing`.
         kubernetes_version (str, default versions.KUBERNETES_VERSION): EKS Kubernetes version ("1.35").
@@ -95,6 +96,13 @@ class ClusterArgs:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+def _node_bounds(args: ClusterArgs) -> tuple[int, int]:
+    """(min, max) of the system node group, defaults filled in."""
+    count = args.system_node_count
+    return (count if args.system_node_min is None else args.system_node_min,
+            count + 1 if args.system_node_max is None else args.system_node_max)
+
+
 def _validate(name: str, args: ClusterArgs) -> None:
     if args.existing is not None:
         if not _NAME.match(args.existing.name or "") or len(args.existing.name) > 100:
@@ -120,8 +128,7 @@ def _validate(name: str, args: ClusterArgs) -> None:
         raise ValidationError("kubernetes_version", f"{args.kubernetes_version!r} is not an EKS version",
                               f'use "major.minor", for example "{versions.KUBERNETES_VERSION}"')
     count = args.system_node_count
-    low = count if args.system_node_min is None else args.system_node_min
-    high = count + 1 if args.system_node_max is None else args.system_node_max
+    low, high = _node_bounds(args)
     if count < 1:
         raise ValidationError("system_node_count", f"{count} nodes cannot run CoreDNS and the controllers",
                               "use 1 or more (2 for redundancy)")
@@ -212,9 +219,9 @@ class Cluster(pulumi.ComponentResource):
         region = aws.get_region_output(opts=invoke).region
 
         if args.existing is not None:
-            self._adopt(name, args.existing, region, invoke)
+            self._adopt(args.existing, invoke)
         else:
-            self._create(name, args, region, invoke)
+            self._create(name, args, invoke)
 
         self.kubeconfig = _kubeconfig(self.cluster_name, self.endpoint, self.certificate_authority, region)
         self.provider = k8s.Provider(
@@ -241,8 +248,7 @@ class Cluster(pulumi.ComponentResource):
         })
 
     # -- adopt -------------------------------------------------------------------------------------
-    def _adopt(self, name: str, existing: ExistingCluster, region: pulumi.Output[str],
-               invoke: pulumi.InvokeOutputOptions) -> None:
+    def _adopt(self, existing: ExistingCluster, invoke: pulumi.InvokeOutputOptions) -> None:
         found = aws.eks.get_cluster_output(name=existing.name, opts=invoke)
         caller = aws.get_caller_identity_output(opts=invoke)
         self.cluster_name = found.name
@@ -260,11 +266,9 @@ class Cluster(pulumi.ComponentResource):
         self._ready: list[pulumi.Resource] = []
 
     # -- create ------------------------------------------------------------------------------------
-    def _create(self, name: str, args: ClusterArgs, region: pulumi.Output[str],
-                invoke: pulumi.InvokeOutputOptions) -> None:
+    def _create(self, name: str, args: ClusterArgs, invoke: pulumi.InvokeOutputOptions) -> None:
         t = tags(name, args.tags)
-        low = args.system_node_count if args.system_node_min is None else args.system_node_min
-        high = args.system_node_count + 1 if args.system_node_max is None else args.system_node_max
+        low, high = _node_bounds(args)
 
         # Envelope encryption of Kubernetes secrets.
         key = aws.kms.Key(

@@ -41,12 +41,17 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     tags = {"mlplatform:stack": stack, **spec.tags}
 
     n = spec.network
+    adds_to_vpc = [k for k in ("flow_logs", "vpc_endpoints") if getattr(n, k)]
+    if n.existing and adds_to_vpc:
+        # An adopted VPC belongs to someone else: the profile's defaults don't add to it.
+        pulumi.log.warn(f"network.{' and network.'.join(adds_to_vpc)}: not added to the adopted VPC "
+                        f"{n.existing.vpc_id}; its owners manage those")
     network = Network(name, NetworkArgs(
         az_count=n.az_count,
         cidr_block=n.cidr_block,
         nat_gateways=n.nat_gateways,
-        flow_logs=n.flow_logs,
-        vpc_endpoints=n.vpc_endpoints,
+        flow_logs=n.flow_logs and not n.existing,
+        vpc_endpoints=n.vpc_endpoints and not n.existing,
         cluster_name=name,
         existing=ExistingVpc(**n.existing.model_dump()) if n.existing else None,
         tags=tags,

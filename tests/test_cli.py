@@ -1,0 +1,106 @@
+"""The CLI as a user runs it: output, exit codes, one-line errors, files written or not."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mlplatform.cli.main import cli
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_plan_json_contract():
+    res = run("plan", "--profile", "pragmatic", "--json")
+    assert res.exit_code == 0
+    data = json.loads(res.stdout)
+    assert data["profile"] == "pragmatic" and data["summary"]["add"] == len(data["resources"]) > 40
+    types = {r["type"] for r in data["resources"]}
+    assert {"aws:ec2/vpc:Vpc", "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:s3/bucket:Bucket",
+            "aws:ecr/repository:Repository", "aws:kms/key:Key"} <= types
+    nat = [r for r in data["resources"] if r["type"] == "aws:ec2/natGateway:NatGateway"]
+    assert len(nat) == 1
+
+
+def test_plan_for_people_shows_tree_and_summary():
+    res = run("plan", "--team-size", "8")
+    assert res.exit_code == 0
+    out = res.stdout
+    assert "profile growth" in out
+    assert "mlplatform:compute:Cluster" in out and "├─ aws:eks/cluster:Cluster" in out
+    assert "protected" in out
+    n = len(json.loads(run("plan", "--team-size", "8", "--json").stdout)["resources"])
+    assert out.rstrip().endswith(f"Plan: {n} to add.")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--profile", "enterprise"], "profile: unknown profile 'enterprise'; use one of pragmatic, growth, full"),
+    (["--team-size", "-2"], "team_size: must be at least 1, got -2"),
+    (["--region", "moon-1"], "region: 'moon-1' is not an AWS region mlplatform knows"),
+    (["--set", "network.az_count=9"], "network.az_count: input should be less than or equal to 6"),
+    (["--set", "cluster.system_nodes.min=9"], "cluster.system_nodes: min (9) is greater than max (3)"),
+])
+def test_bad_input_exits_1_with_one_red_line(tmp_path, args, message):
+    out = tmp_path / "plan.json"
+    res = run("plan", *args, "--out", str(out))
+    assert res.exit_code == 1
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_malformed_config_file(tmp_path):
+    cfg = tmp_path / "stack.yaml"
+    cfg.write_text("network:\n  az_count: 2\n bad indent: [\n")
+    res = run("plan", "--config", str(cfg))
+    assert res.exit_code == 1 and "is not valid YAML at line" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_out_is_atomic_and_never_overwritten_without_force(tmp_path):
+    out = tmp_path / "plan.json"
+    assert run("plan", "--json", "--out", str(out)).exit_code == 0
+    first = out.read_text()
+    assert json.loads(first)["profile"] == "pragmatic"
+    out.write_text("keep me")
+    res = run("plan", "--out", str(out))
+    assert res.exit_code == 1 and "already exists; pass --force" in res.stderr
+    assert out.read_text() == "keep me"
+    assert run("plan", "--out", str(out), "--force", "--json").exit_code == 0
+    assert out.read_text() == first
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temp file left behind
+
+
+def test_usage_error_is_exit_2():
+    res = CliRunner().invoke(cli, ["plan", "--no-such-flag"])
+    assert res.exit_code == 2
+
+
+def test_profiles_table_and_json():
+    res = run("profiles")
+    assert res.exit_code == 0
+    for word in ("pragmatic", "growth", "full", "1-5", "6-20", "21+", "t3.large", "m6i.xlarge", "1 NAT gateway"):
+        assert word in res.stdout
+    rows = json.loads(run("profiles", "--json").stdout)
+    assert [r["profile"] for r in rows] == ["pragmatic", "growth", "full"]
+    assert rows[0]["sizes"]["network"] == "2 AZs, 1 NAT gateway"
+    assert rows[2]["sizes"]["network"] == "3 AZs, NAT per AZ, VPC endpoints, flow logs"
+    assert "Cluster" in rows[0]["components"]
+
+
+def test_console_script_exit_code_and_help():
+    exe = Path(sys.executable).with_name("mlplatform")
+    env = {**os.environ, "NO_COLOR": "1"}
+    res = subprocess.run([str(exe), "--help"], capture_output=True, text=True, env=env)
+    assert res.returncode == 0 and "plan" in res.stdout and "profiles" in res.stdout
+    res = subprocess.run([str(exe), "plan", "--profile", "nope"], capture_output=True, text=True, env=env)
+    assert res.returncode == 1 and res.stderr.strip() == (
+        "error: profile: unknown profile 'nope'; use one of pragmatic, growth, full")
