@@ -58,3 +58,43 @@ class ValidationError(ValueError):
     def __init__(self, field: str, problem: str, fix: str):
         self.field, self.problem, self.fix = field, problem, fix
         super().__init__(f"{field}: {problem}; {fix}")
+
+
+# -- Kubernetes conventions shared by every component -------------------------------------------
+# GPU nodes carry this taint, so only pods that tolerate it (GPU work, GPU DaemonSets) land there and
+# nothing else can keep a GPU node alive.
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+POOL_LABEL = "mlplatform.io/pool"  # every node: its pool name (`system`, `gpu`, `gpu-1x`, ...)
+GPU_LABEL = "mlplatform.io/gpu"  # GPU nodes only: "true"
+SYSTEM_POOL = "system"
+SYSTEM_NODE_SELECTOR = {POOL_LABEL: SYSTEM_POOL}
+# Node affinity that only matches GPU nodes (for GPU DaemonSets such as the device plugin).
+GPU_NODE_AFFINITY = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+    "nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_LABEL, "operator": "In", "values": ["true"]}]}]}}}
+
+
+def helm_release(parent: pulumi.Resource, name: str, chart: str, namespace: str, values: Any,
+                 provider: pulumi.ProviderResource | None, create_namespace: bool = True,
+                 depends_on: Sequence[pulumi.Resource] = ()) -> Any:
+    """A Helm release of a chart pinned in versions.HELM_CHARTS (version and repository from there)."""
+    import pulumi_kubernetes as k8s
+
+    from .versions import HELM_CHARTS
+
+    version, repo = HELM_CHARTS[chart]
+    oci = repo.startswith("oci://")
+    return k8s.helm.v3.Release(
+        name,
+        name=name[:53],
+        chart=f"{repo}/{chart}" if oci else chart,
+        version=version,
+        repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=repo),
+        namespace=namespace,
+        create_namespace=create_namespace,
+        values=values,
+        atomic=True,
+        cleanup_on_fail=True,
+        timeout=900,
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on)),
+    )
