@@ -112,6 +112,455 @@ def plan(profile: str | None, team_size: int | None, config_file: str | None, se
         click.echo(f"Plan written to {out}.")
 
 
+# -- bootstrap and the engine verbs (init, doctor, preview, up, refresh, outputs, destroy) -------
+def _stack_of(directory: str, stack: str | None) -> str:
+    """--stack, else the project's only Pulumi.<stack>.yaml, else dev."""
+    from pathlib import Path
+
+    if stack:
+        return stack
+    found = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in Path(directory).glob("Pulumi.*.yaml"))
+    return found[0] if len(found) == 1 else "dev"
+
+
+def _confirm_or_refuse(question: str, yes: bool, what: str) -> None:
+    """--yes, or an interactive yes; without a terminal and without --yes: refuse (exit 3)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        _fail(f"{what}: needs confirmation and there is no terminal to ask; pass --yes", EXIT_POLICY)
+    if not click.confirm(question, default=False):
+        _fail(f"{what}: not confirmed, nothing was changed", EXIT_POLICY)
+
+
+def aws_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """AWS API failures (no credentials, access denied) as one red line, exit 1."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        try:
+            return fn(*args, **kwargs)
+        except NoCredentialsError:
+            _fail("aws credentials: none found; run `aws configure` or `aws sso login`, or set AWS_PROFILE")
+        except (ClientError, BotoCoreError) as e:
+            _fail(f"aws: {str(e).splitlines()[0]}".replace("[", "\\["))
+
+    return wrapper
+
+
+def _print_findings(findings: list[Any]) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    styles = {"ok": "green", "warn": "yellow", "blocker": "bold red"}
+    for f in findings:
+        console.print(f.line(), style=styles[f.status], markup=False)
+
+
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--team-size", type=int, default=None, help="People on the ML team: picks the profile.")
+@click.option("--profile", "-p", default=None, help="pragmatic, growth or full (instead of --team-size).")
+@click.option("--region", default=None, help="AWS region (default us-east-1).")
+@click.option("--stack", default=None, help="Stack name (default dev); prefixes every resource name.")
+@click.option("--backend", type=click.Choice(["local", "s3"]), default=None,
+              help="Where Pulumi keeps state: local (a folder in the project, for trying it) or s3.")
+@click.option("--state-bucket", default=None, help="s3 backend: bucket to create or adopt "
+              "(default mlplatform-state-<account>-<region>).")
+@click.option("--secrets", type=click.Choice(["kms", "passphrase"]), default=None,
+              help="How stack secrets are encrypted (default: kms with s3, passphrase with local).")
+@click.option("--kms-alias", default=None, help="KMS alias for --secrets kms (default alias/mlplatform-state).")
+@click.option("--github-org", default=None, help="GitHub organization the CI runners register with.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override one value in the stack config, e.g. --set network.existing.vpc_id=vpc-... (repeatable).")
+@click.option("--non-interactive", is_flag=True, help="Ask nothing: flags and defaults only.")
+@click.option("--force", is_flag=True, help="Overwrite files that exist with other content.")
+@domain_errors
+@aws_errors
+def init(directory: str, team_size: int | None, profile: str | None, region: str | None, stack: str | None,
+         backend: str | None, state_bucket: str | None, secrets: str | None, kms_alias: str | None,
+         github_org: str | None, sets: tuple[str, ...], non_interactive: bool, force: bool) -> None:
+    """Create the team's Pulumi project in DIRECTORY (default: here)."""
+    import shlex
+    from pathlib import Path
+
+    from mlplatform.stacks.bootstrap import InitOptions, init_project, questionary_ask
+
+    opts = InitOptions(directory=Path(directory), stack=stack, profile=profile, team_size=team_size, region=region,
+                       backend=backend, state_bucket=state_bucket, secrets=secrets, kms_alias=kms_alias,  # type: ignore[arg-type]
+                       sets=sets, github_org=github_org, force=force)
+    interactive = not non_interactive and sys.stdin.isatty()
+    result = init_project(opts, ask=questionary_ask if interactive else None)
+    for change in result.backend_changes:
+        click.echo(f"state backend: {change}")
+    if result.no_op:
+        click.echo(f"Nothing to do: {directory} is up to date ({len(result.unchanged)} files unchanged).")
+        return
+    for name in result.written:
+        click.echo(f"wrote {Path(directory) / name}")
+    for name in result.unchanged:
+        click.echo(f"unchanged {Path(directory) / name}")
+    cd = "" if Path(directory).resolve() == Path.cwd() else f"cd {shlex.quote(directory)} && "
+    click.echo(f"\nStack {result.stack}: profile {result.spec.profile}, region {result.spec.region}. Next:\n"
+               f"  {cd}mlplatform {shlex.join(result.plan_args)}\n"
+               "  mlplatform doctor && mlplatform preview && mlplatform up")
+
+
+@cli.command()
+@spec_options
+@click.option("--dir", "directory", default=".", type=click.Path(file_okay=False),
+              help="Project folder: its Pulumi.<stack>.yaml is the stack checked (unless --profile/--config/--set).")
+@click.option("--stack", default=None, help="Stack of the project folder (default: its only one, or dev).")
+@click.option("--offline", is_flag=True, help="Only the local checks: tools and support dates.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@domain_errors
+@aws_errors
+def doctor(profile: str | None, team_size: int | None, config_file: str | None, sets: tuple[str, ...],
+           region: str | None, directory: str, stack: str | None, offline: bool, as_json: bool) -> None:
+    """Check credentials, region, GPU offerings and quotas, pulumi, kubectl and support dates."""
+    from pathlib import Path
+
+    from mlplatform.stacks.bootstrap import read_stack_config, spec_from_config
+    from mlplatform.stacks.preflight import run_preflight
+    from mlplatform.stacks.spec import load_spec
+
+    stack = _stack_of(directory, stack)
+    from_project = (Path(directory) / f"Pulumi.{stack}.yaml").is_file() and not (profile or team_size or config_file or sets)
+    if from_project:
+        cfg = read_stack_config(directory, stack)
+        if region:
+            cfg["aws:region"] = region
+        spec = spec_from_config(cfg)
+    else:
+        spec = load_spec(profile=profile, team_size=team_size, config_file=config_file, sets=sets, region=region)
+    report = run_preflight(spec, cloud=not offline)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_findings(report.findings)
+        n = len(report.blockers)
+        click.echo(f"\n{n} blocker{'s' if n != 1 else ''}." if n else "\nReady: no blockers.")
+    if report.blockers:
+        sys.exit(EXIT_DOMAIN)
+
+
+def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--stack", default=None, help="Stack (default: the project's only one, or dev).")(fn)
+    fn = click.option("--dir", "directory", default=".", type=click.Path(file_okay=False),
+                      help="The project folder made by `mlplatform init`.")(fn)
+    return fn
+
+
+def _project(directory: str, stack: str | None) -> Any:
+    from mlplatform.stacks.workspace import load_project
+
+    return load_project(directory, _stack_of(directory, stack))
+
+
+@cli.command()
+@engine_options
+@domain_errors
+def preview(directory: str, stack: str | None) -> None:
+    """Show what the engine would change (Pulumi preview via the Automation API)."""
+    from mlplatform.stacks import workspace
+
+    workspace.preview(_project(directory, stack))
+
+
+@cli.command()
+@engine_options
+@click.option("--yes", is_flag=True, help="Don't ask for confirmation.")
+@click.option("--skip-preflight", is_flag=True, help="Don't run the doctor checks first.")
+@domain_errors
+@aws_errors
+def up(directory: str, stack: str | None, yes: bool, skip_preflight: bool) -> None:
+    """Build or update the stack (after the doctor checks)."""
+    from mlplatform.stacks import workspace
+    from mlplatform.stacks.bootstrap import spec_from_config
+    from mlplatform.stacks.preflight import run_preflight
+
+    project = _project(directory, stack)
+    if not skip_preflight:
+        report = run_preflight(spec_from_config(project.config))
+        _print_findings([f for f in report.findings if f.status != "ok"])
+        if report.blockers:
+            _fail(f"up: {len(report.blockers)} preflight blocker(s) above; fix them, or pass --skip-preflight")
+    _confirm_or_refuse(f"Build stack {project.stack} in {project.region}?", yes, "up")
+    workspace.up(project)
+
+
+@cli.command()
+@engine_options
+@domain_errors
+def refresh(directory: str, stack: str | None) -> None:
+    """Bring the stack's state in line with what exists in the cloud."""
+    from mlplatform.stacks import workspace
+
+    workspace.refresh(_project(directory, stack))
+
+
+@cli.command()
+@engine_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@domain_errors
+def outputs(directory: str, stack: str | None, as_json: bool) -> None:
+    """The stack's outputs: MLflow/Grafana URLs, registry URLs, the kubeconfig command."""
+    from mlplatform.stacks import workspace
+
+    rows = workspace.outputs(_project(directory, stack))
+    if as_json:
+        click.echo(json.dumps(dict(rows), indent=2))
+        return
+    for key, value in rows:
+        click.echo(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
+
+
+@cli.command()
+@engine_options
+@click.option("--yes", is_flag=True, help="Don't ask for confirmation.")
+@click.option("--purge", is_flag=True, help="Also delete the database, buckets and registries.")
+@click.option("--no-sweep", is_flag=True, help="Skip the orphan sweep afterwards.")
+@click.option("--orphans-only", is_flag=True, help="Only sweep leftovers tagged for this stack (no pulumi needed).")
+@domain_errors
+@aws_errors
+def destroy(directory: str, stack: str | None, yes: bool, purge: bool, no_sweep: bool, orphans_only: bool) -> None:
+    """Tear the stack down in a safe order; data stays unless --purge; then sweep orphans."""
+    from mlplatform.stacks import orphans, workspace
+
+    project = _project(directory, stack)
+    if not orphans_only:
+        def confirm(dplan: Any) -> bool:
+            for label, urns in dplan.phases:
+                click.echo(f"will delete, {label}: {len(urns)} resources")
+            for urn in dplan.unprotected:
+                click.echo(f"will delete protected: {urn.split('::')[-1]} ({urn.split('::')[-2].split('$')[-1]})")
+            for urn in dplan.kept:
+                click.echo(f"keeps: {urn.split('::')[-1]} ({urn.split('::')[-2].split('$')[-1]})")
+            if yes:
+                return True
+            if not sys.stdin.isatty():
+                _fail("destroy: needs confirmation and there is no terminal to ask; pass --yes", EXIT_POLICY)
+            return click.prompt(f"Type the stack name ({project.stack}) to destroy it", default="") == project.stack
+
+        dplan, _ = workspace.destroy(project, purge, confirm)
+        if dplan.kept:
+            click.echo(f"Kept {len(dplan.kept)} resources (data and what it needs); `destroy --purge` deletes them.")
+        if no_sweep:
+            return
+    found = orphans.find_orphans(project.region, project.stack)
+    if not found:
+        click.echo(f"No orphans tagged for stack {project.stack} in {project.region}.")
+        return
+    for o in found:
+        click.echo(f"orphan {o.kind}: {o.id} {o.name}".rstrip())
+    if orphans_only:
+        _confirm_or_refuse(f"Delete these {len(found)} resources?", yes, "destroy --orphans-only")
+    result = orphans.delete_orphans(found, project.region)
+    click.echo(f"Deleted {len(result.deleted)} orphans.")
+    for o, reason in result.failed:
+        click.echo(f"could not delete {o.kind} {o.id}: {reason} (run `mlplatform destroy --orphans-only` later)")
+    if result.failed:
+        sys.exit(EXIT_DOMAIN)
+
+
+# -- diff, cost, upgrade (offline) -------------------------------------------------------------------
+def _plan_from(source: str, sets: tuple[str, ...], region: str | None, stack: str, what: str) -> tuple[Any, str]:
+    """A Plan and its region from a profile name, a stack config (YAML) or a saved plan (JSON)."""
+    from pathlib import Path
+
+    from mlplatform.stacks.diff import infer_region
+    from mlplatform.stacks.plan import Plan
+    from mlplatform.stacks.program import plan as make_plan
+    from mlplatform.stacks.spec import PROFILES, SpecError, load_spec
+    from mlplatform.stacks.upgrade import read_config
+
+    if source in PROFILES:
+        spec = load_spec(profile=source, sets=sets, region=region)
+        return make_plan(spec, stack=stack), spec.region
+    p = Path(source)
+    if not p.is_file():
+        raise SpecError(what, f"{source!r} is neither a profile nor a file",
+                        f"give {', '.join(PROFILES)}, a stack config (YAML) or a saved plan (`mlplatform plan --json --out`)")
+    if p.suffix == ".json":
+        if sets:
+            raise SpecError("--set", f"cannot change the saved plan {p.name}", "give a profile or a config file as --to")
+        try:
+            saved = Plan.from_dict(json.loads(p.read_text()))
+        except (ValueError, KeyError, TypeError) as e:
+            raise SpecError(what, f"{p} is not a saved plan ({type(e).__name__})",
+                            "write one with `mlplatform plan --json --out FILE`") from None
+        return saved, region or infer_region(saved) or "us-east-1"
+    spec = read_config(p).spec(sets=sets)
+    if region and region != spec.region:
+        spec = spec.model_copy(update={"region": region})
+    return make_plan(spec, stack=stack), spec.region
+
+
+@cli.command()
+@click.option("--from", "source_a", required=True, metavar="A",
+              help="Profile name, stack config (YAML, or Pulumi.<stack>.yaml) or saved plan (JSON).")
+@click.option("--to", "source_b", required=True, metavar="B", help="Same kinds as --from.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one value of B (repeatable).")
+@click.option("--region", default=None, help="Region for profiles and configs (default: their own).")
+@click.option("--stack", default="dev", show_default=True, help="Stack name (prefixes physical names).")
+@click.option("--usage", "usage_file", type=click.Path(dir_okay=False), default=None,
+              help="Usage assumptions for the cost delta (default: stacks/data/usage-default.yaml).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@domain_errors
+def diff(source_a: str, source_b: str, sets: tuple[str, ...], region: str | None, stack: str,
+         usage_file: str | None, as_json: bool) -> None:
+    """Show, offline, what changes between two stacks: add, change, replace, destroy."""
+    from mlplatform.stacks.cost import estimate, load_usage
+    from mlplatform.stacks.diff import diff_plans
+
+    usage = load_usage(usage_file)
+    plan_a, region_a = _plan_from(source_a, (), region, stack, "--from")
+    plan_b, region_b = _plan_from(source_b, sets, region, stack, "--to")
+    result = diff_plans(plan_a, plan_b, source_a, source_b)
+    costs = (estimate(plan_a, region_a, usage), estimate(plan_b, region_b, usage))
+    if as_json:
+        data = result.to_dict()
+        data["cost"] = {"region": costs[1].region, "idle_before": round(costs[0].idle, 2),
+                        "idle_after": round(costs[1].idle, 2), "monthly_before": round(costs[0].monthly, 2),
+                        "monthly_after": round(costs[1].monthly, 2),
+                        "gaps": len(costs[0].gaps) + len(costs[1].gaps)}
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    from mlplatform.cli.render import print_diff
+
+    print_diff(result, costs)
+
+
+@cli.command()
+@spec_options
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
+              help="A saved plan (`mlplatform plan --json --out`) instead of a profile/config.")
+@click.option("--stack", default="dev", show_default=True, help="Stack name (prefixes physical names).")
+@click.option("--usage", "usage_file", type=click.Path(dir_okay=False), default=None,
+              help="Usage assumptions (default: stacks/data/usage-default.yaml, which documents each one).")
+@click.option("--live-prices", is_flag=True, help="Ask the AWS Price List API (needs AWS credentials) for the "
+              "prices this stack uses, instead of the shipped price file.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@domain_errors
+@aws_errors
+def cost(profile: str | None, team_size: int | None, config_file: str | None, sets: tuple[str, ...],
+         region: str | None, plan_file: str | None, stack: str, usage_file: str | None, live_prices: bool,
+         as_json: bool) -> None:
+    """Monthly cost per resource and component: idle, with usage, and the price of a GPU-hour."""
+    from mlplatform.stacks.cost import PriceBook, estimate, fetch_live_prices, load_prices, load_usage, needed_prices
+    from mlplatform.stacks.spec import SpecError
+
+    if plan_file and (profile or team_size or config_file or sets):
+        raise SpecError("--plan", "a saved plan is already decided", "drop --profile/--team-size/--config/--set")
+    usage = load_usage(usage_file)
+    if plan_file:
+        the_plan, the_region = _plan_from(plan_file, (), region, stack, "--plan")
+    else:
+        from mlplatform.stacks.program import plan as make_plan
+        from mlplatform.stacks.spec import load_spec
+
+        spec = load_spec(profile=profile, team_size=team_size, config_file=config_file, sets=sets, region=region)
+        the_plan, the_region = make_plan(spec, stack=stack), spec.region
+    missed: list[str] = []
+    if live_prices:
+        try:
+            book = load_prices(the_region)
+        except SpecError:
+            book = PriceBook({"region": the_region, "snapshot_date": "live", "prices": {}, "sources": {}})
+        book, missed = fetch_live_prices(book, needed_prices(the_plan, the_region, usage))
+        report = estimate(the_plan, the_region, usage, prices=book)
+    else:
+        report = estimate(the_plan, the_region, usage)
+    if as_json:
+        data = report.to_dict()
+        if live_prices:
+            data["live_prices_unanswered"] = missed
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    from mlplatform.cli.render import print_cost
+
+    print_cost(report)
+    if missed:
+        click.echo(f"Price List API had no single answer for: {', '.join(missed)}")
+
+
+@cli.command()
+@click.option("--to", "to", required=True, type=click.Choice(["pragmatic", "growth", "full"]),
+              help="The profile to move the stack to.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="The stack config (YAML with `profile:` and sections, like examples/existing-vpc/stack.yaml).")
+@click.option("--stack-file", type=click.Path(dir_okay=False), default=None,
+              help="The Pulumi stack file (Pulumi.<stack>.yaml with mlplatform:profile).")
+@click.option("--dir", "directory", default=".", type=click.Path(file_okay=False),
+              help="Project folder whose Pulumi.<stack>.yaml is used when neither file is given.")
+@click.option("--stack", default=None, help="Stack name (default: from the Pulumi.<stack>.yaml, or dev).")
+@click.option("--yes", is_flag=True, help="Write without asking.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (needs --yes to write).")
+@domain_errors
+def upgrade(to: str, config_file: str | None, stack_file: str | None, directory: str, stack: str | None,
+            yes: bool, as_json: bool) -> None:
+    """Move a stack to another profile: diff, cost delta, refuse data loss (exit 3), rewrite the config."""
+    import shutil
+    from pathlib import Path
+
+    from mlplatform.stacks.spec import SpecError
+    from mlplatform.stacks.upgrade import apply, next_steps, prepare, read_config
+
+    configs = [read_config(f) for f in (stack_file, config_file) if f]
+    if not configs:
+        name = _stack_of(directory, stack)
+        found = Path(directory) / f"Pulumi.{name}.yaml"
+        if not found.is_file():
+            raise SpecError("--stack-file", f"no {found}",
+                            "pass --config stack.yaml and/or --stack-file Pulumi.<stack>.yaml, or --dir PROJECT")
+        configs = [read_config(found)]
+    up = prepare(configs, to, stack)
+    if up.noop:
+        click.echo(f"The stack is already on profile {to}: nothing to do.")
+        return
+    costs = (up.cost_before, up.cost_after)
+    data: dict[str, Any] = {}
+    if as_json:
+        data = {"from": up.current.profile, "to": to, "diff": up.diff.to_dict(), "refused": up.refused,
+                "cost": {"idle_before": round(costs[0].idle, 2), "idle_after": round(costs[1].idle, 2),
+                         "monthly_before": round(costs[0].monthly, 2), "monthly_after": round(costs[1].monthly, 2)}}
+    else:
+        from mlplatform.cli.render import print_diff
+
+        print_diff(up.diff, costs)
+    if up.refused:
+        if as_json:
+            click.echo(json.dumps({**data, "written": []}, indent=2, default=str))
+        from rich.console import Console
+
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] upgrade {up.current.profile} -> {to} refused: it would lose data; "
+                  "nothing was written", markup=True)
+        for reason in up.refused:
+            err.print(f"  - {reason}", markup=False)
+        err.print("A change that needs this is a separate, explicit step (snapshot first, then set the value in "
+                  "your config and run preview), never part of a profile upgrade.", markup=False)
+        sys.exit(EXIT_POLICY)
+    if not as_json:
+        _confirm_or_refuse(f"Write profile {to} into {', '.join(str(c.path) for c in up.configs)}?", yes, "upgrade")
+    elif not yes:
+        _fail("upgrade: --json writes only with --yes", EXIT_POLICY)
+    written = apply(up)
+    steps = next_steps(up, engine_found=shutil.which("pulumi") is not None)
+    if as_json:
+        click.echo(json.dumps({**data, "written": [{"file": str(f), "backup": str(b)} for f, b in written],
+                               "next_steps": steps}, indent=2, default=str))
+        return
+    for f, b in written:
+        click.echo(f"wrote {f} (profile: {to}); the previous file is {b}")
+    click.echo("Nothing has changed in the cloud yet. Next:")
+    for s in steps:
+        click.echo(f"  {s}")
+
+
 def main() -> None:
     cli(prog_name="mlplatform")
 

@@ -49,3 +49,150 @@ def print_plan(plan: Plan, spec: StackSpec, stack: str, console: Console | None 
     for w in plan.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     console.print(f"\n[bold]Plan:[/] {len(plan.resources)} to add.")
+
+
+# -- diff, cost, upgrade (issue 7) -------------------------------------------------------------------
+_OP_MARK = {"create": ("+", "green"), "update": ("~", "yellow"), "replace": ("+-", "magenta"),
+            "delete": ("-", "red")}
+
+
+def _wide_console(lines: list[str] | None = None) -> Console:
+    """A console that never wraps a row (diffs and cost tables are read like logs)."""
+    needed = max((len(x) + 8 for x in lines or []), default=80)
+    return Console(width=max(needed, Console().width, 120), highlight=False)
+
+
+def _value(v: object, limit: int = 160) -> str:
+    import json
+
+    text = v if isinstance(v, str) else json.dumps(v, default=str)
+    text = f'"{text}"' if isinstance(v, str) else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _money(x: float | None) -> str:
+    return "gap" if x is None else f"${x:,.2f}"
+
+
+def cost_delta_lines(before, after) -> list[str]:  # CostReport, CostReport
+    """'idle $A → $B (+$C)' and the same with usage, for diff and upgrade."""
+    def delta(a: float, b: float) -> str:
+        return f"{'+' if b >= a else '-'}${abs(b - a):,.2f}"
+
+    out = [f"idle {_money(before.idle)} → {_money(after.idle)} ({delta(before.idle, after.idle)})",
+           f"with the usage file {_money(before.monthly)} → {_money(after.monthly)} "
+           f"({delta(before.monthly, after.monthly)})"]
+    gaps = len(before.gaps) + len(after.gaps)
+    if gaps:
+        out.append(f"{gaps} price gap(s) left out of these totals (see `mlplatform cost`)")
+    return out
+
+
+def print_diff(d, costs=None, console: Console | None = None) -> None:  # PlanDiff, (CostReport, CostReport)
+    """A `pulumi preview --diff`-like listing, data loss and disruption apart, cost delta, summary line."""
+    from mlplatform.stacks.diff import ENGINE_NOTE
+
+    rows: list[tuple[str, str]] = []
+    for r in d.resources:
+        mark, colour = _OP_MARK[r.op]
+        tags = [t for t, on in (("stateful", r.stateful), ("protected", r.protect_new or r.protect_old)) if on]
+        head = f"{mark} {r.type}  {r.name}"
+        if r.op == "replace":
+            head += f"  replace ({', '.join(r.replace_reasons)})"
+        if tags:
+            head += f"  [{', '.join(tags)}]"
+        rows.append((head, colour))
+        for c in r.changes:
+            sign = {"add": "+", "delete": "-", "update": "~"}[c.kind]
+            if c.kind == "add":
+                text = f"{c.path}: {_value(c.new)}"
+            elif c.kind == "delete":
+                text = f"{c.path}: {_value(c.old)}"
+            else:
+                text = f"{c.path}: {_value(c.old)} => {_value(c.new)}"
+            rows.append((f"      {sign} {text}" + ("   (forces replacement)" if c.replaces else ""),
+                         "magenta" if c.replaces else ""))
+        for n in r.notes:
+            rows.append((f"      note: {n}", "dim"))
+    console = console or _wide_console([t for t, _ in rows])
+    console.print(f"Offline diff: [bold]{d.from_label}[/] → [bold]{d.to_label}[/] "
+                  f"({d.unchanged} resources unchanged)\n")
+    for text, colour in rows:
+        console.print(Text(text, style=colour))
+    if d.empty:
+        console.print("No changes.")
+    console.print()
+    loss = d.data_loss
+    if loss:
+        console.print("[bold red]Data loss:[/] these stateful resources would be replaced or deleted:")
+        for r in loss:
+            console.print(Text(f"  {r.op.upper()} {r.type} {r.name} ({', '.join(r.replace_reasons) or r.urn})",
+                               style="red"))
+    else:
+        console.print("Data loss: none (no stateful resource is replaced or deleted).")
+    if d.disruptions:
+        console.print("[bold yellow]Disruption[/] (downtime, no data loss):")
+        for r in d.disruptions:
+            for what in r.disruption:
+                console.print(Text(f"  {r.type} {r.name}: {what}", style="yellow"))
+    if d.unknown_types:
+        console.print(f"[yellow]Not in the create-only table (replacements not predicted):[/] "
+                      f"{', '.join(d.unknown_types)}")
+    if costs is not None:
+        before, after = costs
+        console.print(f"Monthly cost ({after.region}): " + "; ".join(cost_delta_lines(before, after)))
+    console.print(f"\n[bold]{d.summary_line()}[/]")
+    console.print(Text(ENGINE_NOTE, style="dim"))
+
+
+def print_cost(report, console: Console | None = None) -> None:  # CostReport
+    """An Infracost-like breakdown: per component and resource, totals, $/GPU-hour, gaps."""
+    table = Table(title=f"Monthly cost — profile {report.profile or '?'}, {report.region} "
+                        f"(prices of {report.snapshot_date}, 730 h/month, USD)", show_lines=False)
+    for col, just in (("Component / resource", "left"), ("Cost item", "left"), ("Kind", "left"),
+                      ("Quantity", "right"), ("Unit price", "right"), ("Monthly", "right")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    by_comp = report.by_component()
+    free = 0
+    for comp in by_comp:
+        first = True
+        for r in report.resources:
+            if r.component != comp:
+                continue
+            if not r.lines:
+                free += 1
+                continue
+            for line in r.lines:
+                label = f"{comp}\n  {r.type.rsplit(':', 1)[-1]} {r.name}" if first else f"  {r.type.rsplit(':', 1)[-1]} {r.name}"
+                first = False
+                table.add_row(label, line.what, line.kind,
+                              f"{line.quantity:,.4g} {line.unit}",
+                              "gap" if line.unit_price is None else f"${line.unit_price:,.4g}",
+                              _money(line.monthly) if line.status == "ok" else line.status)
+        totals = by_comp[comp]
+        if totals["monthly"]:
+            table.add_row("", f"[dim]{comp} total[/]", "", "", "",
+                          f"[dim]idle {_money(totals['idle'])} / {_money(totals['monthly'])}[/]")
+    console = console or Console(width=max(Console().width, 150), highlight=False)
+    console.print(table)
+    console.print(f"[bold]Idle:[/] {_money(report.idle)}/month (always-on resources and volumes; GPU pools and "
+                  f"runners at their minimum)")
+    console.print(f"[bold]With the usage file:[/] {_money(report.monthly)}/month")
+    console.print(f"{free} resources cost nothing by themselves (IAM, routes, Kubernetes objects, ...); "
+                  "`--json` lists each with the reason.")
+    if report.gpu_hours:
+        gt = Table(title="Price of one GPU-hour", show_lines=False)
+        for col in ("Pool", "Instance type", "GPUs", "Capacity", "On-demand $/GPU-h", "Spot $/GPU-h (range)", "Note"):
+            gt.add_column(col)
+        for g in report.gpu_hours:
+            spot = "—" if g.spot_low is None else f"{g.spot_low:.3f}–{g.spot_high:.3f}"
+            gt.add_row(g.pool, g.instance_type, str(g.gpus or "?"), g.capacity,
+                       "gap" if g.on_demand is None else f"{g.on_demand:.3f}", spot, g.note)
+        console.print(gt)
+    if report.gaps:
+        console.print(f"[yellow]{len(report.gaps)} price gap(s), left out of the totals[/] (no sourced price in the "
+                      f"price file; `--live-prices` asks the AWS Price List API):")
+        for r, line in report.gaps:
+            console.print(Text(f"  {r.type} {r.name}: {line.what} [{line.price_key}: {line.status}]", style="yellow"))
+    if report.uncovered:
+        console.print(f"[red]Not priced and not known to be free:[/] {', '.join(report.uncovered)}")

@@ -22,6 +22,10 @@ EKS_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver")
 
 # Amazon RDS for PostgreSQL major version.
 POSTGRES_MAJOR = "17"
+# RDS for PostgreSQL end of standard support per major version (RDS release calendar: Feb 28/29 five
+# years after the community release); after it RDS Extended Support is billed. `doctor` warns ahead.
+POSTGRES_STANDARD_SUPPORT_END = {"13": "2026-02-28", "14": "2027-02-28", "15": "2028-02-29",
+                                 "16": "2029-02-28", "17": "2030-02-28"}
 
 # Helm charts: name -> (version, repository).
 HELM_CHARTS: dict[str, tuple[str, str]] = {

@@ -10,7 +10,15 @@ from .spec import PROFILES, TEAM_SIZE_BANDS, StackSpec, load_spec
 def components_of(spec: StackSpec) -> list[str]:
     """The components `program.build` composes for this spec, with the mode each runs in."""
     adopt = lambda section: " (adopted)" if getattr(spec, section).existing else ""  # noqa: E731
-    return [f"Network{adopt('network')}", f"Cluster{adopt('cluster')}", f"ArtifactRegistry{adopt('registry')}"]
+    return [f"Network{adopt('network')}", f"Cluster{adopt('cluster')}", f"ArtifactRegistry{adopt('registry')}",
+            f"MetadataStore{adopt('database')}", "Orchestration", f"Monitoring{adopt('monitoring')}"] + _gpu_components(spec)
+
+
+def _gpu_components(spec: StackSpec) -> list[str]:
+    g = spec.gpu  # the mechanism is in sizes_of's GPU line
+    if g.existing:
+        return ["GpuNodePool (adopted)"]
+    return ["GpuNodePool"] if g.pools else []
 
 
 def sizes_of(spec: StackSpec) -> dict[str, str]:

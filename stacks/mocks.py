@@ -148,6 +148,9 @@ class PlanMocks(pulumi.runtime.Mocks):
         if typ == "aws:cloudwatch/logGroup:LogGroup":
             s.update(name=physical, arn=f"arn:aws:logs:{region}:{acct}:log-group:{physical}")
             return physical, s
+        if typ == "aws:cloudwatch/eventRule:EventRule":
+            s.update(name=physical, arn=f"arn:aws:events:{region}:{acct}:rule/{physical}")
+            return physical, s
         s.setdefault("arn", arn)
         return rid, s
 
@@ -195,6 +198,10 @@ class PlanMocks(pulumi.runtime.Mocks):
             vid = a.get("id") or "vpc-" + _hex("default")
             return {"id": vid, "cidrBlock": "10.0.0.0/16", "state": "available", "ownerId": ACCOUNT_ID,
                     "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{vid}"}, []
+        if tok == "aws:secretsmanager/getSecretVersion:getSecretVersion":  # credentials of an adopted database
+            sid = str(a.get("secretId"))
+            return {"id": f"{sid}|AWSCURRENT", "arn": sid, "versionId": _uuid(sid), "versionStage": "AWSCURRENT",
+                    "secretString": f'{{"username": "mlflow", "password": "{_hex("pw" + sid, 32)}"}}'}, []
         if tok == "aws:ec2/getSubnet:getSubnet":  # an adopted subnet: zone picked from its id, stably
             sid = a.get("id") or "subnet-" + _hex("default")
             zones = availability_zones(self.region)

@@ -14,10 +14,15 @@ import pulumi
 
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs, ExistingRegistry
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
+from mlplatform.components.gpu_node_pool import ExistingGpuNodes, GpuNodePool, GpuNodePoolArgs, GpuPool, narrowed_to_region
+from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore, MetadataStoreArgs
+from mlplatform.components.monitoring import ARC_NAMESPACE, ExistingMonitoring, Monitoring, MonitoringArgs
 from mlplatform.components.network import ExistingVpc, Network, NetworkArgs
+from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
+from mlplatform.components.versions import KUBERNETES_VERSION
 
 from .plan import Plan, run_offline
-from .spec import SECTIONS, StackSpec, load_spec
+from .spec import SECTIONS, StackSpec, load_spec, profile_defaults
 
 
 @dataclass
@@ -27,6 +32,14 @@ class Platform:
     network: Network
     cluster: Cluster
     registry: ArtifactRegistry
+    metadata: MetadataStore
+    orchestration: Orchestration
+    monitoring: Monitoring
+    gpu: GpuNodePool | None = None
+
+
+MLFLOW_EXTERNAL_URL_COMMAND = ("kubectl -n mlflow get ingress mlflow "
+                               "-o jsonpath='http://{.status.loadBalancer.ingress[0].hostname}'")
 
 
 def base_name(stack: str) -> str:
@@ -86,6 +99,54 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         tags=tags,
     ))
 
+    d, m = spec.database, spec.mlflow
+    models = [repo for repo in ("models",) if repo in registry.repository_urls]
+    metadata = MetadataStore(name, MetadataStoreArgs(
+        registry=registry,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer_url=cluster.oidc_issuer_url,
+        k8s_provider=cluster.provider,
+        vpc_id=network.vpc_id,
+        private_subnet_ids=network.private_subnet_ids,
+        client_security_group_id=cluster.cluster_security_group_id,
+        instance_class=d.instance_class,
+        allocated_storage_gib=d.allocated_storage_gib,
+        multi_az=d.multi_az,
+        backup_retention_days=d.backup_retention_days,
+        performance_insights=d.performance_insights,
+        existing=ExistingDatabase(**d.existing.model_dump()) if d.existing else None,
+        model_repositories=models,
+        replicas=m.replicas,
+        ingress=m.ingress,
+        tags=tags,
+    ))
+
+    images = registry.repository_urls.get("images") or next(iter(registry.repository_urls.values()))
+    orchestration = Orchestration(name, OrchestrationArgs(
+        image=pulumi.Output.concat(images, ":retrain"),
+        mlflow_tracking_uri=metadata.tracking_url,
+        registry=registry,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer_url=cluster.oidc_issuer_url,
+        k8s_provider=cluster.provider,
+        engine=spec.retraining.engine,
+        schedule=spec.retraining.schedule,
+        model_repositories=models,
+        tags=tags,
+    ))
+
+    mon = spec.monitoring
+    monitoring = Monitoring(name, MonitoringArgs(
+        k8s_provider=cluster.provider,
+        retention_days=mon.retention_days,
+        storage_gib=mon.storage_gib,
+        prometheus_replicas=mon.prometheus_replicas,
+        alertmanager=mon.alertmanager,
+        mlflow_namespace=metadata.namespace,
+        runner_controller_namespace=ARC_NAMESPACE if spec.runners.enabled else None,
+        existing=ExistingMonitoring(**mon.existing.model_dump()) if mon.existing else None,
+    ))
+
     pulumi.export("profile", spec.profile)
     pulumi.export("vpc_id", network.vpc_id)
     pulumi.export("cluster_name", cluster.cluster_name)
@@ -94,7 +155,50 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     pulumi.export("repository_urls", registry.repository_urls)
     pulumi.export("kubeconfig_command", pulumi.Output.concat(
         "aws eks update-kubeconfig --region ", spec.region, " --name ", cluster.cluster_name))
-    return Platform(network=network, cluster=cluster, registry=registry)
+    pulumi.export("mlflow_url", metadata.tracking_url)
+    if metadata.external_url is not None:
+        pulumi.export("mlflow_external_url", metadata.external_url)
+    elif m.ingress:  # the internal ALB's DNS name is AWS's choice: this prints the URL once it exists
+        pulumi.export("mlflow_external_url_command", MLFLOW_EXTERNAL_URL_COMMAND)
+    pulumi.export("db_endpoint", metadata.db_endpoint)
+    gpu = _gpu(spec, name, network, cluster, tags)
+    if gpu is not None and gpu.node_role_arn is not None:
+        pulumi.export("gpu_node_role_arn", gpu.node_role_arn)
+    pulumi.export("grafana_url", monitoring.grafana_url)
+    if monitoring.grafana_admin_password is not None:
+        pulumi.export("grafana_admin_password", monitoring.grafana_admin_password)
+    return Platform(network=network, cluster=cluster, registry=registry, metadata=metadata, monitoring=monitoring,
+                    orchestration=orchestration, gpu=gpu)
+
+
+def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: dict[str, str]) -> GpuNodePool | None:
+    """The GPU pools (or adopted GPU nodes) of the stack; None when the spec asks for neither."""
+    g, c = spec.gpu, spec.cluster
+    if not g.pools and not g.existing:
+        return None
+    # The profile's default types are narrowed to the region's offerings; a user's own list is validated.
+    defaults = {p["name"]: p["instance_types"] for p in profile_defaults(spec.profile).get("gpu", {}).get("pools", [])}
+    pools = [GpuPool(**{**p.model_dump(), "instance_types": narrowed_to_region(p.instance_types, spec.region)
+                        if p.instance_types == defaults.get(p.name) else list(p.instance_types)})
+             for p in g.pools] if not g.existing else []
+    return GpuNodePool(name, GpuNodePoolArgs(
+        cluster_name=cluster.cluster_name,
+        k8s_provider=cluster.provider,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer_url=cluster.oidc_issuer_url,
+        subnet_ids=network.private_subnet_ids,
+        cluster_security_group_id=cluster.cluster_security_group_id,
+        mechanism=g.mechanism,
+        pools=pools,
+        cpu_batch_pool=g.cpu_batch_pool and not g.existing,
+        cpu_batch_vcpu_limit=g.cpu_batch_vcpu_limit,
+        idle_minutes=g.idle_minutes,
+        region=spec.region,
+        kubernetes_version=None if c.existing else (c.kubernetes_version or KUBERNETES_VERSION),
+        cni_policy_on_node_role=c.existing is not None,
+        existing=ExistingGpuNodes(**g.existing.model_dump()) if g.existing else None,
+        tags=tags,
+    ))
 
 
 def spec_from_pulumi_config() -> StackSpec:

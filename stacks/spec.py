@@ -119,10 +119,18 @@ class GpuPool(_Strict):
         return self
 
 
+class ExistingGpuNodes(_Strict):
+    node_names: list[str] = Field(min_length=1)  # `kubectl get nodes` names: labelled + tainted only
+    pool: str = Field("gpu", pattern=r"^[a-z][a-z0-9-]{0,30}$")
+
+
 class GpuSpec(_Strict):
     mechanism: Literal["managed", "karpenter"] = "managed"
     pools: list[GpuPool] = []
     cpu_batch_pool: bool = False
+    cpu_batch_vcpu_limit: int = Field(64, ge=1)
+    idle_minutes: int = Field(5, ge=1, le=60)  # an unused GPU node goes away after this
+    existing: ExistingGpuNodes | None = None  # adopt these nodes instead of creating pools
 
     @field_validator("pools")
     @classmethod
@@ -169,7 +177,10 @@ class MlflowSpec(_Strict):
 
 class ExistingMonitoring(_Strict):
     namespace: str
-    release: str
+    release: str  # its Helm release name: added monitors, rules and dashboards are labelled for it
+    grafana_url: str | None = None  # None: the grafana_url output is a port-forward command
+    dashboard_label: str = "grafana_dashboard"  # its Grafana sidecar's sidecar.dashboards.label
+    dashboard_label_value: str = "1"
 
 
 class MonitoringSpec(_Strict):

@@ -44,7 +44,7 @@ def test_nat_gateways_per_profile(plans):
 def test_system_nodes_per_profile(plans):
     for profile, (count, itype) in {"pragmatic": (2, "t3.large"), "growth": (3, "m6i.large"),
                                     "full": (3, "m6i.xlarge")}.items():
-        ng = one(plans[profile], "aws:eks/nodeGroup:NodeGroup")
+        (ng,) = [r for r in plans[profile].of_type("aws:eks/nodeGroup:NodeGroup") if r.name == "ml-dev-system"]
         assert ng.inputs["scalingConfig"]["desiredSize"] == count
         assert ng.inputs["instanceTypes"] == [itype]
 
@@ -104,8 +104,9 @@ def test_pulumi_config_drives_the_same_program():
 def test_example_existing_vpc_adopts_and_creates_no_network():
     spec = load_spec(config_file=ROOT / "examples/existing-vpc/stack.yaml")
     p = plan(spec)
-    assert not [r for r in p.resources if r.type.startswith("aws:ec2/")
-                and r.type != "aws:ec2/launchTemplate:LaunchTemplate"]
+    network = one(p, "mlplatform:network:Network")
+    assert p.children(network.urn) == []  # adopted: the Network creates nothing
+    assert not p.of_type("aws:ec2/vpc:Vpc") and not p.of_type("aws:ec2/subnet:Subnet")
     eks = one(p, "aws:eks/cluster:Cluster")
     assert eks.inputs["vpcConfig"]["subnetIds"] == ["subnet-0aa11bb22cc33dd44", "subnet-0ee55ff66aa77bb88"]
     assert p.outputs["vpc_id"] == "vpc-0a1b2c3d4e5f60718"
