@@ -611,7 +611,9 @@ class GpuNodePool(pulumi.ComponentResource):
                                ignore_changes=["scalingConfig.desiredSize"]),
                 )
                 groups.append(group)
-                priorities[SPOT_PRIORITY if kind == "SPOT" else ON_DEMAND_PRIORITY].append(f"^eks-{group_name}-")
+                # EKS names the ASG eks-<node group>-<uuid>; the group is auto-named <group_name>-<7 hex>.
+                priorities[SPOT_PRIORITY if kind == "SPOT" else ON_DEMAND_PRIORITY].append(
+                    f"^eks-{group_name}-[0-9a-f]{{7}}-")
                 # Managed node group tags do not reach the Auto Scaling group: tag the ASG itself.
                 asg = group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
                 asg_tags: list[tuple[str, pulumi.Input[str], str]] = [
