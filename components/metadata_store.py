@@ -120,6 +120,8 @@ class MetadataStoreArgs:
             the VPC and peered networks / VPN, never from the internet; needs an ingress controller).
         ingress_host (str | None, default None): host name of the Ingress; None: the ALB's own DNS name.
         ingress_class (str, default "alb"): IngressClass of the Ingress.
+        ingress_controller (Resource | None, default None): the ingress controller's release
+            (LoadBalancerController); MLflow installs after it, so its admission webhook answers.
         protect (bool, default True): protect the database and its KMS key against deletion.
         tags (dict[str, str], default {}): extra tags on every AWS resource.
     """
@@ -147,6 +149,7 @@ class MetadataStoreArgs:
     ingress: bool = False
     ingress_host: str | None = None
     ingress_class: str = "alb"
+    ingress_controller: pulumi.Resource | None = None
     protect: bool = True
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -347,7 +350,8 @@ class MetadataStore(pulumi.ComponentResource):
             "ingress": self._ingress(args),
         }
         helm_release(self, f"{name}-mlflow", "mlflow", args.namespace, values, args.k8s_provider,
-                     create_namespace=False, depends_on=[ns, secret])
+                     create_namespace=False,
+                     depends_on=[ns, secret, *([args.ingress_controller] if args.ingress_controller else [])])
 
         self.tracking_url = pulumi.Output.from_input(in_cluster_url(args.namespace))
         self.external_url = pulumi.Output.from_input(f"http://{args.ingress_host}") if args.ingress_host else None

@@ -11,7 +11,8 @@ def components_of(spec: StackSpec) -> list[str]:
     """The components `program.build` composes for this spec, with the mode each runs in."""
     adopt = lambda section: " (adopted)" if getattr(spec, section).existing else ""  # noqa: E731
     return [f"Network{adopt('network')}", f"Cluster{adopt('cluster')}", f"ArtifactRegistry{adopt('registry')}",
-            f"MetadataStore{adopt('database')}", "Orchestration", f"Monitoring{adopt('monitoring')}"] + _gpu_components(spec)
+            f"MetadataStore{adopt('database')}", "Orchestration", f"Monitoring{adopt('monitoring')}"] + _gpu_components(spec) + (
+        ["LoadBalancerController"] if spec.mlflow.ingress else [])
 
 
 def _gpu_components(spec: StackSpec) -> list[str]:

@@ -15,6 +15,7 @@ import pulumi
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs, ExistingRegistry
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
 from mlplatform.components.gpu_node_pool import ExistingGpuNodes, GpuNodePool, GpuNodePoolArgs, GpuPool, narrowed_to_region
+from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore, MetadataStoreArgs
 from mlplatform.components.monitoring import ARC_NAMESPACE, ExistingMonitoring, Monitoring, MonitoringArgs
 from mlplatform.components.network import ExistingVpc, Network, NetworkArgs
@@ -100,6 +101,15 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     ))
 
     d, m = spec.database, spec.mlflow
+    lb_controller = LoadBalancerController(name, LoadBalancerControllerArgs(
+        cluster_name=cluster.cluster_name,
+        vpc_id=network.vpc_id,
+        region=spec.region,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer_url=cluster.oidc_issuer_url,
+        k8s_provider=cluster.provider,
+        tags=tags,
+    )) if m.ingress else None
     models = [repo for repo in ("models",) if repo in registry.repository_urls]
     metadata = MetadataStore(name, MetadataStoreArgs(
         registry=registry,
@@ -118,6 +128,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         model_repositories=models,
         replicas=m.replicas,
         ingress=m.ingress,
+        ingress_controller=lb_controller.release if lb_controller else None,
         tags=tags,
     ))
 

@@ -1,0 +1,152 @@
+"""LoadBalancerController: the AWS Load Balancer Controller, so Kubernetes Ingresses get ALBs.
+
+Installed when something in the stack has an ingress (MLflow in growth/full). The controller's IAM
+role is least-privilege: read-only describes on `*`; everything that creates, changes or deletes a
+load balancer, target group or security group is limited to resources carrying the controller's own
+cluster tag (`elbv2.k8s.aws/cluster`), the tag it puts on everything it creates.
+
+This policy is written for mlplatform from the controller's documented needs (AWS Load Balancer
+Controller "IAM permissions" page), not copied; compare it when you move the chart pin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from ._common import (
+    SYSTEM_NODE_SELECTOR,
+    ValidationError,
+    child,
+    helm_release,
+    irsa_trust_policy,
+    policy_json,
+    tags,
+)
+
+NAMESPACE = "kube-system"
+SERVICE_ACCOUNT = "aws-load-balancer-controller"
+CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+
+_READ_ACTIONS = [
+    "ec2:DescribeAccountAttributes", "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeInternetGateways", "ec2:DescribeVpcs", "ec2:DescribeVpcPeeringConnections",
+    "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeInstances",
+    "ec2:DescribeNetworkInterfaces", "ec2:DescribeTags", "ec2:DescribeRouteTables",
+    "ec2:GetSecurityGroupsForVpc", "ec2:DescribeCoipPools", "ec2:GetCoipPoolUsage",
+    "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes",
+    "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeListenerAttributes",
+    "elasticloadbalancing:DescribeListenerCertificates", "elasticloadbalancing:DescribeSSLPolicies",
+    "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetGroupAttributes", "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DescribeTags", "elasticloadbalancing:DescribeTrustStores",
+    "acm:ListCertificates", "acm:DescribeCertificate",
+    "iam:ListServerCertificates", "iam:GetServerCertificate",
+    "cognito-idp:DescribeUserPoolClient",
+    "wafv2:GetWebACL", "wafv2:GetWebACLForResource", "shield:GetSubscriptionState",
+]
+_LB_ARNS = ["arn:aws:elasticloadbalancing:*:*:loadbalancer/app/*/*",
+            "arn:aws:elasticloadbalancing:*:*:loadbalancer/net/*/*",
+            "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"]
+_SG_ARN = "arn:aws:ec2:*:*:security-group/*"
+_OWNED = {"Null": {f"aws:ResourceTag/{CLUSTER_TAG}": "false"}}
+_TAGGED_ON_CREATE = {"Null": {f"aws:RequestTag/{CLUSTER_TAG}": "false"}}
+
+
+def controller_policy() -> str:
+    """The controller's IAM policy (see module doc)."""
+    return policy_json([
+        {"Sid": "ServiceLinkedRole", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole", "Resource": "*",
+         "Condition": {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}}},
+        {"Sid": "ReadOnly", "Effect": "Allow", "Action": _READ_ACTIONS, "Resource": "*"},
+        # Opening node security groups to its load balancers: the node groups' SGs aren't its own.
+        {"Sid": "NodeSecurityGroupRules", "Effect": "Allow", "Resource": _SG_ARN,
+         "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"]},
+        {"Sid": "CreateSecurityGroup", "Effect": "Allow", "Action": "ec2:CreateSecurityGroup",
+         "Resource": [_SG_ARN, "arn:aws:ec2:*:*:vpc/*"]},
+        {"Sid": "TagSecurityGroupOnCreate", "Effect": "Allow", "Action": "ec2:CreateTags", "Resource": _SG_ARN,
+         "Condition": {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}, **_TAGGED_ON_CREATE}},
+        {"Sid": "OwnSecurityGroups", "Effect": "Allow", "Resource": _SG_ARN, "Condition": _OWNED,
+         "Action": ["ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteSecurityGroup"]},
+        {"Sid": "CreateTaggedLoadBalancers", "Effect": "Allow", "Resource": "*", "Condition": _TAGGED_ON_CREATE,
+         "Action": ["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"]},
+        {"Sid": "TagOnCreate", "Effect": "Allow", "Action": "elasticloadbalancing:AddTags", "Resource": _LB_ARNS,
+         "Condition": {"StringEquals": {"elasticloadbalancing:CreateAction": ["CreateTargetGroup",
+                                                                             "CreateLoadBalancer"]},
+                       **_TAGGED_ON_CREATE}},
+        {"Sid": "OwnLoadBalancers", "Effect": "Allow", "Resource": _LB_ARNS, "Condition": _OWNED,
+         "Action": ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags",
+                    "elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:SetIpAddressType",
+                    "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
+                    "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
+                    "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup"]},
+        {"Sid": "Targets", "Effect": "Allow", "Resource": "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*",
+         "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"]},
+        # Listeners and rules live on its own load balancers; their ARNs carry no tag before creation.
+        {"Sid": "ListenersAndRules", "Effect": "Allow", "Resource": "*",
+         "Action": ["elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
+                    "elasticloadbalancing:ModifyListener", "elasticloadbalancing:CreateRule",
+                    "elasticloadbalancing:DeleteRule", "elasticloadbalancing:ModifyRule",
+                    "elasticloadbalancing:AddListenerCertificates",
+                    "elasticloadbalancing:RemoveListenerCertificates", "elasticloadbalancing:SetWebAcl"]},
+    ])
+
+
+@dataclass
+class LoadBalancerControllerArgs:
+    """Inputs of `LoadBalancerController`.
+
+    Fields:
+        cluster_name (Input[str], required): the EKS cluster.
+        vpc_id (Input[str], required): its VPC (given so the controller needs no instance metadata:
+            nodes allow IMDS only one hop, which pods can't reach).
+        region (str, required): AWS region of the cluster.
+        oidc_provider_arn (Input[str], required), oidc_issuer_url (Input[str], required): the
+            cluster's IRSA identity provider.
+        k8s_provider (ProviderResource, required): the cluster's Kubernetes provider.
+        replicas (int, default 2): controller replicas (leader-elected).
+        tags (dict[str, str], default {}): extra tags on the IAM role.
+    """
+
+    cluster_name: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    region: str
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer_url: pulumi.Input[str]
+    k8s_provider: pulumi.ProviderResource | None
+    replicas: int = 2
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class LoadBalancerController(pulumi.ComponentResource):
+    """The AWS Load Balancer Controller (pinned chart) with its own IRSA role."""
+
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None):
+        if not 1 <= args.replicas <= 5:
+            raise ValidationError("replicas", f"must be 1 to 5, got {args.replicas}", "use 2 for high availability")
+        super().__init__("mlplatform:network:LoadBalancerController", name, None, opts)
+        role = aws.iam.Role(
+            f"{name}-lb-controller",
+            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(
+                lambda a: irsa_trust_policy(a[0], a[1], NAMESPACE, SERVICE_ACCOUNT)),
+            tags=tags(name, args.tags),
+            opts=child(self),
+        )
+        aws.iam.RolePolicy(f"{name}-lb-controller", role=role.id, policy=controller_policy(), opts=child(self))
+        self.release = helm_release(self, f"{name}-lb-controller", "aws-load-balancer-controller", NAMESPACE, {
+            "clusterName": args.cluster_name,
+            "region": args.region,
+            "vpcId": args.vpc_id,
+            "replicaCount": args.replicas,
+            "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT,
+                               "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
+            "nodeSelector": SYSTEM_NODE_SELECTOR,
+            # Every ALB/NLB and security group it makes carries the stack's tags: the orphan sweep finds them.
+            "defaultTags": tags(name, args.tags),
+        }, provider=args.k8s_provider, create_namespace=False)
+        self.role_arn = role.arn
+        self.register_outputs({"role_arn": self.role_arn})
