@@ -96,9 +96,9 @@ def plan(profile: str | None, team_size: int | None, config_file: str | None, se
     """Show, offline, every resource a stack would create."""
     from mlplatform.stacks.files import write_atomic
     from mlplatform.stacks.program import plan as make_plan
-    from mlplatform.stacks.spec import load_spec
+    from mlplatform.stacks.spec import resolve_spec
 
-    spec = load_spec(profile=profile, team_size=team_size, config_file=config_file, sets=sets, region=region)
+    spec, source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
     result = make_plan(spec, stack=stack)
     if out:
         write_atomic(out, result.to_json() + "\n", force=force)
@@ -107,6 +107,8 @@ def plan(profile: str | None, team_size: int | None, config_file: str | None, se
         return
     from mlplatform.cli.render import print_plan
 
+    if source:
+        click.echo(f"Stack config: {source}")
     print_plan(result, spec, stack)
     if out:
         click.echo(f"Plan written to {out}.")
@@ -283,6 +285,8 @@ def up(directory: str, stack: str | None, yes: bool, skip_preflight: bool) -> No
     from mlplatform.stacks.preflight import run_preflight
 
     project = _project(directory, stack)
+    workspace.require_pulumi()  # one line saying what to install, before the longer preflight
+    workspace.require_credentials(project.region)
     if not skip_preflight:
         report = run_preflight(spec_from_config(project.config))
         _print_findings([f for f in report.findings if f.status != "ok"])
@@ -559,6 +563,122 @@ def upgrade(to: str, config_file: str | None, stack_file: str | None, directory:
     click.echo("Nothing has changed in the cloud yet. Next:")
     for s in steps:
         click.echo(f"  {s}")
+
+
+# -- team add | list | remove (edit the stack config, offline diff of that team) ---------------------
+@cli.group()
+def team() -> None:
+    """Self-serve team spaces: add, list or remove a team in the stack config (offline)."""
+
+
+def team_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--stack", default=None, help="Stack name (default: from Pulumi.<stack>.yaml, or dev).")(fn)
+    fn = click.option("--dir", "directory", default=".", type=click.Path(file_okay=False),
+                      help="Project folder whose Pulumi.<stack>.yaml is edited when --config is not given.")(fn)
+    fn = click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                      help="The stack config to edit: a stack file (teams:) or Pulumi.<stack>.yaml (mlplatform:teams).")(fn)
+    return fn
+
+
+def _team_config(config_file: str | None, directory: str, stack: str | None) -> str:
+    from pathlib import Path
+
+    from mlplatform.stacks.spec import SpecError
+
+    if config_file:
+        return config_file
+    found = Path(directory) / f"Pulumi.{_stack_of(directory, stack)}.yaml"
+    if not found.is_file():
+        raise SpecError("--config", f"no {found}", "pass --config FILE (a stack config or Pulumi.<stack>.yaml), "
+                        "or run it in the project folder `mlplatform init` made")
+    return str(found)
+
+
+def _print_team_change(change: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(change.to_dict(), indent=2, default=str))
+        return
+    from mlplatform.cli.render import print_diff
+
+    print_diff(change.diff)
+    verb = {"add": "added", "remove": "removed"}[change.action]
+    if change.written:
+        click.echo(f"{change.path}: {verb} team {change.team}; nothing else in the file changed.")
+    else:
+        click.echo(f"--dry-run: {change.path} not written (it would have {verb} team {change.team}).")
+    for k in change.kept:
+        click.echo(f"kept: {k}")
+    for n in change.notes:
+        click.echo(f"note: {n}")
+    if change.other_changes:
+        click.echo(f"warning: {len(change.other_changes)} resources outside the team change too: "
+                   + ", ".join(u.split("::")[-1] for u in change.other_changes))
+    click.echo("Nothing has changed in the cloud: run `mlplatform preview` then `mlplatform up` to apply it.")
+
+
+@team.command("add")
+@click.argument("name")
+@click.option("--gpu-quota", type=int, default=0, show_default=True, help="Most GPUs the team's pods request at once.")
+@click.option("--cpu-quota", type=int, default=None, help="Most CPU cores the team's pods request (default 8).")
+@click.option("--memory-gib", type=int, default=None, help="Most memory (GiB) the team's pods request (default 32).")
+@click.option("--principal", "principals", multiple=True, metavar="ARN",
+              help="IAM role/user ARN of a team member, mapped to the team's Kubernetes group (repeatable).")
+@team_options
+@click.option("--dry-run", is_flag=True, help="Show the diff, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@domain_errors
+def team_add(name: str, gpu_quota: int, cpu_quota: int | None, memory_gib: int | None, principals: tuple[str, ...],
+             config_file: str | None, directory: str, stack: str | None, dry_run: bool, as_json: bool) -> None:
+    """Add team NAME to the stack config, then show the offline diff of its resources."""
+    from mlplatform.stacks.teams import add_team, new_team_entry
+
+    entry = new_team_entry(name, gpu_quota=gpu_quota, cpu_quota=cpu_quota, principals=principals,
+                           memory_quota_gib=memory_gib)
+    change = add_team(_team_config(config_file, directory, stack), entry, stack=stack, write=not dry_run)
+    _print_team_change(change, as_json)
+
+
+@team.command("list")
+@team_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@domain_errors
+def team_list(config_file: str | None, directory: str, stack: str | None, as_json: bool) -> None:
+    """The teams of the stack config, with their quotas (defaults filled in)."""
+    from mlplatform.stacks.teams import list_teams
+
+    rows = list_teams(_team_config(config_file, directory, stack))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No teams. Add one with `mlplatform team add NAME --gpu-quota N`.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="teams")
+    for col in ("team", "GPUs", "CPUs", "memory", "PVCs", "principals", "runners"):
+        table.add_column(col)
+    for r in rows:
+        runners = ", ".join(k for k in ("cpu", "gpu") if (r["runners"] or {}).get(k)) or "-"
+        table.add_row(r["name"], str(r["gpu_quota"]), str(r["cpu_quota"]), f"{r['memory_quota_gib']} GiB",
+                      str(r["pvc_quota"]), str(len(r["principals"])), runners)
+    Console().print(table)
+
+
+@team.command("remove")
+@click.argument("name")
+@team_options
+@click.option("--dry-run", is_flag=True, help="Show the diff, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@domain_errors
+def team_remove(name: str, config_file: str | None, directory: str, stack: str | None, dry_run: bool,
+                as_json: bool) -> None:
+    """Remove team NAME from the stack config; its S3 prefix and ECR repositories are kept."""
+    from mlplatform.stacks.teams import remove_team
+
+    change = remove_team(_team_config(config_file, directory, stack), name, stack=stack, write=not dry_run)
+    _print_team_change(change, as_json)
 
 
 def main() -> None:

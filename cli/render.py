@@ -155,16 +155,13 @@ def print_cost(report, console: Console | None = None) -> None:  # CostReport
     by_comp = report.by_component()
     free = 0
     for comp in by_comp:
-        first = True
-        for r in report.resources:
-            if r.component != comp:
-                continue
-            if not r.lines:
-                free += 1
-                continue
+        priced = [r for r in report.resources if r.component == comp and r.lines]
+        free += sum(1 for r in report.resources if r.component == comp and not r.lines)
+        if priced:
+            table.add_row(f"[bold]{comp}[/]", "", "", "", "", "")
+        for r in priced:
             for line in r.lines:
-                label = f"{comp}\n  {r.type.rsplit(':', 1)[-1]} {r.name}" if first else f"  {r.type.rsplit(':', 1)[-1]} {r.name}"
-                first = False
+                label = f"  {r.type.rsplit(':', 1)[-1]} {r.name}"
                 table.add_row(label, line.what, line.kind,
                               f"{line.quantity:,.4g} {line.unit}",
                               "gap" if line.unit_price is None else f"${line.unit_price:,.4g}",

@@ -40,3 +40,19 @@ HELM_CHARTS: dict[str, tuple[str, str]] = {
     "aws-load-balancer-controller": ("3.5.0", "https://aws.github.io/eks-charts"),
     "argo-workflows": ("1.0.18", "https://argoproj.github.io/argo-helm"),
 }
+
+# The GitHub Actions runner image of the CI runner scale sets (the image's user is `runner`, uid 1001),
+# pinned by tag and multi-architecture digest.
+RUNNER_IMAGE = ("ghcr.io/actions/actions-runner:2.337.0"
+                "@sha256:e5496277be5d09bc968b3d64911b74e219ac4a3f2edce956a3ecf9271bea1ef4")
+# MLflow client the generated workflows install: the tracking server's version (mlflow chart appVersion).
+MLFLOW_CLIENT = "3.15.1"
+
+# GitHub Actions the generated workflows use: action -> (tag, full commit SHA). Workflows reference the
+# SHA (a tag can be moved, a commit cannot) with the tag as a comment; update both together.
+GITHUB_ACTIONS: dict[str, tuple[str, str]] = {
+    "actions/checkout": ("v4.3.0", "08eba0b27e820071cde6df949e0beb9ba4906955"),
+    "actions/setup-python": ("v5.6.0", "a26af69be951a213d495a4c3e4e4022e16d87065"),
+    "aws-actions/configure-aws-credentials": ("v4.2.1", "b47578312673ae6fa5b5096b330d9fbac3d116df"),
+    "oras-project/setup-oras": ("v2.0.0", "38de303aac69abb66f3e6255b7198bff35f323e3"),
+}

@@ -26,7 +26,8 @@ from typing import Any, Callable, Literal
 import yaml
 
 from .regions import AZ_COUNT
-from .spec import SECTIONS, SpecError, StackSpec, apply_set, deep_merge, load_spec, profile_for_team_size
+from .spec import SECTIONS, SpecError, StackSpec, apply_set, deep_merge, load_spec, profile_defaults
+from .spec import profile_for_team_size, spec_from_stack_config
 from .state_backend import DEFAULT_KMS_ALIAS, LOCAL_STATE_DIR, default_bucket_name, ensure_s3_backend
 from .state_backend import kms_secrets_provider, local_backend_url, s3_backend_url
 
@@ -134,8 +135,12 @@ def ask_missing(opts: InitOptions, ask: Ask) -> InitOptions:
 
 
 # -- answers -> stack config --------------------------------------------------------------------
-def overrides_of(opts: InitOptions) -> dict[str, Any]:
-    """The `mlplatform:<section>` overrides the answers make (same shape as a profile file)."""
+def overrides_of(opts: InitOptions, profile: str) -> dict[str, Any]:
+    """The `mlplatform:<section>` overrides the answers make (same shape as a profile file).
+
+    A `--set` lands on the profile's values (so `gpu.pools.0.max=4` can index the profile's list) and
+    the override keeps the whole second-level key it changed (`gpu.pools`: the full list).
+    """
     over: dict[str, Any] = {}
     if opts.existing_vpc:
         over = deep_merge(over, {"network": {"existing": {k: v for k, v in opts.existing_vpc.items()
@@ -147,13 +152,17 @@ def overrides_of(opts: InitOptions) -> dict[str, Any]:
     if opts.github_org:
         org = opts.github_org.strip().removeprefix("https://github.com/").strip("/")
         over = deep_merge(over, {"runners": {"github_config_url": f"https://github.com/{org}"}})
+    full = deep_merge(profile_defaults(profile), over)
     for s in opts.sets:
-        key = s.split("=", 1)[0]
-        if key in ("profile", "team_size", "region"):
-            raise SpecError("--set", f"{key} cannot be set this way", f"use --{key.replace('_', '-')}")
-        if key.split(".")[0] not in (*SECTIONS, "tags"):
-            raise SpecError(key, "unknown key", "remove it or check its spelling against stacks/profiles/pragmatic.yaml")
-        over = apply_set(over, s)
+        path = s.split("=", 1)[0].split(".")
+        if path[0] in ("profile", "team_size", "region"):
+            raise SpecError("--set", f"{path[0]} cannot be set this way", f"use --{path[0].replace('_', '-')}")
+        if path[0] not in (*SECTIONS, "tags"):
+            raise SpecError(s.split("=", 1)[0], "unknown key", "remove it or check its spelling against stacks/profiles/pragmatic.yaml")
+        full = apply_set(full, s)
+        section = full[path[0]]
+        changed = {path[0]: {path[1]: section[path[1]]} if len(path) > 1 and isinstance(section, dict) else section}
+        over = deep_merge(over, changed)
     return over
 
 
@@ -170,11 +179,7 @@ def stack_config(spec: StackSpec, team_size: int | None, overrides: dict[str, An
 
 def spec_from_config(config: dict[str, Any]) -> StackSpec:
     """The StackSpec a stack file's `config:` map describes (what the program reads under the engine)."""
-    overrides = {k.split(":", 1)[1]: v for k, v in config.items()
-                 if k.startswith("mlplatform:") and k.split(":", 1)[1] in (*SECTIONS, "tags")}
-    size = config.get("mlplatform:team_size")
-    return load_spec(profile=config.get("mlplatform:profile"), team_size=int(size) if size is not None else None,
-                     region=config.get("aws:region"), overrides=overrides)
+    return spec_from_stack_config(config)
 
 
 def read_stack_config(directory: str | Path, stack: str) -> dict[str, Any]:
@@ -285,7 +290,8 @@ def write_all(directory: Path, files: dict[str, str], force: bool = False) -> tu
                 f.write(files[n])
             os.chmod(tmp, 0o644)
         for n in todo:
-            os.replace(temps.pop(n), directory / n)
+            os.replace(temps[n], directory / n)
+            del temps[n]
             done.append(n)
     except OSError as e:
         for n in done:  # put back what was there
@@ -316,7 +322,7 @@ def resolve(opts: InitOptions) -> tuple[InitOptions, StackSpec, dict[str, Any]]:
         opts.kms_alias = f"alias/{opts.kms_alias}"
     if opts.team_size is not None and opts.profile is None:
         opts.profile = profile_for_team_size(opts.team_size)
-    overrides = overrides_of(opts)
+    overrides = overrides_of(opts, opts.profile or "pragmatic")
     spec = load_spec(profile=opts.profile, team_size=opts.team_size, region=opts.region or "us-east-1",
                      overrides=overrides)
     return opts, spec, overrides

@@ -12,7 +12,8 @@ def components_of(spec: StackSpec) -> list[str]:
     adopt = lambda section: " (adopted)" if getattr(spec, section).existing else ""  # noqa: E731
     return [f"Network{adopt('network')}", f"Cluster{adopt('cluster')}", f"ArtifactRegistry{adopt('registry')}",
             f"MetadataStore{adopt('database')}", "Orchestration", f"Monitoring{adopt('monitoring')}"] + _gpu_components(spec) + (
-        ["LoadBalancerController"] if spec.mlflow.ingress else [])
+        ["LoadBalancerController"] if spec.mlflow.ingress else []) + (
+        [f"TeamSpace × {len(spec.teams)} ({', '.join(t.name for t in spec.teams)})"] if spec.teams else [])
 
 
 def _gpu_components(spec: StackSpec) -> list[str]:

@@ -2,11 +2,12 @@
 
 Like Infracost's breakdown, each resource gets cost lines of three kinds:
 - fixed: always-on hourly prices x 730 h (EKS control plane, NAT gateways, public IPv4, nodes at
-  their running count, the database instance, KMS keys);
+  their running count, the database instance, KMS keys, load balancers that ingresses create);
 - storage: provisioned volumes priced per GB-month (node root volumes, database storage,
   persistent volumes of Helm releases);
 - usage: quantities from the usage file (`stacks/data/usage-default.yaml` documents each default):
-  GPU node-hours, runner-hours, NAT gigabytes, S3/ECR gigabytes, log gigabytes, backup gigabytes.
+  GPU node-hours, runner-hours, NAT gigabytes, S3/ECR gigabytes, log gigabytes, backup gigabytes,
+  load balancer capacity units.
 
 Idle cost = fixed + storage with GPU pools and runner scale sets at their minimum: the bill of a
 platform nobody is using. The total adds the usage lines.
@@ -94,6 +95,12 @@ FREE: dict[str, str] = {
     "pulumi:providers:kubernetes": "a Pulumi provider, not a cloud resource",
     "pulumi:providers:aws": "a Pulumi provider, not a cloud resource",
 }
+_ZERO_DEFAULT = "nothing billed at these quantities (at its minimum of 0, and no usage for it in the usage file)"
+_ZERO = {"aws:ec2/vpcEndpoint:VpcEndpoint": "gateway endpoints (S3, DynamoDB) are free",
+         "kubernetes:helm.sh/v3:Release": "runs on the cluster's nodes, which are priced (no volume, no load balancer)",
+         "kubernetes:networking.k8s.io/v1:Ingress": "not an ALB ingress: no AWS load balancer",
+         "kubernetes:core/v1:Service": "not type LoadBalancer: no AWS load balancer",
+         "kubernetes:core/v1:PersistentVolumeClaim": "no storage request"}
 _KUBERNETES_FREE = "a Kubernetes object: runs on the cluster's nodes, which are priced"
 _COMPONENT_FREE = "a component: a grouping of the resources under it, which are priced"
 
@@ -442,9 +449,8 @@ def _log_kind(r: PlannedResource, ctx: _Ctx) -> str:
         return "eks_control_plane_gb"
     if name.startswith("/aws/rds/"):
         return "rds_gb"
-    physical = name or r.name
-    for fl in ctx.plan.of_type("aws:ec2/flowLog:FlowLog"):
-        if physical and physical in str(fl.inputs.get("logDestination", "")) or r.urn in fl.depends_on:
+    for fl in ctx.plan.of_type("aws:ec2/flowLog:FlowLog"):  # the flow log writes to this group
+        if r.urn in fl.depends_on or (name and name in str(fl.inputs.get("logDestination", ""))):
             return "vpc_flow_logs_gb"
     return "other_gb"
 
@@ -487,6 +493,8 @@ def _helm_release(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     values = r.inputs.get("values") or {}
     lines = [ctx.line(f"persistent volume {what}", "storage", gb, "GB-month", "ebs_gp3_gb_month", idle=True)
              for what, gb in _volumes(values)]
+    for where, kind in _load_balancers(values):
+        lines += _load_balancer_lines(where, kind, ctx)
     if chart == RUNNER_CHART:
         lines += _runner_lines(r, values, ctx)
     return lines
@@ -505,14 +513,14 @@ def _gib(size: Any) -> float:
 
 def _volumes(values: Any, path: str = "", replicas: int = 1) -> list[tuple[str, float]]:
     """Persistent volumes a chart's values ask for: `persistence: {enabled, size}` blocks and
-    `volumeClaimTemplate` specs (times the `replicas` next to them)."""
+    `volumeClaimTemplate` specs (times the `replicas` next to them), skipping parts with `enabled: false`."""
     out: list[tuple[str, float]] = []
     if isinstance(values, list):
         for i, v in enumerate(values):
             out += _volumes(v, f"{path}[{i}]", replicas)
         return out
-    if not isinstance(values, dict):
-        return out
+    if not isinstance(values, dict) or values.get("enabled") is False:
+        return out  # a disabled part of the chart creates no volume
     here = int(values["replicas"]) if isinstance(values.get("replicas"), int) else replicas
     for key, v in values.items():
         where = f"{path}.{key}" if path else key
@@ -525,6 +533,64 @@ def _volumes(values: Any, path: str = "", replicas: int = 1) -> list[tuple[str, 
         else:
             out += _volumes(v, where, here)
     return out
+
+
+def _is_alb(block: dict[str, Any]) -> bool:
+    annotations = block.get("annotations") or {}
+    return "alb" in (block.get("className"), block.get("ingressClassName")) or any(
+        str(k).startswith("alb.ingress.kubernetes.io/") for k in annotations)
+
+
+def _load_balancers(values: Any, path: str = "") -> list[tuple[str, str]]:
+    """Load balancers a chart's values ask AWS for: enabled ALB ingresses (one ALB per ingress group)
+    and `type: LoadBalancer` services (an NLB with the AWS Load Balancer Controller)."""
+    found: list[tuple[str, str]] = []
+    groups: set[str] = set()
+
+    def walk(v: Any, where: str) -> None:
+        if isinstance(v, list):
+            for i, x in enumerate(v):
+                walk(x, f"{where}[{i}]")
+            return
+        if not isinstance(v, dict) or v.get("enabled") is False:
+            return
+        for key, x in v.items():
+            here = f"{where}.{key}" if where else key
+            if key == "ingress" and isinstance(x, dict) and x.get("enabled") and _is_alb(x):
+                group = (x.get("annotations") or {}).get("alb.ingress.kubernetes.io/group.name")
+                if group is None or group not in groups:
+                    found.append((here, "alb"))
+                    if group:
+                        groups.add(group)
+            elif key == "service" and isinstance(x, dict) and x.get("type") == "LoadBalancer":
+                found.append((here, "nlb"))
+            else:
+                walk(x, here)
+
+    walk(values, path)
+    return found
+
+
+def _load_balancer_lines(where: str, kind: str, ctx: _Ctx) -> list[CostLine]:
+    lcus = float(ctx.usage.get("load_balancer_lcus", 0))
+    lines = [ctx.line(f"{kind.upper()} for {where}", "fixed", HOURS_PER_MONTH, "hours", f"{kind}_hour", idle=True)]
+    if lcus:
+        lines.append(ctx.line(f"{lcus:g} LCU on average", "usage", lcus * HOURS_PER_MONTH, "LCU-hours",
+                              f"{kind}_lcu_hour", idle=False))
+    return lines
+
+
+def _k8s_ingress(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
+    spec = r.inputs.get("spec") or {}
+    if spec.get("ingressClassName") == "alb" or _is_alb(r.inputs.get("metadata") or {}):
+        return _load_balancer_lines(f"Ingress {(r.inputs.get('metadata') or {}).get('name', r.name)}", "alb", ctx)
+    return []
+
+
+def _k8s_service(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
+    if (r.inputs.get("spec") or {}).get("type") == "LoadBalancer":
+        return _load_balancer_lines(f"Service {(r.inputs.get('metadata') or {}).get('name', r.name)}", "nlb", ctx)
+    return []
 
 
 def _runner_lines(r: PlannedResource, values: dict[str, Any], ctx: _Ctx) -> list[CostLine]:
@@ -580,6 +646,8 @@ PRICED: dict[str, Callable[[PlannedResource, _Ctx], list[CostLine]]] = {
                                                              "secretsmanager_secret_month", idle=True)],
     "kubernetes:helm.sh/v3:Release": _helm_release,
     "kubernetes:core/v1:PersistentVolumeClaim": _pvc,
+    "kubernetes:networking.k8s.io/v1:Ingress": _k8s_ingress,
+    "kubernetes:core/v1:Service": _k8s_service,
     "kubernetes:karpenter.sh/v1:NodePool": _karpenter_pool,
 }
 
@@ -603,10 +671,13 @@ def uncovered_types(plan: Plan) -> list[str]:
 
 
 def _component_of(r: PlannedResource, by_urn: dict[str, PlannedResource]) -> str:
+    """`Cluster ml-dev`: the top-level component a resource belongs to."""
     top = r
     while top.parent and top.parent in by_urn:
         top = by_urn[top.parent]
-    return f"{top.type.rsplit(':', 1)[-1]} {top.name}" if not top.custom or top is not r else "(no component)"
+    if top is r and r.custom:
+        return "(no component)"
+    return f"{top.type.rsplit(':', 1)[-1]} {top.name}"
 
 
 def _gpu_instance_types(plan: Plan) -> list[tuple[str, str, str]]:
@@ -622,12 +693,11 @@ def _gpu_instance_types(plan: Plan) -> list[tuple[str, str, str]]:
             pool = (r.inputs.get("metadata") or {}).get("name") or r.name
             cap = "/".join(reqs.get("karpenter.sh/capacity-type") or ["on-demand"])
             out += [(pool, t, cap) for t in reqs.get("node.kubernetes.io/instance-type") or []]
-    seen, unique = set(), []
-    for x in out:
-        if (x[0], x[1]) not in seen:
-            seen.add((x[0], x[1]))
-            unique.append(x)
-    return unique
+    caps: dict[tuple[str, str], list[str]] = {}
+    for pool, itype, cap in out:  # a spot-first managed pool is two node groups: one row, both capacities
+        known = caps.setdefault((pool, itype), [])
+        known += [c for c in cap.split("/") if c not in known]
+    return [(pool, itype, "/".join(sorted(c, key=lambda x: x != "spot"))) for (pool, itype), c in caps.items()]
 
 
 def gpu_hour_prices(plan: Plan, prices: PriceBook) -> list[GpuHour]:
@@ -664,6 +734,8 @@ def estimate(plan: Plan, region: str | None = None, usage: dict[str, Any] | None
         cover = _coverage(r)
         if cover == "priced":
             rc.lines = PRICED[r.type](r, ctx)
+            if not rc.lines:
+                rc.free = _ZERO.get(r.type, _ZERO_DEFAULT)
         else:
             rc.free = cover
         out.append(rc)
@@ -744,7 +816,16 @@ def price_query(path: tuple[str, ...], region: str) -> PriceQuery | None:
                                                  ("CONTAINS", "usagetype", "ChargedBackupUsage"))),
         ("vpc_endpoint_interface_hour",): ("AmazonVPC", (("TERM_MATCH", "productFamily", "VpcEndpoint"),
                                                          ("CONTAINS", "usagetype", "VpcEndpoint-Hours"))),
-        ("secretsmanager_secret_month",): ("AWSSecretsManager", (("CONTAINS", "usagetype", "AWSSecretsManager-Secrets"),)),
+        ("alb_hour",): ("AWSELB", (("TERM_MATCH", "productFamily", "Load Balancer-Application"),
+                                   ("CONTAINS", "usagetype", "LoadBalancerUsage"))),
+        ("alb_lcu_hour",): ("AWSELB", (("TERM_MATCH", "productFamily", "Load Balancer-Application"),
+                                       ("CONTAINS", "usagetype", "LCUUsage"))),
+        ("nlb_hour",): ("AWSELB", (("TERM_MATCH", "productFamily", "Load Balancer-Network"),
+                                   ("CONTAINS", "usagetype", "LoadBalancerUsage"))),
+        ("nlb_lcu_hour",): ("AWSELB", (("TERM_MATCH", "productFamily", "Load Balancer-Network"),
+                                       ("CONTAINS", "usagetype", "LCUUsage"))),
+        ("secretsmanager_secret_month",): ("AWSSecretsManager",
+                                           (("CONTAINS", "usagetype", "AWSSecretsManager-Secrets"),)),
     }
     if path in simple:
         service, filters = simple[path]

@@ -21,7 +21,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .plan import SECRET, UNKNOWN, Plan, PlannedResource
+from .plan import SECRET, Plan, PlannedResource
 from .replacements import rule_for
 
 # DESIGN "stateful resources": no profile upgrade may replace or delete them.
@@ -169,7 +169,7 @@ def _is_scalar_list(v: Any) -> bool:
 
 def _json(text: str) -> Any:
     """The JSON object or array a string holds (IAM and lifecycle policies), else None."""
-    if not text[:1] in ("{", "["):
+    if text[:1] not in ("{", "["):
         return None
     try:
         value = json.loads(text)
@@ -310,7 +310,8 @@ def _disruption(rc: ResourceChange, old: PlannedResource | None, new: PlannedRes
         if rc.op == REPLACE:
             order = ("the new group is created first (auto-named), then the old one drained"
                      if physical_name(new) is None else
-                     "named group: the old one is deleted first, so its capacity is gone until the new one is ready")
+                     "named group: the new one cannot take the old name while it exists, so it needs "
+                     "deleteBeforeReplace and its capacity is gone until the new group is ready")
             out.append(f"node group replaced: its nodes are drained and their pods rescheduled; {order}")
         elif rc.op == DELETE:
             out.append("node group deleted: its pods are evicted")
@@ -328,8 +329,8 @@ def _disruption(rc: ResourceChange, old: PlannedResource | None, new: PlannedRes
             out.append(f"database restarts to change instance class {c.old} -> {c.new} (minutes of downtime; "
                        f"a Multi-AZ instance fails over instead, about a minute), {when}")
         for c in _changed(rc, "multiAz"):
-            out.append(f"Multi-AZ {c.old} -> {c.new}: AWS builds (or drops) the standby from a snapshot; "
-                       f"expect higher latency while it syncs, {when}")
+            out.append(f"Multi-AZ {json.dumps(c.old)} -> {json.dumps(c.new)}: AWS builds (or drops) the standby "
+                       f"from a snapshot; expect higher latency while it syncs, {when}")
         for c in _changed(rc, "engineVersion"):
             out.append(f"database engine upgrade {c.old} -> {c.new}: the database restarts (downtime), {when}")
     elif t == "aws:eks/cluster:Cluster" and rc.op == UPDATE and _changed(rc, "version"):

@@ -123,7 +123,12 @@ def delete_orphans(orphans: list[Orphan], region: str, endpoint_url: str | None 
     if groups:
         # Groups that reference each other can't be deleted until those rules are gone.
         ids = {o.id for o in groups}
-        described = ec2.describe_security_groups(GroupIds=sorted(ids))["SecurityGroups"]
+        described = []
+        for gid in sorted(ids):
+            try:
+                described += ec2.describe_security_groups(GroupIds=[gid])["SecurityGroups"]
+            except ClientError:
+                pass  # already gone: its delete below reports it
         for g in described:
             for direction, revoke in (("IpPermissions", ec2.revoke_security_group_ingress),
                                       ("IpPermissionsEgress", ec2.revoke_security_group_egress)):

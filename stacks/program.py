@@ -7,7 +7,7 @@ the stack. `plan()` runs the very same `build()` offline under the mock monitor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -20,10 +20,11 @@ from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore
 from mlplatform.components.monitoring import ARC_NAMESPACE, ExistingMonitoring, Monitoring, MonitoringArgs
 from mlplatform.components.network import ExistingVpc, Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
+from mlplatform.components.team_space import TeamSpace, TeamSpaceArgs
 from mlplatform.components.versions import KUBERNETES_VERSION
 
 from .plan import Plan, run_offline
-from .spec import SECTIONS, StackSpec, load_spec, profile_defaults
+from .spec import SECTIONS, StackSpec, profile_defaults, spec_from_stack_config
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Platform:
     orchestration: Orchestration
     monitoring: Monitoring
     gpu: GpuNodePool | None = None
+    teams: list[TeamSpace] = field(default_factory=list)
 
 
 MLFLOW_EXTERNAL_URL_COMMAND = ("kubectl -n mlflow get ingress mlflow "
@@ -178,8 +180,35 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     pulumi.export("grafana_url", monitoring.grafana_url)
     if monitoring.grafana_admin_password is not None:
         pulumi.export("grafana_admin_password", monitoring.grafana_admin_password)
+    teams = _teams(spec, stack, name, cluster, registry, metadata, tags)
+    if teams:
+        pulumi.export("teams", {t.namespace: {"namespace": t.namespace, "service_account": t.service_account,
+                                              "role_arn": t.role_arn, "artifact_uri": t.artifact_uri,
+                                              "repository_prefix_url": t.repository_prefix_url} for t in teams})
     return Platform(network=network, cluster=cluster, registry=registry, metadata=metadata, monitoring=monitoring,
-                    orchestration=orchestration, gpu=gpu)
+                    orchestration=orchestration, gpu=gpu, teams=teams)
+
+
+def _teams(spec: StackSpec, stack: str, name: str, cluster: Cluster, registry: ArtifactRegistry,
+           metadata: MetadataStore, tags: dict[str, str]) -> list[TeamSpace]:
+    """One TeamSpace per `teams:` entry (any profile that lists teams)."""
+    return [TeamSpace(f"{name}-team-{t.name}", TeamSpaceArgs(
+        team=t.name,
+        registry=registry,
+        ecr_repository_prefix=f"{spec.registry.repository_prefix}/{stack}",
+        cluster_name=cluster.cluster_name,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer_url=cluster.oidc_issuer_url,
+        k8s_provider=cluster.provider,
+        gpu_quota=t.gpu_quota,
+        cpu_quota=t.cpu_quota,
+        memory_quota_gib=t.memory_quota_gib,
+        pvc_quota=t.pvc_quota,
+        storage_quota_gib=t.storage_quota_gib,
+        principals=list(t.principals),
+        mlflow_namespace=metadata.namespace,
+        tags=tags,
+    )) for t in spec.teams]
 
 
 def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: dict[str, str]) -> GpuNodePool | None:
@@ -213,20 +242,14 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
 
 
 def spec_from_pulumi_config() -> StackSpec:
-    """The StackSpec a stack's Pulumi config describes (`mlplatform:profile`, `mlplatform:<section>`...)."""
+    """The StackSpec this stack's Pulumi config describes (see `spec.spec_from_stack_config`)."""
     cfg = pulumi.Config("mlplatform")
-    overrides: dict[str, Any] = {}
-    for key in (*SECTIONS, "tags"):
-        value = cfg.get_object(key)
-        if value is not None:
-            overrides[key] = value
-    team_size = cfg.get_int("team_size")
-    return load_spec(
-        profile=cfg.get("profile"),
-        team_size=team_size,
-        region=pulumi.Config("aws").get("region"),
-        overrides=overrides,
-    )
+    config: dict[str, Any] = {"aws:region": pulumi.Config("aws").get("region")}
+    for key in ("profile", "team_size"):
+        config[f"mlplatform:{key}"] = cfg.get(key)
+    for key in (*SECTIONS, "tags", "waivers"):
+        config[f"mlplatform:{key}"] = cfg.get_object(key)
+    return spec_from_stack_config({k: v for k, v in config.items() if v is not None})
 
 
 def main() -> Platform:

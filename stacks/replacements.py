@@ -9,7 +9,8 @@ Sources, per entry:
   resource, whose argument list is generated from the upstream schema; a create-only argument is
   `ForceNew: true` in `hashicorp/terraform-provider-aws` `internal/service/<service>/<file>.go`
   (shown as "forces new resource" in the docs). Paths are the Pulumi (camelCase) input names. Every
-  AWS resource in v7 also takes `region`, and moving a resource to another region replaces it.
+  regional AWS resource in v7 also takes `region`, and moving a resource to another region replaces
+  it (IAM is global and has no `region`).
 - random: every argument of the random provider's resources is marked "RequiresReplace" (the docs:
   "Changing ... will force a new resource").
 - Kubernetes objects: `pulumi/pulumi-kubernetes` `provider/pkg/provider/diff.go`: `.metadata.name`
@@ -53,8 +54,8 @@ class CreateOnly:
 
 
 def _aws(page: str, tf_file: str, *paths: str, physical: str | None = None, removed: tuple[str, ...] = (),
-         note: str = "") -> CreateOnly:
-    return CreateOnly(paths=(*paths, "region"), physical=physical, removed=removed, note=note,
+         note: str = "", regional: bool = True) -> CreateOnly:
+    return CreateOnly(paths=(*paths, "region") if regional else paths, physical=physical, removed=removed, note=note,
                       source=f"{_REGISTRY}{page}/ ; {_TF}{tf_file} (ForceNew)")
 
 
@@ -126,17 +127,17 @@ AWS: dict[str, CreateOnly] = {
         "eks/podidentityassociation", "eks/pod_identity_association.go (RequiresReplace)", "clusterName",
         "namespace", "serviceAccount"),
     # -- IAM / KMS ------------------------------------------------------------------------------
-    "aws:iam/role:Role": _aws("iam/role", "iam/role.go", "name", "namePrefix", "path", physical="name"),
-    "aws:iam/rolePolicy:RolePolicy": _aws("iam/rolepolicy", "iam/role_policy.go", "name", "namePrefix", "role"),
+    "aws:iam/role:Role": _aws("iam/role", "iam/role.go", "name", "namePrefix", "path", physical="name", regional=False),
+    "aws:iam/rolePolicy:RolePolicy": _aws("iam/rolepolicy", "iam/role_policy.go", "name", "namePrefix", "role", regional=False),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _aws(
-        "iam/rolepolicyattachment", "iam/role_policy_attachment.go", "role", "policyArn"),
+        "iam/rolepolicyattachment", "iam/role_policy_attachment.go", "role", "policyArn", regional=False),
     "aws:iam/policy:Policy": _aws("iam/policy", "iam/policy.go", "name", "namePrefix", "path", "description",
-                                  physical="name"),
+                                  physical="name", regional=False),
     "aws:iam/instanceProfile:InstanceProfile": _aws("iam/instanceprofile", "iam/instance_profile.go", "name",
-                                                    "namePrefix", "path", physical="name"),
+                                                    "namePrefix", "path", physical="name", regional=False),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _aws(
         "iam/openidconnectprovider", "iam/openid_connect_provider.go", "url",
-        note="client ids and thumbprints update in place"),
+        note="client ids and thumbprints update in place", regional=False),
     "aws:kms/key:Key": _aws("kms/key", "kms/key.go", "customerMasterKeySpec", "keyUsage", "multiRegion",
                             "customKeyStoreId", "xksKeyId"),
     "aws:kms/alias:Alias": _aws("kms/alias", "kms/alias.go", "name", "namePrefix", physical="name"),

@@ -131,6 +131,7 @@ class GpuSpec(_Strict):
     cpu_batch_vcpu_limit: int = Field(64, ge=1)
     idle_minutes: int = Field(5, ge=1, le=60)  # an unused GPU node goes away after this
     existing: ExistingGpuNodes | None = None  # adopt these nodes instead of creating pools
+    oversubscribe_gpus: bool = False  # let the teams' GPU quotas add up to more than the pools' GPU limits
 
     @field_validator("pools")
     @classmethod
@@ -213,12 +214,28 @@ class RetrainingSpec(_Strict):
     schedule: str = "0 3 * * 1"
 
 
+TEAM_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$")
+IAM_PRINCIPAL = r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
+
+
+class TeamRunners(_Strict):
+    """A team's own runner scale sets (runs-on: the team's name); None: no set of that kind."""
+
+    cpu: MinMax | None = None
+    gpu: MinMax | None = None
+
+
 class TeamSpec(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
-    gpu_quota: int = Field(0, ge=0)
-    cpu_quota: int = Field(8, ge=0)
-    principals: list[str] = []
-    runners: bool = False
+    """One team's space on the cluster (components/team_space.py)."""
+
+    name: str  # a DNS-1123 label of at most 30 characters (checked in _check_teams, with the fix)
+    gpu_quota: int = Field(0, ge=0)  # requests.nvidia.com/gpu
+    cpu_quota: int = Field(8, ge=0)  # requests.cpu (cores)
+    memory_quota_gib: int = Field(32, ge=0)  # requests.memory
+    pvc_quota: int = Field(10, ge=0)  # PersistentVolumeClaims
+    storage_quota_gib: int = Field(500, ge=0)  # requests.storage of all PVCs
+    principals: list[str] = []  # IAM role/user ARNs mapped to the team's group (EKS access entries)
+    runners: TeamRunners | None = None
 
 
 class StackSpec(_Strict):
@@ -380,7 +397,56 @@ def validate(data: dict[str, Any]) -> StackSpec:
     if spec.network.existing is None and spec.network.az_count > zones:
         raise SpecError("network.az_count", f"{spec.region} has {zones} availability zones, {spec.network.az_count} asked",
                         f"set network.az_count to {zones} or less, or pick another region")
+    _check_teams(spec)
     return spec
+
+
+def pools_gpu_limit(spec: StackSpec) -> int | None:
+    """GPUs the stack's pools may run at most (each pool's gpu_limit, else max x GPUs per node, like
+    GpuNodePool does); None when unknown (adopted GPU nodes, or a type mlplatform doesn't know)."""
+    from mlplatform.components.gpu_instances import GPU_INSTANCE_TYPES
+
+    if spec.gpu.existing is not None:
+        return None
+    total = 0
+    for p in spec.gpu.pools:
+        if p.gpu_limit is not None:
+            total += p.gpu_limit
+        elif all(t in GPU_INSTANCE_TYPES for t in p.instance_types):
+            total += p.max * max(GPU_INSTANCE_TYPES[t][0] for t in p.instance_types)
+        else:
+            return None  # GpuNodePool names the unknown type
+    return total
+
+
+def _check_teams(spec: StackSpec) -> None:
+    """Team names are unique DNS-1123 labels; each IAM principal is in one team (EKS allows one access
+    entry per principal) and not a cluster admin; quotas fit the GPU pools unless oversubscribed."""
+    owner = {arn: "cluster.admin_principal_arns" for arn in spec.cluster.admin_principal_arns}
+    seen: set[str] = set()
+    for i, t in enumerate(spec.teams):
+        if not TEAM_NAME.match(t.name):
+            raise SpecError(f"teams.{i}.name", f"{t.name!r} is not a DNS-1123 label of at most 30 characters",
+                            "use lowercase letters, digits and '-', starting and ending with a letter or digit")
+        if t.name in seen:
+            raise SpecError(f"teams.{i}.name", f"team {t.name!r} is listed twice", "give each team one entry")
+        seen.add(t.name)
+        for arn in t.principals:
+            if not re.match(IAM_PRINCIPAL, arn):
+                raise SpecError(f"teams.{i}.principals", f"{arn!r} is not an IAM role or user ARN",
+                                "use arn:aws:iam::<12-digit account>:role/<name> (or :user/<name>)")
+            if arn in owner:
+                where = owner[arn] if owner[arn].startswith("cluster.") else f"team {owner[arn]!r}"
+                raise SpecError(f"teams.{i}.principals", f"{arn} is already in {where}",
+                                "an IAM principal has one EKS access entry per cluster: list it once")
+            owner[arn] = t.name
+    asked = sum(t.gpu_quota for t in spec.teams)
+    limit = pools_gpu_limit(spec)
+    if asked and limit is not None and asked > limit and not spec.gpu.oversubscribe_gpus:
+        per_team = ", ".join(f"{t.name} {t.gpu_quota}" for t in spec.teams if t.gpu_quota)
+        raise SpecError("teams", f"the teams' GPU quotas add up to {asked} ({per_team}) but the GPU pools can run "
+                        f"at most {limit} GPUs", "lower the quotas, raise the pools' gpu_limit/max, or set "
+                        "gpu.oversubscribe_gpus: true to allow it")
 
 
 def load_spec(
@@ -421,3 +487,61 @@ def load_spec(
             raise SpecError("--set", f"{s.split('=', 1)[0]} cannot be set this way", "use --profile or --team-size")
         data = apply_set(data, s)
     return validate(data)
+
+
+def spec_from_stack_config(config: dict[str, Any], sets: tuple[str, ...] | list[str] = ()) -> StackSpec:
+    """The StackSpec a Pulumi stack's `config:` map describes (`aws:region`, `mlplatform:profile`,
+    `mlplatform:team_size`, and one `mlplatform:<section>` key per section, shaped like a profile file).
+
+    The Pulumi program (under the engine) and `mlplatform plan` on a project folder both read it here.
+    """
+    overrides = {k.split(":", 1)[1]: v for k, v in config.items()
+                 if k.startswith("mlplatform:") and k.split(":", 1)[1] in (*SECTIONS, "tags", "waivers")}
+    size = config.get("mlplatform:team_size")
+    if isinstance(size, str) and size.strip().lstrip("-").isdigit():
+        size = int(size)
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+        raise SpecError("mlplatform:team_size", f"must be a whole number, got {size!r}",
+                        "write it like mlplatform:team_size: 4")
+    return load_spec(profile=config.get("mlplatform:profile"), team_size=size, region=config.get("aws:region"),
+                     overrides=overrides, sets=sets)
+
+
+def read_stack_file(path: str | Path) -> dict[str, Any]:
+    """The `config:` map of a Pulumi stack file (`Pulumi.<stack>.yaml`)."""
+    data = read_yaml_file(path, what="stack file")
+    config = data.get("config") or {}
+    if not isinstance(config, dict):
+        raise SpecError("stack file", f"{path}: `config:` must be a mapping", "see `mlplatform init` for the shape")
+    return dict(config)
+
+
+def is_stack_file(path: str | Path) -> bool:
+    name = Path(path).name
+    return name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")) and name.count(".") >= 2 \
+        and name not in ("Pulumi.yaml", "Pulumi.yml")
+
+
+def resolve_spec(profile: str | None = None, team_size: int | None = None, config_file: str | Path | None = None,
+                 sets: tuple[str, ...] | list[str] = (), region: str | None = None, stack: str = "dev",
+                 directory: str | Path = ".") -> tuple[StackSpec, str | None]:
+    """The spec the CLI's stack options describe, and where it came from (a stack file, or None).
+
+    `--config` takes a plain config YAML or a Pulumi stack file. With neither `--config`, `--profile`
+    nor `--team-size`, a Pulumi project folder's `Pulumi.<stack>.yaml` (what `mlplatform init` wrote)
+    is used, so `mlplatform plan` inside it plans that stack.
+    """
+    if config_file is not None and is_stack_file(config_file):
+        if profile or team_size:
+            raise SpecError("--config", f"{config_file} is a Pulumi stack file; it names its own profile",
+                            "drop --profile/--team-size, or edit mlplatform:profile in that file")
+        spec = spec_from_stack_config(read_stack_file(config_file), sets)
+        return (spec.model_copy(update={"region": region}) if region else spec), str(config_file)
+    if config_file is None and profile is None and team_size is None:
+        candidate = Path(directory) / f"Pulumi.{stack}.yaml"
+        if candidate.is_file() and (Path(directory) / "Pulumi.yaml").is_file():
+            cfg = read_stack_file(candidate)
+            if region:
+                cfg["aws:region"] = region
+            return spec_from_stack_config(cfg, sets), str(candidate)
+    return load_spec(profile=profile, team_size=team_size, config_file=config_file, sets=sets, region=region), None

@@ -170,9 +170,12 @@ def rewrite_profile(path: Path, kind: str, to: str) -> Path:
         expect["profile"] = to
     if pyyaml.safe_load(text) != expect:  # pragma: no cover - a ruamel round-trip bug would land here
         raise SpecError(str(path), "rewriting the profile would change other values", "edit the profile by hand")
+    mode = path.stat().st_mode & 0o777
     backup = path.with_name(path.name + ".bak")
     write_atomic(backup, original, force=True, what=str(backup))
+    backup.chmod(mode)
     write_atomic(path, text, force=True, what=str(path))
+    path.chmod(mode)  # the temporary file was private; the config keeps the user's permissions
     return backup
 
 

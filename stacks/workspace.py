@@ -33,7 +33,6 @@ import yaml
 
 from .preflight import AWS_LOGIN, PULUMI_INSTALL, aws_client
 from .spec import SpecError
-from .state_backend import LOCAL_STATE_DIR
 
 # Python SDK distribution -> provider plugin name.
 PROVIDER_SDKS = {"pulumi_aws": "aws", "pulumi_kubernetes": "kubernetes", "pulumi_random": "random"}

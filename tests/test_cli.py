@@ -104,3 +104,20 @@ def test_console_script_exit_code_and_help():
     res = subprocess.run([str(exe), "plan", "--profile", "nope"], capture_output=True, text=True, env=env)
     assert res.returncode == 1 and res.stderr.strip() == (
         "error: profile: unknown profile 'nope'; use one of pragmatic, growth, full")
+
+
+def test_plan_inside_an_initialised_project_uses_its_stack_file(tmp_path, monkeypatch):
+    (tmp_path / "Pulumi.yaml").write_text("name: mlplatform\nruntime: python\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        "config:\n  aws:region: eu-west-1\n  mlplatform:profile: growth\n  mlplatform:network:\n    az_count: 2\n")
+    monkeypatch.chdir(tmp_path)
+    data = json.loads(run("plan", "--json").stdout)
+    expected = json.loads(run("plan", "-p", "growth", "--region", "eu-west-1", "--set", "network.az_count=2",
+                              "--json").stdout)
+    assert data == expected
+    assert "Stack config: Pulumi.dev.yaml" in run("plan").stdout
+    # The stack file can also be passed explicitly, from anywhere.
+    monkeypatch.chdir(tmp_path.parent)
+    assert json.loads(run("plan", "--config", str(tmp_path / "Pulumi.dev.yaml"), "--json").stdout) == expected
+    res = run("plan", "--config", str(tmp_path / "Pulumi.dev.yaml"), "--profile", "full")
+    assert res.exit_code == 1 and "is a Pulumi stack file; it names its own profile" in res.stderr

@@ -1,0 +1,168 @@
+"""Upgrade safety across every profile pair, and `mlplatform upgrade` refusing, writing and backing up."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from itertools import permutations
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mlplatform.cli.main import cli
+from mlplatform.stacks import spec as spec_module
+from mlplatform.stacks.diff import STATEFUL_TYPES, diff_plans, physical_name
+from mlplatform.stacks.program import plan
+from mlplatform.stacks.spec import PROFILES, load_spec
+from mlplatform.stacks.upgrade import UpgradeRefused, apply, prepare, read_config, rewrite_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "existing-vpc"
+# What teams typically override on top of a profile (and keep across an upgrade).
+TYPICAL = {
+    "sets": ["network.az_count=3", "database.instance_class=db.t4g.small", "registry.repositories=[images, models, datasets]",
+             "tags.team=vision", "cluster.public_access_cidrs=[203.0.113.0/24]"],
+    "region": "eu-central-1",
+}
+VARIANTS = {"defaults": {}, "typical-overrides": TYPICAL}
+
+
+@pytest.fixture(scope="module")
+def plans():
+    return {(v, p): plan(load_spec(p, **kw)) for v, kw in VARIANTS.items() for p in PROFILES}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("old,new", list(permutations(PROFILES, 2)))
+def test_profile_change_keeps_every_stateful_resource(plans, variant, old, new):
+    """No stateful resource is replaced or deleted; its URN and cloud name are stable; it stays protected."""
+    before, after = plans[(variant, old)], plans[(variant, new)]
+    d = diff_plans(before, after, old, new)
+    assert d.unsafe() == [] and d.data_loss == []
+    stateful = [r for r in before.resources if r.type in STATEFUL_TYPES]
+    assert {r.type for r in stateful} == STATEFUL_TYPES  # cluster, database, bucket, registries, KMS keys
+    now = after.by_urn()
+    changed = {c.urn: c for c in d.resources}
+    for r in stateful:
+        assert r.urn in now, f"{r.urn} disappears"
+        assert physical_name(now[r.urn]) == physical_name(r)
+        assert r.protect and now[r.urn].protect, f"{r.urn} is not protected"
+        assert changed.get(r.urn) is None or changed[r.urn].op == "update"
+    # The diff is not trivially empty: the profiles really differ.
+    assert d.summary["add"] + d.summary["change"] + d.summary["destroy"] > 0
+
+
+def _unsafe_growth(monkeypatch):
+    """A growth profile whose registry prefix differs: every ECR repository would be renamed (replaced)."""
+    real = spec_module.profile_defaults
+
+    def fake(profile: str):
+        data = real(profile)
+        if profile == "growth":
+            data = {**data, "registry": {**data["registry"], "repository_prefix": "renamed"}}
+        return data
+
+    monkeypatch.setattr(spec_module, "profile_defaults", fake)
+
+
+@pytest.fixture
+def project(tmp_path):
+    for name in ("stack.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(EXAMPLE / name, tmp_path / name)
+    return tmp_path
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_prepare_and_apply_refuse_a_constructed_unsafe_change(project, monkeypatch):
+    _unsafe_growth(monkeypatch)
+    cfg = read_config(project / "stack.yaml")
+    up = prepare([cfg], "growth")
+    assert len(up.refused) == 2 and all("aws:ecr/repository:Repository" in x and "REPLACED" in x for x in up.refused)
+    before = (project / "stack.yaml").read_text()
+    with pytest.raises(UpgradeRefused):
+        apply(up)
+    assert (project / "stack.yaml").read_text() == before and not (project / "stack.yaml.bak").exists()
+
+
+def test_cli_refuses_with_exit_3_lists_resources_and_writes_nothing(project, monkeypatch):
+    _unsafe_growth(monkeypatch)
+    files = {p.name: p.read_bytes() for p in project.iterdir()}
+    res = run("upgrade", "--to", "growth", "--config", str(project / "stack.yaml"), "--yes")
+    assert res.exit_code == 3
+    assert "refused" in res.stderr and "nothing was written" in res.stderr
+    assert res.stderr.count("aws:ecr/repository:Repository") == 2 and "ml-dev-images" in res.stderr
+    assert "Data loss:" in res.stdout and "REPLACE aws:ecr/repository:Repository" in res.stdout
+    assert {p.name: p.read_bytes() for p in project.iterdir()} == files  # nothing written, no backup, no temp
+
+
+def test_cli_upgrade_rewrites_the_stack_config_keeping_comments(project):
+    path = project / "stack.yaml"
+    original = path.read_text()
+    path.chmod(0o644)
+    res = run("upgrade", "--to", "growth", "--config", str(path), "--yes")
+    assert res.exit_code == 0, res.stderr
+    text = path.read_text()
+    assert "profile: growth" in text and "profile: pragmatic" not in text
+    assert "# the office range only" in text and "# A pragmatic stack that adopts the VPC" in text
+    expected = yaml.safe_load(original) | {"profile": "growth"}
+    assert yaml.safe_load(text) == expected
+    assert (project / "stack.yaml.bak").read_text() == original
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in project.iterdir()) == ["Pulumi.dev.yaml", "stack.yaml", "stack.yaml.bak"]
+    assert "Plan: " in res.stdout and "Monthly cost (eu-west-1): idle $" in res.stdout
+    assert "Nothing has changed in the cloud yet" in res.stdout and f"mlplatform plan --config {path}" in res.stdout
+    assert load_spec(config_file=path).profile == "growth"
+
+
+def test_cli_upgrade_rewrites_the_pulumi_stack_file(project):
+    stack_file = project / "Pulumi.dev.yaml"
+    res = run("upgrade", "--to", "full", "--stack-file", str(stack_file), "--yes", "--json")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["from"] == "pragmatic" and data["to"] == "full" and data["refused"] == []
+    assert data["written"] == [{"file": str(stack_file), "backup": str(stack_file) + ".bak"}]
+    assert any(s.startswith(f"mlplatform preview --dir {project} --stack dev") for s in data["next_steps"])
+    assert data["cost"]["idle_after"] > data["cost"]["idle_before"] > 0
+    cfg = yaml.safe_load(stack_file.read_text())["config"]
+    assert cfg["mlplatform:profile"] == "full" and cfg["aws:region"] == "eu-west-1"
+    assert "# The same stack as stack.yaml" in stack_file.read_text()
+
+
+def test_cli_upgrade_finds_the_project_stack_file(tmp_path):
+    shutil.copy(EXAMPLE / "Pulumi.dev.yaml", tmp_path / "Pulumi.prod.yaml")
+    res = run("upgrade", "--to", "growth", "--dir", str(tmp_path), "--yes")
+    assert res.exit_code == 0, res.stderr
+    assert yaml.safe_load((tmp_path / "Pulumi.prod.yaml").read_text())["config"]["mlplatform:profile"] == "growth"
+    assert "--stack prod" in res.stdout
+
+
+def test_cli_upgrade_without_yes_and_without_a_terminal_refuses(project):
+    before = (project / "stack.yaml").read_text()
+    res = run("upgrade", "--to", "growth", "--config", str(project / "stack.yaml"))
+    assert res.exit_code == 3 and "pass --yes" in res.stderr
+    assert (project / "stack.yaml").read_text() == before and not (project / "stack.yaml.bak").exists()
+
+
+def test_cli_upgrade_to_the_current_profile_is_a_no_op(project):
+    res = run("upgrade", "--to", "pragmatic", "--config", str(project / "stack.yaml"), "--yes")
+    assert res.exit_code == 0 and "already on profile pragmatic" in res.stdout
+    assert not (project / "stack.yaml.bak").exists()
+
+
+def test_cli_upgrade_needs_a_config(tmp_path):
+    res = run("upgrade", "--to", "growth", "--dir", str(tmp_path))
+    assert res.exit_code == 1 and "no " in res.stderr and "Pulumi.dev.yaml" in res.stderr
+
+
+def test_rewrite_adds_a_missing_profile_key(tmp_path):
+    path = tmp_path / "stack.yaml"
+    path.write_text("# my stack\nteam_size: 3   # people\nnetwork:\n  az_count: 3\n")
+    rewrite_profile(path, "stack", "growth")
+    text = path.read_text()
+    assert text.splitlines()[0] == "# my stack" and "# people" in text
+    assert yaml.safe_load(text) == {"profile": "growth", "team_size": 3, "network": {"az_count": 3}}
