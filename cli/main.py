@@ -88,11 +88,15 @@ def profiles(as_json: bool) -> None:
 @spec_options
 @click.option("--stack", default="dev", show_default=True, help="Stack name (prefixes physical names).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (the plan --json contract).")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON plan to this file.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the JSON plan (with --format terraform-plan/k8s-yaml: only that export) to this file.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--format", "fmt", type=click.Choice(["tree", "json", "terraform-plan", "k8s-yaml"]), default="tree",
+              show_default=True, help="json = --json; terraform-plan: Terraform plan JSON (checkov, OPA/conftest, "
+              "Infracost); k8s-yaml: the Kubernetes objects as multi-document YAML.")
 @domain_errors
 def plan(profile: str | None, team_size: int | None, config_file: str | None, sets: tuple[str, ...],
-         region: str | None, stack: str, as_json: bool, out: str | None, force: bool) -> None:
+         region: str | None, stack: str, as_json: bool, out: str | None, force: bool, fmt: str) -> None:
     """Show, offline, every resource a stack would create."""
     from mlplatform.stacks.files import write_atomic
     from mlplatform.stacks.program import plan as make_plan
@@ -100,6 +104,18 @@ def plan(profile: str | None, team_size: int | None, config_file: str | None, se
 
     spec, source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
     result = make_plan(spec, stack=stack)
+    if fmt in ("terraform-plan", "k8s-yaml"):
+        from mlplatform.stacks import export
+
+        text = (export.terraform_plan_json(result, spec.region) + "\n" if fmt == "terraform-plan"
+                else export.k8s_yaml(result))
+        if out:
+            write_atomic(out, text, force=force)
+            click.echo(f"{fmt} written to {out}.")
+        else:
+            click.echo(text, nl=False)
+        return
+    as_json = as_json or fmt == "json"
     if out:
         write_atomic(out, result.to_json() + "\n", force=force)
     if as_json:
@@ -417,25 +433,34 @@ def _plan_from(source: str, sets: tuple[str, ...], region: str | None, stack: st
 def diff(source_a: str, source_b: str, sets: tuple[str, ...], region: str | None, stack: str,
          usage_file: str | None, as_json: bool) -> None:
     """Show, offline, what changes between two stacks: add, change, replace, destroy."""
-    from mlplatform.stacks.cost import estimate, load_usage
+    from mlplatform.stacks.cost import estimate_if_priced, load_usage
     from mlplatform.stacks.diff import diff_plans
 
     usage = load_usage(usage_file)
     plan_a, region_a = _plan_from(source_a, (), region, stack, "--from")
     plan_b, region_b = _plan_from(source_b, sets, region, stack, "--to")
     result = diff_plans(plan_a, plan_b, source_a, source_b)
-    costs = (estimate(plan_a, region_a, usage), estimate(plan_b, region_b, usage))
+    before, after = estimate_if_priced(plan_a, region_a, usage), estimate_if_priced(plan_b, region_b, usage)
+    costs = (before, after) if before and after else None
     if as_json:
         data = result.to_dict()
-        data["cost"] = {"region": costs[1].region, "idle_before": round(costs[0].idle, 2),
-                        "idle_after": round(costs[1].idle, 2), "monthly_before": round(costs[0].monthly, 2),
-                        "monthly_after": round(costs[1].monthly, 2),
-                        "gaps": len(costs[0].gaps) + len(costs[1].gaps)}
+        data["cost"] = _cost_delta(costs)
         click.echo(json.dumps(data, indent=2, default=str))
         return
     from mlplatform.cli.render import print_diff
 
     print_diff(result, costs)
+    if costs is None:
+        click.echo(f"No cost delta: no price file for {region_a if before is None else region_b}.")
+
+
+def _cost_delta(costs: tuple[Any, Any] | None) -> dict[str, Any] | None:
+    if costs is None:
+        return None
+    before, after = costs
+    return {"region": after.region, "idle_before": round(before.idle, 2), "idle_after": round(after.idle, 2),
+            "monthly_before": round(before.monthly, 2), "monthly_after": round(after.monthly, 2),
+            "gaps": len(before.gaps) + len(after.gaps)}
 
 
 @cli.command()
@@ -525,12 +550,11 @@ def upgrade(to: str, config_file: str | None, stack_file: str | None, directory:
     if up.noop:
         click.echo(f"The stack is already on profile {to}: nothing to do.")
         return
-    costs = (up.cost_before, up.cost_after)
+    costs = (up.cost_before, up.cost_after) if up.cost_before and up.cost_after else None
     data: dict[str, Any] = {}
     if as_json:
         data = {"from": up.current.profile, "to": to, "diff": up.diff.to_dict(), "refused": up.refused,
-                "cost": {"idle_before": round(costs[0].idle, 2), "idle_after": round(costs[1].idle, 2),
-                         "monthly_before": round(costs[0].monthly, 2), "monthly_after": round(costs[1].monthly, 2)}}
+                "cost": _cost_delta(costs)}
     else:
         from mlplatform.cli.render import print_diff
 
@@ -679,6 +703,134 @@ def team_remove(name: str, config_file: str | None, directory: str, stack: str |
 
     change = remove_team(_team_config(config_file, directory, stack), name, stack=stack, write=not dry_run)
     _print_team_change(change, as_json)
+
+
+# -- CI/CD: generated GitHub Actions workflows ---------------------------------------------------
+@cli.group()
+def ci() -> None:
+    """CI/CD: GitHub Actions workflows that run on the stack's runners."""
+
+
+@ci.command("render")
+@spec_options
+@click.option("--stack", default="dev", show_default=True, help="Stack name (its runners' runs-on labels).")
+@click.option("--out", default=".github/workflows", show_default=True, type=click.Path(file_okay=False),
+              help="Folder the workflows are written to.")
+@click.option("--force", is_flag=True, help="Overwrite workflows that exist with other content.")
+@click.option("--project-dir", default=".", show_default=True, help="The Pulumi project folder in the repository.")
+@click.option("--branch", default="main", show_default=True, help="Branch that deploys and retrains.")
+@click.option("--secrets", type=click.Choice(["kms", "passphrase"]), default="kms", show_default=True,
+              help="How the stack's secrets are encrypted (passphrase: the PULUMI_CONFIG_PASSPHRASE secret).")
+@click.option("--model-name", default="model", show_default=True, help="MLflow registered model and OCI tag prefix.")
+@click.option("--metric", default="val_loss", show_default=True, help="Metric that decides promotion.")
+@click.option("--higher-is-better", is_flag=True, help="A higher --metric is better (default: lower).")
+@click.option("--train-command", default="python training/train.py", show_default=True,
+              help="The training command (logs to MLflow).")
+@click.option("--data-path", "data_paths", multiple=True, metavar="GLOB",
+              help="A push touching these paths retrains (repeatable; default data/** and training/**).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@domain_errors
+def ci_render(profile: str | None, team_size: int | None, config_file: str | None, sets: tuple[str, ...],
+              region: str | None, stack: str, out: str, force: bool, project_dir: str, branch: str, secrets: str,
+              model_name: str, metric: str, higher_is_better: bool, train_command: str, data_paths: tuple[str, ...],
+              as_json: bool) -> None:
+    """Write .github/workflows/platform.yml and train-evaluate.yml for the stack (offline)."""
+    from mlplatform.stacks.spec import resolve_spec
+    from mlplatform.stacks.workflows import WorkflowOptions, render_workflows, write_workflows
+
+    spec, _source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
+    options = WorkflowOptions(stack=stack, project_dir=project_dir, branch=branch, secrets=secrets,  # type: ignore[arg-type]
+                              model_name=model_name, metric=metric, greater_is_better=higher_is_better,
+                              train_command=train_command,
+                              **({"data_paths": list(data_paths)} if data_paths else {}))
+    written, unchanged = write_workflows(render_workflows(spec, options), out, force=force)
+    if as_json:
+        click.echo(json.dumps({"written": [str(p) for p in written], "unchanged": [str(p) for p in unchanged]},
+                              indent=2))
+        return
+    for p in written:
+        click.echo(f"wrote {p}")
+    for p in unchanged:
+        click.echo(f"unchanged {p}")
+    if not spec.runners.enabled:
+        click.echo("runners.enabled is false: no train-evaluate.yml (it runs on the stack's runners).")
+
+
+# -- check (offline policy) ------------------------------------------------------------------------
+def _print_report(report: Any, spec: Any, source: str | None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"Policy check of profile [bold]{report.profile}[/]" + (f" ({escape(source)})" if source else "")
+                  + ": built-in rules" + "".join(f", {s.name}" for s in report.scanners if s.status == "ran") + "\n")
+    color = {"high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
+    for f in report.findings:
+        sev = f"[dim]{f.severity:<6}[/]" if f.waived else f"[{color.get(f.severity, 'white')}]{f.severity:<6}[/]"
+        console.print(f"{sev} {escape(f.rule)}  [bold]{escape(f.name)}[/]: {escape(f.message)}")
+        console.print(f"       [green]waived:[/] {escape(f.waived)}" if f.waived else f"       fix: {escape(f.fix)}")
+    console.print()
+    for run in report.scanners:
+        if run.status == "ran":
+            console.print(f"{run.name}: {run.passed} passed, {run.failed} failed, {run.skipped} skipped ({run.message})")
+        else:
+            console.print(f"[yellow]{run.name}: {run.status}[/] - {escape(run.message)}")
+    for w in report.unused_waivers:
+        console.print(f"[yellow]warning:[/] waiver {escape(w.rule)} for {escape(w.resource)!r} matched nothing; remove it")
+    c = report.counts()
+    console.print("Findings: " + ", ".join(f"{sev} {n['open']} open / {n['waived']} waived" for sev, n in c.items()))
+    high = len(report.blocking())
+    if high:
+        console.print(f"[bold red]check failed:[/] {high} unwaived high finding(s); fix them or waive each "
+                      "with a reason under `waivers:` in the stack config")
+    else:
+        console.print("[bold green]check passed:[/] no unwaived high finding")
+
+
+@cli.command()
+@spec_options
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
+              help="Check a saved plan (`mlplatform plan --json --out FILE`) instead of planning.")
+@click.option("--stack", default="dev", show_default=True, help="Stack name (prefixes physical names).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@click.option("--sarif", "sarif_file", type=click.Path(dir_okay=False), default=None,
+              help="Also write the findings as SARIF 2.1.0 (GitHub code scanning) to this file.")
+@click.option("--no-scanners", is_flag=True, help="Only the built-in rules: skip checkov and kubernetes-validate.")
+@domain_errors
+def check(profile: str | None, team_size: int | None, config_file: str | None, sets: tuple[str, ...],
+          region: str | None, plan_file: str | None, stack: str, as_json: bool, sarif_file: str | None,
+          no_scanners: bool) -> None:
+    """Check, offline, a stack's security and reliability: built-in rules, checkov, kubernetes-validate.
+
+    Exits 3 when a high finding is not waived. Waive a finding in the stack config:
+    `waivers: [{rule: ..., resource: ..., reason: ...}]`.
+    """
+    from mlplatform.stacks.files import write_atomic
+    from mlplatform.stacks.program import plan as make_plan
+    from mlplatform.stacks.scan import check as run_check
+    from mlplatform.stacks.scan import read_plan, stack_waivers
+    from mlplatform.stacks.spec import resolve_spec
+
+    saved = read_plan(plan_file) if plan_file else None
+    if saved is not None and not (profile or team_size or config_file):
+        profile = saved.profile or None
+    spec, source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
+    if saved is not None:
+        from mlplatform.stacks.export import plan_region
+
+        result, where = saved, region or plan_region(saved)
+    else:
+        result, where = make_plan(spec, stack=stack), spec.region
+    report = run_check(result, stack_waivers(spec), region=where, scanners=not no_scanners)
+    if sarif_file:
+        artifact = config_file or source or plan_file or "Pulumi.yaml"
+        write_atomic(sarif_file, json.dumps(report.to_sarif(artifact), indent=2) + "\n", force=True, what="--sarif")
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_report(report, spec, source or plan_file)
+    if report.exit_code:
+        sys.exit(report.exit_code)
 
 
 def main() -> None:

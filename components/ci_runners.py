@@ -495,14 +495,15 @@ class CiRunners(pulumi.ComponentResource):
         _validate(name, args)
         labels = scale_set_names(name, gpu=args.gpu is not None)
         e = args.existing_controller
-        self.controller_namespace = e.namespace if e else args.controller_namespace
-        self.controller_service_account = e.service_account if e else CONTROLLER_SERVICE_ACCOUNT
-        self.namespace, self.service_account = args.namespace, RUNNER_SERVICE_ACCOUNT
-        self.github_secret, self.github_secret_created = args.github_secret, args.github_app is not None
-        sets = {kind: self._scale_set_args(kind, args) for kind in labels}
+        controller_ns = e.namespace if e else args.controller_namespace
+        controller_sa = e.service_account if e else CONTROLLER_SERVICE_ACCOUNT
+        sets = {kind: _scale_set_args(kind, args, controller_ns, controller_sa) for kind in labels}
         for kind, label in labels.items():  # every scale set is valid before anything is created
             validate_scale_set(label, sets[kind], kind)
         super().__init__("mlplatform:ci:CiRunners", name, None, opts)
+        self.controller_namespace, self.controller_service_account = controller_ns, controller_sa
+        self.namespace, self.service_account = args.namespace, RUNNER_SERVICE_ACCOUNT
+        self.github_secret, self.github_secret_created = args.github_secret, args.github_app is not None
         provider = args.k8s_provider
 
         role = aws.iam.Role(
@@ -523,7 +524,7 @@ class CiRunners(pulumi.ComponentResource):
 
         controller: list[pulumi.Resource] = []
         if e is None:
-            controller_ns = k8s.core.v1.Namespace(
+            arc_ns = k8s.core.v1.Namespace(
                 f"{name}-arc-systems",
                 metadata={"name": args.controller_namespace, "labels": {
                     **PART_OF,
@@ -535,7 +536,7 @@ class CiRunners(pulumi.ComponentResource):
             )
             controller.append(helm_release(self, f"{name}-arc", CONTROLLER_CHART, args.controller_namespace,
                                            controller_values(), provider, create_namespace=False,
-                                           depends_on=[controller_ns]))
+                                           depends_on=[arc_ns]))
         runner_ns = k8s.core.v1.Namespace(
             f"{name}-arc-runners",
             metadata={"name": args.namespace, "labels": {
@@ -563,15 +564,17 @@ class CiRunners(pulumi.ComponentResource):
         self.runner_labels = labels
         self.register_outputs({"role_arn": self.role_arn, "runner_labels": self.runner_labels})
 
-    def _scale_set_args(self, kind: str, args: CiRunnersArgs) -> ScaleSetArgs:
-        scale = args.cpu if kind == "cpu" else args.gpu
-        assert scale is not None
-        common = dict(github_config_url=args.github_config_url, github_config_secret=args.github_secret,
-                      service_account=RUNNER_SERVICE_ACCOUNT, namespace=args.namespace,
-                      controller_namespace=self.controller_namespace,
-                      controller_service_account=self.controller_service_account,
-                      min_runners=scale.min_runners, max_runners=scale.max_runners, image=args.image)
-        if kind == "gpu":
-            return ScaleSetArgs(**common, gpus=1, gpu_node_selector=dict(args.gpu_node_selector))
-        return ScaleSetArgs(**common, node_selector=dict(args.cpu_node_selector),
-                            tolerations=list(args.cpu_tolerations))
+
+def _scale_set_args(kind: str, args: CiRunnersArgs, controller_namespace: str,
+                    controller_service_account: str) -> ScaleSetArgs:
+    """The ScaleSetArgs of CiRunners' `cpu` or `gpu` scale set."""
+    scale = args.cpu if kind == "cpu" else args.gpu
+    assert scale is not None
+    common: dict[str, Any] = dict(
+        github_config_url=args.github_config_url, github_config_secret=args.github_secret,
+        service_account=RUNNER_SERVICE_ACCOUNT, namespace=args.namespace,
+        controller_namespace=controller_namespace, controller_service_account=controller_service_account,
+        min_runners=scale.min_runners, max_runners=scale.max_runners, image=args.image)
+    if kind == "gpu":
+        return ScaleSetArgs(**common, gpus=1, gpu_node_selector=dict(args.gpu_node_selector))
+    return ScaleSetArgs(**common, node_selector=dict(args.cpu_node_selector), tolerations=list(args.cpu_tolerations))

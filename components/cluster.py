@@ -23,6 +23,8 @@ from ._common import ValidationError, assume_role_service, child, irsa_trust_pol
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 LOG_RETENTION_DAYS = 90
 ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy")
+# The VPC CNI enforces Kubernetes NetworkPolicies only when asked: teams' default-deny needs it.
+ADDON_CONFIG = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
 ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 # Role names get Pulumi's 8-character suffix; IAM allows 64, node group names 63.
 MAX_NAME_LENGTH = 40
@@ -359,6 +361,7 @@ class Cluster(pulumi.ComponentResource):
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 service_account_role_arn=role.arn if role is not None else None,
+                configuration_values=ADDON_CONFIG.get(addon_name),
                 tags=t,
                 opts=child(self, depends_on=after or []),
             )

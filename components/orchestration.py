@@ -311,7 +311,10 @@ def cron_job_spec(args: OrchestrationArgs, container: dict) -> dict:
             "ttlSecondsAfterFinished": TTL_SECONDS,
             "template": {
                 "metadata": {"labels": {"app.kubernetes.io/name": JOB_NAME, "app.kubernetes.io/part-of": "mlplatform"}},
-                "spec": {**_pod_spec(JOB_SERVICE_ACCOUNT), "restartPolicy": "Never", "containers": [container]},
+                # No Kubernetes API token in the pod (its ServiceAccount says so too); IRSA still works: the
+                # EKS pod identity webhook mounts its own projected AWS token.
+                "spec": {**_pod_spec(JOB_SERVICE_ACCOUNT), "automountServiceAccountToken": False,
+                         "restartPolicy": "Never", "containers": [container]},
             },
         }},
     }

@@ -21,14 +21,23 @@ Per team (its name is the namespace's name):
 * EKS access entries (type STANDARD, no access policy) mapping each IAM principal to that group; the
   cluster's authentication mode must include API (clusters made by `Cluster` use API).
 * ServiceAccount `<name>-ml` with an IRSA role that reaches only `s3://<bucket>/teams/<name>/` (and the
-  bucket's KMS key) and the ECR repositories `<prefix>/teams/<name>/*`. `ecr:GetAuthorizationToken`
+  bucket's KMS key) and the ECR repositories `<prefix>/teams/<name>/*` (the registry creates them when
+  its `repositories` lists `teams/<name>/<repo>`). `ecr:GetAuthorizationToken`
   (docker login) is the one statement on "*": AWS defines that action on no resource, and the token
   it returns grants nothing beyond the repository statement.
+* optionally the team's own runner scale sets (`runners`): `runs-on: <team>` (CPU) and
+  `runs-on: <team>-gpu` (one GPU each), built with `ci_runners.runner_scale_set` on the stack's runner
+  controller. They run in the CI runners' namespace, not the team's: the GitHub App private key
+  Secret the scale sets read stays out of reach of team members (who may read their namespace's
+  Secrets). Their service account `<team>-ci` has the team's IRSA role, so team CI reaches the same
+  S3 and ECR prefixes and nothing else; runner pods carry `mlplatform.io/team=<team>`. Being outside
+  the team's namespace, runner pods are bounded by the sets' max_runners, not by the team's quota.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -36,8 +45,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ._common import ValidationError, child, irsa_trust_policy, policy_json, tags
+from ._common import GPU_LABEL, ValidationError, child, irsa_trust_policy, policy_json, tags
 from .artifact_registry import ECR_PUSH_PULL_ACTIONS, ArtifactRegistry
+from .ci_runners import CiRunners, RunnerScale, ScaleSetArgs, runner_scale_set, validate_scale_set
 
 GROUP_PREFIX = "mlplatform:team:"
 TEAM_LABEL = "mlplatform.io/team"
@@ -95,6 +105,31 @@ ECR_READ_ACTIONS = ["ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:ListI
 
 
 @dataclass
+class TeamRunners:
+    """A team's own runner scale sets, on the stack's Actions Runner Controller.
+
+    Fields:
+        ci (CiRunners, required): the stack's CI runners; their controller, namespace and GitHub App
+            Secret are reused (the team's sets run in `ci.namespace`).
+        github_config_url (str, required): where the team's runners register (https://github.com/<org>
+            or /<org>/<repo>).
+        cpu (RunnerScale | None, default RunnerScale(0, 2)): the CPU set, `runs-on: <team>`; None: none.
+        gpu (RunnerScale | None, default None): the GPU set (one GPU per runner), `runs-on: <team>-gpu`.
+        gpu_node_selector (dict[str, str], default {"mlplatform.io/gpu": "true"}): GPU runners' node labels.
+        cpu_node_selector (dict[str, str], default {}): CPU runners' node labels ({}: any untainted node).
+        cpu_tolerations (list[dict], default []): CPU runners' extra tolerations (a tainted CPU pool's).
+    """
+
+    ci: CiRunners
+    github_config_url: str
+    cpu: RunnerScale | None = field(default_factory=lambda: RunnerScale(0, 2))
+    gpu: RunnerScale | None = None
+    gpu_node_selector: dict[str, str] = field(default_factory=lambda: {GPU_LABEL: "true"})
+    cpu_node_selector: dict[str, str] = field(default_factory=dict)
+    cpu_tolerations: list[dict] = field(default_factory=list)
+
+
+@dataclass
 class TeamSpaceArgs:
     """Inputs of `TeamSpace`.
 
@@ -123,6 +158,7 @@ class TeamSpaceArgs:
             principal can have only one access entry per cluster: list it in one team only.
         mlflow_namespace (str, default "mlflow"): namespace of the MLflow server the team's pods may reach.
         mlflow_port (int, default 5000): MLflow's pod (container) port.
+        runners (TeamRunners | None, default None): the team's own runner scale sets; None: none.
         tags (dict[str, str], default {}): extra tags on every AWS resource.
     """
 
@@ -141,6 +177,7 @@ class TeamSpaceArgs:
     principals: list[str] = field(default_factory=list)
     mlflow_namespace: str = "mlflow"
     mlflow_port: int = MLFLOW_POD_PORT
+    runners: TeamRunners | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -183,6 +220,35 @@ def _validate(name: str, args: TeamSpaceArgs) -> None:
     if args.principals and args.cluster_name is None:
         raise ValidationError("cluster_name", "required when principals are given (access entries live in the cluster)",
                               "pass Cluster.cluster_name")
+    if args.runners is not None:
+        r = args.runners
+        if not isinstance(r.ci, CiRunners):
+            raise ValidationError("runners.ci", f"must be the stack's CiRunners, got {type(r.ci).__name__}",
+                                  "pass the CiRunners component (its controller and GitHub App Secret are reused)")
+        if r.cpu is None and r.gpu is None:
+            raise ValidationError("runners", "asks for neither a CPU nor a GPU scale set",
+                                  "set cpu and/or gpu to a RunnerScale, or runners=None")
+        for kind, sets in team_scale_sets(args.team, r).items():
+            validate_scale_set(sets[0], sets[1], f"runners.{kind}")
+
+
+def team_scale_sets(team: str, runners: TeamRunners) -> dict[str, tuple[str, ScaleSetArgs]]:
+    """kind -> (runs-on label, ScaleSetArgs) of a team's runner sets: `<team>` (CPU), `<team>-gpu`."""
+    ci = runners.ci
+    common = dict(github_config_url=runners.github_config_url, github_config_secret=ci.github_secret,
+                  service_account=f"{team}-ci", namespace=ci.namespace, controller_namespace=ci.controller_namespace,
+                  controller_service_account=ci.controller_service_account, labels={TEAM_LABEL: team})
+    out: dict[str, tuple[str, ScaleSetArgs]] = {}
+    if runners.cpu is not None:
+        out["cpu"] = (team, ScaleSetArgs(**common, min_runners=runners.cpu.min_runners,
+                                         max_runners=runners.cpu.max_runners,
+                                         node_selector=dict(runners.cpu_node_selector),
+                                         tolerations=[dict(t) for t in runners.cpu_tolerations]))
+    if runners.gpu is not None:
+        out["gpu"] = (f"{team}-gpu", ScaleSetArgs(**common, min_runners=runners.gpu.min_runners,
+                                                  max_runners=runners.gpu.max_runners, gpus=1,
+                                                  gpu_node_selector=dict(runners.gpu_node_selector)))
+    return out
 
 
 def quota_hard(args: TeamSpaceArgs) -> dict[str, str]:
@@ -238,12 +304,14 @@ class TeamSpace(pulumi.ComponentResource):
 
     Outputs: role_arn (the IRSA role of the `<team>-ml` service account), artifact_uri
     (`s3://<bucket>/teams/<team>/`), repository_prefix_url (`<account>.dkr.ecr.<region>.amazonaws.com/
-    <prefix>/teams/<team>/`). Attributes: namespace, group (the Kubernetes group), service_account.
+    <prefix>/teams/<team>/`), runner_labels (kind -> runs-on label; {} without runners). Attributes:
+    namespace, group (the Kubernetes group), service_account.
     """
 
     role_arn: pulumi.Output[str]
     artifact_uri: pulumi.Output[str]
     repository_prefix_url: pulumi.Output[str]
+    runner_labels: dict[str, str]
     namespace: str
     group: str
     service_account: str
@@ -302,11 +370,19 @@ class TeamSpace(pulumi.ComponentResource):
         region = aws.get_region_output(opts=invoke).region
         account = aws.get_caller_identity_output(opts=invoke).account_id
         repo_prefix = f"{args.ecr_repository_prefix}/{S3_PREFIX}/{team}/"
+        # Who may assume it: the team's service account, and its runners' when it has runners.
+        subjects = [(team, self.service_account)]
+        if args.runners is not None:
+            subjects.append((args.runners.ci.namespace, f"{team}-ci"))
+
+        def trust(v: list[str]) -> str:
+            return policy_json([json.loads(irsa_trust_policy(v[0], v[1], ns_, sa_))["Statement"][0]
+                                for ns_, sa_ in subjects])
+
         irsa = aws.iam.Role(
             f"{name}-ml",
-            description=f"Team {team}: IRSA role of {team}/{self.service_account}",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(
-                lambda v: irsa_trust_policy(v[0], v[1], team, self.service_account)),
+            description=f"Team {team}: IRSA role of {', '.join(f'{a}/{b}' for a, b in subjects)}",
+            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(trust),
             max_session_duration=3600,
             tags=t,
             opts=child(self),
@@ -323,6 +399,10 @@ class TeamSpace(pulumi.ComponentResource):
             opts=in_ns,
         )
 
+        self.runner_labels: dict[str, str] = {}
+        if args.runners is not None:
+            self._runners(name, args, irsa, labels)
+
         self.role_arn = irsa.arn
         self.artifact_uri = pulumi.Output.concat("s3://", args.registry.bucket_name, f"/{S3_PREFIX}/{team}/")
         self.repository_prefix_url = pulumi.Output.concat(account, ".dkr.ecr.", region, ".amazonaws.com/", repo_prefix)
@@ -330,4 +410,19 @@ class TeamSpace(pulumi.ComponentResource):
             "role_arn": self.role_arn,
             "artifact_uri": self.artifact_uri,
             "repository_prefix_url": self.repository_prefix_url,
+            "runner_labels": self.runner_labels,
         })
+
+    def _runners(self, name: str, args: TeamSpaceArgs, role: aws.iam.Role, labels: dict[str, str]) -> None:
+        """The team's runner sets and their service account, in the CI runners' namespace."""
+        ci = args.runners.ci
+        sa = k8s.core.v1.ServiceAccount(
+            f"{name}-ci",
+            metadata={"name": f"{args.team}-ci", "namespace": ci.namespace, "labels": labels,
+                      "annotations": {IRSA_ANNOTATION: role.arn}},
+            automount_service_account_token=False,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[ci]),
+        )
+        for kind, (label, scale_set) in team_scale_sets(args.team, args.runners).items():
+            runner_scale_set(self, label, scale_set, args.k8s_provider, depends_on=[ci, sa], at=f"runners.{kind}")
+            self.runner_labels[kind] = label

@@ -593,29 +593,39 @@ def _k8s_service(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     return []
 
 
+def _is_gpu_runner_set(r: PlannedResource) -> bool:
+    values = r.inputs.get("values") or {}
+    return "nvidia.com/gpu" in json.dumps(values) or GPU_LABEL in json.dumps(values) or "gpu" in r.name
+
+
+def _runner_sets(plan: Plan, gpu: bool) -> list[PlannedResource]:
+    return [r for r in plan.of_type("kubernetes:helm.sh/v3:Release")
+            if str(r.inputs.get("chart", "")).rsplit("/", 1)[-1] == RUNNER_CHART and _is_gpu_runner_set(r) == gpu]
+
+
 def _runner_lines(r: PlannedResource, values: dict[str, Any], ctx: _Ctx) -> list[CostLine]:
     runners = ctx.usage.get("runners") or {}
-    text = json.dumps(values)
-    gpu = "nvidia.com/gpu" in text or "gpu" in r.name
+    gpu = _is_gpu_runner_set(r)
     low = int(values.get("minRunners") or 0)
     if gpu:
         pools = _gpu_instance_types(ctx.plan)
         itype = pools[0][1] if pools else None
-        hours = float(runners.get("gpu_runner_hours", 0))
-        kind = "GPU runner"
+        total, kind = float(runners.get("gpu_runner_hours", 0)), "GPU runner"
     else:
         itype = str(runners.get("cpu_runner_instance", "m6i.large"))
-        hours = float(runners.get("cpu_runner_hours", 0))
-        kind = "CPU runner"
+        total, kind = float(runners.get("cpu_runner_hours", 0)), "CPU runner"
     if itype is None:
         return []
+    n = max(1, len(_runner_sets(ctx.plan, gpu)))
+    hours = total / n  # the usage file's total, split evenly over the scale sets of this kind
     lines = []
     if low:
         lines.append(ctx.line(f"{low} warm {kind}(s) (minRunners) on {itype}", "fixed", low * HOURS_PER_MONTH,
                               "runner-hours", "ec2", itype, idle=True))
     if hours:
-        lines.append(ctx.line(f"{hours:g} {kind}-hours on {itype}", "usage", hours, "runner-hours", "ec2", itype,
-                              idle=False))
+        split = f" (the usage file's {total:g} h split over {n} sets)" if n > 1 else ""
+        lines.append(ctx.line(f"{hours:g} {kind}-hours on {itype}{split}", "usage", hours, "runner-hours", "ec2",
+                              itype, idle=False))
     return lines
 
 
@@ -741,6 +751,13 @@ def estimate(plan: Plan, region: str | None = None, usage: dict[str, Any] | None
         out.append(rc)
     return CostReport(prices.region, plan.profile, prices.snapshot_date, out, gpu_hour_prices(plan, prices),
                       uncovered_types(plan), usage)
+
+
+def estimate_if_priced(plan: Plan, region: str, usage: dict[str, Any] | None = None) -> CostReport | None:
+    """`estimate`, or None when no price file exists for the region (diff and upgrade still work)."""
+    if not price_file(region).exists():
+        return None
+    return estimate(plan, region, usage)
 
 
 def needed_prices(plan: Plan, region: str, usage: dict[str, Any] | None = None) -> list[tuple[str, ...]]:

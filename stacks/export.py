@@ -152,11 +152,12 @@ RENAMES: dict[str, dict[str, str]] = {
     "aws_vpc_endpoint": {"subnetConfigurations": "subnet_configuration"},
 }
 
-# Terraform attributes of type map (their keys are data, not property names, and they stay objects).
-MAP_ATTRIBUTES = {"tags", "tags_all", "labels"}
+# Terraform attributes of type map, at any depth (their keys are data, not property names, and they
+# stay objects).
+MAP_ATTRIBUTES = {"tags", "tags_all"}
 MAP_ATTRIBUTES_BY_TYPE: dict[str, set[str]] = {
-    "aws_autoscaling_group_tag": set(),
     "aws_eks_node_group": {"labels"},
+    "aws_cloudwatch_event_target": {"input_paths"},
     "random_id": {"keepers"}, "random_password": {"keepers"}, "random_string": {"keepers"},
 }
 
@@ -241,7 +242,7 @@ def _convert(tf_type: str, obj: dict[str, Any], path: str = "") -> tuple[dict, d
             sensitive[tf_key] = True
         elif value == UNKNOWN:
             unknown[tf_key] = True
-        elif isinstance(value, dict) and tf_key in maps and not path:
+        elif isinstance(value, dict) and tf_key in maps:
             after[tf_key] = {k: v for k, v in value.items() if v not in (SECRET, UNKNOWN)}
             if any(v == SECRET for v in value.values()):
                 sensitive[tf_key] = {k: True for k, v in value.items() if v == SECRET}
@@ -321,10 +322,11 @@ def _attribute_values(plan: Plan, region: str) -> dict[str, dict[str, str]]:
             continue
         values: dict[str, str] = {}
         for key, value in state.items():
-            if isinstance(value, str) and len(value) >= 3 and value not in (SECRET, UNKNOWN):
+            # Outputs only: an input the mock echoes back (a policy's `bucket`) is not this resource's.
+            if key not in r.inputs and isinstance(value, str) and len(value) >= 3 and value not in (SECRET, UNKNOWN):
                 values.setdefault(value, snake_case(key))
         for key in ("name", "arn"):  # the attributes a Terraform reference names first
-            if isinstance(state.get(key), str):
+            if isinstance(state.get(key), str) and state[key] not in (SECRET, UNKNOWN):
                 values[state[key]] = key
         if rid:
             values[rid] = "id"
@@ -340,6 +342,14 @@ def _strings(value: Any) -> Iterable[str]:
             yield from _strings(v)
 
 
+# Terraform attributes that hold another resource's id, ARN or name.
+_REFERENCE_SUFFIXES = ("_id", "_ids", "_arn", "_arns", "_name", "_names", "_url", "_urls")
+_REFERENCE_KEYS = {"arn", "bucket", "role", "repository", "rule", "queue_url", "log_destination", "security_groups",
+                   "subnets", "load_balancer_arn", "target_group_arn", "secret_id"}
+
+_ATTR_PRIORITY = {"id": 0, "arn": 1, "name": 2}
+
+
 def references(plan: Plan, region: str | None = None) -> dict[str, dict[str, list[str]]]:
     """URN -> {Terraform attribute: [references]} for top-level inputs whose value is another
     resource's id, ARN or name (only resources it depends on), like `configuration` in plan JSON."""
@@ -353,14 +363,29 @@ def references(plan: Plan, region: str | None = None) -> dict[str, dict[str, lis
         refs: dict[str, list[str]] = {}
         for key, value in r.inputs.items():
             tf_key = renames.get(key) or snake_case(key)
+            if not (tf_key.endswith(_REFERENCE_SUFFIXES) or tf_key in _REFERENCE_KEYS):
+                continue  # a literal such as an identifier may equal another resource's name by design
             for s in _strings(value):
-                for dep in r.depends_on:
-                    attr = values.get(dep, {}).get(s)
-                    if attr and dep in addr:
-                        target = addr[dep]
-                        for ref in (f"{target}.{attr}", target):
-                            if ref not in refs.setdefault(tf_key, []):
-                                refs[tf_key].append(ref)
+                found = [(dep, values[dep][s]) for dep in r.depends_on if dep in addr and s in values.get(dep, {})]
+                if not found:
+                    continue
+                # Two dependencies can share a value (same mock name): keep the likeliest, by the
+                # attribute (id, then arn, then name) and by how much the dependency's type and the
+                # input's name have in common (`role` <- aws_iam_role, `vpc_id` <- aws_vpc).
+                words = set(tf_key.split("_"))
+
+                def rank(item: tuple[str, str]) -> tuple[int, int]:
+                    dep, attr = item
+                    overlap = len(words & set(addr[dep].split(".", 1)[0].split("_")[1:]))
+                    return (_ATTR_PRIORITY.get(attr, len(_ATTR_PRIORITY)), -overlap)
+
+                best = min(rank(f) for f in found)
+                for dep, attr in found:
+                    if rank((dep, attr)) != best:
+                        continue
+                    for ref in (f"{addr[dep]}.{attr}", addr[dep]):
+                        if ref not in refs.setdefault(tf_key, []):
+                            refs[tf_key].append(ref)
         if refs:
             out[r.urn] = refs
     return out

@@ -13,14 +13,18 @@ from typing import Any
 import pulumi
 
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs, ExistingRegistry
+from mlplatform.components.ci_runners import (CiRunners, CiRunnersArgs, ExistingController, RunnerScale,
+                                              github_app_from_config)
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
+from mlplatform.components._common import GPU_LABEL, POOL_LABEL
 from mlplatform.components.gpu_node_pool import ExistingGpuNodes, GpuNodePool, GpuNodePoolArgs, GpuPool, narrowed_to_region
+from mlplatform.components.gpu_node_pool import CPU_BATCH_POOL, CPU_BATCH_TOLERATION
 from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore, MetadataStoreArgs
 from mlplatform.components.monitoring import ARC_NAMESPACE, ExistingMonitoring, Monitoring, MonitoringArgs
 from mlplatform.components.network import ExistingVpc, Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
-from mlplatform.components.team_space import TeamSpace, TeamSpaceArgs
+from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
 from mlplatform.components.versions import KUBERNETES_VERSION
 
 from .plan import Plan, run_offline
@@ -39,6 +43,7 @@ class Platform:
     monitoring: Monitoring
     gpu: GpuNodePool | None = None
     teams: list[TeamSpace] = field(default_factory=list)
+    runners: CiRunners | None = None
 
 
 MLFLOW_EXTERNAL_URL_COMMAND = ("kubectl -n mlflow get ingress mlflow "
@@ -156,7 +161,8 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         prometheus_replicas=mon.prometheus_replicas,
         alertmanager=mon.alertmanager,
         mlflow_namespace=metadata.namespace,
-        runner_controller_namespace=ARC_NAMESPACE if spec.runners.enabled else None,
+        runner_controller_namespace=((spec.runners.existing_controller.namespace if spec.runners.existing_controller
+                                      else ARC_NAMESPACE) if spec.runners.enabled else None),
         existing=ExistingMonitoring(**mon.existing.model_dump()) if mon.existing else None,
     ))
 
@@ -180,18 +186,87 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     pulumi.export("grafana_url", monitoring.grafana_url)
     if monitoring.grafana_admin_password is not None:
         pulumi.export("grafana_admin_password", monitoring.grafana_admin_password)
-    teams = _teams(spec, stack, name, cluster, registry, metadata, tags)
+    runners = _runners(spec, name, cluster, registry, gpu, tags)
+    teams = _teams(spec, stack, name, cluster, registry, metadata, runners, tags)
     if teams:
         pulumi.export("teams", {t.namespace: {"namespace": t.namespace, "service_account": t.service_account,
                                               "role_arn": t.role_arn, "artifact_uri": t.artifact_uri,
-                                              "repository_prefix_url": t.repository_prefix_url} for t in teams})
+                                              "repository_prefix_url": t.repository_prefix_url,
+                                              "runner_labels": t.runner_labels} for t in teams})
     return Platform(network=network, cluster=cluster, registry=registry, metadata=metadata, monitoring=monitoring,
-                    orchestration=orchestration, gpu=gpu, teams=teams)
+                    orchestration=orchestration, gpu=gpu, teams=teams, runners=runners)
+
+
+# Stands in for runners.github_config_url in the offline plan until it is set (preview/up refuse it).
+UNSET_GITHUB_URL = "https://github.com/UNSET-runners.github_config_url"
+
+
+def _runners(spec: StackSpec, name: str, cluster: Cluster, registry: ArtifactRegistry, gpu: GpuNodePool | None,
+             tags: dict[str, str]) -> CiRunners | None:
+    """The CI runner scale sets (CPU; GPU when the stack has GPU nodes), or None when runners are off.
+
+    Missing GitHub App secret config or runners.github_config_url: one warning, the Secret shown as
+    unset (`github_app_secret` output); `preview`/`up` refuse (stacks/secrets_check.py, `main()`).
+    """
+    r = spec.runners
+    if not r.enabled:
+        return None
+    from .secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
+
+    credentials = github_app_from_config()
+    unset = [what for what, ok in (("the GitHub App secret config", credentials is not None),
+                                   ("runners.github_config_url", bool(r.github_config_url))) if not ok]
+    if unset:
+        pulumi.log.warn(f"runners: {' and '.join(unset)} not set, shown as unset; `preview` and `up` refuse this "
+                        f"stack until then ({', '.join(GITHUB_APP_CONFIG_KEYS)}: {github_app_fix()})")
+    g = spec.gpu
+    gpu_selector = {GPU_LABEL: "true"}
+    if g.existing:
+        gpu_selector[POOL_LABEL] = g.existing.pool
+    elif g.pools:  # the first pool is the single-GPU class in every profile
+        gpu_selector[POOL_LABEL] = g.pools[0].name
+    batch = g.cpu_batch_pool and not g.existing and g.mechanism == "karpenter"
+    e = r.existing_controller
+    runners = CiRunners(name, CiRunnersArgs(
+        github_config_url=r.github_config_url or UNSET_GITHUB_URL,
+        registry=registry,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_issuer_url=cluster.oidc_issuer_url,
+        k8s_provider=cluster.provider,
+        github_app=credentials,
+        cpu=RunnerScale(r.cpu.min, r.cpu.max),
+        gpu=RunnerScale(r.gpu.min, r.gpu.max) if gpu is not None else None,
+        gpu_node_selector=gpu_selector,
+        # With a CPU batch pool, CPU jobs run there instead of on the system nodes.
+        cpu_node_selector={POOL_LABEL: CPU_BATCH_POOL} if batch else {},
+        cpu_tolerations=[dict(CPU_BATCH_TOLERATION)] if batch else [],
+        existing_controller=ExistingController(e.namespace, e.service_account) if e else None,
+        tags=tags,
+    ))
+    pulumi.export("runner_labels", runners.runner_labels)
+    pulumi.export("runner_role_arn", runners.role_arn)
+    pulumi.export("github_app_secret", f"{runners.namespace}/{runners.github_secret}" if credentials is not None
+                  else "unset (" + ", ".join(GITHUB_APP_CONFIG_KEYS) + ")")
+    return runners
 
 
 def _teams(spec: StackSpec, stack: str, name: str, cluster: Cluster, registry: ArtifactRegistry,
-           metadata: MetadataStore, tags: dict[str, str]) -> list[TeamSpace]:
-    """One TeamSpace per `teams:` entry (any profile that lists teams)."""
+           metadata: MetadataStore, ci: CiRunners | None, tags: dict[str, str]) -> list[TeamSpace]:
+    """One TeamSpace per `teams:` entry (any profile that lists teams); team runners on the stack's controller."""
+    g = spec.gpu  # team runners are placed like the stack's own (see _runners)
+    gpu_selector = {GPU_LABEL: "true", **({POOL_LABEL: g.existing.pool} if g.existing else
+                                          {POOL_LABEL: g.pools[0].name} if g.pools else {})}
+    batch = g.cpu_batch_pool and not g.existing and g.mechanism == "karpenter"
+
+    def runners(t: Any) -> TeamRunners | None:
+        if t.runners is None or ci is None:  # spec validation refuses team runners without CI runners
+            return None
+        scale = lambda mm: RunnerScale(mm.min, mm.max) if mm is not None else None  # noqa: E731
+        return TeamRunners(ci=ci, github_config_url=spec.runners.github_config_url or UNSET_GITHUB_URL,
+                           cpu=scale(t.runners.cpu), gpu=scale(t.runners.gpu), gpu_node_selector=gpu_selector,
+                           cpu_node_selector={POOL_LABEL: CPU_BATCH_POOL} if batch else {},
+                           cpu_tolerations=[dict(CPU_BATCH_TOLERATION)] if batch else [])
+
     return [TeamSpace(f"{name}-team-{t.name}", TeamSpaceArgs(
         team=t.name,
         registry=registry,
@@ -207,6 +282,7 @@ def _teams(spec: StackSpec, stack: str, name: str, cluster: Cluster, registry: A
         storage_quota_gib=t.storage_quota_gib,
         principals=list(t.principals),
         mlflow_namespace=metadata.namespace,
+        runners=runners(t),
         tags=tags,
     )) for t in spec.teams]
 
@@ -253,8 +329,15 @@ def spec_from_pulumi_config() -> StackSpec:
 
 
 def main() -> Platform:
-    """Entry point of a Pulumi project: `from mlplatform.stacks.program import main; main()`."""
-    return build(spec_from_pulumi_config())
+    """Entry point of a Pulumi project: `from mlplatform.stacks.program import main; main()`.
+
+    Under the engine a stack whose runners cannot register (GitHub App secret or URL unset) is refused.
+    """
+    from .secrets_check import require_runner_settings
+
+    spec = spec_from_pulumi_config()
+    require_runner_settings(spec, github_app_from_config() is not None)
+    return build(spec)
 
 
 def plan(spec: StackSpec, stack: str = "dev", project: str = "mlplatform") -> Plan:

@@ -202,11 +202,17 @@ class MinMax(_Strict):
         return self
 
 
+class ExistingRunnerController(_Strict):
+    namespace: str  # an Actions Runner Controller that already runs: its namespace
+    service_account: str  # and its service account (the scale sets are bound to it)
+
+
 class RunnersSpec(_Strict):
     enabled: bool = True
     github_config_url: str | None = None  # https://github.com/<org> or /<org>/<repo>
     cpu: MinMax = MinMax(min=0, max=4)
-    gpu: MinMax = MinMax(min=0, max=1)
+    gpu: MinMax = MinMax(min=0, max=1)  # GPU runners exist only when the stack has GPU nodes
+    existing_controller: ExistingRunnerController | None = None  # adopt it instead of installing one
 
 
 class RetrainingSpec(_Strict):
@@ -219,7 +225,8 @@ IAM_PRINCIPAL = r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
 
 
 class TeamRunners(_Strict):
-    """A team's own runner scale sets (runs-on: the team's name); None: no set of that kind."""
+    """A team's own runner scale sets on the stack's runner controller: `runs-on: <team>` (CPU) and
+    `runs-on: <team>-gpu`; None: no set of that kind."""
 
     cpu: MinMax | None = None
     gpu: MinMax | None = None
@@ -236,6 +243,33 @@ class TeamSpec(_Strict):
     storage_quota_gib: int = Field(500, ge=0)  # requests.storage of all PVCs
     principals: list[str] = []  # IAM role/user ARNs mapped to the team's group (EKS access entries)
     runners: TeamRunners | None = None
+
+
+class Waiver(_Strict):
+    """A policy finding accepted for some resources (`mlplatform check`): `rule` is a built-in rule id
+    (stacks/policy.py), a checkov check id (CKV_AWS_18) or kubernetes-validate; `resource` a resource
+    name, URN or Terraform address, shell wildcards allowed (`*-artifacts`); `reason` why it is accepted."""
+
+    rule: str = Field(min_length=1)
+    resource: str = Field(min_length=1)
+    reason: str
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, v: str) -> str:
+        from .policy import RULE_IDS
+
+        if v not in RULE_IDS and v != "kubernetes-validate" and not re.match(r"^CKV2?_[A-Z0-9]+_\d+$", v):
+            raise ValueError(f"{v!r} is not a rule of mlplatform check: use one of {', '.join(RULE_IDS)}, "
+                             "a checkov id like CKV_AWS_18, or kubernetes-validate")
+        return v
+
+    @field_validator("reason")
+    @classmethod
+    def _has_reason(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("is empty: a waiver must say why the finding is accepted (the report shows it)")
+        return v.strip()
 
 
 class StackSpec(_Strict):
@@ -255,6 +289,7 @@ class StackSpec(_Strict):
     runners: RunnersSpec = RunnersSpec()
     retraining: RetrainingSpec = RetrainingSpec()
     teams: list[TeamSpec] = []
+    waivers: list[Waiver] = []
 
 
 SECTIONS = tuple(k for k in StackSpec.model_fields if k not in ("profile", "team_size", "region", "tags"))
@@ -440,6 +475,16 @@ def _check_teams(spec: StackSpec) -> None:
                 raise SpecError(f"teams.{i}.principals", f"{arn} is already in {where}",
                                 "an IAM principal has one EKS access entry per cluster: list it once")
             owner[arn] = t.name
+        if t.runners is not None:
+            if t.runners.cpu is None and t.runners.gpu is None:
+                raise SpecError(f"teams.{i}.runners", "asks for neither cpu nor gpu runners",
+                                "give cpu: {min: 0, max: 2} and/or gpu: {min: 0, max: 1}, or remove runners")
+            if not spec.runners.enabled:
+                raise SpecError(f"teams.{i}.runners", "team runners use the stack's runner controller, and "
+                                "runners.enabled is false", "set runners.enabled: true, or remove the team's runners")
+            if t.runners.gpu is not None and not spec.gpu.pools and spec.gpu.existing is None:
+                raise SpecError(f"teams.{i}.runners.gpu", "the stack has no GPU nodes",
+                                "add a gpu pool, or drop the team's gpu runners")
     asked = sum(t.gpu_quota for t in spec.teams)
     limit = pools_gpu_limit(spec)
     if asked and limit is not None and asked > limit and not spec.gpu.oversubscribe_gpus:

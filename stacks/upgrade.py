@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cost import CostReport, estimate
+from .cost import CostReport, estimate_if_priced
 from .diff import PlanDiff, diff_plans
 from .files import write_atomic
 from .spec import PROFILES, SECTIONS, SpecError, StackSpec, load_spec, read_yaml_file
@@ -93,8 +93,8 @@ class UpgradePlan:
     current: StackSpec
     target: StackSpec
     diff: PlanDiff
-    cost_before: CostReport
-    cost_after: CostReport
+    cost_before: CostReport | None  # None: no price file for the region
+    cost_after: CostReport | None
 
     @property
     def noop(self) -> bool:
@@ -121,8 +121,8 @@ def prepare(configs: list[StackConfig], to: str, stack: str | None = None) -> Up
     current, target = main.spec(), main.spec(profile=to)
     before, after = plan(current, stack=stack), plan(target, stack=stack)
     d = diff_plans(before, after, f"{current.profile} ({main.path.name})", f"{to} ({main.path.name})")
-    return UpgradePlan(configs, stack, current, target, d, estimate(before, current.region),
-                       estimate(after, target.region))
+    return UpgradePlan(configs, stack, current, target, d, estimate_if_priced(before, current.region),
+                       estimate_if_priced(after, target.region))
 
 
 def check(up: UpgradePlan) -> None:

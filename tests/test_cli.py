@@ -87,7 +87,7 @@ def test_usage_error_is_exit_2():
 def test_profiles_table_and_json():
     res = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["profiles"], catch_exceptions=False)
     assert res.exit_code == 0
-    for word in ("pragmatic", "growth", "full", "1-5", "6-20", "21+", "t3.large", "m6i.xlarge", "1 NAT gateway"):
+    for word in ("pragmatic", "growth", "full", "1-5", "6-20", "21+", "t3a.medium", "m6i.xlarge", "1 NAT gateway"):
         assert word in res.stdout
     rows = json.loads(run("profiles", "--json").stdout)
     assert [r["profile"] for r in rows] == ["pragmatic", "growth", "full"]

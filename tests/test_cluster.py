@@ -373,3 +373,13 @@ def test_validation_happens_before_any_resource():
     plan = plan_of(run)
     assert [e.field for e in errors] == ["control_plane_logs"]
     assert plan.resources == []
+
+
+def test_vpc_cni_enforces_network_policies():
+    from mlplatform.stacks.program import plan
+    from mlplatform.stacks.spec import load_spec
+
+    p = plan(load_spec("pragmatic"))
+    cni = one(p, "aws:eks/addon:Addon", "ml-dev-vpc-cni")
+    assert json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    assert "configurationValues" not in one(p, "aws:eks/addon:Addon", "ml-dev-coredns").inputs

@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 from click.testing import CliRunner
 
 from conftest import plan_of
+from test_diff import FULL_FEATURED
 from mlplatform.cli.main import cli
 from mlplatform.stacks.cost import (
     FREE, PRICED, USAGE_DEFAULT, derive_region_prices, estimate, fetch_live_prices, gpu_hour_prices,
@@ -100,10 +101,12 @@ def test_not_offered_is_not_a_price():
     assert book.price("vpc_endpoint_interface_hour").value is None  # not in any price file: a gap, never a guess
 
 
+@pytest.mark.parametrize("featured", [False, True], ids=["defaults", "teams-runners-admins"])
 @pytest.mark.parametrize("profile", PROFILES)
-def test_every_type_in_every_profile_is_priced_or_listed_free(plans, profile):
-    assert uncovered_types(plans[profile]) == []
-    report = estimate(plans[profile], "us-east-1")
+def test_every_type_in_every_profile_is_priced_or_listed_free(plans, profile, featured):
+    the_plan = plan(load_spec(profile, overrides=FULL_FEATURED)) if featured else plans[profile]
+    assert uncovered_types(the_plan) == []
+    report = estimate(the_plan, "us-east-1")
     for r in report.resources:
         assert bool(r.lines) != bool(r.free), f"{r.type} {r.name}: needs cost lines or a reason, not both"
         if r.type in FREE:
@@ -326,3 +329,15 @@ def test_load_balancers_that_ingresses_and_services_create(plans):
     growth = estimate(plans["growth"], "us-east-1")
     alb = [x for r in growth.resources if r.name == "ml-dev-mlflow" for x in r.lines]
     assert [x.price_key for x in alb] == ["alb_hour", "alb_lcu_hour"]  # growth's MLflow is behind an internal ALB
+
+
+def test_pragmatic_idle_cost_goal_in_us_east_1():
+    """Issue 7's goal: the pragmatic defaults idle at <= $190/month all-in, nodes and DB private."""
+    from mlplatform.stacks.cost import estimate
+    from mlplatform.stacks.program import plan
+    from mlplatform.stacks.spec import load_spec
+
+    report = estimate(plan(load_spec("pragmatic")), region="us-east-1")
+    assert report.gaps == []  # every always-on price is known: the total is complete
+    assert report.idle <= 190.0, report.idle
+    assert not any(r.inputs.get("publiclyAccessible") for r in plan(load_spec("pragmatic")).resources)

@@ -26,9 +26,24 @@ def res(type_: str, name: str, inputs: dict, **kw) -> PlannedResource:
                            inputs=inputs, **kw)
 
 
+# A configuration that switches on the optional parts (teams with runners, admin access entries), so
+# the table checks see every resource type a stack can hold, not only the defaults'.
+FULL_FEATURED = {
+    "teams": [{"name": "vision", "gpu_quota": 1, "principals": ["arn:aws:iam::123456789012:role/vision"],
+               "runners": {"cpu": {"min": 0, "max": 2}, "gpu": {"min": 0, "max": 1}}}],
+    "runners": {"github_config_url": "https://github.com/acme"},
+    "cluster": {"admin_principal_arns": ["arn:aws:iam::123456789012:role/admin"]},
+}
+
+
 @pytest.fixture(scope="module")
 def plans():
     return {p: plan(load_spec(p)) for p in PROFILES}
+
+
+@pytest.fixture(scope="module")
+def featured_plans():
+    return {p: plan(load_spec(p, overrides=FULL_FEATURED)) for p in PROFILES}
 
 
 def test_identical_plans_have_an_empty_diff(plans):
@@ -195,9 +210,10 @@ def test_infer_region_and_physical_names(plans):
 
 
 # -- the create-only table -------------------------------------------------------------------------
-def test_every_type_in_every_profile_plan_is_in_the_create_only_table(plans):
+def test_every_type_in_every_profile_plan_is_in_the_create_only_table(plans, featured_plans):
     """Grows with the stack: a component adding a new resource type fails here until it has a rule."""
-    missing = sorted({(p, r.type) for p, pl in plans.items() for r in pl.resources if r.custom and not rule_for(r.type)})
+    every = [*plans.items(), *featured_plans.items()]
+    missing = sorted({(p, r.type) for p, pl in every for r in pl.resources if r.custom and not rule_for(r.type)})
     assert missing == [], f"add these types to stacks/replacements.py (with their 'forces new' source): {missing}"
     assert STATEFUL_TYPES <= set(AWS)
 
@@ -243,7 +259,7 @@ def test_cli_diff_profiles_for_people_and_json():
     assert res.exit_code == 0, res.stderr
     out = res.stdout
     assert "+- aws:eks/nodeGroup:NodeGroup  ml-dev-system  replace (instanceTypes, subnetIds)" in out
-    assert '~ instanceTypes: ["t3.large"] => ["m6i.large"]   (forces replacement)' in out
+    assert '~ instanceTypes: ["t3a.medium"] => ["m6i.large"]   (forces replacement)' in out
     assert "Data loss: none" in out and "Disruption (downtime, no data loss):" in out
     assert "Monthly cost (us-east-1): idle $" in out and "the engine has the final word" in out
     data = json.loads(run("diff", "--from", "pragmatic", "--to", "growth", "--json").stdout)
@@ -273,3 +289,11 @@ def test_cli_diff_saved_plan_config_and_set(tmp_path):
     assert bad.exit_code == 1 and "--set: cannot change the saved plan plan.json" in bad.stderr
     missing = run("diff", "--from", "enterprise", "--to", "growth")
     assert missing.exit_code == 1 and "--from: 'enterprise' is neither a profile nor a file" in missing.stderr
+
+
+def test_cli_diff_without_a_price_file_still_diffs():
+    res = run("diff", "--from", "pragmatic", "--to", "growth", "--region", "ap-south-1")
+    assert res.exit_code == 0, res.stderr
+    assert "Plan: " in res.stdout and "No cost delta: no price file for ap-south-1." in res.stdout
+    data = json.loads(run("diff", "--from", "pragmatic", "--to", "growth", "--region", "ap-south-1", "--json").stdout)
+    assert data["cost"] is None and data["summary"]["replace"] >= 1

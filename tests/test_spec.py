@@ -19,7 +19,7 @@ def test_profiles_follow_the_design_table():
     assert (p.network.az_count, p.network.nat_gateways) == (2, "single")
     assert (g.network.az_count, g.network.nat_gateways) == (3, "per_az")
     assert (f.network.az_count, f.network.nat_gateways, f.network.vpc_endpoints) == (3, "per_az", True)
-    assert (p.cluster.system_nodes.count, p.cluster.system_nodes.instance_type) == (2, "t3.large")
+    assert (p.cluster.system_nodes.count, p.cluster.system_nodes.instance_type) == (2, "t3a.medium")
     assert (g.cluster.system_nodes.count, g.cluster.system_nodes.instance_type) == (3, "m6i.large")
     assert (f.cluster.system_nodes.count, f.cluster.system_nodes.instance_type) == (3, "m6i.xlarge")
     assert p.gpu.mechanism == "managed" and p.gpu.pools[0].instance_types[:2] == ["g6.xlarge", "g5.xlarge"]

@@ -42,7 +42,7 @@ def test_nat_gateways_per_profile(plans):
 
 
 def test_system_nodes_per_profile(plans):
-    for profile, (count, itype) in {"pragmatic": (2, "t3.large"), "growth": (3, "m6i.large"),
+    for profile, (count, itype) in {"pragmatic": (2, "t3a.medium"), "growth": (3, "m6i.large"),
                                     "full": (3, "m6i.xlarge")}.items():
         (ng,) = [r for r in plans[profile].of_type("aws:eks/nodeGroup:NodeGroup") if r.name == "ml-dev-system"]
         assert ng.inputs["scalingConfig"]["desiredSize"] == count

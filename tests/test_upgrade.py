@@ -23,7 +23,8 @@ EXAMPLE = ROOT / "examples" / "existing-vpc"
 # What teams typically override on top of a profile (and keep across an upgrade).
 TYPICAL = {
     "sets": ["network.az_count=3", "database.instance_class=db.t4g.small", "registry.repositories=[images, models, datasets]",
-             "tags.team=vision", "cluster.public_access_cidrs=[203.0.113.0/24]"],
+             "tags.team=vision", "cluster.public_access_cidrs=[203.0.113.0/24]",
+             "teams=[{name: vision, gpu_quota: 1, principals: [arn:aws:iam::123456789012:role/vision]}]"],
     "region": "eu-central-1",
 }
 VARIANTS = {"defaults": {}, "typical-overrides": TYPICAL}

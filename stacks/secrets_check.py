@@ -1,0 +1,79 @@
+"""What a stack needs in its config before the engine may deploy it: the CI runners' GitHub App.
+
+Runners register with GitHub through a GitHub App whose credentials live in the stack's Pulumi
+config as secrets (`pulumi config set --secret mlplatform:github_app_id ...`). The offline `plan`
+works without them (it warns once and shows the secret as unset); `preview` and `up` call
+`check_deployable` first and refuse with one line naming what is missing and how to set it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from mlplatform.components.ci_runners import CONFIG_NAMESPACE, GITHUB_APP_KEYS
+
+from .spec import SpecError, StackSpec
+
+GITHUB_APP_CONFIG_KEYS = tuple(f"{CONFIG_NAMESPACE}:{k}" for k in GITHUB_APP_KEYS)
+# Must be stored encrypted (`secure:`): the App's private key mints tokens for the whole installation.
+MUST_BE_ENCRYPTED = (f"{CONFIG_NAMESPACE}:github_app_private_key",)
+
+
+def github_app_fix() -> str:
+    """How to set the GitHub App secret config (in the project folder)."""
+    return ("run `pulumi config set --secret mlplatform:github_app_id <app id>` in the project folder, likewise "
+            "github_app_installation_id and github_app_private_key (< the App's .pem), or set runners.enabled: false")
+
+
+def _is_set(value: Any) -> bool:
+    if isinstance(value, Mapping):  # `{secure: <ciphertext>}` as Pulumi stores a secret
+        return bool(value.get("secure"))
+    return value is not None and str(value).strip() != ""
+
+
+def missing_secrets(spec: StackSpec, config: Mapping[str, Any]) -> list[str]:
+    """The GitHub App config keys a stack with runners needs but lacks ([] when runners are off).
+
+    `config` is the stack file's `config:` map (Pulumi.<stack>.yaml), where a secret appears as
+    `{"secure": "<ciphertext>"}`.
+    """
+    if not spec.runners.enabled:
+        return []
+    return [key for key in GITHUB_APP_CONFIG_KEYS if not _is_set(config.get(key))]
+
+
+def stored_in_clear(spec: StackSpec, config: Mapping[str, Any]) -> list[str]:
+    """Keys that must be secrets but sit in the stack file in clear text."""
+    if not spec.runners.enabled:
+        return []
+    return [key for key in MUST_BE_ENCRYPTED if _is_set(config.get(key)) and not isinstance(config.get(key), Mapping)]
+
+
+def require_runner_settings(spec: StackSpec, github_app_set: bool) -> None:
+    """Refuse (SpecError) a stack with runners on whose App credentials or GitHub URL are unset."""
+    if not spec.runners.enabled:
+        return
+    if not github_app_set:
+        raise SpecError(", ".join(GITHUB_APP_CONFIG_KEYS), "not set while runners are enabled (the runners "
+                        "could not register with GitHub)", github_app_fix())
+    if not spec.runners.github_config_url:
+        raise SpecError("runners.github_config_url", "not set while runners are enabled",
+                        "set it to https://github.com/<org> (or .../<org>/<repo>) in the stack config "
+                        "(`mlplatform init --github-org`), or set runners.enabled: false")
+
+
+def check_deployable(spec: StackSpec, config: Mapping[str, Any]) -> None:
+    """What `preview`/`up` call before the engine runs: one SpecError naming the first problem.
+
+    Missing GitHub App secret config, its private key in clear text, or no runners.github_config_url,
+    while runners are enabled.
+    """
+    missing = missing_secrets(spec, config)
+    if missing:
+        raise SpecError(", ".join(missing), "not set while runners are enabled (the runners could not "
+                        "register with GitHub)", github_app_fix())
+    clear = stored_in_clear(spec, config)
+    if clear:
+        raise SpecError(", ".join(clear), "is stored in clear text in the stack file",
+                        f"remove it and set it again with `pulumi config set --secret {clear[0]} ...`")
+    require_runner_settings(spec, github_app_set=True)
