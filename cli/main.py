@@ -301,6 +301,7 @@ def up(directory: str, stack: str | None, yes: bool, skip_preflight: bool) -> No
     from mlplatform.stacks.preflight import run_preflight
 
     project = _project(directory, stack)
+    workspace.require_deployable(project)
     workspace.require_pulumi()  # one line saying what to install, before the longer preflight
     workspace.require_credentials(project.region)
     if not skip_preflight:

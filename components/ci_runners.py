@@ -442,9 +442,10 @@ def runner_scale_set(parent: pulumi.Resource, name: str, args: ScaleSetArgs,
 
     `name` is the Helm release, the scale set and the `runs-on:` label at once. Validated first
     (ValidationError naming `at.<field>`). The namespace, service account and Secret named in `args`
-    must exist (pass them in `depends_on`), and the controller must run. A team runner set is
-    `runner_scale_set(self, f"{name}-team-<team>", ScaleSetArgs(..., namespace=<team namespace>,
-    service_account=<team SA>), provider)` with a `github_app_secret(...)` in the team namespace.
+    must exist (pass them in `depends_on`), and the controller must run. A team's runner set
+    (TeamSpace) is `runner_scale_set(self, "<team>", ScaleSetArgs(..., service_account=<team SA>,
+    labels={team label}), provider)` reusing CiRunners' namespace, controller and Secret; in another
+    namespace, make the Secret there with `github_app_secret(...)` first.
     """
     validate_scale_set(name, args, at)
     return helm_release(parent, name, SCALE_SET_CHART, args.namespace, scale_set_values(name, args), provider,

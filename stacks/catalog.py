@@ -11,9 +11,17 @@ def components_of(spec: StackSpec) -> list[str]:
     """The components `program.build` composes for this spec, with the mode each runs in."""
     adopt = lambda section: " (adopted)" if getattr(spec, section).existing else ""  # noqa: E731
     return [f"Network{adopt('network')}", f"Cluster{adopt('cluster')}", f"ArtifactRegistry{adopt('registry')}",
-            f"MetadataStore{adopt('database')}", "Orchestration", f"Monitoring{adopt('monitoring')}"] + _gpu_components(spec) + (
+            f"MetadataStore{adopt('database')}", "Orchestration", f"Monitoring{adopt('monitoring')}"] + _runners(spec) + \
+        _gpu_components(spec) + (
         ["LoadBalancerController"] if spec.mlflow.ingress else []) + (
         [f"TeamSpace × {len(spec.teams)} ({', '.join(t.name for t in spec.teams)})"] if spec.teams else [])
+
+
+def _runners(spec: StackSpec) -> list[str]:
+    r = spec.runners
+    if not r.enabled:
+        return []
+    return ["CiRunners (adopted controller)" if r.existing_controller else "CiRunners"]
 
 
 def _gpu_components(spec: StackSpec) -> list[str]:

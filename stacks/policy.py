@@ -580,7 +580,7 @@ def _secrets(plan: Plan):
     fix = "pass it as a Pulumi secret (pulumi.Output.secret / config --secret) or reference a Secret by name"
     for r in plan.resources:
         paths = secrets_in_clear(r.inputs)
-        if r.type == "kubernetes:core/v1:Secret":
+        if r.type.startswith("kubernetes:") and r.inputs.get("kind") == "Secret":  # all of it is secret
             for field_ in ("data", "stringData"):
                 content = r.inputs.get(field_)
                 if isinstance(content, dict):

@@ -206,7 +206,7 @@ def _runners(spec: StackSpec, name: str, cluster: Cluster, registry: ArtifactReg
     """The CI runner scale sets (CPU; GPU when the stack has GPU nodes), or None when runners are off.
 
     Missing GitHub App secret config or runners.github_config_url: one warning, the Secret shown as
-    unset (`github_app_secret` output); `preview`/`up` refuse (stacks/secrets_check.py, `main()`).
+    unset (`github_app_secret` output); `preview`/`up` refuse (stacks/secrets_check.check_deployable).
     """
     r = spec.runners
     if not r.enabled:
@@ -329,15 +329,8 @@ def spec_from_pulumi_config() -> StackSpec:
 
 
 def main() -> Platform:
-    """Entry point of a Pulumi project: `from mlplatform.stacks.program import main; main()`.
-
-    Under the engine a stack whose runners cannot register (GitHub App secret or URL unset) is refused.
-    """
-    from .secrets_check import require_runner_settings
-
-    spec = spec_from_pulumi_config()
-    require_runner_settings(spec, github_app_from_config() is not None)
-    return build(spec)
+    """Entry point of a Pulumi project: `from mlplatform.stacks.program import main; main()`."""
+    return build(spec_from_pulumi_config())
 
 
 def plan(spec: StackSpec, stack: str = "dev", project: str = "mlplatform") -> Plan:

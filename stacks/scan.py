@@ -74,6 +74,7 @@ class Report:
     findings: list[Finding]
     unused_waivers: list[Waiver] = field(default_factory=list)
     scanners: list[ScannerRun] = field(default_factory=list)
+    checkov: CheckovResult | None = None  # checkov's raw answer (every passed and failed check)
 
     def counts(self) -> dict[str, dict[str, int]]:
         return counts(self.findings)
@@ -309,6 +310,7 @@ def check(plan: Plan, waivers: Iterable[Any] = (), region: str | None = None, sc
     """Built-in rules (+ checkov and kubernetes-validate when `scanners` and installed), then waivers."""
     findings = evaluate(plan)
     runs: list[ScannerRun] = []
+    checkov_result: CheckovResult | None = None
     if scanners:
         command = checkov_command()
         if command is None:
@@ -322,16 +324,16 @@ def check(plan: Plan, waivers: Iterable[Any] = (), region: str | None = None, sc
                 if k8s_path:
                     k8s_path.write_text(k8s)
                 try:
-                    result = run_checkov(tf_path, k8s_path, command)
+                    checkov_result = run_checkov(tf_path, k8s_path, command)
                 except ScanError as e:
                     runs.append(ScannerRun("checkov", "failed", str(e)))
                 else:
-                    findings += checkov_findings(plan, result)
+                    findings += checkov_findings(plan, checkov_result)
                     runs.append(ScannerRun(
-                        "checkov", "ran", "terraform_plan + kubernetes", passed=len(result.passed),
-                        failed=len(result.failed), skipped=len(result.skipped),
-                        details={"by_framework": {k: {x: v.get(x) for x in ("passed", "failed", "resource_count")}
-                                                  for k, v in result.summaries.items()},
+                        "checkov", "ran", " + ".join(checkov_result.summaries) or "nothing to scan",
+                        passed=len(checkov_result.passed), failed=len(checkov_result.failed),
+                        skipped=len(checkov_result.skipped),
+                        details={"checks_by_type": checkov_result.evaluated_types(),
                                  "unmapped_types": export.unmapped_types(plan)}))
         kv_findings, kv_run = kubernetes_validate_findings(plan)
         findings += kv_findings
@@ -342,7 +344,7 @@ def check(plan: Plan, waivers: Iterable[Any] = (), region: str | None = None, sc
     findings, unused = apply_waivers(findings, waivers)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: (bool(f.waived), order.get(f.severity, 9), f.source != "mlplatform", f.rule, f.name))
-    return Report(profile=plan.profile, findings=findings, unused_waivers=unused, scanners=runs)
+    return Report(profile=plan.profile, findings=findings, unused_waivers=unused, scanners=runs, checkov=checkov_result)
 
 
 __all__ = ["CheckovResult", "Report", "ScanError", "ScannerRun", "check", "checkov_command", "checkov_findings",

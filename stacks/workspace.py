@@ -313,7 +313,17 @@ def _run(verb: str, call: Callable[..., Any], progress: Progress, **kwargs: Any)
 
 
 # -- verbs --------------------------------------------------------------------------------------
+def require_deployable(project: Project) -> None:
+    """Refuse (one SpecError) a stack the engine must not build: invalid config, or runners enabled
+    without their GitHub App secret. Offline and instant, so it runs before anything else."""
+    from .secrets_check import check_deployable
+    from .spec import spec_from_stack_config
+
+    check_deployable(spec_from_stack_config(project.config), project.config)
+
+
 def preview(project: Project, console: Any = None) -> Progress:
+    require_deployable(project)
     stack = open_stack(project)
     progress = Progress("preview", console)
     _run("preview", stack.preview, progress, diff=False)
@@ -321,6 +331,7 @@ def preview(project: Project, console: Any = None) -> Progress:
 
 
 def up(project: Project, console: Any = None) -> Progress:
+    require_deployable(project)
     stack = open_stack(project)
     progress = Progress("up", console)
     _run("up", stack.up, progress)

@@ -7,7 +7,6 @@ import re
 
 import pulumi
 import pytest
-import yaml
 
 from chartcheck import check_values
 from conftest import assert_valid_k8s, helm_values, k8s_objects, one, plan_of
@@ -459,15 +458,21 @@ def test_check_deployable_refuses_a_private_key_in_clear_text_and_a_missing_url(
         check_deployable(load_spec("pragmatic"), SECURE)
 
 
-def test_the_program_under_the_engine_refuses_without_the_secret():
+def test_require_runner_settings_needs_the_app_and_the_url():
     spec = load_spec("pragmatic", sets=["runners.github_config_url=https://github.com/acme"])
     with pytest.raises(SpecError, match=r"^mlplatform:github_app_id, .*: not set while runners are enabled"):
         require_runner_settings(spec, github_app_set=False)
     require_runner_settings(spec, github_app_set=True)
-    # main() reads the stack's Pulumi config: without the App it refuses before creating anything.
-    from mlplatform.stacks.program import main
+    with pytest.raises(SpecError, match=r"^runners\.github_config_url: not set"):
+        require_runner_settings(load_spec("pragmatic"), github_app_set=True)
+    require_runner_settings(load_spec("pragmatic", sets=["runners.enabled=false"]), github_app_set=False)
 
-    config = {"mlplatform:profile": "pragmatic",
-              "mlplatform:runners": yaml.safe_load("{github_config_url: 'https://github.com/acme'}")}
-    with pytest.raises(Exception, match="not set while runners are enabled"):
-        run_offline(main, region="us-east-1", config=config)
+
+def test_profiles_list_the_runners():
+    from mlplatform.stacks.catalog import components_of
+
+    assert "CiRunners" in components_of(load_spec("pragmatic"))
+    assert not [c for c in components_of(load_spec("pragmatic", sets=["runners.enabled=false"])) if "CiRunners" in c]
+    adopted = load_spec("pragmatic", sets=["runners.existing_controller.namespace=actions",
+                                           "runners.existing_controller.service_account=arc"])
+    assert "CiRunners (adopted controller)" in components_of(adopted)

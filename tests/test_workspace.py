@@ -94,7 +94,22 @@ def test_passphrase_stacks_need_the_passphrase(project_dir):
     assert engine_env(p, environ={}) == {"PULUMI_SKIP_UPDATE_CHECK": "true"}
 
 
+def _without_runners(project_dir):
+    stack_file = project_dir / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text() + "  mlplatform:runners:\n    enabled: false\n")
+
+
+def test_preview_and_up_refuse_runners_without_their_github_app_secret(project_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # the refusal comes first, before any engine check
+    for verb in (["preview"], ["up", "--yes"]):
+        res = CliRunner().invoke(cli, [*verb, "--dir", str(project_dir)], catch_exceptions=False)
+        assert res.exit_code == 1 and res.stdout == ""
+        (line,) = res.stderr.strip().splitlines()
+        assert line.startswith("error: mlplatform:github_app_id") and "not set while runners are enabled" in line
+
+
 def test_preview_without_pulumi_exits_1_with_one_line(project_dir, monkeypatch, tmp_path):
+    _without_runners(project_dir)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     res = CliRunner().invoke(cli, ["preview", "--dir", str(project_dir)], catch_exceptions=False)
     assert res.exit_code == 1 and res.stdout == ""
@@ -288,6 +303,7 @@ def test_open_stack_installs_pinned_plugins(project_dir, aws, monkeypatch):
 
 
 def test_up_without_pulumi_is_one_line_before_any_preflight(project_dir, monkeypatch, tmp_path):
+    _without_runners(project_dir)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     res = CliRunner().invoke(cli, ["up", "--dir", str(project_dir), "--yes"], catch_exceptions=False)
     assert res.exit_code == 1 and res.stdout == ""
