@@ -777,7 +777,9 @@ def _print_report(report: Any, spec: Any, source: str | None) -> None:
         else:
             console.print(f"[yellow]{run.name}: {run.status}[/] - {escape(run.message)}")
     for w in report.unused_waivers:
-        console.print(f"[yellow]warning:[/] waiver {escape(w.rule)} for {escape(w.resource)!r} matched nothing; remove it")
+        if w.origin == "config":  # a profile's waiver goes unused when your config fixed the finding
+            console.print(f"[yellow]warning:[/] waiver {escape(w.rule)} for {escape(w.resource)!r} matched nothing; "
+                          "remove it from your config")
     c = report.counts()
     console.print("Findings: " + ", ".join(f"{sev} {n['open']} open / {n['waived']} waived" for sev, n in c.items()))
     high = len(report.blocking())

@@ -165,10 +165,6 @@ KUBERNETES_EXCLUDED = ("kubernetes:helm.sh/", "kubernetes:yaml/", "pulumi:provid
 _MANIFEST_ORDER = ("apiVersion", "kind", "metadata")
 
 
-class ExportError(ValueError):
-    """A Plan cannot be exported as asked."""
-
-
 # -- names ---------------------------------------------------------------------------------------
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 

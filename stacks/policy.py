@@ -607,11 +607,12 @@ def evaluate(plan: Plan, rules: Iterable[Rule] | None = None) -> list[Finding]:
 @dataclass(frozen=True)
 class Waiver:
     """A rule accepted for the resources `resource` matches (name, URN or Terraform address; shell-style
-    wildcards allowed), because of `reason`."""
+    wildcards allowed), because of `reason`. `origin`: "profile" (shipped with mlplatform) or "config"."""
 
     rule: str
     resource: str
     reason: str
+    origin: str = "config"
 
     def matches(self, finding: Finding) -> bool:
         if finding.rule != self.rule:

@@ -33,11 +33,9 @@ CHECKOV_TIMEOUT_S = 900
 CHECKOV_HIGH = {
     "CKV_AWS_1", "CKV_AWS_3", "CKV_AWS_8", "CKV_AWS_16", "CKV_AWS_17", "CKV_AWS_19", "CKV_AWS_20", "CKV_AWS_24",
     "CKV_AWS_25", "CKV_AWS_41", "CKV_AWS_46", "CKV_AWS_53", "CKV_AWS_54", "CKV_AWS_55", "CKV_AWS_56", "CKV_AWS_57",
-    "CKV_AWS_58", "CKV_AWS_62", "CKV_AWS_63", "CKV_AWS_79", "CKV_AWS_88", "CKV_AWS_133", "CKV_AWS_145",
-    "CKV_AWS_189", "CKV_AWS_260", "CKV_AWS_277", "CKV_AWS_286", "CKV_AWS_287", "CKV_AWS_288", "CKV_AWS_289",
-    "CKV_AWS_293", "CKV2_AWS_6", "CKV2_AWS_69",
-    "CKV_K8S_1", "CKV_K8S_2", "CKV_K8S_16", "CKV_K8S_17", "CKV_K8S_18", "CKV_K8S_19", "CKV_K8S_27", "CKV_K8S_35",
-    "CKV_K8S_49", "CKV_K8S_155",
+    "CKV_AWS_58", "CKV_AWS_62", "CKV_AWS_63", "CKV_AWS_79", "CKV_AWS_133", "CKV_AWS_260", "CKV_AWS_277",
+    "CKV_AWS_286", "CKV_AWS_287", "CKV_AWS_288", "CKV_AWS_289", "CKV_AWS_293", "CKV2_AWS_6", "CKV2_AWS_69",
+    "CKV_K8S_1", "CKV_K8S_2", "CKV_K8S_16", "CKV_K8S_17", "CKV_K8S_18", "CKV_K8S_19", "CKV_K8S_27",
 }
 _CHECKOV_SEVERITY = {"CRITICAL": "high", "HIGH": "high", "MEDIUM": "medium", "LOW": "low", "INFO": "info"}
 SARIF_LEVEL = {"high": "error", "medium": "warning", "low": "note", "info": "note"}
@@ -284,10 +282,10 @@ def stack_waivers(spec: Any) -> list[Waiver]:
     from .spec import profile_defaults
 
     out: list[Waiver] = []
-    for w in [SpecWaiver(**w) for w in profile_defaults(spec.profile).get("waivers") or []] + list(spec.waivers):
-        waiver = Waiver(w.rule, w.resource, w.reason)
-        if all((o.rule, o.resource) != (waiver.rule, waiver.resource) for o in out):
-            out.append(waiver)
+    shipped = [(SpecWaiver(**w), "profile") for w in profile_defaults(spec.profile).get("waivers") or []]
+    for w, origin in shipped + [(w, "config") for w in spec.waivers]:
+        if all((o.rule, o.resource) != (w.rule, w.resource) for o in out):
+            out.append(Waiver(w.rule, w.resource, w.reason, origin))
     return out
 
 

@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from conftest import plan_of
 from mlplatform.cli.main import cli
 from mlplatform.stacks import scan
-from mlplatform.stacks.plan import Plan
 from mlplatform.stacks.program import plan as stack_plan
 from mlplatform.stacks.scan import stack_waivers
 from mlplatform.stacks.spec import load_spec
@@ -151,6 +150,12 @@ def test_cli_check_refuses_an_unwaived_high_finding_and_accepts_a_waiver(tmp_pat
     res = run("check", "-p", "pragmatic", "--config", str(cfg), "--no-scanners")
     assert res.exit_code == 0
     assert "waived: throwaway dev stack, snapshots by hand" in res.stdout
+    assert "matched nothing" not in res.stdout
+    cfg.write_text("waivers:\n  - {rule: rds-tls, resource: '*-metadata', reason: stale}\n")
+    res = run("check", "-p", "pragmatic", "--config", str(cfg), "--no-scanners")
+    assert res.exit_code == 0
+    assert "warning: waiver rds-tls for '*-metadata' matched nothing; remove it from your config" in res.stdout
+    assert res.stdout.count("matched nothing") == 1  # the profile's own unused checkov waivers are no warning
 
 
 def test_cli_check_json_contract():
@@ -164,7 +169,9 @@ def test_cli_check_json_contract():
     assert {s["name"]: s["status"] for s in data["scanners"]} == {"checkov": "skipped", "kubernetes-validate": "skipped"}
     f = data["findings"][0]
     assert set(f) >= {"rule", "severity", "urn", "name", "message", "fix", "source", "waived"}
-    assert data["unused_waivers"] and all(w["rule"].startswith("CKV") for w in data["unused_waivers"])
+    # without checkov, the profile's checkov waivers match nothing (and are no warning: they ship with it)
+    assert data["unused_waivers"] and all(w["rule"].startswith("CKV") and w["origin"] == "profile"
+                                          for w in data["unused_waivers"])
 
 
 def test_cli_check_saved_plan(tmp_path):

@@ -303,8 +303,8 @@ def test_checkov_ids_and_kubernetes_validate_can_be_waived():
 def test_a_config_adds_to_the_profile_waivers():
     spec = load_spec("pragmatic", sets=["waivers=[{rule: rds-backups, resource: '*-metadata', reason: dev}]"])
     ws = stack_waivers(spec)
-    assert ws[-1] == policy.Waiver("rds-backups", "*-metadata", "dev")
-    assert any(w.rule == "k8s-run-as-root" for w in ws)  # the profile's own, kept
+    assert ws[-1] == policy.Waiver("rds-backups", "*-metadata", "dev", origin="config")
+    assert any(w.rule == "k8s-run-as-root" and w.origin == "profile" for w in ws)  # the profile's own, kept
     assert len(ws) == len({(w.rule, w.resource) for w in ws})
 
 
