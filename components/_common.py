@@ -52,6 +52,17 @@ def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer_url: str, namespace: s
     }])
 
 
+def kms_key(parent: pulumi.Resource, resource_name: str, alias: str, description: str,
+            resource_tags: Mapping[str, str], protect: bool, **extra: Any) -> Any:
+    """A customer-managed KMS key (rotation on, 30-day deletion window, protected) and its alias."""
+    import pulumi_aws as aws
+
+    key = aws.kms.Key(resource_name, description=description, enable_key_rotation=True, deletion_window_in_days=30,
+                      tags=dict(resource_tags), opts=child(parent, protect=protect), **extra)
+    aws.kms.Alias(resource_name, name=f"alias/{alias}", target_key_id=key.key_id, opts=child(parent))
+    return key
+
+
 class ValidationError(ValueError):
     """A component input is wrong. The message names the field and the fix, on one line."""
 

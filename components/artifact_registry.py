@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from ._common import ValidationError, child, policy_json, tags
+from ._common import ValidationError, child, kms_key, policy_json, tags
 
 # Multipart uploads nobody completed (a crashed `aws s3 cp` of a checkpoint) are deleted after this.
 ABORT_MULTIPART_DAYS = 7
@@ -211,16 +212,8 @@ class ArtifactRegistry(pulumi.ComponentResource):
 
         key: aws.kms.Key | None = None
         if to_create or create_bucket:
-            key = aws.kms.Key(
-                f"{name}-artifacts",
-                description=f"mlplatform {name}: artifact bucket and ECR repositories",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
-                tags=t,
-                opts=child(self, protect=args.protect),
-            )
-            aws.kms.Alias(f"{name}-artifacts", name=f"alias/{name}-artifacts", target_key_id=key.key_id,
-                          opts=child(self))
+            key = kms_key(self, f"{name}-artifacts", f"{name}-artifacts",
+                          f"mlplatform {name}: artifact bucket and ECR repositories", t, args.protect)
 
         self.repository_urls, self.repository_arns = {}, {}
         for repo in to_create:
@@ -339,6 +332,16 @@ class ArtifactRegistry(pulumi.ComponentResource):
         return bucket
 
     # -- IAM documents other components attach ----------------------------------------------------
+    def check_repositories(self, field: str, repos: Any) -> None:
+        """Raise ValidationError unless `repos` is a list of this registry's repository names."""
+        if not isinstance(repos, list):
+            raise ValidationError(field, f"must be a list, got {type(repos).__name__}",
+                                  'use for example ["models"], or [] for none')
+        unknown = [r for r in repos if r not in self.repository_arns]
+        if unknown:
+            raise ValidationError(field, f"{', '.join(map(repr, unknown))} is not a repository of the registry",
+                                  f"use some of {', '.join(self.repository_arns) or '(none: pass [])'}")
+
     def prefix_policy(self, prefix: str, write: bool = True) -> pulumi.Output[str]:
         """IAM policy JSON: list, read (and with `write`, put/delete) objects under `prefix/` only.
 

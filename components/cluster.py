@@ -18,7 +18,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from . import versions
-from ._common import ValidationError, assume_role_service, child, irsa_trust_policy, policy_json, tags
+from ._common import ValidationError, assume_role_service, child, irsa_trust_policy, kms_key, policy_json, tags
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 LOG_RETENTION_DAYS = 90
@@ -273,18 +273,9 @@ class Cluster(pulumi.ComponentResource):
         low, high = _node_bounds(args)
 
         # Envelope encryption of Kubernetes secrets.
-        key = aws.kms.Key(
-            f"{name}-secrets-key",
-            description=f"EKS secrets envelope encryption for cluster {name}",
-            key_usage="ENCRYPT_DECRYPT",
-            customer_master_key_spec="SYMMETRIC_DEFAULT",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=t,
-            opts=child(self, protect=args.protect),
-        )
-        aws.kms.Alias(f"{name}-secrets-key", name=f"alias/{name}-eks-secrets", target_key_id=key.key_id,
-                      opts=child(self))
+        key = kms_key(self, f"{name}-secrets-key", f"{name}-eks-secrets",
+                      f"EKS secrets envelope encryption for cluster {name}", t, args.protect,
+                      key_usage="ENCRYPT_DECRYPT", customer_master_key_spec="SYMMETRIC_DEFAULT")
 
         # Control plane role.
         cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=assume_role_service("eks.amazonaws.com"),

@@ -29,7 +29,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from . import versions
-from ._common import SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, irsa_trust_policy, tags
+from ._common import SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, irsa_trust_policy, kms_key, tags
 from .artifact_registry import ArtifactRegistry
 
 POSTGRES_PORT = 5432
@@ -228,13 +228,7 @@ def _validate(name: str, args: MetadataStoreArgs) -> None:
         _validate_existing(args.existing)
     else:
         _validate_database(args)
-    if not isinstance(args.model_repositories, list):
-        raise ValidationError("model_repositories", f"must be a list, got {type(args.model_repositories).__name__}",
-                              'use for example ["models"], or [] for none')
-    unknown = [r for r in args.model_repositories if r not in args.registry.repository_arns]
-    if unknown:
-        raise ValidationError("model_repositories", f"{', '.join(map(repr, unknown))} is not a repository of the registry",
-                              f"use some of {', '.join(args.registry.repository_arns) or '(none: pass [])'}")
+    args.registry.check_repositories("model_repositories", args.model_repositories)
     if not isinstance(args.namespace, str) or not _DNS_LABEL.match(args.namespace):
         raise ValidationError("namespace", f"{args.namespace!r} is not a Kubernetes namespace name",
                               "use lowercase letters, digits and '-', at most 63 characters")
@@ -392,16 +386,8 @@ class MetadataStore(pulumi.ComponentResource):
         identifier = f"{name}-metadata"
         major = versions.POSTGRES_MAJOR
 
-        key = aws.kms.Key(
-            f"{name}-metadata-db",
-            description=f"mlplatform {name}: metadata database storage and Performance Insights",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=t,
-            opts=child(self, protect=args.protect),
-        )
-        aws.kms.Alias(f"{name}-metadata-db", name=f"alias/{name}-metadata-db", target_key_id=key.key_id,
-                      opts=child(self))
+        key = kms_key(self, f"{name}-metadata-db", f"{name}-metadata-db",
+                      f"mlplatform {name}: metadata database storage and Performance Insights", t, args.protect)
 
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-metadata",

@@ -135,13 +135,7 @@ def _validate(name: str, args: OrchestrationArgs) -> None:
     if args.engine == "argo" and args.namespace == args.argo_namespace:
         raise ValidationError("namespace", "is the same as argo_namespace",
                               "run workflows in their own namespace, apart from the Argo controller")
-    if not isinstance(args.model_repositories, list):
-        raise ValidationError("model_repositories", f"must be a list, got {type(args.model_repositories).__name__}",
-                              'use for example ["models"], or [] for none')
-    unknown = [r for r in args.model_repositories if r not in args.registry.repository_arns]
-    if unknown:
-        raise ValidationError("model_repositories", f"{', '.join(map(repr, unknown))} is not a repository of the registry",
-                              f"use some of {', '.join(args.registry.repository_arns) or '(none: pass [])'}")
+    args.registry.check_repositories("model_repositories", args.model_repositories)
 
 
 class Orchestration(pulumi.ComponentResource):
@@ -181,7 +175,7 @@ class Orchestration(pulumi.ComponentResource):
 
         if argo:
             release = self._argo(name, args, role, ns, t)
-            workflow = k8s.apiextensions.CustomResource(
+            k8s.apiextensions.CustomResource(
                 f"{name}-retrain",
                 api_version="argoproj.io/v1alpha1",
                 kind="CronWorkflow",
