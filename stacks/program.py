@@ -28,6 +28,7 @@ from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceAr
 from mlplatform.components.versions import KUBERNETES_VERSION
 
 from .plan import Plan, run_offline
+from .secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
 from .spec import SECTIONS, StackSpec, profile_defaults, spec_from_stack_config
 
 
@@ -166,35 +167,63 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         existing=ExistingMonitoring(**mon.existing.model_dump()) if mon.existing else None,
     ))
 
-    pulumi.export("profile", spec.profile)
-    pulumi.export("vpc_id", network.vpc_id)
-    pulumi.export("cluster_name", cluster.cluster_name)
-    pulumi.export("kubeconfig", cluster.kubeconfig)
-    pulumi.export("artifact_bucket", registry.bucket_name)
-    pulumi.export("repository_urls", registry.repository_urls)
-    pulumi.export("kubeconfig_command", pulumi.Output.concat(
-        "aws eks update-kubeconfig --region ", spec.region, " --name ", cluster.cluster_name))
-    pulumi.export("mlflow_url", metadata.tracking_url)
-    if metadata.external_url is not None:
-        pulumi.export("mlflow_external_url", metadata.external_url)
-    elif m.ingress:  # the internal ALB's DNS name is AWS's choice: this prints the URL once it exists
-        pulumi.export("mlflow_external_url_command", MLFLOW_EXTERNAL_URL_COMMAND)
-    pulumi.export("db_endpoint", metadata.db_endpoint)
     gpu = _gpu(spec, name, network, cluster, tags)
-    if gpu is not None and gpu.node_role_arn is not None:
-        pulumi.export("gpu_node_role_arn", gpu.node_role_arn)
-    pulumi.export("grafana_url", monitoring.grafana_url)
-    if monitoring.grafana_admin_password is not None:
-        pulumi.export("grafana_admin_password", monitoring.grafana_admin_password)
     runners = _runners(spec, name, cluster, registry, gpu, tags)
     teams = _teams(spec, stack, name, cluster, registry, metadata, runners, tags)
-    if teams:
+    platform = Platform(network=network, cluster=cluster, registry=registry, metadata=metadata,
+                        monitoring=monitoring, orchestration=orchestration, gpu=gpu, teams=teams, runners=runners)
+    _export(spec, platform)
+    return platform
+
+
+def _export(spec: StackSpec, p: Platform) -> None:
+    """The stack outputs: what a user needs to reach the platform (URLs, names, commands)."""
+    pulumi.export("profile", spec.profile)
+    pulumi.export("vpc_id", p.network.vpc_id)
+    pulumi.export("cluster_name", p.cluster.cluster_name)
+    pulumi.export("kubeconfig", p.cluster.kubeconfig)
+    pulumi.export("kubeconfig_command", pulumi.Output.concat(
+        "aws eks update-kubeconfig --region ", spec.region, " --name ", p.cluster.cluster_name))
+    pulumi.export("artifact_bucket", p.registry.bucket_name)
+    pulumi.export("repository_urls", p.registry.repository_urls)
+    pulumi.export("mlflow_url", p.metadata.tracking_url)
+    if p.metadata.external_url is not None:
+        pulumi.export("mlflow_external_url", p.metadata.external_url)
+    elif spec.mlflow.ingress:  # the internal ALB's DNS name is AWS's choice: this prints the URL once it exists
+        pulumi.export("mlflow_external_url_command", MLFLOW_EXTERNAL_URL_COMMAND)
+    pulumi.export("db_endpoint", p.metadata.db_endpoint)
+    if p.gpu is not None and p.gpu.node_role_arn is not None:
+        pulumi.export("gpu_node_role_arn", p.gpu.node_role_arn)
+    pulumi.export("grafana_url", p.monitoring.grafana_url)
+    if p.monitoring.grafana_admin_password is not None:
+        pulumi.export("grafana_admin_password", p.monitoring.grafana_admin_password)
+    if p.runners is not None:
+        pulumi.export("runner_labels", p.runners.runner_labels)
+        pulumi.export("runner_role_arn", p.runners.role_arn)
+        pulumi.export("github_app_secret", f"{p.runners.namespace}/{p.runners.github_secret}"
+                      if p.runners.github_secret_created else "unset (" + ", ".join(GITHUB_APP_CONFIG_KEYS) + ")")
+    if p.teams:
         pulumi.export("teams", {t.namespace: {"namespace": t.namespace, "service_account": t.service_account,
                                               "role_arn": t.role_arn, "artifact_uri": t.artifact_uri,
                                               "repository_prefix_url": t.repository_prefix_url,
-                                              "runner_labels": t.runner_labels} for t in teams})
-    return Platform(network=network, cluster=cluster, registry=registry, metadata=metadata, monitoring=monitoring,
-                    orchestration=orchestration, gpu=gpu, teams=teams, runners=runners)
+                                              "runner_labels": t.runner_labels} for t in p.teams})
+
+
+def _runner_placement(spec: StackSpec) -> tuple[dict[str, str], dict[str, str], list[dict[str, str]]]:
+    """Where runners go: (GPU node selector, CPU node selector, CPU tolerations).
+
+    GPU runners: the first GPU pool (the single-GPU class in every profile) or the adopted GPU nodes.
+    CPU runners: the Karpenter CPU batch pool where there is one, else the system nodes.
+    """
+    g = spec.gpu
+    gpu_selector = {GPU_LABEL: "true"}
+    if g.existing:
+        gpu_selector[POOL_LABEL] = g.existing.pool
+    elif g.pools:
+        gpu_selector[POOL_LABEL] = g.pools[0].name
+    if g.cpu_batch_pool and not g.existing and g.mechanism == "karpenter":
+        return gpu_selector, {POOL_LABEL: CPU_BATCH_POOL}, [dict(CPU_BATCH_TOLERATION)]
+    return gpu_selector, {}, []
 
 
 # Stands in for runners.github_config_url in the offline plan until it is set (preview/up refuse it).
@@ -211,23 +240,15 @@ def _runners(spec: StackSpec, name: str, cluster: Cluster, registry: ArtifactReg
     r = spec.runners
     if not r.enabled:
         return None
-    from .secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
-
     credentials = github_app_from_config()
     unset = [what for what, ok in (("the GitHub App secret config", credentials is not None),
                                    ("runners.github_config_url", bool(r.github_config_url))) if not ok]
     if unset:
         pulumi.log.warn(f"runners: {' and '.join(unset)} not set, shown as unset; `preview` and `up` refuse this "
                         f"stack until then ({', '.join(GITHUB_APP_CONFIG_KEYS)}: {github_app_fix()})")
-    g = spec.gpu
-    gpu_selector = {GPU_LABEL: "true"}
-    if g.existing:
-        gpu_selector[POOL_LABEL] = g.existing.pool
-    elif g.pools:  # the first pool is the single-GPU class in every profile
-        gpu_selector[POOL_LABEL] = g.pools[0].name
-    batch = g.cpu_batch_pool and not g.existing and g.mechanism == "karpenter"
+    gpu_selector, cpu_selector, cpu_tolerations = _runner_placement(spec)
     e = r.existing_controller
-    runners = CiRunners(name, CiRunnersArgs(
+    return CiRunners(name, CiRunnersArgs(
         github_config_url=r.github_config_url or UNSET_GITHUB_URL,
         registry=registry,
         oidc_provider_arn=cluster.oidc_provider_arn,
@@ -237,26 +258,17 @@ def _runners(spec: StackSpec, name: str, cluster: Cluster, registry: ArtifactReg
         cpu=RunnerScale(r.cpu.min, r.cpu.max),
         gpu=RunnerScale(r.gpu.min, r.gpu.max) if gpu is not None else None,
         gpu_node_selector=gpu_selector,
-        # With a CPU batch pool, CPU jobs run there instead of on the system nodes.
-        cpu_node_selector={POOL_LABEL: CPU_BATCH_POOL} if batch else {},
-        cpu_tolerations=[dict(CPU_BATCH_TOLERATION)] if batch else [],
+        cpu_node_selector=cpu_selector,
+        cpu_tolerations=cpu_tolerations,
         existing_controller=ExistingController(e.namespace, e.service_account) if e else None,
         tags=tags,
     ))
-    pulumi.export("runner_labels", runners.runner_labels)
-    pulumi.export("runner_role_arn", runners.role_arn)
-    pulumi.export("github_app_secret", f"{runners.namespace}/{runners.github_secret}" if credentials is not None
-                  else "unset (" + ", ".join(GITHUB_APP_CONFIG_KEYS) + ")")
-    return runners
 
 
 def _teams(spec: StackSpec, stack: str, name: str, cluster: Cluster, registry: ArtifactRegistry,
            metadata: MetadataStore, ci: CiRunners | None, tags: dict[str, str]) -> list[TeamSpace]:
     """One TeamSpace per `teams:` entry (any profile that lists teams); team runners on the stack's controller."""
-    g = spec.gpu  # team runners are placed like the stack's own (see _runners)
-    gpu_selector = {GPU_LABEL: "true", **({POOL_LABEL: g.existing.pool} if g.existing else
-                                          {POOL_LABEL: g.pools[0].name} if g.pools else {})}
-    batch = g.cpu_batch_pool and not g.existing and g.mechanism == "karpenter"
+    gpu_selector, cpu_selector, cpu_tolerations = _runner_placement(spec)  # placed like the stack's own
 
     def runners(t: Any) -> TeamRunners | None:
         if t.runners is None or ci is None:  # spec validation refuses team runners without CI runners
@@ -264,8 +276,7 @@ def _teams(spec: StackSpec, stack: str, name: str, cluster: Cluster, registry: A
         scale = lambda mm: RunnerScale(mm.min, mm.max) if mm is not None else None  # noqa: E731
         return TeamRunners(ci=ci, github_config_url=spec.runners.github_config_url or UNSET_GITHUB_URL,
                            cpu=scale(t.runners.cpu), gpu=scale(t.runners.gpu), gpu_node_selector=gpu_selector,
-                           cpu_node_selector={POOL_LABEL: CPU_BATCH_POOL} if batch else {},
-                           cpu_tolerations=[dict(CPU_BATCH_TOLERATION)] if batch else [])
+                           cpu_node_selector=cpu_selector, cpu_tolerations=cpu_tolerations)
 
     return [TeamSpace(f"{name}-team-{t.name}", TeamSpaceArgs(
         team=t.name,
