@@ -136,6 +136,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         model_repositories=models,
         replicas=m.replicas,
         ingress=m.ingress,
+        ingress_host=m.host,
         ingress_controller=lb_controller.release if lb_controller else None,
         tags=tags,
     ))

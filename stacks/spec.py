@@ -174,6 +174,14 @@ class DatabaseSpec(_Strict):
 class MlflowSpec(_Strict):
     replicas: int = Field(1, ge=1, le=10)
     ingress: bool = False
+    # DNS name of MLflow's internal ALB (you point it at the ALB); without it the URL is the ALB's own name.
+    host: str | None = Field(None, pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+    @model_validator(mode="after")
+    def _host_needs_ingress(self) -> "MlflowSpec":
+        if self.host and not self.ingress:
+            raise ValueError("host is set but ingress is off: set mlflow.ingress to true, or drop mlflow.host")
+        return self
 
 
 class ExistingMonitoring(_Strict):

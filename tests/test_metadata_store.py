@@ -424,3 +424,16 @@ def test_stack_adopting_a_database():
     p = stack_plan(spec)
     assert not p.of_type(DB) and p.outputs["db_endpoint"] == "pg.example.com:5432"
     assert mlflow_values(p)["backendStore"]["postgres"]["host"] == "pg.example.com"
+
+
+def test_mlflow_host_gives_an_external_url_and_needs_an_ingress():
+    from mlplatform.stacks.program import plan
+    from mlplatform.stacks.spec import SpecError, load_spec
+
+    p = plan(load_spec("growth", sets=["mlflow.host=mlflow.ml.example.com"]))
+    assert p.outputs["mlflow_external_url"] == "http://mlflow.ml.example.com"
+    assert "mlflow_external_url_command" not in p.outputs
+    with pytest.raises(SpecError, match=r"^mlflow: host is set but ingress is off: set mlflow.ingress to true"):
+        load_spec("pragmatic", sets=["mlflow.host=mlflow.ml.example.com"])
+    with pytest.raises(SpecError, match=r"^mlflow.host: string should match pattern"):
+        load_spec("growth", sets=["mlflow.host=not a host"])
