@@ -85,6 +85,21 @@ GPU_NODE_AFFINITY = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExec
     "nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_LABEL, "operator": "In", "values": ["true"]}]}]}}}
 
 
+PART_OF = {"app.kubernetes.io/part-of": "mlplatform"}
+
+
+def namespace(parent: pulumi.Resource, resource_name: str, name: str, provider: pulumi.ProviderResource | None,
+              enforce: str, audit: str | None = None, warn: str | None = None,
+              labels: Mapping[str, str] | None = None) -> Any:
+    """A Namespace labelled as mlplatform's, with its Pod Security Admission levels."""
+    import pulumi_kubernetes as k8s
+
+    psa = {f"pod-security.kubernetes.io/{mode}": level
+           for mode, level in (("enforce", enforce), ("audit", audit), ("warn", warn)) if level}
+    return k8s.core.v1.Namespace(resource_name, metadata={"name": name, "labels": {**PART_OF, **(labels or {}), **psa}},
+                                 opts=pulumi.ResourceOptions(parent=parent, provider=provider))
+
+
 def helm_release(parent: pulumi.Resource, name: str, chart: str, namespace: str, values: Any,
                  provider: pulumi.ProviderResource | None, create_namespace: bool = True,
                  depends_on: Sequence[pulumi.Resource] = ()) -> Any:

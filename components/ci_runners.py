@@ -62,8 +62,10 @@ from ._common import (
     SYSTEM_NODE_SELECTOR,
     ValidationError,
     child,
+    PART_OF,
     helm_release,
     irsa_trust_policy,
+    namespace,
     tags,
 )
 from .artifact_registry import ArtifactRegistry
@@ -83,7 +85,6 @@ RUNNER_UID = 1001  # the `runner` user of ghcr.io/actions/actions-runner
 GPU_RESOURCE = "nvidia.com/gpu"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 MLFLOW_PREFIX = "mlflow"
-PART_OF = {"app.kubernetes.io/part-of": "mlplatform"}
 # Keep a runner's node while the runner pod lives (Karpenter and cluster-autoscaler respectively).
 KEEP_NODE_ANNOTATIONS = {"karpenter.sh/do-not-disrupt": "true",
                          "cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}
@@ -525,29 +526,13 @@ class CiRunners(pulumi.ComponentResource):
 
         controller: list[pulumi.Resource] = []
         if e is None:
-            arc_ns = k8s.core.v1.Namespace(
-                f"{name}-arc-systems",
-                metadata={"name": args.controller_namespace, "labels": {
-                    **PART_OF,
-                    "pod-security.kubernetes.io/enforce": "baseline",
-                    "pod-security.kubernetes.io/audit": "restricted",
-                    "pod-security.kubernetes.io/warn": "restricted",
-                }},
-                opts=child(self, provider=provider),
-            )
+            arc_ns = namespace(self, f"{name}-arc-systems", args.controller_namespace, provider,
+                               enforce="baseline", audit="restricted", warn="restricted")
             controller.append(helm_release(self, f"{name}-arc", CONTROLLER_CHART, args.controller_namespace,
                                            controller_values(), provider, create_namespace=False,
                                            depends_on=[arc_ns]))
-        runner_ns = k8s.core.v1.Namespace(
-            f"{name}-arc-runners",
-            metadata={"name": args.namespace, "labels": {
-                **PART_OF,
-                "pod-security.kubernetes.io/enforce": "restricted",
-                "pod-security.kubernetes.io/audit": "restricted",
-                "pod-security.kubernetes.io/warn": "restricted",
-            }},
-            opts=child(self, provider=provider),
-        )
+        runner_ns = namespace(self, f"{name}-arc-runners", args.namespace, provider,
+                              enforce="restricted", audit="restricted", warn="restricted")
         sa = k8s.core.v1.ServiceAccount(
             f"{name}-runner",
             metadata={"name": RUNNER_SERVICE_ACCOUNT, "namespace": args.namespace, "labels": PART_OF,

@@ -29,7 +29,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from . import versions
-from ._common import SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, irsa_trust_policy, kms_key, tags
+from ._common import (SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, irsa_trust_policy, kms_key,
+                      namespace, tags)
 from .artifact_registry import ArtifactRegistry
 
 POSTGRES_PORT = 5432
@@ -290,12 +291,7 @@ class MetadataStore(pulumi.ComponentResource):
         self.db_endpoint = pulumi.Output.concat(host, ":", pulumi.Output.from_input(port).apply(str))
 
         kube = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
-        ns = k8s.core.v1.Namespace(
-            f"{name}-mlflow",
-            metadata={"name": args.namespace, "labels": {"app.kubernetes.io/part-of": "mlplatform",
-                                                         "pod-security.kubernetes.io/enforce": "baseline"}},
-            opts=kube,
-        )
+        ns = namespace(self, f"{name}-mlflow", args.namespace, args.k8s_provider, enforce="baseline")
         # The chart reads the credentials from this Secret (backendStore.existingDatabaseSecret), so the
         # password never appears in the Helm release's values.
         secret = k8s.core.v1.Secret(

@@ -28,7 +28,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from ._common import GPU_NODE_AFFINITY, GPU_TOLERATION, SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release
+from ._common import (GPU_NODE_AFFINITY, GPU_TOLERATION, PART_OF, SYSTEM_NODE_SELECTOR, ValidationError, child,
+                      helm_release, namespace)
 from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT, all_dashboards
 
 PROMETHEUS_CHART = "kube-prometheus-stack"
@@ -50,7 +51,6 @@ ARC_NAMESPACE = "arc-systems"
 # `metrics.listenerAddr` is set).
 ARC_LISTENER_LABELS = {"app.kubernetes.io/component": "runner-scale-set-listener"}
 ARC_LISTENER_PORT = "metrics"
-PART_OF = {"app.kubernetes.io/part-of": "mlplatform"}
 # XID codes that mean the GPU or its host is faulty (NVIDIA XID catalogue), not the application.
 HARDWARE_XIDS = (48, 63, 64, 74, 79, 92, 94, 95)
 
@@ -444,18 +444,10 @@ class Monitoring(pulumi.ComponentResource):
     def _install_stack(self, name: str, args: MonitoringArgs) -> pulumi.Resource:
         """Namespace, StorageClass, Grafana admin Secret and the kube-prometheus-stack release."""
         provider = args.k8s_provider
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata={"name": args.namespace, "labels": {
-                **PART_OF,
-                # node-exporter (host network, PID and paths) and dcgm-exporter (pod-resources socket,
-                # SYS_ADMIN) need the privileged Pod Security level; audit flags anything else.
-                "pod-security.kubernetes.io/enforce": "privileged",
-                "pod-security.kubernetes.io/audit": "baseline",
-            }},
-            opts=child(self, provider=provider),
-        )
-        before = [namespace]
+        # node-exporter (host network, PID and paths) and dcgm-exporter (pod-resources socket,
+        # SYS_ADMIN) need the privileged Pod Security level; audit flags anything else.
+        ns = namespace(self, f"{name}-namespace", args.namespace, provider, enforce="privileged", audit="baseline")
+        before = [ns]
 
         storage_class = args.storage_class
         if args.storage_gib > 0 and storage_class is None:
@@ -480,7 +472,7 @@ class Monitoring(pulumi.ComponentResource):
             metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": args.namespace, "labels": PART_OF},
             type="Opaque",
             string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": self.grafana_admin_password},
-            opts=child(self, provider=provider, depends_on=[namespace]),
+            opts=child(self, provider=provider, depends_on=[ns]),
         ))
 
         return helm_release(self, f"{name}-monitoring", PROMETHEUS_CHART, args.namespace,

@@ -21,7 +21,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ._common import GPU_TOLERATION, SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, irsa_trust_policy, tags
+from ._common import (GPU_TOLERATION, SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, irsa_trust_policy,
+                      namespace, tags)
 from .artifact_registry import ArtifactRegistry
 from .metadata_store import IRSA_ANNOTATION, MLFLOW_PREFIX
 
@@ -159,12 +160,7 @@ class Orchestration(pulumi.ComponentResource):
         self.service_account = WORKFLOW_SERVICE_ACCOUNT if argo else JOB_SERVICE_ACCOUNT
         kube = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
 
-        ns = k8s.core.v1.Namespace(
-            f"{name}-retraining",
-            metadata={"name": args.namespace, "labels": {"app.kubernetes.io/part-of": "mlplatform",
-                                                         "pod-security.kubernetes.io/enforce": "baseline"}},
-            opts=kube,
-        )
+        ns = namespace(self, f"{name}-retraining", args.namespace, args.k8s_provider, enforce="baseline")
         policies = {"mlflow": args.registry.prefix_policy(MLFLOW_PREFIX)}
         if argo:
             policies["argo"] = args.registry.prefix_policy(ARGO_PREFIX)

@@ -45,7 +45,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ._common import GPU_LABEL, ValidationError, child, irsa_trust_policy, policy_json, tags
+from ._common import GPU_LABEL, ValidationError, child, irsa_trust_policy, namespace, policy_json, tags
 from .artifact_registry import ECR_PUSH_PULL_ACTIONS, ArtifactRegistry
 from .ci_runners import CiRunners, RunnerScale, ScaleSetArgs, runner_scale_set, validate_scale_set
 
@@ -325,13 +325,8 @@ class TeamSpace(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/part-of": "mlplatform", "app.kubernetes.io/managed-by": "pulumi", TEAM_LABEL: team}
         kube = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
 
-        ns = k8s.core.v1.Namespace(
-            f"{name}-ns",
-            metadata={"name": team, "labels": {**labels,
-                                               "pod-security.kubernetes.io/enforce": "baseline",
-                                               "pod-security.kubernetes.io/warn": "restricted"}},
-            opts=kube,
-        )
+        ns = namespace(self, f"{name}-ns", team, args.k8s_provider, enforce="baseline", warn="restricted",
+                       labels=labels)
         in_ns = pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns]))
 
         def meta(obj_name: str) -> dict:
