@@ -361,8 +361,9 @@ class Cluster(pulumi.ComponentResource):
         # node role carries no VPC or EBS permissions.
         addon_roles = {
             "vpc-cni": irsa_role("vpc-cni", "kube-system", "aws-node", "AmazonEKS_CNI_Policy"),
+            # AWS publishes this one under the service-role/ path.
             "aws-ebs-csi-driver": irsa_role("ebs-csi", "kube-system", "ebs-csi-controller-sa",
-                                            "AmazonEBSCSIDriverPolicy"),
+                                            "service-role/AmazonEBSCSIDriverPolicy"),
         }
         # Networking add-ons (DaemonSets) go in before the nodes, so nodes join with the IRSA-backed CNI.
         before_nodes = [addon(a, addon_roles.get(a)) for a in versions.EKS_ADDONS if a in ADDONS_BEFORE_NODES]

@@ -50,6 +50,10 @@ _READ_ACTIONS = [
 _LB_ARNS = ["arn:aws:elasticloadbalancing:*:*:loadbalancer/app/*/*",
             "arn:aws:elasticloadbalancing:*:*:loadbalancer/net/*/*",
             "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"]
+_LISTENER_ARNS = ["arn:aws:elasticloadbalancing:*:*:listener/app/*/*/*",
+                  "arn:aws:elasticloadbalancing:*:*:listener/net/*/*/*",
+                  "arn:aws:elasticloadbalancing:*:*:listener-rule/app/*/*/*",
+                  "arn:aws:elasticloadbalancing:*:*:listener-rule/net/*/*/*"]
 _SG_ARN = "arn:aws:ec2:*:*:security-group/*"
 _OWNED = {"Null": {f"aws:ResourceTag/{CLUSTER_TAG}": "false"}}
 _TAGGED_ON_CREATE = {"Null": {f"aws:RequestTag/{CLUSTER_TAG}": "false"}}
@@ -82,6 +86,11 @@ def controller_policy() -> str:
                     "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
                     "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
                     "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup"]},
+        # v2.5+ tags the listeners and rules it creates on its own load balancers.
+        {"Sid": "TagListenersAndRules", "Effect": "Allow", "Action": "elasticloadbalancing:AddTags",
+         "Resource": _LISTENER_ARNS},
+        {"Sid": "UntagOwnListenersAndRules", "Effect": "Allow", "Action": "elasticloadbalancing:RemoveTags",
+         "Resource": _LISTENER_ARNS, "Condition": _OWNED},
         {"Sid": "Targets", "Effect": "Allow", "Resource": "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*",
          "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"]},
         # Listeners and rules live on its own load balancers; their ARNs carry no tag before creation.
@@ -145,6 +154,10 @@ class LoadBalancerController(pulumi.ComponentResource):
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT,
                                "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
             "nodeSelector": SYSTEM_NODE_SELECTOR,
+            # Its Service webhook (failurePolicy Fail, every Service in the cluster) would refuse the
+            # Services of releases installing alongside it while its pod starts; the stack uses ALB
+            # Ingresses, not LoadBalancer Services, so it is off.
+            "enableServiceMutatorWebhook": False,
             # Every ALB/NLB and security group it makes carries the stack's tags: the orphan sweep finds them.
             "defaultTags": tags(name, args.tags),
         }, provider=args.k8s_provider, create_namespace=False)

@@ -47,6 +47,7 @@ import pulumi_kubernetes as k8s
 
 from ._common import GPU_LABEL, ValidationError, child, irsa_trust_policy, namespace, policy_json, tags
 from .artifact_registry import ECR_PUSH_PULL_ACTIONS, ArtifactRegistry
+from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT
 from .ci_runners import CiRunners, RunnerScale, ScaleSetArgs, runner_scale_set, validate_scale_set
 
 GROUP_PREFIX = "mlplatform:team:"
@@ -158,6 +159,8 @@ class TeamSpaceArgs:
             principal can have only one access entry per cluster: list it in one team only.
         mlflow_namespace (str, default "mlflow"): namespace of the MLflow server the team's pods may reach.
         mlflow_port (int, default 5000): MLflow's pod (container) port.
+        monitoring_namespace (str, default "monitoring"): namespace of the Prometheus that scrapes
+            served models (pods labelled `mlplatform.io/model-metrics: "true"`, port `metrics`).
         runners (TeamRunners | None, default None): the team's own runner scale sets; None: none.
         tags (dict[str, str], default {}): extra tags on every AWS resource.
     """
@@ -177,6 +180,7 @@ class TeamSpaceArgs:
     principals: list[str] = field(default_factory=list)
     mlflow_namespace: str = "mlflow"
     mlflow_port: int = MLFLOW_POD_PORT
+    monitoring_namespace: str = "monitoring"
     runners: TeamRunners | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -262,7 +266,8 @@ def quota_hard(args: TeamSpaceArgs) -> dict[str, str]:
     }
 
 
-def network_policies(namespace: str, mlflow_namespace: str, mlflow_port: int) -> dict[str, dict]:
+def network_policies(namespace: str, mlflow_namespace: str, mlflow_port: int,
+                     monitoring_namespace: str = "monitoring") -> dict[str, dict]:
     """name -> NetworkPolicy spec: deny everything, then allow only what the team's pods need."""
     ns = lambda n: {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}}  # noqa: E731
     return {
@@ -280,6 +285,12 @@ def network_policies(namespace: str, mlflow_namespace: str, mlflow_port: int) ->
         "allow-mlflow": {
             "podSelector": {}, "policyTypes": ["Egress"],
             "egress": [{"to": [ns(mlflow_namespace)], "ports": [{"protocol": "TCP", "port": mlflow_port}]}],
+        },
+        # Prometheus scrapes served models (Monitoring's PodMonitor: label + named port `metrics`).
+        "allow-monitoring-scrape": {
+            "podSelector": {"matchLabels": dict(MODEL_METRICS_POD_LABEL)}, "policyTypes": ["Ingress"],
+            "ingress": [{"from": [ns(monitoring_namespace)],
+                         "ports": [{"protocol": "TCP", "port": MODEL_METRICS_PORT}]}],
         },
         # S3, ECR and STS (IRSA) are HTTPS endpoints NetworkPolicy cannot name: port 443, any address.
         "allow-https-egress": {
@@ -337,7 +348,8 @@ class TeamSpace(pulumi.ComponentResource):
         k8s.core.v1.LimitRange(f"{name}-defaults", metadata=meta("team-defaults"), spec={"limits": [{
             "type": "Container", "defaultRequest": dict(DEFAULT_REQUEST), "default": dict(DEFAULT_LIMIT)}]},
             opts=in_ns)
-        for policy, spec in network_policies(team, args.mlflow_namespace, args.mlflow_port).items():
+        for policy, spec in network_policies(team, args.mlflow_namespace, args.mlflow_port,
+                                             args.monitoring_namespace).items():
             k8s.networking.v1.NetworkPolicy(f"{name}-{policy}", metadata=meta(policy), spec=spec, opts=in_ns)
 
         subjects = [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": self.group}]

@@ -170,7 +170,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
 
     gpu = _gpu(spec, name, network, cluster, tags)
     runners = _runners(spec, name, cluster, registry, gpu, tags)
-    teams = _teams(spec, stack, name, cluster, registry, metadata, runners, tags)
+    teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
     platform = Platform(network=network, cluster=cluster, registry=registry, metadata=metadata,
                         monitoring=monitoring, orchestration=orchestration, gpu=gpu, teams=teams, runners=runners)
     _export(spec, platform)
@@ -267,7 +267,8 @@ def _runners(spec: StackSpec, name: str, cluster: Cluster, registry: ArtifactReg
 
 
 def _teams(spec: StackSpec, stack: str, name: str, cluster: Cluster, registry: ArtifactRegistry,
-           metadata: MetadataStore, ci: CiRunners | None, tags: dict[str, str]) -> list[TeamSpace]:
+           metadata: MetadataStore, monitoring: Monitoring, ci: CiRunners | None,
+           tags: dict[str, str]) -> list[TeamSpace]:
     """One TeamSpace per `teams:` entry (any profile that lists teams); team runners on the stack's controller."""
     gpu_selector, cpu_selector, cpu_tolerations = _runner_placement(spec)  # placed like the stack's own
 
@@ -294,6 +295,7 @@ def _teams(spec: StackSpec, stack: str, name: str, cluster: Cluster, registry: A
         storage_quota_gib=t.storage_quota_gib,
         principals=list(t.principals),
         mlflow_namespace=metadata.namespace,
+        monitoring_namespace=monitoring.namespace,
         runners=runners(t),
         tags=tags,
     )) for t in spec.teams]

@@ -168,7 +168,7 @@ def test_oidc_provider(plan):
 
 
 @pytest.mark.parametrize("role, service_account, policy", [
-    ("ml-ebs-csi", "ebs-csi-controller-sa", "AmazonEBSCSIDriverPolicy"),
+    ("ml-ebs-csi", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy"),
     ("ml-vpc-cni", "aws-node", "AmazonEKS_CNI_Policy"),
 ])
 def test_irsa_trust_pins_sub_and_aud(plan, role, service_account, policy):

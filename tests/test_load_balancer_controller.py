@@ -67,3 +67,36 @@ def test_bad_replicas_is_refused():
         LoadBalancerController("x", LoadBalancerControllerArgs(
             cluster_name="c", vpc_id="vpc-1", region="us-east-1", oidc_provider_arn="a", oidc_issuer_url="u",
             k8s_provider=None, replicas=0))
+
+
+def _allows(doc: dict, action: str, resource: str) -> bool:
+    import fnmatch
+
+    for stmt in doc["Statement"]:
+        actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
+        resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+        if action in actions and any(fnmatch.fnmatchcase(resource, r) for r in resources):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("action,resource", [
+    # what the controller does to put an ALB in front of an Ingress (tagging included: v2.5+)
+    ("elasticloadbalancing:CreateLoadBalancer", "*"),
+    ("elasticloadbalancing:CreateTargetGroup", "*"),
+    ("elasticloadbalancing:CreateListener", "*"),
+    ("elasticloadbalancing:CreateRule", "*"),
+    ("elasticloadbalancing:AddTags", "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/lb/1/2"),
+    ("elasticloadbalancing:AddTags", "arn:aws:elasticloadbalancing:us-east-1:1:listener-rule/app/lb/1/2/3"),
+    ("elasticloadbalancing:RegisterTargets", "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/tg/1"),
+    ("ec2:CreateSecurityGroup", "arn:aws:ec2:us-east-1:1:security-group/sg-1"),
+    ("ec2:AuthorizeSecurityGroupIngress", "arn:aws:ec2:us-east-1:1:security-group/sg-1"),
+    ("ec2:DescribeSubnets", "*"),
+])
+def test_policy_allows_what_an_ingress_needs(action, resource):
+    assert _allows(json.loads(controller_policy()), action, resource)
+
+
+def test_no_cluster_wide_service_webhook(growth):
+    (values,) = helm_values(growth, "aws-load-balancer-controller")
+    assert values["enableServiceMutatorWebhook"] is False

@@ -94,9 +94,10 @@ def test_default_deny_selects_every_pod_and_allows_nothing(plan):
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
 
-def test_allows_are_only_dns_own_pods_mlflow_and_https(plan):
+def test_allows_are_only_dns_own_pods_mlflow_https_and_the_metrics_scrape(plan):
     pol = policies(plan)
-    assert set(pol) == {"default-deny", "allow-dns", "allow-same-namespace", "allow-mlflow", "allow-https-egress"}
+    assert set(pol) == {"default-deny", "allow-dns", "allow-same-namespace", "allow-mlflow", "allow-https-egress",
+                        "allow-monitoring-scrape"}
     (dns,) = pol["allow-dns"]["egress"]
     assert dns["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
                           "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]
@@ -106,10 +107,13 @@ def test_allows_are_only_dns_own_pods_mlflow_and_https(plan):
                       "ports": [{"protocol": "TCP", "port": 5000}]}
     (https,) = pol["allow-https-egress"]["egress"]
     assert https["ports"] == [{"protocol": "TCP", "port": 443}]
-    # Ingress is only ever allowed from the team's own pods (no other namespace, no IP block).
+    # Ingress is only ever allowed from the team's own pods, and to the metrics port of served models
+    # from the monitoring namespace (no other namespace, no IP block).
     for name, spec in pol.items():
         for rule in spec.get("ingress", []):
-            assert rule == {"from": [{"podSelector": {}}]}, name
+            assert rule in ({"from": [{"podSelector": {}}]},
+                            {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+                             "ports": [{"protocol": "TCP", "port": "metrics"}]}), name
         for rule in spec.get("egress", []):
             assert rule.get("to"), f"{name}: an egress rule without `to` allows every destination"
             if any("ipBlock" in peer for peer in rule["to"]):
@@ -437,3 +441,15 @@ def test_stack_team_runners_need_the_stack_runners_and_gpu_nodes():
         load_spec("growth", overrides={"gpu": {"pools": []}, "teams": [{"name": "vision", "runners": {"gpu": {"max": 1}}}]})
     with pytest.raises(SpecError, match=r"^teams.0.runners: asks for neither cpu nor gpu runners"):
         load_spec("growth", overrides={"teams": [{"name": "vision", "runners": {}}]})
+
+
+
+def test_prometheus_may_scrape_served_models_and_nothing_else():
+    from mlplatform.components.team_space import network_policies
+
+    pols = network_policies("vision", "mlflow", 5000, "monitoring")
+    scrape = pols["allow-monitoring-scrape"]
+    assert scrape["podSelector"] == {"matchLabels": {"mlplatform.io/model-metrics": "true"}}
+    assert scrape["policyTypes"] == ["Ingress"]
+    assert scrape["ingress"] == [{"from": [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "monitoring"}}}], "ports": [{"protocol": "TCP", "port": "metrics"}]}]

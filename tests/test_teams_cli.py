@@ -86,7 +86,7 @@ def test_add_then_remove_returns_the_stack_file_byte_for_byte(stack_file):
     assert stack_file.stat().st_mode & 0o777 == 0o644
     assert "kept: s3://<artifact bucket>/teams/vision/" in res.stdout
     assert "kept: ECR repositories mlplatform/dev/teams/vision/* (images stay)" in res.stdout
-    assert "18 to destroy" in res.stdout and "Data loss: none" in res.stdout
+    assert "19 to destroy" in res.stdout and "Data loss: none" in res.stdout
 
 
 def test_pulumi_stack_file_round_trip_in_the_project_folder(tmp_path):
