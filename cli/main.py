@@ -53,6 +53,12 @@ def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def one_profile_choice(profile: str | None, team_size: int | None) -> None:
+    """--profile and --team-size both pick the profile: giving both is a usage error (exit 2)."""
+    if profile is not None and team_size is not None:
+        raise click.UsageError("--profile and --team-size both pick the profile: give one of them")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mlplatform")
 def cli() -> None:
@@ -102,6 +108,7 @@ def plan(profile: str | None, team_size: int | None, config_file: str | None, se
     from mlplatform.stacks.program import plan as make_plan
     from mlplatform.stacks.spec import resolve_spec
 
+    one_profile_choice(profile, team_size)
     spec, source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
     result = make_plan(spec, stack=stack)
     if fmt in ("terraform-plan", "k8s-yaml"):
@@ -414,9 +421,7 @@ def _plan_from(source: str, sets: tuple[str, ...], region: str | None, stack: st
             raise SpecError(what, f"{p} is not a saved plan ({type(e).__name__})",
                             "write one with `mlplatform plan --json --out FILE`") from None
         return saved, region or infer_region(saved) or "us-east-1"
-    spec = read_config(p).spec(sets=sets)
-    if region and region != spec.region:
-        spec = spec.model_copy(update={"region": region})
+    spec = read_config(p).spec(sets=sets, region=region)
     return make_plan(spec, stack=stack), spec.region
 
 
@@ -566,7 +571,7 @@ def upgrade(to: str, config_file: str | None, stack_file: str | None, directory:
         from rich.console import Console
 
         err = Console(stderr=True, highlight=False, soft_wrap=True)
-        err.print(f"[bold red]error:[/] upgrade {up.current.profile} -> {to} refused: it would lose data; "
+        err.print(f"[bold red]error:[/] upgrade {up.current.profile} -> {to} refused: it would lose data or fail halfway; "
                   "nothing was written", markup=True)
         for reason in up.refused:
             err.print(f"  - {reason}", markup=False)
@@ -576,7 +581,7 @@ def upgrade(to: str, config_file: str | None, stack_file: str | None, directory:
     if not as_json:
         _confirm_or_refuse(f"Write profile {to} into {', '.join(str(c.path) for c in up.configs)}?", yes, "upgrade")
     elif not yes:
-        _fail("upgrade: --json writes only with --yes", EXIT_POLICY)
+        raise click.UsageError("--json writes only with --yes: add --yes, or drop --json to confirm at the prompt")
     written = apply(up)
     steps = next_steps(up, engine_found=shutil.which("pulumi") is not None)
     if as_json:
@@ -798,11 +803,12 @@ def _print_report(report: Any, spec: Any, source: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @click.option("--sarif", "sarif_file", type=click.Path(dir_okay=False), default=None,
               help="Also write the findings as SARIF 2.1.0 (GitHub code scanning) to this file.")
+@click.option("--force", is_flag=True, help="Overwrite --sarif if it exists.")
 @click.option("--no-scanners", is_flag=True, help="Only the built-in rules: skip checkov and kubernetes-validate.")
 @domain_errors
 def check(profile: str | None, team_size: int | None, config_file: str | None, sets: tuple[str, ...],
           region: str | None, plan_file: str | None, stack: str, as_json: bool, sarif_file: str | None,
-          no_scanners: bool) -> None:
+          force: bool, no_scanners: bool) -> None:
     """Check, offline, a stack's security and reliability: built-in rules, checkov, kubernetes-validate.
 
     Exits 3 when a high finding is not waived. Waive a finding in the stack config:
@@ -817,6 +823,7 @@ def check(profile: str | None, team_size: int | None, config_file: str | None, s
     saved = read_plan(plan_file) if plan_file else None
     if saved is not None and not (profile or team_size or config_file):
         profile = saved.profile or None
+    one_profile_choice(profile, team_size)
     spec, source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
     if saved is not None:
         from mlplatform.stacks.export import plan_region
@@ -827,7 +834,7 @@ def check(profile: str | None, team_size: int | None, config_file: str | None, s
     report = run_check(result, stack_waivers(spec), region=where, scanners=not no_scanners)
     if sarif_file:
         artifact = config_file or source or plan_file or "Pulumi.yaml"
-        write_atomic(sarif_file, json.dumps(report.to_sarif(artifact), indent=2) + "\n", force=True, what="--sarif")
+        write_atomic(sarif_file, json.dumps(report.to_sarif(artifact), indent=2) + "\n", force=force, what="--sarif")
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -172,9 +172,10 @@ def print_cost(report, console: Console | None = None) -> None:  # CostReport
                           f"[dim]idle {_money(totals['idle'])} / {_money(totals['monthly'])}[/]")
     console = console or Console(width=max(Console().width, 150), highlight=False)
     console.print(table)
-    console.print(f"[bold]Idle:[/] {_money(report.idle)}/month (always-on resources and volumes; GPU pools and "
-                  f"runners at their minimum)")
-    console.print(f"[bold]With the usage file:[/] {_money(report.monthly)}/month")
+    unpriced = f" + {len(report.gaps)} unpriced item(s), listed below" if report.gaps else ""
+    console.print(f"[bold]Idle:[/] {_money(report.idle)}/month{unpriced} (always-on resources and volumes; GPU pools "
+                  f"and runners at their minimum)")
+    console.print(f"[bold]With the usage file:[/] {_money(report.monthly)}/month{unpriced}")
     console.print(f"{free} resources cost nothing by themselves (IAM, routes, Kubernetes objects, ...); "
                   "`--json` lists each with the reason.")
     if report.gpu_hours:

@@ -13,7 +13,6 @@ override, exactly what `mlplatform.stacks.program.spec_from_pulumi_config` reads
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -193,31 +192,10 @@ def read_stack_config(directory: str | Path, stack: str) -> dict[str, Any]:
     return dict(data.get("config") or {})
 
 
-def _set_value(v: Any) -> str:
-    if isinstance(v, str):
-        try:
-            if yaml.safe_load(v) == v:
-                return v
-        except yaml.YAMLError:
-            pass
-    return json.dumps(v)  # JSON is YAML flow: lists, mappings, numbers, booleans, quoted strings
-
-
-def _flatten(prefix: str, value: Any) -> list[str]:
-    if isinstance(value, dict) and value:
-        return [s for k, v in value.items() for s in _flatten(f"{prefix}.{k}", v)]
-    return [f"{prefix}={_set_value(value)}"]
-
-
 def plan_args(spec: StackSpec, stack: str, team_size: int | None, overrides: dict[str, Any]) -> list[str]:
-    """`mlplatform plan` arguments for the same stack as the rendered config."""
-    args = ["plan", "--stack", stack, "--profile", spec.profile, "--region", spec.region]
-    if team_size is not None:
-        args += ["--team-size", str(team_size)]
-    for section, value in overrides.items():
-        for s in _flatten(section, value):
-            args += ["--set", s]
-    return args
+    """`mlplatform plan` arguments for the rendered stack, run inside the project folder: `plan` reads
+    `Pulumi.<stack>.yaml` there, so the command stays true when the stack file is edited later."""
+    return ["plan", "--stack", stack]
 
 
 # -- rendering and writing ----------------------------------------------------------------------

@@ -77,6 +77,13 @@ class ResourceChange:
         return self.stateful and self.op in (REPLACE, DELETE)
 
 
+# Sizes AWS can grow but never shrink in place: a smaller value fails the update mid-`up`.
+# (RDS: "you can't reduce the amount of storage for a DB instance", Amazon RDS User Guide, storage.)
+SHRINK_REFUSED: dict[str, dict[str, str]] = {
+    "aws:rds/instance:Instance": {"allocatedStorage": "set database.allocated_storage_gib in your config"},
+}
+
+
 @dataclass
 class PlanDiff:
     """All changes between two plans, in the new plan's order (deletes last)."""
@@ -127,6 +134,17 @@ class PlanDiff:
                 out.append(f"{r.type} {r.name} would lose its `protect` option")
             elif r.op == UPDATE and r.physical_old != r.physical_new:
                 out.append(f"{r.type} {r.name} would change its cloud name {r.physical_old} -> {r.physical_new}")
+        return out
+
+    def blockers(self) -> list[str]:
+        """Changes AWS refuses in place (no data lost, but `up` would stop halfway): one line each."""
+        out = []
+        for r in self.resources:
+            for c in r.changes:
+                if (r.op == UPDATE and c.path in SHRINK_REFUSED.get(r.type, ()) and isinstance(c.old, (int, float))
+                        and isinstance(c.new, (int, float)) and c.new < c.old):
+                    out.append(f"{r.type} {r.name}: {c.path} cannot shrink ({c.old} -> {c.new}); AWS refuses it "
+                               f"halfway through `up` (keep {c.old}: {SHRINK_REFUSED[r.type][c.path]})")
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,6 +9,9 @@ from pathlib import Path
 from .spec import SpecError
 
 
+FILE_MODE = 0o644
+
+
 def write_atomic(path: str | Path, text: str, *, force: bool = False, what: str = "--out") -> Path:
     """Write `text` to `path` via a temporary file + rename, so readers never see half a file.
 
@@ -27,6 +30,7 @@ def write_atomic(path: str | Path, text: str, *, force: bool = False, what: str 
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, FILE_MODE)  # mkstemp's files are private; a plan or a workflow is not
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -325,15 +325,38 @@ def profile_defaults(profile: str) -> dict[str, Any]:
     return yaml.safe_load(_profile_text(profile)) or {}
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, mark: Any):
+        self.key, self.where = key, f" (line {mark.line + 1})" if mark else ""
+        super().__init__(f"duplicate key {key!r}")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a mapping with the same key twice."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(key, key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml_file(path: str | Path, what: str = "config") -> dict[str, Any]:
     """Read a user's YAML mapping; any problem becomes a one-line SpecError."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise SpecError(what, f"cannot read {p}: {e.strerror or e}", "check the path") from None
+    except UnicodeDecodeError:
+        raise SpecError(what, f"{p} is not UTF-8 text", "save it as UTF-8 YAML") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except _DuplicateKey as e:
+        raise SpecError(what, f"{p} sets {e.key!r} twice{e.where}", "keep one of them (YAML would silently keep the last)") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -377,7 +400,9 @@ def apply_set(data: dict[str, Any], assignment: str) -> dict[str, Any]:
         here = ".".join(path[: i + 1])
         last = i == len(path) - 1
         if isinstance(node, list):
-            if not key.isdigit() or int(key) >= len(node):
+            if not key.isdigit():
+                raise SpecError(here, f"{key!r} is not a list index", f"use a number from 0 to {len(node) - 1}")
+            if int(key) >= len(node):
                 raise SpecError(here, f"index {key} is out of range", f"use 0 to {len(node) - 1}")
             if last:
                 node[int(key)] = value
@@ -588,8 +613,10 @@ def resolve_spec(profile: str | None = None, team_size: int | None = None, confi
         if profile or team_size:
             raise SpecError("--config", f"{config_file} is a Pulumi stack file; it names its own profile",
                             "drop --profile/--team-size, or edit mlplatform:profile in that file")
-        spec = spec_from_stack_config(read_stack_file(config_file), sets)
-        return (spec.model_copy(update={"region": region}) if region else spec), str(config_file)
+        cfg = read_stack_file(config_file)
+        if region:
+            cfg["aws:region"] = region
+        return spec_from_stack_config(cfg, sets), str(config_file)
     if config_file is None and profile is None and team_size is None:
         candidate = Path(directory) / f"Pulumi.{stack}.yaml"
         if candidate.is_file() and (Path(directory) / "Pulumi.yaml").is_file():

@@ -26,7 +26,7 @@ from typing import Any
 from .cost import CostReport, estimate_if_priced
 from .diff import PlanDiff, diff_plans
 from .files import write_atomic
-from .spec import PROFILES, SECTIONS, SpecError, StackSpec, load_spec, read_yaml_file
+from .spec import PROFILES, SpecError, StackSpec, load_spec, read_yaml_file, spec_from_stack_config
 
 PULUMI_PREFIX = "mlplatform:"
 
@@ -60,18 +60,16 @@ class StackConfig:
             return (self.data.get("config") or {}).get(f"{PULUMI_PREFIX}profile")
         return self.data.get("profile")
 
-    def spec(self, profile: str | None = None, sets: tuple[str, ...] = ()) -> StackSpec:
-        """The StackSpec this file describes, at `profile` instead of its own when given."""
+    def spec(self, profile: str | None = None, sets: tuple[str, ...] = (), region: str | None = None) -> StackSpec:
+        """The StackSpec this file describes, at `profile` (and `region`) instead of its own when given."""
         if self.kind == "stack":
-            return load_spec(profile=profile, config_file=self.path, sets=sets)
-        cfg = self.data.get("config") or {}
-        # The program reads one key per section (and tags); other mlplatform: keys are not the spec's.
-        overrides = {k.removeprefix(PULUMI_PREFIX): v for k, v in cfg.items()
-                     if k.startswith(PULUMI_PREFIX) and k.removeprefix(PULUMI_PREFIX) in (*SECTIONS, "tags")}
-        team = cfg.get(f"{PULUMI_PREFIX}team_size")
-        return load_spec(profile=profile or cfg.get(f"{PULUMI_PREFIX}profile"),
-                         team_size=int(team) if team is not None else None,
-                         region=cfg.get("aws:region"), overrides=overrides, sets=sets)
+            return load_spec(profile=profile, config_file=self.path, sets=sets, region=region)
+        cfg = dict(self.data.get("config") or {})
+        if profile:
+            cfg[f"{PULUMI_PREFIX}profile"] = profile
+        if region:
+            cfg["aws:region"] = region
+        return spec_from_stack_config(cfg, sets)
 
 
 def read_config(path: str | Path) -> StackConfig:
@@ -102,7 +100,7 @@ class UpgradePlan:
 
     @property
     def refused(self) -> list[str]:
-        return self.diff.unsafe()
+        return self.diff.unsafe() + self.diff.blockers()
 
 
 def prepare(configs: list[StackConfig], to: str, stack: str | None = None) -> UpgradePlan:

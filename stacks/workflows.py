@@ -32,6 +32,7 @@ from mlplatform.components.ci_runners import scale_set_names
 from mlplatform.components.metadata_store import in_cluster_url
 from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT
 
+from .files import FILE_MODE
 from .spec import SpecError, StackSpec
 
 TEMPLATES = {"platform.yml": "platform.yml.j2", "train-evaluate.yml": "train-evaluate.yml.j2"}
@@ -233,6 +234,7 @@ def write_workflows(files: dict[str, str], out_dir: str | Path, force: bool = Fa
             temps[path] = tmp
             with os.fdopen(fd, "w") as f:
                 f.write(text)
+            os.chmod(tmp, FILE_MODE)
         for path, tmp in temps.items():
             os.replace(tmp, path)
     except OSError as e:

@@ -121,3 +121,14 @@ def test_plan_inside_an_initialised_project_uses_its_stack_file(tmp_path, monkey
     assert json.loads(run("plan", "--config", str(tmp_path / "Pulumi.dev.yaml"), "--json").stdout) == expected
     res = run("plan", "--config", str(tmp_path / "Pulumi.dev.yaml"), "--profile", "full")
     assert res.exit_code == 1 and "is a Pulumi stack file; it names its own profile" in res.stderr
+
+
+def test_written_plan_is_readable_by_others(tmp_path):
+    out = tmp_path / "plan.json"
+    assert run("plan", "--json", "--out", str(out)).exit_code == 0
+    assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_profile_and_team_size_together_is_a_usage_error():
+    res = CliRunner().invoke(cli, ["plan", "-p", "pragmatic", "--team-size", "25"])
+    assert res.exit_code == 2 and "--profile and --team-size both pick the profile" in res.stderr

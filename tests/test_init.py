@@ -85,11 +85,12 @@ def test_init_renders_a_pulumi_project(tmp_path):
     ["--team-size", "4", "--region", "eu-west-1", "--github-org", "acme", *ADOPT],
     ["--profile", "growth", "--stack", "ml-prod", "--region", "us-west-2", "--set", "gpu.pools.0.max=4"],
 ])
-def test_rendered_program_plans_like_mlplatform_plan(tmp_path, args):
+def test_rendered_program_plans_like_mlplatform_plan(tmp_path, args, monkeypatch):
     d = tmp_path / "p"
     assert run("init", str(d), "--non-interactive", *args).exit_code == 0
     stack = next(p.name[len("Pulumi."):-len(".yaml")] for p in d.glob("Pulumi.*.yaml"))
     from_project = plan_of_project(d, stack)
+    monkeypatch.chdir(d)  # the README's command runs in the project folder
     cli_plan = run(*plan_command_of(d), "--json")
     assert cli_plan.exit_code == 0, cli_plan.output
     assert json.loads(cli_plan.stdout) == from_project

@@ -109,3 +109,29 @@ def test_bad_config_file(tmp_path, content, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(SpecError, match=r"config: cannot read .*nope.yaml"):
         load_spec(config_file=tmp_path / "nope.yaml")
+
+
+def test_config_file_not_utf8_or_with_a_repeated_key(tmp_path):
+    cfg = tmp_path / "stack.yaml"
+    cfg.write_bytes(b"\xff\xfe network: x\n")
+    with pytest.raises(SpecError, match=r"^config: .*stack.yaml is not UTF-8 text; save it as UTF-8 YAML$"):
+        load_spec(config_file=cfg)
+    cfg.write_text("network:\n  az_count: 3\nnetwork:\n  az_count: 2\n")
+    with pytest.raises(SpecError, match=r"sets 'network' twice \(line 3\); keep one of them"):
+        load_spec(config_file=cfg)
+
+
+def test_set_with_a_non_numeric_list_index():
+    with pytest.raises(SpecError, match=r"^gpu.pools.x: 'x' is not a list index; use a number from 0 to 0$"):
+        load_spec(sets=["gpu.pools.x.max=4"])
+
+
+def test_region_given_with_a_stack_file_is_validated(tmp_path):
+    from mlplatform.stacks.spec import resolve_spec
+
+    f = tmp_path / "Pulumi.dev.yaml"
+    f.write_text("config:\n  mlplatform:profile: growth\n")
+    with pytest.raises(SpecError, match=r"^region: 'mars-1' is not an AWS region"):
+        resolve_spec(config_file=f, region="mars-1")
+    with pytest.raises(SpecError, match=r"^network.az_count: us-west-1 has 2 availability zones, 3 asked"):
+        resolve_spec(config_file=f, region="us-west-1")

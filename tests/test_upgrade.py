@@ -167,3 +167,18 @@ def test_rewrite_adds_a_missing_profile_key(tmp_path):
     text = path.read_text()
     assert text.splitlines()[0] == "# my stack" and "# people" in text
     assert yaml.safe_load(text) == {"profile": "growth", "team_size": 3, "network": {"az_count": 3}}
+
+
+def test_database_storage_never_shrinks_on_a_downgrade():
+    from mlplatform.stacks.diff import diff_plans
+    from mlplatform.stacks.program import plan
+    from mlplatform.stacks.spec import load_spec
+
+    down = diff_plans(plan(load_spec("full")), plan(load_spec("pragmatic")))
+    assert down.unsafe() == []  # no data loss ...
+    (line,) = down.blockers()  # ... but AWS would refuse the smaller volume halfway through `up`
+    assert "cannot shrink (100 -> 20)" in line and "database.allocated_storage_gib" in line
+    kept = diff_plans(plan(load_spec("full")), plan(load_spec("pragmatic", sets=["database.allocated_storage_gib=100"])))
+    assert kept.blockers() == []
+    up = diff_plans(plan(load_spec("pragmatic")), plan(load_spec("full")))
+    assert up.blockers() == []  # growing is fine
