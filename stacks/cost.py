@@ -213,7 +213,35 @@ def load_usage(path: str | Path | None = None) -> dict[str, Any]:
     if unknown:
         raise SpecError(f"--usage {unknown[0]}", "unknown key", f"use the keys of {USAGE_DEFAULT.name}: "
                         f"{', '.join(sorted(usage))}")
+    _check_usage(user, usage, "--usage")
     return deep_merge(usage, user)
+
+
+# Sections whose keys the user names (GPU pools by name); every value there is a number of hours.
+_OPEN_USAGE_SECTIONS = ("gpu_node_hours",)
+
+
+def _check_usage(user: dict[str, Any], default: dict[str, Any], where: str) -> None:
+    """Each user value has the default's shape: a mapping where it is one, else a number >= 0 or a text."""
+    for key, value in user.items():
+        here = f"{where} {key}" if where == "--usage" else f"{where}.{key}"
+        model = default.get(key)
+        if isinstance(model, dict):
+            if not isinstance(value, dict):
+                raise SpecError(here, f"must be a mapping like the default's, got {value!r}",
+                                f"see {USAGE_DEFAULT.name} for its keys")
+            if key in _OPEN_USAGE_SECTIONS:
+                _check_usage(value, {k: 0 for k in value}, here)
+            else:
+                extra = sorted(set(value) - set(model))
+                if extra:
+                    raise SpecError(f"{here}.{extra[0]}", "unknown key", f"use one of {', '.join(sorted(model))}")
+                _check_usage(value, model, here)
+        elif isinstance(model, str):
+            if not isinstance(value, str):
+                raise SpecError(here, f"must be text, got {value!r}", "write it like the default in " + USAGE_DEFAULT.name)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise SpecError(here, f"must be a number >= 0, got {value!r}", "give hours, GB or a count, like 40")
 
 
 # -- the report ----------------------------------------------------------------------------------------

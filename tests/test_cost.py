@@ -341,3 +341,30 @@ def test_pragmatic_idle_cost_goal_in_us_east_1():
     assert report.gaps == []  # every always-on price is known: the total is complete
     assert report.idle <= 190.0, report.idle
     assert not any(r.inputs.get("publiclyAccessible") for r in plan(load_spec("pragmatic")).resources)
+
+
+@pytest.mark.parametrize("content,message", [
+    ("gpu_node_hours: {default: lots}\n", "--usage gpu_node_hours.default: must be a number >= 0, got 'lots'"),
+    ("gpu_node_hours: {default: -5}\n", "--usage gpu_node_hours.default: must be a number >= 0, got -5"),
+    ("gpu_node_hours: [1, 2]\n", "--usage gpu_node_hours: must be a mapping like the default's"),
+    ("runners: 5\n", "--usage runners: must be a mapping like the default's, got 5"),
+    ("runners: {cpu_runner_hourz: 3}\n", "--usage runners.cpu_runner_hourz: unknown key"),
+    ("nat_gateway_gb: true\n", "--usage nat_gateway_gb: must be a number >= 0, got True"),
+])
+def test_bad_usage_file_is_one_line(tmp_path, content, message):
+    from mlplatform.stacks.cost import load_usage
+    from mlplatform.stacks.spec import SpecError
+
+    f = tmp_path / "usage.yaml"
+    f.write_text(content)
+    with pytest.raises(SpecError) as e:
+        load_usage(f)
+    assert str(e.value).startswith(message) and "\n" not in str(e.value)
+
+
+def test_usage_file_with_a_pool_of_its_own(tmp_path):
+    from mlplatform.stacks.cost import load_usage
+
+    f = tmp_path / "usage.yaml"
+    f.write_text("gpu_node_hours: {gpu: 12.5}\n")
+    assert load_usage(f)["gpu_node_hours"] == {"default": 40, "gpu": 12.5}
