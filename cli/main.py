@@ -421,7 +421,7 @@ def _plan_from(source: str, sets: tuple[str, ...], region: str | None, stack: st
             raise SpecError(what, f"{p} is not a saved plan ({type(e).__name__})",
                             "write one with `mlplatform plan --json --out FILE`") from None
         return saved, region or infer_region(saved) or "us-east-1"
-    spec = read_config(p).spec(sets=sets, region=region)
+    spec = read_config(p, what=what).spec(sets=sets, region=region)
     return make_plan(spec, stack=stack), spec.region
 
 

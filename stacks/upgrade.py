@@ -72,11 +72,13 @@ class StackConfig:
         return spec_from_stack_config(cfg, sets)
 
 
-def read_config(path: str | Path) -> StackConfig:
-    """Read a stack file or a Pulumi stack file (told apart by the `Pulumi.<stack>.yaml` name)."""
+def read_config(path: str | Path, what: str | None = None) -> StackConfig:
+    """Read a stack file or a Pulumi stack file (told apart by the `Pulumi.<stack>.yaml` name).
+
+    `what` names the option the path came from in errors (default: --stack-file / --config)."""
     p = Path(path)
     kind = "pulumi" if p.name.startswith("Pulumi.") and p.name.count(".") >= 2 else "stack"
-    data = read_yaml_file(p, what="--stack-file" if kind == "pulumi" else "--config")
+    data = read_yaml_file(p, what=what or ("--stack-file" if kind == "pulumi" else "--config"))
     if kind == "pulumi" and not isinstance(data.get("config", {}), dict):
         raise SpecError("--stack-file", f"{p} has no `config:` mapping", "point it at a Pulumi.<stack>.yaml file")
     return StackConfig(p, kind, data)
