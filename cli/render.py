@@ -34,7 +34,9 @@ def print_plan(plan: Plan, spec: StackSpec, stack: str, console: Console | None 
     rows = tree_rows(plan)
     if console is None:
         # A plan is read like a log: never wrap a row, even in a narrow or piped terminal.
-        needed = max((len(p) + len(t) + len(n) + len(i) + 12 for p, t, n, i in rows), default=80)
+        # Columns size to their longest cell, so the width needed is the sum of the column maxima.
+        needed = sum(max((len(c) for c in col), default=0) for col in (
+            [p + t for p, t, _, _ in rows], [n for _, _, n, _ in rows], [i for *_, i in rows])) + 16
         console = Console(width=max(needed, Console().width))
     console.print(f"Offline plan of stack [bold]{stack}[/]: profile [bold]{spec.profile}[/], region {spec.region} "
                   "(mock engine: no cloud calls, no credentials)\n")

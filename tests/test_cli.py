@@ -132,3 +132,11 @@ def test_written_plan_is_readable_by_others(tmp_path):
 def test_profile_and_team_size_together_is_a_usage_error():
     res = CliRunner().invoke(cli, ["plan", "-p", "pragmatic", "--team-size", "25"])
     assert res.exit_code == 2 and "--profile and --team-size both pick the profile" in res.stderr
+
+
+def test_piped_plan_never_truncates_a_type_or_name():
+    out = run("plan", "-p", "full").stdout
+    assert "…" not in out
+    data = json.loads(run("plan", "-p", "full", "--json").stdout)
+    longest = max(data["resources"], key=lambda r: len(r["type"]))
+    assert longest["type"] in out
