@@ -119,6 +119,12 @@ def prepare(configs: list[StackConfig], to: str, stack: str | None = None) -> Up
     main = configs[0]
     stack = stack or main.stack or "dev"
     current, target = main.spec(), main.spec(profile=to)
+    for other in configs[1:]:
+        # Every file is rewritten, so every file must describe the stack that was diffed.
+        if other.spec() != current:
+            raise SpecError(str(other.path.name), f"describes a different stack than {main.path.name} "
+                            f"(profile {other.spec().profile} vs {current.profile}, or other values)",
+                            "make the two files agree, or upgrade each with its own command")
     before, after = plan(current, stack=stack), plan(target, stack=stack)
     d = diff_plans(before, after, f"{current.profile} ({main.path.name})", f"{to} ({main.path.name})")
     return UpgradePlan(configs, stack, current, target, d, estimate_if_priced(before, current.region),

@@ -182,3 +182,17 @@ def test_database_storage_never_shrinks_on_a_downgrade():
     assert kept.blockers() == []
     up = diff_plans(plan(load_spec("pragmatic")), plan(load_spec("full")))
     assert up.blockers() == []  # growing is fine
+
+
+def test_two_files_that_disagree_are_refused_before_anything_is_written(tmp_path):
+    a, b = tmp_path / "stack.yaml", tmp_path / "Pulumi.dev.yaml"
+    a.write_text("profile: pragmatic\n")
+    b.write_text("config:\n  mlplatform:profile: pragmatic\n  mlplatform:network:\n    az_count: 3\n")
+    from mlplatform.stacks.spec import SpecError
+
+    with pytest.raises(SpecError, match=r"^stack.yaml: describes a different stack than Pulumi.dev.yaml"):
+        prepare([read_config(b), read_config(a)], "growth")
+    assert a.read_text() == "profile: pragmatic\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "Pulumi.dev.yaml", "stack.yaml"]
+    b.write_text("config:\n  mlplatform:profile: pragmatic\n")
+    assert prepare([read_config(b), read_config(a)], "growth").target.profile == "growth"
