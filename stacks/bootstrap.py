@@ -13,10 +13,8 @@ override, exactly what `mlplatform.stacks.program.spec_from_pulumi_config` reads
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
@@ -27,6 +25,7 @@ import yaml
 from .regions import AZ_COUNT
 from .spec import SECTIONS, SpecError, StackSpec, apply_set, deep_merge, load_spec, profile_defaults
 from .spec import profile_for_team_size, spec_from_stack_config
+from .files import replace_all
 from .state_backend import DEFAULT_KMS_ALIAS, LOCAL_STATE_DIR, default_bucket_name, ensure_s3_backend
 from .state_backend import kms_secrets_provider, local_backend_url, s3_backend_url
 
@@ -254,33 +253,7 @@ def write_all(directory: Path, files: dict[str, str], force: bool = False) -> tu
     unchanged = [n for n in files if n not in todo]
     if not todo:
         return [], unchanged
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SpecError("DIR", f"cannot create {directory}: {e.strerror or e}", "choose a writable folder") from None
-    temps: dict[str, str] = {}
-    done: list[str] = []
-    try:
-        for n in todo:
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{n}.", suffix=".tmp")
-            temps[n] = tmp
-            with os.fdopen(fd, "w") as f:
-                f.write(files[n])
-            os.chmod(tmp, 0o644)
-        for n in todo:
-            os.replace(temps[n], directory / n)
-            del temps[n]
-            done.append(n)
-    except OSError as e:
-        for n in done:  # put back what was there
-            if n in have:
-                (directory / n).write_text(have[n])
-            else:
-                (directory / n).unlink(missing_ok=True)
-        raise SpecError("DIR", f"cannot write in {directory}: {e.strerror or e}", "choose a writable folder") from None
-    finally:
-        for tmp in temps.values():
-            Path(tmp).unlink(missing_ok=True)
+    replace_all(directory, {n: files[n] for n in todo}, have, "DIR")
     return todo, unchanged
 
 

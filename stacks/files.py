@@ -36,3 +36,39 @@ def write_atomic(path: str | Path, text: str, *, force: bool = False, what: str 
         Path(tmp).unlink(missing_ok=True)
         raise
     return p
+
+
+def replace_all(directory: Path, files: dict[str, str], previous: dict[str, str], what: str) -> None:
+    """Write several files into `directory` (created) all or none.
+
+    Every file goes to a temporary file first; the renames happen only when all are written, and if
+    a rename fails the ones already done are put back to `previous` (name -> old text; absent: new file).
+    The caller decides beforehand what may be overwritten.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SpecError(what, f"cannot create {directory}: {e.strerror or e}", "choose a writable folder") from None
+    temps: dict[str, str] = {}
+    done: list[str] = []
+    try:
+        for name, text in files.items():
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+            temps[name] = tmp
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.chmod(tmp, FILE_MODE)
+        for name in files:
+            os.replace(temps[name], directory / name)
+            del temps[name]
+            done.append(name)
+    except OSError as e:
+        for name in done:  # put back what was there
+            if name in previous:
+                (directory / name).write_text(previous[name])
+            else:
+                (directory / name).unlink(missing_ok=True)
+        raise SpecError(what, f"cannot write in {directory}: {e.strerror or e}", "choose a writable folder") from None
+    finally:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)

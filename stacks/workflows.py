@@ -18,9 +18,7 @@ expanded into a script: values reach `run:` steps through environment variables.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
@@ -32,7 +30,7 @@ from mlplatform.components.ci_runners import scale_set_names
 from mlplatform.components.metadata_store import in_cluster_url
 from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT
 
-from .files import FILE_MODE
+from .files import replace_all
 from .spec import SpecError, StackSpec
 
 TEMPLATES = {"platform.yml": "platform.yml.j2", "train-evaluate.yml": "train-evaluate.yml.j2"}
@@ -221,25 +219,7 @@ def write_workflows(files: dict[str, str], out_dir: str | Path, force: bool = Fa
     if clash and not force:
         raise SpecError("--out", f"{', '.join(map(str, clash))} already exist{'s' if len(clash) == 1 else ''} "
                         "with other content", "pass --force to overwrite, or choose another --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SpecError("--out", f"cannot create {out}: {e.strerror}", "choose a writable folder") from None
-    temps: dict[Path, str] = {}
-    try:
-        for path, text in targets.items():
-            if path in unchanged:
-                continue
-            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{path.name}.", suffix=".tmp")
-            temps[path] = tmp
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.chmod(tmp, FILE_MODE)
-        for path, tmp in temps.items():
-            os.replace(tmp, path)
-    except OSError as e:
-        raise SpecError("--out", f"cannot write in {out}: {e.strerror}", "choose a writable folder") from None
-    finally:
-        for tmp in temps.values():
-            Path(tmp).unlink(missing_ok=True)
-    return list(temps), unchanged
+    todo = {p: text for p, text in targets.items() if p not in unchanged}
+    previous = {p.name: p.read_text() for p in clash if p.is_file()}
+    replace_all(out, {p.name: text for p, text in todo.items()}, previous, "--out")
+    return list(todo), unchanged

@@ -15,7 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 from mlplatform.cli.main import cli
-from mlplatform.stacks import bootstrap
+from mlplatform.stacks import files
 from mlplatform.stacks.bootstrap import InitOptions, init_project, spec_from_config
 from mlplatform.stacks.plan import run_offline
 
@@ -166,7 +166,7 @@ def test_read_only_directory(tmp_path, monkeypatch):
     if os.geteuid() == 0:  # root writes into read-only folders: have the folder refuse like it would
         def refuse(*args, **kwargs):
             raise PermissionError(13, "Permission denied")
-        monkeypatch.setattr(bootstrap.tempfile, "mkstemp", refuse)
+        monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
     try:
         res = run("init", str(d), "--non-interactive")
     finally:
@@ -188,7 +188,7 @@ def test_a_failure_midway_leaves_nothing_half_written(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr(bootstrap.os, "replace", flaky_replace)
+    monkeypatch.setattr(files.os, "replace", flaky_replace)
     res = run("init", str(tmp_path), "--non-interactive", "--force", "--region", "eu-west-1")
     assert res.exit_code == 1 and "cannot write in" in res.stderr and "No space left on device" in res.stderr
     assert [Path(c).name for c in calls] == ["Pulumi.dev.yaml", "README.md"]  # the region is in both
