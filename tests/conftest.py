@@ -19,6 +19,27 @@ def offline() -> Callable[..., Plan]:
     return plan_of
 
 
+PROFILES = ("pragmatic", "growth", "full")
+
+
+class _ProfilePlans(dict):
+    """profile -> its default Plan (stack dev, us-east-1), each built on first use, once per session."""
+
+    def __missing__(self, profile: str) -> Plan:
+        from mlplatform.stacks.program import plan
+        from mlplatform.stacks.spec import load_spec
+
+        self[profile] = plan(load_spec(profile))
+        return self[profile]
+
+
+@pytest.fixture(scope="session")
+def profile_plans() -> dict[str, Plan]:
+    """The three profiles' default plans, shared by every test module: build each once per session.
+    Tests read them; none may change them (a Plan is data)."""
+    return _ProfilePlans()
+
+
 def one(plan: Plan, type_: str, name: str | None = None):
     """The single resource of `type_` (and `name`, when given) in `plan`; fails loudly otherwise."""
     found = [r for r in plan.resources if r.type == type_ and (name is None or r.name == name)]

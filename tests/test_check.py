@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from conftest import plan_of
 from mlplatform.cli.main import cli
 from mlplatform.stacks import scan
-from mlplatform.stacks.program import plan as stack_plan
 from mlplatform.stacks.scan import stack_waivers
 from mlplatform.stacks.spec import load_spec
 
@@ -30,12 +29,12 @@ def run(*args: str):
 
 
 @pytest.fixture(scope="module")
-def reports():
+def reports(profile_plans):
     """profile -> (plan, report): one full check (checkov included when installed) per profile."""
     out = {}
     for p in PROFILES:
         spec = load_spec(p)
-        plan = stack_plan(spec)
+        plan = profile_plans[p]
         out[p] = (plan, scan.check(plan, stack_waivers(spec), region=spec.region))
     return out
 

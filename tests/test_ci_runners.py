@@ -333,11 +333,6 @@ def test_a_name_too_long_for_runner_pod_names_is_refused():
 
 
 # -- the stack -----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def profile_plans():
-    return {p: stack_plan(load_spec(p)) for p in ("pragmatic", "growth", "full")}
-
-
 @pytest.mark.parametrize("profile", ["pragmatic", "growth", "full"])
 def test_scale_set_min_and_max_follow_the_profile(profile_plans, profile):
     runners_yaml = profile_defaults(profile)["runners"]

@@ -27,8 +27,8 @@ SNAPSHOT = Path("/work/shared/pricing/aws-prices.json")
 
 
 @pytest.fixture(scope="module")
-def plans():
-    return {p: plan(load_spec(p)) for p in PROFILES}
+def plans(profile_plans):
+    return profile_plans
 
 
 def small_stack():

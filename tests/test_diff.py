@@ -37,8 +37,8 @@ FULL_FEATURED = {
 
 
 @pytest.fixture(scope="module")
-def plans():
-    return {p: plan(load_spec(p)) for p in PROFILES}
+def plans(profile_plans):
+    return profile_plans
 
 
 @pytest.fixture(scope="module")

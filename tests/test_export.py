@@ -15,15 +15,13 @@ from conftest import plan_of
 from mlplatform.cli.main import cli
 from mlplatform.stacks import export
 from mlplatform.stacks.plan import Plan, PlannedResource
-from mlplatform.stacks.program import plan as stack_plan
-from mlplatform.stacks.spec import load_spec
 
 PROFILES = ("pragmatic", "growth", "full")
 
 
 @pytest.fixture(scope="module")
-def plans():
-    return {p: stack_plan(load_spec(p)) for p in PROFILES}
+def plans(profile_plans):
+    return profile_plans
 
 
 def _change(tf: dict, address: str) -> dict:

@@ -377,8 +377,8 @@ def test_postgres_families_are_plain_names():
 
 # -- in the stack ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def stack_plans():
-    return {p: stack_plan(load_spec(p)) for p in ("pragmatic", "full")}
+def stack_plans(profile_plans):
+    return profile_plans
 
 
 def test_profiles_size_the_database_and_mlflow(stack_plans):

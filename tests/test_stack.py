@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def plans():
-    return {p: plan(load_spec(p)) for p in ("pragmatic", "growth", "full")}
+def plans(profile_plans):
+    return profile_plans
 
 
 @pytest.mark.parametrize("profile", ["pragmatic", "growth", "full"])
