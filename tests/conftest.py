@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import pytest
 
-from mlplatform.stacks.plan import Plan, run_offline
+from mlplatform.stacks.plan.offline import Plan, run_offline
 
 
 def plan_of(program: Callable[[], Any], region: str = "us-east-1", **kw: Any) -> Plan:

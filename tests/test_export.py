@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from conftest import plan_of
 from mlplatform.cli.main import cli
-from mlplatform.stacks import export
-from mlplatform.stacks.plan import Plan, PlannedResource
+from mlplatform.stacks.plan import export
+from mlplatform.stacks.plan.offline import Plan, PlannedResource
 from mlplatform.stacks.program import plan as stack_plan
-from mlplatform.stacks.spec import load_spec
+from mlplatform.stacks.config.spec import load_spec
 
 PROFILES = ("pragmatic", "growth", "full")
 
