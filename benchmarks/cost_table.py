@@ -1,7 +1,7 @@
 """Monthly cost per profile: resources, idle $/month, $/month with the default usage, $/GPU-hour, plan time.
 
 Idle = always-on resources and provisioned volumes with GPU pools and runners at their minimum
-(stacks/cost.py). Prices: the shipped price file of the region (snapshot date in the title); gaps
+(stacks/analyses/cost.py). Prices: the shipped price file of the region (snapshot date in the title); gaps
 are left out of the totals and counted in the last column. Plan time: in-process `plan(spec)`,
 median of N runs after one warm-up (no interpreter start-up; `benchmarks/plan_speed.py` times
 whole commands).
@@ -19,9 +19,9 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from mlplatform.stacks.cost import estimate, load_prices, load_usage
+from mlplatform.stacks.analyses.cost import estimate, load_prices, load_usage
 from mlplatform.stacks.program import plan
-from mlplatform.stacks.spec import PROFILES, load_spec
+from mlplatform.stacks.config.spec import PROFILES, load_spec
 
 IDLE_GOAL = {"pragmatic": 190.0}
 

@@ -30,7 +30,7 @@ def domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from mlplatform.components._common import ValidationError
-        from mlplatform.stacks.spec import SpecError
+        from mlplatform.stacks.config.spec import SpecError
 
         try:
             return fn(*args, **kwargs)
@@ -72,7 +72,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def profiles(as_json: bool) -> None:
     """List the profiles: team size, components and key sizes."""
-    from mlplatform.stacks.catalog import profile_rows
+    from mlplatform.stacks.config.profiles import profile_rows
 
     rows = profile_rows()
     if as_json:
@@ -106,13 +106,13 @@ def plan(profile: str | None, team_size: int | None, config_file: str | None, se
     """Show, offline, every resource a stack would create."""
     from mlplatform.stacks.files import write_atomic
     from mlplatform.stacks.program import plan as make_plan
-    from mlplatform.stacks.spec import resolve_spec
+    from mlplatform.stacks.config.spec import resolve_spec
 
     one_profile_choice(profile, team_size)
     spec, source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
     result = make_plan(spec, stack=stack)
     if fmt in ("terraform-plan", "k8s-yaml"):
-        from mlplatform.stacks import export
+        from mlplatform.stacks.plan import export
 
         text = (export.terraform_plan_json(result, spec.region) + "\n" if fmt == "terraform-plan"
                 else export.k8s_yaml(result))
@@ -212,7 +212,7 @@ def init(directory: str, team_size: int | None, profile: str | None, region: str
     import shlex
     from pathlib import Path
 
-    from mlplatform.stacks.bootstrap import InitOptions, init_project, questionary_ask
+    from mlplatform.stacks.project.init import InitOptions, init_project, questionary_ask
 
     opts = InitOptions(directory=Path(directory), stack=stack, profile=profile, team_size=team_size, region=region,
                        backend=backend, state_bucket=state_bucket, secrets=secrets, kms_alias=kms_alias,  # type: ignore[arg-type]
@@ -248,9 +248,9 @@ def doctor(profile: str | None, team_size: int | None, config_file: str | None, 
     """Check credentials, region, GPU offerings and quotas, pulumi, kubectl and support dates."""
     from pathlib import Path
 
-    from mlplatform.stacks.bootstrap import read_stack_config, spec_from_config
-    from mlplatform.stacks.preflight import run_preflight
-    from mlplatform.stacks.spec import load_spec
+    from mlplatform.stacks.project.init import read_stack_config, spec_from_config
+    from mlplatform.stacks.cloud.doctor import run_preflight
+    from mlplatform.stacks.config.spec import load_spec
 
     stack = _stack_of(directory, stack)
     from_project = (Path(directory) / f"Pulumi.{stack}.yaml").is_file() and not (profile or team_size or config_file or sets)
@@ -280,7 +280,7 @@ def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _project(directory: str, stack: str | None) -> Any:
-    from mlplatform.stacks.workspace import load_project
+    from mlplatform.stacks.cloud.engine import load_project
 
     return load_project(directory, _stack_of(directory, stack))
 
@@ -290,7 +290,7 @@ def _project(directory: str, stack: str | None) -> Any:
 @domain_errors
 def preview(directory: str, stack: str | None) -> None:
     """Show what the engine would change (Pulumi preview via the Automation API)."""
-    from mlplatform.stacks import workspace
+    from mlplatform.stacks.cloud import engine as workspace
 
     workspace.preview(_project(directory, stack))
 
@@ -303,9 +303,9 @@ def preview(directory: str, stack: str | None) -> None:
 @aws_errors
 def up(directory: str, stack: str | None, yes: bool, skip_preflight: bool) -> None:
     """Build or update the stack (after the doctor checks)."""
-    from mlplatform.stacks import workspace
-    from mlplatform.stacks.bootstrap import spec_from_config
-    from mlplatform.stacks.preflight import run_preflight
+    from mlplatform.stacks.cloud import engine as workspace
+    from mlplatform.stacks.project.init import spec_from_config
+    from mlplatform.stacks.cloud.doctor import run_preflight
 
     project = _project(directory, stack)
     workspace.require_deployable(project)
@@ -325,7 +325,7 @@ def up(directory: str, stack: str | None, yes: bool, skip_preflight: bool) -> No
 @domain_errors
 def refresh(directory: str, stack: str | None) -> None:
     """Bring the stack's state in line with what exists in the cloud."""
-    from mlplatform.stacks import workspace
+    from mlplatform.stacks.cloud import engine as workspace
 
     workspace.refresh(_project(directory, stack))
 
@@ -336,7 +336,7 @@ def refresh(directory: str, stack: str | None) -> None:
 @domain_errors
 def outputs(directory: str, stack: str | None, as_json: bool) -> None:
     """The stack's outputs: MLflow/Grafana URLs, registry URLs, the kubeconfig command."""
-    from mlplatform.stacks import workspace
+    from mlplatform.stacks.cloud import engine as workspace
 
     rows = workspace.outputs(_project(directory, stack))
     if as_json:
@@ -356,7 +356,7 @@ def outputs(directory: str, stack: str | None, as_json: bool) -> None:
 @aws_errors
 def destroy(directory: str, stack: str | None, yes: bool, purge: bool, no_sweep: bool, orphans_only: bool) -> None:
     """Tear the stack down in a safe order; data stays unless --purge; then sweep orphans."""
-    from mlplatform.stacks import orphans, workspace
+    from mlplatform.stacks.cloud import engine as workspace, orphans
 
     project = _project(directory, stack)
     if not orphans_only:
@@ -399,11 +399,11 @@ def _plan_from(source: str, sets: tuple[str, ...], region: str | None, stack: st
     """A Plan and its region from a profile name, a stack config (YAML) or a saved plan (JSON)."""
     from pathlib import Path
 
-    from mlplatform.stacks.diff import infer_region
-    from mlplatform.stacks.plan import Plan
+    from mlplatform.stacks.analyses.diff import infer_region
+    from mlplatform.stacks.plan.offline import Plan
     from mlplatform.stacks.program import plan as make_plan
-    from mlplatform.stacks.spec import PROFILES, SpecError, load_spec
-    from mlplatform.stacks.upgrade import read_config
+    from mlplatform.stacks.config.spec import PROFILES, SpecError, load_spec
+    from mlplatform.stacks.project.upgrade import read_config
 
     if source in PROFILES:
         spec = load_spec(profile=source, sets=sets, region=region)
@@ -439,8 +439,8 @@ def _plan_from(source: str, sets: tuple[str, ...], region: str | None, stack: st
 def diff(source_a: str, source_b: str, sets: tuple[str, ...], region: str | None, stack: str,
          usage_file: str | None, as_json: bool) -> None:
     """Show, offline, what changes between two stacks: add, change, replace, destroy."""
-    from mlplatform.stacks.cost import estimate_if_priced, load_usage
-    from mlplatform.stacks.diff import diff_plans
+    from mlplatform.stacks.analyses.cost import estimate_if_priced, load_usage
+    from mlplatform.stacks.analyses.diff import diff_plans
 
     usage = load_usage(usage_file)
     plan_a, region_a = _plan_from(source_a, (), region, stack, "--from")
@@ -485,8 +485,8 @@ def cost(profile: str | None, team_size: int | None, config_file: str | None, se
          region: str | None, plan_file: str | None, stack: str, usage_file: str | None, live_prices: bool,
          as_json: bool) -> None:
     """Monthly cost per resource and component: idle, with usage, and the price of a GPU-hour."""
-    from mlplatform.stacks.cost import PriceBook, estimate, fetch_live_prices, load_prices, load_usage, needed_prices
-    from mlplatform.stacks.spec import SpecError
+    from mlplatform.stacks.analyses.cost import PriceBook, estimate, fetch_live_prices, load_prices, load_usage, needed_prices
+    from mlplatform.stacks.config.spec import SpecError
 
     if plan_file and (profile or team_size or config_file or sets):
         raise SpecError("--plan", "a saved plan is already decided", "drop --profile/--team-size/--config/--set")
@@ -495,7 +495,7 @@ def cost(profile: str | None, team_size: int | None, config_file: str | None, se
         the_plan, the_region = _plan_from(plan_file, (), region, stack, "--plan")
     else:
         from mlplatform.stacks.program import plan as make_plan
-        from mlplatform.stacks.spec import load_spec
+        from mlplatform.stacks.config.spec import load_spec
 
         spec = load_spec(profile=profile, team_size=team_size, config_file=config_file, sets=sets, region=region)
         the_plan, the_region = make_plan(spec, stack=stack), spec.region
@@ -541,8 +541,8 @@ def upgrade(to: str, config_file: str | None, stack_file: str | None, directory:
     import shutil
     from pathlib import Path
 
-    from mlplatform.stacks.spec import SpecError
-    from mlplatform.stacks.upgrade import apply, next_steps, prepare, read_config
+    from mlplatform.stacks.config.spec import SpecError
+    from mlplatform.stacks.project.upgrade import apply, next_steps, prepare, read_config
 
     configs = [read_config(f) for f in (stack_file, config_file) if f]
     if not configs:
@@ -613,7 +613,7 @@ def team_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _team_config(config_file: str | None, directory: str, stack: str | None) -> str:
     from pathlib import Path
 
-    from mlplatform.stacks.spec import SpecError
+    from mlplatform.stacks.config.spec import SpecError
 
     if config_file:
         return config_file
@@ -660,7 +660,7 @@ def _print_team_change(change: Any, as_json: bool) -> None:
 def team_add(name: str, gpu_quota: int, cpu_quota: int | None, memory_gib: int | None, principals: tuple[str, ...],
              config_file: str | None, directory: str, stack: str | None, dry_run: bool, as_json: bool) -> None:
     """Add team NAME to the stack config, then show the offline diff of its resources."""
-    from mlplatform.stacks.teams import add_team, new_team_entry
+    from mlplatform.stacks.project.team import add_team, new_team_entry
 
     entry = new_team_entry(name, gpu_quota=gpu_quota, cpu_quota=cpu_quota, principals=principals,
                            memory_quota_gib=memory_gib)
@@ -674,7 +674,7 @@ def team_add(name: str, gpu_quota: int, cpu_quota: int | None, memory_gib: int |
 @domain_errors
 def team_list(config_file: str | None, directory: str, stack: str | None, as_json: bool) -> None:
     """The teams of the stack config, with their quotas (defaults filled in)."""
-    from mlplatform.stacks.teams import list_teams
+    from mlplatform.stacks.project.team import list_teams
 
     rows = list_teams(_team_config(config_file, directory, stack))
     if as_json:
@@ -705,7 +705,7 @@ def team_list(config_file: str | None, directory: str, stack: str | None, as_jso
 def team_remove(name: str, config_file: str | None, directory: str, stack: str | None, dry_run: bool,
                 as_json: bool) -> None:
     """Remove team NAME from the stack config; its S3 prefix and ECR repositories are kept."""
-    from mlplatform.stacks.teams import remove_team
+    from mlplatform.stacks.project.team import remove_team
 
     change = remove_team(_team_config(config_file, directory, stack), name, stack=stack, write=not dry_run)
     _print_team_change(change, as_json)
@@ -741,8 +741,8 @@ def ci_render(profile: str | None, team_size: int | None, config_file: str | Non
               model_name: str, metric: str, higher_is_better: bool, train_command: str, data_paths: tuple[str, ...],
               as_json: bool) -> None:
     """Write .github/workflows/platform.yml and train-evaluate.yml for the stack (offline)."""
-    from mlplatform.stacks.spec import resolve_spec
-    from mlplatform.stacks.workflows import WorkflowOptions, render_workflows, write_workflows
+    from mlplatform.stacks.config.spec import resolve_spec
+    from mlplatform.stacks.project.ci import WorkflowOptions, render_workflows, write_workflows
 
     spec, _source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
     options = WorkflowOptions(stack=stack, project_dir=project_dir, branch=branch, secrets=secrets,  # type: ignore[arg-type]
@@ -816,9 +816,9 @@ def check(profile: str | None, team_size: int | None, config_file: str | None, s
     """
     from mlplatform.stacks.files import write_atomic
     from mlplatform.stacks.program import plan as make_plan
-    from mlplatform.stacks.scan import check as run_check
-    from mlplatform.stacks.scan import read_plan, stack_waivers
-    from mlplatform.stacks.spec import resolve_spec
+    from mlplatform.stacks.analyses.check import check as run_check
+    from mlplatform.stacks.analyses.check import read_plan, stack_waivers
+    from mlplatform.stacks.config.spec import resolve_spec
 
     saved = read_plan(plan_file) if plan_file else None
     if saved is not None and not (profile or team_size or config_file):
@@ -826,7 +826,7 @@ def check(profile: str | None, team_size: int | None, config_file: str | None, s
     one_profile_choice(profile, team_size)
     spec, source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
     if saved is not None:
-        from mlplatform.stacks.export import plan_region
+        from mlplatform.stacks.plan.export import plan_region
 
         result, where = saved, region or plan_region(saved)
     else:

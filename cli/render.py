@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mlplatform.stacks.plan import Plan
-from mlplatform.stacks.spec import StackSpec
+from mlplatform.stacks.plan.offline import Plan
+from mlplatform.stacks.config.spec import StackSpec
 
 
 def tree_rows(plan: Plan) -> list[tuple[str, str, str, str]]:
@@ -92,7 +92,7 @@ def cost_delta_lines(before, after) -> list[str]:  # CostReport, CostReport
 
 def print_diff(d, costs=None, console: Console | None = None) -> None:  # PlanDiff, (CostReport, CostReport)
     """A `pulumi preview --diff`-like listing, data loss and disruption apart, cost delta, summary line."""
-    from mlplatform.stacks.diff import ENGINE_NOTE
+    from mlplatform.stacks.analyses.diff import ENGINE_NOTE
 
     rows: list[tuple[str, str]] = []
     for r in d.resources:

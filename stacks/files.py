@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .spec import SpecError
+from .config.spec import SpecError
 
 
 FILE_MODE = 0o644

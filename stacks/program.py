@@ -27,9 +27,9 @@ from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
 from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
 from mlplatform.components.versions import KUBERNETES_VERSION
 
-from .plan import Plan, run_offline
-from .secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
-from .spec import SECTIONS, StackSpec, profile_defaults, spec_from_stack_config
+from .plan.offline import Plan, run_offline
+from .cloud.secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
+from .config.spec import SECTIONS, StackSpec, profile_defaults, spec_from_stack_config
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import pytest
 
-from mlplatform.stacks.plan import Plan, run_offline
+from mlplatform.stacks.plan.offline import Plan, run_offline
 
 
 def plan_of(program: Callable[[], Any], region: str = "us-east-1", **kw: Any) -> Plan:
@@ -27,7 +27,7 @@ class _ProfilePlans(dict):
 
     def __missing__(self, profile: str) -> Plan:
         from mlplatform.stacks.program import plan
-        from mlplatform.stacks.spec import load_spec
+        from mlplatform.stacks.config.spec import load_spec
 
         self[profile] = plan(load_spec(profile))
         return self[profile]

@@ -24,7 +24,7 @@ def example_plans() -> dict[str, Any]:
     """The examples' plans, run as a user runs them (their own stack config, region and project)."""
     import yaml
 
-    from mlplatform.stacks.plan import run_offline
+    from mlplatform.stacks.plan.offline import run_offline
     from mlplatform.stacks.program import main
 
     vpc = ROOT / "examples" / "existing-vpc"
@@ -42,7 +42,7 @@ def example_plans() -> dict[str, Any]:
 
 def profile_plan(profile: str) -> Any:
     """A profile's plan as `mlplatform.stacks.program.main` builds it under stack config (stack dev)."""
-    from mlplatform.stacks.plan import run_offline
+    from mlplatform.stacks.plan.offline import run_offline
     from mlplatform.stacks.program import main
 
     return run_offline(main, region="us-east-1", stack="dev", project="mlplatform",

@@ -16,7 +16,7 @@ from mlplatform.components.artifact_registry import (
     ExistingRegistry,
     ecr_repository_arn,
 )
-from mlplatform.stacks.mocks import ACCOUNT_ID
+from mlplatform.stacks.plan.mocks import ACCOUNT_ID
 
 S3 = "aws:s3/"
 BUCKET = "aws:s3/bucket:Bucket"

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 
 from conftest import plan_of
 from mlplatform.cli.main import cli
-from mlplatform.stacks import scan
-from mlplatform.stacks.scan import stack_waivers
-from mlplatform.stacks.spec import load_spec
+from mlplatform.stacks.analyses import check as scan
+from mlplatform.stacks.analyses.check import stack_waivers
+from mlplatform.stacks.config.spec import load_spec
 
 PROFILES = ("pragmatic", "growth", "full")
 HAVE_CHECKOV = scan.checkov_command() is not None

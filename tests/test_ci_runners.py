@@ -20,11 +20,11 @@ from mlplatform.components.ci_runners import (CONTROLLER_CHART, CONTROLLER_SERVI
 from mlplatform.components.gpu_node_pool import CPU_BATCH_POOL, CPU_BATCH_TOLERATION
 from mlplatform.components.monitoring import ARC_LISTENER_LABELS, ARC_LISTENER_PORT, ARC_NAMESPACE
 from mlplatform.components.versions import HELM_CHARTS, RUNNER_IMAGE
-from mlplatform.stacks.plan import SECRET, run_offline
+from mlplatform.stacks.plan.offline import SECRET, run_offline
 from mlplatform.stacks.program import build, plan as stack_plan
-from mlplatform.stacks.secrets_check import (GITHUB_APP_CONFIG_KEYS, check_deployable, missing_secrets,
+from mlplatform.stacks.cloud.secrets_check import (GITHUB_APP_CONFIG_KEYS, check_deployable, missing_secrets,
                                              require_runner_settings, stored_in_clear)
-from mlplatform.stacks.spec import SpecError, load_spec, profile_defaults
+from mlplatform.stacks.config.spec import SpecError, load_spec, profile_defaults
 
 OIDC_ARN = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
 ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC"
@@ -419,7 +419,7 @@ def test_spec_refuses_runner_max_below_min(kind):
                             "raise max or lower min")
 
 
-# -- preview/up refuse without the secret (stacks/secrets_check.py) -------------------------------
+# -- preview/up refuse without the secret (stacks/cloud/secrets_check.py) -------------------------------
 SECURE = {k: {"secure": "v1:c2VjcmV0"} for k in GITHUB_APP_CONFIG_KEYS}
 
 
@@ -464,7 +464,7 @@ def test_require_runner_settings_needs_the_app_and_the_url():
 
 
 def test_profiles_list_the_runners():
-    from mlplatform.stacks.catalog import components_of
+    from mlplatform.stacks.config.profiles import components_of
 
     assert "CiRunners" in components_of(load_spec("pragmatic"))
     assert not [c for c in components_of(load_spec("pragmatic", sets=["runners.enabled=false"])) if "CiRunners" in c]

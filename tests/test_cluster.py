@@ -10,7 +10,7 @@ import pytest
 from mlplatform.components import versions
 from mlplatform.components._common import ValidationError
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster, kubeconfig_document
-from mlplatform.stacks.mocks import ACCOUNT_ID
+from mlplatform.stacks.plan.mocks import ACCOUNT_ID
 
 from conftest import one, plan_of
 
@@ -377,7 +377,7 @@ def test_validation_happens_before_any_resource():
 
 def test_vpc_cni_enforces_network_policies():
     from mlplatform.stacks.program import plan
-    from mlplatform.stacks.spec import load_spec
+    from mlplatform.stacks.config.spec import load_spec
 
     p = plan(load_spec("pragmatic"))
     cni = one(p, "aws:eks/addon:Addon", "ml-dev-vpc-cni")

@@ -14,13 +14,13 @@ from click.testing import CliRunner
 from conftest import plan_of
 from test_diff import FULL_FEATURED
 from mlplatform.cli.main import cli
-from mlplatform.stacks.cost import (
+from mlplatform.stacks.analyses.cost import (
     FREE, PRICED, USAGE_DEFAULT, derive_region_prices, estimate, fetch_live_prices, gpu_hour_prices,
     load_prices, load_usage, needed_prices, parse_price_list, price_query, uncovered_types,
 )
-from mlplatform.stacks.plan import Plan, PlannedResource
+from mlplatform.stacks.plan.offline import Plan, PlannedResource
 from mlplatform.stacks.program import plan
-from mlplatform.stacks.spec import PROFILES, SpecError, load_spec
+from mlplatform.stacks.config.spec import PROFILES, SpecError, load_spec
 
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1")
 SNAPSHOT = Path("/work/shared/pricing/aws-prices.json")
@@ -333,9 +333,9 @@ def test_load_balancers_that_ingresses_and_services_create(plans):
 
 def test_pragmatic_idle_cost_goal_in_us_east_1():
     """Issue 7's goal: the pragmatic defaults idle at <= $190/month all-in, nodes and DB private."""
-    from mlplatform.stacks.cost import estimate
+    from mlplatform.stacks.analyses.cost import estimate
     from mlplatform.stacks.program import plan
-    from mlplatform.stacks.spec import load_spec
+    from mlplatform.stacks.config.spec import load_spec
 
     report = estimate(plan(load_spec("pragmatic")), region="us-east-1")
     assert report.gaps == []  # every always-on price is known: the total is complete
@@ -352,8 +352,8 @@ def test_pragmatic_idle_cost_goal_in_us_east_1():
     ("nat_gateway_gb: true\n", "--usage nat_gateway_gb: must be a number >= 0, got True"),
 ])
 def test_bad_usage_file_is_one_line(tmp_path, content, message):
-    from mlplatform.stacks.cost import load_usage
-    from mlplatform.stacks.spec import SpecError
+    from mlplatform.stacks.analyses.cost import load_usage
+    from mlplatform.stacks.config.spec import SpecError
 
     f = tmp_path / "usage.yaml"
     f.write_text(content)
@@ -363,7 +363,7 @@ def test_bad_usage_file_is_one_line(tmp_path, content, message):
 
 
 def test_usage_file_with_a_pool_of_its_own(tmp_path):
-    from mlplatform.stacks.cost import load_usage
+    from mlplatform.stacks.analyses.cost import load_usage
 
     f = tmp_path / "usage.yaml"
     f.write_text("gpu_node_hours: {gpu: 12.5}\n")

@@ -12,11 +12,11 @@ import pulumi_aws as aws
 import pytest
 
 from conftest import plan_of
-from mlplatform.stacks.diff import STATEFUL_TYPES, diff_plans, infer_region, physical_name, property_changes
-from mlplatform.stacks.plan import SECRET, Plan, PlannedResource
+from mlplatform.stacks.analyses.diff import STATEFUL_TYPES, diff_plans, infer_region, physical_name, property_changes
+from mlplatform.stacks.plan.offline import SECRET, Plan, PlannedResource
 from mlplatform.stacks.program import plan
-from mlplatform.stacks.replacements import AWS, KUBERNETES_KINDS, rule_for
-from mlplatform.stacks.spec import PROFILES, load_spec
+from mlplatform.stacks.analyses.replacements import AWS, KUBERNETES_KINDS, rule_for
+from mlplatform.stacks.config.spec import PROFILES, load_spec
 
 URN = "urn:pulumi:dev::mlplatform::"
 
@@ -214,7 +214,7 @@ def test_every_type_in_every_profile_plan_is_in_the_create_only_table(plans, fea
     """Grows with the stack: a component adding a new resource type fails here until it has a rule."""
     every = [*plans.items(), *featured_plans.items()]
     missing = sorted({(p, r.type) for p, pl in every for r in pl.resources if r.custom and not rule_for(r.type)})
-    assert missing == [], f"add these types to stacks/replacements.py (with their 'forces new' source): {missing}"
+    assert missing == [], f"add these types to stacks/analyses/replacements.py (with their 'forces new' source): {missing}"
     assert STATEFUL_TYPES <= set(AWS)
 
 

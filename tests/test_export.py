@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from conftest import plan_of
 from mlplatform.cli.main import cli
-from mlplatform.stacks import export
-from mlplatform.stacks.plan import Plan, PlannedResource
+from mlplatform.stacks.plan import export
+from mlplatform.stacks.plan.offline import Plan, PlannedResource
 
 PROFILES = ("pragmatic", "growth", "full")
 

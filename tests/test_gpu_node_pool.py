@@ -41,7 +41,7 @@ from mlplatform.components.gpu_node_pool import (
     GpuNodePoolArgs,
     GpuPool,
 )
-from mlplatform.stacks.mocks import ACCOUNT_ID
+from mlplatform.stacks.plan.mocks import ACCOUNT_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 OIDC_HOST = "oidc.eks.us-east-1.amazonaws.com/id/ABC123"
@@ -609,7 +609,7 @@ def test_growth_plan_json_has_a_karpenter_node_pool_with_the_taint_and_a_gpu_lim
 
 def test_full_profile_has_two_gpu_classes_each_with_its_own_limit():
     from mlplatform.stacks.program import plan
-    from mlplatform.stacks.spec import load_spec
+    from mlplatform.stacks.config.spec import load_spec
 
     p = plan(load_spec("full"))
     limits = {r.inputs["metadata"]["name"]: r.inputs["spec"]["limits"] for r in p.of_type(NODE_POOL)}
@@ -623,7 +623,7 @@ def test_full_profile_has_two_gpu_classes_each_with_its_own_limit():
 
 def test_profile_defaults_follow_the_region_but_a_users_list_is_checked():
     from mlplatform.stacks.program import plan
-    from mlplatform.stacks.spec import load_spec
+    from mlplatform.stacks.config.spec import load_spec
 
     p = plan(load_spec("pragmatic", region="eu-west-1"))  # g6 is not offered there: the default narrows
     assert {tuple(g.inputs["instanceTypes"]) for g in p.of_type(NODE_GROUP) if g.inputs["amiType"] == versions.AMI_TYPE_GPU} \
@@ -634,9 +634,9 @@ def test_profile_defaults_follow_the_region_but_a_users_list_is_checked():
 
 
 def test_stack_adopting_gpu_nodes_and_catalog():
-    from mlplatform.stacks.catalog import components_of
+    from mlplatform.stacks.config.profiles import components_of
     from mlplatform.stacks.program import plan
-    from mlplatform.stacks.spec import load_spec
+    from mlplatform.stacks.config.spec import load_spec
 
     spec = load_spec("growth", sets=["gpu.existing.node_names=[gpu-a]"])
     assert "GpuNodePool (adopted)" in components_of(spec)

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from mlplatform.cli.main import cli
 from mlplatform.stacks import files
-from mlplatform.stacks.bootstrap import InitOptions, init_project, spec_from_config
-from mlplatform.stacks.plan import run_offline
+from mlplatform.stacks.project.init import InitOptions, init_project, spec_from_config
+from mlplatform.stacks.plan.offline import run_offline
 
 FILES = [".gitignore", "Pulumi.dev.yaml", "Pulumi.yaml", "README.md", "__main__.py", "requirements.txt"]
 ADOPT = ["--set", "network.existing.vpc_id=vpc-0a1b2c3d4e5f60718",

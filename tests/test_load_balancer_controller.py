@@ -16,7 +16,7 @@ from mlplatform.components.load_balancer_controller import (
     controller_policy,
 )
 from mlplatform.stacks.program import plan
-from mlplatform.stacks.spec import load_spec
+from mlplatform.stacks.config.spec import load_spec
 
 
 @pytest.fixture(scope="module")

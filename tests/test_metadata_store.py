@@ -22,10 +22,10 @@ from mlplatform.components.metadata_store import (
     MetadataStoreArgs,
     allowed_hosts,
 )
-from mlplatform.stacks.mocks import ACCOUNT_ID, _hex
-from mlplatform.stacks.plan import SECRET
+from mlplatform.stacks.plan.mocks import ACCOUNT_ID, _hex
+from mlplatform.stacks.plan.offline import SECRET
 from mlplatform.stacks.program import plan as stack_plan
-from mlplatform.stacks.spec import SpecError, load_spec
+from mlplatform.stacks.config.spec import SpecError, load_spec
 
 ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/ABCDEF0123456789"
 OIDC_ARN = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABCDEF0123456789"
@@ -428,7 +428,7 @@ def test_stack_adopting_a_database():
 
 def test_mlflow_host_gives_an_external_url_and_needs_an_ingress():
     from mlplatform.stacks.program import plan
-    from mlplatform.stacks.spec import SpecError, load_spec
+    from mlplatform.stacks.config.spec import SpecError, load_spec
 
     p = plan(load_spec("growth", sets=["mlflow.host=mlflow.ml.example.com"]))
     assert p.outputs["mlflow_external_url"] == "http://mlflow.ml.example.com"

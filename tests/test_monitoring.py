@@ -14,8 +14,8 @@ from mlplatform.components._common import GPU_LABEL, GPU_TAINT, SYSTEM_NODE_SELE
 from mlplatform.components.dashboards import MODEL_METRICS
 from mlplatform.components.monitoring import (HARDWARE_XIDS, ExistingMonitoring, Monitoring, MonitoringArgs,
                                               grafana_service)
-from mlplatform.stacks.mocks import _hex
-from mlplatform.stacks.plan import SECRET
+from mlplatform.stacks.plan.mocks import _hex
+from mlplatform.stacks.plan.offline import SECRET
 
 KPS, DCGM = "kube-prometheus-stack", "dcgm-exporter"
 RULE_TYPE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
@@ -478,9 +478,9 @@ def test_bundled_only_fields_are_ignored_when_adopting():
 
 # -- in the stack --------------------------------------------------------------------------------
 def test_every_profile_wires_monitoring():
-    from mlplatform.stacks.catalog import components_of
+    from mlplatform.stacks.config.profiles import components_of
     from mlplatform.stacks.program import plan
-    from mlplatform.stacks.spec import load_spec
+    from mlplatform.stacks.config.spec import load_spec
 
     spec = load_spec("growth")
     p = plan(spec)

@@ -11,7 +11,7 @@ import pytest
 
 from mlplatform.components._common import ValidationError
 from mlplatform.components.network import ExistingVpc, Network, NetworkArgs, subnet_cidrs
-from mlplatform.stacks.regions import availability_zones
+from mlplatform.stacks.config.regions import availability_zones
 
 from conftest import one, plan_of
 

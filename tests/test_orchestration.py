@@ -14,9 +14,9 @@ from mlplatform.components import versions
 from mlplatform.components._common import GPU_TOLERATION, SYSTEM_NODE_SELECTOR, ValidationError
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs, valid_schedule
-from mlplatform.stacks.mocks import ACCOUNT_ID
+from mlplatform.stacks.plan.mocks import ACCOUNT_ID
 from mlplatform.stacks.program import plan as stack_plan
-from mlplatform.stacks.spec import load_spec
+from mlplatform.stacks.config.spec import load_spec
 
 ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/ABCDEF0123456789"
 HOST = ISSUER.removeprefix("https://")

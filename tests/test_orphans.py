@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from mlplatform.stacks.orphans import Orphan, delete_orphans, find_orphans
+from mlplatform.stacks.cloud.orphans import Orphan, delete_orphans, find_orphans
 
 REGION = "eu-west-1"
 OURS = {"mlplatform:managed-by": "mlplatform", "mlplatform:stack": "dev"}
@@ -112,7 +112,7 @@ def test_destroy_orphans_only_command(aws, tmp_path):
     from click.testing import CliRunner
 
     from mlplatform.cli.main import cli
-    from mlplatform.stacks.bootstrap import InitOptions, init_project
+    from mlplatform.stacks.project.init import InitOptions, init_project
 
     init_project(InitOptions(directory=tmp_path, region=REGION))
     ec2 = boto3.client("ec2", region_name=REGION)

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from mlplatform.stacks.plan import SECRET, Plan, run_offline
+from mlplatform.stacks.plan.offline import SECRET, Plan, run_offline
 
 
 class _Box(pulumi.ComponentResource):

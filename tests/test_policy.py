@@ -12,11 +12,11 @@ import pytest
 
 from conftest import plan_of
 from mlplatform.components._common import irsa_trust_policy, policy_json
-from mlplatform.stacks import policy
-from mlplatform.stacks.plan import Plan, PlannedResource
+from mlplatform.stacks.analyses import policy
+from mlplatform.stacks.plan.offline import Plan, PlannedResource
 from mlplatform.stacks.program import plan as stack_plan
-from mlplatform.stacks.scan import stack_waivers
-from mlplatform.stacks.spec import SpecError, load_spec
+from mlplatform.stacks.analyses.check import stack_waivers
+from mlplatform.stacks.config.spec import SpecError, load_spec
 
 OIDC_ARN = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
 ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC"

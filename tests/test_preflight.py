@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from mlplatform.cli.main import cli
-from mlplatform.stacks import preflight
-from mlplatform.stacks.preflight import (
+from mlplatform.stacks.cloud import doctor as preflight
+from mlplatform.stacks.cloud.doctor import (
     Finding,
     QuotaNeed,
     check_cloud,
@@ -33,7 +33,7 @@ from mlplatform.stacks.preflight import (
     stack_zones,
     vcpus_of,
 )
-from mlplatform.stacks.spec import load_spec
+from mlplatform.stacks.config.spec import load_spec
 
 
 def spec_with_pools(region: str, *pools: dict, **more):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlplatform.stacks.spec import SpecError, apply_set, load_spec, profile_for_team_size
+from mlplatform.stacks.config.spec import SpecError, apply_set, load_spec, profile_for_team_size
 
 
 @pytest.mark.parametrize("size,profile", [(1, "pragmatic"), (5, "pragmatic"), (6, "growth"), (20, "growth"),
@@ -127,7 +127,7 @@ def test_set_with_a_non_numeric_list_index():
 
 
 def test_region_given_with_a_stack_file_is_validated(tmp_path):
-    from mlplatform.stacks.spec import resolve_spec
+    from mlplatform.stacks.config.spec import resolve_spec
 
     f = tmp_path / "Pulumi.dev.yaml"
     f.write_text("config:\n  mlplatform:profile: growth\n")

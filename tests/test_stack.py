@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import one
-from mlplatform.stacks.plan import SECRET, run_offline
+from mlplatform.stacks.plan.offline import SECRET, run_offline
 from mlplatform.stacks.program import main, plan
-from mlplatform.stacks.spec import load_spec
+from mlplatform.stacks.config.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ import json
 
 import boto3
 
-from mlplatform.stacks.state_backend import (
+from mlplatform.stacks.cloud.state_backend import (
     DEFAULT_KMS_ALIAS,
     ensure_s3_backend,
     ensure_secrets_key,

@@ -14,9 +14,9 @@ from mlplatform.components._common import ValidationError
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs
 from mlplatform.components.ci_runners import CiRunners, CiRunnersArgs, RunnerScale
 from mlplatform.components.team_space import GROUP_PREFIX, TeamRunners, TeamSpace, TeamSpaceArgs
-from mlplatform.stacks.mocks import ACCOUNT_ID
+from mlplatform.stacks.plan.mocks import ACCOUNT_ID
 from mlplatform.stacks.program import plan as stack_plan
-from mlplatform.stacks.spec import SpecError, load_spec, pools_gpu_limit
+from mlplatform.stacks.config.spec import SpecError, load_spec, pools_gpu_limit
 
 ISSUER = "https://oidc.eks.us-east-1.amazonaws.com/id/ABCDEF0123456789"
 OIDC_ARN = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABCDEF0123456789"

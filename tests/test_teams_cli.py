@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from mlplatform.cli.main import cli
-from mlplatform.stacks.teams import _spliced_add, _spliced_remove
+from mlplatform.stacks.project.team import _spliced_add, _spliced_remove
 
 ROOT = Path(__file__).resolve().parents[1]
 ALICE = "arn:aws:iam::123456789012:role/alice"

@@ -12,11 +12,11 @@ import yaml
 from click.testing import CliRunner
 
 from mlplatform.cli.main import cli
-from mlplatform.stacks import spec as spec_module
-from mlplatform.stacks.diff import STATEFUL_TYPES, diff_plans, physical_name
+from mlplatform.stacks.config import spec as spec_module
+from mlplatform.stacks.analyses.diff import STATEFUL_TYPES, diff_plans, physical_name
 from mlplatform.stacks.program import plan
-from mlplatform.stacks.spec import PROFILES, load_spec
-from mlplatform.stacks.upgrade import UpgradeRefused, apply, prepare, read_config, rewrite_profile
+from mlplatform.stacks.config.spec import PROFILES, load_spec
+from mlplatform.stacks.project.upgrade import UpgradeRefused, apply, prepare, read_config, rewrite_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "existing-vpc"
@@ -170,9 +170,9 @@ def test_rewrite_adds_a_missing_profile_key(tmp_path):
 
 
 def test_database_storage_never_shrinks_on_a_downgrade():
-    from mlplatform.stacks.diff import diff_plans
+    from mlplatform.stacks.analyses.diff import diff_plans
     from mlplatform.stacks.program import plan
-    from mlplatform.stacks.spec import load_spec
+    from mlplatform.stacks.config.spec import load_spec
 
     down = diff_plans(plan(load_spec("full")), plan(load_spec("pragmatic")))
     assert down.unsafe() == []  # no data loss ...
@@ -188,7 +188,7 @@ def test_two_files_that_disagree_are_refused_before_anything_is_written(tmp_path
     a, b = tmp_path / "stack.yaml", tmp_path / "Pulumi.dev.yaml"
     a.write_text("profile: pragmatic\n")
     b.write_text("config:\n  mlplatform:profile: pragmatic\n  mlplatform:network:\n    az_count: 3\n")
-    from mlplatform.stacks.spec import SpecError
+    from mlplatform.stacks.config.spec import SpecError
 
     with pytest.raises(SpecError, match=r"^stack.yaml: describes a different stack than Pulumi.dev.yaml"):
         prepare([read_config(b), read_config(a)], "growth")

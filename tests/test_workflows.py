@@ -17,8 +17,8 @@ from mlplatform.cli.main import cli
 from mlplatform.components.ci_runners import scale_set_names
 from mlplatform.components.metadata_store import in_cluster_url
 from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT
-from mlplatform.stacks.spec import PROFILES, SpecError, load_spec
-from mlplatform.stacks.workflows import (APPROVAL_ENVIRONMENT, DEPLOY_ENVIRONMENT, PREVIEW_ENVIRONMENT, TEMPLATES,
+from mlplatform.stacks.config.spec import PROFILES, SpecError, load_spec
+from mlplatform.stacks.project.ci import (APPROVAL_ENVIRONMENT, DEPLOY_ENVIRONMENT, PREVIEW_ENVIRONMENT, TEMPLATES,
                                          WorkflowOptions, render_workflows, write_workflows)
 
 BIN = Path(sys.executable).parent

@@ -14,9 +14,9 @@ from pulumi.automation import EngineEvent, OutputValue
 from rich.console import Console
 
 from mlplatform.cli.main import cli
-from mlplatform.stacks import workspace
-from mlplatform.stacks.bootstrap import InitOptions, init_project
-from mlplatform.stacks.workspace import (
+from mlplatform.stacks.cloud import engine as workspace
+from mlplatform.stacks.project.init import InitOptions, init_project
+from mlplatform.stacks.cloud.engine import (
     EngineError,
     Progress,
     engine_env,

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cost import CostReport, estimate_if_priced
-from .diff import PlanDiff, diff_plans
-from .files import write_atomic
-from .spec import PROFILES, SpecError, StackSpec, load_spec, read_yaml_file, spec_from_stack_config
+from ..analyses.cost import CostReport, estimate_if_priced
+from ..analyses.diff import PlanDiff, diff_plans
+from ..files import write_atomic
+from ..config.spec import PROFILES, SpecError, StackSpec, load_spec, read_yaml_file, spec_from_stack_config
 
 PULUMI_PREFIX = "mlplatform:"
 
@@ -110,7 +110,7 @@ def prepare(configs: list[StackConfig], to: str, stack: str | None = None) -> Up
 
     The first config is the one the engine reads (the Pulumi stack file when both are given).
     """
-    from .program import plan
+    from ..program import plan
 
     if to not in PROFILES:
         raise SpecError("--to", f"unknown profile {to!r}", f"use one of {', '.join(PROFILES)}")

@@ -12,7 +12,7 @@ resource, then a Terraform-style summary line (`Plan: 3 to add, 1 to change, 0 t
 Ingresses, Helm releases other than the controllers), then Karpenter NodePools/EC2NodeClasses (so
 nodes drain while Karpenter still runs), then node groups, then the rest. The data — databases, S3
 buckets, ECR registries and what they need (their KMS keys, configuration, the subnets a database
-lives in) — stays unless `purge`, and is listed. Afterwards the orphan sweep (stacks/orphans.py)
+lives in) — stays unless `purge`, and is listed. Afterwards the orphan sweep (stacks/cloud/orphans.py)
 removes what Kubernetes controllers left behind with the stack's ownership tags.
 
 Missing `pulumi` CLI, credentials or passphrase: one-line `EngineError` naming what to install or set.
@@ -31,8 +31,8 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from .preflight import AWS_LOGIN, PULUMI_INSTALL, aws_client
-from .spec import SpecError
+from .doctor import AWS_LOGIN, PULUMI_INSTALL, aws_client
+from ..config.spec import SpecError
 
 # Python SDK distribution -> provider plugin name.
 PROVIDER_SDKS = {"pulumi_aws": "aws", "pulumi_kubernetes": "kubernetes", "pulumi_random": "random"}
@@ -317,7 +317,7 @@ def require_deployable(project: Project) -> None:
     """Refuse (one SpecError) a stack the engine must not build: invalid config, or runners enabled
     without their GitHub App secret. Offline and instant, so it runs before anything else."""
     from .secrets_check import check_deployable
-    from .spec import spec_from_stack_config
+    from ..config.spec import spec_from_stack_config
 
     check_deployable(spec_from_stack_config(project.config), project.config)
 

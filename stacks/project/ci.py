@@ -30,8 +30,8 @@ from mlplatform.components.ci_runners import scale_set_names
 from mlplatform.components.metadata_store import in_cluster_url
 from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT
 
-from .files import replace_all
-from .spec import SpecError, StackSpec
+from ..files import replace_all
+from ..config.spec import SpecError, StackSpec
 
 TEMPLATES = {"platform.yml": "platform.yml.j2", "train-evaluate.yml": "train-evaluate.yml.j2"}
 HOSTED_RUNNER = "ubuntu-24.04"
@@ -164,7 +164,7 @@ def models_repository(spec: StackSpec, stack: str) -> str:
 
 def workflow_context(spec: StackSpec, o: WorkflowOptions) -> dict[str, object]:
     """Everything the templates read."""
-    from .program import base_name
+    from ..program import base_name
 
     has_gpu = bool(spec.gpu.pools or spec.gpu.existing)
     labels = scale_set_names(base_name(o.stack), gpu=has_gpu)

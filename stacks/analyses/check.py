@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import export
-from .plan import Plan
+from ..plan import export
+from ..plan.offline import Plan
 from .policy import SEVERITIES, Finding, Waiver, apply_waivers, blocking, counts, evaluate
 
 SCAN_EXTRA_HINT = "install the scan extra: pip install 'mlplatform[scan]' (checkov, kubernetes-validate)"
@@ -278,8 +278,8 @@ def kubernetes_validate_findings(plan: Plan, version: str | None = None) -> tupl
 def stack_waivers(spec: Any) -> list[Waiver]:
     """The waivers of a stack: its profile's (documented trade-offs, always kept) and then its config's
     (a config's `waivers:` list replaces the profile's when merged, so the profile's are added back)."""
-    from .spec import Waiver as SpecWaiver
-    from .spec import profile_defaults
+    from ..config.spec import Waiver as SpecWaiver
+    from ..config.spec import profile_defaults
 
     out: list[Waiver] = []
     shipped = [(SpecWaiver(**w), "profile") for w in profile_defaults(spec.profile).get("waivers") or []]
@@ -291,7 +291,7 @@ def stack_waivers(spec: Any) -> list[Waiver]:
 
 def read_plan(path: str | Path) -> Plan:
     """A Plan saved by `mlplatform plan --json --out FILE`; a bad file is one SpecError line."""
-    from .spec import SpecError
+    from ..config.spec import SpecError
 
     p = Path(path)
     try:

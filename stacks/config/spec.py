@@ -255,7 +255,7 @@ class TeamSpec(_Strict):
 
 class Waiver(_Strict):
     """A policy finding accepted for some resources (`mlplatform check`): `rule` is a built-in rule id
-    (stacks/policy.py), a checkov check id (CKV_AWS_18) or kubernetes-validate; `resource` a resource
+    (stacks/analyses/policy.py), a checkov check id (CKV_AWS_18) or kubernetes-validate; `resource` a resource
     name, URN or Terraform address, shell wildcards allowed (`*-artifacts`); `reason` why it is accepted."""
 
     rule: str = Field(min_length=1)
@@ -265,7 +265,7 @@ class Waiver(_Strict):
     @field_validator("rule")
     @classmethod
     def _known_rule(cls, v: str) -> str:
-        from .policy import RULE_IDS
+        from ..analyses.policy import RULE_IDS
 
         if v not in RULE_IDS and v != "kubernetes-validate" and not re.match(r"^CKV2?_[A-Z0-9]+_\d+$", v):
             raise ValueError(f"{v!r} is not a rule of mlplatform check: use one of {', '.join(RULE_IDS)}, "

@@ -13,7 +13,7 @@ from typing import Any
 
 import pulumi
 
-from .regions import availability_zones
+from ..config.regions import availability_zones
 
 ACCOUNT_ID = "123456789012"
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal
 from mlplatform.components.versions import EKS_STANDARD_SUPPORT_END, KUBERNETES_VERSION, POSTGRES_MAJOR
 from mlplatform.components.versions import POSTGRES_STANDARD_SUPPORT_END
 
-from .spec import StackSpec
+from ..config.spec import StackSpec
 
 Status = Literal["ok", "warn", "blocker"]
 NEAR_END_DAYS = 90  # warn this many days before a pinned version leaves standard support

@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterable, Iterator
 
-from .plan import SECRET, UNKNOWN, Plan, PlannedResource
+from ..plan.offline import SECRET, UNKNOWN, Plan, PlannedResource
 
 SEVERITIES = ("high", "medium", "low", "info")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from mlplatform.components._common import MANAGED_BY
 
-from .preflight import aws_client
+from .doctor import aws_client
 
 KINDS = ("instance", "load-balancer", "network-interface", "security-group", "log-group")
 

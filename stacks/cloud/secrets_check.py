@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from mlplatform.components.ci_runners import CONFIG_NAMESPACE, GITHUB_APP_KEYS
 
-from .spec import SpecError, StackSpec
+from ..config.spec import SpecError, StackSpec
 
 GITHUB_APP_CONFIG_KEYS = tuple(f"{CONFIG_NAMESPACE}:{k}" for k in GITHUB_APP_KEYS)
 # Must be stored encrypted (`secure:`): the App's private key mints tokens for the whole installation.

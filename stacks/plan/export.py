@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from .plan import SECRET, UNKNOWN, Plan, PlannedResource
+from .offline import SECRET, UNKNOWN, Plan, PlannedResource
 
 FORMAT_VERSION = "1.2"
 # The Terraform release whose plan JSON layout this export follows (format_version 1.2).

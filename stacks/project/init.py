@@ -22,12 +22,12 @@ from typing import Any, Callable, Literal
 
 import yaml
 
-from .regions import AZ_COUNT
-from .spec import SECTIONS, SpecError, StackSpec, apply_set, deep_merge, load_spec, profile_defaults
-from .spec import profile_for_team_size, spec_from_stack_config
-from .files import replace_all
-from .state_backend import DEFAULT_KMS_ALIAS, LOCAL_STATE_DIR, default_bucket_name, ensure_s3_backend
-from .state_backend import kms_secrets_provider, local_backend_url, s3_backend_url
+from ..config.regions import AZ_COUNT
+from ..config.spec import SECTIONS, SpecError, StackSpec, apply_set, deep_merge, load_spec, profile_defaults
+from ..config.spec import profile_for_team_size, spec_from_stack_config
+from ..files import replace_all
+from ..cloud.state_backend import DEFAULT_KMS_ALIAS, LOCAL_STATE_DIR, default_bucket_name, ensure_s3_backend
+from ..cloud.state_backend import kms_secrets_provider, local_backend_url, s3_backend_url
 
 PROJECT = "mlplatform"  # Pulumi project name: part of every URN, the same as `mlplatform plan` uses
 STACK_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")  # stack names prefix physical names (`ml-<stack>`)
@@ -295,7 +295,7 @@ def init_project(opts: InitOptions, ask: Ask | None = None,
 
     backend_url, provider, bucket = local_backend_url(), None, None
     if opts.backend == "s3":
-        from .preflight import aws_client, run_preflight
+        from ..cloud.doctor import aws_client, run_preflight
 
         report = (preflight or (lambda s: run_preflight(s, tools=False)))(spec)
         if report.blockers:

@@ -35,11 +35,11 @@ from typing import Any, Callable
 import yaml
 
 from .diff import infer_region
-from .plan import Plan, PlannedResource
-from .spec import SpecError
+from ..plan.offline import Plan, PlannedResource
+from ..config.spec import SpecError
 
 HOURS_PER_MONTH = 730
-DATA = Path(__file__).with_name("data")
+DATA = Path(__file__).parents[1] / "data"
 USAGE_DEFAULT = DATA / "usage-default.yaml"
 POOL_LABEL = "mlplatform.io/pool"
 GPU_LABEL = "mlplatform.io/gpu"
@@ -203,7 +203,7 @@ def derive_region_prices(snapshot: dict[str, Any], region: str) -> dict[str, Any
 # -- usage ---------------------------------------------------------------------------------------------
 def load_usage(path: str | Path | None = None) -> dict[str, Any]:
     """The usage defaults, with the user's file (same keys) merged over them."""
-    from .spec import deep_merge, read_yaml_file
+    from ..config.spec import deep_merge, read_yaml_file
 
     usage = yaml.safe_load(USAGE_DEFAULT.read_text())
     if path is None:

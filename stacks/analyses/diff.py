@@ -3,7 +3,7 @@
 Resources are matched by URN. A resource only in the new plan is an add, only in the old one a
 delete. A resource in both is an update when its inputs differ (listed as property paths with old
 and new values, secrets masked), and a replace when a changed input is create-only for its type
-(`stacks/replacements.py`) or takes the id of a resource that is itself replaced.
+(`stacks/analyses/replacements.py`) or takes the id of a resource that is itself replaced.
 
 Stateful resources (STATEFUL_TYPES: cluster, database, buckets, registries, KMS keys) are marked;
 replacing or deleting one is data loss, reported apart from disruption (a replaced node group, a
@@ -21,7 +21,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .plan import SECRET, Plan, PlannedResource
+from ..plan.offline import SECRET, Plan, PlannedResource
 from .replacements import rule_for
 
 # DESIGN "stateful resources": no profile upgrade may replace or delete them.
@@ -274,7 +274,7 @@ def _identity(r: PlannedResource, region: str) -> set[str]:
     """Strings a dependent's inputs hold when they take this resource's id, ARN or name."""
     import pulumi
 
-    from .mocks import PlanMocks
+    from ..plan.mocks import PlanMocks
 
     rid, state = PlanMocks(region).new_resource(pulumi.runtime.MockResourceArgs(
         typ=r.type, name=r.name, inputs=dict(r.inputs), provider="", resource_id="", custom=r.custom))

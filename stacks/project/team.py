@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from .diff import PlanDiff, diff_plans
-from .files import write_atomic
-from .spec import IAM_PRINCIPAL, TEAM_NAME, SpecError, StackSpec, load_spec
+from ..analyses.diff import PlanDiff, diff_plans
+from ..files import write_atomic
+from ..config.spec import IAM_PRINCIPAL, TEAM_NAME, SpecError, StackSpec, load_spec
 from .upgrade import PULUMI_PREFIX, StackConfig, read_config
 
 TEAM_TYPE = "mlplatform:teams:TeamSpace"
@@ -257,7 +257,7 @@ def new_team_entry(name: str, gpu_quota: int = 0, cpu_quota: int | None = None,
 def _team_diff(cfg: StackConfig, before: StackSpec, after: StackSpec, team: str, stack: str,
                to_label: str) -> tuple[PlanDiff, list[str]]:
     """The offline diff of the team's own resources, and the URNs of any other change."""
-    from .program import base_name, plan
+    from ..program import base_name, plan
 
     old, new = plan(before, stack=stack), plan(after, stack=stack)
     full = diff_plans(old, new, cfg.path.name, to_label)

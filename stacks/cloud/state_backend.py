@@ -19,8 +19,8 @@ from typing import Any
 
 from mlplatform.components._common import MANAGED_BY
 
-from .preflight import aws_client
-from .spec import SpecError
+from .doctor import aws_client
+from ..config.spec import SpecError
 
 LOCAL_STATE_DIR = ".pulumi-state"
 TLS_SID = "DenyInsecureTransport"
