@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import click
 
+from mlplatform.cli import ci_evidence as _ci_evidence
+
 EXIT_DOMAIN = 1
 EXIT_POLICY = 3
 
@@ -715,6 +717,9 @@ def team_remove(name: str, config_file: str | None, directory: str, stack: str |
 @cli.group()
 def ci() -> None:
     """CI/CD: GitHub Actions workflows that run on the stack's runners."""
+
+
+_ci_evidence.register(ci)  # the commands the workflows call: evidence-predicate, merged-pull, released-models
 
 
 @ci.command("render")
