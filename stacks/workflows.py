@@ -362,3 +362,18 @@ def codeowners_text(existing: str | None, owners: list[str]) -> str:
                             f"pass the same --model-owner, or remove that line")
     body = "\n".join(lines)
     return (body + ("\n\n" if body.strip() else "")) + f"{CODEOWNERS_MARK}\n{entry}\n"
+
+
+def codeowners_path(out_dir: str | Path) -> Path:
+    """Where CODEOWNERS goes by default: beside the workflows folder (.github/CODEOWNERS)."""
+    return Path(out_dir).parent / "CODEOWNERS"
+
+
+def plan_codeowners(path: str | Path, owners: list[str]) -> tuple[Path, str | None]:
+    """(path, new text) of CODEOWNERS with the /models/ owners; text None when the file already says so."""
+    p = Path(path)
+    if p.exists() and not p.is_file():
+        raise SpecError("--codeowners", f"{p} is not a file", "give the CODEOWNERS file, like .github/CODEOWNERS")
+    old = p.read_text() if p.is_file() else None
+    new = codeowners_text(old, owners)
+    return p, (None if new == old else new)
