@@ -280,9 +280,10 @@ def serving_queries(model: str, version: str, period_days: int, offset_days: int
     def quantile(q: float, metric: str) -> str:
         return f"histogram_quantile({q}, sum by (le) (rate({metric}_bucket{{{sel}}}{window})))"
 
+    errors = ', code=~"5.."'
     return {
         "request_rate": rate("model_requests_total"),
-        "error_ratio": f'{rate("model_requests_total", ", code=~\"5..\"")} / {rate("model_requests_total")}',
+        "error_ratio": f"{rate('model_requests_total', errors)} / {rate('model_requests_total')}",
         "latency_p50": quantile(0.5, "model_request_duration_seconds"),
         "latency_p95": quantile(0.95, "model_request_duration_seconds"),
         "prediction_mean": f"{rate('model_prediction_value_sum')} / {rate('model_prediction_value_count')}",
@@ -321,7 +322,7 @@ def training_cost(runs: Iterable[dict[str, Any]], gpus_per_run: int, hourly_pric
     count = 0
     for r in runs:
         start, end = r.get("start_time"), r.get("end_time")
-        if start and end and end > start:
+        if start is not None and end is not None and end > start:
             hours += (end - start) / 3_600_000
             count += 1
     gpu_hours = hours * gpus_per_run
