@@ -549,3 +549,111 @@ def test_cli_ci_render_writes_refuses_and_forces(tmp_path):
                                   "--codeowners", str(clash)])
     assert refused.exit_code == 1 and "already gives models/ to @bob" in refused.output
     assert not (tmp_path / "c").exists() and clash.read_text() == "/models/ @bob\n"  # nothing written
+
+
+# -- running the publish steps: recorded API responses, a real MLflow (file store), stand-ins for oras -------
+def _step(wf: dict, job: str, name: str) -> dict:
+    return next(s for s in steps(wf["jobs"][job]) if s["name"].startswith(name))
+
+
+@pytest.fixture
+def publish_env(tmp_path):
+    """A checkout with the release file of churn v2, RUNNER_TEMP with the saved API responses, MLflow with v1
+    live and v2 registered, and on PATH an `oras` and an `mlplatform evidence` that log their calls (every other
+    `mlplatform` command is the real one)."""
+    mlflow = pytest.importorskip("mlflow", reason="mlflow-skinny (the test extra) runs the workflow's MLflow code")
+    from mlplatform.stacks.promotion import release_yaml
+
+    gh = Path(__file__).parent / "fixtures" / "github"
+    temp, repo, stubs = tmp_path / "runner-temp", tmp_path / "checkout", tmp_path / "bin"
+    for d in (temp, repo / "models" / "churn", stubs):
+        d.mkdir(parents=True)
+    for src, dst in (("pull-42.json", "pull.json"), ("pull-42-reviews.json", "reviews.json"),
+                     ("pull-42-files.json", "files.json"), ("commit-pulls.json", "pulls.json")):
+        (temp / dst).write_text((gh / src).read_text())
+    d6, d7 = "sha256:" + "6b" * 32, "sha256:" + "7c" * 32
+    (repo / "models" / "churn" / "release.yaml").write_text(release_yaml(
+        model="churn", version=2, digest=d7, reference=f"r@{d7}", run_id="r7", run_url="u", mlflow_url="http://m",
+        metric="val_loss", greater_is_better=False, candidate_metrics={"val_loss": 0.2}, production=None,
+        evidence=[], commit="c", created="2026-11-30T00:00:00Z"))
+    log = tmp_path / "calls.log"
+    (stubs / "oras").write_text(f'#!/bin/sh\necho "oras $*" >> {log}\n[ "$1" = manifest ] && exit 1\nexit 0\n')
+    (stubs / "mlplatform").write_text(
+        f'#!/bin/sh\nif [ "$1" = evidence ]; then echo "mlplatform $*" >> {log}; echo "ledger/churn/000$$-{d7}.json"; '
+        f'exit 0; fi\nexec {BIN / "mlplatform"} "$@"\n')
+    for f in stubs.iterdir():
+        f.chmod(0o755)
+    env = {"PATH": f"{stubs}:{BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "RUNNER_TEMP": str(temp),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "GITHUB_OUTPUT": str(tmp_path / "output"),
+           "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/churn-platform", "GITHUB_RUN_ID": "99",
+           "GITHUB_SHA": "c0ffee4b2a1908f7e6d5c4b3a2918f7e6d5c4b3a", "BRANCH": "main",
+           "MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true",
+           "REPOSITORY": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlplatform/dev/models"}
+    import os
+
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE")}
+    os.environ.update({k: env[k] for k in saved})
+    try:
+        client = mlflow.MlflowClient()
+        client.create_registered_model("churn")
+        exp = client.create_experiment("churn")
+        for digest in (d6, d7):
+            run = client.create_run(exp)
+            client.create_model_version("churn", f"runs:/{run.info.run_id}/model", run.info.run_id,
+                                        tags={"oci.digest": digest})
+        client.set_registered_model_alias("churn", "production", "1")
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    return {"env": env, "repo": repo, "temp": temp, "log": log, "d6": d6, "d7": d7, "tmp": tmp_path}
+
+
+def _bash(script: str, e: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-e", "-c", script], env=e["env"], cwd=e["repo"], capture_output=True, text=True,
+                          timeout=180)
+
+
+def _production_version(e: dict) -> str:
+    code = "import mlflow; print(mlflow.MlflowClient().get_model_version_by_alias('churn', 'production').version)"
+    return subprocess.run([sys.executable, "-c", code], env=e["env"], capture_output=True, text=True,
+                          timeout=120).stdout.strip()
+
+
+def test_the_publish_steps_run_record_the_approval_then_move_the_alias(publish_env):
+    e = publish_env
+    wf = load(render_workflows(load_spec("pragmatic"), options(model_name="churn"))["model-publish.yml"])
+    merged = _bash(_step(wf, "publish", "The merged pull request")["run"], e)
+    assert merged.returncode == 0, merged.stderr
+    assert (e["tmp"] / "output").read_text() == "number=42\n"
+    approval = _bash(_step(wf, "publish", "The approval")["run"], e)
+    assert approval.returncode == 0, approval.stderr
+    assert json.loads((e["temp"] / "approval.json").read_text())["who"] == ["alice"]
+    assert json.loads((e["temp"] / "releases.json").read_text()) == [{"model": "churn", "version": "2", "digest": e["d7"]}]
+    publish = _bash(_step(wf, "publish", "Tag the artifact")["run"], e)
+    assert publish.returncode == 0, publish.stderr
+    calls = e["log"].read_text().splitlines()
+    repo = e["env"]["REPOSITORY"]
+    assert calls[0] == f"oras manifest fetch --descriptor {repo}:churn-v2"
+    assert calls[1] == f"oras tag {repo}@{e['d7']} churn-v2"
+    assert calls[2] == f"mlplatform evidence record approval --model churn --digest {e['d7']} --predicate {e['temp']}/approval.json"
+    assert calls[3].startswith(f"mlplatform evidence record deployment --model churn --digest {e['d7']} "
+                               "--field environment=production --field alias=production --field version=2 "
+                               f"--field from_digest={e['d6']} --field from_version=1 --field approval=ledger/churn/")
+    assert len(calls) == 4 and _production_version(e) == "2"
+    assert "alias `production` now points at version 2 (was 1)" in (e["tmp"] / "summary.md").read_text()
+    again = _bash(_step(wf, "publish", "Tag the artifact")["run"], e)  # a re-run publishes nothing twice
+    assert again.returncode == 0 and "already in production" in again.stdout and len(e["log"].read_text().splitlines()) == 4
+
+
+def test_the_publish_steps_refuse_a_direct_push_and_an_artifact_that_was_not_reviewed(publish_env):
+    e = publish_env
+    wf = load(render_workflows(load_spec("pragmatic"), options(model_name="churn"))["model-publish.yml"])
+    direct = _bash(_step(wf, "publish", "The merged pull request")["run"], {**e, "env": {**e["env"], "GITHUB_SHA": "ab" * 20}})
+    assert direct.returncode == 3 and "was not merged from a pull request" in direct.stderr
+    assert not (e["tmp"] / "output").exists()
+    # the release names v2 with another digest than MLflow's v2 holds
+    (e["temp"] / "approval.json").write_text("{}")
+    (e["temp"] / "releases.json").write_text(json.dumps([{"model": "churn", "version": "2", "digest": e["d6"]}]))
+    tampered = _bash(_step(wf, "publish", "Tag the artifact")["run"], e)
+    assert tampered.returncode != 0 and "only the reviewed artifact is published" in tampered.stderr
+    assert not e["log"].exists() and _production_version(e) == "1"  # nothing tagged, recorded or moved
