@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -289,7 +291,7 @@ def test_train_evaluate_trains_compares_pushes_the_candidate_and_records_its_evi
     assert 'oras push "$REPOSITORY:$tag"' in text and "--password-stdin" in text
     record = next(s for s in steps(candidate) if s.get("id") == "record")["run"]
     assert '["mlplatform", "evidence", "record", kind, "--model", model, "--digest", digest' in record
-    assert record.index('record("provenance"') < record.index('record("evaluation"') < record.index("register_model(")
+    assert record.index('record("provenance"') < record.index('record("evaluation"') < record.index("create_model_version(")
     assert '"oci.digest": digest' in record  # the version remembers the artifact it was reviewed as
     assert wf["env"]["MLPLATFORM_LEDGER"] == "${{ vars.MLPLATFORM_LEDGER }}"
     assert wf["env"]["MLPLATFORM_LEDGER_KEY"] == "${{ vars.MLPLATFORM_LEDGER_KEY }}"
@@ -556,6 +558,22 @@ def _step(wf: dict, job: str, name: str) -> dict:
     return next(s for s in steps(wf["jobs"][job]) if s["name"].startswith(name))
 
 
+@contextlib.contextmanager
+def _mlflow_env(e: dict):
+    """This process talks to the test's MLflow (file store) while inside."""
+    keys = ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: e["env"][k] for k in keys})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.fixture
 def publish_env(tmp_path):
     """A checkout with the release file of churn v2, RUNNER_TEMP with the saved API responses, MLflow with v1
@@ -589,11 +607,7 @@ def publish_env(tmp_path):
            "GITHUB_SHA": "c0ffee4b2a1908f7e6d5c4b3a2918f7e6d5c4b3a", "BRANCH": "main",
            "MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true",
            "REPOSITORY": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlplatform/dev/models"}
-    import os
-
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE")}
-    os.environ.update({k: env[k] for k in saved})
-    try:
+    with _mlflow_env({"env": env}):
         client = mlflow.MlflowClient()
         client.create_registered_model("churn")
         exp = client.create_experiment("churn")
@@ -602,9 +616,6 @@ def publish_env(tmp_path):
             client.create_model_version("churn", f"runs:/{run.info.run_id}/model", run.info.run_id,
                                         tags={"oci.digest": digest})
         client.set_registered_model_alias("churn", "production", "1")
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     return {"env": env, "repo": repo, "temp": temp, "log": log, "d6": d6, "d7": d7, "tmp": tmp_path}
 
 
@@ -657,3 +668,62 @@ def test_the_publish_steps_refuse_a_direct_push_and_an_artifact_that_was_not_rev
     tampered = _bash(_step(wf, "publish", "Tag the artifact")["run"], e)
     assert tampered.returncode != 0 and "only the reviewed artifact is published" in tampered.stderr
     assert not e["log"].exists() and _production_version(e) == "1"  # nothing tagged, recorded or moved
+
+
+def _with_env(names: dict, **values: str) -> dict:
+    """A step's environment: the workflow's literal values, then `values` for the ${{ }} ones."""
+    return {**{k: v for k, v in names.items() if "${{" not in str(v)}, **values}
+
+
+def test_the_train_and_candidate_steps_compare_record_evidence_and_write_the_release(publish_env):
+    import mlflow
+
+    e = publish_env
+    wf = load(render_workflows(load_spec("pragmatic"), options(model_name="churn"))["train-evaluate.yml"])
+    os_env = {"MLFLOW_TRACKING_URI": e["env"]["MLFLOW_TRACKING_URI"], "MLFLOW_ALLOW_FILE_STORE": "true"}
+    code = ("import mlflow, os\nc = mlflow.MlflowClient()\n"
+            "p = c.get_model_version_by_alias('churn', 'production')\nc.log_metric(p.run_id, 'val_loss', 0.25)\n"
+            "r = c.create_run(c.get_experiment_by_name('churn').experiment_id, tags={'data.train': 'v-3HL4kqtJlcpXroDTDmJ'})\n"
+            "c.log_metric(r.info.run_id, 'val_loss', 0.2)\nc.log_metric(r.info.run_id, 'auc', 0.9)\n"
+            "c.log_text(r.info.run_id, 'weights', 'model/weights.bin')\nc.set_terminated(r.info.run_id)\n"
+            "print(r.info.run_id)")
+    made = subprocess.run([sys.executable, "-c", code], env={**e["env"], **os_env}, capture_output=True, text=True,
+                          timeout=120)
+    assert made.returncode == 0, made.stderr
+    run_id = made.stdout.strip().splitlines()[-1]
+    base = {**e["env"], **_with_env(wf["env"]), "MLFLOW_TRACKING_URI": e["env"]["MLFLOW_TRACKING_URI"],
+            "MLFLOW_RUN_ID": run_id, "GITHUB_REF": "refs/heads/main", "GITHUB_EVENT_NAME": "schedule",
+            "GITHUB_WORKFLOW_REF": "acme/churn-platform/.github/workflows/train-evaluate.yml@refs/heads/main"}
+    compare = _bash(_step(wf, "train", "Compare the candidate")["run"], {**e, "env": base})
+    assert compare.returncode == 0, compare.stderr
+    assert (e["tmp"] / "output").read_text() == "promote=true\n"
+    assert "| val_loss (decides) | 0.2 | 0.25 | -0.05 |" in (e["tmp"] / "summary.md").read_text()
+    (e["tmp"] / "output").unlink()
+    step = _step(wf, "candidate", "Record provenance")
+    env = {**base, **_with_env(wf["jobs"]["candidate"]["env"], PROMOTE="true"),
+           **_with_env(step["env"], DIGEST=e["d7"], OCI_REF=f"{e['env']['REPOSITORY']}@{e['d7']}")}
+    recorded = _bash(step["run"], {**e, "env": env})
+    assert recorded.returncode == 0, recorded.stderr
+    calls = e["log"].read_text().splitlines()
+    assert [c.split()[3] for c in calls] == ["provenance", "evaluation"]
+    provenance = json.loads((e["temp"] / "provenance.json").read_text())
+    assert provenance["git_commit"] == e["env"]["GITHUB_SHA"] and provenance["mlflow_run"] == run_id
+    assert provenance["data"] == [{"name": "train", "version": "v-3HL4kqtJlcpXroDTDmJ"}]
+    assert provenance["training_image"] == step["env"]["TRAINING_IMAGE"] and "@sha256:" in provenance["training_image"]
+    evaluation = json.loads((e["temp"] / "evaluation.json").read_text())
+    assert evaluation["better"] is True and evaluation["metrics"] == {"val_loss": 0.2, "auc": 0.9}
+    assert evaluation["compared_with"]["version"] == "1" and evaluation["compared_with"]["digest"] == e["d6"]
+    assert evaluation["compared_with"]["metrics"] == {"val_loss": 0.25}
+    out = dict(line.split("=", 1) for line in (e["tmp"] / "output").read_text().splitlines())
+    import base64
+
+    from mlplatform.stacks.promotion import read_release
+
+    doc = read_release(base64.b64decode(out["release"]).decode())
+    assert out["version"] == doc["candidate"]["version"] == "3" and doc["candidate"]["digest"] == e["d7"]
+    assert doc["production"]["version"] == "1" and doc["metrics"]["val_loss"]["production"] == 0.25
+    assert doc["evidence"] == [c for c in doc["evidence"] if c.startswith("ledger/churn/")] and len(doc["evidence"]) == 2
+    assert "## Promote `churn` v3" in base64.b64decode(out["body"]).decode()
+    with _mlflow_env(e):
+        v3 = mlflow.MlflowClient().get_model_version("churn", "3")
+    assert v3.tags["oci.digest"] == e["d7"] and v3.run_id == run_id
