@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -596,9 +599,11 @@ def publish_env(tmp_path):
         evidence=[], commit="c", created="2026-11-30T00:00:00Z"))
     log = tmp_path / "calls.log"
     (stubs / "oras").write_text(f'#!/bin/sh\necho "oras $*" >> {log}\n[ "$1" = manifest ] && exit 1\nexit 0\n')
+    at = json.dumps({"digest": d6, "version": "1", "live_since": "2026-11-02T10:00:00Z", "approved_by": ["alice"]})
     (stubs / "mlplatform").write_text(
-        f'#!/bin/sh\nif [ "$1" = evidence ]; then echo "mlplatform $*" >> {log}; echo "ledger/churn/000$$-{d7}.json"; '
-        f'exit 0; fi\nexec {BIN / "mlplatform"} "$@"\n')
+        f'#!/bin/sh\nif [ "$1" = evidence ]; then echo "mlplatform $*" >> {log}\n'
+        f'  if [ "$2" = at ]; then echo \'{at}\'; else echo "ledger/churn/000$$-{d7}.json"; fi; exit 0; fi\n'
+        f'exec {BIN / "mlplatform"} "$@"\n')
     for f in stubs.iterdir():
         f.chmod(0o755)
     env = {"PATH": f"{stubs}:{BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "RUNNER_TEMP": str(temp),
@@ -613,6 +618,7 @@ def publish_env(tmp_path):
         exp = client.create_experiment("churn")
         for digest in (d6, d7):
             run = client.create_run(exp)
+            client.set_terminated(run.info.run_id)
             client.create_model_version("churn", f"runs:/{run.info.run_id}/model", run.info.run_id,
                                         tags={"oci.digest": digest})
         client.set_registered_model_alias("churn", "production", "1")
@@ -727,3 +733,54 @@ def test_the_train_and_candidate_steps_compare_record_evidence_and_write_the_rel
     with _mlflow_env(e):
         v3 = mlflow.MlflowClient().get_model_version("churn", "3")
     assert v3.tags["oci.digest"] == e["d7"] and v3.run_id == run_id
+
+
+class _Prometheus(http.server.BaseHTTPRequestHandler):
+    """Answers /api/v1/query like Prometheus: the last period has data, the period before (offset) none."""
+
+    queries: list[str] = []
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)["query"][0]
+        _Prometheus.queries.append(query)
+        if "offset" in query:
+            result = []
+        elif "by (class)" in query:
+            result = [{"metric": {"class": "churn"}, "value": [0, "0.12"]}, {"metric": {"class": "stay"}, "value": [0, "0.88"]}]
+        elif "histogram_quantile(0.95, sum by (le) (rate(model_request_duration" in query:
+            result = [{"metric": {}, "value": [0, "0.081"]}]
+        else:
+            result = [{"metric": {}, "value": [0, "4.5"]}]
+        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_review_step_gathers_the_packet_from_mlflow_prometheus_and_the_ledger(publish_env):
+    e = publish_env
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Prometheus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        wf = load(render_workflows(load_spec("pragmatic"), options(model_name="churn"))["model-review.yml"])
+        job = wf["jobs"]["open"]
+        env = {**e["env"], **_with_env(wf["env"]), **_with_env(job["env"], PROMETHEUS_URL=f"http://127.0.0.1:{server.server_port}"),
+               "MLFLOW_TRACKING_URI": e["env"]["MLFLOW_TRACKING_URI"]}
+        gathered = _bash(_step(wf, "open", "Gather")["run"], {**e, "env": env})
+    finally:
+        server.shutdown()
+    assert gathered.returncode == 0, gathered.stderr
+    [packet] = json.loads((e["temp"] / "reviews.json").read_text())
+    assert packet["title"] == "Review churn v1"
+    body = packet["body"]
+    for line in ("- live since: 2026-11-02T10:00:00Z", "- approved by: @alice", f"- artifact: `{e['d6']}`",
+                 "| requests/s | 4.5 | no data |", "| latency p95 (s) | 0.081 | no data |",
+                 "| class churn share | 12.00% | no data |", "| all time | 2 |", "Priced as g6.xlarge on-demand at $0.8048/h"):
+        assert line in body, line
+    assert f'"digest": "{e["d6"]}"' in body and '"model": "churn"' in body  # the marker the record job reads
+    assert e["log"].read_text().startswith("mlplatform evidence at ")
+    assert len(_Prometheus.queries) == 18 and all('model="churn", version="1"' in q for q in _Prometheus.queries)
