@@ -784,3 +784,27 @@ def test_the_review_step_gathers_the_packet_from_mlflow_prometheus_and_the_ledge
     assert f'"digest": "{e["d6"]}"' in body and '"model": "churn"' in body  # the marker the record job reads
     assert e["log"].read_text().startswith("mlplatform evidence at ")
     assert len(_Prometheus.queries) == 18 and all('model="churn", version="1"' in q for q in _Prometheus.queries)
+
+
+def test_the_record_steps_turn_the_closed_issue_into_a_review_record(publish_env):
+    e = publish_env
+    gh = Path(__file__).parent / "fixtures" / "github"
+    (e["temp"] / "issue.json").write_text((gh / "issue-57.json").read_text())
+    (e["temp"] / "timeline.json").write_text((gh / "issue-57-timeline.json").read_text())
+    wf = load(render_workflows(load_spec("pragmatic"), options())["model-review.yml"])
+    predicate = _bash(_step(wf, "record", "The review predicate")["run"], e)
+    assert predicate.returncode == 0, predicate.stderr
+    outputs = dict(line.split("=", 1) for line in (e["tmp"] / "output").read_text().splitlines())
+    assert outputs == {"model": "churn", "digest": e["d7"]}
+    assert json.loads((e["temp"] / "review.json").read_text())["outcome"] == "keep"
+    record = _step(wf, "record", "Record the review")
+    done = _bash(record["run"], {**e, "env": {**e["env"], "MODEL": outputs["model"], "DIGEST": outputs["digest"]}})
+    assert done.returncode == 0, done.stderr
+    assert e["log"].read_text() == (f"mlplatform evidence record review --model churn --digest {e['d7']} "
+                                    f"--predicate {e['temp']}/review.json\n")
+    # an issue someone else opened records nothing: the job fails at the predicate
+    forged = json.loads((gh / "issue-57.json").read_text())
+    forged["user"] = {"login": "mallory", "type": "User"}
+    (e["temp"] / "issue.json").write_text(json.dumps(forged))
+    refused = _bash(_step(wf, "record", "The review predicate")["run"], e)
+    assert refused.returncode == 3 and "not by the review workflow" in refused.stderr
