@@ -808,3 +808,48 @@ def test_the_record_steps_turn_the_closed_issue_into_a_review_record(publish_env
     (e["temp"] / "issue.json").write_text(json.dumps(forged))
     refused = _bash(_step(wf, "record", "The review predicate")["run"], e)
     assert refused.returncode == 3 and "not by the review workflow" in refused.stderr
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_the_release_step_writes_one_file_on_a_fresh_release_branch_and_opens_or_updates_the_pr(tmp_path, exists):
+    import base64
+
+    wf = load(render_workflows(load_spec("pragmatic"), options(model_name="churn"))["train-evaluate.yml"])
+    step = steps(wf["jobs"]["release"])[0]
+    log, stubs = tmp_path / "gh.log", tmp_path / "bin"
+    stubs.mkdir()
+    (stubs / "gh").write_text(f"""#!/bin/bash
+echo "gh $*" >> {log}
+case "$*" in
+  "api repos/acme/app/git/ref/heads/main --jq .object.sha") echo 1a2b3c ;;
+  "api repos/acme/app/git/ref/heads/mlplatform/release/churn") [ "$EXISTS" = yes ] || exit 1 ;;
+  api\\ repos/acme/app/contents/*) [ "$EXISTS" = yes ] && echo blob9 || exit 1 ;;
+  pr\\ list*) [ "$EXISTS" = yes ] && echo 42 ;;
+  pr\\ create*) echo https://github.com/acme/app/pull/43 ;;
+esac
+exit 0
+""")
+    (stubs / "gh").chmod(0o755)
+    release, body = "kind: mlplatform.io/release/v1\n", "## Promote `churn` v3\n"
+    env = {"PATH": f"{stubs}:/usr/bin:/bin", "EXISTS": "yes" if exists else "no", "GITHUB_REPOSITORY": "acme/app",
+           "RUNNER_TEMP": str(tmp_path), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "MODEL_NAME": "churn",
+           **_with_env(step["env"], GH_TOKEN="t", VERSION="3", RELEASE_B64=base64.b64encode(release.encode()).decode(),
+                       BODY_B64=base64.b64encode(body.encode()).decode())}
+    result = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    put = next(c for c in calls if c.startswith("gh api -X PUT"))
+    assert put.startswith("gh api -X PUT repos/acme/app/contents/models/churn/release.yaml -f message=Release churn v3 "
+                          f"-f branch=mlplatform/release/churn -f content={env['RELEASE_B64']}")
+    assert (tmp_path / "body.md").read_text() == body
+    if exists:
+        assert "gh api -X PATCH repos/acme/app/git/refs/heads/mlplatform/release/churn -f sha=1a2b3c -F force=true" in calls
+        assert put.endswith("-f sha=blob9")  # updating the file the base branch already has
+        assert calls[-1].startswith("gh pr edit 42 --repo acme/app --title Release churn v3 --body-file")
+        assert "updated pull request #42" in (tmp_path / "summary.md").read_text()
+    else:
+        assert "gh api repos/acme/app/git/refs -f ref=refs/heads/mlplatform/release/churn -f sha=1a2b3c" in calls
+        assert "-f sha=" not in put
+        assert calls[-1].startswith("gh pr create --repo acme/app --head mlplatform/release/churn --base main "
+                                    "--title Release churn v3 --body-file")
+        assert "opened https://github.com/acme/app/pull/43" in (tmp_path / "summary.md").read_text()
