@@ -10,8 +10,9 @@ workflow did not open): nothing is to be published or recorded.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -71,7 +72,11 @@ def evidence_predicate() -> None:
 def approval(pull_file: str | None, reviews_file: str | None, approvals_file: str | None, environment: str,
              run_id: str | None, run_url: str | None, when: str | None) -> None:
     """The approval predicate: from a merged pull request's reviews, or a run's environment approvals."""
-    from mlplatform.stacks.promotion import approval_from_environment, approval_from_pull_request, now_utc
+    from mlplatform.stacks.promotion import (
+        approval_from_environment,
+        approval_from_pull_request,
+        now_utc,
+    )
     from mlplatform.stacks.spec import SpecError
 
     if approvals_file:

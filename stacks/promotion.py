@@ -27,9 +27,11 @@ A refusal (merged without approval, a direct push, an issue the workflow did not
 from __future__ import annotations
 
 import json
+import math
 import re
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import yaml
 
@@ -257,7 +259,7 @@ def release_body(doc: dict[str, Any]) -> str:
              f"{cand['version']} and records the approval (your review) and the deployment in the evidence ledger.",
              "", f"- candidate: MLflow run [`{cand['mlflow_run']}`]({doc['links']['mlflow_run']}), "
              f"workflow run {cand['run_url']}, commit `{cand['git_commit']}`",
-             f"- production now: " + (f"v{prod['version']} (`{prod['digest']}`)" if prod else "none (first release)"),
+             "- production now: " + (f"v{prod['version']} (`{prod['digest']}`)" if prod else "none (first release)"),
              f"- decided by `{decided['metric']}` ({decided['better']} is better)", "",
              "| metric | candidate | production | change |", "|---|---:|---:|---:|"]
     for key, row in doc["metrics"].items():
@@ -311,7 +313,7 @@ def _samples(response: Any) -> list[tuple[dict[str, str], float]]:
             value = float(s["value"][1])
         except (KeyError, IndexError, TypeError, ValueError):
             continue
-        if value == value:  # NaN: no requests in the period
+        if not math.isnan(value):  # NaN: no requests in the period
             out.append((s.get("metric") or {}, value))
     return out
 
@@ -455,4 +457,4 @@ def review_from_issue(issue: dict[str, Any], events: Any) -> tuple[str, str, dic
 
 
 def now_utc() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Literal
 
 import jinja2
-
 from mlplatform.components.ci_runners import scale_set_names
 from mlplatform.components.metadata_store import in_cluster_url
 from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT, RUNNER_IMAGE
@@ -166,7 +165,7 @@ def _validate(o: WorkflowOptions) -> None:
                             "use @org/team, @user or an email address")
     if o.backend_url is not None:
         url = o.backend_url
-        if not isinstance(url, str) or url.startswith("file://") or url.startswith("/") or url == "file":
+        if not isinstance(url, str) or url.startswith(("file://", "/")) or url == "file":
             raise SpecError("backend", f"{url!r} is a local file backend: CI runners cannot read state on this "
                             "machine", "move the state to S3 with mlplatform init --backend s3, then render again")
         if not _BACKEND.match(url) or "${{" in url:
@@ -359,7 +358,7 @@ def codeowners_text(existing: str | None, owners: list[str]) -> str:
         words = line.split("#", 1)[0].split()
         if words and words[0].rstrip("*").rstrip("/") in ("models", "/models") and words[1:] != owners:
             raise SpecError("--codeowners", f"line {n} already gives models/ to {' '.join(words[1:]) or 'nobody'}",
-                            f"pass the same --model-owner, or remove that line")
+                            "pass the same --model-owner, or remove that line")
     body = "\n".join(lines)
     return (body + ("\n\n" if body.strip() else "")) + f"{CODEOWNERS_MARK}\n{entry}\n"
 

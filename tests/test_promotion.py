@@ -10,12 +10,22 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from mlplatform.cli.main import cli
-from mlplatform.stacks.promotion import (NotApproved, approval_from_environment, approval_from_pull_request,
-                                         merged_pull_for_commit, read_release, release_body, release_path,
-                                         release_yaml, released_models, review_from_issue, review_issue,
-                                         serving_queries, training_cost)
+from mlplatform.stacks.promotion import (
+    NotApproved,
+    approval_from_environment,
+    approval_from_pull_request,
+    merged_pull_for_commit,
+    read_release,
+    release_body,
+    release_path,
+    release_yaml,
+    released_models,
+    review_from_issue,
+    review_issue,
+    serving_queries,
+    training_cost,
+)
 from mlplatform.stacks.spec import SpecError
 
 GH = Path(__file__).parent / "fixtures" / "github"
@@ -233,7 +243,6 @@ def test_the_review_packet_has_what_a_reviewer_needs():
 
 def test_serving_queries_are_valid_promql_over_the_conventional_metrics():
     import promql_parser
-
     from mlplatform.components.dashboards import MODEL_METRICS
 
     queries = serving_queries("churn", "7", 30) | {f"{k} before": v for k, v in serving_queries("churn", "7", 30, 30).items()}
