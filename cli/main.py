@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import click
 
+from mlplatform.cli import ci_evidence as _ci_evidence
+
 EXIT_DOMAIN = 1
 EXIT_POLICY = 3
 
@@ -717,6 +719,9 @@ def ci() -> None:
     """CI/CD: GitHub Actions workflows that run on the stack's runners."""
 
 
+_ci_evidence.register(ci)  # the commands the workflows call: evidence-predicate, merged-pull, released-models
+
+
 @ci.command("render")
 @spec_options
 @click.option("--stack", default="dev", show_default=True, help="Stack name (its runners' runs-on labels).")
@@ -734,22 +739,41 @@ def ci() -> None:
               help="The training command (logs to MLflow).")
 @click.option("--data-path", "data_paths", multiple=True, metavar="GLOB",
               help="A push touching these paths retrains (repeatable; default data/** and training/**).")
+@click.option("--approval", type=click.Choice(["pull-request", "environment"]), default="pull-request",
+              show_default=True, help="How a better model is approved: merging its release pull request (every "
+              "GitHub plan), or the model-promotion environment's required reviewers (Enterprise or public).")
+@click.option("--model-owner", "model_owners", multiple=True, metavar="OWNER",
+              help="CODEOWNERS owner of models/ whose review approves a release (@org/team, @user; repeatable).")
+@click.option("--codeowners", "codeowners", default=None, type=click.Path(dir_okay=False),
+              help="The CODEOWNERS file to add the models/ entry to (default: beside --out, .github/CODEOWNERS).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @domain_errors
 def ci_render(profile: str | None, team_size: int | None, config_file: str | None, sets: tuple[str, ...],
               region: str | None, stack: str, out: str, force: bool, project_dir: str, branch: str, secrets: str,
               model_name: str, metric: str, higher_is_better: bool, train_command: str, data_paths: tuple[str, ...],
-              as_json: bool) -> None:
+              approval: str, model_owners: tuple[str, ...], codeowners: str | None, as_json: bool) -> None:
     """Write .github/workflows/platform.yml and train-evaluate.yml for the stack (offline)."""
     from mlplatform.stacks.config.spec import resolve_spec
-    from mlplatform.stacks.project.ci import WorkflowOptions, render_workflows, write_workflows
+    from mlplatform.stacks.files import write_atomic
+    from mlplatform.stacks.project.ci import (WorkflowOptions, codeowners_path, plan_codeowners, render_workflows,
+                                             write_workflows)
 
     spec, _source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
     options = WorkflowOptions(stack=stack, project_dir=project_dir, branch=branch, secrets=secrets,  # type: ignore[arg-type]
                               model_name=model_name, metric=metric, greater_is_better=higher_is_better,
-                              train_command=train_command,
+                              train_command=train_command, approval=approval,  # type: ignore[arg-type]
+                              model_owners=list(model_owners),
                               **({"data_paths": list(data_paths)} if data_paths else {}))
-    written, unchanged = write_workflows(render_workflows(spec, options), out, force=force)
+    files = render_workflows(spec, options)
+    owners_file, owners_text = (plan_codeowners(codeowners or codeowners_path(out), options.model_owners)
+                                if "model-publish.yml" in files else (None, None))
+    written, unchanged = write_workflows(files, out, force=force)
+    if owners_file is not None:
+        if owners_text is None:
+            unchanged.append(owners_file)
+        else:
+            owners_file.parent.mkdir(parents=True, exist_ok=True)
+            written.append(write_atomic(owners_file, owners_text, force=True, what="--codeowners"))
     if as_json:
         click.echo(json.dumps({"written": [str(p) for p in written], "unchanged": [str(p) for p in unchanged]},
                               indent=2))

@@ -55,4 +55,5 @@ GITHUB_ACTIONS: dict[str, tuple[str, str]] = {
     "actions/setup-python": ("v5.6.0", "a26af69be951a213d495a4c3e4e4022e16d87065"),
     "aws-actions/configure-aws-credentials": ("v4.2.1", "b47578312673ae6fa5b5096b330d9fbac3d116df"),
     "oras-project/setup-oras": ("v2.0.0", "38de303aac69abb66f3e6255b7198bff35f323e3"),
+    "actions/github-script": ("v7.0.1", "60a0d83039c74a4aee543508d2ffcb1c3799cdea"),
 }

@@ -228,6 +228,21 @@ class RetrainingSpec(_Strict):
     schedule: str = "0 3 * * 1"
 
 
+class ReviewSpec(_Strict):
+    """The periodic human review of every live model (model-review.yml): `schedule` is a 5-field cron
+    (UTC, GitHub's `on.schedule`), `due_days` how long the reviewer has to decide."""
+
+    schedule: str = "0 9 1 * *"
+    due_days: int = Field(14, ge=1, le=90)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if not isinstance(v, str) or not re.fullmatch(r"[0-9*/,-]+( [0-9A-Za-z*/,-]+){4}", v.strip()):
+            raise ValueError(f"{v!r} is not a 5-field cron like \"0 9 1 * *\" (09:00 UTC on the 1st of the month)")
+        return v.strip()
+
+
 TEAM_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$")
 IAM_PRINCIPAL = r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
 
@@ -296,6 +311,7 @@ class StackSpec(_Strict):
     monitoring: MonitoringSpec = MonitoringSpec()
     runners: RunnersSpec = RunnersSpec()
     retraining: RetrainingSpec = RetrainingSpec()
+    review: ReviewSpec = ReviewSpec()
     teams: list[TeamSpec] = []
     waivers: list[Waiver] = []
 

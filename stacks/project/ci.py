@@ -4,15 +4,27 @@
   `mlplatform up` on the main branch behind a protected environment. GitHub-hosted runners, AWS by OIDC.
 * `train-evaluate.yml`: on a schedule, by hand or when training data/code change: train on the
   stack's GPU runner (`runs-on` = the GPU scale set's name), log to MLflow, compare with the
-  production model, post the comparison, wait for approval in the `model-promotion` environment,
-  then push the model to the `models` ECR repository with oras and tag it.
+  production model; push the candidate to the `models` ECR repository with oras and record its
+  provenance and evaluation in the evidence ledger. Then, by `approval`:
+  - "pull-request" (default; works on every GitHub plan): open or update the pull request that changes
+    `models/<name>/release.yaml`. Merging it is the approval; `model-publish.yml` does the rest.
+  - "environment": wait for a required reviewer of the `model-promotion` environment (private
+    repositories: GitHub Enterprise only), then publish in the same run.
+* `model-publish.yml` (pull-request approval): on a push of release files to the default branch, find
+  the merged pull request, read its reviews, tag the artifact `<name>-v<version>`, move the MLflow
+  `production` alias and record approval and deployment in the ledger.
+* `model-review.yml`: on `review.schedule`, one issue per model with a `production` alias (the review
+  packet); closing it with keep / retrain / retire records a review in the ledger.
 
 Every action is pinned by full commit SHA (`versions.GITHUB_ACTIONS`), every workflow starts from
 `permissions: {}` and each job asks only for what it uses, and no secret or untrusted value is
-expanded into a script: values reach `run:` steps through environment variables.
+expanded into a script: values reach `run:` steps through environment variables. The GitHub API
+responses become ledger records in tested Python (`stacks/project/promotion.py`, `mlplatform ci evidence-predicate`);
+`mlplatform evidence record` is the only writer of the ledger.
 
 `render_workflows(spec, options)` returns {file name: text}; `write_workflows` writes them atomically
-(all files or none) and never overwrites a different file without `force`.
+(all files or none) and never overwrites a different file without `force`. `codeowners_text` adds the
+`/models/` owners to a CODEOWNERS file, keeping everything else in it.
 """
 
 from __future__ import annotations
@@ -25,15 +37,16 @@ from pathlib import Path
 from typing import Literal
 
 import jinja2
-
 from mlplatform.components.ci_runners import scale_set_names
 from mlplatform.components.metadata_store import in_cluster_url
-from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT
+from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT, RUNNER_IMAGE
 
 from ..files import replace_all
 from ..config.spec import SpecError, StackSpec
 
-TEMPLATES = {"platform.yml": "platform.yml.j2", "train-evaluate.yml": "train-evaluate.yml.j2"}
+TEMPLATES = {"platform.yml": "platform.yml.j2", "train-evaluate.yml": "train-evaluate.yml.j2",
+             "model-publish.yml": "model-publish.yml.j2", "model-review.yml": "model-review.yml.j2"}
+APPROVALS = ("pull-request", "environment")
 HOSTED_RUNNER = "ubuntu-24.04"
 DEPLOY_ENVIRONMENT = "platform"
 PREVIEW_ENVIRONMENT = "platform-preview"
@@ -41,6 +54,10 @@ APPROVAL_ENVIRONMENT = "model-promotion"
 PREVIEW_ROLE_VAR = "MLPLATFORM_PREVIEW_ROLE_ARN"
 DEPLOY_ROLE_VAR = "MLPLATFORM_DEPLOY_ROLE_ARN"
 MODELS_REPOSITORY = "models"
+LEDGER_VAR, LEDGER_KEY_VAR = "MLPLATFORM_LEDGER", "MLPLATFORM_LEDGER_KEY"  # repository variables
+PROMETHEUS_URL_VAR = "MLPLATFORM_PROMETHEUS_URL"  # repository variable: overrides the stack's Prometheus
+PROMETHEUS_PORT = 9090
+CODEOWNERS_MARK = "# mlplatform: model releases need a review by these owners (mlplatform ci render)"
 PYTHON_VERSION = "3.11"
 UP_TIMEOUT_MINUTES = 120
 
@@ -48,6 +65,8 @@ _STACK = re.compile(r"^[a-z][a-z0-9-]{0,19}$")  # the same rule as `mlplatform i
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")  # an MLflow model name that is also an OCI tag
 _METRIC = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,249}$")
+_OWNER = re.compile(r"^(@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9._-]{1,100})?|[^@\s]+@[^@\s]+\.[a-z]{2,})$")
+_BACKEND = re.compile(r"^(s3|gs|azblob|https)://[^\s'\"`$]+$")
 _PATH = re.compile(r"^[A-Za-z0-9_.*/-][A-Za-z0-9_.*/ -]*$")
 
 
@@ -73,6 +92,17 @@ class WorkflowOptions:
         model_artifact_path (str, default "model"): the run's artifact path of the model.
         experiment (str | None, default None): MLflow experiment; None: the model name.
         train_timeout_minutes (int, default 360): the training job's timeout (runner time only).
+        approval ("pull-request" | "environment", default "pull-request"): how a better candidate is
+            approved: by merging the pull request that changes models/<name>/release.yaml (every plan),
+            or by a required reviewer of the `model-promotion` environment (private repositories: Enterprise).
+        model_owners (list[str], default []): the CODEOWNERS owners of models/ (@org/team, @user or an
+            email) whose review approves a release; required with approval "pull-request".
+        backend_url (str | None, default None): the stack's Pulumi state backend (Pulumi.yaml `backend.url`);
+            CI gets it as PULUMI_BACKEND_URL. A local file:// backend is refused (runners cannot read it).
+            None: whatever the project's Pulumi.yaml says.
+        secrets_provider (str | None, default None): the stack's secrets provider (`secretsprovider:` of
+            Pulumi.<stack>.yaml: "passphrase", "awskms://…", …); "passphrase" passes the repository secret
+            PULUMI_CONFIG_PASSPHRASE. None: decided by `secrets`.
     """
 
     stack: str = "dev"
@@ -88,6 +118,10 @@ class WorkflowOptions:
     model_artifact_path: str = "model"
     experiment: str | None = None
     train_timeout_minutes: int = 360
+    approval: Literal["pull-request", "environment"] = "pull-request"
+    model_owners: list[str] = field(default_factory=list)
+    backend_url: str | None = None
+    secrets_provider: str | None = None
 
 
 def uses(action: str) -> str:
@@ -123,6 +157,68 @@ def _validate(o: WorkflowOptions) -> None:
         raise SpecError("--train-timeout", f"{o.train_timeout_minutes!r} minutes", "use 10 to 4320 (3 days)")
     if o.experiment is not None:
         _plain("--experiment", o.experiment, _METRIC, "use letters, digits, '_', '.', '/' or '-'")
+    if o.approval not in APPROVALS:
+        raise SpecError("--approval", f"unknown {o.approval!r}", "use pull-request (every GitHub plan) or environment")
+    for owner in o.model_owners:
+        if not isinstance(owner, str) or not _OWNER.match(owner):
+            raise SpecError("--model-owner", f"{owner!r} is not a CODEOWNERS owner",
+                            "use @org/team, @user or an email address")
+    if o.backend_url is not None:
+        url = o.backend_url
+        if not isinstance(url, str) or url.startswith(("file://", "/")) or url == "file":
+            raise SpecError("backend", f"{url!r} is a local file backend: CI runners cannot read state on this "
+                            "machine", "move the state to S3 with mlplatform init --backend s3, then render again")
+        if not _BACKEND.match(url) or "${{" in url:
+            raise SpecError("backend", f"{url!r} is not a Pulumi backend URL CI can use",
+                            "use s3://BUCKET[/PREFIX] (mlplatform init --backend s3) or https://api.pulumi.com")
+    sp = o.secrets_provider
+    if sp is not None and (not isinstance(sp, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9:/._?=&%+-]*", sp)):
+        raise SpecError("secretsprovider", f"{sp!r} cannot go into a workflow",
+                        "use passphrase or a KMS URL like awskms://alias/pulumi")
+
+
+def uses_passphrase(o: WorkflowOptions) -> bool:
+    """Whether the stack's secrets need PULUMI_CONFIG_PASSPHRASE (the secrets provider decides when known)."""
+    if o.secrets_provider is not None:
+        return o.secrets_provider == "passphrase" or o.secrets_provider.startswith("passphrase:")
+    return o.secrets == "passphrase"
+
+
+def review_period_days(cron: str) -> int:
+    """The days one review period covers, from its cron: daily 1, weekly 7, monthly 30 (x the month step)."""
+    fields = cron.split()
+    dom, month, dow = fields[2], fields[3], fields[4]
+    if dom == "*" and dow == "*":
+        return 1
+    if dom == "*":
+        return 7
+    step = re.fullmatch(r"\*/(\d+)", month)
+    return 30 * int(step.group(1)) if step else 30
+
+
+def prometheus_url(spec: StackSpec, stack: str) -> str:
+    """The stack's Prometheus inside the cluster (kube-prometheus-stack's `<fullname>-prometheus` Service)."""
+    from ..program import base_name
+
+    m = spec.monitoring
+    if m.existing:
+        return f"http://{m.existing.release[:26].rstrip('-')}-prometheus.{m.existing.namespace}.svc.cluster.local:{PROMETHEUS_PORT}"
+    release = f"{base_name(stack)}-monitoring"[:26].rstrip("-")
+    return f"http://{release}-prometheus.monitoring.svc.cluster.local:{PROMETHEUS_PORT}"
+
+
+def gpu_price(spec: StackSpec) -> tuple[str | None, float | None]:
+    """(instance type, on-demand $/hour) of the first GPU pool's first choice, from the price file."""
+    from ..analyses.cost import load_prices
+
+    if not spec.gpu.pools:
+        return None, None
+    itype = spec.gpu.pools[0].instance_types[0]
+    try:
+        price = load_prices(spec.region).price("ec2", itype)
+    except SpecError:
+        return itype, None
+    return itype, price.value
 
 
 def _quote(value: object) -> str:
@@ -170,6 +266,7 @@ def workflow_context(spec: StackSpec, o: WorkflowOptions) -> dict[str, object]:
     labels = scale_set_names(base_name(o.stack), gpu=has_gpu)
     project_dir = o.project_dir.strip("/") or "."
     in_repo = "" if project_dir == "." else f"{project_dir}/"
+    gpu_type, hourly = gpu_price(spec)
     return {
         "version": metadata.version("mlplatform"),
         "stack": o.stack, "profile": spec.profile, "region": spec.region, "branch": o.branch,
@@ -177,7 +274,16 @@ def workflow_context(spec: StackSpec, o: WorkflowOptions) -> dict[str, object]:
         "platform_paths": ([f"{in_repo}**"] if in_repo else
                            ["Pulumi.yaml", "Pulumi.*.yaml", "__main__.py", "requirements.txt"])
                           + [".github/workflows/platform.yml"],
-        "passphrase": o.secrets == "passphrase",
+        "passphrase": uses_passphrase(o),
+        "backend_url": o.backend_url or "", "pulumi_cloud": bool(o.backend_url and o.backend_url.startswith("https://")),
+        "approval": o.approval, "pull_request": o.approval == "pull-request",
+        "release_branch_prefix": "mlplatform/release/",
+        "ledger_var": LEDGER_VAR, "ledger_key_var": LEDGER_KEY_VAR,
+        "prometheus_url": prometheus_url(spec, o.stack), "prometheus_url_var": PROMETHEUS_URL_VAR,
+        "review_schedule": spec.review.schedule, "review_due_days": spec.review.due_days,
+        "review_period_days": review_period_days(spec.review.schedule),
+        "gpu_instance_type": gpu_type or "", "gpu_hourly_price": "" if hourly is None else f"{hourly:g}",
+        "gpus_per_run": 1 if has_gpu else 0,
         "actions": {a: uses(a) for a in GITHUB_ACTIONS},
         "python_version": PYTHON_VERSION, "hosted_runner": HOSTED_RUNNER,
         "deploy_environment": DEPLOY_ENVIRONMENT, "preview_environment": PREVIEW_ENVIRONMENT,
@@ -185,7 +291,7 @@ def workflow_context(spec: StackSpec, o: WorkflowOptions) -> dict[str, object]:
         "preview_role_var": PREVIEW_ROLE_VAR, "deploy_role_var": DEPLOY_ROLE_VAR,
         "up_timeout_minutes": UP_TIMEOUT_MINUTES,
         "gpu": has_gpu, "train_label": labels["gpu" if has_gpu else "cpu"], "publish_label": labels["cpu"],
-        "mlflow_url": in_cluster_url(), "mlflow_version": MLFLOW_CLIENT,
+        "mlflow_url": in_cluster_url(), "mlflow_version": MLFLOW_CLIENT, "training_image": RUNNER_IMAGE,
         "experiment": o.experiment or o.model_name, "model_name": o.model_name,
         "model_artifact_path": o.model_artifact_path, "metric": o.metric, "greater_is_better": o.greater_is_better,
         "train_command": o.train_command, "requirements": o.requirements, "data_paths": list(o.data_paths),
@@ -200,7 +306,13 @@ def render_workflows(spec: StackSpec, options: WorkflowOptions | None = None) ->
     _validate(o)
     context = workflow_context(spec, o)
     env = _environment()
-    names = [n for n in TEMPLATES if n != "train-evaluate.yml" or spec.runners.enabled]
+    if o.approval == "pull-request" and spec.runners.enabled and not o.model_owners:
+        raise SpecError("--model-owner", "pull-request approval needs the owners who approve model releases "
+                        "(CODEOWNERS of models/)", "pass --model-owner @org/ml-leads (repeatable), or --approval environment")
+    names = ["platform.yml"]
+    if spec.runners.enabled:  # the ML workflows run on the stack's runners
+        names += ["train-evaluate.yml", *(["model-publish.yml"] if o.approval == "pull-request" else []),
+                  "model-review.yml"]
     return {n: env.get_template(TEMPLATES[n]).render(**context) for n in names}
 
 
@@ -223,3 +335,44 @@ def write_workflows(files: dict[str, str], out_dir: str | Path, force: bool = Fa
     previous = {p.name: p.read_text() for p in clash if p.is_file()}
     replace_all(out, {p.name: text for p, text in todo.items()}, previous, "--out")
     return list(todo), unchanged
+
+
+def codeowners_text(existing: str | None, owners: list[str]) -> str:
+    """CODEOWNERS with `/models/ <owners>` (marked as ours), keeping every other line as it was.
+
+    Our marked entry is replaced in place; a `/models/` rule the user wrote with other owners is refused
+    (CODEOWNERS' last match wins, so ours would silently override theirs).
+    """
+    if not owners:
+        raise SpecError("--model-owner", "no owner given", "pass --model-owner @org/ml-leads")
+    entry = f"/models/ {' '.join(owners)}"
+    lines = (existing or "").splitlines()
+    if CODEOWNERS_MARK in lines:
+        i = lines.index(CODEOWNERS_MARK)
+        if i + 1 < len(lines) and lines[i + 1].split()[:1] == ["/models/"]:
+            lines[i + 1] = entry
+        else:
+            lines.insert(i + 1, entry)
+        return "\n".join(lines) + "\n"
+    for n, line in enumerate(lines, 1):
+        words = line.split("#", 1)[0].split()
+        if words and words[0].rstrip("*").rstrip("/") in ("models", "/models") and words[1:] != owners:
+            raise SpecError("--codeowners", f"line {n} already gives models/ to {' '.join(words[1:]) or 'nobody'}",
+                            "pass the same --model-owner, or remove that line")
+    body = "\n".join(lines)
+    return (body + ("\n\n" if body.strip() else "")) + f"{CODEOWNERS_MARK}\n{entry}\n"
+
+
+def codeowners_path(out_dir: str | Path) -> Path:
+    """Where CODEOWNERS goes by default: beside the workflows folder (.github/CODEOWNERS)."""
+    return Path(out_dir).parent / "CODEOWNERS"
+
+
+def plan_codeowners(path: str | Path, owners: list[str]) -> tuple[Path, str | None]:
+    """(path, new text) of CODEOWNERS with the /models/ owners; text None when the file already says so."""
+    p = Path(path)
+    if p.exists() and not p.is_file():
+        raise SpecError("--codeowners", f"{p} is not a file", "give the CODEOWNERS file, like .github/CODEOWNERS")
+    old = p.read_text() if p.is_file() else None
+    new = codeowners_text(old, owners)
+    return p, (None if new == old else new)
