@@ -10,7 +10,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from chartcheck import chart_dir, chart_values, check_values
+from chartcheck import chart_values, check_values
+from mlplatform.stacks.chart_facts import chart_facts
 from conftest import assert_valid_k8s, helm_values, k8s_objects, one, plan_of
 from mlplatform.components import versions
 from mlplatform.components._common import SYSTEM_NODE_SELECTOR, ValidationError
@@ -73,8 +74,8 @@ def deep_merge(base, over):
 def assert_chart_accepts(values: dict) -> None:
     """Every key exists in the pinned values.yaml, and Helm's merged values pass values.schema.json."""
     report = check_values("mlflow", values)
-    assert report.unknown == []
-    schema = json.loads((chart_dir("mlflow") / "values.schema.json").read_text())
+    assert report.unknown == [] and report.mismatched == []
+    schema = chart_facts("mlflow")["values_schema"]
     jsonschema.Draft7Validator(schema).validate(deep_merge(chart_values("mlflow"), values))
 
 
