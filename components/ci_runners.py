@@ -69,6 +69,7 @@ from ._common import (
     tags,
 )
 from .artifact_registry import ArtifactRegistry
+from .helm_values import check_user_values, with_user_values
 from .monitoring import ARC_NAMESPACE
 
 CONTROLLER_CHART = "gha-runner-scale-set-controller"
@@ -185,6 +186,9 @@ class ScaleSetArgs:
         resources (dict | None, default None): runner container resources; None: CPU_RUNNER_RESOURCES
             or GPU_RUNNER_RESOURCES. The GPU limit is added either way.
         labels (dict[str, str], default {}): extra labels on the runner pods (for example a team).
+        helm_values (dict | None, default None): your own gha-runner-scale-set values, deep-merged over
+            the computed ones; keys the component owns (githubConfigSecret, githubConfigUrl,
+            controllerServiceAccount, GPU tolerations) are refused (components/helm_values.OWNED).
     """
 
     github_config_url: str
@@ -202,6 +206,7 @@ class ScaleSetArgs:
     image: str = versions.RUNNER_IMAGE
     resources: dict[str, Any] | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    helm_values: dict[str, Any] | None = None
 
 
 @dataclass
@@ -233,6 +238,10 @@ class CiRunnersArgs:
         image (str, default versions.RUNNER_IMAGE): runner image of both scale sets.
         mlflow_prefix (str, default "mlflow"): the bucket prefix of MLflow artifacts.
         tags (dict[str, str], default {}): extra tags on the AWS resources (the IAM role).
+        helm_values (dict | None, default None): your own gha-runner-scale-set values for both scale
+            sets (see ScaleSetArgs.helm_values).
+        controller_helm_values (dict | None, default None): your own gha-runner-scale-set-controller
+            values, deep-merged over the computed ones (refused when adopting a controller).
     """
 
     github_config_url: str
@@ -253,6 +262,8 @@ class CiRunnersArgs:
     image: str = versions.RUNNER_IMAGE
     mlflow_prefix: str = MLFLOW_PREFIX
     tags: dict[str, str] = field(default_factory=dict)
+    helm_values: dict[str, Any] | None = None
+    controller_helm_values: dict[str, Any] | None = None
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -304,6 +315,7 @@ def validate_scale_set(name: str, args: ScaleSetArgs, at: str = "scale_set") -> 
     _check_name(f"{at}.controller_service_account", args.controller_service_account, _DNS_SUBDOMAIN,
                 "service account name", 253)
     _check_scale(at, args.min_runners, args.max_runners)
+    check_user_values(SCALE_SET_CHART, args.helm_values, f"{at}.helm_values")
     gpus = _whole(f"{at}.gpus", args.gpus)
     if gpus < 0:
         raise ValidationError(f"{at}.gpus", f"{gpus} is negative", "use 0 for a CPU runner or 1 or more GPUs")
@@ -333,6 +345,10 @@ def _validate(name: str, args: CiRunnersArgs) -> None:
         if getattr(args, fname) is None:
             raise ValidationError(fname, "required for the runners' IAM role", f"pass the Cluster's {fname}")
     _check_github_url("github_config_url", args.github_config_url)
+    check_user_values(CONTROLLER_CHART, args.controller_helm_values, "controller_helm_values")
+    if args.existing_controller is not None and args.controller_helm_values:
+        raise ValidationError("controller_helm_values", "the adopted runner controller is not installed by this "
+                              "component", "set its values where that controller is managed, or drop them")
     if not isinstance(args.cpu, RunnerScale):
         raise ValidationError("cpu", f"must be a RunnerScale, got {args.cpu!r}", "pass RunnerScale(min_runners, max_runners)")
     _check_scale("cpu", args.cpu.min_runners, args.cpu.max_runners)
@@ -449,7 +465,8 @@ def runner_scale_set(parent: pulumi.Resource, name: str, args: ScaleSetArgs,
     namespace, make the Secret there with `github_app_secret(...)` first.
     """
     validate_scale_set(name, args, at)
-    return helm_release(parent, name, SCALE_SET_CHART, args.namespace, scale_set_values(name, args), provider,
+    return helm_release(parent, name, SCALE_SET_CHART, args.namespace,
+                        with_user_values(SCALE_SET_CHART, scale_set_values(name, args), args.helm_values), provider,
                         create_namespace=False, depends_on=depends_on)
 
 
@@ -529,7 +546,9 @@ class CiRunners(pulumi.ComponentResource):
             arc_ns = namespace(self, f"{name}-arc-systems", args.controller_namespace, provider,
                                enforce="baseline", audit="restricted", warn="restricted")
             controller.append(helm_release(self, f"{name}-arc", CONTROLLER_CHART, args.controller_namespace,
-                                           controller_values(), provider, create_namespace=False,
+                                           with_user_values(CONTROLLER_CHART, controller_values(),
+                                                            args.controller_helm_values, "controller_helm_values"),
+                                           provider, create_namespace=False,
                                            depends_on=[arc_ns]))
         runner_ns = namespace(self, f"{name}-arc-runners", args.namespace, provider,
                               enforce="restricted", audit="restricted", warn="restricted")
@@ -560,7 +579,8 @@ def _scale_set_args(kind: str, args: CiRunnersArgs, controller_namespace: str,
         github_config_url=args.github_config_url, github_config_secret=args.github_secret,
         service_account=RUNNER_SERVICE_ACCOUNT, namespace=args.namespace,
         controller_namespace=controller_namespace, controller_service_account=controller_service_account,
-        min_runners=scale.min_runners, max_runners=scale.max_runners, image=args.image)
+        min_runners=scale.min_runners, max_runners=scale.max_runners, image=args.image,
+        helm_values=args.helm_values)
     if kind == "gpu":
         return ScaleSetArgs(**common, gpus=1, gpu_node_selector=dict(args.gpu_node_selector))
     return ScaleSetArgs(**common, node_selector=dict(args.cpu_node_selector), tolerations=list(args.cpu_tolerations))

@@ -53,6 +53,7 @@ from ._common import (
     tags,
 )
 from .gpu_instances import GPU_INSTANCE_TYPES, OTHER_ACCELERATORS, REGION_GPU_OFFERINGS, family, gpu_count, gpu_model
+from .helm_values import check_user_values, with_user_values
 
 MECHANISMS = ("managed", "karpenter")
 CAPACITIES = ("spot-first", "spot", "on-demand")
@@ -162,6 +163,12 @@ class GpuNodePoolArgs:
         existing (ExistingGpuNodes | None, default None): adopt these nodes: labels, taint and device
             plugin only; pools must be empty.
         tags (dict[str, str], default {}): extra tags on every AWS resource (and Karpenter's instances).
+        helm_values (dict | None, default None): your own values for the node autoscaler's chart
+            (cluster-autoscaler for "managed", karpenter for "karpenter"), deep-merged over the computed
+            ones; keys it owns (IRSA service account, cluster wiring) are refused (helm_values.OWNED).
+            Refused when adopting nodes (no autoscaler is installed).
+        device_plugin_helm_values (dict | None, default None): the same for the nvidia-device-plugin
+            chart (its tolerations and affinity are owned: GPU nodes only).
     """
 
     cluster_name: pulumi.Input[str]
@@ -181,6 +188,13 @@ class GpuNodePoolArgs:
     device_plugin: bool = True
     existing: ExistingGpuNodes | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    helm_values: dict[str, Any] | None = None
+    device_plugin_helm_values: dict[str, Any] | None = None
+
+
+def autoscaler_chart(mechanism: str) -> str:
+    """The chart of the node autoscaler a mechanism installs (what `helm_values` applies to)."""
+    return "karpenter" if mechanism == "karpenter" else "cluster-autoscaler"
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -260,6 +274,11 @@ def _validate_pool(i: int, pool: GpuPool, args: GpuNodePoolArgs, name: str, regi
 def _validate(name: str, args: GpuNodePoolArgs) -> None:
     if args.mechanism not in MECHANISMS:
         raise ValidationError("mechanism", f"unknown mechanism {args.mechanism!r}", f"use one of {', '.join(MECHANISMS)}")
+    check_user_values("nvidia-device-plugin", args.device_plugin_helm_values, "device_plugin_helm_values")
+    check_user_values(autoscaler_chart(args.mechanism), args.helm_values)
+    if args.existing is not None and args.helm_values:
+        raise ValidationError("helm_values", "no node autoscaler is installed for adopted nodes",
+                              "drop helm_values, or create pools instead of adopting nodes")
     if not 1 <= args.idle_minutes <= 60:
         raise ValidationError("idle_minutes", f"{args.idle_minutes} is out of range",
                               "use 1 to 60 (an idle GPU node is billed every minute it stays)")
@@ -657,6 +676,7 @@ class GpuNodePool(pulumi.ComponentResource):
             "expanderPriorities": {str(k): v for k, v in priorities.items()},
             "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
         }
+        values = with_user_values("cluster-autoscaler", values, args.helm_values)
         helm_release(self, f"{name}-cluster-autoscaler", "cluster-autoscaler", CONTROLLER_NAMESPACE, values,
                      args.k8s_provider, create_namespace=False, depends_on=[self._controller_policy])
 
@@ -704,6 +724,7 @@ class GpuNodePool(pulumi.ComponentResource):
             "nodeSelector": {"kubernetes.io/os": "linux", **SYSTEM_NODE_SELECTOR},
             "controller": {"resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}},
         }
+        values = with_user_values("karpenter", values, args.helm_values)
         release = helm_release(self, f"{name}-karpenter", "karpenter", CONTROLLER_NAMESPACE, values, args.k8s_provider,
                                create_namespace=False, depends_on=[self._controller_policy, access])
 
@@ -770,5 +791,7 @@ class GpuNodePool(pulumi.ComponentResource):
             "priorityClassName": "system-node-critical",
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         }
+        values = with_user_values("nvidia-device-plugin", values, self._args.device_plugin_helm_values,
+                                  "device_plugin_helm_values")
         helm_release(self, f"{self._name}-nvidia-device-plugin", "nvidia-device-plugin", CONTROLLER_NAMESPACE, values,
                      self._args.k8s_provider, create_namespace=False)

@@ -12,6 +12,7 @@ Controller "IAM permissions" page), not copied; compare it when you move the cha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -25,7 +26,9 @@ from ._common import (
     policy_json,
     tags,
 )
+from .helm_values import check_user_values, with_user_values
 
+CHART = "aws-load-balancer-controller"
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
@@ -117,6 +120,9 @@ class LoadBalancerControllerArgs:
         k8s_provider (ProviderResource, required): the cluster's Kubernetes provider.
         replicas (int, default 2): controller replicas (leader-elected).
         tags (dict[str, str], default {}): extra tags on the IAM role.
+        helm_values (dict | None, default None): your own aws-load-balancer-controller values,
+            deep-merged over the computed ones; the IRSA service account and the cluster/VPC wiring are
+            owned and refused (components/helm_values.OWNED).
     """
 
     cluster_name: pulumi.Input[str]
@@ -127,6 +133,7 @@ class LoadBalancerControllerArgs:
     k8s_provider: pulumi.ProviderResource | None
     replicas: int = 2
     tags: dict[str, str] = field(default_factory=dict)
+    helm_values: dict[str, Any] | None = None
 
 
 class LoadBalancerController(pulumi.ComponentResource):
@@ -137,6 +144,7 @@ class LoadBalancerController(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None):
         if not 1 <= args.replicas <= 5:
             raise ValidationError("replicas", f"must be 1 to 5, got {args.replicas}", "use 2 for high availability")
+        check_user_values(CHART, args.helm_values)
         super().__init__("mlplatform:network:LoadBalancerController", name, None, opts)
         role = aws.iam.Role(
             f"{name}-lb-controller",
@@ -146,7 +154,7 @@ class LoadBalancerController(pulumi.ComponentResource):
             opts=child(self),
         )
         aws.iam.RolePolicy(f"{name}-lb-controller", role=role.id, policy=controller_policy(), opts=child(self))
-        self.release = helm_release(self, f"{name}-lb-controller", "aws-load-balancer-controller", NAMESPACE, {
+        self.release = helm_release(self, f"{name}-lb-controller", CHART, NAMESPACE, with_user_values(CHART, {
             "clusterName": args.cluster_name,
             "region": args.region,
             "vpcId": args.vpc_id,
@@ -160,6 +168,6 @@ class LoadBalancerController(pulumi.ComponentResource):
             "enableServiceMutatorWebhook": False,
             # Every ALB/NLB and security group it makes carries the stack's tags: the orphan sweep finds them.
             "defaultTags": tags(name, args.tags),
-        }, provider=args.k8s_provider, create_namespace=False)
+        }, args.helm_values), provider=args.k8s_provider, create_namespace=False)
         self.role_arn = role.arn
         self.register_outputs({"role_arn": self.role_arn})

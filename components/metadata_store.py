@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -32,6 +33,7 @@ from . import versions
 from ._common import (SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, irsa_trust_policy, kms_key,
                       namespace, tags)
 from .artifact_registry import ArtifactRegistry
+from .helm_values import check_user_values, with_user_values
 
 POSTGRES_PORT = 5432
 MLFLOW_PREFIX = "mlflow"  # S3 prefix of MLflow artifacts (and of the IRSA policy)
@@ -125,6 +127,9 @@ class MetadataStoreArgs:
             (LoadBalancerController); MLflow installs after it, so its admission webhook answers.
         protect (bool, default True): protect the database and its KMS key against deletion.
         tags (dict[str, str], default {}): extra tags on every AWS resource.
+        helm_values (dict | None, default None): your own mlflow chart values (extra env, auth...),
+            deep-merged over the computed ones; keys the component owns (the database and its secret,
+            the artifact bucket, the IRSA service account) are refused (components/helm_values.OWNED).
     """
 
     registry: ArtifactRegistry
@@ -153,6 +158,7 @@ class MetadataStoreArgs:
     ingress_controller: pulumi.Resource | None = None
     protect: bool = True
     tags: dict[str, str] = field(default_factory=dict)
+    helm_values: dict[str, Any] | None = None
 
 
 def _int_in(field_name: str, value: object, low: int, high: int, why: str) -> None:
@@ -221,6 +227,7 @@ def _validate(name: str, args: MetadataStoreArgs) -> None:
     if not isinstance(args.registry, ArtifactRegistry):
         raise ValidationError("registry", f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
                               "pass the ArtifactRegistry whose bucket keeps the MLflow artifacts")
+    check_user_values("mlflow", args.helm_values)
     for fname in ("oidc_provider_arn", "oidc_issuer_url"):
         if getattr(args, fname) is None:
             raise ValidationError(fname, "required for the MLflow service account's IAM role",
@@ -339,7 +346,8 @@ class MetadataStore(pulumi.ComponentResource):
             "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
             "ingress": self._ingress(args),
         }
-        helm_release(self, f"{name}-mlflow", "mlflow", args.namespace, values, args.k8s_provider,
+        helm_release(self, f"{name}-mlflow", "mlflow", args.namespace, with_user_values("mlflow", values, args.helm_values),
+                     args.k8s_provider,
                      create_namespace=False,
                      depends_on=[ns, secret, *([args.ingress_controller] if args.ingress_controller else [])])
 

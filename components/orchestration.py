@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 from ._common import (GPU_TOLERATION, SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, irsa_trust_policy,
                       namespace, tags)
 from .artifact_registry import ArtifactRegistry
+from .helm_values import check_user_values, with_user_values
 from .metadata_store import IRSA_ANNOTATION, MLFLOW_PREFIX
 
 ENGINES = ("cronjob", "argo")
@@ -72,6 +73,9 @@ class OrchestrationArgs:
         namespace (str, default "retraining"): namespace the job runs in (created).
         argo_namespace (str, default "argo"): namespace of the Argo controller and server (engine "argo").
         tags (dict[str, str], default {}): extra tags on every AWS resource.
+        helm_values (dict | None, default None): your own argo-workflows chart values (engine "argo"),
+            deep-merged over the computed ones; the IRSA service accounts are owned and refused
+            (components/helm_values.OWNED). Refused with engine "cronjob" (no chart is installed).
     """
 
     image: pulumi.Input[str]
@@ -92,6 +96,7 @@ class OrchestrationArgs:
     namespace: str = "retraining"
     argo_namespace: str = "argo"
     tags: dict[str, str] = field(default_factory=dict)
+    helm_values: dict[str, Any] | None = None
 
 
 def valid_schedule(schedule: object) -> bool:
@@ -107,6 +112,10 @@ def valid_schedule(schedule: object) -> bool:
 def _validate(name: str, args: OrchestrationArgs) -> None:
     if args.engine not in ENGINES:
         raise ValidationError("engine", f"unknown engine {args.engine!r}", f"use one of {', '.join(ENGINES)}")
+    check_user_values("argo-workflows", args.helm_values)
+    if args.helm_values and args.engine != "argo":
+        raise ValidationError("helm_values", f"engine {args.engine} installs no chart",
+                              "set engine to argo, or drop helm_values")
     if not isinstance(args.registry, ArtifactRegistry):
         raise ValidationError("registry", f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
                               "pass the ArtifactRegistry of the stack")
@@ -275,6 +284,7 @@ class Orchestration(pulumi.ComponentResource):
                 },
             },
         }
+        values = with_user_values("argo-workflows", values, args.helm_values)
         return helm_release(self, f"{name}-argo", "argo-workflows", args.argo_namespace, values, args.k8s_provider,
                             depends_on=[ns])
 

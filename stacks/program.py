@@ -116,6 +116,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         oidc_provider_arn=cluster.oidc_provider_arn,
         oidc_issuer_url=cluster.oidc_issuer_url,
         k8s_provider=cluster.provider,
+        helm_values=m.load_balancer_controller_helm_values or None,
         tags=tags,
     )) if m.ingress else None
     models = [repo for repo in ("models",) if repo in registry.repository_urls]
@@ -138,6 +139,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         ingress=m.ingress,
         ingress_host=m.host,
         ingress_controller=lb_controller.release if lb_controller else None,
+        helm_values=m.helm_values or None,
         tags=tags,
     ))
 
@@ -152,6 +154,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         engine=spec.retraining.engine,
         schedule=spec.retraining.schedule,
         model_repositories=models,
+        helm_values=spec.retraining.helm_values or None,
         tags=tags,
     ))
 
@@ -166,6 +169,8 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         runner_controller_namespace=((spec.runners.existing_controller.namespace if spec.runners.existing_controller
                                       else ARC_NAMESPACE) if spec.runners.enabled else None),
         existing=ExistingMonitoring(**mon.existing.model_dump()) if mon.existing else None,
+        helm_values=mon.helm_values or None,
+        dcgm_exporter_helm_values=mon.dcgm_exporter_helm_values or None,
     ))
 
     gpu = _gpu(spec, name, network, cluster, tags)
@@ -262,6 +267,8 @@ def _runners(spec: StackSpec, name: str, cluster: Cluster, registry: ArtifactReg
         cpu_node_selector=cpu_selector,
         cpu_tolerations=cpu_tolerations,
         existing_controller=ExistingController(e.namespace, e.service_account) if e else None,
+        helm_values=r.helm_values or None,
+        controller_helm_values=r.controller_helm_values or None,
         tags=tags,
     ))
 
@@ -327,6 +334,8 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
         kubernetes_version=None if c.existing else (c.kubernetes_version or KUBERNETES_VERSION),
         cni_policy_on_node_role=c.existing is not None,
         existing=ExistingGpuNodes(**g.existing.model_dump()) if g.existing else None,
+        helm_values=g.helm_values or None,
+        device_plugin_helm_values=g.device_plugin_helm_values or None,
         tags=tags,
     ))
 

@@ -240,8 +240,11 @@ def test_mlflow_release_is_pinned_and_values_fit_the_chart(plan):
 
 
 def test_chart_schema_check_catches_a_bad_value(plan):
-    with pytest.raises(jsonschema.ValidationError):
-        assert_chart_accepts({**mlflow_values(plan), "replicaCount": "two"})
+    values = {**mlflow_values(plan), "replicaCount": "two"}
+    assert check_values("mlflow", values).mismatched == ["replicaCount: is a string, the chart's default is a number"]
+    with pytest.raises(jsonschema.ValidationError):  # and the chart's own values.schema.json refuses it too
+        jsonschema.Draft7Validator(chart_facts("mlflow")["values_schema"]).validate(
+            deep_merge(chart_values("mlflow"), values))
 
 
 def test_mlflow_backend_store_is_the_database_through_the_secret(plan):
