@@ -64,12 +64,13 @@ from ._common import (
     child,
     PART_OF,
     helm_release,
-    irsa_trust_policy,
     namespace,
     tags,
 )
 from .artifact_registry import ArtifactRegistry
+from .cluster_ref import ClusterLike, resolve_cluster
 from .helm_values import check_user_values, with_user_values
+from .irsa import irsa_role
 from .monitoring import ARC_NAMESPACE
 
 CONTROLLER_CHART = "gha-runner-scale-set-controller"
@@ -217,8 +218,12 @@ class CiRunnersArgs:
         github_config_url (str, required): where runners register (see ScaleSetArgs.github_config_url).
         registry (ArtifactRegistry, required): the runners' IRSA role may push to all its ECR
             repositories and read/write its bucket's `mlflow_prefix`.
-        oidc_provider_arn (Input[str], required): the cluster's IAM OIDC provider (`Cluster.oidc_provider_arn`).
-        oidc_issuer_url (Input[str], required): the cluster's OIDC issuer (`Cluster.oidc_issuer_url`).
+        cluster (Cluster | ClusterRef | None, default None): the cluster the runners run on; its OIDC
+            provider, issuer and Kubernetes provider fill the three fields below.
+        oidc_provider_arn (Input[str] | None, default None): the cluster's IAM OIDC provider
+            (`Cluster.oidc_provider_arn`); required without `cluster` (kept for existing programs).
+        oidc_issuer_url (Input[str] | None, default None): the cluster's OIDC issuer
+            (`Cluster.oidc_issuer_url`); required without `cluster`.
         k8s_provider (ProviderResource | None, default None): the cluster's Kubernetes provider
             (`Cluster.provider`); None: the ambient kubeconfig.
         github_app (GitHubAppCredentials | None, default None): credentials put into the Secret
@@ -246,8 +251,8 @@ class CiRunnersArgs:
 
     github_config_url: str
     registry: ArtifactRegistry
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_issuer_url: pulumi.Input[str] | None = None
     k8s_provider: pulumi.ProviderResource | None = None
     github_app: GitHubAppCredentials | None = None
     cpu: RunnerScale = field(default_factory=lambda: RunnerScale(0, 4))
@@ -264,6 +269,7 @@ class CiRunnersArgs:
     tags: dict[str, str] = field(default_factory=dict)
     helm_values: dict[str, Any] | None = None
     controller_helm_values: dict[str, Any] | None = None
+    cluster: ClusterLike | None = None
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -511,6 +517,7 @@ class CiRunners(pulumi.ComponentResource):
     controller_service_account: str
 
     def __init__(self, name: str, args: CiRunnersArgs, opts: pulumi.ResourceOptions | None = None):
+        args = resolve_cluster(args)
         _validate(name, args)
         labels = scale_set_names(name, gpu=args.gpu is not None)
         e = args.existing_controller
@@ -525,20 +532,14 @@ class CiRunners(pulumi.ComponentResource):
         self.github_secret, self.github_secret_created = args.github_secret, args.github_app is not None
         provider = args.k8s_provider
 
-        role = aws.iam.Role(
-            f"{name}-runners",
-            description=f"CI runners of {name} (IRSA: {args.namespace}/{RUNNER_SERVICE_ACCOUNT})",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(
-                lambda v: irsa_trust_policy(v[0], v[1], args.namespace, RUNNER_SERVICE_ACCOUNT)),
-            tags=tags(name, args.tags),
-            opts=child(self),
-        )
+        policies = {}
         if args.registry.repository_arns:
-            aws.iam.RolePolicy(f"{name}-runners-ecr", role=role.id,
-                               policy=args.registry.ecr_push_policy(sorted(args.registry.repository_arns)),
-                               opts=child(self))
-        aws.iam.RolePolicy(f"{name}-runners-mlflow", role=role.id,
-                           policy=args.registry.prefix_policy(args.mlflow_prefix.strip("/")), opts=child(self))
+            policies[f"{name}-runners-ecr"] = args.registry.ecr_push_policy(sorted(args.registry.repository_arns))
+        policies[f"{name}-runners-mlflow"] = args.registry.prefix_policy(args.mlflow_prefix.strip("/"))
+        irsa = irsa_role(self, f"{name}-runners", args.oidc_provider_arn, args.oidc_issuer_url,
+                         [(args.namespace, RUNNER_SERVICE_ACCOUNT)], policies=policies, tags=tags(name, args.tags),
+                         description=f"CI runners of {name} (IRSA: {args.namespace}/{RUNNER_SERVICE_ACCOUNT})")
+        role = irsa.role
         self.role_arn = role.arn
 
         controller: list[pulumi.Resource] = []
@@ -559,7 +560,7 @@ class CiRunners(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child(self, provider=provider, depends_on=[runner_ns]),
         )
-        before: list[pulumi.Resource] = [*controller, runner_ns, sa]
+        before: list[pulumi.Resource] = [*controller, runner_ns, sa, *irsa.policies]
         if args.github_app is not None:
             before.append(github_app_secret(self, f"{name}-github-app", args.namespace, args.github_secret,
                                             args.github_app, provider, depends_on=[runner_ns]))

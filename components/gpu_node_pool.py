@@ -48,12 +48,13 @@ from ._common import (
     assume_role_service,
     child,
     helm_release,
-    irsa_trust_policy,
     policy_json,
     tags,
 )
 from .gpu_instances import GPU_INSTANCE_TYPES, OTHER_ACCELERATORS, REGION_GPU_OFFERINGS, family, gpu_count, gpu_model
+from .cluster_ref import ClusterLike, resolve_cluster
 from .helm_values import check_user_values, with_user_values
+from .irsa import irsa_role
 
 MECHANISMS = ("managed", "karpenter")
 CAPACITIES = ("spot-first", "spot", "on-demand")
@@ -132,7 +133,10 @@ class GpuNodePoolArgs:
     """Inputs of `GpuNodePool`.
 
     Fields:
-        cluster_name (Input[str], required): the EKS cluster (`Cluster.cluster_name`).
+        cluster (Cluster | ClusterRef | None, default None): the cluster the pools join; its name,
+            Kubernetes provider, OIDC provider, issuer and security group fill the five fields below.
+        cluster_name (Input[str] | None, default None): the EKS cluster (`Cluster.cluster_name`); required
+            without `cluster` (kept for existing programs, like the four below).
         k8s_provider (ProviderResource | None, default None): the cluster's Kubernetes provider
             (`Cluster.provider`); every Kubernetes object and Helm release uses it.
         oidc_provider_arn (Input[str] | None, default None): the cluster's IAM OIDC provider, for the
@@ -171,7 +175,7 @@ class GpuNodePoolArgs:
             chart (its tolerations and affinity are owned: GPU nodes only).
     """
 
-    cluster_name: pulumi.Input[str]
+    cluster_name: pulumi.Input[str] | None = None
     k8s_provider: pulumi.ProviderResource | None = None
     oidc_provider_arn: pulumi.Input[str] | None = None
     oidc_issuer_url: pulumi.Input[str] | None = None
@@ -190,6 +194,7 @@ class GpuNodePoolArgs:
     tags: dict[str, str] = field(default_factory=dict)
     helm_values: dict[str, Any] | None = None
     device_plugin_helm_values: dict[str, Any] | None = None
+    cluster: ClusterLike | None = None
 
 
 def autoscaler_chart(mechanism: str) -> str:
@@ -272,6 +277,8 @@ def _validate_pool(i: int, pool: GpuPool, args: GpuNodePoolArgs, name: str, regi
 
 
 def _validate(name: str, args: GpuNodePoolArgs) -> None:
+    if args.cluster_name is None:
+        raise ValidationError("cluster_name", "required", "pass cluster=<the Cluster> (or its cluster_name)")
     if args.mechanism not in MECHANISMS:
         raise ValidationError("mechanism", f"unknown mechanism {args.mechanism!r}", f"use one of {', '.join(MECHANISMS)}")
     check_user_values("nvidia-device-plugin", args.device_plugin_helm_values, "device_plugin_helm_values")
@@ -517,6 +524,7 @@ class GpuNodePool(pulumi.ComponentResource):
     interruption_queue_url: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
+        args = resolve_cluster(args)
         _validate(name, args)
         super().__init__("mlplatform:compute:GpuNodePool", name, None, opts)
         self._name, self._args, self._tags = name, args, tags(name, args.tags)
@@ -569,16 +577,12 @@ class GpuNodePool(pulumi.ComponentResource):
 
     def _irsa_role(self, suffix: str, service_account: str, statements: pulumi.Output[list[dict[str, Any]]]) -> aws.iam.Role:
         args, name = self._args, self._name
-        role = aws.iam.Role(
-            f"{name}-{suffix}",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(
-                lambda v: irsa_trust_policy(v[0], v[1], CONTROLLER_NAMESPACE, service_account)),
-            description=f"{suffix} controller (IRSA {CONTROLLER_NAMESPACE}/{service_account})",
-            tags=self._tags, opts=child(self))
-        self._controller_policy = aws.iam.RolePolicy(f"{name}-{suffix}", role=role.id,
-                                                     policy=statements.apply(policy_json), opts=child(self))
-        self.controller_role_arn = role.arn
-        return role
+        irsa = irsa_role(self, f"{name}-{suffix}", args.oidc_provider_arn, args.oidc_issuer_url,
+                         [(CONTROLLER_NAMESPACE, service_account)], policies={f"{name}-{suffix}": statements.apply(policy_json)},
+                         description=f"{suffix} controller (IRSA {CONTROLLER_NAMESPACE}/{service_account})", tags=self._tags)
+        (self._controller_policy,) = irsa.policies
+        self.controller_role_arn = irsa.role.arn
+        return irsa.role
 
     # -- managed node groups + cluster-autoscaler --------------------------------------------------
     def _managed(self, node_role: aws.iam.Role) -> None:
