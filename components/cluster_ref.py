@@ -4,8 +4,8 @@ Every component that runs on the cluster takes `cluster: ClusterLike | None` (a 
 `ClusterRef` for a cluster made elsewhere) and reads what it needs from it: the name, the IAM OIDC
 provider and issuer (IRSA), the Kubernetes provider and the cluster security group. The loose fields
 those components took before (`cluster_name`, `oidc_provider_arn`, `oidc_issuer_url`, `k8s_provider`,
-`cluster_security_group_id`) keep working; giving one of them AND `cluster` is refused, except a
-component's own client security group, which may differ from the cluster's.
+`cluster_security_group_id`) keep working; giving one of them AND a `cluster` that has it is refused,
+except a component's own client security group, which may differ from the cluster's.
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ def resolve_cluster(args: A) -> A:
         if field_name not in names:
             continue
         given, value = getattr(args, field_name), getattr(cluster, attr, None)
-        if given is not None and given is not value:
+        if value is None or given is value:  # the cluster does not know it (an adopted cluster's security group)
+            continue
+        if given is not None:
             if field_name in OVERRIDABLE:
                 continue
             raise ValidationError(field_name, "is given together with cluster",

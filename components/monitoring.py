@@ -31,6 +31,7 @@ import pulumi_random as random
 from ._common import (GPU_NODE_AFFINITY, GPU_TOLERATION, PART_OF, SYSTEM_NODE_SELECTOR, ValidationError, child,
                       helm_release, namespace)
 from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT, all_dashboards
+from .cluster_ref import ClusterLike, resolve_cluster
 from .helm_values import check_user_values, with_user_values
 
 PROMETHEUS_CHART = "kube-prometheus-stack"
@@ -115,6 +116,8 @@ class MonitoringArgs:
     """Inputs of `Monitoring`.
 
     Fields:
+        cluster (Cluster | ClusterRef | None, default None): the cluster; its Kubernetes provider fills
+            k8s_provider (kept for existing programs).
         k8s_provider (pulumi.ProviderResource | None, default None): the cluster's Kubernetes provider
             (`Cluster.provider`); None: the ambient kubeconfig.
         namespace (str, default "monitoring"): namespace of the bundled stack (ignored when adopting).
@@ -153,6 +156,7 @@ class MonitoringArgs:
     existing: ExistingMonitoring | None = None
     helm_values: dict[str, Any] | None = None
     dcgm_exporter_helm_values: dict[str, Any] | None = None
+    cluster: ClusterLike | None = None
 
 
 def _check_dns_label(field: str, value: Any) -> None:
@@ -387,6 +391,7 @@ class Monitoring(pulumi.ComponentResource):
     scrape_labels: dict[str, str]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        args = resolve_cluster(args)
         _validate(name, args)
         super().__init__("mlplatform:observability:Monitoring", name, None, opts)
         provider = args.k8s_provider

@@ -110,24 +110,18 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
 
     d, m = spec.database, spec.mlflow
     lb_controller = LoadBalancerController(name, LoadBalancerControllerArgs(
-        cluster_name=cluster.cluster_name,
+        cluster=cluster,
         vpc_id=network.vpc_id,
         region=spec.region,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer_url=cluster.oidc_issuer_url,
-        k8s_provider=cluster.provider,
         helm_values=m.load_balancer_controller_helm_values or None,
         tags=tags,
     )) if m.ingress else None
     models = [repo for repo in ("models",) if repo in registry.repository_urls]
     metadata = MetadataStore(name, MetadataStoreArgs(
         registry=registry,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer_url=cluster.oidc_issuer_url,
-        k8s_provider=cluster.provider,
+        cluster=cluster,
         vpc_id=network.vpc_id,
         private_subnet_ids=network.private_subnet_ids,
-        client_security_group_id=cluster.cluster_security_group_id,
         instance_class=d.instance_class,
         allocated_storage_gib=d.allocated_storage_gib,
         multi_az=d.multi_az,
@@ -148,9 +142,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         image=pulumi.Output.concat(images, ":retrain"),
         mlflow_tracking_uri=metadata.tracking_url,
         registry=registry,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer_url=cluster.oidc_issuer_url,
-        k8s_provider=cluster.provider,
+        cluster=cluster,
         engine=spec.retraining.engine,
         schedule=spec.retraining.schedule,
         model_repositories=models,
@@ -160,7 +152,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
 
     mon = spec.monitoring
     monitoring = Monitoring(name, MonitoringArgs(
-        k8s_provider=cluster.provider,
+        cluster=cluster,
         retention_days=mon.retention_days,
         storage_gib=mon.storage_gib,
         prometheus_replicas=mon.prometheus_replicas,
@@ -257,9 +249,7 @@ def _runners(spec: StackSpec, name: str, cluster: Cluster, registry: ArtifactReg
     return CiRunners(name, CiRunnersArgs(
         github_config_url=r.github_config_url or UNSET_GITHUB_URL,
         registry=registry,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer_url=cluster.oidc_issuer_url,
-        k8s_provider=cluster.provider,
+        cluster=cluster,
         github_app=credentials,
         cpu=RunnerScale(r.cpu.min, r.cpu.max),
         gpu=RunnerScale(r.gpu.min, r.gpu.max) if gpu is not None else None,
@@ -291,10 +281,7 @@ def _teams(spec: StackSpec, stack: str, name: str, cluster: Cluster, registry: A
         team=t.name,
         registry=registry,
         ecr_repository_prefix=f"{spec.registry.repository_prefix}/{stack}",
-        cluster_name=cluster.cluster_name,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer_url=cluster.oidc_issuer_url,
-        k8s_provider=cluster.provider,
+        cluster=cluster,
         gpu_quota=t.gpu_quota,
         cpu_quota=t.cpu_quota,
         memory_quota_gib=t.memory_quota_gib,
@@ -319,12 +306,8 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
                         if p.instance_types == defaults.get(p.name) else list(p.instance_types)})
              for p in g.pools] if not g.existing else []
     return GpuNodePool(name, GpuNodePoolArgs(
-        cluster_name=cluster.cluster_name,
-        k8s_provider=cluster.provider,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer_url=cluster.oidc_issuer_url,
+        cluster=cluster,
         subnet_ids=network.private_subnet_ids,
-        cluster_security_group_id=cluster.cluster_security_group_id,
         mechanism=g.mechanism,
         pools=pools,
         cpu_batch_pool=g.cpu_batch_pool and not g.existing,
