@@ -64,11 +64,13 @@ from ._common import (
     child,
     PART_OF,
     helm_release,
-    irsa_trust_policy,
     namespace,
     tags,
 )
 from .artifact_registry import ArtifactRegistry
+from .cluster_ref import ClusterLike, resolve_cluster
+from .helm_values import check_user_values, with_user_values
+from .irsa import irsa_role
 from .monitoring import ARC_NAMESPACE
 
 CONTROLLER_CHART = "gha-runner-scale-set-controller"
@@ -185,6 +187,9 @@ class ScaleSetArgs:
         resources (dict | None, default None): runner container resources; None: CPU_RUNNER_RESOURCES
             or GPU_RUNNER_RESOURCES. The GPU limit is added either way.
         labels (dict[str, str], default {}): extra labels on the runner pods (for example a team).
+        helm_values (dict | None, default None): your own gha-runner-scale-set values, deep-merged over
+            the computed ones; keys the component owns (githubConfigSecret, githubConfigUrl,
+            controllerServiceAccount, GPU tolerations) are refused (components/helm_values.OWNED).
     """
 
     github_config_url: str
@@ -202,6 +207,7 @@ class ScaleSetArgs:
     image: str = versions.RUNNER_IMAGE
     resources: dict[str, Any] | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    helm_values: dict[str, Any] | None = None
 
 
 @dataclass
@@ -212,8 +218,12 @@ class CiRunnersArgs:
         github_config_url (str, required): where runners register (see ScaleSetArgs.github_config_url).
         registry (ArtifactRegistry, required): the runners' IRSA role may push to all its ECR
             repositories and read/write its bucket's `mlflow_prefix`.
-        oidc_provider_arn (Input[str], required): the cluster's IAM OIDC provider (`Cluster.oidc_provider_arn`).
-        oidc_issuer_url (Input[str], required): the cluster's OIDC issuer (`Cluster.oidc_issuer_url`).
+        cluster (Cluster | ClusterRef | None, default None): the cluster the runners run on; its OIDC
+            provider, issuer and Kubernetes provider fill the three fields below.
+        oidc_provider_arn (Input[str] | None, default None): the cluster's IAM OIDC provider
+            (`Cluster.oidc_provider_arn`); required without `cluster` (kept for existing programs).
+        oidc_issuer_url (Input[str] | None, default None): the cluster's OIDC issuer
+            (`Cluster.oidc_issuer_url`); required without `cluster`.
         k8s_provider (ProviderResource | None, default None): the cluster's Kubernetes provider
             (`Cluster.provider`); None: the ambient kubeconfig.
         github_app (GitHubAppCredentials | None, default None): credentials put into the Secret
@@ -233,12 +243,16 @@ class CiRunnersArgs:
         image (str, default versions.RUNNER_IMAGE): runner image of both scale sets.
         mlflow_prefix (str, default "mlflow"): the bucket prefix of MLflow artifacts.
         tags (dict[str, str], default {}): extra tags on the AWS resources (the IAM role).
+        helm_values (dict | None, default None): your own gha-runner-scale-set values for both scale
+            sets (see ScaleSetArgs.helm_values).
+        controller_helm_values (dict | None, default None): your own gha-runner-scale-set-controller
+            values, deep-merged over the computed ones (refused when adopting a controller).
     """
 
     github_config_url: str
     registry: ArtifactRegistry
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_issuer_url: pulumi.Input[str] | None = None
     k8s_provider: pulumi.ProviderResource | None = None
     github_app: GitHubAppCredentials | None = None
     cpu: RunnerScale = field(default_factory=lambda: RunnerScale(0, 4))
@@ -253,6 +267,9 @@ class CiRunnersArgs:
     image: str = versions.RUNNER_IMAGE
     mlflow_prefix: str = MLFLOW_PREFIX
     tags: dict[str, str] = field(default_factory=dict)
+    helm_values: dict[str, Any] | None = None
+    controller_helm_values: dict[str, Any] | None = None
+    cluster: ClusterLike | None = None
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -304,6 +321,7 @@ def validate_scale_set(name: str, args: ScaleSetArgs, at: str = "scale_set") -> 
     _check_name(f"{at}.controller_service_account", args.controller_service_account, _DNS_SUBDOMAIN,
                 "service account name", 253)
     _check_scale(at, args.min_runners, args.max_runners)
+    check_user_values(SCALE_SET_CHART, args.helm_values, f"{at}.helm_values")
     gpus = _whole(f"{at}.gpus", args.gpus)
     if gpus < 0:
         raise ValidationError(f"{at}.gpus", f"{gpus} is negative", "use 0 for a CPU runner or 1 or more GPUs")
@@ -333,6 +351,10 @@ def _validate(name: str, args: CiRunnersArgs) -> None:
         if getattr(args, fname) is None:
             raise ValidationError(fname, "required for the runners' IAM role", f"pass the Cluster's {fname}")
     _check_github_url("github_config_url", args.github_config_url)
+    check_user_values(CONTROLLER_CHART, args.controller_helm_values, "controller_helm_values")
+    if args.existing_controller is not None and args.controller_helm_values:
+        raise ValidationError("controller_helm_values", "the adopted runner controller is not installed by this "
+                              "component", "set its values where that controller is managed, or drop them")
     if not isinstance(args.cpu, RunnerScale):
         raise ValidationError("cpu", f"must be a RunnerScale, got {args.cpu!r}", "pass RunnerScale(min_runners, max_runners)")
     _check_scale("cpu", args.cpu.min_runners, args.cpu.max_runners)
@@ -449,7 +471,8 @@ def runner_scale_set(parent: pulumi.Resource, name: str, args: ScaleSetArgs,
     namespace, make the Secret there with `github_app_secret(...)` first.
     """
     validate_scale_set(name, args, at)
-    return helm_release(parent, name, SCALE_SET_CHART, args.namespace, scale_set_values(name, args), provider,
+    return helm_release(parent, name, SCALE_SET_CHART, args.namespace,
+                        with_user_values(SCALE_SET_CHART, scale_set_values(name, args), args.helm_values), provider,
                         create_namespace=False, depends_on=depends_on)
 
 
@@ -494,6 +517,7 @@ class CiRunners(pulumi.ComponentResource):
     controller_service_account: str
 
     def __init__(self, name: str, args: CiRunnersArgs, opts: pulumi.ResourceOptions | None = None):
+        args = resolve_cluster(args)
         _validate(name, args)
         labels = scale_set_names(name, gpu=args.gpu is not None)
         e = args.existing_controller
@@ -508,20 +532,14 @@ class CiRunners(pulumi.ComponentResource):
         self.github_secret, self.github_secret_created = args.github_secret, args.github_app is not None
         provider = args.k8s_provider
 
-        role = aws.iam.Role(
-            f"{name}-runners",
-            description=f"CI runners of {name} (IRSA: {args.namespace}/{RUNNER_SERVICE_ACCOUNT})",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(
-                lambda v: irsa_trust_policy(v[0], v[1], args.namespace, RUNNER_SERVICE_ACCOUNT)),
-            tags=tags(name, args.tags),
-            opts=child(self),
-        )
+        policies = {}
         if args.registry.repository_arns:
-            aws.iam.RolePolicy(f"{name}-runners-ecr", role=role.id,
-                               policy=args.registry.ecr_push_policy(sorted(args.registry.repository_arns)),
-                               opts=child(self))
-        aws.iam.RolePolicy(f"{name}-runners-mlflow", role=role.id,
-                           policy=args.registry.prefix_policy(args.mlflow_prefix.strip("/")), opts=child(self))
+            policies[f"{name}-runners-ecr"] = args.registry.ecr_push_policy(sorted(args.registry.repository_arns))
+        policies[f"{name}-runners-mlflow"] = args.registry.prefix_policy(args.mlflow_prefix.strip("/"))
+        irsa = irsa_role(self, f"{name}-runners", args.oidc_provider_arn, args.oidc_issuer_url,
+                         [(args.namespace, RUNNER_SERVICE_ACCOUNT)], policies=policies, tags=tags(name, args.tags),
+                         description=f"CI runners of {name} (IRSA: {args.namespace}/{RUNNER_SERVICE_ACCOUNT})")
+        role = irsa.role
         self.role_arn = role.arn
 
         controller: list[pulumi.Resource] = []
@@ -529,7 +547,9 @@ class CiRunners(pulumi.ComponentResource):
             arc_ns = namespace(self, f"{name}-arc-systems", args.controller_namespace, provider,
                                enforce="baseline", audit="restricted", warn="restricted")
             controller.append(helm_release(self, f"{name}-arc", CONTROLLER_CHART, args.controller_namespace,
-                                           controller_values(), provider, create_namespace=False,
+                                           with_user_values(CONTROLLER_CHART, controller_values(),
+                                                            args.controller_helm_values, "controller_helm_values"),
+                                           provider, create_namespace=False,
                                            depends_on=[arc_ns]))
         runner_ns = namespace(self, f"{name}-arc-runners", args.namespace, provider,
                               enforce="restricted", audit="restricted", warn="restricted")
@@ -540,7 +560,7 @@ class CiRunners(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child(self, provider=provider, depends_on=[runner_ns]),
         )
-        before: list[pulumi.Resource] = [*controller, runner_ns, sa]
+        before: list[pulumi.Resource] = [*controller, runner_ns, sa, *irsa.policies]
         if args.github_app is not None:
             before.append(github_app_secret(self, f"{name}-github-app", args.namespace, args.github_secret,
                                             args.github_app, provider, depends_on=[runner_ns]))
@@ -560,7 +580,8 @@ def _scale_set_args(kind: str, args: CiRunnersArgs, controller_namespace: str,
         github_config_url=args.github_config_url, github_config_secret=args.github_secret,
         service_account=RUNNER_SERVICE_ACCOUNT, namespace=args.namespace,
         controller_namespace=controller_namespace, controller_service_account=controller_service_account,
-        min_runners=scale.min_runners, max_runners=scale.max_runners, image=args.image)
+        min_runners=scale.min_runners, max_runners=scale.max_runners, image=args.image,
+        helm_values=args.helm_values)
     if kind == "gpu":
         return ScaleSetArgs(**common, gpus=1, gpu_node_selector=dict(args.gpu_node_selector))
     return ScaleSetArgs(**common, node_selector=dict(args.cpu_node_selector), tolerations=list(args.cpu_tolerations))

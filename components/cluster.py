@@ -18,7 +18,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from . import versions
-from ._common import ValidationError, assume_role_service, child, irsa_trust_policy, kms_key, policy_json, tags
+from ._common import ValidationError, assume_role_service, child, kms_key, policy_json, tags
+from .irsa import IrsaRole, irsa_role
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 LOG_RETENTION_DAYS = 90
@@ -330,19 +331,13 @@ class Cluster(pulumi.ComponentResource):
                                              client_id_lists=["sts.amazonaws.com"], tags=t, opts=child(self))
         self.oidc_provider_arn = oidc.arn
 
-        def irsa_role(suffix: str, namespace: str, service_account: str, policy: str) -> aws.iam.Role:
-            role = aws.iam.Role(
-                f"{name}-{suffix}",
-                assume_role_policy=pulumi.Output.all(oidc.arn, self.oidc_issuer_url).apply(
-                    lambda v: irsa_trust_policy(v[0], v[1], namespace, service_account)),
-                tags=t,
-                opts=child(self),
-            )
-            aws.iam.RolePolicyAttachment(f"{name}-{suffix}", role=role.name, policy_arn=_managed_policy(policy),
-                                         opts=child(self))
-            return role
+        def addon_role(suffix: str, namespace: str, service_account: str, policy: str) -> IrsaRole:
+            return irsa_role(self, f"{name}-{suffix}", oidc.arn, self.oidc_issuer_url, [(namespace, service_account)],
+                             managed_policy_arns={f"{name}-{suffix}": _managed_policy(policy)}, tags=t)
 
-        def addon(addon_name: str, role: aws.iam.Role | None = None, after: list[pulumi.Resource] | None = None):
+        def addon(addon_name: str, role: IrsaRole | None = None, after: list[pulumi.Resource] | None = None):
+            # An add-on with its own role starts after the role's policy is attached.
+            after = [*(after or []), *(role.policies if role is not None else [])]
             return aws.eks.Addon(
                 f"{name}-{addon_name}",
                 cluster_name=cluster.name,
@@ -354,16 +349,16 @@ class Cluster(pulumi.ComponentResource):
                 service_account_role_arn=role.arn if role is not None else None,
                 configuration_values=ADDON_CONFIG.get(addon_name),
                 tags=t,
-                opts=child(self, depends_on=after or []),
+                opts=child(self, depends_on=after),
             )
 
         # IRSA roles: the CNI and the EBS driver get their AWS permissions from their own roles, so the
         # node role carries no VPC or EBS permissions.
         addon_roles = {
-            "vpc-cni": irsa_role("vpc-cni", "kube-system", "aws-node", "AmazonEKS_CNI_Policy"),
+            "vpc-cni": addon_role("vpc-cni", "kube-system", "aws-node", "AmazonEKS_CNI_Policy"),
             # AWS publishes this one under the service-role/ path.
-            "aws-ebs-csi-driver": irsa_role("ebs-csi", "kube-system", "ebs-csi-controller-sa",
-                                            "service-role/AmazonEBSCSIDriverPolicy"),
+            "aws-ebs-csi-driver": addon_role("ebs-csi", "kube-system", "ebs-csi-controller-sa",
+                                             "service-role/AmazonEBSCSIDriverPolicy"),
         }
         # Networking add-ons (DaemonSets) go in before the nodes, so nodes join with the IRSA-backed CNI.
         before_nodes = [addon(a, addon_roles.get(a)) for a in versions.EKS_ADDONS if a in ADDONS_BEFORE_NODES]

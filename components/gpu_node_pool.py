@@ -48,11 +48,13 @@ from ._common import (
     assume_role_service,
     child,
     helm_release,
-    irsa_trust_policy,
     policy_json,
     tags,
 )
 from .gpu_instances import GPU_INSTANCE_TYPES, OTHER_ACCELERATORS, REGION_GPU_OFFERINGS, family, gpu_count, gpu_model
+from .cluster_ref import ClusterLike, resolve_cluster
+from .helm_values import check_user_values, with_user_values
+from .irsa import irsa_role
 
 MECHANISMS = ("managed", "karpenter")
 CAPACITIES = ("spot-first", "spot", "on-demand")
@@ -131,7 +133,10 @@ class GpuNodePoolArgs:
     """Inputs of `GpuNodePool`.
 
     Fields:
-        cluster_name (Input[str], required): the EKS cluster (`Cluster.cluster_name`).
+        cluster (Cluster | ClusterRef | None, default None): the cluster the pools join; its name,
+            Kubernetes provider, OIDC provider, issuer and security group fill the five fields below.
+        cluster_name (Input[str] | None, default None): the EKS cluster (`Cluster.cluster_name`); required
+            without `cluster` (kept for existing programs, like the four below).
         k8s_provider (ProviderResource | None, default None): the cluster's Kubernetes provider
             (`Cluster.provider`); every Kubernetes object and Helm release uses it.
         oidc_provider_arn (Input[str] | None, default None): the cluster's IAM OIDC provider, for the
@@ -162,9 +167,15 @@ class GpuNodePoolArgs:
         existing (ExistingGpuNodes | None, default None): adopt these nodes: labels, taint and device
             plugin only; pools must be empty.
         tags (dict[str, str], default {}): extra tags on every AWS resource (and Karpenter's instances).
+        helm_values (dict | None, default None): your own values for the node autoscaler's chart
+            (cluster-autoscaler for "managed", karpenter for "karpenter"), deep-merged over the computed
+            ones; keys it owns (IRSA service account, cluster wiring) are refused (helm_values.OWNED).
+            Refused when adopting nodes (no autoscaler is installed).
+        device_plugin_helm_values (dict | None, default None): the same for the nvidia-device-plugin
+            chart (its tolerations and affinity are owned: GPU nodes only).
     """
 
-    cluster_name: pulumi.Input[str]
+    cluster_name: pulumi.Input[str] | None = None
     k8s_provider: pulumi.ProviderResource | None = None
     oidc_provider_arn: pulumi.Input[str] | None = None
     oidc_issuer_url: pulumi.Input[str] | None = None
@@ -181,6 +192,14 @@ class GpuNodePoolArgs:
     device_plugin: bool = True
     existing: ExistingGpuNodes | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    helm_values: dict[str, Any] | None = None
+    device_plugin_helm_values: dict[str, Any] | None = None
+    cluster: ClusterLike | None = None
+
+
+def autoscaler_chart(mechanism: str) -> str:
+    """The chart of the node autoscaler a mechanism installs (what `helm_values` applies to)."""
+    return "karpenter" if mechanism == "karpenter" else "cluster-autoscaler"
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -258,8 +277,15 @@ def _validate_pool(i: int, pool: GpuPool, args: GpuNodePoolArgs, name: str, regi
 
 
 def _validate(name: str, args: GpuNodePoolArgs) -> None:
+    if args.cluster_name is None:
+        raise ValidationError("cluster_name", "required", "pass cluster=<the Cluster> (or its cluster_name)")
     if args.mechanism not in MECHANISMS:
         raise ValidationError("mechanism", f"unknown mechanism {args.mechanism!r}", f"use one of {', '.join(MECHANISMS)}")
+    check_user_values("nvidia-device-plugin", args.device_plugin_helm_values, "device_plugin_helm_values")
+    check_user_values(autoscaler_chart(args.mechanism), args.helm_values)
+    if args.existing is not None and args.helm_values:
+        raise ValidationError("helm_values", "no node autoscaler is installed for adopted nodes",
+                              "drop helm_values, or create pools instead of adopting nodes")
     if not 1 <= args.idle_minutes <= 60:
         raise ValidationError("idle_minutes", f"{args.idle_minutes} is out of range",
                               "use 1 to 60 (an idle GPU node is billed every minute it stays)")
@@ -498,6 +524,7 @@ class GpuNodePool(pulumi.ComponentResource):
     interruption_queue_url: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
+        args = resolve_cluster(args)
         _validate(name, args)
         super().__init__("mlplatform:compute:GpuNodePool", name, None, opts)
         self._name, self._args, self._tags = name, args, tags(name, args.tags)
@@ -550,16 +577,12 @@ class GpuNodePool(pulumi.ComponentResource):
 
     def _irsa_role(self, suffix: str, service_account: str, statements: pulumi.Output[list[dict[str, Any]]]) -> aws.iam.Role:
         args, name = self._args, self._name
-        role = aws.iam.Role(
-            f"{name}-{suffix}",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(
-                lambda v: irsa_trust_policy(v[0], v[1], CONTROLLER_NAMESPACE, service_account)),
-            description=f"{suffix} controller (IRSA {CONTROLLER_NAMESPACE}/{service_account})",
-            tags=self._tags, opts=child(self))
-        self._controller_policy = aws.iam.RolePolicy(f"{name}-{suffix}", role=role.id,
-                                                     policy=statements.apply(policy_json), opts=child(self))
-        self.controller_role_arn = role.arn
-        return role
+        irsa = irsa_role(self, f"{name}-{suffix}", args.oidc_provider_arn, args.oidc_issuer_url,
+                         [(CONTROLLER_NAMESPACE, service_account)], policies={f"{name}-{suffix}": statements.apply(policy_json)},
+                         description=f"{suffix} controller (IRSA {CONTROLLER_NAMESPACE}/{service_account})", tags=self._tags)
+        (self._controller_policy,) = irsa.policies
+        self.controller_role_arn = irsa.role.arn
+        return irsa.role
 
     # -- managed node groups + cluster-autoscaler --------------------------------------------------
     def _managed(self, node_role: aws.iam.Role) -> None:
@@ -657,6 +680,7 @@ class GpuNodePool(pulumi.ComponentResource):
             "expanderPriorities": {str(k): v for k, v in priorities.items()},
             "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
         }
+        values = with_user_values("cluster-autoscaler", values, args.helm_values)
         helm_release(self, f"{name}-cluster-autoscaler", "cluster-autoscaler", CONTROLLER_NAMESPACE, values,
                      args.k8s_provider, create_namespace=False, depends_on=[self._controller_policy])
 
@@ -704,6 +728,7 @@ class GpuNodePool(pulumi.ComponentResource):
             "nodeSelector": {"kubernetes.io/os": "linux", **SYSTEM_NODE_SELECTOR},
             "controller": {"resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}},
         }
+        values = with_user_values("karpenter", values, args.helm_values)
         release = helm_release(self, f"{name}-karpenter", "karpenter", CONTROLLER_NAMESPACE, values, args.k8s_provider,
                                create_namespace=False, depends_on=[self._controller_policy, access])
 
@@ -770,5 +795,7 @@ class GpuNodePool(pulumi.ComponentResource):
             "priorityClassName": "system-node-critical",
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         }
+        values = with_user_values("nvidia-device-plugin", values, self._args.device_plugin_helm_values,
+                                  "device_plugin_helm_values")
         helm_release(self, f"{self._name}-nvidia-device-plugin", "nvidia-device-plugin", CONTROLLER_NAMESPACE, values,
                      self._args.k8s_provider, create_namespace=False)

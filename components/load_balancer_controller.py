@@ -12,20 +12,22 @@ Controller "IAM permissions" page), not copied; compare it when you move the cha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 
 from ._common import (
     SYSTEM_NODE_SELECTOR,
     ValidationError,
-    child,
     helm_release,
-    irsa_trust_policy,
     policy_json,
     tags,
 )
+from .cluster_ref import ClusterLike, resolve_cluster
+from .helm_values import check_user_values, with_user_values
+from .irsa import irsa_role
 
+CHART = "aws-load-balancer-controller"
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
@@ -108,25 +110,32 @@ class LoadBalancerControllerArgs:
     """Inputs of `LoadBalancerController`.
 
     Fields:
-        cluster_name (Input[str], required): the EKS cluster.
+        cluster_name (Input[str], required unless `cluster`): the EKS cluster.
         vpc_id (Input[str], required): its VPC (given so the controller needs no instance metadata:
             nodes allow IMDS only one hop, which pods can't reach).
         region (str, required): AWS region of the cluster.
-        oidc_provider_arn (Input[str], required), oidc_issuer_url (Input[str], required): the
-            cluster's IRSA identity provider.
-        k8s_provider (ProviderResource, required): the cluster's Kubernetes provider.
+        oidc_provider_arn (Input[str], required unless `cluster`), oidc_issuer_url (Input[str], required
+            unless `cluster`): the cluster's IRSA identity provider.
+        k8s_provider (ProviderResource, required unless `cluster`): the cluster's Kubernetes provider.
+        cluster (Cluster | ClusterRef | None, default None): the cluster; its name, OIDC provider, issuer
+            and Kubernetes provider fill the loose fields above (kept for existing programs).
         replicas (int, default 2): controller replicas (leader-elected).
         tags (dict[str, str], default {}): extra tags on the IAM role.
+        helm_values (dict | None, default None): your own aws-load-balancer-controller values,
+            deep-merged over the computed ones; the IRSA service account and the cluster/VPC wiring are
+            owned and refused (components/helm_values.OWNED).
     """
 
-    cluster_name: pulumi.Input[str]
-    vpc_id: pulumi.Input[str]
-    region: str
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
-    k8s_provider: pulumi.ProviderResource | None
+    cluster_name: pulumi.Input[str] | None = None
+    vpc_id: pulumi.Input[str] | None = None
+    region: str | None = None
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_issuer_url: pulumi.Input[str] | None = None
+    k8s_provider: pulumi.ProviderResource | None = None
     replicas: int = 2
     tags: dict[str, str] = field(default_factory=dict)
+    helm_values: dict[str, Any] | None = None
+    cluster: ClusterLike | None = None
 
 
 class LoadBalancerController(pulumi.ComponentResource):
@@ -135,18 +144,19 @@ class LoadBalancerController(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: LoadBalancerControllerArgs, opts: pulumi.ResourceOptions | None = None):
+        args = resolve_cluster(args)
+        for field_name in ("cluster_name", "vpc_id", "region", "oidc_provider_arn", "oidc_issuer_url"):
+            if getattr(args, field_name) is None:
+                raise ValidationError(field_name, "required", "pass cluster=<the Cluster> and the stack's vpc_id and region")
         if not 1 <= args.replicas <= 5:
             raise ValidationError("replicas", f"must be 1 to 5, got {args.replicas}", "use 2 for high availability")
+        check_user_values(CHART, args.helm_values)
         super().__init__("mlplatform:network:LoadBalancerController", name, None, opts)
-        role = aws.iam.Role(
-            f"{name}-lb-controller",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(
-                lambda a: irsa_trust_policy(a[0], a[1], NAMESPACE, SERVICE_ACCOUNT)),
-            tags=tags(name, args.tags),
-            opts=child(self),
-        )
-        aws.iam.RolePolicy(f"{name}-lb-controller", role=role.id, policy=controller_policy(), opts=child(self))
-        self.release = helm_release(self, f"{name}-lb-controller", "aws-load-balancer-controller", NAMESPACE, {
+        irsa = irsa_role(self, f"{name}-lb-controller", args.oidc_provider_arn, args.oidc_issuer_url,
+                         [(NAMESPACE, SERVICE_ACCOUNT)], policies={f"{name}-lb-controller": controller_policy()},
+                         tags=tags(name, args.tags))
+        role = irsa.role
+        self.release = helm_release(self, f"{name}-lb-controller", CHART, NAMESPACE, with_user_values(CHART, {
             "clusterName": args.cluster_name,
             "region": args.region,
             "vpcId": args.vpc_id,
@@ -160,6 +170,6 @@ class LoadBalancerController(pulumi.ComponentResource):
             "enableServiceMutatorWebhook": False,
             # Every ALB/NLB and security group it makes carries the stack's tags: the orphan sweep finds them.
             "defaultTags": tags(name, args.tags),
-        }, provider=args.k8s_provider, create_namespace=False)
+        }, args.helm_values), provider=args.k8s_provider, create_namespace=False, depends_on=irsa.policies)
         self.role_arn = role.arn
         self.register_outputs({"role_arn": self.role_arn})

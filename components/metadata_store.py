@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -29,9 +30,12 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from . import versions
-from ._common import (SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, irsa_trust_policy, kms_key,
+from ._common import (SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, kms_key,
                       namespace, tags)
 from .artifact_registry import ArtifactRegistry
+from .cluster_ref import ClusterLike, resolve_cluster
+from .helm_values import check_user_values, with_user_values
+from .irsa import irsa_role
 
 POSTGRES_PORT = 5432
 MLFLOW_PREFIX = "mlflow"  # S3 prefix of MLflow artifacts (and of the IRSA policy)
@@ -90,8 +94,12 @@ class MetadataStoreArgs:
     Fields:
         registry (ArtifactRegistry, required): the registry whose bucket keeps MLflow artifacts under
             `mlflow/` and whose model repositories MLflow (and training jobs) push to.
-        oidc_provider_arn (Input[str], required): the cluster's IAM OIDC provider (`Cluster.oidc_provider_arn`).
-        oidc_issuer_url (Input[str], required): the cluster's OIDC issuer (`Cluster.oidc_issuer_url`).
+        cluster (Cluster | ClusterRef | None, default None): the cluster MLflow runs on; its OIDC provider,
+            issuer, Kubernetes provider and security group fill the four fields below.
+        oidc_provider_arn (Input[str] | None, default None): the cluster's IAM OIDC provider
+            (`Cluster.oidc_provider_arn`); required without `cluster` (kept for existing programs).
+        oidc_issuer_url (Input[str] | None, default None): the cluster's OIDC issuer
+            (`Cluster.oidc_issuer_url`); required without `cluster`.
         k8s_provider (ProviderResource | None, default None): Kubernetes provider of the cluster
             (`Cluster.provider`); None uses the ambient kubeconfig.
         vpc_id (Input[str] | None, default None): VPC of the database; required unless `existing`.
@@ -125,11 +133,14 @@ class MetadataStoreArgs:
             (LoadBalancerController); MLflow installs after it, so its admission webhook answers.
         protect (bool, default True): protect the database and its KMS key against deletion.
         tags (dict[str, str], default {}): extra tags on every AWS resource.
+        helm_values (dict | None, default None): your own mlflow chart values (extra env, auth...),
+            deep-merged over the computed ones; keys the component owns (the database and its secret,
+            the artifact bucket, the IRSA service account) are refused (components/helm_values.OWNED).
     """
 
     registry: ArtifactRegistry
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_issuer_url: pulumi.Input[str] | None = None
     k8s_provider: pulumi.ProviderResource | None = None
     vpc_id: pulumi.Input[str] | None = None
     private_subnet_ids: pulumi.Input[list[str]] | None = None
@@ -153,6 +164,8 @@ class MetadataStoreArgs:
     ingress_controller: pulumi.Resource | None = None
     protect: bool = True
     tags: dict[str, str] = field(default_factory=dict)
+    helm_values: dict[str, Any] | None = None
+    cluster: ClusterLike | None = None
 
 
 def _int_in(field_name: str, value: object, low: int, high: int, why: str) -> None:
@@ -221,10 +234,11 @@ def _validate(name: str, args: MetadataStoreArgs) -> None:
     if not isinstance(args.registry, ArtifactRegistry):
         raise ValidationError("registry", f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
                               "pass the ArtifactRegistry whose bucket keeps the MLflow artifacts")
+    check_user_values("mlflow", args.helm_values)
     for fname in ("oidc_provider_arn", "oidc_issuer_url"):
         if getattr(args, fname) is None:
             raise ValidationError(fname, "required for the MLflow service account's IAM role",
-                                  f"pass the Cluster's {fname}")
+                                  f"pass cluster=<the Cluster> (or the Cluster's {fname})")
     if args.existing is not None:
         _validate_existing(args.existing)
     else:
@@ -276,6 +290,7 @@ class MetadataStore(pulumi.ComponentResource):
     namespace: str
 
     def __init__(self, name: str, args: MetadataStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        args = resolve_cluster(args)
         _validate(name, args)
         super().__init__("mlplatform:data:MetadataStore", name, None, opts)
         t = tags(name, args.tags)
@@ -302,19 +317,13 @@ class MetadataStore(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns])),
         )
 
-        role = aws.iam.Role(
-            f"{name}-mlflow",
-            description=f"MLflow tracking server of {name} (IRSA: {args.namespace}/{SERVICE_ACCOUNT})",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(
-                lambda v: irsa_trust_policy(v[0], v[1], args.namespace, SERVICE_ACCOUNT)),
-            tags=t,
-            opts=child(self),
-        )
-        aws.iam.RolePolicy(f"{name}-mlflow-artifacts", role=role.id,
-                           policy=args.registry.prefix_policy(MLFLOW_PREFIX), opts=child(self))
+        policies = {f"{name}-mlflow-artifacts": args.registry.prefix_policy(MLFLOW_PREFIX)}
         if args.model_repositories:
-            aws.iam.RolePolicy(f"{name}-mlflow-models", role=role.id,
-                               policy=args.registry.ecr_push_policy(list(args.model_repositories)), opts=child(self))
+            policies[f"{name}-mlflow-models"] = args.registry.ecr_push_policy(list(args.model_repositories))
+        irsa = irsa_role(self, f"{name}-mlflow", args.oidc_provider_arn, args.oidc_issuer_url,
+                         [(args.namespace, SERVICE_ACCOUNT)], policies=policies, tags=t,
+                         description=f"MLflow tracking server of {name} (IRSA: {args.namespace}/{SERVICE_ACCOUNT})")
+        role = irsa.role
         self.role_arn = role.arn
 
         values = {
@@ -339,9 +348,11 @@ class MetadataStore(pulumi.ComponentResource):
             "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
             "ingress": self._ingress(args),
         }
-        helm_release(self, f"{name}-mlflow", "mlflow", args.namespace, values, args.k8s_provider,
+        helm_release(self, f"{name}-mlflow", "mlflow", args.namespace, with_user_values("mlflow", values, args.helm_values),
+                     args.k8s_provider,
                      create_namespace=False,
-                     depends_on=[ns, secret, *([args.ingress_controller] if args.ingress_controller else [])])
+                     depends_on=[ns, secret, *irsa.policies,
+                                 *([args.ingress_controller] if args.ingress_controller else [])])
 
         self.tracking_url = pulumi.Output.from_input(in_cluster_url(args.namespace))
         self.external_url = pulumi.Output.from_input(f"http://{args.ingress_host}") if args.ingress_host else None

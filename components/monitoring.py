@@ -31,6 +31,8 @@ import pulumi_random as random
 from ._common import (GPU_NODE_AFFINITY, GPU_TOLERATION, PART_OF, SYSTEM_NODE_SELECTOR, ValidationError, child,
                       helm_release, namespace)
 from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT, all_dashboards
+from .cluster_ref import ClusterLike, resolve_cluster
+from .helm_values import check_user_values, with_user_values
 
 PROMETHEUS_CHART = "kube-prometheus-stack"
 DCGM_CHART = "dcgm-exporter"
@@ -114,6 +116,8 @@ class MonitoringArgs:
     """Inputs of `Monitoring`.
 
     Fields:
+        cluster (Cluster | ClusterRef | None, default None): the cluster; its Kubernetes provider fills
+            k8s_provider (kept for existing programs).
         k8s_provider (pulumi.ProviderResource | None, default None): the cluster's Kubernetes provider
             (`Cluster.provider`); None: the ambient kubeconfig.
         namespace (str, default "monitoring"): namespace of the bundled stack (ignored when adopting).
@@ -133,6 +137,10 @@ class MonitoringArgs:
         existing (ExistingMonitoring | None, default None): extend this kube-prometheus-stack release
             instead of installing one; namespace, retention_days, storage_gib, storage_class,
             prometheus_replicas and alertmanager are then ignored.
+        helm_values (dict | None, default None): your own kube-prometheus-stack values, deep-merged over the ones
+            this component computes (checked against the pinned chart by `mlplatform check`); keys it owns
+            for safety are refused (components/helm_values.OWNED).
+        dcgm_exporter_helm_values (dict | None, default None): the same for the dcgm-exporter chart.
     """
 
     k8s_provider: pulumi.ProviderResource | None = None
@@ -146,6 +154,9 @@ class MonitoringArgs:
     runner_controller_namespace: str | None = ARC_NAMESPACE
     gpu_hour_usd: float | None = None
     existing: ExistingMonitoring | None = None
+    helm_values: dict[str, Any] | None = None
+    dcgm_exporter_helm_values: dict[str, Any] | None = None
+    cluster: ClusterLike | None = None
 
 
 def _check_dns_label(field: str, value: Any) -> None:
@@ -159,6 +170,11 @@ def _validate(name: str, args: MonitoringArgs) -> None:
         raise ValidationError("name", f"{name!r} cannot prefix Helm release names",
                               f"use lowercase letters, digits and '-', at most {MAX_NAME_LENGTH} characters")
     _check_dns_label("mlflow_namespace", args.mlflow_namespace)
+    check_user_values(PROMETHEUS_CHART, args.helm_values)
+    check_user_values(DCGM_CHART, args.dcgm_exporter_helm_values, "dcgm_exporter_helm_values")
+    if args.existing is not None and args.helm_values:
+        raise ValidationError("helm_values", "the adopted kube-prometheus-stack release is not installed by "
+                              "this component", "set its values where that release is managed, or drop helm_values")
     if args.runner_controller_namespace is not None:
         _check_dns_label("runner_controller_namespace", args.runner_controller_namespace)
     if args.gpu_hour_usd is not None and not args.gpu_hour_usd > 0:
@@ -375,6 +391,7 @@ class Monitoring(pulumi.ComponentResource):
     scrape_labels: dict[str, str]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        args = resolve_cluster(args)
         _validate(name, args)
         super().__init__("mlplatform:observability:Monitoring", name, None, opts)
         provider = args.k8s_provider
@@ -398,7 +415,8 @@ class Monitoring(pulumi.ComponentResource):
             return child(self, provider=provider, depends_on=stack_ready)
 
         # dcgm-exporter: a DaemonSet on GPU nodes only; its ServiceMonitor needs the stack's CRDs.
-        helm_release(self, f"{name}-dcgm-exporter", DCGM_CHART, self.namespace, dcgm_exporter_values(self.release),
+        helm_release(self, f"{name}-dcgm-exporter", DCGM_CHART, self.namespace,
+                     with_user_values(DCGM_CHART, dcgm_exporter_values(self.release), args.dcgm_exporter_helm_values),
                      provider, create_namespace=False, depends_on=stack_ready)
 
         k8s.apiextensions.CustomResource(
@@ -476,5 +494,7 @@ class Monitoring(pulumi.ComponentResource):
         ))
 
         return helm_release(self, f"{name}-monitoring", PROMETHEUS_CHART, args.namespace,
-                            prometheus_stack_values(f"{name}-monitoring", args, storage_class), provider,
+                            with_user_values(PROMETHEUS_CHART, prometheus_stack_values(f"{name}-monitoring", args,
+                                                                                       storage_class), args.helm_values),
+                            provider,
                             create_namespace=False, depends_on=before)

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ._common import (GPU_TOLERATION, SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, irsa_trust_policy,
-                      namespace, tags)
+from ._common import GPU_TOLERATION, SYSTEM_NODE_SELECTOR, ValidationError, helm_release, namespace, tags
 from .artifact_registry import ArtifactRegistry
+from .cluster_ref import ClusterLike, resolve_cluster
+from .helm_values import check_user_values, with_user_values
+from .irsa import irsa_role
 from .metadata_store import IRSA_ANNOTATION, MLFLOW_PREFIX
 
 ENGINES = ("cronjob", "argo")
@@ -54,8 +56,12 @@ class OrchestrationArgs:
             (`MetadataStore.tracking_url`); set as MLFLOW_TRACKING_URI.
         registry (ArtifactRegistry, required): the registry whose bucket holds MLflow artifacts
             (`mlflow/`) and, with Argo, the workflow artifacts (`argo/`).
-        oidc_provider_arn (Input[str], required): the cluster's IAM OIDC provider (`Cluster.oidc_provider_arn`).
-        oidc_issuer_url (Input[str], required): the cluster's OIDC issuer (`Cluster.oidc_issuer_url`).
+        cluster (Cluster | ClusterRef | None, default None): the cluster the jobs run on; its OIDC provider,
+            issuer and Kubernetes provider fill the three fields below.
+        oidc_provider_arn (Input[str] | None, default None): the cluster's IAM OIDC provider
+            (`Cluster.oidc_provider_arn`); required without `cluster` (kept for existing programs).
+        oidc_issuer_url (Input[str] | None, default None): the cluster's OIDC issuer
+            (`Cluster.oidc_issuer_url`); required without `cluster`.
         k8s_provider (ProviderResource | None, default None): Kubernetes provider of the cluster
             (`Cluster.provider`); None uses the ambient kubeconfig.
         engine (str, default "cronjob"): "cronjob" (a Kubernetes CronJob) or "argo" (Argo Workflows and
@@ -72,13 +78,16 @@ class OrchestrationArgs:
         namespace (str, default "retraining"): namespace the job runs in (created).
         argo_namespace (str, default "argo"): namespace of the Argo controller and server (engine "argo").
         tags (dict[str, str], default {}): extra tags on every AWS resource.
+        helm_values (dict | None, default None): your own argo-workflows chart values (engine "argo"),
+            deep-merged over the computed ones; the IRSA service accounts are owned and refused
+            (components/helm_values.OWNED). Refused with engine "cronjob" (no chart is installed).
     """
 
     image: pulumi.Input[str]
     mlflow_tracking_uri: pulumi.Input[str]
     registry: ArtifactRegistry
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_issuer_url: pulumi.Input[str] | None = None
     k8s_provider: pulumi.ProviderResource | None = None
     engine: Literal["cronjob", "argo"] = "cronjob"
     schedule: str = "0 3 * * 1"
@@ -92,6 +101,8 @@ class OrchestrationArgs:
     namespace: str = "retraining"
     argo_namespace: str = "argo"
     tags: dict[str, str] = field(default_factory=dict)
+    helm_values: dict[str, Any] | None = None
+    cluster: ClusterLike | None = None
 
 
 def valid_schedule(schedule: object) -> bool:
@@ -107,6 +118,10 @@ def valid_schedule(schedule: object) -> bool:
 def _validate(name: str, args: OrchestrationArgs) -> None:
     if args.engine not in ENGINES:
         raise ValidationError("engine", f"unknown engine {args.engine!r}", f"use one of {', '.join(ENGINES)}")
+    check_user_values("argo-workflows", args.helm_values)
+    if args.helm_values and args.engine != "argo":
+        raise ValidationError("helm_values", f"engine {args.engine} installs no chart",
+                              "set engine to argo, or drop helm_values")
     if not isinstance(args.registry, ArtifactRegistry):
         raise ValidationError("registry", f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
                               "pass the ArtifactRegistry of the stack")
@@ -152,8 +167,10 @@ class Orchestration(pulumi.ComponentResource):
     service_account: str
 
     def __init__(self, name: str, args: OrchestrationArgs, opts: pulumi.ResourceOptions | None = None):
+        args = resolve_cluster(args)
         _validate(name, args)
         super().__init__("mlplatform:orchestration:Orchestration", name, None, opts)
+        self._role_policies: list[pulumi.Resource] = []
         t = tags(name, args.tags)
         self.namespace = args.namespace
         argo = args.engine == "argo"
@@ -202,17 +219,11 @@ class Orchestration(pulumi.ComponentResource):
 
     def _irsa_role(self, resource_name: str, args: OrchestrationArgs, namespace: str, service_account: str,
                    policies: dict[str, pulumi.Output[str]], t: dict[str, str]) -> aws.iam.Role:
-        role = aws.iam.Role(
-            resource_name,
-            description=f"IRSA role of {namespace}/{service_account}",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(
-                lambda v: irsa_trust_policy(v[0], v[1], namespace, service_account)),
-            tags=t,
-            opts=child(self),
-        )
-        for suffix, policy in policies.items():
-            aws.iam.RolePolicy(f"{resource_name}-{suffix}", role=role.id, policy=policy, opts=child(self))
-        return role
+        irsa = irsa_role(self, resource_name, args.oidc_provider_arn, args.oidc_issuer_url, [(namespace, service_account)],
+                         policies={f"{resource_name}-{suffix}": p for suffix, p in policies.items()}, tags=t,
+                         description=f"IRSA role of {namespace}/{service_account}")
+        self._role_policies.extend(irsa.policies)
+        return irsa.role
 
     @staticmethod
     def _container(args: OrchestrationArgs) -> dict:
@@ -275,8 +286,9 @@ class Orchestration(pulumi.ComponentResource):
                 },
             },
         }
+        values = with_user_values("argo-workflows", values, args.helm_values)
         return helm_release(self, f"{name}-argo", "argo-workflows", args.argo_namespace, values, args.k8s_provider,
-                            depends_on=[ns])
+                            depends_on=[ns, *self._role_policies])
 
 
 def _pod_spec(service_account: str) -> dict:

@@ -37,7 +37,6 @@ Per team (its name is the namespace's name):
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -45,8 +44,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ._common import GPU_LABEL, ValidationError, child, irsa_trust_policy, namespace, policy_json, tags
+from ._common import GPU_LABEL, ValidationError, child, namespace, policy_json, tags
 from .artifact_registry import ECR_PUSH_PULL_ACTIONS, ArtifactRegistry
+from .cluster_ref import ClusterLike, resolve_cluster
+from .irsa import irsa_role
 from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT
 from .ci_runners import CiRunners, RunnerScale, ScaleSetArgs, runner_scale_set, validate_scale_set
 
@@ -145,8 +146,13 @@ class TeamSpaceArgs:
             may push and pull `<prefix>/teams/<team>/*`.
         cluster_name (Input[str] | None, default None): EKS cluster the access entries go into; required
             when `principals` is not empty.
-        oidc_provider_arn (Input[str], required): the cluster's IAM OIDC provider (`Cluster.oidc_provider_arn`).
-        oidc_issuer_url (Input[str], required): its issuer URL (`Cluster.oidc_issuer_url`).
+        cluster (Cluster | ClusterRef | None, default None): the cluster; its name, OIDC provider, issuer
+            and Kubernetes provider fill cluster_name, oidc_provider_arn, oidc_issuer_url and k8s_provider
+            (those loose fields are kept for existing programs).
+        oidc_provider_arn (Input[str] | None, default None): the cluster's IAM OIDC provider
+            (`Cluster.oidc_provider_arn`); required without `cluster`.
+        oidc_issuer_url (Input[str] | None, default None): its issuer URL (`Cluster.oidc_issuer_url`);
+            required without `cluster`.
         k8s_provider (pulumi.ProviderResource | None, default None): the cluster's Kubernetes provider
             (`Cluster.provider`); None: the ambient kubeconfig.
         gpu_quota (int, default 0): most GPUs (`requests.nvidia.com/gpu`) the team's pods request at once.
@@ -168,8 +174,8 @@ class TeamSpaceArgs:
     team: str
     registry: ArtifactRegistry
     ecr_repository_prefix: str
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_issuer_url: pulumi.Input[str] | None = None
     cluster_name: pulumi.Input[str] | None = None
     k8s_provider: pulumi.ProviderResource | None = None
     gpu_quota: int = 0
@@ -183,6 +189,7 @@ class TeamSpaceArgs:
     monitoring_namespace: str = "monitoring"
     runners: TeamRunners | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    cluster: ClusterLike | None = None
 
 
 def check_team_name(team: object, field_name: str = "team") -> None:
@@ -221,6 +228,9 @@ def _validate(name: str, args: TeamSpaceArgs) -> None:
         if arn in seen:
             raise ValidationError("principals", f"{arn!r} is listed twice", "list each principal once")
         seen.add(arn)
+    for fname in ("oidc_provider_arn", "oidc_issuer_url"):
+        if getattr(args, fname) is None:
+            raise ValidationError(fname, "required for the team's IAM role", f"pass cluster=<the Cluster> (or its {fname})")
     if args.principals and args.cluster_name is None:
         raise ValidationError("cluster_name", "required when principals are given (access entries live in the cluster)",
                               "pass Cluster.cluster_name")
@@ -328,6 +338,7 @@ class TeamSpace(pulumi.ComponentResource):
     service_account: str
 
     def __init__(self, name: str, args: TeamSpaceArgs, opts: pulumi.ResourceOptions | None = None):
+        args = resolve_cluster(args)
         _validate(name, args)
         super().__init__("mlplatform:teams:TeamSpace", name, None, opts)
         team = args.team
@@ -382,23 +393,16 @@ class TeamSpace(pulumi.ComponentResource):
         if args.runners is not None:
             subjects.append((args.runners.ci.namespace, f"{team}-ci"))
 
-        def trust(v: list[str]) -> str:
-            return policy_json([json.loads(irsa_trust_policy(v[0], v[1], ns_, sa_))["Statement"][0]
-                                for ns_, sa_ in subjects])
-
-        irsa = aws.iam.Role(
-            f"{name}-ml",
+        role = irsa_role(
+            self, f"{name}-ml", args.oidc_provider_arn, args.oidc_issuer_url, subjects,
             description=f"Team {team}: IRSA role of {', '.join(f'{a}/{b}' for a, b in subjects)}",
-            assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(trust),
-            max_session_duration=3600,
-            tags=t,
-            opts=child(self),
-        )
-        aws.iam.RolePolicy(f"{name}-ml-artifacts", role=irsa.id, policy=args.registry.prefix_policy(f"{S3_PREFIX}/{team}"),
-                           opts=child(self))
-        aws.iam.RolePolicy(f"{name}-ml-images", role=irsa.id, opts=child(self), policy=pulumi.Output.all(
-            partition, region, account).apply(lambda v: policy_json(ecr_statements(
-                f"arn:{v[0]}:ecr:{v[1]}:{v[2]}:repository/{repo_prefix}"))))
+            max_session_duration=3600, tags=t,
+            policies={
+                f"{name}-ml-artifacts": args.registry.prefix_policy(f"{S3_PREFIX}/{team}"),
+                f"{name}-ml-images": pulumi.Output.all(partition, region, account).apply(lambda v: policy_json(
+                    ecr_statements(f"arn:{v[0]}:ecr:{v[1]}:{v[2]}:repository/{repo_prefix}"))),
+            })
+        irsa, self._role_policies = role.role, role.policies
         k8s.core.v1.ServiceAccount(
             f"{name}-ml",
             metadata={**meta(self.service_account), "annotations": {IRSA_ANNOTATION: irsa.arn}},
@@ -431,5 +435,6 @@ class TeamSpace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[ci]),
         )
         for kind, (label, scale_set) in team_scale_sets(args.team, args.runners).items():
-            runner_scale_set(self, label, scale_set, args.k8s_provider, depends_on=[ci, sa], at=f"runners.{kind}")
+            runner_scale_set(self, label, scale_set, args.k8s_provider, depends_on=[ci, sa, *self._role_policies],
+                             at=f"runners.{kind}")
             self.runner_labels[kind] = label

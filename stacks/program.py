@@ -110,23 +110,18 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
 
     d, m = spec.database, spec.mlflow
     lb_controller = LoadBalancerController(name, LoadBalancerControllerArgs(
-        cluster_name=cluster.cluster_name,
+        cluster=cluster,
         vpc_id=network.vpc_id,
         region=spec.region,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer_url=cluster.oidc_issuer_url,
-        k8s_provider=cluster.provider,
+        helm_values=m.load_balancer_controller_helm_values or None,
         tags=tags,
     )) if m.ingress else None
     models = [repo for repo in ("models",) if repo in registry.repository_urls]
     metadata = MetadataStore(name, MetadataStoreArgs(
         registry=registry,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer_url=cluster.oidc_issuer_url,
-        k8s_provider=cluster.provider,
+        cluster=cluster,
         vpc_id=network.vpc_id,
         private_subnet_ids=network.private_subnet_ids,
-        client_security_group_id=cluster.cluster_security_group_id,
         instance_class=d.instance_class,
         allocated_storage_gib=d.allocated_storage_gib,
         multi_az=d.multi_az,
@@ -138,6 +133,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         ingress=m.ingress,
         ingress_host=m.host,
         ingress_controller=lb_controller.release if lb_controller else None,
+        helm_values=m.helm_values or None,
         tags=tags,
     ))
 
@@ -146,18 +142,17 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         image=pulumi.Output.concat(images, ":retrain"),
         mlflow_tracking_uri=metadata.tracking_url,
         registry=registry,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer_url=cluster.oidc_issuer_url,
-        k8s_provider=cluster.provider,
+        cluster=cluster,
         engine=spec.retraining.engine,
         schedule=spec.retraining.schedule,
         model_repositories=models,
+        helm_values=spec.retraining.helm_values or None,
         tags=tags,
     ))
 
     mon = spec.monitoring
     monitoring = Monitoring(name, MonitoringArgs(
-        k8s_provider=cluster.provider,
+        cluster=cluster,
         retention_days=mon.retention_days,
         storage_gib=mon.storage_gib,
         prometheus_replicas=mon.prometheus_replicas,
@@ -166,6 +161,8 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         runner_controller_namespace=((spec.runners.existing_controller.namespace if spec.runners.existing_controller
                                       else ARC_NAMESPACE) if spec.runners.enabled else None),
         existing=ExistingMonitoring(**mon.existing.model_dump()) if mon.existing else None,
+        helm_values=mon.helm_values or None,
+        dcgm_exporter_helm_values=mon.dcgm_exporter_helm_values or None,
     ))
 
     gpu = _gpu(spec, name, network, cluster, tags)
@@ -252,9 +249,7 @@ def _runners(spec: StackSpec, name: str, cluster: Cluster, registry: ArtifactReg
     return CiRunners(name, CiRunnersArgs(
         github_config_url=r.github_config_url or UNSET_GITHUB_URL,
         registry=registry,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer_url=cluster.oidc_issuer_url,
-        k8s_provider=cluster.provider,
+        cluster=cluster,
         github_app=credentials,
         cpu=RunnerScale(r.cpu.min, r.cpu.max),
         gpu=RunnerScale(r.gpu.min, r.gpu.max) if gpu is not None else None,
@@ -262,6 +257,8 @@ def _runners(spec: StackSpec, name: str, cluster: Cluster, registry: ArtifactReg
         cpu_node_selector=cpu_selector,
         cpu_tolerations=cpu_tolerations,
         existing_controller=ExistingController(e.namespace, e.service_account) if e else None,
+        helm_values=r.helm_values or None,
+        controller_helm_values=r.controller_helm_values or None,
         tags=tags,
     ))
 
@@ -284,10 +281,7 @@ def _teams(spec: StackSpec, stack: str, name: str, cluster: Cluster, registry: A
         team=t.name,
         registry=registry,
         ecr_repository_prefix=f"{spec.registry.repository_prefix}/{stack}",
-        cluster_name=cluster.cluster_name,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer_url=cluster.oidc_issuer_url,
-        k8s_provider=cluster.provider,
+        cluster=cluster,
         gpu_quota=t.gpu_quota,
         cpu_quota=t.cpu_quota,
         memory_quota_gib=t.memory_quota_gib,
@@ -312,12 +306,8 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
                         if p.instance_types == defaults.get(p.name) else list(p.instance_types)})
              for p in g.pools] if not g.existing else []
     return GpuNodePool(name, GpuNodePoolArgs(
-        cluster_name=cluster.cluster_name,
-        k8s_provider=cluster.provider,
-        oidc_provider_arn=cluster.oidc_provider_arn,
-        oidc_issuer_url=cluster.oidc_issuer_url,
+        cluster=cluster,
         subnet_ids=network.private_subnet_ids,
-        cluster_security_group_id=cluster.cluster_security_group_id,
         mechanism=g.mechanism,
         pools=pools,
         cpu_batch_pool=g.cpu_batch_pool and not g.existing,
@@ -327,6 +317,8 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
         kubernetes_version=None if c.existing else (c.kubernetes_version or KUBERNETES_VERSION),
         cni_policy_on_node_role=c.existing is not None,
         existing=ExistingGpuNodes(**g.existing.model_dump()) if g.existing else None,
+        helm_values=g.helm_values or None,
+        device_plugin_helm_values=g.device_plugin_helm_values or None,
         tags=tags,
     ))
 

@@ -13,7 +13,6 @@ import json
 import re
 from pathlib import Path
 
-import jsonschema
 import pulumi
 import pytest
 import yaml
@@ -270,91 +269,13 @@ def test_cpu_batch_pool_is_not_a_gpu_pool(karpenter):
     assert tolerates(CPU_BATCH_TOLERATION, CPU_BATCH_TAINT) and not tolerates(CPU_BATCH_TOLERATION, GPU_TAINT)
 
 
-# The Karpenter v1 fields this component uses, with the CRDs' own enums and patterns
-# (karpenter.sh_nodepools.yaml / karpenter.k8s.aws_ec2nodeclasses.yaml). kubernetes-validate knows no
-# CRDs; this schema catches a misspelt or misplaced field and a missing required one.
-_DURATION = r"^(([0-9]+(s|m|h))+|Never)$"
-_QUANTITY = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-_LABEL_VALUE = {"type": "string", "maxLength": 63, "pattern": r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"}
-_TAINT = {"type": "object", "additionalProperties": False, "required": ["key", "effect"], "properties": {
-    "key": {"type": "string"}, "value": {"type": "string"},
-    "effect": {"enum": ["NoSchedule", "PreferNoSchedule", "NoExecute"]}}}
-_META = {"type": "object", "required": ["name"], "properties": {
-    "name": {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
-    "labels": {"type": "object", "additionalProperties": _LABEL_VALUE}}}
-NODE_POOL_SCHEMA = {
-    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"], "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "karpenter.sh/v1"}, "kind": {"const": "NodePool"}, "metadata": _META,
-        "spec": {"type": "object", "required": ["template"], "additionalProperties": False, "properties": {
-            "template": {"type": "object", "required": ["spec"], "additionalProperties": False, "properties": {
-                "metadata": {"type": "object", "additionalProperties": False, "properties": {
-                    "labels": {"type": "object", "maxProperties": 100, "additionalProperties": _LABEL_VALUE}}},
-                "spec": {"type": "object", "required": ["nodeClassRef", "requirements"], "additionalProperties": False,
-                         "properties": {
-                    "nodeClassRef": {"type": "object", "required": ["group", "kind", "name"], "additionalProperties": False,
-                                     "properties": {"group": {"type": "string", "minLength": 1},
-                                                    "kind": {"type": "string", "minLength": 1},
-                                                    "name": {"type": "string", "minLength": 1}}},
-                    "taints": {"type": "array", "items": _TAINT},
-                    "requirements": {"type": "array", "maxItems": 100, "items": {
-                        "type": "object", "required": ["key", "operator"], "additionalProperties": False, "properties": {
-                            "key": {"type": "string", "maxLength": 316},
-                            "operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]},
-                            "values": {"type": "array", "maxItems": 50, "items": {"type": "string"}}}}},
-                    "expireAfter": {"type": "string", "pattern": _DURATION}}}}},
-            "limits": {"type": "object", "additionalProperties": {"type": "string", "pattern": _QUANTITY}},
-            "disruption": {"type": "object", "required": ["consolidateAfter"], "additionalProperties": False, "properties": {
-                "consolidationPolicy": {"enum": ["WhenEmpty", "WhenEmptyOrUnderutilized"]},
-                "consolidateAfter": {"type": "string", "pattern": _DURATION},
-                "budgets": {"type": "array", "maxItems": 50, "items": {
-                    "type": "object", "required": ["nodes"], "properties": {
-                        "nodes": {"type": "string", "pattern": r"^((100|[0-9]{1,2})%|[0-9]+)$"}}}}}}}}}}
-_SELECTOR = {"type": "array", "minItems": 1, "maxItems": 30, "items": {
-    "type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
-        "id": {"type": "string"}, "tags": {"type": "object"}}}}
-EC2_NODE_CLASS_SCHEMA = {
-    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"], "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "karpenter.k8s.aws/v1"}, "kind": {"const": "EC2NodeClass"}, "metadata": _META,
-        "spec": {"type": "object", "additionalProperties": False,
-                 "required": ["amiSelectorTerms", "subnetSelectorTerms", "securityGroupSelectorTerms"],
-                 "oneOf": [{"required": ["role"]}, {"required": ["instanceProfile"]}],
-                 "properties": {
-            "amiSelectorTerms": {"type": "array", "minItems": 1, "maxItems": 30, "items": {
-                "type": "object", "additionalProperties": False, "properties": {
-                    "alias": {"type": "string", "pattern": r"^(al2023|bottlerocket|windows2019|windows2022)@(latest|v[0-9]+.*)$"}}}},
-            "role": {"type": "string", "minLength": 1},
-            "instanceProfile": {"type": "string", "minLength": 1},
-            "subnetSelectorTerms": {**_SELECTOR, "items": {**_SELECTOR["items"], "properties": {
-                "id": {"type": "string", "pattern": "^subnet-[0-9a-z]+$"}, "tags": {"type": "object"}}}},
-            "securityGroupSelectorTerms": {**_SELECTOR, "items": {**_SELECTOR["items"], "properties": {
-                "id": {"type": "string", "pattern": "^sg-[0-9a-z]+$"}, "tags": {"type": "object"}}}},
-            "metadataOptions": {"type": "object", "additionalProperties": False, "properties": {
-                "httpEndpoint": {"enum": ["enabled", "disabled"]}, "httpProtocolIPv6": {"enum": ["enabled", "disabled"]},
-                "httpPutResponseHopLimit": {"type": "integer", "minimum": 1, "maximum": 64},
-                "httpTokens": {"enum": ["required", "optional"]}}},
-            "blockDeviceMappings": {"type": "array", "maxItems": 50, "items": {
-                "type": "object", "additionalProperties": False, "properties": {
-                    "deviceName": {"type": "string"},
-                    "ebs": {"type": "object", "additionalProperties": False, "required": ["volumeSize"], "properties": {
-                        "volumeSize": {"type": "string", "pattern": r"^([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-3][0-9]{3}|64000)Gi$"},
-                        "volumeType": {"enum": ["standard", "io1", "io2", "gp2", "sc1", "st1", "gp3"]},
-                        "encrypted": {"type": "boolean"}, "deleteOnTermination": {"type": "boolean"}}}}}},
-            "tags": {"type": "object", "additionalProperties": {"type": "string"}, "propertyNames": {
-                "not": {"pattern": r"^(kubernetes\.io/cluster/|karpenter\.sh/nodepool$|karpenter\.sh/nodeclaim$|"
-                                   r"karpenter\.k8s\.aws/ec2nodeclass$|eks:eks-cluster-name$)"}}}}}}}
-
-
 def test_karpenter_custom_resources_match_the_v1_crd_fields(karpenter):
     objects = k8s_objects(karpenter)
     pools = [o for o in objects if o["kind"] == "NodePool"]
     classes = [o for o in objects if o["kind"] == "EC2NodeClass"]
     assert len(pools) == len(classes) == 3
-    for o in pools:
-        jsonschema.validate(o, NODE_POOL_SCHEMA)
-    for o in classes:
-        jsonschema.validate(o, EC2_NODE_CLASS_SCHEMA)
+    for o in pools + classes:  # the real karpenter.sh / karpenter.k8s.aws CRDs of the pinned chart
+        assert chartcheck.custom_resource_errors(o) == [], o["metadata"]["name"]
     # Every NodePool points at an EC2NodeClass the component creates.
     class_names = {c["metadata"]["name"] for c in classes}
     for o in pools:
@@ -363,8 +284,12 @@ def test_karpenter_custom_resources_match_the_v1_crd_fields(karpenter):
     # The schema is not a rubber stamp.
     broken = json.loads(json.dumps(pools[0]))
     broken["spec"]["template"]["spec"]["nodeClassRef"].pop("group")
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(broken, NODE_POOL_SCHEMA)
+    broken["spec"]["template"]["spec"]["expireAftr"] = "720h"
+    assert chartcheck.custom_resource_errors(broken) == [
+        "spec.template.spec: unknown field 'expireAftr' (did you mean 'expireAfter'?); it takes expireAfter, "
+        "nodeClassRef, requirements, startupTaints, taints, terminationGracePeriod",
+        "spec.template.spec.nodeClassRef: 'group' is a required property",
+    ]
 
 
 def test_ec2_node_classes_are_locked_down(karpenter):
@@ -565,10 +490,12 @@ def test_region_comes_from_aws_config_when_not_given():
 
 
 def test_gpu_tables_agree_with_the_price_snapshot():
-    prices = json.loads((ROOT.parent / "shared" / "pricing" / "aws-prices.json").read_text())["regions"]
+    from mlplatform.stacks.analyses.cost import load_prices  # the repository's price files, derived from the snapshot
+
     families = {t.split(".")[0] for t in GPU_INSTANCE_TYPES}
     for region, offered in REGION_GPU_OFFERINGS.items():
-        ec2 = {**prices[region]["ec2"], **(prices[region].get("ec2_all") or {})}
+        prices = load_prices(region).data["prices"]
+        ec2 = {**prices["ec2"], **(prices.get("ec2_all") or {})}
         priced = {t for t, p in ec2.items() if p is not None and t.split(".")[0] in families}
         assert offered == priced, region
         assert offered <= set(GPU_INSTANCE_TYPES)
@@ -615,10 +542,8 @@ def test_full_profile_has_two_gpu_classes_each_with_its_own_limit():
     limits = {r.inputs["metadata"]["name"]: r.inputs["spec"]["limits"] for r in p.of_type(NODE_POOL)}
     assert limits == {"gpu-1x": {"nvidia.com/gpu": "8"}, "gpu-multi": {"nvidia.com/gpu": "16"}, "cpu-batch": {"cpu": "64"}}
     for manifest in k8s_objects(p):
-        if manifest["kind"] == "NodePool":
-            jsonschema.validate(manifest, NODE_POOL_SCHEMA)
-        elif manifest["kind"] == "EC2NodeClass":
-            jsonschema.validate(manifest, EC2_NODE_CLASS_SCHEMA)
+        if manifest["kind"] in ("NodePool", "EC2NodeClass"):
+            assert chartcheck.custom_resource_errors(manifest) == [], manifest["metadata"]["name"]
 
 
 def test_profile_defaults_follow_the_region_but_a_users_list_is_checked():

@@ -10,7 +10,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from chartcheck import chart_dir, chart_values, check_values
+from chartcheck import chart_values, check_values
+from mlplatform.stacks.config.chart_facts import chart_facts
 from conftest import assert_valid_k8s, helm_values, k8s_objects, one, plan_of
 from mlplatform.components import versions
 from mlplatform.components._common import SYSTEM_NODE_SELECTOR, ValidationError
@@ -73,8 +74,8 @@ def deep_merge(base, over):
 def assert_chart_accepts(values: dict) -> None:
     """Every key exists in the pinned values.yaml, and Helm's merged values pass values.schema.json."""
     report = check_values("mlflow", values)
-    assert report.unknown == []
-    schema = json.loads((chart_dir("mlflow") / "values.schema.json").read_text())
+    assert report.unknown == [] and report.mismatched == []
+    schema = chart_facts("mlflow")["values_schema"]
     jsonschema.Draft7Validator(schema).validate(deep_merge(chart_values("mlflow"), values))
 
 
@@ -239,8 +240,11 @@ def test_mlflow_release_is_pinned_and_values_fit_the_chart(plan):
 
 
 def test_chart_schema_check_catches_a_bad_value(plan):
-    with pytest.raises(jsonschema.ValidationError):
-        assert_chart_accepts({**mlflow_values(plan), "replicaCount": "two"})
+    values = {**mlflow_values(plan), "replicaCount": "two"}
+    assert check_values("mlflow", values).mismatched == ["replicaCount: is a string, the chart's default is a number"]
+    with pytest.raises(jsonschema.ValidationError):  # and the chart's own values.schema.json refuses it too
+        jsonschema.Draft7Validator(chart_facts("mlflow")["values_schema"]).validate(
+            deep_merge(chart_values("mlflow"), values))
 
 
 def test_mlflow_backend_store_is_the_database_through_the_secret(plan):

@@ -8,7 +8,7 @@ import re
 import promql_parser
 import pytest
 
-from chartcheck import chart_values, check_values, known_paths
+from chartcheck import chart_values, check_values, custom_resource_errors, known_paths
 from conftest import assert_valid_k8s, helm_values, k8s_objects, one, plan_of
 from mlplatform.components._common import GPU_LABEL, GPU_TAINT, SYSTEM_NODE_SELECTOR, ValidationError
 from mlplatform.components.dashboards import MODEL_METRICS
@@ -229,29 +229,20 @@ def test_every_rule_has_summary_runbook_and_severity(full_plan):
             assert text.count("{{") == text.count("}}")
 
 
-def test_prometheus_rule_and_pod_monitor_structure(full_plan, adopted_plan):
-    """The PrometheusRule / PodMonitor CRD schemas (monitoring.coreos.com/v1), checked structurally."""
+def test_prometheus_rule_and_pod_monitor_fit_the_real_crds(full_plan, adopted_plan):
+    """The PrometheusRule / PodMonitor objects against kube-prometheus-stack's own CRDs (monitoring.coreos.com/v1)."""
     for plan in (full_plan, adopted_plan):
+        objects = [r.inputs for r in plan.of_type(RULE_TYPE) + plan.of_type(POD_MONITOR_TYPE)]
+        assert objects
+        for m in objects:
+            assert custom_resource_errors(m) == [], m["metadata"]["name"]
         for r in plan.of_type(RULE_TYPE):
-            m = r.inputs
-            assert m["apiVersion"] == "monitoring.coreos.com/v1" and m["kind"] == "PrometheusRule"
-            assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", m["metadata"]["name"])
-            assert set(m["spec"]) == {"groups"}
-            names = [g["name"] for g in m["spec"]["groups"]]
-            assert len(names) == len(set(names))
-            for g in m["spec"]["groups"]:
-                assert set(g) == {"name", "rules"} and g["rules"]
-                for rule in g["rules"]:
-                    assert set(rule) <= {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
-                    assert isinstance(rule["expr"], str) and isinstance(rule["alert"], str)
-                    assert all(isinstance(v, str) for v in {**rule["labels"], **rule["annotations"]}.values())
-        for r in plan.of_type(POD_MONITOR_TYPE):
-            m = r.inputs
-            assert m["apiVersion"] == "monitoring.coreos.com/v1" and m["kind"] == "PodMonitor"
-            assert set(m["spec"]) == {"namespaceSelector", "selector", "podMetricsEndpoints"}
-            for ep in m["spec"]["podMetricsEndpoints"]:
-                assert set(ep) <= {"port", "path", "interval"} and ep["path"].startswith("/")
-                assert re.fullmatch(PROM_DURATION, ep["interval"])
+            names = [g["name"] for g in r.inputs["spec"]["groups"]]
+            assert len(names) == len(set(names))  # the operator refuses a rule file with a group twice
+    broken = json.loads(json.dumps(full_plan.of_type(POD_MONITOR_TYPE)[0].inputs))
+    broken["spec"]["podMetricsEndpoints"][0]["intervall"] = "30s"
+    (problem,) = custom_resource_errors(broken)
+    assert problem.startswith("spec.podMetricsEndpoints.0: unknown field 'intervall' (did you mean 'interval'?)")
 
 
 # -- the bundled stack -----------------------------------------------------------------------------

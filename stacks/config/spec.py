@@ -132,6 +132,10 @@ class GpuSpec(_Strict):
     idle_minutes: int = Field(5, ge=1, le=60)  # an unused GPU node goes away after this
     existing: ExistingGpuNodes | None = None  # adopt these nodes instead of creating pools
     oversubscribe_gpus: bool = False  # let the teams' GPU quotas add up to more than the pools' GPU limits
+    # Your own values for the node autoscaler's (cluster-autoscaler, or karpenter with mechanism karpenter) chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
+    helm_values: dict[str, Any] = {}
+    # Your own values for the nvidia-device-plugin chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
+    device_plugin_helm_values: dict[str, Any] = {}
 
     @field_validator("pools")
     @classmethod
@@ -176,6 +180,10 @@ class MlflowSpec(_Strict):
     ingress: bool = False
     # DNS name of MLflow's internal ALB (you point it at the ALB); without it the URL is the ALB's own name.
     host: str | None = Field(None, pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+    # Your own values for the mlflow chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
+    helm_values: dict[str, Any] = {}
+    # Your own values for the aws-load-balancer-controller (with ingress) chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
+    load_balancer_controller_helm_values: dict[str, Any] = {}
 
     @model_validator(mode="after")
     def _host_needs_ingress(self) -> "MlflowSpec":
@@ -198,6 +206,10 @@ class MonitoringSpec(_Strict):
     prometheus_replicas: int = Field(1, ge=1, le=5)
     alertmanager: bool = False
     existing: ExistingMonitoring | None = None
+    # Your own values for the kube-prometheus-stack chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
+    helm_values: dict[str, Any] = {}
+    # Your own values for the dcgm-exporter chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
+    dcgm_exporter_helm_values: dict[str, Any] = {}
 
 
 class MinMax(_Strict):
@@ -221,11 +233,17 @@ class RunnersSpec(_Strict):
     cpu: MinMax = MinMax(min=0, max=4)
     gpu: MinMax = MinMax(min=0, max=1)  # GPU runners exist only when the stack has GPU nodes
     existing_controller: ExistingRunnerController | None = None  # adopt it instead of installing one
+    # Your own values for the gha-runner-scale-set (the stack's CPU and GPU scale sets) chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
+    helm_values: dict[str, Any] = {}
+    # Your own values for the gha-runner-scale-set-controller chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
+    controller_helm_values: dict[str, Any] = {}
 
 
 class RetrainingSpec(_Strict):
     engine: Literal["cronjob", "argo"] = "cronjob"
     schedule: str = "0 3 * * 1"
+    # Your own values for the argo-workflows (engine argo) chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
+    helm_values: dict[str, Any] = {}
 
 
 class ReviewSpec(_Strict):
@@ -482,6 +500,9 @@ def validate(data: dict[str, Any]) -> StackSpec:
         raise SpecError("network.az_count", f"{spec.region} has {zones} availability zones, {spec.network.az_count} asked",
                         f"set network.az_count to {zones} or less, or pick another region")
     _check_teams(spec)
+    from .helm_overrides import check_helm_values
+
+    check_helm_values(spec)
     return spec
 
 
