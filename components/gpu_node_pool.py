@@ -371,9 +371,9 @@ def karpenter_statements(cluster: str, region: str, account: str, partition: str
     (aws/karpenter-provider-aws, website/content/en/v1.14/getting-started/getting-started-with-karpenter/
     cloudformation.yaml), statement by statement with upstream's Sids and conditions.
 
-    Left out, with the reason, in ONE place: `KARPENTER_LEFT_OUT` (instance-profile management: the
-    component makes the instance profile and every EC2NodeClass names it in `spec.instanceProfile`, so
-    Karpenter creates, tags and deletes none). Kept although it looks like that group: the node-class
+    Left out, with the reason, in ONE place: `iam_upstream.LEFT_OUT["karpenter"]` (instance-profile
+    management: the component makes the instance profile and every EC2NodeClass names it in
+    `spec.instanceProfile`, so Karpenter creates, tags and deletes none). Kept although it looks like that group: the node-class
     finalizer (`pkg/controllers/nodeclass/controller.go`) lists instance profiles and reads the legacy
     `<cluster>_<hash>` one; an AccessDenied there is not ignored and the finalizer never clears, so
     `iam:ListInstanceProfiles` and `iam:GetInstanceProfile` on `instance-profile/*` stay as upstream has
@@ -433,15 +433,6 @@ def karpenter_statements(cluster: str, region: str, account: str, partition: str
         {"Sid": "AllowZonalShiftStatusReadOnly", "Effect": "Allow", "Action": "arc-zonal-shift:GetManagedResource",
          "Resource": "*", "Condition": {"StringEquals": {"arc-zonal-shift:ResourceIdentifier": cluster_arn}}},
     ]
-
-
-# Upstream Karpenter actions this stack does not grant, each with why (the upstream test reads this).
-KARPENTER_LEFT_OUT = {
-    action: "the component creates the nodes' instance profile itself and every EC2NodeClass names it "
-            "(spec.instanceProfile), so Karpenter never creates, tags, fills or deletes one"
-    for action in ("iam:CreateInstanceProfile", "iam:TagInstanceProfile", "iam:AddRoleToInstanceProfile",
-                   "iam:RemoveRoleFromInstanceProfile", "iam:DeleteInstanceProfile")
-}
 
 
 # EventBridge events Karpenter reacts to (spot interruption, rebalance, scheduled maintenance, stops).

@@ -8,7 +8,6 @@ stops there and reports where it stopped; `free_form` names more such keys (a su
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -19,8 +18,7 @@ import yaml
 
 from mlplatform.components.versions import HELM_CHARTS
 
-# MLPLATFORM_SHARED points at the source material when it is not beside the repository.
-CHARTS_DIR = Path(os.environ.get("MLPLATFORM_SHARED") or Path(__file__).resolve().parents[2] / "shared") / "charts"
+CHARTS_DIR = Path(__file__).resolve().parents[2] / "shared" / "charts"
 _KEY = r'([A-Za-z0-9_./-]+|"[^"]+")'
 _REAL = re.compile(rf"^(\s*)(- )?{_KEY}:(\s|$)")
 _COMMENTED = re.compile(rf"^(\s*)#+ ?(\s*)(- )?{_KEY}:(\s|$)")
