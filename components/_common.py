@@ -80,6 +80,10 @@ POOL_LABEL = "mlplatform.io/pool"  # every node: its pool name (`system`, `gpu`,
 GPU_LABEL = "mlplatform.io/gpu"  # GPU nodes only: "true"
 SYSTEM_POOL = "system"
 SYSTEM_NODE_SELECTOR = {POOL_LABEL: SYSTEM_POOL}
+# cluster-autoscaler discovers and may scale ONLY Auto Scaling groups carrying this tag key (besides
+# the `k8s.io/cluster-autoscaler/*` keys EKS puts on EVERY managed node group's ASG, which by key alone
+# would make the system group autoscaled and have `up` fight the autoscaler over its desired size).
+AUTOSCALED_TAG = "mlplatform.io/cluster-autoscaler"
 # Node affinity that only matches GPU nodes (for GPU DaemonSets such as the device plugin).
 GPU_NODE_AFFINITY = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
     "nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_LABEL, "operator": "In", "values": ["true"]}]}]}}}

@@ -85,9 +85,17 @@ class ArtifactRegistryArgs:
         Physical name of the artifact bucket (S3 naming rules). None: Pulumi auto-names it from
         f"{name}-artifacts" plus a random suffix.
     keep_tagged_images: int = 100
-        ECR lifecycle: keep the most recent N images (tagged or not) per repository, expire older ones.
+        ECR lifecycle of repositories NOT in `model_repositories` (images): keep the newest N tagged
+        images, expire older tagged ones.
     untagged_expire_days: int = 14
-        ECR lifecycle: expire untagged images this many days after push.
+        ECR lifecycle of every repository: expire untagged images (layers of an overwritten moving
+        tag, pushes by digest) this many days after push.
+    model_repositories: list[str] = ["models"]
+        Repositories that hold models (data): their lifecycle selects untagged images only, so no rule
+        ever expires a tagged model version, and they take no `mutable_tags`.
+    mutable_tags: dict[str, list[str]] = {}
+        Per repository, tags that may be pushed again (ECR `IMMUTABLE_WITH_EXCLUSION`, wildcard
+        filters, for example {"images": ["retrain"]}); every other tag stays immutable.
     noncurrent_version_days: int = 90
         S3 lifecycle: delete an object's noncurrent (overwritten or deleted) versions after this many
         days. Incomplete multipart uploads are always aborted after ABORT_MULTIPART_DAYS (7) days.
@@ -107,6 +115,8 @@ class ArtifactRegistryArgs:
     bucket_name: str | None = None
     keep_tagged_images: int = 100
     untagged_expire_days: int = 14
+    model_repositories: list[str] = field(default_factory=lambda: ["models"])
+    mutable_tags: dict[str, list[str]] = field(default_factory=dict)
     noncurrent_version_days: int = 90
     force_destroy: bool = False
     existing: ExistingRegistry | None = None
@@ -172,6 +182,16 @@ def _validate(name: str, args: ArtifactRegistryArgs) -> None:
         if existing.bucket_name is not None:
             raise ValidationError("bucket_name", "is set together with existing.bucket_name",
                                   "set bucket_name to create a bucket, or existing.bucket_name to adopt one, not both")
+    for repo, moving in args.mutable_tags.items():
+        if repo not in args.repositories:
+            raise ValidationError("mutable_tags", f"{repo!r} is not in repositories", "name a repository the registry creates")
+        if repo in args.model_repositories:
+            raise ValidationError("mutable_tags", f"{repo!r} holds models, whose tags never move",
+                                  "give moving tags to an image repository only")
+        for tag in moving:
+            if not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z0-9*][A-Za-z0-9_.*-]{0,127}", tag) or tag.strip("*") == "":
+                raise ValidationError("mutable_tags", f"{tag!r} is not an ECR tag filter",
+                                      "use a tag like retrain (letters, digits, '_', '.', '-', '*' wildcards)")
     _positive_int("keep_tagged_images", args.keep_tagged_images)
     _positive_int("untagged_expire_days", args.untagged_expire_days)
     _positive_int("noncurrent_version_days", args.noncurrent_version_days)
@@ -220,7 +240,10 @@ class ArtifactRegistry(pulumi.ComponentResource):
             repository = aws.ecr.Repository(
                 f"{name}-{repo}",
                 name=f"{args.repository_prefix}/{repo}",
-                image_tag_mutability="IMMUTABLE",
+                image_tag_mutability="IMMUTABLE_WITH_EXCLUSION" if args.mutable_tags.get(repo) else "IMMUTABLE",
+                image_tag_mutability_exclusion_filters=[
+                    {"filter": tag, "filter_type": "WILDCARD"} for tag in args.mutable_tags[repo]]
+                if args.mutable_tags.get(repo) else None,
                 image_scanning_configuration={"scan_on_push": True},
                 encryption_configurations=[{"encryption_type": "KMS", "kms_key": key.arn}],
                 force_delete=args.force_destroy,
@@ -230,7 +253,8 @@ class ArtifactRegistry(pulumi.ComponentResource):
             aws.ecr.LifecyclePolicy(
                 f"{name}-{repo}",
                 repository=repository.name,
-                policy=_ecr_lifecycle(args.untagged_expire_days, args.keep_tagged_images),
+                policy=_ecr_lifecycle(args.untagged_expire_days,
+                                      None if repo in args.model_repositories else args.keep_tagged_images),
                 opts=child(self),
             )
             self.repository_urls[repo] = repository.repository_url
@@ -386,20 +410,23 @@ class ArtifactRegistry(pulumi.ComponentResource):
         ]))
 
 
-def _ecr_lifecycle(untagged_days: int, keep: int) -> str:
-    """ECR lifecycle policy: untagged images expire after `untagged_days`; keep the newest `keep` images."""
-    return json.dumps({"rules": [
-        {
-            "rulePriority": 1,
-            "description": f"Expire untagged images after {untagged_days} days",
-            "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
-                          "countNumber": untagged_days},
-            "action": {"type": "expire"},
-        },
-        {
+def _ecr_lifecycle(untagged_days: int, keep: int | None) -> str:
+    """ECR lifecycle policy: untagged images expire after `untagged_days`; with `keep` (image
+    repositories) the newest `keep` TAGGED images are kept and older tagged ones expire. Model
+    repositories pass `keep=None`: no rule can select a tagged artifact (MLflow runs point at them)."""
+    rules: list[dict[str, Any]] = [{
+        "rulePriority": 1,
+        "description": f"Expire untagged images after {untagged_days} days",
+        "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
+                      "countNumber": untagged_days},
+        "action": {"type": "expire"},
+    }]
+    if keep is not None:
+        rules.append({
             "rulePriority": 2,
-            "description": f"Keep the last {keep} images",
-            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+            "description": f"Keep the newest {keep} tagged images",
+            "selection": {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan",
+                          "countNumber": keep},
             "action": {"type": "expire"},
-        },
-    ]})
+        })
+    return json.dumps({"rules": rules})

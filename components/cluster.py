@@ -18,7 +18,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from . import versions
-from ._common import ValidationError, assume_role_service, child, kms_key, policy_json, tags
+from ._common import AUTOSCALED_TAG, ValidationError, assume_role_service, child, kms_key, policy_json, tags
 from .irsa import IrsaRole, irsa_role
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -27,6 +27,8 @@ ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy")
 # The VPC CNI enforces Kubernetes NetworkPolicies only when asked: teams' default-deny needs it.
 ADDON_CONFIG = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
 ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+SUPPORT_TYPES = ("STANDARD", "EXTENDED")
+SYSTEM_SCALERS = ("stack", "cluster-autoscaler")
 # Role names get Pulumi's 8-character suffix; IAM allows 64, node group names 63.
 MAX_NAME_LENGTH = 40
 
@@ -66,6 +68,15 @@ class ClusterArgs:
         system_node_min (int | None, default None = system_node_count): minimum size.
         system_node_max (int | None, default None = system_node_count + 1): maximum size.
         system_node_disk_gib (int, default 50): root volume (gp3, encrypted) size in GiB, 20..16384.
+        system_node_scaled_by (str, default "stack"): who owns the system group's desired size.
+            "stack": `up` sets it to system_node_count and cluster-autoscaler cannot see the group (its
+            ASG lacks AUTOSCALED_TAG). "cluster-autoscaler": the ASG gets AUTOSCALED_TAG and the node
+            group ignores `scalingConfig.desiredSize`, so the autoscaler (installed by GpuNodePool's
+            managed mechanism) scales it between min and max and `up` never sets it back.
+        support_type (str, default "STANDARD"): EKS `upgradePolicy.supportType`. "STANDARD": at the end
+            of standard support EKS upgrades the control plane; "EXTENDED": the version stays on
+            extended support, billed at 6x the standard control-plane price. EKS picks EXTENDED when
+            the field is absent, so it is always set.
         control_plane_logs (list[str], default ["api", "audit", "authenticator"]): control-plane log
             types sent to CloudWatch (kept 90 days); any of api, audit, authenticator,
             controllerManager, scheduler.
@@ -90,6 +101,8 @@ class ClusterArgs:
     system_node_min: int | None = None
     system_node_max: int | None = None
     system_node_disk_gib: int = 50
+    system_node_scaled_by: str = "stack"
+    support_type: str = "STANDARD"
     control_plane_logs: list[str] = field(default_factory=lambda: ["api", "audit", "authenticator"])
     endpoint_public_access: bool = True
     public_access_cidrs: list[str] = field(default_factory=lambda: ["0.0.0.0/0"])
@@ -146,6 +159,12 @@ def _validate(name: str, args: ClusterArgs) -> None:
     if not 20 <= args.system_node_disk_gib <= 16384:
         raise ValidationError("system_node_disk_gib", f"{args.system_node_disk_gib} GiB is out of range",
                               "use 20 (the EKS AMI's size) to 16384")
+    if args.support_type not in SUPPORT_TYPES:
+        raise ValidationError("support_type", f"{args.support_type!r} is not an EKS support type",
+                              "use STANDARD (upgraded at end of standard support) or EXTENDED (billed 6x)")
+    if args.system_node_scaled_by not in SYSTEM_SCALERS:
+        raise ValidationError("system_node_scaled_by", f"{args.system_node_scaled_by!r} is not a scaler",
+                              f"use one of {', '.join(SYSTEM_SCALERS)}")
     bad = [t for t in args.control_plane_logs if t not in LOG_TYPES]
     if bad:
         raise ValidationError("control_plane_logs", f"unknown log type(s) {', '.join(map(repr, bad))}",
@@ -311,6 +330,7 @@ class Cluster(pulumi.ComponentResource):
                 resources=["secrets"],
             ),
             enabled_cluster_log_types=list(args.control_plane_logs),
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type=args.support_type),
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API",
                 bootstrap_cluster_creator_admin_permissions=True,
@@ -397,6 +417,7 @@ class Cluster(pulumi.ComponentResource):
             tags=t,
             opts=child(self),
         )
+        autoscaled = args.system_node_scaled_by == "cluster-autoscaler"
         node_group = aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=cluster.name,
@@ -413,8 +434,17 @@ class Cluster(pulumi.ComponentResource):
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={"mlplatform.io/pool": "system"},
             tags=t,
-            opts=child(self, depends_on=[*node_role_policies, *before_nodes]),
+            opts=child(self, depends_on=[*node_role_policies, *before_nodes],
+                       ignore_changes=["scalingConfig.desiredSize"] if autoscaled else None),
         )
+        if autoscaled:
+            # Managed node group tags do not reach the Auto Scaling group: tag the ASG itself.
+            aws.autoscaling.Tag(
+                f"{name}-system-autoscaled",
+                autoscaling_group_name=node_group.resources.apply(lambda r: r[0].autoscaling_groups[0].name),
+                tag=aws.autoscaling.TagTagArgs(key=AUTOSCALED_TAG, value="enabled", propagate_at_launch=False),
+                opts=child(self),
+            )
         # The other add-ons run Deployments, which need nodes to become healthy.
         after_nodes = [addon(a, addon_roles.get(a), after=[node_group])
                        for a in versions.EKS_ADDONS if a not in ADDONS_BEFORE_NODES]

@@ -5,8 +5,9 @@ role is least-privilege: read-only describes on `*`; everything that creates, ch
 load balancer, target group or security group is limited to resources carrying the controller's own
 cluster tag (`elbv2.k8s.aws/cluster`), the tag it puts on everything it creates.
 
-This policy is written for mlplatform from the controller's documented needs (AWS Load Balancer
-Controller "IAM permissions" page), not copied; compare it when you move the chart pin.
+The policy follows the controller's own published policy for the pinned version
+(kubernetes-sigs/aws-load-balancer-controller, docs/install/iam_policy.json @ v3.5.0);
+tests/test_upstream_iam.py fails when the two drift apart.
 """
 
 from __future__ import annotations
@@ -32,41 +33,55 @@ NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 
+# Upstream v3.5.0 (kubernetes-sigs/aws-load-balancer-controller, docs/install/iam_policy.json @ tag
+# v3.5.0), statement by statement with upstream's conditions. tests/test_upstream_iam.py checks every
+# upstream action against this policy (stacks/data/upstream-iam.json). One deliberate narrowing:
+# security-group rule changes and CreateSecurityGroup name security groups (and the VPC), not "*".
 _READ_ACTIONS = [
     "ec2:DescribeAccountAttributes", "ec2:DescribeAddresses", "ec2:DescribeAvailabilityZones",
     "ec2:DescribeInternetGateways", "ec2:DescribeVpcs", "ec2:DescribeVpcPeeringConnections",
     "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeInstances",
-    "ec2:DescribeNetworkInterfaces", "ec2:DescribeTags", "ec2:DescribeRouteTables",
-    "ec2:GetSecurityGroupsForVpc", "ec2:DescribeCoipPools", "ec2:GetCoipPoolUsage",
+    "ec2:DescribeNetworkInterfaces", "ec2:DescribeTags", "ec2:GetCoipPoolUsage", "ec2:DescribeCoipPools",
+    "ec2:GetSecurityGroupsForVpc", "ec2:DescribeIpamPools", "ec2:DescribeRouteTables",
     "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes",
-    "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeListenerAttributes",
-    "elasticloadbalancing:DescribeListenerCertificates", "elasticloadbalancing:DescribeSSLPolicies",
-    "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTargetGroups",
-    "elasticloadbalancing:DescribeTargetGroupAttributes", "elasticloadbalancing:DescribeTargetHealth",
-    "elasticloadbalancing:DescribeTags", "elasticloadbalancing:DescribeTrustStores",
-    "acm:ListCertificates", "acm:DescribeCertificate",
-    "iam:ListServerCertificates", "iam:GetServerCertificate",
-    "cognito-idp:DescribeUserPoolClient",
-    "wafv2:GetWebACL", "wafv2:GetWebACLForResource", "shield:GetSubscriptionState",
+    "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeListenerCertificates",
+    "elasticloadbalancing:DescribeSSLPolicies", "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTrustStores", "elasticloadbalancing:DescribeListenerAttributes",
+    "elasticloadbalancing:DescribeCapacityReservation",
 ]
-_LB_ARNS = ["arn:aws:elasticloadbalancing:*:*:loadbalancer/app/*/*",
+# Certificates, Cognito, WAF and Shield: the controller reads and (de)associates them for the
+# Ingress annotations that ask for them (alb.ingress.kubernetes.io/wafv2-acl-arn, shield-advanced-protection).
+_INTEGRATION_ACTIONS = [
+    "cognito-idp:DescribeUserPoolClient", "acm:ListCertificates", "acm:DescribeCertificate",
+    "iam:ListServerCertificates", "iam:GetServerCertificate",
+    "waf-regional:GetWebACL", "waf-regional:GetWebACLForResource", "waf-regional:AssociateWebACL",
+    "waf-regional:DisassociateWebACL",
+    "wafv2:GetWebACL", "wafv2:GetWebACLForResource", "wafv2:AssociateWebACL", "wafv2:DisassociateWebACL",
+    "shield:GetSubscriptionState", "shield:DescribeProtection", "shield:CreateProtection", "shield:DeleteProtection",
+]
+_LB_ARNS = ["arn:aws:elasticloadbalancing:*:*:targetgroup/*/*",
             "arn:aws:elasticloadbalancing:*:*:loadbalancer/net/*/*",
-            "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"]
-_LISTENER_ARNS = ["arn:aws:elasticloadbalancing:*:*:listener/app/*/*/*",
-                  "arn:aws:elasticloadbalancing:*:*:listener/net/*/*/*",
-                  "arn:aws:elasticloadbalancing:*:*:listener-rule/app/*/*/*",
-                  "arn:aws:elasticloadbalancing:*:*:listener-rule/net/*/*/*"]
+            "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/*/*"]
+_LISTENER_ARNS = ["arn:aws:elasticloadbalancing:*:*:listener/net/*/*/*",
+                  "arn:aws:elasticloadbalancing:*:*:listener/app/*/*/*",
+                  "arn:aws:elasticloadbalancing:*:*:listener-rule/net/*/*/*",
+                  "arn:aws:elasticloadbalancing:*:*:listener-rule/app/*/*/*"]
 _SG_ARN = "arn:aws:ec2:*:*:security-group/*"
 _OWNED = {"Null": {f"aws:ResourceTag/{CLUSTER_TAG}": "false"}}
 _TAGGED_ON_CREATE = {"Null": {f"aws:RequestTag/{CLUSTER_TAG}": "false"}}
+# Changing tags of its own resources, but never the cluster tag itself (upstream's Null pair).
+_OWNED_NOT_RETAGGED = {"Null": {f"aws:RequestTag/{CLUSTER_TAG}": "true", f"aws:ResourceTag/{CLUSTER_TAG}": "false"}}
 
 
 def controller_policy() -> str:
-    """The controller's IAM policy (see module doc)."""
+    """The controller's IAM policy (see the comment above `_READ_ACTIONS`)."""
     return policy_json([
         {"Sid": "ServiceLinkedRole", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole", "Resource": "*",
          "Condition": {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}}},
         {"Sid": "ReadOnly", "Effect": "Allow", "Action": _READ_ACTIONS, "Resource": "*"},
+        {"Sid": "Integrations", "Effect": "Allow", "Action": _INTEGRATION_ACTIONS, "Resource": "*"},
         # Opening node security groups to its load balancers: the node groups' SGs aren't its own.
         {"Sid": "NodeSecurityGroupRules", "Effect": "Allow", "Resource": _SG_ARN,
          "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"]},
@@ -74,34 +89,43 @@ def controller_policy() -> str:
          "Resource": [_SG_ARN, "arn:aws:ec2:*:*:vpc/*"]},
         {"Sid": "TagSecurityGroupOnCreate", "Effect": "Allow", "Action": "ec2:CreateTags", "Resource": _SG_ARN,
          "Condition": {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}, **_TAGGED_ON_CREATE}},
+        {"Sid": "RetagOwnSecurityGroups", "Effect": "Allow", "Resource": _SG_ARN, "Condition": _OWNED_NOT_RETAGGED,
+         "Action": ["ec2:CreateTags", "ec2:DeleteTags"]},
         {"Sid": "OwnSecurityGroups", "Effect": "Allow", "Resource": _SG_ARN, "Condition": _OWNED,
-         "Action": ["ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteSecurityGroup"]},
+         "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress",
+                    "ec2:DeleteSecurityGroup"]},
         {"Sid": "CreateTaggedLoadBalancers", "Effect": "Allow", "Resource": "*", "Condition": _TAGGED_ON_CREATE,
          "Action": ["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:CreateTargetGroup"]},
-        {"Sid": "TagOnCreate", "Effect": "Allow", "Action": "elasticloadbalancing:AddTags", "Resource": _LB_ARNS,
-         "Condition": {"StringEquals": {"elasticloadbalancing:CreateAction": ["CreateTargetGroup",
-                                                                             "CreateLoadBalancer"]},
-                       **_TAGGED_ON_CREATE}},
-        {"Sid": "OwnLoadBalancers", "Effect": "Allow", "Resource": _LB_ARNS, "Condition": _OWNED,
-         "Action": ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags",
-                    "elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:SetIpAddressType",
-                    "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
-                    "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
-                    "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup"]},
-        # v2.5+ tags the listeners and rules it creates on its own load balancers.
+        # Listeners and rules live on its own load balancers; their ARNs carry no tag before creation.
+        {"Sid": "ListenersAndRules", "Effect": "Allow", "Resource": "*",
+         "Action": ["elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
+                    "elasticloadbalancing:CreateRule", "elasticloadbalancing:DeleteRule"]},
+        {"Sid": "RetagOwnLoadBalancers", "Effect": "Allow", "Resource": _LB_ARNS, "Condition": _OWNED_NOT_RETAGGED,
+         "Action": ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"]},
+        # v2.5+ tags the listeners and rules it creates on its own load balancers. Narrower than
+        # upstream: it may remove tags only from listeners and rules carrying its cluster tag.
         {"Sid": "TagListenersAndRules", "Effect": "Allow", "Action": "elasticloadbalancing:AddTags",
          "Resource": _LISTENER_ARNS},
         {"Sid": "UntagOwnListenersAndRules", "Effect": "Allow", "Action": "elasticloadbalancing:RemoveTags",
          "Resource": _LISTENER_ARNS, "Condition": _OWNED},
+        {"Sid": "OwnLoadBalancers", "Effect": "Allow", "Resource": "*", "Condition": _OWNED,
+         "Action": ["elasticloadbalancing:ModifyLoadBalancerAttributes", "elasticloadbalancing:SetIpAddressType",
+                    "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetSubnets",
+                    "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyTargetGroup",
+                    "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup",
+                    "elasticloadbalancing:ModifyListenerAttributes", "elasticloadbalancing:ModifyCapacityReservation",
+                    "elasticloadbalancing:ModifyIpPools"]},
+        {"Sid": "TagOnCreate", "Effect": "Allow", "Action": "elasticloadbalancing:AddTags", "Resource": _LB_ARNS,
+         "Condition": {"StringEquals": {"elasticloadbalancing:CreateAction": ["CreateTargetGroup",
+                                                                             "CreateLoadBalancer"]},
+                       **_TAGGED_ON_CREATE}},
         {"Sid": "Targets", "Effect": "Allow", "Resource": "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*",
          "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"]},
-        # Listeners and rules live on its own load balancers; their ARNs carry no tag before creation.
-        {"Sid": "ListenersAndRules", "Effect": "Allow", "Resource": "*",
-         "Action": ["elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
-                    "elasticloadbalancing:ModifyListener", "elasticloadbalancing:CreateRule",
-                    "elasticloadbalancing:DeleteRule", "elasticloadbalancing:ModifyRule",
-                    "elasticloadbalancing:AddListenerCertificates",
-                    "elasticloadbalancing:RemoveListenerCertificates", "elasticloadbalancing:SetWebAcl"]},
+        # SetRulePriorities: reordering an Ingress's rules (group.order, path order) calls it.
+        {"Sid": "ListenerSettings", "Effect": "Allow", "Resource": "*",
+         "Action": ["elasticloadbalancing:SetWebAcl", "elasticloadbalancing:ModifyListener",
+                    "elasticloadbalancing:AddListenerCertificates", "elasticloadbalancing:RemoveListenerCertificates",
+                    "elasticloadbalancing:ModifyRule", "elasticloadbalancing:SetRulePriorities"]},
     ])
 
 

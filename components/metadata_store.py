@@ -442,6 +442,10 @@ class MetadataStore(pulumi.ComponentResource):
             tags=t,
             opts=child(self),
         ) for log in DB_LOG_EXPORTS]
+        # A final snapshot name unique per creation of the database: a stack destroyed, re-created
+        # and destroyed again would otherwise collide with its first final snapshot (which we keep).
+        snapshot_suffix = random.RandomId(f"{name}-metadata-final-snapshot", byte_length=4,
+                                          keepers={"identifier": identifier}, opts=child(self))
         db = aws.rds.Instance(
             f"{name}-metadata",
             identifier=identifier,
@@ -469,7 +473,7 @@ class MetadataStore(pulumi.ComponentResource):
             delete_automated_backups=False,
             deletion_protection=True,
             skip_final_snapshot=False,
-            final_snapshot_identifier=f"{identifier}-final",
+            final_snapshot_identifier=pulumi.Output.concat(identifier, "-final-", snapshot_suffix.hex),
             apply_immediately=args.apply_immediately,
             enabled_cloudwatch_logs_exports=list(DB_LOG_EXPORTS),
             performance_insights_enabled=args.performance_insights,

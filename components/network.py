@@ -24,7 +24,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from ._common import ValidationError, assume_role_service, child, policy_json, tags
+from ._common import ValidationError, child, policy_json, tags
 
 NatMode = Literal["single", "per_az", "none"]
 NAT_MODES = ("single", "per_az", "none")
@@ -299,7 +299,13 @@ class Network(pulumi.ComponentResource):
     def _flow_logs(self, name: str, args: NetworkArgs, vpc: aws.ec2.Vpc, t) -> None:
         group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", retention_in_days=args.flow_log_retention_days,
                                         tags=t(), opts=child(self))
-        role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=assume_role_service("vpc-flow-logs.amazonaws.com"),
+        # Confused-deputy guard: only flow logs of this account may assume the role (EC2 user guide,
+        # "IAM role for publishing flow logs to CloudWatch Logs").
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        trust = account.apply(lambda acct: policy_json([{
+            "Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}, "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": acct}}}]))
+        role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=trust,
                             description=f"VPC flow logs of {name}: write to its log group only",
                             tags=t(), opts=child(self))
         write = aws.iam.RolePolicy(

@@ -230,6 +230,9 @@ class Orchestration(pulumi.ComponentResource):
         container = {
             "name": JOB_NAME,
             "image": args.image,
+            # The stack's retraining tag moves (a new training image is pushed under it), so every run
+            # pulls it: a node never runs the image it cached last week.
+            "imagePullPolicy": "Always",
             "env": [{"name": "MLFLOW_TRACKING_URI", "value": args.mlflow_tracking_uri},
                     {"name": "MLFLOW_EXPERIMENT_NAME", "value": args.experiment_name}],
             "resources": {"requests": {"cpu": args.cpu, "memory": args.memory},

@@ -89,6 +89,8 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         system_node_min=c.system_nodes.min,
         system_node_max=c.system_nodes.max,
         system_node_disk_gib=c.system_nodes.disk_gib,
+        system_node_scaled_by=c.system_nodes.scaled_by,
+        support_type=c.support_type,
         control_plane_logs=list(c.control_plane_logs),
         endpoint_public_access=c.endpoint_public_access,
         public_access_cidrs=list(c.public_access_cidrs),
@@ -103,6 +105,8 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         repository_prefix=f"{r.repository_prefix}/{stack}",
         bucket_name=r.bucket_name,
         keep_tagged_images=r.keep_tagged_images,
+        # The retraining job's tag is the one tag that moves (new image, same stack); models never move.
+        mutable_tags={"images": [spec.retraining.image_tag]} if "images" in r.repositories else {},
         noncurrent_version_days=r.noncurrent_version_days,
         existing=ExistingRegistry(**r.existing.model_dump()) if r.existing else None,
         tags=tags,
@@ -139,7 +143,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
 
     images = registry.repository_urls.get("images") or next(iter(registry.repository_urls.values()))
     orchestration = Orchestration(name, OrchestrationArgs(
-        image=pulumi.Output.concat(images, ":retrain"),
+        image=pulumi.Output.concat(images, ":", spec.retraining.image_tag),
         mlflow_tracking_uri=metadata.tracking_url,
         registry=registry,
         cluster=cluster,

@@ -145,18 +145,49 @@ def test_ecr_repositories_immutable_scanned_kms_protected(plan):
         assert repo.protect is True
 
 
+def lifecycle_rules(plan) -> dict[str, list[dict]]:
+    return {p.inputs["repository"]: sorted(json.loads(p.inputs["policy"])["rules"], key=lambda r: r["rulePriority"])
+            for p in plan.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")}
+
+
+def selects_tagged(rule: dict) -> bool:
+    """Can this ECR lifecycle rule expire an image that has a tag? (tagStatus any or tagged)"""
+    return rule["selection"]["tagStatus"] in ("any", "tagged")
+
+
 def test_ecr_lifecycle_policy_rules(plan):
-    policies = {p.inputs["repository"]: json.loads(p.inputs["policy"])
-                for p in plan.of_type("aws:ecr/lifecyclePolicy:LifecyclePolicy")}
+    policies = lifecycle_rules(plan)
     assert sorted(policies) == ["mlplatform/images", "mlplatform/models"]
-    rules = sorted(policies["mlplatform/models"]["rules"], key=lambda r: r["rulePriority"])
-    untagged, keep = rules
+    untagged, keep = policies["mlplatform/images"]
     assert untagged["selection"] == {"tagStatus": "untagged", "countType": "sinceImagePushed",
                                      "countUnit": "days", "countNumber": 14}
-    assert keep["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 100}
-    # An "any" rule must have the highest rulePriority number or ECR rejects the policy.
+    # Images keep their newest 100 tagged releases (their own rule).
+    assert keep["selection"] == {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan",
+                                 "countNumber": 100}
     assert keep["rulePriority"] > untagged["rulePriority"]
     assert untagged["action"] == keep["action"] == {"type": "expire"}
+
+
+def test_no_lifecycle_rule_can_expire_a_tagged_model(plan):
+    """The model registry is data: MLflow runs point at tagged model versions (oci.reference)."""
+    [only] = lifecycle_rules(plan)["mlplatform/models"]
+    assert only["selection"]["tagStatus"] == "untagged" and not selects_tagged(only)
+    # Whatever keep_tagged_images says, and for any repository called a model repository.
+    p = registry_plan(ArtifactRegistryArgs(repositories=["weights", "images"], model_repositories=["weights"],
+                                           keep_tagged_images=1))
+    rules = lifecycle_rules(p)
+    assert not any(selects_tagged(r) for r in rules["mlplatform/weights"])
+    assert any(selects_tagged(r) for r in rules["mlplatform/images"])  # the check can fail
+
+
+def test_only_the_retraining_tag_of_images_moves():
+    p = registry_plan(ArtifactRegistryArgs(mutable_tags={"images": ["retrain"]}))
+    repos = {r.inputs["name"]: r.inputs for r in p.of_type(REPO)}
+    assert repos["mlplatform/images"]["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert repos["mlplatform/images"]["imageTagMutabilityExclusionFilters"] == [
+        {"filter": "retrain", "filterType": "WILDCARD"}]
+    assert repos["mlplatform/models"]["imageTagMutability"] == "IMMUTABLE"
+    assert "imageTagMutabilityExclusionFilters" not in repos["mlplatform/models"]
 
 
 def test_custom_settings_reach_the_resources():
@@ -169,6 +200,7 @@ def test_custom_settings_reach_the_resources():
     assert repo.inputs["forceDelete"] is True and repo.protect is False
     assert repo.inputs["tags"]["team"] == "ml"
     [untagged, keep] = json.loads(one(p, "aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])["rules"]
+    assert keep["selection"]["tagStatus"] == "tagged"
     assert untagged["selection"]["countNumber"] == 3 and keep["selection"]["countNumber"] == 30
     bucket = one(p, BUCKET)
     assert bucket.inputs["bucket"] == "acme-ml-artifacts"
@@ -319,6 +351,10 @@ def test_ecr_repository_arn_partition():
      r"^existing.repository_urls: 'Images' is not a valid ECR repository name"),
     (dict(existing=ExistingRegistry(bucket_name="b-1", kms_key_arn="alias/foo")),
      r"^existing.kms_key_arn: 'alias/foo' is not a KMS key ARN"),
+    (dict(mutable_tags={"models": ["latest"]}), r"^mutable_tags: 'models' holds models, whose tags never move; give"),
+    (dict(mutable_tags={"charts": ["x"]}), r"^mutable_tags: 'charts' is not in repositories"),
+    (dict(mutable_tags={"images": ["re train"]}), r"^mutable_tags: 're train' is not an ECR tag filter"),
+    (dict(mutable_tags={"images": ["*"]}), r"^mutable_tags: '\*' is not an ECR tag filter"),
 ])
 def test_validation_errors(kwargs, message):
     # Validation runs before any Pulumi call, so no program (and no mock monitor) is needed.

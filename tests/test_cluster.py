@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from mlplatform.components import versions
-from mlplatform.components._common import ValidationError
+from mlplatform.components._common import AUTOSCALED_TAG, ValidationError
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster, kubeconfig_document
 from mlplatform.stacks.plan.mocks import ACCOUNT_ID
 
@@ -137,6 +137,30 @@ def test_system_node_group(plan):
     assert ng.inputs["launchTemplate"]["id"].startswith("lt-") and ng.inputs["launchTemplate"]["version"] == "1"
     assert lt.urn in ng.depends_on
     assert ng.inputs["nodeRoleArn"] == plan.outputs["node_role_arn"]
+
+
+def test_system_group_size_is_owned_by_the_stack_by_default(plan):
+    """cluster-autoscaler cannot see it (no mlplatform.io/cluster-autoscaler tag on its ASG), so `up`
+    keeps its desired size and nothing fights over it."""
+    ng = one(plan, "aws:eks/nodeGroup:NodeGroup")
+    assert ng.ignore_changes == []
+    assert plan.of_type("aws:autoscaling/tag:Tag") == []
+
+
+def test_system_group_scaled_by_cluster_autoscaler():
+    p = plan_of(program(system_node_scaled_by="cluster-autoscaler"))
+    ng = one(p, "aws:eks/nodeGroup:NodeGroup")
+    assert ng.ignore_changes == ["scalingConfig.desiredSize"]  # recorded as the engine sees it
+    tag = one(p, "aws:autoscaling/tag:Tag")
+    assert tag.inputs["tag"] == {"key": AUTOSCALED_TAG, "value": "enabled", "propagateAtLaunch": False}
+    assert ng.urn in tag.depends_on and tag.inputs["autoscalingGroupName"].startswith("eks-")
+
+
+def test_support_type_is_explicit(plan):
+    """EKS enables extended support (6x the control-plane price) when upgradePolicy is absent."""
+    assert one(plan, "aws:eks/cluster:Cluster").inputs["upgradePolicy"] == {"supportType": "STANDARD"}
+    p = plan_of(program(support_type="EXTENDED"))
+    assert one(p, "aws:eks/cluster:Cluster").inputs["upgradePolicy"] == {"supportType": "EXTENDED"}
 
 
 def test_node_group_sizes_follow_args():
@@ -329,6 +353,8 @@ def make(name="ml", **fields):
      "public_access_cidrs: '10.0.0.0/33' is not an IPv4 CIDR block; write it like \"203.0.113.0/24\" (host bits zero)"),
     ({"public_access_cidrs": ["10.0.0.1/24"]}, "public_access_cidrs: '10.0.0.1/24' is not an IPv4 CIDR block"),
     ({"public_access_cidrs": []}, "public_access_cidrs: empty while the public endpoint is on"),
+    ({"support_type": "standard"}, "support_type: 'standard' is not an EKS support type; use STANDARD"),
+    ({"system_node_scaled_by": "karpenter"}, "system_node_scaled_by: 'karpenter' is not a scaler; use one of stack, cluster-autoscaler"),
     ({"system_node_min": 4, "system_node_max": 3},
      "system_node_min: 4 is greater than system_node_max 3; make system_node_min <= system_node_count <= system_node_max"),
     ({"system_node_count": 5, "system_node_max": 4}, "system_node_min: 5 is greater than system_node_max 4"),

@@ -297,3 +297,58 @@ def test_cli_diff_without_a_price_file_still_diffs():
     assert "Plan: " in res.stdout and "No cost delta: no price file for ap-south-1." in res.stdout
     data = json.loads(run("diff", "--from", "pragmatic", "--to", "growth", "--region", "ap-south-1", "--json").stdout)
     assert data["cost"] is None and data["summary"]["replace"] >= 1
+
+
+# -- resource options the engine sees (Plan records them) ----------------------------------------
+NG = "aws:eks/nodeGroup:NodeGroup"
+
+
+def test_ignored_paths_are_not_updates():
+    """The engine leaves an ignore_changes path as the cloud has it: no update, no scale-in disruption."""
+    old = Plan("a", [res(NG, "gpu", {"scalingConfig": {"minSize": 0, "desiredSize": 2, "maxSize": 2}})])
+    new = Plan("b", [res(NG, "gpu", {"scalingConfig": {"minSize": 0, "desiredSize": 0, "maxSize": 2}},
+                         ignore_changes=["scalingConfig.desiredSize"])])
+    d = diff_plans(old, new)
+    [rc] = d.resources
+    assert rc.op == "update" and rc.changes == [] and rc.disruption == []  # only the option changed
+    assert any("ignoreChanges" in n and "scalingConfig.desiredSize" in n for n in rc.notes)
+    same = diff_plans(Plan("a", new.resources), new)
+    assert same.empty
+    # Without the option the same change scales nodes in.
+    plain = diff_plans(old, Plan("b", [res(NG, "gpu", {"scalingConfig": {"minSize": 0, "desiredSize": 0, "maxSize": 2}})]))
+    assert plain.resources[0].disruption and "scales in" in plain.resources[0].disruption[0]
+
+
+def test_replace_on_changes_and_delete_before_replace():
+    t = "aws:iam/role:Role"
+    old = Plan("a", [res(t, "r", {"description": "a"})])
+    new = Plan("b", [res(t, "r", {"description": "b"}, replace_on_changes=["description"], delete_before_replace=True)])
+    [rc] = diff_plans(old, new).resources
+    assert rc.op == "replace" and rc.replace_reasons == ["description (replaceOnChanges)"]
+    assert any("deleteBeforeReplace" in n for n in rc.notes)
+
+
+def test_an_alias_is_a_rename_not_a_delete_and_create():
+    t = "aws:iam/role:Role"
+    old = Plan("a", [res(t, "old-name", {"description": "x"})])
+    by_name = Plan("b", [res(t, "new-name", {"description": "x"}, aliases=[{"name": "old-name"}])])
+    by_urn = Plan("b", [res(t, "new-name", {"description": "x"}, aliases=[f"{URN}{t}::old-name"])])
+    for new in (by_name, by_urn):
+        d = diff_plans(old, new)
+        assert d.summary_line() == "Plan: 0 to add, 0 to change, 0 to replace, 0 to destroy."
+    no_alias = diff_plans(old, Plan("b", [res(t, "new-name", {"description": "x"})]))
+    assert no_alias.summary_line() == "Plan: 1 to add, 0 to change, 0 to replace, 1 to destroy."
+
+
+def test_plan_json_carries_the_options_and_reads_them_back(plans):
+    data = plans["pragmatic"].to_dict()
+    gpu = [r for r in data["resources"] if r["type"] == NG and "-gpu-" in r["name"]]
+    assert gpu and all(r["ignore_changes"] == ["scalingConfig.desiredSize"] for r in gpu)
+    system = next(r for r in data["resources"] if r["type"] == NG and r["name"].endswith("-system"))
+    assert system["ignore_changes"] == []  # `up` owns the system group's size (cluster.system_nodes.scaled_by)
+    for key in ("replace_on_changes", "delete_before_replace", "custom_timeouts", "aliases", "provider"):
+        assert all(key in r for r in data["resources"])
+    helm = next(r for r in data["resources"] if r["type"] == "kubernetes:helm.sh/v3:Release")
+    assert helm["provider"].endswith("$pulumi:providers:kubernetes::ml-dev-k8s")  # the cluster's provider
+    back = Plan.from_dict(json.loads(json.dumps(data)))
+    assert back.resources == plans["pragmatic"].resources

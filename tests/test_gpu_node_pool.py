@@ -22,6 +22,7 @@ import chartcheck
 from conftest import assert_valid_k8s, helm_values, k8s_objects, one, plan_of
 from mlplatform.components import versions
 from mlplatform.components._common import (
+    AUTOSCALED_TAG,
     GPU_LABEL,
     GPU_NODE_AFFINITY,
     GPU_TAINT,
@@ -161,6 +162,7 @@ def test_asg_tags_let_cluster_autoscaler_scale_from_zero(managed):
             f"{CA}/node-template/label/eks.amazonaws.com/capacityType": capacity,
             f"{CA}/node-template/taint/nvidia.com/gpu": "true:NoSchedule",
             f"{CA}/node-template/resources/nvidia.com/gpu": "1",
+            AUTOSCALED_TAG: "enabled",  # the key cluster-autoscaler's discovery asks for besides EKS's own
         }
 
 
@@ -173,7 +175,10 @@ def test_cluster_autoscaler_iam_is_least_privilege(managed):
             assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in actions), s
     scale = next(s for s in statements if "autoscaling:SetDesiredCapacity" in s["Action"])
     assert sorted(scale["Action"]) == ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
-    assert scale["Condition"] == {"StringEquals": {f"aws:ResourceTag/{CA}/ml": "owned", f"aws:ResourceTag/{CA}/enabled": "true"}}
+    # EKS puts the two k8s.io tags on EVERY managed group's ASG (the system group's too): the scaling
+    # permission also needs mlplatform's key, which only autoscaled groups carry.
+    assert scale["Condition"] == {"StringEquals": {f"aws:ResourceTag/{CA}/ml": "owned", f"aws:ResourceTag/{CA}/enabled": "true",
+                                                   f"aws:ResourceTag/{AUTOSCALED_TAG}": "enabled"}}
     assert scale["Resource"] == f"arn:aws:autoscaling:us-east-1:{ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/*"
     describe_ng = next(s for s in statements if s["Action"] == "eks:DescribeNodegroup")
     assert describe_ng["Resource"] == f"arn:aws:eks:us-east-1:{ACCOUNT_ID}:nodegroup/ml/*/*"
@@ -187,7 +192,13 @@ def test_cluster_autoscaler_values(managed):
     [values] = helm_values(managed, "cluster-autoscaler")
     report = chartcheck.check_values("cluster-autoscaler", values)
     assert report.unknown == []
-    assert values["autoDiscovery"] == {"clusterName": "ml"} and values["awsRegion"] == "us-east-1"
+    # Discovery ANDs the tags: a group without mlplatform's key (the system group by default) is invisible.
+    assert values["autoDiscovery"] == {"clusterName": "ml", "tags": [f"{CA}/enabled", f"{CA}/ml", AUTOSCALED_TAG]}
+    assert values["awsRegion"] == "us-east-1"
+    # The chart sets no security context; ours runs it as non-root with nothing to escalate.
+    assert values["securityContext"]["runAsNonRoot"] is True and values["securityContext"]["runAsUser"] != 0
+    assert values["containerSecurityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                                  "capabilities": {"drop": ["ALL"]}}
     assert values["nodeSelector"] == SYSTEM_NODE_SELECTOR
     sa = values["rbac"]["serviceAccount"]
     assert sa["name"] == "cluster-autoscaler"
@@ -302,8 +313,9 @@ def test_ec2_node_classes_are_locked_down(karpenter):
         assert bdm["ebs"]["volumeType"] == "gp3" and bdm["ebs"]["encrypted"] is True
         sizes[r.inputs["metadata"]["name"]] = bdm["ebs"]["volumeSize"]
         assert re.match(r"^ml-gpu-node-[0-9a-f]{7}$", spec["instanceProfile"])
+        # The node-class finalizer reads the legacy <cluster>_<hash> profile too: every profile, like upstream.
         read_profile = next(s for s in policy_of(karpenter, "ml-karpenter") if s["Sid"] == "AllowInstanceProfileReadActions")
-        assert read_profile["Resource"] == f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/{spec['instanceProfile']}"
+        assert read_profile["Resource"] == f"arn:aws:iam::{ACCOUNT_ID}:instance-profile/*"
         assert spec["amiSelectorTerms"] == [{"alias": "al2023@latest"}]  # Karpenter picks the NVIDIA variant for GPUs
         assert spec["subnetSelectorTerms"] == [{"id": "subnet-a"}, {"id": "subnet-b"}]
         assert spec["securityGroupSelectorTerms"] == [{"id": "sg-0123abcd"}]
@@ -312,8 +324,11 @@ def test_ec2_node_classes_are_locked_down(karpenter):
 
 
 def test_karpenter_node_role_instance_profile_and_access_entry(karpenter):
-    assert trust_of(karpenter, "ml-gpu-node")[0]["Principal"] == {"Service": "ec2.amazonaws.com"}
-    role = one(karpenter, ROLE, "ml-gpu-node")
+    # Its own role, not the managed node groups' one: EKS made an access entry for that role, and a
+    # principal can be in one access entry only (pragmatic -> growth would fail to create this one).
+    assert trust_of(karpenter, "ml-karpenter-node")[0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+    role = one(karpenter, ROLE, "ml-karpenter-node")
+    assert not [r for r in karpenter.of_type(ROLE) if r.name == "ml-gpu-node"]
     attached = {r.inputs["policyArn"] for r in karpenter.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")}
     assert attached == {"arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
                         "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly"}
@@ -329,7 +344,11 @@ def test_karpenter_controller_iam(karpenter):
         actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
         assert "*" not in actions and all(not a.endswith(":*") for a in actions)
         if s["Resource"] == "*":
-            assert all(a.split(":")[1].startswith(("Describe", "Get")) for a in actions), s
+            assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) for a in actions), s
+    # The node-class finalizer lists and reads instance profiles; AccessDenied would keep it forever.
+    assert statements["AllowUnscopedInstanceProfileListAction"]["Action"] == "iam:ListInstanceProfiles"
+    assert statements["AllowInstanceProfileReadActions"]["Action"] == "iam:GetInstanceProfile"
+    assert "ec2:DescribeInstanceStatus" in statements["AllowRegionalReadActions"]["Action"]  # node health checks
     launch = statements["AllowScopedEC2InstanceActionsWithTags"]["Condition"]
     assert launch["StringEquals"] == {"aws:RequestTag/kubernetes.io/cluster/ml": "owned",
                                       "aws:RequestTag/eks:eks-cluster-name": "ml"}
@@ -354,10 +373,11 @@ def test_interruption_queue_fed_only_by_our_event_rules(karpenter):
     assert queue.inputs["sqsManagedSseEnabled"] is True and queue.inputs["messageRetentionSeconds"] == 300
     rules = karpenter.of_type("aws:cloudwatch/eventRule:EventRule")
     patterns = sorted(json.loads(r.inputs["eventPattern"])["detail-type"][0] for r in rules)
-    assert patterns == ["AWS Health Event", "EC2 Instance Rebalance Recommendation",
-                        "EC2 Instance State-change Notification", "EC2 Spot Instance Interruption Warning"]
+    assert patterns == ["AWS Health Event", "EC2 Capacity Reservation Instance Interruption Warning",
+                        "EC2 Instance Rebalance Recommendation", "EC2 Instance State-change Notification",
+                        "EC2 Spot Instance Interruption Warning"]
     targets = karpenter.of_type("aws:cloudwatch/eventTarget:EventTarget")
-    assert len(targets) == 4 and len({t.inputs["arn"] for t in targets}) == 1
+    assert len(targets) == 5 and len({t.inputs["arn"] for t in targets}) == 1
     queue_arn = targets[0].inputs["arn"]
     policy = json.loads(one(karpenter, "aws:sqs/queuePolicy:QueuePolicy").inputs["policy"])["Statement"]
     allow, deny = policy

@@ -54,9 +54,11 @@ def test_policy_writes_only_what_it_owns():
         actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
         assert "*" not in actions and not any(a.endswith(":*") for a in actions)
         destructive = [a for a in actions if a.split(":")[1].startswith(("Delete", "Modify", "Set", "RemoveTags"))]
-        if destructive and stmt["Sid"] != "ListenersAndRules":
-            assert stmt["Condition"] == {"Null": {f"aws:ResourceTag/{CLUSTER_TAG}": "false"}}, stmt["Sid"]
-        if stmt["Resource"] == "*" and stmt["Sid"] not in ("ListenersAndRules", "ServiceLinkedRole"):
+        # Listeners and rules carry no tag before they exist, so upstream leaves those unconditioned.
+        if destructive and stmt["Sid"] not in ("ListenersAndRules", "ListenerSettings", "Integrations"):
+            assert stmt["Condition"]["Null"][f"aws:ResourceTag/{CLUSTER_TAG}"] == "false", stmt["Sid"]
+        if stmt["Resource"] == "*" and stmt["Sid"] not in ("ListenersAndRules", "ListenerSettings", "Integrations",
+                                                           "ServiceLinkedRole"):
             assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) for a in actions) or "Condition" in stmt
     creates = next(s for s in doc["Statement"] if s["Sid"] == "CreateTaggedLoadBalancers")
     assert creates["Condition"] == {"Null": {f"aws:RequestTag/{CLUSTER_TAG}": "false"}}
@@ -92,6 +94,9 @@ def _allows(doc: dict, action: str, resource: str) -> bool:
     ("ec2:CreateSecurityGroup", "arn:aws:ec2:us-east-1:1:security-group/sg-1"),
     ("ec2:AuthorizeSecurityGroupIngress", "arn:aws:ec2:us-east-1:1:security-group/sg-1"),
     ("ec2:DescribeSubnets", "*"),
+    # reordering an Ingress's rules (v3.5.0's policy; issue 14)
+    ("elasticloadbalancing:SetRulePriorities", "*"),
+    ("elasticloadbalancing:ModifyListenerAttributes", "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/lb/1/2"),
 ])
 def test_policy_allows_what_an_ingress_needs(action, resource):
     assert _allows(json.loads(controller_policy()), action, resource)
@@ -100,3 +105,14 @@ def test_policy_allows_what_an_ingress_needs(action, resource):
 def test_no_cluster_wide_service_webhook(growth):
     (values,) = helm_values(growth, "aws-load-balancer-controller")
     assert values["enableServiceMutatorWebhook"] is False
+
+
+def test_own_resources_are_never_retagged_away_from_the_cluster():
+    """Upstream's Null pair: tags of its own resources change only in requests that don't touch the
+    cluster tag itself (so it cannot adopt or release a load balancer by retagging it)."""
+    doc = json.loads(controller_policy())
+    retag = [s for s in doc["Statement"] if s["Sid"] in ("RetagOwnLoadBalancers", "RetagOwnSecurityGroups")]
+    assert len(retag) == 2
+    for s in retag:
+        assert s["Condition"] == {"Null": {f"aws:RequestTag/{CLUSTER_TAG}": "true",
+                                           f"aws:ResourceTag/{CLUSTER_TAG}": "false"}}

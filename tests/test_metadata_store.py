@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import jsonschema
 import pulumi
@@ -89,7 +90,12 @@ def test_database_security_properties(plan):
     assert i["storageEncrypted"] is True and i["storageType"] == "gp3"
     assert i["kmsKeyId"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/") and key.urn in db.depends_on
     assert i["deletionProtection"] is True
-    assert i["skipFinalSnapshot"] is False and i["finalSnapshotIdentifier"] == "ml-metadata-final"
+    # Unique per creation of the database (a random suffix kept in state): a re-created stack's second
+    # destroy does not collide with the first one's final snapshot.
+    assert i["skipFinalSnapshot"] is False
+    suffix = one(plan, "random:index/randomId:RandomId", "ml-metadata-final-snapshot")
+    assert suffix.inputs["byteLength"] == 4 and suffix.inputs["keepers"] == {"identifier": "ml-metadata"}
+    assert re.fullmatch(r"ml-metadata-final-[0-9a-f]{8}", i["finalSnapshotIdentifier"])
     assert i["deleteAutomatedBackups"] is False and i["copyTagsToSnapshot"] is True
     assert i["autoMinorVersionUpgrade"] is True and i["allowMajorVersionUpgrade"] is False
     assert i["applyImmediately"] is False

@@ -220,8 +220,9 @@ def test_flow_logs_on():
 
     role = one(plan, ROLE)
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    # Only flow logs of this account may assume it (confused-deputy guard).
     assert trust == [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                      "Action": "sts:AssumeRole"}]
+                      "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}]
 
     policy = one(plan, ROLE_POLICY)
     statements = json.loads(policy.inputs["policy"])["Statement"]

@@ -195,6 +195,27 @@ CASES = [
 ]
 
 
+def node_group(autoscaled: bool, ignored: bool):
+    """A managed node group, its ASG tagged for cluster-autoscaler or not, desiredSize ignored or not."""
+    def program():
+        ng = aws.eks.NodeGroup("ng", cluster_name="c", node_role_arn="arn:aws:iam::123456789012:role/n",
+                               subnet_ids=["subnet-1"], scaling_config={"min_size": 1, "desired_size": 2, "max_size": 3},
+                               opts=pulumi.ResourceOptions(ignore_changes=["scalingConfig.desiredSize"] if ignored else None))
+        if autoscaled:
+            aws.autoscaling.Tag("ng-ca", autoscaling_group_name=ng.resources.apply(
+                lambda r: r[0].autoscaling_groups[0].name),
+                tag={"key": policy.AUTOSCALED_TAG, "value": "enabled", "propagate_at_launch": False})
+    return program
+
+
+CASES += [
+    ("node-group-desired-size", node_group(autoscaled=True, ignored=True), node_group(autoscaled=True, ignored=False),
+     "the next `up` sets it back", "ng"),
+    ("node-group-desired-size", node_group(autoscaled=False, ignored=False), node_group(autoscaled=False, ignored=True),
+     "nothing scales the group", "ng"),
+]
+
+
 def _ids(case):
     return f"{case[0]}:{case[3][:24]}"
 

@@ -1,9 +1,12 @@
 """Offline diff of two Plans: what the engine would add, change, replace and destroy.
 
-Resources are matched by URN. A resource only in the new plan is an add, only in the old one a
+Resources are matched by URN, or by an alias the new resource declares (a rename the engine
+follows, not a delete + create). A resource only in the new plan is an add, only in the old one a
 delete. A resource in both is an update when its inputs differ (listed as property paths with old
 and new values, secrets masked), and a replace when a changed input is create-only for its type
-(`stacks/analyses/replacements.py`) or takes the id of a resource that is itself replaced.
+(`stacks/analyses/replacements.py`), is listed in its `replace_on_changes`, or takes the id of a resource
+that is itself replaced. Changes under a path in the new resource's `ignore_changes` are not
+updates: the engine leaves them alone (they are listed in the resource's notes).
 
 Stateful resources (STATEFUL_TYPES: cluster, database, buckets, registries, KMS keys) are marked;
 replacing or deleting one is data loss, reported apart from disruption (a replaced node group, a
@@ -11,7 +14,7 @@ restarted database), which costs minutes of downtime but keeps the data.
 
 This is a prediction from a curated table: the engine's preview asks the providers themselves and
 has the final word. What the offline diff cannot see: changes only the cloud knows (drift), values
-that are secret on both sides, and aliases that would keep a moved URN.
+that are secret on both sides, and aliases that move a resource to another parent.
 """
 
 from __future__ import annotations
@@ -366,9 +369,39 @@ def _disruption(rc: ResourceChange, old: PlannedResource | None, new: PlannedRes
 
 
 # -- the diff ------------------------------------------------------------------------------------
+def alias_urns(r: PlannedResource) -> list[str]:
+    """The former URNs a resource's aliases name: URN aliases as given, and name/type aliases (same
+    parent, stack and project) derived from its URN. Aliases to another parent are not derived."""
+    out: list[str] = []
+    head, _, name = r.urn.rpartition("::")
+    prefix, _, qualified = head.rpartition("::")
+    for a in r.aliases:
+        if isinstance(a, str):
+            out.append(a)
+        elif isinstance(a, dict) and not set(a) - {"name", "type"}:
+            q = qualified
+            if a.get("type"):
+                q = f"{qualified.rpartition('$')[0]}${a['type']}" if "$" in qualified else a["type"]
+            out.append(f"{prefix}::{q}::{a.get('name') or name}")
+    return out
+
+
+def _ignored(change: PropertyChange, r: PlannedResource) -> bool:
+    return any(_touches(change, _norm(p)) for p in r.ignore_changes)
+
+
 def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "new") -> PlanDiff:
-    """Compare two plans by URN (see the module docstring)."""
-    before, after = old.by_urn(), new.by_urn()
+    """Compare two plans by URN or alias (see the module docstring)."""
+    before, after = dict(old.by_urn()), new.by_urn()
+    renamed: dict[str, str] = {}  # new URN -> the old URN its alias names
+    for r in new.resources:
+        if r.urn in before:
+            continue
+        for a in alias_urns(r):
+            if a in before and a not in after and a not in renamed.values():
+                renamed[r.urn] = a
+                before[r.urn] = before[a]
+                break
     changes: dict[str, ResourceChange] = {}
     unknown: set[str] = set()
     unchanged = 0
@@ -379,10 +412,17 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
                                             protect_new=r.protect, physical_new=physical_name(r))
             continue
         o = before[r.urn]
-        props = [_mask(r.type, c) for c in property_changes(o.inputs, r.inputs)]
+        props, ignored = [], []
+        for c in property_changes(o.inputs, r.inputs):
+            (ignored if _ignored(c, r) else props).append(_mask(r.type, c))
         rc = ResourceChange(UPDATE, r.urn, r.type, r.name, r.type in STATEFUL_TYPES, protect_old=o.protect,
                             protect_new=r.protect, physical_old=physical_name(o), physical_new=physical_name(r),
                             changes=props)
+        if r.urn in renamed:
+            rc.notes.append(f"renamed from {renamed[r.urn]} (alias): the engine keeps the resource")
+        if ignored:
+            rc.notes.append("ignoreChanges: the engine leaves " + ", ".join(sorted({c.path for c in ignored}))
+                            + " as the cloud has it")
         if r.custom and rule_for(r.type) is None:
             unknown.add(r.type)
             if props:
@@ -397,9 +437,19 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
                     rc.replace_reasons.append(_norm(c.path))
             if rule.note and rc.replace_reasons:
                 rc.notes.append(rule.note)
-        if r.type != o.type:
+        for c in props:
+            forced = [p for p in r.replace_on_changes if p == "*" or _touches(c, _norm(p))]
+            if forced and not c.replaces:
+                c.replaces = True
+                rc.replace_reasons.append(f"{_norm(c.path)} (replaceOnChanges)")
+        if r.type != o.type and r.urn not in renamed:
             rc.replace_reasons.append("type")
-        option_changed = (o.protect, o.retain_on_delete) != (r.protect, r.retain_on_delete)
+        if o.provider and r.provider and o.provider != r.provider:
+            rc.notes.append(f"provider changes {o.provider} -> {r.provider}: the engine may replace it")
+        option_changed = ((o.protect, o.retain_on_delete, o.ignore_changes, o.replace_on_changes,
+                           o.delete_before_replace, o.custom_timeouts, o.provider)
+                          != (r.protect, r.retain_on_delete, r.ignore_changes, r.replace_on_changes,
+                              r.delete_before_replace, r.custom_timeouts, r.provider))
         if rc.replace_reasons:
             rc.op = REPLACE
         elif not props and not option_changed:
@@ -408,7 +458,7 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
         changes[r.urn] = rc
 
     for o in old.resources:
-        if o.urn not in after:
+        if o.urn not in after and o.urn not in renamed.values():
             rc = ResourceChange(DELETE, o.urn, o.type, o.name, o.type in STATEFUL_TYPES, protect_old=o.protect,
                                 physical_old=physical_name(o))
             if o.protect:
@@ -420,9 +470,12 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
     _cascade(new, before, changes, infer_region(new) or infer_region(old) or "us-east-1")
 
     ordered = [changes[r.urn] for r in new.resources if r.urn in changes]
-    ordered += [changes[o.urn] for o in old.resources if o.urn not in after]
+    ordered += [changes[o.urn] for o in old.resources if o.urn in changes and o.urn not in after]
     for rc in ordered:
         rc.disruption = _disruption(rc, before.get(rc.urn), after.get(rc.urn))
+        new_r = after.get(rc.urn)
+        if rc.op == REPLACE and new_r is not None and new_r.delete_before_replace:
+            rc.notes.append("deleteBeforeReplace: the old resource is deleted before the new one exists")
     return PlanDiff(from_label, to_label, ordered, unchanged, sorted(unknown))
 
 

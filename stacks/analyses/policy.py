@@ -538,6 +538,33 @@ def _stateful(plan: Plan):
                 "pass protect=True (components: protect=args.protect) so no update can delete it")
 
 
+# -- autoscaled node groups (reads the recorded ignore_changes) ----------------------------------
+AUTOSCALED_TAG = "mlplatform.io/cluster-autoscaler"  # components/_common.AUTOSCALED_TAG
+ASG_TAG = "aws:autoscaling/tag:Tag"
+DESIRED_SIZE = "scalingConfig.desiredSize"
+
+
+def _autoscaled(plan: Plan, group: PlannedResource) -> bool:
+    """Does cluster-autoscaler's discovery tag sit on this node group's Auto Scaling group? (The tag
+    takes the ASG name from the group's outputs, so Pulumi records the group as its dependency.)"""
+    return any(group.urn in t.depends_on and (t.inputs.get("tag") or {}).get("key") == AUTOSCALED_TAG
+               for t in plan.of_type(ASG_TAG))
+
+
+@rule("node-group-desired-size", "high", "An autoscaled node group's desired size is left to the autoscaler")
+def _desired_size(plan: Plan):
+    for g in plan.of_type(NODE_GROUP):
+        ignored = DESIRED_SIZE in g.ignore_changes
+        if _autoscaled(plan, g) and not ignored:
+            yield g, ("cluster-autoscaler scales this group, but the stack owns scalingConfig.desiredSize: the next "
+                      "`up` sets it back and terminates nodes with running pods"), (
+                f'add ignore_changes=["{DESIRED_SIZE}"] to the node group, or drop {AUTOSCALED_TAG} from its ASG')
+        elif ignored and not _autoscaled(plan, g):
+            yield g, ("the stack ignores scalingConfig.desiredSize but nothing scales the group: "
+                      "a new count in the config never reaches it"), (
+                f"tag its ASG with {AUTOSCALED_TAG} (cluster-autoscaler), or remove the ignore_changes")
+
+
 # -- secrets in clear ----------------------------------------------------------------------------
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "privatekey", "apikey", "secretkey", "accesskey",
                  "clientsecret", "credential", "credentials")

@@ -73,6 +73,10 @@ class SystemNodes(_Strict):
     min: int = Field(2, ge=1)
     max: int = Field(3, ge=1)
     disk_gib: int = Field(50, ge=20, le=16384)
+    # Who owns the system group's desired size: "stack" (`up` sets it to count; cluster-autoscaler
+    # cannot see the group) or "cluster-autoscaler" (gpu.mechanism managed only: the autoscaler scales
+    # it between min and max and `up` ignores its desired size).
+    scaled_by: Literal["stack", "cluster-autoscaler"] = "stack"
 
     @model_validator(mode="after")
     def _bounds(self) -> "SystemNodes":
@@ -94,6 +98,9 @@ class ClusterSpec(_Strict):
     endpoint_public_access: bool = True
     public_access_cidrs: list[str] = ["0.0.0.0/0"]
     admin_principal_arns: list[str] = []
+    # EKS upgradePolicy.supportType: STANDARD (upgraded at the end of standard support) or EXTENDED
+    # (the version stays, billed at 6x the control-plane price). EKS picks EXTENDED when unset.
+    support_type: Literal["STANDARD", "EXTENDED"] = "STANDARD"
     existing: ExistingCluster | None = None
 
     @field_validator("public_access_cidrs")
@@ -242,6 +249,10 @@ class RunnersSpec(_Strict):
 class RetrainingSpec(_Strict):
     engine: Literal["cronjob", "argo"] = "cronjob"
     schedule: str = "0 3 * * 1"
+    # The tag of the `images` repository the retraining job runs. It is the ONE tag of the registry
+    # that may be pushed again (ECR IMMUTABLE_WITH_EXCLUSION), so a new training image rolls out by
+    # pushing it, without editing the stack; every other tag, and every tag of `models`, is immutable.
+    image_tag: str = Field("retrain", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
     # Your own values for the argo-workflows (engine argo) chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     helm_values: dict[str, Any] = {}
 
@@ -499,6 +510,11 @@ def validate(data: dict[str, Any]) -> StackSpec:
     if spec.network.existing is None and spec.network.az_count > zones:
         raise SpecError("network.az_count", f"{spec.region} has {zones} availability zones, {spec.network.az_count} asked",
                         f"set network.az_count to {zones} or less, or pick another region")
+    if spec.cluster.system_nodes.scaled_by == "cluster-autoscaler" and (
+            spec.gpu.mechanism != "managed" or not spec.gpu.pools or spec.cluster.existing is not None):
+        raise SpecError("cluster.system_nodes.scaled_by", "cluster-autoscaler runs only with gpu.mechanism managed "
+                        "and GPU pools on a cluster the stack creates",
+                        "set cluster.system_nodes.scaled_by: stack, or gpu.mechanism: managed with pools")
     _check_teams(spec)
     from .helm_overrides import check_helm_values
 

@@ -1,8 +1,9 @@
 """The offline Plan: run a Pulumi program in-process under the SDK's mock monitor and record it.
 
 Every resource the program registers is recorded as the engine would receive it: URN, type, name,
-parent, inputs (secrets masked), and the resource options the mock's `new_resource` never sees
-(protect, retain_on_delete, dependencies). Each run happens in a fresh `contextvars.Context`, so two
+parent, inputs (secrets masked), and every resource option the engine sees, which the mock's
+`new_resource` never does: protect, retain_on_delete, dependencies, ignore_changes,
+replace_on_changes, delete_before_replace, custom_timeouts, aliases and the explicit provider. Each run happens in a fresh `contextvars.Context`, so two
 plans in one process share no Pulumi state (settings, config, root stack).
 
 The Plan is the spine that plan, diff, cost, policy and export read.
@@ -46,6 +47,17 @@ class PlannedResource:
     protect: bool = False
     retain_on_delete: bool = False
     depends_on: list[str] = field(default_factory=list)
+    # Input paths the engine leaves alone after creation (Pulumi `ignoreChanges`, e.g.
+    # "scalingConfig.desiredSize"), and those whose change forces a replacement.
+    ignore_changes: list[str] = field(default_factory=list)
+    replace_on_changes: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    # {"create"|"update"|"delete": "30m"} as given; {} = the provider's defaults.
+    custom_timeouts: dict[str, str] = field(default_factory=dict)
+    # Former identities: an old URN (str), or {"name", "type", "parent", "stack", "project", "noParent"}.
+    aliases: list[Any] = field(default_factory=list)
+    # URN of the explicit provider (None: the default provider of its package).
+    provider: str | None = None
 
 
 @dataclass
@@ -92,6 +104,12 @@ class Plan:
                 protect=bool(r.get("protect", False)),
                 retain_on_delete=bool(r.get("retain_on_delete", False)),
                 depends_on=list(r.get("depends_on") or []),
+                ignore_changes=list(r.get("ignore_changes") or []),
+                replace_on_changes=list(r.get("replace_on_changes") or []),
+                delete_before_replace=bool(r.get("delete_before_replace", False)),
+                custom_timeouts=dict(r.get("custom_timeouts") or {}),
+                aliases=list(r.get("aliases") or []),
+                provider=r.get("provider"),
             )
             for r in data["resources"]
         ]
@@ -154,6 +172,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete),
             depends_on=sorted(set(request.dependencies)),
+            ignore_changes=list(request.ignoreChanges),
+            replace_on_changes=list(request.replaceOnChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            custom_timeouts={k: v for k, v in (("create", request.customTimeouts.create),
+                                                ("update", request.customTimeouts.update),
+                                                ("delete", request.customTimeouts.delete)) if v},
+            aliases=_aliases(request),
+            provider=_provider_urn(request.provider),
         )
         with self._lock:
             self.records.append(record)
@@ -175,6 +201,31 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         obj = _sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, rid, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=rid, object=obj)
+
+
+def _provider_urn(ref: str) -> str | None:
+    """`<urn>::<id>` (a provider reference) -> the provider's URN."""
+    if not ref:
+        return None
+    return ref.rsplit("::", 1)[0] if ref.count("::") > 3 else ref
+
+
+def _aliases(request: Any) -> list[Any]:
+    out: list[Any] = list(request.aliasURNs)
+    for alias in request.aliases:
+        if alias.urn:
+            out.append(alias.urn)
+        else:
+            spec = json_format.MessageToDict(alias.spec)
+            parent = spec.pop("parentUrn", None)
+            if parent and "::pulumi:pulumi:Stack::" not in parent:
+                spec["parent"] = parent
+            out.append(spec)
+    unique: list[Any] = []  # the SDK sends a provider type's own aliases once per registration path
+    for a in out:
+        if a not in unique:
+            unique.append(a)
+    return unique
 
 
 def _tree_order(records: list[PlannedResource]) -> list[PlannedResource]:
