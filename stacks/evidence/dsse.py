@@ -59,7 +59,8 @@ class KmsSigner:
             meta = self.kms.describe_key(KeyId=self.key_id)["KeyMetadata"]
             spec = meta.get("KeySpec") or meta.get("CustomerMasterKeySpec")
             if spec != KEY_SPEC or meta.get("KeyUsage") != "SIGN_VERIFY":
-                raise EvidenceError("--key", f"{self.key_id} is a {spec} {meta.get('KeyUsage')} key",
+                usage = meta.get("KeyUsage")
+                raise EvidenceError("--key", f"{self.key_id} is a {spec} key" + (f" for {usage}" if usage else ""),
                                     f"use the ledger's {KEY_SPEC} SIGN_VERIFY key (stack output evidence_key)")
             if meta.get("KeyState") != "Enabled":
                 raise EvidenceError("--key", f"{self.key_id} is {meta.get('KeyState')}", "enable the key or use another")
@@ -119,10 +120,17 @@ def sign_envelope(statement: dict[str, Any], signer: KmsSigner) -> Envelope:
     return Envelope(PAYLOAD_TYPE, payload, [{"keyid": signer.key_arn, "sig": base64.b64encode(sig).decode()}])
 
 
+def same_key(a: Any, b: str) -> bool:
+    """Whether two KMS key references (ARN or key id) name the same key."""
+    if not isinstance(a, str):
+        return False
+    return a == b or a.rsplit("key/", 1)[-1] == b.rsplit("key/", 1)[-1]
+
+
 def verify_envelope(env: Envelope, key: ec.EllipticCurvePublicKey, keyid: str | None = None) -> str | None:
     """None when one signature (of `keyid`, when given) verifies over the PAE; else why not."""
     message = pae(env.payload_type, env.payload)
-    candidates = [s for s in env.signatures if keyid is None or s.get("keyid") in (keyid, "", None)]
+    candidates = [s for s in env.signatures if keyid is None or same_key(s.get("keyid"), keyid)]
     if not candidates:
         return f"signed by {', '.join(str(s.get('keyid')) for s in env.signatures)}, not by the ledger key {keyid}"
     for s in candidates:

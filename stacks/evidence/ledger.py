@@ -32,6 +32,24 @@ DEFAULT_REVIEW_DAYS = 38  # a monthly review + a week
 READ_THREADS = 16
 
 
+_LOADER: Any = None
+
+
+def aws_session(region: str | None = None) -> Any:
+    """A boto3 session reading the standard settings (env, profile, AWS_ENDPOINT_URL) afresh, sharing
+    one loader of the service models per process (loading them is most of a client's start-up)."""
+    import boto3
+    import botocore.loaders
+    import botocore.session
+
+    global _LOADER
+    if _LOADER is None:
+        _LOADER = botocore.loaders.create_loader()
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.session.Session(botocore_session=core, region_name=region)
+
+
 @dataclass(frozen=True)
 class Location:
     bucket: str
@@ -165,15 +183,15 @@ class Ledger:
 
     def __init__(self, location: Location | str, key_id: str | None = None, session: Any = None,
                  region: str | None = None):
-        import boto3
         from botocore.config import Config
 
-        self.location = parse_location(location) if isinstance(location, str) else location
+        self.location = location if isinstance(location, Location) else parse_location(location)
         self.key_id = key_id
-        session = session or boto3.session.Session(region_name=region)
+        self.source = ""  # where the location came from, for the first line (the CLI sets it)
+        session = session or aws_session(region)
         cfg = Config(max_pool_connections=READ_THREADS + 4)
         self.s3 = session.client("s3", config=cfg)
-        self._session, self._kms, self._signer, self._public_key = session, None, None, None
+        self._session, self._kms, self._signer, self._public_key, self._who = session, None, None, None, None
         self.region = session.region_name
 
     @property
@@ -273,10 +291,12 @@ class Ledger:
         return self._signer
 
     def _whoami(self) -> str:
-        try:
-            return self._session.client("sts").get_caller_identity()["Arn"]
-        except Exception:  # noqa: BLE001 - who recorded is informative; the signature is the proof
-            return "unknown"
+        if self._who is None:
+            try:
+                self._who = self._session.client("sts").get_caller_identity()["Arn"]
+            except Exception:  # noqa: BLE001 - who recorded is informative; the signature is the proof
+                self._who = "unknown"
+        return self._who
 
     def append(self, kind: str, model: str, digests: list[str], predicate: dict[str, Any],
                recorded_at: datetime | None = None) -> Record:
