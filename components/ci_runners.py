@@ -485,6 +485,7 @@ class CiRunners(pulumi.ComponentResource):
     """
 
     role_arn: pulumi.Output[str]
+    role_name: pulumi.Output[str]
     runner_labels: dict[str, str]
     namespace: str
     service_account: str
@@ -523,6 +524,7 @@ class CiRunners(pulumi.ComponentResource):
         aws.iam.RolePolicy(f"{name}-runners-mlflow", role=role.id,
                            policy=args.registry.prefix_policy(args.mlflow_prefix.strip("/")), opts=child(self))
         self.role_arn = role.arn
+        self.role_name = role.name  # other components attach their policies to it (the evidence writer)
 
         controller: list[pulumi.Resource] = []
         if e is None:

@@ -56,3 +56,10 @@ GITHUB_ACTIONS: dict[str, tuple[str, str]] = {
     "aws-actions/configure-aws-credentials": ("v4.2.1", "b47578312673ae6fa5b5096b330d9fbac3d116df"),
     "oras-project/setup-oras": ("v2.0.0", "38de303aac69abb66f3e6255b7198bff35f323e3"),
 }
+
+# The evidence observer image (`mlplatform evidence observe`), built from this package by the generated
+# `observer-image.yml` workflow (`mlplatform ci render`) into the stack's `images` ECR repository, whose
+# tags are immutable: the tag pins one digest. It moves with the package version.
+EVIDENCE_OBSERVER_TAG = "evidence-observer-0.1.0"
+# Its base image (Debian bookworm, Python 3.12, non-root uid 65532 added by the Dockerfile).
+EVIDENCE_OBSERVER_BASE_IMAGE = "python:3.12.8-slim-bookworm"

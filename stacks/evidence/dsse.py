@@ -47,33 +47,35 @@ def sha256_hex(data: bytes) -> str:
 
 
 class KmsSigner:
-    """Signs PAE bytes with a KMS ECC_NIST_P256 SIGN_VERIFY key (checked once, on first use)."""
+    """Signs PAE bytes with a KMS ECC_NIST_P256 SIGN_VERIFY key.
+
+    Needs `kms:Sign` only: the key's ARN (the envelope's keyid) comes back with the signature, and a key
+    that cannot sign ECDSA_SHA_256 is refused by KMS before anything is written.
+    """
 
     def __init__(self, kms: Any, key_id: str):
         self.kms, self.key_id = kms, key_id
-        self._arn: str | None = None
-
-    @property
-    def key_arn(self) -> str:
-        if self._arn is None:
-            meta = self.kms.describe_key(KeyId=self.key_id)["KeyMetadata"]
-            spec = meta.get("KeySpec") or meta.get("CustomerMasterKeySpec")
-            if spec != KEY_SPEC or meta.get("KeyUsage") != "SIGN_VERIFY":
-                usage = meta.get("KeyUsage")
-                raise EvidenceError("--key", f"{self.key_id} is a {spec} key" + (f" for {usage}" if usage else ""),
-                                    f"use the ledger's {KEY_SPEC} SIGN_VERIFY key (stack output evidence_key)")
-            if meta.get("KeyState") != "Enabled":
-                raise EvidenceError("--key", f"{self.key_id} is {meta.get('KeyState')}", "enable the key or use another")
-            self._arn = meta["Arn"]
-        return self._arn
+        self.key_arn: str | None = None
 
     def sign(self, message: bytes) -> bytes:
+        from botocore.exceptions import ClientError
+
         if len(message) > MAX_RAW_MESSAGE:
             raise EvidenceError("record", f"the signed record is {len(message)} bytes; KMS signs at most "
                                 f"{MAX_RAW_MESSAGE}", "keep large detail (full metric tables, reports) in an "
                                 "artifact and reference it by digest in the predicate")
-        return self.kms.sign(KeyId=self.key_arn, Message=message, MessageType="RAW",
-                             SigningAlgorithm=SIGNING_ALGORITHM)["Signature"]
+        try:
+            r = self.kms.sign(KeyId=self.key_id, Message=message, MessageType="RAW", SigningAlgorithm=SIGNING_ALGORITHM)
+        except ClientError as e:
+            err = e.response.get("Error", {})
+            if err.get("Code") in ("NotFoundException", "InvalidKeyUsageException", "KMSInvalidStateException",
+                                   "DisabledException", "ValidationException", "KMSInvalidSigningAlgorithmException"):
+                raise EvidenceError("--key", f"{self.key_id} cannot sign {SIGNING_ALGORITHM} ({err.get('Code')}: "
+                                    f"{err.get('Message')})", f"use the ledger's enabled {KEY_SPEC} SIGN_VERIFY key "
+                                    "(stack output evidence_key)") from None
+            raise
+        self.key_arn = r.get("KeyId") or self.key_id
+        return r["Signature"]
 
 
 def load_public_key(data: bytes) -> ec.EllipticCurvePublicKey:
@@ -117,7 +119,8 @@ class Envelope:
 def sign_envelope(statement: dict[str, Any], signer: KmsSigner) -> Envelope:
     payload = canonical_json(statement)
     sig = signer.sign(pae(PAYLOAD_TYPE, payload))
-    return Envelope(PAYLOAD_TYPE, payload, [{"keyid": signer.key_arn, "sig": base64.b64encode(sig).decode()}])
+    return Envelope(PAYLOAD_TYPE, payload, [{"keyid": signer.key_arn or signer.key_id,
+                                             "sig": base64.b64encode(sig).decode()}])
 
 
 def same_key(a: Any, b: str) -> bool:

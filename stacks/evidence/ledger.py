@@ -213,6 +213,8 @@ class Ledger:
             self.s3.head_bucket(Bucket=self.location.bucket)
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code", "")
+            if code in ("403", "AccessDenied"):
+                return  # it exists; the writer policy lists only under ledger/ (HeadBucket has no prefix)
             if code in ("404", "NoSuchBucket", "NotFound"):
                 raise EvidenceError("--ledger", f"bucket {self.location.bucket} does not exist",
                                     "check --ledger / MLPLATFORM_LEDGER (stack output evidence_bucket) and the region") from None
@@ -312,7 +314,6 @@ class Ledger:
             R.check_digest(d)
         self.check_exists()
         signer = self.signer
-        signer.key_arn  # noqa: B018 - check the key before anything is written
         who = self._whoami()
         for _attempt in range(3):
             keys = self.keys(model)
