@@ -421,3 +421,46 @@ def test_the_observer_resolves_baked_in_images_and_reports_strays(ledger_env):
     assert rec.subjects == [D1] and rec.predicate["pods"][0]["source"] == "image"
     lines = _breaks()
     assert len(lines) == 1 and "observation disagrees: production ran " + D1 + " before any deployment" in lines[0]
+
+
+# -- the observer image ------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "stacks" / "evidence" / "observer.Dockerfile"
+
+
+def test_the_observer_runs_without_pulumi_as_its_image_installs_it(ledger_env):
+    """The image installs the package without Pulumi: `mlplatform evidence observe` must not need it."""
+    import os
+    import subprocess
+    import sys
+
+    release("churn", D1, COMMIT1, 1)
+    code = ("import sys\n"
+            "for m in ('pulumi', 'pulumi_aws', 'pulumi_kubernetes', 'pulumi_random', 'jinja2', 'questionary'):\n"
+            "    sys.modules[m] = None\n"
+            "from mlplatform.cli.main import main\n"
+            f"sys.argv = ['mlplatform', 'evidence', 'observe', '--pods', {str(DATA / 'pods-1.json')!r}, '--json']\n"
+            "main()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(),
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert [r["model"] for r in json.loads(out.stdout)["recorded"]] == ["churn", "fraud"]
+
+
+def test_the_observer_dockerfile_installs_the_pinned_ranges_and_the_deployed_tag():
+    import tomllib
+
+    from mlplatform.components.versions import EVIDENCE_OBSERVER_BASE_IMAGE, EVIDENCE_OBSERVER_TAG
+
+    text = DOCKERFILE.read_text()
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    for name in ("boto3", "cryptography", "click", "rich", "pydantic", "pyyaml"):
+        (pin,) = [d for d in deps if d.lower().startswith(name)]
+        assert f'"{pin}"' in text, f"{pin} differs between pyproject.toml and the observer Dockerfile"
+    assert f"ARG BASE={EVIDENCE_OBSERVER_BASE_IMAGE}\n" in text
+    assert EVIDENCE_OBSERVER_TAG == f"evidence-observer-{version}" and f":{EVIDENCE_OBSERVER_TAG}" in text
+    assert "USER 65532:65532" in text  # the CronJob's runAsUser
+    from mlplatform.components.evidence_ledger import OBSERVER_UID
+
+    assert OBSERVER_UID == 65532
