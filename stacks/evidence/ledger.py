@@ -313,33 +313,39 @@ class Ledger:
         for d in digests:
             R.check_digest(d)
         self.check_exists()
-        signer = self.signer
-        who = self._whoami()
+        self.signer  # noqa: B018 - no key: refused before anything is read or written
         for _attempt in range(3):
             keys = self.keys(model)
             tail = [k for k in keys if KEY_RE.match(k.rsplit("/", 1)[-1])]
             last = KEY_RE.match(tail[-1].rsplit("/", 1)[-1]) if tail else None
             seq = int(last["seq"]) + 1 if last else 1
-            link = {"model": model, "seq": seq, "previous": f"sha256:{last['hex']}" if last else None,
-                    "recordedAt": R.iso(recorded_at or R.now_utc()), "recordedBy": who}
-            st = R.statement(model, digests, kind, {**predicate, "ledger": link})
-            body = canonical_json(sign_envelope(st, signer).to_dict())
-            key = f"{self.location.model_prefix(model)}{seq:08d}-{sha256_hex(body)}.json"
             try:
-                r = self.s3.put_object(Bucket=self.location.bucket, Key=key, Body=body, IfNoneMatch="*",
-                                       ContentType="application/json")
+                rec = self.write(model, seq, f"sha256:{last['hex']}" if last else None, kind, digests, predicate,
+                                 recorded_at=recorded_at)
             except ClientError as e:
                 if e.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
                     continue  # the very same bytes exist already (or a concurrent write): look again
                 raise
-            rivals = [k for k in self.keys(model) if k != key and k.rsplit("/", 1)[-1].startswith(f"{seq:08d}-")]
+            rivals = [k for k in self.keys(model) if k != rec.key and k.rsplit("/", 1)[-1].startswith(f"{seq:08d}-")]
             if rivals:
                 raise EvidenceError("record", f"another writer recorded seq {seq} of {model} at the same time "
                                     f"({rivals[0]}); both are kept and `verify` reports the fork",
                                     "serialize the writers of one model (a workflow concurrency group)")
-            return parse_record(key, model, body, r.get("VersionId"))
+            return rec
         raise EvidenceError("record", f"could not append to {model}: the chain moved under three attempts",
                             "retry; serialize the writers of one model")
+
+    def write(self, model: str, seq: int, previous: str | None, kind: str, digests: list[str],
+              predicate: dict[str, Any], recorded_at: datetime | None = None) -> Record:
+        """Sign record `seq` of `model` (linked to `previous`) and put it once (If-None-Match: *)."""
+        link = {"model": model, "seq": seq, "previous": previous,
+                "recordedAt": R.iso(recorded_at or R.now_utc()), "recordedBy": self._whoami()}
+        st = R.statement(model, digests, kind, {**predicate, "ledger": link})
+        body = canonical_json(sign_envelope(st, self.signer).to_dict())
+        key = f"{self.location.model_prefix(model)}{seq:08d}-{sha256_hex(body)}.json"
+        r = self.s3.put_object(Bucket=self.location.bucket, Key=key, Body=body, IfNoneMatch="*",
+                               ContentType="application/json")
+        return parse_record(key, model, body, r.get("VersionId"))
 
     # -- the public key --------------------------------------------------------------------------
     def public_key(self, pem_or_der: bytes | None = None) -> tuple[Any, str | None]:
