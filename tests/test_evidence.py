@@ -464,3 +464,36 @@ def test_the_observer_dockerfile_installs_the_pinned_ranges_and_the_deployed_tag
     from mlplatform.components.evidence_ledger import OBSERVER_UID
 
     assert OBSERVER_UID == 65532
+
+
+def test_the_readme_recipe_verifies_a_record_with_openssl_and_the_public_key(ledger_env, tmp_path):
+    """The auditor's steps of the README, run by bash with openssl and jq (tools we did not write)."""
+    import re
+    import shutil
+    import subprocess
+
+    if not (shutil.which("openssl") and shutil.which("jq") and shutil.which("bash")):
+        pytest.skip("needs openssl, jq and bash on PATH")
+    release("churn", D1, COMMIT1, 1)
+    assert run("public-key", "--out", str(tmp_path / "ledger.pem")).exit_code == 0
+    k3, k4 = keys(ledger_env["s3"], "churn")[2:4]
+    (tmp_path / "rec.json").write_bytes(ledger_env["s3"].get_object(Bucket=BUCKET, Key=k4)["Body"].read())
+    readme = (ROOT / "README.md").read_text()
+    recipe = readme.split("one record at a time with openssl", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    steps = [line.split("  #", 1)[0].rstrip() for line in recipe.splitlines() if not line.startswith("aws s3 cp")]
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(steps)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[0] == re.search(r"-([0-9a-f]{64})\.json$", k4)[1]
+    assert "Verified OK" in lines
+    assert lines[-1] == "sha256:" + re.search(r"-([0-9a-f]{64})\.json$", k3)[1]
+    # a flipped byte in the statement fails the same check
+    payload = (tmp_path / "payload.json").read_bytes()
+    assert b"production" in payload
+    payload = payload.replace(b"production", b"productiom")
+    (tmp_path / "payload.json").write_bytes(payload)
+    again = [s for s in steps if "base64 -d > payload.json" not in s and not s.startswith("sha256sum")]
+    bad = subprocess.run(["bash", "-uo", "pipefail", "-c", "\n".join(again)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert "Verification failure" in bad.stdout + bad.stderr
