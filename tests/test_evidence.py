@@ -460,6 +460,10 @@ def test_the_observer_dockerfile_installs_the_pinned_ranges_and_the_deployed_tag
         assert f'"{pin}"' in text, f"{pin} differs between pyproject.toml and the observer Dockerfile"
     assert f"ARG BASE={EVIDENCE_OBSERVER_BASE_IMAGE}\n" in text
     assert EVIDENCE_OBSERVER_TAG == f"evidence-observer-{version}" and f":{EVIDENCE_OBSERVER_TAG}" in text
+    assert f'ARG MLPLATFORM="mlplatform=={version}"' in text and "COPY" not in text  # no build context needed
+    from importlib import resources
+
+    assert resources.files("mlplatform.stacks.evidence").joinpath("observer.Dockerfile").read_text() == text
     assert "USER 65532:65532" in text  # the CronJob's runAsUser
     from mlplatform.components.evidence_ledger import OBSERVER_UID
 
