@@ -867,6 +867,11 @@ def check(profile: str | None, team_size: int | None, config_file: str | None, s
         sys.exit(report.exit_code)
 
 
+from mlplatform.cli.evidence import evidence as _evidence  # noqa: E402 - evidence record|log|at|verify
+
+cli.add_command(_evidence)
+
+
 def main() -> None:
     cli(prog_name="mlplatform")
 

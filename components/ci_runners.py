@@ -508,6 +508,7 @@ class CiRunners(pulumi.ComponentResource):
     """
 
     role_arn: pulumi.Output[str]
+    role_name: pulumi.Output[str]
     runner_labels: dict[str, str]
     namespace: str
     service_account: str
@@ -541,6 +542,7 @@ class CiRunners(pulumi.ComponentResource):
                          description=f"CI runners of {name} (IRSA: {args.namespace}/{RUNNER_SERVICE_ACCOUNT})")
         role = irsa.role
         self.role_arn = role.arn
+        self.role_name = role.name  # other components attach their policies to it (the evidence writer)
 
         controller: list[pulumi.Resource] = []
         if e is None:

@@ -57,3 +57,10 @@ GITHUB_ACTIONS: dict[str, tuple[str, str]] = {
     "oras-project/setup-oras": ("v2.0.0", "38de303aac69abb66f3e6255b7198bff35f323e3"),
     "actions/github-script": ("v7.0.1", "60a0d83039c74a4aee543508d2ffcb1c3799cdea"),
 }
+
+# The evidence observer image (`mlplatform evidence observe`), built from this package by the generated
+# `observer-image.yml` workflow (`mlplatform ci render`) into the stack's `images` ECR repository, whose
+# tags are immutable: the tag pins one digest. It moves with the package version.
+EVIDENCE_OBSERVER_TAG = "evidence-observer-0.1.0"
+# Its base image (Debian bookworm, Python 3.12, non-root uid 65532 added by the Dockerfile).
+EVIDENCE_OBSERVER_BASE_IMAGE = "python:3.12.8-slim-bookworm"

@@ -16,6 +16,7 @@ from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRe
 from mlplatform.components.ci_runners import (CiRunners, CiRunnersArgs, ExistingController, RunnerScale,
                                               github_app_from_config)
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
+from mlplatform.components.evidence_ledger import EvidenceLedger, EvidenceLedgerArgs, ExistingLedger, ObserverArgs
 from mlplatform.components._common import GPU_LABEL, POOL_LABEL
 from mlplatform.components.gpu_node_pool import ExistingGpuNodes, GpuNodePool, GpuNodePoolArgs, GpuPool, narrowed_to_region
 from mlplatform.components.gpu_node_pool import CPU_BATCH_POOL, CPU_BATCH_TOLERATION
@@ -45,6 +46,7 @@ class Platform:
     gpu: GpuNodePool | None = None
     teams: list[TeamSpace] = field(default_factory=list)
     runners: CiRunners | None = None
+    evidence: EvidenceLedger | None = None
 
 
 MLFLOW_EXTERNAL_URL_COMMAND = ("kubectl -n mlflow get ingress mlflow "
@@ -172,8 +174,10 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     gpu = _gpu(spec, name, network, cluster, tags)
     runners = _runners(spec, name, cluster, registry, gpu, tags)
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
+    evidence = _evidence(spec, name, cluster, images, runners, tags)
     platform = Platform(network=network, cluster=cluster, registry=registry, metadata=metadata,
-                        monitoring=monitoring, orchestration=orchestration, gpu=gpu, teams=teams, runners=runners)
+                        monitoring=monitoring, orchestration=orchestration, gpu=gpu, teams=teams, runners=runners,
+                        evidence=evidence)
     _export(spec, platform)
     return platform
 
@@ -204,11 +208,37 @@ def _export(spec: StackSpec, p: Platform) -> None:
         pulumi.export("runner_role_arn", p.runners.role_arn)
         pulumi.export("github_app_secret", f"{p.runners.namespace}/{p.runners.github_secret}"
                       if p.runners.github_secret_created else "unset (" + ", ".join(GITHUB_APP_CONFIG_KEYS) + ")")
+    if p.evidence is not None:
+        pulumi.export("evidence_bucket", p.evidence.bucket_name)
+        pulumi.export("evidence_key", p.evidence.signing_key_arn)
     if p.teams:
         pulumi.export("teams", {t.namespace: {"namespace": t.namespace, "service_account": t.service_account,
                                               "role_arn": t.role_arn, "artifact_uri": t.artifact_uri,
                                               "repository_prefix_url": t.repository_prefix_url,
                                               "runner_labels": t.runner_labels} for t in p.teams})
+
+
+def _evidence(spec: StackSpec, name: str, cluster: Cluster, images: Any, runners: CiRunners | None,
+              tags: dict[str, str]) -> EvidenceLedger:
+    """The evidence ledger (every profile); the runners' role and the observer's may append to it."""
+    from mlplatform.components.versions import EVIDENCE_OBSERVER_TAG
+
+    ev = spec.evidence
+    return EvidenceLedger(name, EvidenceLedgerArgs(
+        retention_mode=ev.retention_mode,
+        retention_days=ev.retention_days,
+        writer_roles={"ci-runners": runners.role_name} if runners is not None else {},
+        observer=ObserverArgs(
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            k8s_provider=cluster.provider,
+            image=pulumi.Output.concat(images, ":", EVIDENCE_OBSERVER_TAG),
+            cluster_name=cluster.cluster_name,
+            region=spec.region,
+        ) if ev.observer else None,
+        existing=ExistingLedger(**ev.existing.model_dump()) if ev.existing else None,
+        tags=tags,
+    ))
 
 
 def _runner_placement(spec: StackSpec) -> tuple[dict[str, str], dict[str, str], list[dict[str, str]]]:

@@ -110,7 +110,7 @@ def test_example_existing_vpc_adopts_and_creates_no_network():
     eks = one(p, "aws:eks/cluster:Cluster")
     assert eks.inputs["vpcConfig"]["subnetIds"] == ["subnet-0aa11bb22cc33dd44", "subnet-0ee55ff66aa77bb88"]
     assert p.outputs["vpc_id"] == "vpc-0a1b2c3d4e5f60718"
-    assert one(p, "aws:s3/bucket:Bucket").inputs["tags"]["cost-center"] == "ml-research"
+    assert one(p, "aws:s3/bucket:Bucket", "ml-dev-artifacts").inputs["tags"]["cost-center"] == "ml-research"
 
 
 def test_example_existing_vpc_pulumi_config_matches_its_yaml():

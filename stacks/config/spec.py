@@ -272,6 +272,21 @@ class ReviewSpec(_Strict):
         return v.strip()
 
 
+class ExistingEvidence(_Strict):
+    bucket_name: str
+    signing_key_arn: str = Field(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+    kms_key_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+
+
+class EvidenceSpec(_Strict):
+    """The evidence ledger (components/evidence_ledger.py): Object Lock retention and the observer."""
+
+    retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"  # COMPLIANCE: nobody can shorten it
+    retention_days: int = Field(365, ge=1, le=36500)
+    observer: bool = True  # the CronJob that records what the cluster runs
+    existing: ExistingEvidence | None = None
+
+
 TEAM_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$")
 IAM_PRINCIPAL = r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
 
@@ -341,6 +356,7 @@ class StackSpec(_Strict):
     runners: RunnersSpec = RunnersSpec()
     retraining: RetrainingSpec = RetrainingSpec()
     review: ReviewSpec = ReviewSpec()
+    evidence: EvidenceSpec = EvidenceSpec()
     teams: list[TeamSpec] = []
     waivers: list[Waiver] = []
 

@@ -1,0 +1,308 @@
+"""`mlplatform evidence record|log|at|verify|observe|public-key`: the chain of evidence.
+
+Options only; the ledger logic is in `mlplatform.stacks.evidence`. The ledger is `--ledger
+s3://BUCKET[/PREFIX]` (env MLPLATFORM_LEDGER) signed with `--key KEY_ID_OR_ARN` (env
+MLPLATFORM_LEDGER_KEY); without them, the stack outputs `evidence_bucket` / `evidence_key` of the
+project in `--dir` (needs the pulumi CLI). boto3's standard credential and endpoint settings apply
+(AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).
+
+Exit codes: 0 ok; 1 a domain error (missing ledger, bad time, unknown model, AWS refused): one line;
+2 usage; 3 `verify` found breaks (one line each).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable
+
+import click
+
+EXIT_DOMAIN, EXIT_BREAKS = 1, 3
+
+
+def _fail(message: str, code: int = EXIT_DOMAIN) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def evidence_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """EvidenceError, stack-file errors and AWS failures as one line on stderr, exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        from mlplatform.stacks.evidence import EvidenceError
+        from mlplatform.stacks.config.spec import SpecError
+
+        try:
+            return fn(*args, **kwargs)
+        except (EvidenceError, SpecError) as e:
+            _fail(str(e))
+        except NoCredentialsError:
+            _fail("aws credentials: none found; run `aws configure` or `aws sso login`, or set AWS_PROFILE")
+        except ClientError as e:
+            err = e.response.get("Error", {})
+            _fail(f"aws {e.operation_name}: {err.get('Code')}: {err.get('Message') or ''}".rstrip(": ")
+                  + "; check the role's evidence reader/writer policy and --ledger/--key")
+        except BotoCoreError as e:
+            _fail(f"aws: {str(e).splitlines()[0]}")
+
+    return wrapper
+
+
+def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(fn)
+    fn = click.option("--stack", default=None, help="With --dir: the stack whose outputs name the ledger.")(fn)
+    fn = click.option("--dir", "directory", default=".", type=click.Path(file_okay=False), show_default=True,
+                      help="Without --ledger: the Pulumi project whose stack outputs evidence_bucket/evidence_key "
+                      "name the ledger (needs the pulumi CLI).")(fn)
+    fn = click.option("--region", default=None, envvar="AWS_REGION", help="AWS region of the ledger (default: boto3's).")(fn)
+    fn = click.option("--key", "key_id", default=None, envvar="MLPLATFORM_LEDGER_KEY", metavar="KEY_ID_OR_ARN",
+                      help="KMS signing key (ECC_NIST_P256, SIGN_VERIFY); env MLPLATFORM_LEDGER_KEY.")(fn)
+    fn = click.option("--ledger", "ledger_url", default=None, envvar="MLPLATFORM_LEDGER", metavar="s3://BUCKET[/PREFIX]",
+                      help="Where the ledger is; env MLPLATFORM_LEDGER.")(fn)
+    return fn
+
+
+def _open(ledger_url: str | None, key_id: str | None, region: str | None, directory: str, stack: str | None) -> Any:
+    from mlplatform.stacks.evidence.ledger import Ledger
+
+    source = ""
+    if not ledger_url:
+        from pathlib import Path
+
+        if _has_project(directory):
+            from mlplatform.stacks.cloud import engine as workspace
+
+            found = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in Path(directory).glob("Pulumi.*.yaml"))
+            name = stack or (found[0] if len(found) == 1 else "dev")
+            project = workspace.load_project(directory, name)
+            outputs = dict(workspace.outputs(project))
+            ledger_url = f"s3://{outputs['evidence_bucket']}" if outputs.get("evidence_bucket") else None
+            key_id = key_id or outputs.get("evidence_key")
+            region = region or project.region
+            source = f" from the outputs of stack {name} ({directory})"
+    ledger = Ledger(ledger_url, key_id=key_id, region=region)  # type: ignore[arg-type]
+    ledger.source = source
+    return ledger
+
+
+def _header(ledger: Any, as_json: bool, err: bool = False) -> None:
+    if not as_json:
+        click.echo(ledger.describe() + ledger.source, err=err)
+
+
+@click.group()
+def evidence() -> None:
+    """The chain of evidence: which model was live when, trained on what, approved by whom."""
+
+
+@evidence.command("record")
+@click.argument("kind", type=click.Choice(["provenance", "evaluation", "approval", "deployment", "observation",
+                                           "review"]))
+@click.option("--model", required=True, help="The model (MLflow registered model / OCI tag prefix).")
+@click.option("--digest", required=True, metavar="sha256:HEX", help="Digest of the model's OCI manifest.")
+@click.option("--field", "fields", multiple=True, metavar="KEY=VALUE",
+              help="A predicate field, e.g. commit=3f2a9c1, metric.val_loss=0.21, by=alice (repeatable).")
+@click.option("--predicate", "predicate_file", type=click.Path(dir_okay=False), default=None,
+              help="A JSON predicate; --field values are merged into it.")
+@ledger_options
+@evidence_errors
+def record(kind: str, model: str, digest: str, fields: tuple[str, ...], predicate_file: str | None,
+           ledger_url: str | None, key_id: str | None, region: str | None, directory: str, stack: str | None,
+           as_json: bool) -> None:
+    """Sign and append a KIND record about the model artifact DIGEST; prints the record's key.
+
+    The ledger line goes to stderr, so `KEY=$(mlplatform evidence record ...)` gets the key alone.
+    """
+    from mlplatform.stacks.evidence import records as R
+
+    R.check_model(model)
+    R.check_digest(digest)
+    predicate = R.build_predicate(kind, digest, R.parse_fields(fields), R.read_predicate(predicate_file))
+    ledger = _open(ledger_url, key_id, region, directory, stack)
+    ledger.signer  # noqa: B018 - no key: one line before anything else
+    _header(ledger, as_json, err=True)
+    rec = ledger.append(kind, model, [digest], predicate)
+    if as_json:
+        click.echo(json.dumps({"ledger": ledger.location.url, "key": rec.key, "seq": rec.seq,
+                               "record_digest": rec.digest, "kind": kind, "model": model, "subject": digest}, indent=2))
+    else:
+        click.echo(rec.key)
+
+
+@evidence.command("log")
+@click.option("--model", required=True, help="The model whose timeline to show.")
+@ledger_options
+@evidence_errors
+def log(model: str, ledger_url: str | None, key_id: str | None, region: str | None, directory: str,
+        stack: str | None, as_json: bool) -> None:
+    """The model's timeline, oldest first: time, kind, digest, who, summary."""
+    from mlplatform.stacks.evidence.audit import short, timeline
+
+    ledger = _open(ledger_url, key_id, region, directory, stack)
+    rows = timeline(ledger, model)
+    if as_json:
+        click.echo(json.dumps({"ledger": ledger.location.url, "model": model, "records": rows}, indent=2))
+        return
+    _header(ledger, as_json)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"evidence of {model}")
+    for col in ("#", "time", "kind", "digest", "who", "summary"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["seq"]), r["time"] or "-", r["kind"], short(r["digest"]), r["who"], r["summary"])
+    Console(highlight=False).print(table)
+    click.echo(f"{len(rows)} records. Not verified here: run `mlplatform evidence verify --model {model}`.")
+
+
+@evidence.command("at")
+@click.argument("time")
+@click.option("--model", required=True, help="The model.")
+@click.option("--environment", default="production", show_default=True, help="Environment (the alias).")
+@ledger_options
+@evidence_errors
+def at(time: str, model: str, environment: str, ledger_url: str | None, key_id: str | None, region: str | None,
+       directory: str, stack: str | None, as_json: bool) -> None:
+    """What was live at TIME (ISO 8601; no zone means UTC): digest, version, live since, approved by,
+    trained from, evaluation metrics."""
+    from mlplatform.stacks.evidence import records as R
+    from mlplatform.stacks.evidence.audit import live_at
+
+    when = R.parse_time(time, "TIME")
+    R.check_model(model)
+    ledger = _open(ledger_url, key_id, region, directory, stack)
+    answer = live_at(ledger, model, when, environment)
+    if as_json:
+        click.echo(json.dumps({"ledger": ledger.location.url, **answer}, indent=2))
+        return
+    _header(ledger, as_json)
+    live = answer["live"]
+    if live is None:
+        first = answer.get("first_deployment")
+        click.echo(f"Nothing of {model} was live in {environment} at {answer['at']}"
+                   + (f": its first deployment there was at {first}." if first else ": it was never deployed there."))
+        return
+    t = live["trained_from"] or {}
+    ev = live["evaluation"] or {}
+    lines = [
+        ("model", model), ("environment", environment), ("at", answer["at"]),
+        ("digest", live["digest"]), ("version", live["version"] or "-"), ("live since", live["live_since"]),
+        ("replaced", live["replaced"] or "-"),
+        ("approved by", f"{live['approved_by']} via {live['approved_via']} at {live['approved_at']}"
+         if live["approved_by"] else "NO APPROVAL RECORDED"),
+        ("trained from", f"commit {t.get('commit')}" + (f" of {t['repository']}" if t.get("repository") else "")
+         + (f", run {t['workflow_run']}" if t.get("workflow_run") else "") if t else "NO PROVENANCE RECORDED"),
+        ("training data", ", ".join(t.get("data") or []) or "-"),
+        ("training image", t.get("training_image") or "-"), ("mlflow run", t.get("mlflow_run") or "-"),
+        ("evaluation", ", ".join(f"{k}={v:g}" for k, v in (ev.get("metrics") or {}).items()) or "-"),
+        ("observed", f"{', '.join(live['observed']['running']) or 'nothing'} at {live['observed']['at']}"
+         if live["observed"] else "no observation yet"),
+    ]
+    width = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        click.echo(f"{k:<{width}}  {v}")
+
+
+@evidence.command("verify")
+@click.option("--model", default=None, help="Only this model (default: every model of the ledger).")
+@click.option("--review-days", type=int, default=38, show_default=True,
+              help="A live model whose last review (or deployment, if never reviewed) is older is overdue.")
+@click.option("--public-key", "public_key_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Verify with this public key (PEM or DER) instead of asking KMS for it: an auditor needs "
+              "only read access to the bucket.")
+@ledger_options
+@evidence_errors
+def verify(model: str | None, review_days: int, public_key_file: str | None, ledger_url: str | None,
+           key_id: str | None, region: str | None, directory: str, stack: str | None, as_json: bool) -> None:
+    """Signatures valid, chains unbroken, no record written twice, deployments approved and traced,
+    observations agree with deployments, reviews not overdue. Exit 3 with a line per break."""
+    from pathlib import Path
+
+    from mlplatform.stacks.evidence.audit import verify as run_verify
+
+    ledger = _open(ledger_url, key_id, region, directory, stack)
+    _header(ledger, as_json)
+    pub = Path(public_key_file).read_bytes() if public_key_file else None
+    report = run_verify(ledger, model, public_key=pub, review_days=review_days)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for b in report.breaks:
+            click.echo(b.line())
+        n = len(report.breaks)
+        click.echo(f"Verified {report.records} records of {len(report.models)} model(s) with the {report.key_source}: "
+                   + (f"{n} break{'s' if n != 1 else ''}." if n else "no breaks."))
+    if report.breaks:
+        sys.exit(EXIT_BREAKS)
+
+
+@evidence.command("observe")
+@click.option("--pods", "pods_file", type=click.Path(dir_okay=False), default=None,
+              help="A recorded `kubectl get pods -A -l mlplatform.io/model -o json` (default: the in-cluster API).")
+@click.option("--cluster", default=None, envvar="MLPLATFORM_CLUSTER", help="Cluster name written into observations.")
+@ledger_options
+@evidence_errors
+def observe(pods_file: str | None, cluster: str | None, ledger_url: str | None, key_id: str | None,
+            region: str | None, directory: str, stack: str | None, as_json: bool) -> None:
+    """Record what runs: an observation per model and environment whose running digests changed."""
+    from mlplatform.stacks.evidence.observer import list_pods_in_cluster, observe as run_observe, read_pods
+
+    pods = read_pods(pods_file) if pods_file else list_pods_in_cluster()
+    ledger = _open(ledger_url, key_id, region, directory, stack)
+    _header(ledger, as_json)
+    result = run_observe(ledger, pods, cluster=cluster)
+    written = result.recorded
+    for w in result.warnings():
+        click.echo(f"warning: {w}", err=True)
+    if as_json:
+        click.echo(json.dumps({"ledger": ledger.location.url, "recorded": [
+            {"key": r.key, "model": r.model, "environment": r.environment,
+             "running": [d for d in (x.get("sha256") for x in r.predicate.get("running", []))]} for r in written],
+            "unresolved": [f"{p.namespace}/{p.name}" for p in result.unresolved]}, indent=2))
+        return
+    for r in written:
+        click.echo(r.key)
+    click.echo(f"{len(written)} observation(s) recorded." if written else "No change: nothing recorded.")
+
+
+@evidence.command("public-key")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the PEM here (default: stdout).")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@ledger_options
+@evidence_errors
+def public_key(out: str | None, force: bool, ledger_url: str | None, key_id: str | None, region: str | None,
+               directory: str, stack: str | None, as_json: bool) -> None:
+    """The signing key's public key (PEM): what an auditor verifies the ledger with."""
+    import boto3
+
+    from mlplatform.stacks.evidence import EvidenceError
+    from mlplatform.stacks.evidence.dsse import load_public_key, public_key_pem
+    from mlplatform.stacks.files import write_atomic
+
+    if not key_id and ledger_url is None:
+        key_id = _open(None, None, region, directory, stack).key_id if _has_project(directory) else None
+    if not key_id:
+        raise EvidenceError("--key", "no signing key given",
+                            "pass --key KEY_ID_OR_ARN or set MLPLATFORM_LEDGER_KEY (stack output evidence_key)")
+    r = boto3.session.Session(region_name=region).client("kms").get_public_key(KeyId=key_id)
+    pem = public_key_pem(load_public_key(r["PublicKey"]))
+    arn = r["KeyId"]
+    if out:
+        write_atomic(out, pem, force=force, what="--out")
+        click.echo(json.dumps({"key": arn, "written": out}) if as_json else f"wrote {out} (public key of {arn})")
+    elif as_json:
+        click.echo(json.dumps({"key": arn, "pem": pem}))
+    else:
+        click.echo(pem, nl=False)
+
+
+def _has_project(directory: str) -> bool:
+    from pathlib import Path
+
+    return (Path(directory) / "Pulumi.yaml").is_file()
