@@ -599,7 +599,9 @@ def publish_env(tmp_path):
         evidence=[], commit="c", created="2026-11-30T00:00:00Z"))
     log = tmp_path / "calls.log"
     (stubs / "oras").write_text(f'#!/bin/sh\necho "oras $*" >> {log}\n[ "$1" = manifest ] && exit 1\nexit 0\n')
-    at = json.dumps({"digest": d6, "version": "1", "live_since": "2026-11-02T10:00:00Z", "approved_by": ["alice"]})
+    at = json.dumps({"model": "churn", "environment": "production", "live": {   # `mlplatform evidence at --json`
+        "digest": d6, "version": "1", "live_since": "2026-11-02T10:00:00Z", "approved_by": "alice",
+        "approved_at": "2026-11-02T09:58:00Z", "trained_from": {"commit": "3f1c2a9e8d7b"}}})
     (stubs / "mlplatform").write_text(
         f'#!/bin/sh\nif [ "$1" = evidence ]; then echo "mlplatform $*" >> {log}\n'
         f'  if [ "$2" = at ]; then echo \'{at}\'; else echo "ledger/churn/000$$-{d7}.json"; fi; exit 0; fi\n'
@@ -644,7 +646,7 @@ def test_the_publish_steps_run_record_the_approval_then_move_the_alias(publish_e
     assert (e["tmp"] / "output").read_text() == "number=42\n"
     approval = _bash(_step(wf, "publish", "The approval")["run"], e)
     assert approval.returncode == 0, approval.stderr
-    assert json.loads((e["temp"] / "approval.json").read_text())["who"] == ["alice"]
+    assert json.loads((e["temp"] / "approval.json").read_text())["approver"] == "alice"
     assert json.loads((e["temp"] / "releases.json").read_text()) == [{"model": "churn", "version": "2", "digest": e["d7"]}]
     publish = _bash(_step(wf, "publish", "Tag the artifact")["run"], e)
     assert publish.returncode == 0, publish.stderr
@@ -653,9 +655,11 @@ def test_the_publish_steps_run_record_the_approval_then_move_the_alias(publish_e
     assert calls[0] == f"oras manifest fetch --descriptor {repo}:churn-v2"
     assert calls[1] == f"oras tag {repo}@{e['d7']} churn-v2"
     assert calls[2] == f"mlplatform evidence record approval --model churn --digest {e['d7']} --predicate {e['temp']}/approval.json"
-    assert calls[3].startswith(f"mlplatform evidence record deployment --model churn --digest {e['d7']} "
-                               "--field environment=production --field alias=production --field version=2 "
-                               f"--field from_digest={e['d6']} --field from_version=1 --field approval=ledger/churn/")
+    assert calls[3] == (f"mlplatform evidence record deployment --model churn --digest {e['d7']} --predicate "
+                        f"{e['temp']}/deployment-churn.json --field environment=production --field alias=production "
+                        f"--field version=2 --field from={e['d6']}")
+    extra = json.loads((e["temp"] / "deployment-churn.json").read_text())
+    assert extra["fromVersion"] == "1" and extra["approval"].startswith("ledger/churn/")
     assert len(calls) == 4 and _production_version(e) == "2"
     assert "alias `production` now points at version 2 (was 1)" in (e["tmp"] / "summary.md").read_text()
     again = _bash(_step(wf, "publish", "Tag the artifact")["run"], e)  # a re-run publishes nothing twice
@@ -689,7 +693,7 @@ def test_the_train_and_candidate_steps_compare_record_evidence_and_write_the_rel
     os_env = {"MLFLOW_TRACKING_URI": e["env"]["MLFLOW_TRACKING_URI"], "MLFLOW_ALLOW_FILE_STORE": "true"}
     code = ("import mlflow, os\nc = mlflow.MlflowClient()\n"
             "p = c.get_model_version_by_alias('churn', 'production')\nc.log_metric(p.run_id, 'val_loss', 0.25)\n"
-            "r = c.create_run(c.get_experiment_by_name('churn').experiment_id, tags={'data.train': 'v-3HL4kqtJlcpXroDTDmJ'})\n"
+            "r = c.create_run(c.get_experiment_by_name('churn').experiment_id, tags={'data.train': 's3://acme-data/churn/train.parquet?versionId=3HL4kq', 'data.note': 'unpinned'})\n"
             "c.log_metric(r.info.run_id, 'val_loss', 0.2)\nc.log_metric(r.info.run_id, 'auc', 0.9)\n"
             "c.log_text(r.info.run_id, 'weights', 'model/weights.bin')\nc.set_terminated(r.info.run_id)\n"
             "print(r.info.run_id)")
@@ -712,14 +716,22 @@ def test_the_train_and_candidate_steps_compare_record_evidence_and_write_the_rel
     assert recorded.returncode == 0, recorded.stderr
     calls = e["log"].read_text().splitlines()
     assert [c.split()[3] for c in calls] == ["provenance", "evaluation"]
-    provenance = json.loads((e["temp"] / "provenance.json").read_text())
-    assert provenance["git_commit"] == e["env"]["GITHUB_SHA"] and provenance["mlflow_run"] == run_id
-    assert provenance["data"] == [{"name": "train", "version": "v-3HL4kqtJlcpXroDTDmJ"}]
-    assert provenance["training_image"] == step["env"]["TRAINING_IMAGE"] and "@sha256:" in provenance["training_image"]
-    evaluation = json.loads((e["temp"] / "evaluation.json").read_text())
-    assert evaluation["better"] is True and evaluation["metrics"] == {"val_loss": 0.2, "auc": 0.9}
-    assert evaluation["compared_with"]["version"] == "1" and evaluation["compared_with"]["digest"] == e["d6"]
-    assert evaluation["compared_with"]["metrics"] == {"val_loss": 0.25}
+    temp, sha = e["temp"], e["env"]["GITHUB_SHA"]
+    assert calls[0].startswith(
+        f"mlplatform evidence record provenance --model churn --digest {e['d7']} --predicate {temp}/provenance.json "
+        f"--field commit={sha} --field repository=https://github.com/acme/churn-platform --field ref=refs/heads/main "
+        f"--field workflow={base['GITHUB_WORKFLOW_REF']} --field run=https://github.com/acme/churn-platform/actions/runs/99 "
+        f"--field image={step['env']['TRAINING_IMAGE']} --field mlflow_run={run_id} --field started=") and \
+        "--field finished=" in calls[0] and calls[0].endswith(" --field data=s3://acme-data/churn/train.parquet?versionId=3HL4kq")
+    assert "@sha256:" in step["env"]["TRAINING_IMAGE"]
+    provenance = json.loads((temp / "provenance.json").read_text())
+    assert provenance["mlflow"]["dataTags"] == {"train": "s3://acme-data/churn/train.parquet?versionId=3HL4kq",
+                                                "note": "unpinned"}
+    evaluation = json.loads((temp / "evaluation.json").read_text())
+    assert evaluation["passed"] is True and evaluation["metrics"] == {"val_loss": 0.2, "auc": 0.9}
+    assert evaluation["thresholds"] == {"val_loss": 0.25} and evaluation["mlflowRunId"] == run_id
+    assert evaluation["baseline"] == {"digest": {"sha256": e["d6"].split(":")[1]}, "version": "1",
+                                      "mlflowRunId": evaluation["baseline"]["mlflowRunId"], "metrics": {"val_loss": 0.25}}
     out = dict(line.split("=", 1) for line in (e["tmp"] / "output").read_text().splitlines())
     import base64
 
@@ -777,7 +789,8 @@ def test_the_review_step_gathers_the_packet_from_mlflow_prometheus_and_the_ledge
     [packet] = json.loads((e["temp"] / "reviews.json").read_text())
     assert packet["title"] == "Review churn v1"
     body = packet["body"]
-    for line in ("- live since: 2026-11-02T10:00:00Z", "- approved by: @alice", f"- artifact: `{e['d6']}`",
+    for line in ("- live since: 2026-11-02T10:00:00Z", "- approved by: @alice at 2026-11-02T09:58:00Z",
+                 "- trained from commit: `3f1c2a9e8d7b`", f"- artifact: `{e['d6']}`",
                  "| requests/s | 4.5 | no data |", "| latency p95 (s) | 0.081 | no data |",
                  "| class churn share | 12.00% | no data |", "| all time | 2 |", "Priced as g6.xlarge on-demand at $0.8048/h"):
         assert line in body, line
