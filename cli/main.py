@@ -756,7 +756,7 @@ def ci_render(profile: str | None, team_size: int | None, config_file: str | Non
     from mlplatform.stacks.spec import resolve_spec
     from mlplatform.stacks.files import write_atomic
     from mlplatform.stacks.workflows import (WorkflowOptions, codeowners_path, plan_codeowners, render_workflows,
-                                             write_workflows)
+                                             stale_workflows, write_workflows)
 
     spec, _source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
     options = WorkflowOptions(stack=stack, project_dir=project_dir, branch=branch, secrets=secrets,  # type: ignore[arg-type]
@@ -767,7 +767,11 @@ def ci_render(profile: str | None, team_size: int | None, config_file: str | Non
     files = render_workflows(spec, options)
     owners_file, owners_text = (plan_codeowners(codeowners or codeowners_path(out), options.model_owners)
                                 if "model-publish.yml" in files else (None, None))
+    stale = stale_workflows(files, out, force=force)
     written, unchanged = write_workflows(files, out, force=force)
+    for p in stale:
+        p.unlink()
+        click.echo(f"removed {p} (not part of this render)", err=as_json)
     if owners_file is not None:
         if owners_text is None:
             unchanged.append(owners_file)

@@ -548,6 +548,18 @@ def test_cli_ci_render_writes_refuses_and_forces(tmp_path):
     env = runner.invoke(cli, ["ci", "render", "--profile", "full", "--approval", "environment", "--out", str(tmp_path / "e")])
     assert env.exit_code == 0 and sorted(p.name for p in (tmp_path / "e").iterdir()) == \
         ["model-review.yml", "platform.yml", "train-evaluate.yml"]
+    # switching to environment approval: model-publish.yml from before would keep publishing merges
+    switch = runner.invoke(cli, ["ci", "render", "--profile", "full", "--approval", "environment", "--out", str(out)])
+    assert switch.exit_code == 1 and "model-publish.yml from an earlier render would still run" in switch.output
+    assert (out / "model-publish.yml").exists()
+    forced = runner.invoke(cli, ["ci", "render", "--profile", "full", "--approval", "environment", "--out", str(out),
+                                 "--force"])
+    assert forced.exit_code == 0 and f"removed {out / 'model-publish.yml'}" in forced.output
+    assert sorted(p.name for p in out.iterdir()) == ["model-review.yml", "platform.yml", "train-evaluate.yml"]
+    (out / "model-publish.yml").write_text("name: mine\n")  # not ours: never touched
+    assert runner.invoke(cli, ["ci", "render", "--profile", "full", "--approval", "environment", "--out", str(out),
+                               "--force"]).exit_code == 0
+    assert (out / "model-publish.yml").read_text() == "name: mine\n"
     clash = tmp_path / "CODEOWNERS"
     clash.write_text("/models/ @bob\n")
     refused = runner.invoke(cli, ["ci", "render", "--profile", "full", "--out", str(tmp_path / "c"), *owner,
