@@ -132,6 +132,8 @@ def test_environment_approval_from_the_runs_deployment_reviews():
         ("environment", "bob", "2026-11-30T16:00:00Z", "model-promotion", "production")
     assert p["comment"] == "bob: Comparison checked: v7 beats v6 on val_loss." and p["workflowRun"] == run
     assert p["reference"] == run["url"]
+    with pytest.raises(NotApproved, match="no reviewer approved environment model-promotion"):
+        approval_from_environment([], "model-promotion", run, "2026-11-30T16:00:00Z")  # no required reviewers set
     with pytest.raises(NotApproved, match="no reviewer approved environment platform"):
         approval_from_environment(fixture("run-approvals.json"), "platform", run, "2026-11-30T16:00:00Z")
     rejected = fixture("run-approvals.json")
