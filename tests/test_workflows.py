@@ -878,3 +878,10 @@ exit 0
         assert calls[-1].startswith("gh pr create --repo acme/app --head mlplatform/release/churn --base main "
                                     "--title Release churn v3 --body-file")
         assert "opened https://github.com/acme/app/pull/43" in (tmp_path / "summary.md").read_text()
+
+
+def test_the_test_extras_mlflow_is_the_one_the_workflows_install():
+    import tomllib
+
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert f"mlflow-skinny=={MLFLOW_CLIENT}" in extras["test"]
