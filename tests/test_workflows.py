@@ -296,8 +296,14 @@ def test_train_evaluate_trains_compares_pushes_the_candidate_and_records_its_evi
     assert '["mlplatform", "evidence", "record", kind, "--model", model, "--digest", digest' in record
     assert record.index('record("provenance"') < record.index('record("evaluation"') < record.index("create_model_version(")
     assert '"oci.digest": digest' in record  # the version remembers the artifact it was reviewed as
-    assert wf["env"]["MLPLATFORM_LEDGER"] == "${{ vars.MLPLATFORM_LEDGER }}"
-    assert wf["env"]["MLPLATFORM_LEDGER_KEY"] == "${{ vars.MLPLATFORM_LEDGER_KEY }}"
+    assert candidate["env"]["MLPLATFORM_LEDGER"] == "${{ vars.MLPLATFORM_LEDGER }}"
+    assert candidate["env"]["MLPLATFORM_LEDGER_KEY"] == "${{ vars.MLPLATFORM_LEDGER_KEY }}"
+    assert "MLPLATFORM_LEDGER" not in wf["env"] and "MLPLATFORM_LEDGER" not in json.dumps(train)  # not the training
+    for name in ("model-publish.yml", "model-review.yml"):
+        assert load(rendered[("full", "kms", "pull-request")][name])["env"]["MLPLATFORM_LEDGER"] == \
+            "${{ vars.MLPLATFORM_LEDGER }}"
+    env_mode = load(rendered[("full", "kms", "environment")]["train-evaluate.yml"])["jobs"]["promote"]["env"]
+    assert env_mode["MLPLATFORM_LEDGER_KEY"] == "${{ vars.MLPLATFORM_LEDGER_KEY }}"
 
 
 def test_pull_request_mode_opens_the_release_pr_and_nothing_in_train_evaluate_publishes(rendered):
