@@ -392,3 +392,26 @@ def stale_workflows(files: dict[str, str], out_dir: str | Path, force: bool = Fa
         raise SpecError("--out", f"{', '.join(map(str, stale))} from an earlier render would still run",
                         "pass --force to remove it, or delete it yourself")
     return stale
+
+
+def write_render(files: dict[str, str], out_dir: str | Path, *, owners: list[str], codeowners: str | Path | None = None,
+                 force: bool = False) -> tuple[list[Path], list[Path], list[Path]]:
+    """Everything `ci render` writes: the workflows (`write_workflows`), the `/models/` entry of CODEOWNERS
+    when model-publish.yml is rendered (default beside the workflows folder), and the removal of workflows
+    an earlier render wrote that this one does not. Checks everything before writing anything.
+    Returns (written, unchanged, removed)."""
+    from .files import write_atomic
+
+    owners_file, owners_text = (plan_codeowners(codeowners or codeowners_path(out_dir), owners)
+                                if "model-publish.yml" in files else (None, None))
+    stale = stale_workflows(files, out_dir, force=force)
+    written, unchanged = write_workflows(files, out_dir, force=force)
+    if owners_file is not None:
+        if owners_text is None:
+            unchanged.append(owners_file)
+        else:
+            owners_file.parent.mkdir(parents=True, exist_ok=True)
+            written.append(write_atomic(owners_file, owners_text, force=True, what="--codeowners"))
+    for p in stale:
+        p.unlink()
+    return written, unchanged, stale
