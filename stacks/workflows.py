@@ -29,6 +29,7 @@ responses become ledger records in tested Python (`stacks/promotion.py`, `mlplat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -300,9 +301,18 @@ def workflow_context(spec: StackSpec, o: WorkflowOptions) -> dict[str, object]:
     }
 
 
-def render_workflows(spec: StackSpec, options: WorkflowOptions | None = None) -> dict[str, str]:
-    """{file name: workflow text}. train-evaluate.yml needs the stack's runners (runners.enabled)."""
+def render_workflows(spec: StackSpec, options: WorkflowOptions | None = None, *, stack: str | None = None,
+                     backend_url: str | None = None, secrets_provider: str | None = None) -> dict[str, str]:
+    """{file name: workflow text}. The ML workflows need the stack's runners (runners.enabled).
+
+    `stack`, `backend_url`, `secrets_provider` (the project's stack name, Pulumi backend and secrets
+    provider) override the same fields of `options` when given.
+    """
     o = options or WorkflowOptions()
+    given = {k: v for k, v in (("stack", stack), ("backend_url", backend_url), ("secrets_provider", secrets_provider))
+             if v is not None}
+    if given:
+        o = dataclasses.replace(o, **given)
     _validate(o)
     context = workflow_context(spec, o)
     env = _environment()

@@ -446,6 +446,17 @@ def test_backend_and_secrets_provider_of_the_stack_reach_platform_yml():
     assert up["env"] == {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}"}
 
 
+def test_render_takes_the_projects_stack_backend_and_secrets_provider():
+    files = render_workflows(load_spec("pragmatic"), options(), stack="prod", backend_url="s3://acme-state",
+                             secrets_provider="passphrase")
+    platform = load(files["platform.yml"])
+    assert (platform["env"]["STACK"], platform["env"]["PULUMI_BACKEND_URL"]) == ("prod", "s3://acme-state")
+    assert "secrets.PULUMI_CONFIG_PASSPHRASE" in files["platform.yml"]
+    assert load(files["train-evaluate.yml"])["jobs"]["train"]["runs-on"] == "ml-prod-gpu"
+    with pytest.raises(SpecError, match=r"^backend: 'file:///home/me/state' is a local file backend.*--backend s3"):
+        render_workflows(load_spec("pragmatic"), options(), backend_url="file:///home/me/state")
+
+
 def test_without_gpus_training_runs_on_the_cpu_scale_set():
     spec = load_spec("pragmatic", sets=["gpu.pools=[]"])
     files = render_workflows(spec, options())
