@@ -752,11 +752,10 @@ def ci_render(profile: str | None, team_size: int | None, config_file: str | Non
               region: str | None, stack: str, out: str, force: bool, project_dir: str, branch: str, secrets: str,
               model_name: str, metric: str, higher_is_better: bool, train_command: str, data_paths: tuple[str, ...],
               approval: str, model_owners: tuple[str, ...], codeowners: str | None, as_json: bool) -> None:
-    """Write .github/workflows/platform.yml and train-evaluate.yml for the stack (offline)."""
+    """Write the stack's workflows (platform, train-evaluate, model-publish, model-review) and the models/
+    CODEOWNERS entry (offline)."""
     from mlplatform.stacks.config.spec import resolve_spec
-    from mlplatform.stacks.files import write_atomic
-    from mlplatform.stacks.project.ci import (WorkflowOptions, codeowners_path, plan_codeowners, render_workflows,
-                                             write_workflows)
+    from mlplatform.stacks.project.ci import WorkflowOptions, render_workflows, write_render
 
     spec, _source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
     options = WorkflowOptions(stack=stack, project_dir=project_dir, branch=branch, secrets=secrets,  # type: ignore[arg-type]
@@ -764,16 +763,10 @@ def ci_render(profile: str | None, team_size: int | None, config_file: str | Non
                               train_command=train_command, approval=approval,  # type: ignore[arg-type]
                               model_owners=list(model_owners),
                               **({"data_paths": list(data_paths)} if data_paths else {}))
-    files = render_workflows(spec, options)
-    owners_file, owners_text = (plan_codeowners(codeowners or codeowners_path(out), options.model_owners)
-                                if "model-publish.yml" in files else (None, None))
-    written, unchanged = write_workflows(files, out, force=force)
-    if owners_file is not None:
-        if owners_text is None:
-            unchanged.append(owners_file)
-        else:
-            owners_file.parent.mkdir(parents=True, exist_ok=True)
-            written.append(write_atomic(owners_file, owners_text, force=True, what="--codeowners"))
+    written, unchanged, removed = write_render(render_workflows(spec, options), out, owners=options.model_owners,
+                                               codeowners=codeowners, force=force)
+    for p in removed:
+        click.echo(f"removed {p} (not part of this render)", err=as_json)
     if as_json:
         click.echo(json.dumps({"written": [str(p) for p in written], "unchanged": [str(p) for p in unchanged]},
                               indent=2))

@@ -41,17 +41,18 @@ def fixture(name: str):
 # -- approval by pull request ------------------------------------------------------------------------
 def test_the_approval_is_the_latest_human_approval_of_the_merged_commit():
     p = approval_from_pull_request(fixture("pull-42.json"), fixture("pull-42-reviews.json"))
-    assert p["through"] == "pull-request-review"
-    assert p["who"] == ["alice"]  # bob approved an earlier commit; renovate[bot] is a bot; carol only commented
-    assert p["when"] == "2026-11-30T15:01:06Z"  # the merge: when the approval took effect
-    assert p["approvers"] == [{"login": "alice", "at": "2026-11-30T14:03:19Z", "association": "MEMBER", "commit": HEAD,
-                               "review": "https://github.com/acme/churn-platform/pull/42#pullrequestreview-2103",
-                               "comment": "AUC +0.012 over v6, latency unchanged in staging. Ship it."}]
-    assert p["stale_approvals"] == ["bob"]
+    assert (p["method"], p["environment"]) == ("pull-request", "production")
+    assert p["approver"] == "alice"  # bob approved an earlier commit; renovate[bot] is a bot; carol only commented
+    assert p["approvedAt"] == "2026-11-30T15:01:06Z"  # the merge: when the approval took effect
+    assert p["reference"] == "https://github.com/acme/churn-platform/pull/42"
+    assert p["approvers"] == [{"login": "alice", "reviewedAt": "2026-11-30T14:03:19Z", "association": "MEMBER",
+                               "commit": HEAD, "comment": "AUC +0.012 over v6, latency unchanged in staging. Ship it.",
+                               "review": "https://github.com/acme/churn-platform/pull/42#pullrequestreview-2103"}]
+    assert p["staleApprovals"] == ["bob"]
     assert p["comment"] == "alice: AUC +0.012 over v6, latency unchanged in staging. Ship it."
-    assert p["pull_request"] == {"number": 42, "url": "https://github.com/acme/churn-platform/pull/42",
-                                 "title": "Release churn v7", "author": "github-actions[bot]", "head_sha": HEAD,
-                                 "merge_commit_sha": MERGE, "merged_at": "2026-11-30T15:01:06Z", "merged_by": "alice"}
+    assert p["pullRequest"] == {"number": 42, "url": "https://github.com/acme/churn-platform/pull/42",
+                                "title": "Release churn v7", "author": "github-actions[bot]", "headSha": HEAD,
+                                "mergeCommitSha": MERGE, "mergedAt": "2026-11-30T15:01:06Z", "mergedBy": "alice"}
 
 
 def test_gh_paginate_slurp_pages_give_the_same_approval():
@@ -88,7 +89,7 @@ def test_a_later_change_request_blocks_and_a_later_approval_clears_it():
     cleared = copy.deepcopy(dave)
     cleared.update(id=2107, state="APPROVED", body="fixed", submitted_at="2026-11-30T14:50:00Z")
     p = approval_from_pull_request(fixture("pull-42.json"), reviews + [dave, cleared])
-    assert p["who"] == ["alice", "dave"]
+    assert p["approver"] == "alice, dave" and [a["login"] for a in p["approvers"]] == ["alice", "dave"]
     # a dismissed approval no longer counts
     dismissed = copy.deepcopy(reviews[2])
     dismissed.update(id=2108, state="DISMISSED", submitted_at="2026-11-30T14:55:00Z")
@@ -127,9 +128,12 @@ def test_released_models_are_the_changed_release_files():
 def test_environment_approval_from_the_runs_deployment_reviews():
     run = {"id": "123", "url": "https://github.com/acme/churn-platform/actions/runs/123"}
     p = approval_from_environment(fixture("run-approvals.json"), "model-promotion", run, "2026-11-30T16:00:00Z")
-    assert (p["through"], p["who"], p["when"], p["environment"]) == \
-        ("environment", ["bob"], "2026-11-30T16:00:00Z", "model-promotion")
-    assert p["comment"] == "bob: Comparison checked: v7 beats v6 on val_loss." and p["workflow_run"] == run
+    assert (p["method"], p["approver"], p["approvedAt"], p["githubEnvironment"], p["environment"]) == \
+        ("environment", "bob", "2026-11-30T16:00:00Z", "model-promotion", "production")
+    assert p["comment"] == "bob: Comparison checked: v7 beats v6 on val_loss." and p["workflowRun"] == run
+    assert p["reference"] == run["url"]
+    with pytest.raises(NotApproved, match="no reviewer approved environment model-promotion"):
+        approval_from_environment([], "model-promotion", run, "2026-11-30T16:00:00Z")  # no required reviewers set
     with pytest.raises(NotApproved, match="no reviewer approved environment platform"):
         approval_from_environment(fixture("run-approvals.json"), "platform", run, "2026-11-30T16:00:00Z")
     rejected = fixture("run-approvals.json")
@@ -182,11 +186,12 @@ def test_a_tampered_release_file_is_refused(edit, message):
 def test_closing_the_review_issue_with_a_label_is_the_review():
     model, digest, p = review_from_issue(fixture("issue-57.json"), fixture("issue-57-timeline.json"))
     assert (model, digest) == ("churn", DIGEST)
-    assert p == {"outcome": "keep", "who": "alice", "when": "2026-12-09T16:22:40Z",
+    assert p == {"reviewer": "alice", "outcome": "keep", "reviewedAt": "2026-12-09T16:22:40Z",
                  "comment": "p95 latency and the class mix are stable against last month; AUC at approval still holds. Keep.",
-                 "labelled_by": "alice", "version": "7", "due": "2026-12-15", "overdue": False,
-                 "issue": {"number": 57, "url": "https://github.com/acme/churn-platform/issues/57",
-                           "title": "Review churn v7", "opened": "2026-12-01T09:04:31Z", "state_reason": "completed"}}
+                 "reference": "https://github.com/acme/churn-platform/issues/57", "environment": "production",
+                 "labelledBy": "alice", "version": "7", "due": "2026-12-15", "overdue": False,
+                 "issue": {"number": 57, "title": "Review churn v7", "openedAt": "2026-12-01T09:04:31Z",
+                           "stateReason": "completed"}}
 
 
 def test_a_late_review_is_marked_overdue():
@@ -219,13 +224,15 @@ def test_the_review_packet_has_what_a_reviewer_needs():
             {"start_time": 5, "end_time": None}]  # a run still going is not counted
     title, body = review_issue(
         model="churn", version="7", digest=DIGEST,
-        live={"digest": DIGEST, "live_since": "2026-11-30T15:02:00Z", "approved_by": ["alice"], "commit": HEAD},
+        live={"digest": DIGEST, "live_since": "2026-11-30T15:02:00Z", "approved_by": "alice, dave",
+              "approved_at": "2026-11-30T15:01:06Z", "trained_from": {"commit": HEAD}},
         approval_metrics={"val_loss": 0.21}, serving={"request_rate": ok, "class_share": shares},
         serving_before={"request_rate": empty}, training=training_cost(runs, 1, 0.8048),
         training_period=training_cost(runs[1:], 1, 0.8048), instance_type="g6.xlarge", hourly_price=0.8048,
         period_days=30, today=date(2026, 12, 1), due_days=14)
     assert title == "Review churn v7"
-    for line in ("- live since: 2026-11-30T15:02:00Z", "- approved by: @alice", "| val_loss | 0.21 |",
+    for line in ("- live since: 2026-11-30T15:02:00Z", "- approved by: @alice, @dave at 2026-11-30T15:01:06Z",
+                 f"- trained from commit: `{HEAD}`", "| val_loss | 0.21 |",
                  "| requests/s | 12.5 | no data |", "| latency p95 (s) | no data | no data |",
                  "| class churn share | 10.00% | no data |", "| all time | 2 | 2.5 | $2.01 |",
                  "| last 30 days | 1 | 0.5 | $0.40 |", "Priced as g6.xlarge on-demand at $0.8048/h",
@@ -267,7 +274,7 @@ def test_cli_prints_the_approval_predicate_and_refuses_with_exit_3(tmp_path):
     assert refused.exit_code == 3 and "without an approving review" in refused.output
     env = runner.invoke(cli, ["ci", "evidence-predicate", "approval", "--approvals", str(GH / "run-approvals.json"),
                               "--run-id", "5", "--when", "2026-11-30T16:00:00Z"])
-    assert env.exit_code == 0 and json.loads(env.output)["who"] == ["bob"]
+    assert env.exit_code == 0 and json.loads(env.output)["approver"] == "bob"
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     broken = runner.invoke(cli, ["ci", "evidence-predicate", "approval", "--pull", str(bad), "--reviews", str(stale)])
@@ -290,3 +297,18 @@ def test_cli_merged_pull_released_models_and_review(tmp_path):
     assert review.exit_code == 0, review.output
     assert json.loads(review.output)["outcome"] == "keep"
     assert out.read_text() == f"model=churn\ndigest={DIGEST}\n"
+
+
+def test_the_predicates_fit_the_evidence_ledgers_record_shapes():
+    """The ledger (mlplatform evidence, branch `evidence`) builds its records from these predicates."""
+    records = pytest.importorskip("mlplatform.stacks.evidence.records",
+                                  reason="the evidence ledger is not in this tree yet (branch evidence)")
+    approval = records.build_predicate("approval", DIGEST, {}, approval_from_pull_request(
+        fixture("pull-42.json"), fixture("pull-42-reviews.json")))
+    assert (approval["approver"], approval["method"], approval["environment"]) == ("alice", "pull-request", "production")
+    env = records.build_predicate("approval", DIGEST, {}, approval_from_environment(
+        fixture("run-approvals.json"), "model-promotion", {"id": "1", "url": "u"}, "2026-11-30T16:00:00Z"))
+    assert env["method"] == "environment" and env["environment"] == "production"
+    _, digest, review = review_from_issue(fixture("issue-57.json"), fixture("issue-57-timeline.json"))
+    built = records.build_predicate("review", digest, {}, review)
+    assert (built["reviewer"], built["outcome"]) == ("alice", "keep")

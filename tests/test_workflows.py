@@ -296,8 +296,14 @@ def test_train_evaluate_trains_compares_pushes_the_candidate_and_records_its_evi
     assert '["mlplatform", "evidence", "record", kind, "--model", model, "--digest", digest' in record
     assert record.index('record("provenance"') < record.index('record("evaluation"') < record.index("create_model_version(")
     assert '"oci.digest": digest' in record  # the version remembers the artifact it was reviewed as
-    assert wf["env"]["MLPLATFORM_LEDGER"] == "${{ vars.MLPLATFORM_LEDGER }}"
-    assert wf["env"]["MLPLATFORM_LEDGER_KEY"] == "${{ vars.MLPLATFORM_LEDGER_KEY }}"
+    assert candidate["env"]["MLPLATFORM_LEDGER"] == "${{ vars.MLPLATFORM_LEDGER }}"
+    assert candidate["env"]["MLPLATFORM_LEDGER_KEY"] == "${{ vars.MLPLATFORM_LEDGER_KEY }}"
+    assert "MLPLATFORM_LEDGER" not in wf["env"] and "MLPLATFORM_LEDGER" not in json.dumps(train)  # not the training
+    for name in ("model-publish.yml", "model-review.yml"):
+        assert load(rendered[("full", "kms", "pull-request")][name])["env"]["MLPLATFORM_LEDGER"] == \
+            "${{ vars.MLPLATFORM_LEDGER }}"
+    env_mode = load(rendered[("full", "kms", "environment")]["train-evaluate.yml"])["jobs"]["promote"]["env"]
+    assert env_mode["MLPLATFORM_LEDGER_KEY"] == "${{ vars.MLPLATFORM_LEDGER_KEY }}"
 
 
 def test_pull_request_mode_opens_the_release_pr_and_nothing_in_train_evaluate_publishes(rendered):
@@ -440,6 +446,17 @@ def test_backend_and_secrets_provider_of_the_stack_reach_platform_yml():
     assert up["env"] == {"PULUMI_ACCESS_TOKEN": "${{ secrets.PULUMI_ACCESS_TOKEN }}"}
 
 
+def test_render_takes_the_projects_stack_backend_and_secrets_provider():
+    files = render_workflows(load_spec("pragmatic"), options(), stack="prod", backend_url="s3://acme-state",
+                             secrets_provider="passphrase")
+    platform = load(files["platform.yml"])
+    assert (platform["env"]["STACK"], platform["env"]["PULUMI_BACKEND_URL"]) == ("prod", "s3://acme-state")
+    assert "secrets.PULUMI_CONFIG_PASSPHRASE" in files["platform.yml"]
+    assert load(files["train-evaluate.yml"])["jobs"]["train"]["runs-on"] == "ml-prod-gpu"
+    with pytest.raises(SpecError, match=r"^backend: 'file:///home/me/state' is a local file backend.*--backend s3"):
+        render_workflows(load_spec("pragmatic"), options(), backend_url="file:///home/me/state")
+
+
 def test_without_gpus_training_runs_on_the_cpu_scale_set():
     spec = load_spec("pragmatic", sets=["gpu.pools=[]"])
     files = render_workflows(spec, options())
@@ -548,6 +565,18 @@ def test_cli_ci_render_writes_refuses_and_forces(tmp_path):
     env = runner.invoke(cli, ["ci", "render", "--profile", "full", "--approval", "environment", "--out", str(tmp_path / "e")])
     assert env.exit_code == 0 and sorted(p.name for p in (tmp_path / "e").iterdir()) == \
         ["model-review.yml", "platform.yml", "train-evaluate.yml"]
+    # switching to environment approval: model-publish.yml from before would keep publishing merges
+    switch = runner.invoke(cli, ["ci", "render", "--profile", "full", "--approval", "environment", "--out", str(out)])
+    assert switch.exit_code == 1 and "model-publish.yml from an earlier render would still run" in switch.output
+    assert (out / "model-publish.yml").exists()
+    forced = runner.invoke(cli, ["ci", "render", "--profile", "full", "--approval", "environment", "--out", str(out),
+                                 "--force"])
+    assert forced.exit_code == 0 and f"removed {out / 'model-publish.yml'}" in forced.output
+    assert sorted(p.name for p in out.iterdir()) == ["model-review.yml", "platform.yml", "train-evaluate.yml"]
+    (out / "model-publish.yml").write_text("name: mine\n")  # not ours: never touched
+    assert runner.invoke(cli, ["ci", "render", "--profile", "full", "--approval", "environment", "--out", str(out),
+                               "--force"]).exit_code == 0
+    assert (out / "model-publish.yml").read_text() == "name: mine\n"
     clash = tmp_path / "CODEOWNERS"
     clash.write_text("/models/ @bob\n")
     refused = runner.invoke(cli, ["ci", "render", "--profile", "full", "--out", str(tmp_path / "c"), *owner,
@@ -599,7 +628,9 @@ def publish_env(tmp_path):
         evidence=[], commit="c", created="2026-11-30T00:00:00Z"))
     log = tmp_path / "calls.log"
     (stubs / "oras").write_text(f'#!/bin/sh\necho "oras $*" >> {log}\n[ "$1" = manifest ] && exit 1\nexit 0\n')
-    at = json.dumps({"digest": d6, "version": "1", "live_since": "2026-11-02T10:00:00Z", "approved_by": ["alice"]})
+    at = json.dumps({"model": "churn", "environment": "production", "live": {   # `mlplatform evidence at --json`
+        "digest": d6, "version": "1", "live_since": "2026-11-02T10:00:00Z", "approved_by": "alice",
+        "approved_at": "2026-11-02T09:58:00Z", "trained_from": {"commit": "3f1c2a9e8d7b"}}})
     (stubs / "mlplatform").write_text(
         f'#!/bin/sh\nif [ "$1" = evidence ]; then echo "mlplatform $*" >> {log}\n'
         f'  if [ "$2" = at ]; then echo \'{at}\'; else echo "ledger/churn/000$$-{d7}.json"; fi; exit 0; fi\n'
@@ -644,7 +675,7 @@ def test_the_publish_steps_run_record_the_approval_then_move_the_alias(publish_e
     assert (e["tmp"] / "output").read_text() == "number=42\n"
     approval = _bash(_step(wf, "publish", "The approval")["run"], e)
     assert approval.returncode == 0, approval.stderr
-    assert json.loads((e["temp"] / "approval.json").read_text())["who"] == ["alice"]
+    assert json.loads((e["temp"] / "approval.json").read_text())["approver"] == "alice"
     assert json.loads((e["temp"] / "releases.json").read_text()) == [{"model": "churn", "version": "2", "digest": e["d7"]}]
     publish = _bash(_step(wf, "publish", "Tag the artifact")["run"], e)
     assert publish.returncode == 0, publish.stderr
@@ -653,9 +684,11 @@ def test_the_publish_steps_run_record_the_approval_then_move_the_alias(publish_e
     assert calls[0] == f"oras manifest fetch --descriptor {repo}:churn-v2"
     assert calls[1] == f"oras tag {repo}@{e['d7']} churn-v2"
     assert calls[2] == f"mlplatform evidence record approval --model churn --digest {e['d7']} --predicate {e['temp']}/approval.json"
-    assert calls[3].startswith(f"mlplatform evidence record deployment --model churn --digest {e['d7']} "
-                               "--field environment=production --field alias=production --field version=2 "
-                               f"--field from_digest={e['d6']} --field from_version=1 --field approval=ledger/churn/")
+    assert calls[3] == (f"mlplatform evidence record deployment --model churn --digest {e['d7']} --predicate "
+                        f"{e['temp']}/deployment-churn.json --field environment=production --field alias=production "
+                        f"--field version=2 --field from={e['d6']}")
+    extra = json.loads((e["temp"] / "deployment-churn.json").read_text())
+    assert extra["fromVersion"] == "1" and extra["approval"].startswith("ledger/churn/")
     assert len(calls) == 4 and _production_version(e) == "2"
     assert "alias `production` now points at version 2 (was 1)" in (e["tmp"] / "summary.md").read_text()
     again = _bash(_step(wf, "publish", "Tag the artifact")["run"], e)  # a re-run publishes nothing twice
@@ -689,7 +722,7 @@ def test_the_train_and_candidate_steps_compare_record_evidence_and_write_the_rel
     os_env = {"MLFLOW_TRACKING_URI": e["env"]["MLFLOW_TRACKING_URI"], "MLFLOW_ALLOW_FILE_STORE": "true"}
     code = ("import mlflow, os\nc = mlflow.MlflowClient()\n"
             "p = c.get_model_version_by_alias('churn', 'production')\nc.log_metric(p.run_id, 'val_loss', 0.25)\n"
-            "r = c.create_run(c.get_experiment_by_name('churn').experiment_id, tags={'data.train': 'v-3HL4kqtJlcpXroDTDmJ'})\n"
+            "r = c.create_run(c.get_experiment_by_name('churn').experiment_id, tags={'data.train': 's3://acme-data/churn/train.parquet?versionId=3HL4kq', 'data.note': 'unpinned'})\n"
             "c.log_metric(r.info.run_id, 'val_loss', 0.2)\nc.log_metric(r.info.run_id, 'auc', 0.9)\n"
             "c.log_text(r.info.run_id, 'weights', 'model/weights.bin')\nc.set_terminated(r.info.run_id)\n"
             "print(r.info.run_id)")
@@ -712,14 +745,22 @@ def test_the_train_and_candidate_steps_compare_record_evidence_and_write_the_rel
     assert recorded.returncode == 0, recorded.stderr
     calls = e["log"].read_text().splitlines()
     assert [c.split()[3] for c in calls] == ["provenance", "evaluation"]
-    provenance = json.loads((e["temp"] / "provenance.json").read_text())
-    assert provenance["git_commit"] == e["env"]["GITHUB_SHA"] and provenance["mlflow_run"] == run_id
-    assert provenance["data"] == [{"name": "train", "version": "v-3HL4kqtJlcpXroDTDmJ"}]
-    assert provenance["training_image"] == step["env"]["TRAINING_IMAGE"] and "@sha256:" in provenance["training_image"]
-    evaluation = json.loads((e["temp"] / "evaluation.json").read_text())
-    assert evaluation["better"] is True and evaluation["metrics"] == {"val_loss": 0.2, "auc": 0.9}
-    assert evaluation["compared_with"]["version"] == "1" and evaluation["compared_with"]["digest"] == e["d6"]
-    assert evaluation["compared_with"]["metrics"] == {"val_loss": 0.25}
+    temp, sha = e["temp"], e["env"]["GITHUB_SHA"]
+    assert calls[0].startswith(
+        f"mlplatform evidence record provenance --model churn --digest {e['d7']} --predicate {temp}/provenance.json "
+        f"--field commit={sha} --field repository=https://github.com/acme/churn-platform --field ref=refs/heads/main "
+        f"--field workflow={base['GITHUB_WORKFLOW_REF']} --field run=https://github.com/acme/churn-platform/actions/runs/99 "
+        f"--field image={step['env']['TRAINING_IMAGE']} --field mlflow_run={run_id} --field started=") and \
+        "--field finished=" in calls[0] and calls[0].endswith(" --field data=s3://acme-data/churn/train.parquet?versionId=3HL4kq")
+    assert "@sha256:" in step["env"]["TRAINING_IMAGE"]
+    provenance = json.loads((temp / "provenance.json").read_text())
+    assert provenance["mlflow"]["dataTags"] == {"train": "s3://acme-data/churn/train.parquet?versionId=3HL4kq",
+                                                "note": "unpinned"}
+    evaluation = json.loads((temp / "evaluation.json").read_text())
+    assert evaluation["passed"] is True and evaluation["metrics"] == {"val_loss": 0.2, "auc": 0.9}
+    assert evaluation["thresholds"] == {"val_loss": 0.25} and evaluation["mlflowRunId"] == run_id
+    assert evaluation["baseline"] == {"digest": {"sha256": e["d6"].split(":")[1]}, "version": "1",
+                                      "mlflowRunId": evaluation["baseline"]["mlflowRunId"], "metrics": {"val_loss": 0.25}}
     out = dict(line.split("=", 1) for line in (e["tmp"] / "output").read_text().splitlines())
     import base64
 
@@ -777,7 +818,8 @@ def test_the_review_step_gathers_the_packet_from_mlflow_prometheus_and_the_ledge
     [packet] = json.loads((e["temp"] / "reviews.json").read_text())
     assert packet["title"] == "Review churn v1"
     body = packet["body"]
-    for line in ("- live since: 2026-11-02T10:00:00Z", "- approved by: @alice", f"- artifact: `{e['d6']}`",
+    for line in ("- live since: 2026-11-02T10:00:00Z", "- approved by: @alice at 2026-11-02T09:58:00Z",
+                 "- trained from commit: `3f1c2a9e8d7b`", f"- artifact: `{e['d6']}`",
                  "| requests/s | 4.5 | no data |", "| latency p95 (s) | 0.081 | no data |",
                  "| class churn share | 12.00% | no data |", "| all time | 2 |", "Priced as g6.xlarge on-demand at $0.8048/h"):
         assert line in body, line
@@ -853,3 +895,10 @@ exit 0
         assert calls[-1].startswith("gh pr create --repo acme/app --head mlplatform/release/churn --base main "
                                     "--title Release churn v3 --body-file")
         assert "opened https://github.com/acme/app/pull/43" in (tmp_path / "summary.md").read_text()
+
+
+def test_the_test_extras_mlflow_is_the_one_the_workflows_install():
+    import tomllib
+
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert f"mlflow-skinny=={MLFLOW_CLIENT}" in extras["test"]

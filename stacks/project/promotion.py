@@ -46,6 +46,7 @@ MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 REVIEW_LABEL = "model-review"
 REVIEW_OUTCOMES = ("keep", "retrain", "retire")
 REVIEW_AUTHOR = "github-actions[bot]"
+DEPLOY_ENVIRONMENT = "production"  # the MLflow alias and the ledger's deployment environment
 _MARKER = re.compile(r"<!-- mlplatform-review (\{.*?\}) -->")
 # Review states that set a reviewer's verdict; COMMENTED and PENDING leave the previous one.
 _VERDICTS = {"APPROVED", "CHANGES_REQUESTED", "DISMISSED"}
@@ -127,18 +128,21 @@ def approval_from_pull_request(pull: dict[str, Any], reviews: Any) -> dict[str, 
         raise NotApproved("release", f"pull request #{number} was merged without an approving review of its last "
                           f"commit {str(head)[:12]}{why}", "require a CODEOWNERS review on the default branch "
                           "(README, CI section) and merge a reviewed release")
+    logins = [_login(r["user"]) for r in current]
     return {
-        "through": "pull-request-review",
-        "who": [_login(r["user"]) for r in current],
-        "when": pull.get("merged_at"),
+        "approver": ", ".join(logins),
+        "method": "pull-request",
+        "environment": DEPLOY_ENVIRONMENT,
+        "reference": pull.get("html_url"),
+        "approvedAt": pull.get("merged_at"),
         "comment": "\n\n".join(f"{_login(r['user'])}: {r['body']}" for r in current if (r.get("body") or "").strip()),
-        "approvers": [{"login": _login(r["user"]), "at": r["submitted_at"], "review": r.get("html_url"),
+        "approvers": [{"login": _login(r["user"]), "reviewedAt": r["submitted_at"], "review": r.get("html_url"),
                        "association": r.get("author_association"), "commit": r.get("commit_id"),
                        "comment": r.get("body") or ""} for r in current],
-        "pull_request": {"number": number, "url": pull.get("html_url"), "title": pull.get("title"),
-                         "author": author, "head_sha": head, "merge_commit_sha": pull.get("merge_commit_sha"),
-                         "merged_at": pull.get("merged_at"), "merged_by": _login(pull.get("merged_by"))},
-        "stale_approvals": stale,
+        "pullRequest": {"number": number, "url": pull.get("html_url"), "title": pull.get("title"),
+                        "author": author, "headSha": head, "mergeCommitSha": pull.get("merge_commit_sha"),
+                        "mergedAt": pull.get("merged_at"), "mergedBy": _login(pull.get("merged_by"))},
+        "staleApprovals": stale,
     }
 
 
@@ -160,13 +164,15 @@ def approval_from_environment(approvals: Any, environment: str, run: dict[str, A
         raise NotApproved("release", f"no reviewer approved environment {environment} in this run",
                           f"add required reviewers to the {environment} environment (Settings > Environments)")
     return {
-        "through": "environment",
-        "who": [_login(a["user"]) for a in approved],
-        "when": when,
+        "approver": ", ".join(_login(a["user"]) for a in approved),
+        "method": "environment",
+        "environment": DEPLOY_ENVIRONMENT,  # what the approval lets the model into (the ledger's deployment)
+        "githubEnvironment": environment,
+        "reference": run.get("url"),
+        "approvedAt": when,
         "comment": "\n\n".join(f"{_login(a['user'])}: {a['comment']}" for a in approved if (a.get("comment") or "").strip()),
         "approvers": [{"login": _login(a["user"]), "comment": a.get("comment") or ""} for a in approved],
-        "environment": environment,
-        "workflow_run": {"id": run.get("id"), "url": run.get("url")},
+        "workflowRun": {"id": run.get("id"), "url": run.get("url")},
     }
 
 
@@ -347,7 +353,7 @@ def review_issue(*, model: str, version: str, digest: str | None, live: dict[str
                  hourly_price: float | None, period_days: int, today: date, due_days: int) -> tuple[str, str]:
     """(title, body) of the periodic review issue of one live model.
 
-    `live`: `mlplatform evidence at NOW --model M --json` (None: the ledger has no deployment of it);
+    `live`: the "live" object of `mlplatform evidence at NOW --model M --json` (None: nothing live in the ledger);
     `serving`/`serving_before`: {query name: Prometheus response} of the last period and the one before
     (`serving_queries`); `training`/`training_period`: `training_cost` of all its runs / the period's.
     """
@@ -355,9 +361,8 @@ def review_issue(*, model: str, version: str, digest: str | None, live: dict[str
     live = live or {}
 
     def who(v: Any) -> str:
-        if isinstance(v, list):
-            return ", ".join(f"@{x}" for x in v) or "unknown"
-        return f"@{v}" if v else "unknown (no approval in the ledger)"
+        names = v if isinstance(v, list) else [x.strip() for x in str(v or "").split(",") if x.strip()]
+        return ", ".join(f"@{x}" for x in names) or "unknown (no approval in the ledger)"
 
     lines = [f"Periodic review of **{model}** v{version}, live in `production`. Decide by {due.isoformat()}: "
              "close this issue with one of the labels `keep`, `retrain` or `retire` (and a comment saying why); "
@@ -367,7 +372,7 @@ def review_issue(*, model: str, version: str, digest: str | None, live: dict[str
              f"- live since: {live.get('live_since') or 'unknown (no deployment in the ledger)'}",
              f"- approved by: {who(live.get('approved_by'))}"
              + (f" at {live['approved_at']}" if live.get("approved_at") else ""),
-             f"- trained from commit: `{live.get('commit') or 'unknown'}`", "",
+             f"- trained from commit: `{(live.get('trained_from') or {}).get('commit') or 'unknown'}`", "",
              "### Metrics at approval (MLflow evaluation of the run)", "",
              "| metric | value |", "|---|---:|"]
     lines += [f"| {k} | {float(v):.6g} |" for k, v in sorted(approval_metrics.items())] or ["| (none logged) | |"]
@@ -442,16 +447,18 @@ def review_from_issue(issue: dict[str, Any], events: Any) -> tuple[str, str, dic
     comments = [e for e in timeline if e.get("event") == "commented" and _login(e.get("user") or e.get("actor")) == reviewer]
     due = marker.get("due")
     predicate = {
+        "reviewer": reviewer,
         "outcome": labels[0],
-        "who": reviewer,
-        "when": when,
         "comment": (comments[-1].get("body") or "") if comments else "",
-        "labelled_by": _login(labelled[-1].get("actor")) if labelled else None,
+        "reference": issue.get("html_url"),
+        "environment": DEPLOY_ENVIRONMENT,
+        "reviewedAt": when,
+        "labelledBy": _login(labelled[-1].get("actor")) if labelled else None,
         "version": marker.get("version"),
         "due": due,
         "overdue": bool(due and when and _time(when).date() > date.fromisoformat(due)),
-        "issue": {"number": number, "url": issue.get("html_url"), "title": issue.get("title"),
-                  "opened": issue.get("created_at"), "state_reason": issue.get("state_reason")},
+        "issue": {"number": number, "title": issue.get("title"), "openedAt": issue.get("created_at"),
+                  "stateReason": issue.get("state_reason")},
     }
     return marker["model"], marker["digest"], predicate
 
