@@ -68,7 +68,8 @@ def test_the_cli_refuses_it_in_a_config_file_with_one_line(tmp_path):
     ({"retraining": {"helm_values": {"server": {"replicas": 2}}}},
      "retraining.helm_values: retraining.engine is cronjob: Argo is not installed, so there is no argo-workflows "
      "release to give values to; remove retraining.helm_values"),
-    ({"monitoring": {"helm_values": ["not", "a", "map"]}}, "monitoring.helm_values: input should be a valid dictionary"),
+    ({"monitoring": {"helm_values": ["not", "a", "map"]}},
+     "monitoring.helm_values: input should be a valid dictionary"),
 ])
 def test_bad_helm_values_are_refused_with_one_line(overrides, message):
     with pytest.raises(SpecError) as e:
