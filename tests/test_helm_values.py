@@ -113,6 +113,7 @@ def test_owned_keys_are_refused_above_and_below_the_owned_path():
     assert owned_problem("mlflow", {"backendStore": {"postgres": {"host": "x"}}})[0] == "backendStore.postgres.host"
     assert owned_problem("mlflow", {"artifactRoot": "s3://elsewhere"})[0] == "artifactRoot"  # replaces the owned map
     assert owned_problem("mlflow", {"backendStore": {"databaseMigration": False}}) is None
+    assert owned_problem("kube-prometheus-stack", {"grafana": {}}) is None  # an empty map merges nothing
     assert owned_problem("karpenter", {"tolerations": [{"key": "other", "operator": "Exists"}]}) is None
     assert owned_problem("karpenter", {"tolerations": [{"operator": "Exists"}]})[0] == "tolerations"  # tolerates all
 
