@@ -52,7 +52,6 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from . import versions

@@ -67,7 +67,8 @@ def resolve_cluster(args: A) -> A:
     cluster = getattr(args, "cluster", None)
     if cluster is None:
         return args
-    missing = [a for a in ("cluster_name", "oidc_provider_arn", "oidc_issuer_url", "provider") if not hasattr(cluster, a)]
+    needed = ("cluster_name", "oidc_provider_arn", "oidc_issuer_url", "provider")
+    missing = [a for a in needed if not hasattr(cluster, a)]
     if missing:
         raise ValidationError("cluster", f"{type(cluster).__name__} has no {', '.join(missing)}",
                               "pass the stack's Cluster, or a ClusterRef(cluster_name=..., oidc_provider_arn=...)")

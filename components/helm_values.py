@@ -91,7 +91,9 @@ def owned_problem(chart: str, values: Mapping[str, Any]) -> tuple[str, str] | No
     owned = {tuple(k.split(".")): why for k, why in OWNED.get(chart, {}).items()}
     for path, leaf in _leaves(values):
         for o, why in owned.items():
-            if path[:len(o)] == o or o[:len(path)] == path:
+            below = path[:len(o)] == o
+            replaces = o[:len(path)] == path and not isinstance(leaf, Mapping)  # `{}` merges nothing
+            if below or replaces:
                 return ".".join(path), why
         if path and path[-1] == IRSA_ANNOTATION:
             return ".".join(path), _IRSA

@@ -68,7 +68,8 @@ def test_the_cli_refuses_it_in_a_config_file_with_one_line(tmp_path):
     ({"retraining": {"helm_values": {"server": {"replicas": 2}}}},
      "retraining.helm_values: retraining.engine is cronjob: Argo is not installed, so there is no argo-workflows "
      "release to give values to; remove retraining.helm_values"),
-    ({"monitoring": {"helm_values": ["not", "a", "map"]}}, "monitoring.helm_values: input should be a valid dictionary"),
+    ({"monitoring": {"helm_values": ["not", "a", "map"]}},
+     "monitoring.helm_values: input should be a valid dictionary"),
 ])
 def test_bad_helm_values_are_refused_with_one_line(overrides, message):
     with pytest.raises(SpecError) as e:
@@ -112,6 +113,7 @@ def test_owned_keys_are_refused_above_and_below_the_owned_path():
     assert owned_problem("mlflow", {"backendStore": {"postgres": {"host": "x"}}})[0] == "backendStore.postgres.host"
     assert owned_problem("mlflow", {"artifactRoot": "s3://elsewhere"})[0] == "artifactRoot"  # replaces the owned map
     assert owned_problem("mlflow", {"backendStore": {"databaseMigration": False}}) is None
+    assert owned_problem("kube-prometheus-stack", {"grafana": {}}) is None  # an empty map merges nothing
     assert owned_problem("karpenter", {"tolerations": [{"key": "other", "operator": "Exists"}]}) is None
     assert owned_problem("karpenter", {"tolerations": [{"operator": "Exists"}]})[0] == "tolerations"  # tolerates all
 

@@ -65,6 +65,23 @@ def _custom_resources(plan: Plan) -> Iterator[tuple[PlannedResource, str, str]]:
                       f"(CRD of {chart} {_version(chart)})", "fix the field to what the CRD defines")
 
 
+def unchecked_values(plan: Plan) -> dict[str, list[str]]:
+    """Release name -> the free-form value keys the `helm-values` rule did not look below (sub-chart
+    values, label maps, `extraArgs`...), so a report can say where the check stopped."""
+    from mlplatform.components.versions import HELM_CHARTS
+
+    from ..config.chart_facts import check_values
+
+    out: dict[str, list[str]] = {}
+    for r in plan.of_type(HELM_RELEASE):
+        chart, values = release_chart(r), r.inputs.get("values")
+        if chart in HELM_CHARTS and isinstance(values, dict) and r.inputs.get("version") in (None, HELM_CHARTS[chart][0]):
+            stops = check_values(chart, values).stopped_at
+            if stops:
+                out[r.name] = stops
+    return out
+
+
 def _version(chart: str) -> str:
     from mlplatform.components.versions import HELM_CHARTS
 

@@ -73,6 +73,8 @@ class Report:
     unused_waivers: list[Waiver] = field(default_factory=list)
     scanners: list[ScannerRun] = field(default_factory=list)
     checkov: CheckovResult | None = None  # checkov's raw answer (every passed and failed check)
+    # Release -> free-form Helm value keys the helm-values rule did not look below (stacks/analyses/chart_rules.py).
+    helm_values_unchecked: dict[str, list[str]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, dict[str, int]]:
         return counts(self.findings)
@@ -93,6 +95,7 @@ class Report:
             "findings": [f.to_dict() for f in self.findings],
             "unused_waivers": [w.__dict__ for w in self.unused_waivers],
             "scanners": [s.to_dict() for s in self.scanners],
+            "helm_values_unchecked": self.helm_values_unchecked,
         }
 
     def to_sarif(self, artifact: str = "Pulumi.yaml") -> dict[str, Any]:
@@ -342,7 +345,10 @@ def check(plan: Plan, waivers: Iterable[Any] = (), region: str | None = None, sc
     findings, unused = apply_waivers(findings, waivers)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: (bool(f.waived), order.get(f.severity, 9), f.source != "mlplatform", f.rule, f.name))
-    return Report(profile=plan.profile, findings=findings, unused_waivers=unused, scanners=runs, checkov=checkov_result)
+    from .chart_rules import unchecked_values
+
+    return Report(profile=plan.profile, findings=findings, unused_waivers=unused, scanners=runs, checkov=checkov_result,
+                  helm_values_unchecked=unchecked_values(plan))
 
 
 __all__ = ["CheckovResult", "Report", "ScanError", "ScannerRun", "check", "checkov_command", "checkov_findings",

@@ -290,7 +290,8 @@ def derived_files(shared: Path, data: Path = DATA) -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlplatform.stacks.facts.charts", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mlplatform.stacks.facts.charts",
+                                     description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--shared", help="the shared/ folder (default: $MLPLATFORM_SHARED, else ../shared)")
     parser.add_argument("--out", default=str(DATA), help="where to write (default: stacks/data/)")
     args = parser.parse_args(argv)

@@ -410,7 +410,7 @@ def write_render(files: dict[str, str], out_dir: str | Path, *, owners: list[str
     when model-publish.yml is rendered (default beside the workflows folder), and the removal of workflows
     an earlier render wrote that this one does not. Checks everything before writing anything.
     Returns (written, unchanged, removed)."""
-    from .files import write_atomic
+    from ..files import write_atomic
 
     owners_file, owners_text = (plan_codeowners(codeowners or codeowners_path(out_dir), owners)
                                 if "model-publish.yml" in files else (None, None))
