@@ -211,3 +211,47 @@ def test_cli_check_sarif_with_scanners(tmp_path):
     assert all(res_["suppressions"][0]["kind"] == "external" and res_["suppressions"][0]["justification"]
                for r in runs.values() for res_ in r["results"])
     assert not any("eks-public-endpoint" == x["ruleId"] for x in runs["mlplatform"]["results"])
+
+
+# -- parliament (IAM lint) -------------------------------------------------------------------------
+HAVE_PARLIAMENT = scan.parliament_findings(stack_plan(load_spec("pragmatic")))[1].status == "ran"
+needs_parliament = pytest.mark.skipif(not HAVE_PARLIAMENT, reason="parliament is not installed: pip install 'mlplatform[scan]'")
+
+
+@needs_parliament
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_parliament_finding_at_medium_or_above_is_fixed_or_waived(reports, profile):
+    plan, report = reports[profile]
+    run_ = next(s for s in report.scanners if s.name == "parliament")
+    # Every policy document of the plan is linted: inline, trust, bucket and queue policies.
+    linted = {r.type for r, _, _ in scan.policy_documents(plan)}
+    assert {"aws:iam/rolePolicy:RolePolicy", "aws:iam/role:Role", "aws:s3/bucketPolicy:BucketPolicy"} <= linted
+    assert run_.status == "ran" and run_.passed + run_.failed == len(scan.policy_documents(plan)) > 10
+    open_ = [(f.rule, f.name, f.message) for f in report.findings
+             if f.source == "parliament" and f.severity in ("high", "medium") and not f.waived]
+    assert open_ == []
+    assert all(f.waived.strip() for f in report.findings if f.source == "parliament" and f.waived)
+
+
+@needs_parliament
+def test_parliament_finds_what_it_is_for():
+    import pulumi
+    import pulumi_aws as aws
+
+    from mlplatform.components._common import assume_role_service, policy_json
+
+    def program():
+        role = aws.iam.Role("r", assume_role_policy=assume_role_service("ec2.amazonaws.com"))
+        aws.iam.RolePolicy("p", role=role.id, policy=policy_json([
+            {"Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
+             "Condition": {"StringEquals": {"ec2:Region": "us-east-1"}}}]))
+        pulumi.export("ok", True)
+
+    findings, run_ = scan.parliament_findings(plan_of(program))
+    rules = {(f.rule, f.name, f.severity) for f in findings}
+    assert ("parliament:UNKNOWN_ACTION", "p", "low") in rules
+    assert ("parliament:UNKNOWN_CONDITION_FOR_ACTION", "p", "medium") in rules
+    # A trust policy has no Resource by design: it is linted as the role's, not called malformed.
+    assert not [f for f in findings if f.name == "r"]
+    assert run_.passed == 1 and run_.failed == 1
