@@ -30,6 +30,8 @@ from ._common import (
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+# Requests of each controller pod (never BestEffort on the small system nodes), memory limited.
+CONTROLLER_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
 
 # Upstream v3.5.0 (kubernetes-sigs/aws-load-balancer-controller, docs/install/iam_policy.json @ tag
 # v3.5.0), statement by statement with upstream's conditions. tests/test_upstream_iam.py checks every
@@ -178,6 +180,7 @@ class LoadBalancerController(pulumi.ComponentResource):
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT,
                                "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
             "nodeSelector": SYSTEM_NODE_SELECTOR,
+            "resources": CONTROLLER_RESOURCES,
             # Its Service webhook (failurePolicy Fail, every Service in the cluster) would refuse the
             # Services of releases installing alongside it while its pod starts; the stack uses ALB
             # Ingresses, not LoadBalancer Services, so it is off.
