@@ -183,7 +183,7 @@ class LoadBalancerController(pulumi.ComponentResource):
             "resources": CONTROLLER_RESOURCES,
             # Added to the chart's own (non-root, read-only root filesystem, no privilege escalation).
             "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
-                                "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
+                                "capabilities": {"drop": ["ALL"]}},
             # Its Service webhook (failurePolicy Fail, every Service in the cluster) would refuse the
             # Services of releases installing alongside it while its pod starts; the stack uses ALB
             # Ingresses, not LoadBalancer Services, so it is off.
