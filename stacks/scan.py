@@ -141,7 +141,8 @@ class Report:
 
 
 _TOOL_URI = {"mlplatform": "https://github.com/mlplatform/mlplatform", "checkov": "https://www.checkov.io",
-             "kubernetes-validate": "https://github.com/willthames/kubernetes-validate"}
+             "kubernetes-validate": "https://github.com/willthames/kubernetes-validate",
+             "parliament": "https://github.com/duo-labs/parliament"}
 
 
 # -- checkov -------------------------------------------------------------------------------------
