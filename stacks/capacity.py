@@ -163,10 +163,8 @@ def system_pods(plan: Plan) -> list[PodRequests]:
     for r in plan.of_type(HELM_RELEASE):
         values = r.inputs.get("values") or {}
         for pod in PODS.get(_chart(r.inputs), ()):
-            if pod.enabled and _path(values, pod.enabled) is False:
+            if pod.enabled and _path(values, pod.enabled) is False:  # unset: the charts' default is on
                 continue
-            if pod.enabled and _path(values, pod.enabled) is None and pod.name == "alertmanager":
-                pass  # kube-prometheus-stack runs Alertmanager unless told not to
             cpu = mem = 0
             missing = []
             for i, p in enumerate(pod.containers):
@@ -177,8 +175,10 @@ def system_pods(plan: Plan) -> list[PodRequests]:
                     continue
                 cpu += cpu_m(requests["cpu"])
                 mem += memory_mib(requests["memory"])
-            replicas = 0 if pod.daemonset else int(_path(values, pod.replicas) or pod.default_replicas) if pod.replicas \
-                else (0 if pod.daemonset else pod.default_replicas)
+            if pod.daemonset:
+                replicas = 0
+            else:
+                replicas = int((_path(values, pod.replicas) if pod.replicas else None) or pod.default_replicas)
             out.append(PodRequests(r.name, pod.name, cpu, mem, replicas, missing))
     return out
 
