@@ -384,6 +384,10 @@ def _validate(name: str, args: CiRunnersArgs) -> None:
                               "pass github_app_from_config(), or None to use a Secret that already exists")
 
 
+# One listener pod per scale set runs all the time (it long-polls GitHub for jobs): small, but requested.
+LISTENER_RESOURCES = {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
+
+
 # -- Helm values (pure functions: the tests read them too) --------------------------------------
 def controller_values() -> dict[str, Any]:
     """gha-runner-scale-set-controller values: system nodes, non-root, listener metrics on."""
@@ -450,7 +454,7 @@ def scale_set_values(name: str, args: ScaleSetArgs) -> dict[str, Any]:
         "listenerTemplate": {"spec": {
             "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{"name": "listener", "securityContext": {
+            "containers": [{"name": "listener", "resources": LISTENER_RESOURCES, "securityContext": {
                 "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}}],
         }},
         "template": runner_pod_template(args),

@@ -32,6 +32,8 @@ CHART = "aws-load-balancer-controller"
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
+# Requests of each controller pod (never BestEffort on the small system nodes), memory limited.
+CONTROLLER_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
 
 # Upstream v3.5.0 (kubernetes-sigs/aws-load-balancer-controller, docs/install/iam_policy.json @ tag
 # v3.5.0), statement by statement with upstream's conditions. tests/test_upstream_iam.py checks every
@@ -188,6 +190,10 @@ class LoadBalancerController(pulumi.ComponentResource):
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT,
                                "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
             "nodeSelector": SYSTEM_NODE_SELECTOR,
+            "resources": CONTROLLER_RESOURCES,
+            # Added to the chart's own (non-root, read-only root filesystem, no privilege escalation).
+            "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]}},
             # Its Service webhook (failurePolicy Fail, every Service in the cluster) would refuse the
             # Services of releases installing alongside it while its pod starts; the stack uses ALB
             # Ingresses, not LoadBalancer Services, so it is off.

@@ -127,6 +127,9 @@ class MonitoringArgs:
         storage_class (str | None, default None): StorageClass of the volumes; None: create
             `gp3-encrypted` (EBS CSI driver, encrypted) when a volume is asked for.
         prometheus_replicas (int, default 1): Prometheus replicas (1..10); Alertmanager runs as many.
+        prometheus_memory_mib (int, default 1024): memory each Prometheus replica requests (MiB, 256..65536;
+            limit 2x, CPU request a quarter of it in millicores). Its working set grows with the series
+            scraped and the retention: profiles size it (512 pragmatic, 2048 growth, 4096 full).
         alertmanager (bool, default False): run Alertmanager (routes alerts; configure receivers in it).
         mlflow_namespace (str, default "mlflow"): where the MLflow server runs (MLflow dashboard and alert).
         runner_controller_namespace (str | None, default "arc-systems"): namespace of the Actions Runner
@@ -149,6 +152,7 @@ class MonitoringArgs:
     storage_gib: int = 20
     storage_class: str | None = None
     prometheus_replicas: int = 1
+    prometheus_memory_mib: int = 1024
     alertmanager: bool = False
     mlflow_namespace: str = "mlflow"
     runner_controller_namespace: str | None = ARC_NAMESPACE
@@ -201,6 +205,10 @@ def _validate(name: str, args: MonitoringArgs) -> None:
         raise ValidationError("retention_days", f"{args.retention_days} days keeps nothing", "use 1 or more")
     if args.storage_gib < 0:
         raise ValidationError("storage_gib", f"{args.storage_gib} GiB is negative", "use 0 (no volume) or more")
+    if isinstance(args.prometheus_memory_mib, bool) or not isinstance(args.prometheus_memory_mib, int) or not (
+            256 <= args.prometheus_memory_mib <= 65536):
+        raise ValidationError("prometheus_memory_mib", f"{args.prometheus_memory_mib!r} is out of range",
+                              "use 256 to 65536 (MiB per Prometheus replica)")
     if not 1 <= args.prometheus_replicas <= 10:
         raise ValidationError("prometheus_replicas", f"{args.prometheus_replicas} is out of range",
                               "use 1 (2 for high availability) to 10")
@@ -219,6 +227,26 @@ def grafana_service(release: str) -> str:
     return release if "grafana" in release else f"{release}-grafana"[:63].rstrip("-")
 
 
+def _requests(cpu_m: int, memory_mib: int, limit_mib: int | None = None) -> dict[str, Any]:
+    """Requests (never BestEffort: first evicted under memory pressure) and a memory limit (2x unless given)."""
+    return {"requests": {"cpu": f"{cpu_m}m", "memory": f"{memory_mib}Mi"},
+            "limits": {"memory": f"{limit_mib or 2 * memory_mib}Mi"}}
+
+
+# Requests of the long-running kube-prometheus-stack pods besides Prometheus (whose size is an input).
+OPERATOR_RESOURCES = _requests(50, 96)
+CONFIG_RELOADER_RESOURCES = _requests(10, 32)
+ALERTMANAGER_RESOURCES = _requests(20, 64)
+GRAFANA_RESOURCES = _requests(50, 192)
+GRAFANA_SIDECAR_RESOURCES = _requests(20, 64)  # each of the dashboards and datasources sidecars
+KUBE_STATE_METRICS_RESOURCES = _requests(20, 96)
+NODE_EXPORTER_RESOURCES = _requests(20, 32)  # a DaemonSet: on every node, GPU nodes too
+
+
+def prometheus_resources(memory_mib: int) -> dict[str, Any]:
+    return _requests(max(50, memory_mib // 4), memory_mib)
+
+
 def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: str | None) -> dict[str, Any]:
     """kube-prometheus-stack values: everything on system nodes, no secret in them."""
     volume = None
@@ -231,6 +259,7 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
     prometheus_spec: dict[str, Any] = {
         "retention": f"{args.retention_days}d",
         "replicas": args.prometheus_replicas,
+        "resources": prometheus_resources(args.prometheus_memory_mib),
         "nodeSelector": SYSTEM_NODE_SELECTOR,
         # Select monitors and rules by the release label (the chart's default, stated for reviewers).
         "serviceMonitorSelectorNilUsesHelmValues": True,
@@ -240,7 +269,8 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
     if volume:
         prometheus_spec["storageSpec"] = volume
         prometheus_spec["retentionSize"] = f"{int(args.storage_gib * 1024 * RETENTION_SIZE_SHARE)}MB"
-    alertmanager_spec: dict[str, Any] = {"replicas": args.prometheus_replicas, "nodeSelector": SYSTEM_NODE_SELECTOR}
+    alertmanager_spec: dict[str, Any] = {"replicas": args.prometheus_replicas, "nodeSelector": SYSTEM_NODE_SELECTOR,
+                                         "resources": ALERTMANAGER_RESOURCES}
     if volume:  # silences survive restarts
         alertmanager_spec["storage"] = {"volumeClaimTemplate": {"spec": {
             "storageClassName": storage_class, "accessModes": ["ReadWriteOnce"],
@@ -258,18 +288,24 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
         "alertmanager": {"enabled": args.alertmanager, "alertmanagerSpec": alertmanager_spec},
         "prometheusOperator": {
             "nodeSelector": SYSTEM_NODE_SELECTOR,
+            "resources": OPERATOR_RESOURCES,
+            # The config-reloader sidecar of every Prometheus and Alertmanager pod.
+            "prometheusConfigReloader": {"resources": CONFIG_RELOADER_RESOURCES},
             "admissionWebhooks": {"patch": {"nodeSelector": SYSTEM_NODE_SELECTOR}},
         },
         # Sub-chart values (grafana, kube-state-metrics charts): keys their own charts define.
         "grafana": {
             "enabled": True,
             "nodeSelector": SYSTEM_NODE_SELECTOR,
+            "resources": GRAFANA_RESOURCES,
             "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
-            "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": DASHBOARD_LABEL_VALUE,
+            "sidecar": {"resources": GRAFANA_SIDECAR_RESOURCES,
+                        "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": DASHBOARD_LABEL_VALUE,
                                        "searchNamespace": "ALL"}},
         },
-        "kube-state-metrics": {"nodeSelector": SYSTEM_NODE_SELECTOR},
+        "kube-state-metrics": {"nodeSelector": SYSTEM_NODE_SELECTOR, "resources": KUBE_STATE_METRICS_RESOURCES},
         # node-exporter is a DaemonSet on every node (its chart tolerates every NoSchedule taint).
+        "prometheus-node-exporter": {"resources": NODE_EXPORTER_RESOURCES},
     }
 
 

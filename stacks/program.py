@@ -162,6 +162,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         retention_days=mon.retention_days,
         storage_gib=mon.storage_gib,
         prometheus_replicas=mon.prometheus_replicas,
+        prometheus_memory_mib=mon.prometheus_memory_mib,
         alertmanager=mon.alertmanager,
         mlflow_namespace=metadata.namespace,
         runner_controller_namespace=((spec.runners.existing_controller.namespace if spec.runners.existing_controller

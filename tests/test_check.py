@@ -7,6 +7,7 @@ tests use --no-scanners except one.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pulumi_kubernetes as k8s
@@ -22,6 +23,7 @@ from mlplatform.stacks.config.spec import load_spec
 PROFILES = ("pragmatic", "growth", "full")
 HAVE_CHECKOV = scan.checkov_command() is not None
 needs_checkov = pytest.mark.skipif(not HAVE_CHECKOV, reason="checkov is not installed: pip install 'mlplatform[scan]'")
+HAVE_PARLIAMENT = importlib.util.find_spec("parliament") is not None
 
 
 def run(*args: str):
@@ -165,11 +167,12 @@ def test_cli_check_json_contract():
     assert set(data["counts"]) == {"high", "medium", "low", "info"}
     assert data["counts"]["medium"]["open"] == sum(1 for f in data["findings"]
                                                    if f["severity"] == "medium" and not f["waived"])
-    assert {s["name"]: s["status"] for s in data["scanners"]} == {"checkov": "skipped", "kubernetes-validate": "skipped"}
+    assert {s["name"]: s["status"] for s in data["scanners"]} == {"checkov": "skipped", "kubernetes-validate": "skipped",
+                                                                 "parliament": "skipped"}
     f = data["findings"][0]
     assert set(f) >= {"rule", "severity", "urn", "name", "message", "fix", "source", "waived"}
-    # without checkov, the profile's checkov waivers match nothing (and are no warning: they ship with it)
-    assert data["unused_waivers"] and all(w["rule"].startswith("CKV") and w["origin"] == "profile"
+    # without the scanners, the profile's checkov and parliament waivers match nothing (no warning: they ship with it)
+    assert data["unused_waivers"] and all(w["rule"].startswith(("CKV", "parliament:")) and w["origin"] == "profile"
                                           for w in data["unused_waivers"])
 
 
@@ -196,7 +199,7 @@ def test_cli_check_sarif_with_scanners(tmp_path):
     doc = json.loads(sarif.read_text())
     assert doc["version"] == "2.1.0" and doc["$schema"].endswith("sarif-2.1.0.json")
     runs = {r["tool"]["driver"]["name"]: r for r in doc["runs"]}
-    assert set(runs) == {"mlplatform", "checkov"}
+    assert set(runs) == {"mlplatform", "checkov"} | ({"parliament"} if HAVE_PARLIAMENT else set())
     for r in runs.values():
         rule_ids = [x["id"] for x in r["tool"]["driver"]["rules"]]
         assert len(rule_ids) == len(set(rule_ids))
@@ -207,6 +210,50 @@ def test_cli_check_sarif_with_scanners(tmp_path):
             assert loc["physicalLocation"]["artifactLocation"]["uri"] == str(cfg)
             assert loc["logicalLocations"][0]["fullyQualifiedName"].startswith("urn:pulumi:")
     # Narrowed CIDRs: nothing open, every checkov failure suppressed with its profile reason.
+    # (parliament's low findings, notes in SARIF, may stay open.)
     assert all(res_["suppressions"][0]["kind"] == "external" and res_["suppressions"][0]["justification"]
-               for r in runs.values() for res_ in r["results"])
+               for r in runs.values() for res_ in r["results"] if res_["level"] != "note")
     assert not any("eks-public-endpoint" == x["ruleId"] for x in runs["mlplatform"]["results"])
+
+
+# -- parliament (IAM lint) -------------------------------------------------------------------------
+needs_parliament = pytest.mark.skipif(not HAVE_PARLIAMENT, reason="parliament is not installed: pip install 'mlplatform[scan]'")
+
+
+@needs_parliament
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_parliament_finding_at_medium_or_above_is_fixed_or_waived(reports, profile):
+    plan, report = reports[profile]
+    run_ = next(s for s in report.scanners if s.name == "parliament")
+    # Every policy document of the plan is linted: inline, trust, bucket and queue policies.
+    linted = {r.type for r, _, _ in scan.policy_documents(plan)}
+    assert {"aws:iam/rolePolicy:RolePolicy", "aws:iam/role:Role", "aws:s3/bucketPolicy:BucketPolicy"} <= linted
+    assert run_.status == "ran" and run_.passed + run_.failed == len(scan.policy_documents(plan)) > 10
+    open_ = [(f.rule, f.name, f.message) for f in report.findings
+             if f.source == "parliament" and f.severity in ("high", "medium") and not f.waived]
+    assert open_ == []
+    assert all(f.waived.strip() for f in report.findings if f.source == "parliament" and f.waived)
+
+
+@needs_parliament
+def test_parliament_finds_what_it_is_for():
+    import pulumi
+    import pulumi_aws as aws
+
+    from mlplatform.components._common import assume_role_service, policy_json
+
+    def program():
+        role = aws.iam.Role("r", assume_role_policy=assume_role_service("ec2.amazonaws.com"))
+        aws.iam.RolePolicy("p", role=role.id, policy=policy_json([
+            {"Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
+             "Condition": {"StringEquals": {"ec2:Region": "us-east-1"}}}]))
+        pulumi.export("ok", True)
+
+    findings, run_ = scan.parliament_findings(plan_of(program))
+    rules = {(f.rule, f.name, f.severity) for f in findings}
+    assert ("parliament:UNKNOWN_ACTION", "p", "low") in rules
+    assert ("parliament:UNKNOWN_CONDITION_FOR_ACTION", "p", "medium") in rules
+    # A trust policy has no Resource by design: it is linted as the role's, not called malformed.
+    assert not [f for f in findings if f.name == "r"]
+    assert run_.passed == 1 and run_.failed == 1

@@ -248,18 +248,23 @@ def test_prometheus_rule_and_pod_monitor_fit_the_real_crds(full_plan, adopted_pl
 # -- the bundled stack -----------------------------------------------------------------------------
 # Keys of the grafana and kube-state-metrics sub-charts that kube-prometheus-stack's own values.yaml does
 # not list; they are passed through to those charts (reported below as free-form stops).
-SUBCHART_ONLY = {("grafana", "nodeSelector"), ("kube-state-metrics", "nodeSelector")}
+SUBCHART_ONLY = {("grafana", "nodeSelector"), ("kube-state-metrics", "nodeSelector"), ("grafana", "resources"),
+                 ("grafana", "sidecar", "resources"), ("kube-state-metrics", "resources"),
+                 ("prometheus-node-exporter", "resources")}
 
 
 def test_helm_values_exist_in_the_pinned_charts(full_plan, adopted_plan):
     values = helm_values(full_plan, KPS)[0]
-    report = check_values(KPS, values, free_form=("grafana", "kube-state-metrics"))
+    report = check_values(KPS, values, free_form=("grafana", "kube-state-metrics", "prometheus-node-exporter"))
     assert report.unknown == []
     assert {"grafana", "kube-state-metrics"} <= set(report.stopped_at)  # free-form: reported, not checked
     # Everything but the sub-chart-only keys is checked key by key, grafana's admin and sidecar keys too.
     strict = json.loads(json.dumps(values))
-    for chart, key in SUBCHART_ONLY:
-        del strict[chart][key]
+    for *parents, key in SUBCHART_ONLY:
+        node = strict
+        for k in parents:
+            node = node[k]
+        del node[key]
     assert check_values(KPS, strict).unknown == []
     assert ("grafana", "admin", "existingSecret") in known_paths(KPS)
     for plan in (full_plan, adopted_plan):

@@ -68,7 +68,10 @@ def test_json_round_trip_keeps_the_contract():
     assert set(data) >= {"profile", "resources", "summary"}
     assert data["summary"] == {"add": len(plan.resources)}
     for r in data["resources"]:
-        assert set(r) == {"urn", "type", "name", "parent", "custom", "inputs", "protect", "retain_on_delete", "depends_on"}
+        # The original contract, plus (additions only) every other resource option the engine sees.
+        assert set(r) == {"urn", "type", "name", "parent", "custom", "inputs", "protect", "retain_on_delete", "depends_on",
+                          "ignore_changes", "replace_on_changes", "delete_before_replace", "custom_timeouts", "aliases",
+                          "provider"}
     assert Plan.from_dict(data).to_dict() == plan.to_dict()
 
 
@@ -91,3 +94,22 @@ def test_program_warnings_are_kept_on_the_plan():
 
     plan = run_offline(program, region="us-east-1")
     assert plan.warnings == ["runners: no GitHub App secret set; runners stay unregistered"]
+
+
+def test_records_every_resource_option_the_engine_sees():
+    def program():
+        east = aws.Provider("east", region="us-east-1")
+        aws.s3.Bucket("b", opts=pulumi.ResourceOptions(
+            provider=east, ignore_changes=["tags"], replace_on_changes=["bucket"], delete_before_replace=True,
+            custom_timeouts=pulumi.CustomTimeouts(create="30m", delete="1h"),
+            aliases=[pulumi.Alias(name="old-b"), "urn:pulumi:dev::mlplatform::aws:s3/bucket:Bucket::older"]))
+        aws.s3.Bucket("plain")
+
+    by_name = {r.name: r for r in run_offline(program, region="us-east-1").resources}
+    b, plain = by_name["b"], by_name["plain"]
+    assert b.ignore_changes == ["tags"] and b.replace_on_changes == ["bucket"] and b.delete_before_replace is True
+    assert b.custom_timeouts == {"create": "30m", "delete": "1h"}
+    assert {"name": "old-b"} in b.aliases and "urn:pulumi:dev::mlplatform::aws:s3/bucket:Bucket::older" in b.aliases
+    assert b.provider == "urn:pulumi:dev::mlplatform::pulumi:providers:aws::east"
+    assert plain.ignore_changes == [] and plain.replace_on_changes == [] and plain.delete_before_replace is False
+    assert plain.custom_timeouts == {} and plain.provider is None

@@ -216,6 +216,23 @@ CASES += [
 ]
 
 
+def system_nodes(replicas: int, instance_type: str = "t3a.medium", nodes: int = 2):
+    """A system node group and an MLflow release of `replicas` pods requesting 1 GiB each."""
+    def program():
+        aws.eks.NodeGroup("system", cluster_name="c", node_role_arn="arn:aws:iam::123456789012:role/n",
+                          subnet_ids=["subnet-1"], instance_types=[instance_type], labels={"mlplatform.io/pool": "system"},
+                          scaling_config={"min_size": nodes, "desired_size": nodes, "max_size": nodes + 1})
+        helm({"replicaCount": replicas, "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}}})()
+    return program
+
+
+CASES += [
+    ("pod-requests", helm({"resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}}),
+     helm({"resources": {"limits": {"memory": "256Mi"}}}), "mlflow: no CPU/memory requests at values.resources", "chart"),
+    ("system-nodes-fit", system_nodes(2), system_nodes(7), "the system pods do not fit: 2 x t3a.medium", "system"),
+]
+
+
 def _ids(case):
     return f"{case[0]}:{case[3][:24]}"
 

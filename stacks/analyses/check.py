@@ -2,7 +2,8 @@
 
 With the `scan` extra installed (`pip install 'mlplatform[scan]'`), checkov reads the Terraform plan
 export and the Kubernetes YAML export of the Plan (one run, both frameworks), and kubernetes-validate
-checks every Kubernetes object against the pinned Kubernetes version's schemas. Their findings join the
+checks every Kubernetes object against the pinned Kubernetes version's schemas, and parliament (duo-labs'
+IAM linter, with AWS's action database) reads every policy document of the Plan. Their findings join the
 rules' findings, map back to Pulumi URNs, and take the same waivers. The report counts findings per
 severity; `blocking()` (unwaived high findings) decides the exit code. `to_sarif()` writes SARIF 2.1.0
 for GitHub code scanning.
@@ -26,7 +27,7 @@ from ..plan import export
 from ..plan.offline import Plan
 from .policy import SEVERITIES, Finding, Waiver, apply_waivers, blocking, counts, evaluate
 
-SCAN_EXTRA_HINT = "install the scan extra: pip install 'mlplatform[scan]' (checkov, kubernetes-validate)"
+SCAN_EXTRA_HINT = "install the scan extra: pip install 'mlplatform[scan]' (checkov, kubernetes-validate, parliament)"
 CHECKOV_TIMEOUT_S = 900
 # checkov runs offline without a platform key, so it reports no severities: these checks mirror the
 # built-in high rules (data exposure, encryption, credentials, privilege); every other failed check is medium.
@@ -143,7 +144,8 @@ class Report:
 
 
 _TOOL_URI = {"mlplatform": "https://github.com/mlplatform/mlplatform", "checkov": "https://www.checkov.io",
-             "kubernetes-validate": "https://github.com/willthames/kubernetes-validate"}
+             "kubernetes-validate": "https://github.com/willthames/kubernetes-validate",
+             "parliament": "https://github.com/duo-labs/parliament"}
 
 
 # -- checkov -------------------------------------------------------------------------------------
@@ -277,6 +279,80 @@ def kubernetes_validate_findings(plan: Plan, version: str | None = None) -> tupl
     return findings, run
 
 
+# -- parliament (IAM) ----------------------------------------------------------------------------
+# Every policy document of a plan: resource type -> the input holding it, and whether it is a trust
+# (role) policy, which has no Resource by design.
+POLICY_DOCUMENTS: dict[str, tuple[str, bool]] = {
+    "aws:iam/policy:Policy": ("policy", False),
+    "aws:iam/rolePolicy:RolePolicy": ("policy", False),
+    "aws:iam/userPolicy:UserPolicy": ("policy", False),
+    "aws:iam/groupPolicy:GroupPolicy": ("policy", False),
+    "aws:iam/role:Role": ("assumeRolePolicy", True),
+    "aws:s3/bucketPolicy:BucketPolicy": ("policy", False),
+    "aws:kms/key:Key": ("policy", False),
+    "aws:sqs/queuePolicy:QueuePolicy": ("policy", False),
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": ("policy", False),
+}
+PARLIAMENT_SEVERITY = {"CRITICAL": "high", "HIGH": "high", "MEDIUM": "medium", "LOW": "low"}
+# A trust policy's resource is the role itself. parliament lints identity policies and calls a
+# statement without Resource malformed, so trust statements are linted with this resource added.
+TRUST_RESOURCE = "arn:aws:iam::*:role/*"
+
+
+def policy_documents(plan: Plan) -> list[tuple[Any, str, str]]:
+    """(resource, input name, policy JSON) for every policy document in the plan whose text is known."""
+    out = []
+    for r in plan.resources:
+        where = POLICY_DOCUMENTS.get(r.type)
+        if where and isinstance(r.inputs.get(where[0]), str) and r.inputs[where[0]].lstrip().startswith("{"):
+            out.append((r, where[0], r.inputs[where[0]]))
+    return out
+
+
+def _linted_text(text: str, trust: bool) -> str:
+    if not trust:
+        return text
+    doc = json.loads(text)
+    statements = doc.get("Statement")
+    for st in statements if isinstance(statements, list) else [statements]:
+        if isinstance(st, dict) and "Resource" not in st and "NotResource" not in st:
+            st["Resource"] = TRUST_RESOURCE
+    return json.dumps(doc)
+
+
+def parliament_findings(plan: Plan) -> tuple[list[Finding], ScannerRun]:
+    """parliament over every policy document (inline, managed, trust, bucket, key, queue policies):
+    unknown actions, malformed ARNs, condition keys that don't apply. Rule ids are `parliament:<ISSUE>`."""
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # parliament 1.6 imports pkg_resources
+            import parliament
+            from parliament import analyze_policy_string
+    except ImportError:
+        return [], ScannerRun("parliament", "missing", f"parliament is not installed; {SCAN_EXTRA_HINT}")
+    findings, clean = [], 0
+    documents = policy_documents(plan)
+    for r, field_name, text in documents:
+        trust = POLICY_DOCUMENTS[r.type][1]
+        result = analyze_policy_string(_linted_text(text, trust))
+        if not result.findings:
+            clean += 1
+        for f in result.findings:
+            meta = parliament.config.get(f.issue, {})
+            severity = PARLIAMENT_SEVERITY.get(str(meta.get("severity", "")).upper(), "medium")
+            detail = f.detail if isinstance(f.detail, str) else json.dumps(f.detail, default=str)
+            findings.append(Finding(
+                rule=f"parliament:{f.issue}", severity=severity, urn=r.urn, name=r.name,
+                message=f"{field_name}: {meta.get('title', f.issue)}: {detail}",
+                fix=meta.get("description") or "fix the policy document, or waive the finding with the reason",
+                source="parliament", title=meta.get("title", f.issue)))
+    run = ScannerRun("parliament", "ran", f"{len(documents)} policy documents", passed=clean,
+                     failed=len(documents) - clean)
+    return findings, run
+
+
 # -- the whole check -----------------------------------------------------------------------------
 def stack_waivers(spec: Any) -> list[Waiver]:
     """The waivers of a stack: its profile's (documented trade-offs, always kept) and then its config's
@@ -339,9 +415,11 @@ def check(plan: Plan, waivers: Iterable[Any] = (), region: str | None = None, sc
         kv_findings, kv_run = kubernetes_validate_findings(plan)
         findings += kv_findings
         runs.append(kv_run)
+        iam_findings, iam_run = parliament_findings(plan)
+        findings += iam_findings
+        runs.append(iam_run)
     else:
-        runs += [ScannerRun("checkov", "skipped", "--no-scanners"), ScannerRun("kubernetes-validate", "skipped",
-                                                                               "--no-scanners")]
+        runs += [ScannerRun(name, "skipped", "--no-scanners") for name in ("checkov", "kubernetes-validate", "parliament")]
     findings, unused = apply_waivers(findings, waivers)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: (bool(f.waived), order.get(f.severity, 9), f.source != "mlplatform", f.rule, f.name))
@@ -352,4 +430,4 @@ def check(plan: Plan, waivers: Iterable[Any] = (), region: str | None = None, sc
 
 
 __all__ = ["CheckovResult", "Report", "ScanError", "ScannerRun", "check", "checkov_command", "checkov_findings",
-           "kubernetes_validate_findings", "run_checkov"]
+           "kubernetes_validate_findings", "parliament_findings", "policy_documents", "run_checkov"]

@@ -446,10 +446,12 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
             rc.replace_reasons.append("type")
         if o.provider and r.provider and o.provider != r.provider:
             rc.notes.append(f"provider changes {o.provider} -> {r.provider}: the engine may replace it")
+        # (A plan saved before providers were recorded has none: no change is read into that.)
         option_changed = ((o.protect, o.retain_on_delete, o.ignore_changes, o.replace_on_changes,
-                           o.delete_before_replace, o.custom_timeouts, o.provider)
+                           o.delete_before_replace, o.custom_timeouts)
                           != (r.protect, r.retain_on_delete, r.ignore_changes, r.replace_on_changes,
-                              r.delete_before_replace, r.custom_timeouts, r.provider))
+                              r.delete_before_replace, r.custom_timeouts)
+                          or bool(o.provider and r.provider and o.provider != r.provider))
         if rc.replace_reasons:
             rc.op = REPLACE
         elif not props and not option_changed:

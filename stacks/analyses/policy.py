@@ -565,6 +565,30 @@ def _desired_size(plan: Plan):
                 f"tag its ASG with {AUTOSCALED_TAG} (cluster-autoscaler), or remove the ignore_changes")
 
 
+# -- requests and capacity of the system nodes (stacks/analyses/capacity.py) -----------------------------
+@rule("pod-requests", "medium", "Every long-running pod requests CPU and memory")
+def _pod_requests(plan: Plan):
+    from .capacity import system_pods
+
+    releases = {r.name: r for r in plan.of_type(HELM_RELEASE)}
+    for p in system_pods(plan):
+        for path in p.unrequested:
+            yield releases[p.release], (f"{p.pod}: no CPU/memory requests at values.{path}: a BestEffort pod is the "
+                                        "first evicted under memory pressure"), (
+                f"set {path} requests (and a memory limit) in the release's values")
+
+
+@rule("system-nodes-fit", "high", "The system nodes hold the requests of their pods")
+def _system_fit(plan: Plan):
+    from .capacity import fit
+
+    f = fit(plan)
+    if f is not None and not f.ok:
+        group = next(g for g in plan.of_type(NODE_GROUP) if (g.inputs.get("labels") or {}).get("mlplatform.io/pool") == "system")
+        yield group, f"the system pods do not fit: {f.line()}", (
+            "raise cluster.system_nodes.min / instance_type, or lower the requests (monitoring.prometheus_memory_mib)")
+
+
 # -- secrets in clear ----------------------------------------------------------------------------
 _SECRET_WORDS = ("password", "passwd", "secret", "token", "privatekey", "apikey", "secretkey", "accesskey",
                  "clientsecret", "credential", "credentials")

@@ -211,6 +211,7 @@ class MonitoringSpec(_Strict):
     retention_days: int = Field(7, ge=1, le=365)
     storage_gib: int = Field(20, ge=0)
     prometheus_replicas: int = Field(1, ge=1, le=5)
+    prometheus_memory_mib: int = Field(1024, ge=256, le=65536)  # per replica; grows with series and retention
     alertmanager: bool = False
     existing: ExistingMonitoring | None = None
     # Your own values for the kube-prometheus-stack chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
@@ -314,7 +315,8 @@ class TeamSpec(_Strict):
 
 class Waiver(_Strict):
     """A policy finding accepted for some resources (`mlplatform check`): `rule` is a built-in rule id
-    (stacks/analyses/policy.py), a checkov check id (CKV_AWS_18) or kubernetes-validate; `resource` a resource
+    (stacks/analyses/policy.py), a checkov check id (CKV_AWS_18), a parliament issue (parliament:UNKNOWN_ACTION)
+    or kubernetes-validate; `resource` a resource
     name, URN or Terraform address, shell wildcards allowed (`*-artifacts`); `reason` why it is accepted."""
 
     rule: str = Field(min_length=1)
@@ -326,9 +328,11 @@ class Waiver(_Strict):
     def _known_rule(cls, v: str) -> str:
         from ..analyses.policy import RULE_IDS
 
-        if v not in RULE_IDS and v != "kubernetes-validate" and not re.match(r"^CKV2?_[A-Z0-9]+_\d+$", v):
+        if (v not in RULE_IDS and v != "kubernetes-validate" and not re.match(r"^CKV2?_[A-Z0-9]+_\d+$", v)
+                and not re.match(r"^parliament:[A-Z_]+$", v)):
             raise ValueError(f"{v!r} is not a rule of mlplatform check: use one of {', '.join(RULE_IDS)}, "
-                             "a checkov id like CKV_AWS_18, or kubernetes-validate")
+                             "a checkov id like CKV_AWS_18, a parliament issue like parliament:RESOURCE_MISMATCH, "
+                             "or kubernetes-validate")
         return v
 
     @field_validator("reason")

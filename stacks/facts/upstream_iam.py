@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-DATA_FILE = REPO / "stacks" / "data" / "upstream-iam.json"
+DATA_FILE = Path(__file__).resolve().parents[1] / "data" / "upstream-iam.json"  # stacks/data/
+REPO = Path(__file__).resolve().parents[2]  # the checkout (in a clone), whose sibling may be shared/
 FOLDER = "upstream-iam"
 KARPENTER_FILE = "karpenter-v1.14.1-cloudformation.yaml"
 LB_CONTROLLER_FILE = "aws-load-balancer-controller-v3.5.0-iam_policy.json"
