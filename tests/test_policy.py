@@ -118,6 +118,21 @@ def helm(values):
     return lambda: k8s.helm.v3.Release("chart", chart="mlflow", version="1.0.0", values=values)
 
 
+def pinned_release(values):
+    from mlplatform.components.versions import HELM_CHARTS
+
+    return lambda: k8s.helm.v3.Release("chart", chart="nvidia-device-plugin",
+                                       version=HELM_CHARTS["nvidia-device-plugin"][0], values=values)
+
+
+def node_pool(**spec_extra):
+    spec = {"template": {"spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"},
+                                  "requirements": [{"key": "karpenter.sh/capacity-type", "operator": "In",
+                                                    "values": ["spot"]}]}}, **spec_extra}
+    return lambda: k8s.apiextensions.CustomResource("pool", api_version="karpenter.sh/v1", kind="NodePool",
+                                                     metadata={"name": "gpu"}, spec=spec)
+
+
 def secret_holder(**inputs):
     return lambda: k8s.core.v1.ConfigMap("cfg", metadata={"name": "cfg"}, data=inputs)
 
@@ -190,6 +205,10 @@ CASES = [
         "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {
             "containers": [{"name": "c", "image": "i", "env": [{"name": "GITHUB_TOKEN", "value": "x1"}]}]}}}),
      "(GITHUB_TOKEN) holds a value in clear", "app"),
+    ("helm-values", pinned_release({"priorityClassName": "system-node-critical"}),
+     pinned_release({"priorityClassNme": "system-node-critical"}), "has no value priorityClassNme", "chart"),
+    ("custom-resource-schema", node_pool(limits={"nvidia.com/gpu": "8"}), node_pool(weigth=10),
+     "unknown field 'weigth' (did you mean 'weight'?)", "pool"),
     ("secret-in-clear", secret_holder(note="rotate keys yearly"),
      secret_holder(note="key AKIAABCDEFGHIJKLMNOP"), "data.note holds a value in clear", "cfg"),
 ]
