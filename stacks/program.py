@@ -17,7 +17,7 @@ from mlplatform.components.ci_runners import (CiRunners, CiRunnersArgs, Existing
                                               github_app_from_config)
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
 from mlplatform.components._common import GPU_LABEL, POOL_LABEL
-from mlplatform.components.gpu_node_pool import ExistingGpuNodes, GpuNodePool, GpuNodePoolArgs, GpuPool, narrowed_to_region
+from mlplatform.components.gpu_node_pool import ExistingGpuNodes, GpuNodePool, GpuNodePoolArgs, GpuPool
 from mlplatform.components.gpu_node_pool import CPU_BATCH_POOL, CPU_BATCH_TOLERATION
 from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore, MetadataStoreArgs
@@ -29,7 +29,7 @@ from mlplatform.components.versions import KUBERNETES_VERSION
 
 from .plan.offline import Plan, run_offline
 from .cloud.secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
-from .config.spec import SECTIONS, StackSpec, profile_defaults, spec_from_stack_config
+from .config.spec import SECTIONS, StackSpec, spec_from_stack_config
 
 
 @dataclass
@@ -306,11 +306,8 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
     g, c = spec.gpu, spec.cluster
     if not g.pools and not g.existing:
         return None
-    # The profile's default types are narrowed to the region's offerings; a user's own list is validated.
-    defaults = {p["name"]: p["instance_types"] for p in profile_defaults(spec.profile).get("gpu", {}).get("pools", [])}
-    pools = [GpuPool(**{**p.model_dump(), "instance_types": narrowed_to_region(p.instance_types, spec.region)
-                        if p.instance_types == defaults.get(p.name) else list(p.instance_types)})
-             for p in g.pools] if not g.existing else []
+    # A profile's default types are already narrowed to the region (spec.resolve, with a notice); a user's own are validated.
+    pools = [GpuPool(**p.model_dump()) for p in g.pools] if not g.existing else []
     return GpuNodePool(name, GpuNodePoolArgs(
         cluster_name=cluster.cluster_name,
         k8s_provider=cluster.provider,

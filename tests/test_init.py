@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from mlplatform.cli.main import cli
 from mlplatform.stacks import files
-from mlplatform.stacks.project.init import InitOptions, init_project, spec_from_config
+from mlplatform.stacks.config.spec import spec_from_stack_config
+from mlplatform.stacks.project.init import InitOptions, init_project
 from mlplatform.stacks.plan.offline import run_offline
 
 FILES = [".gitignore", "Pulumi.dev.yaml", "Pulumi.yaml", "README.md", "__main__.py", "requirements.txt"]
@@ -101,7 +102,7 @@ def test_stack_file_reads_back_to_the_same_spec(tmp_path):
     result = init_project(InitOptions(directory=tmp_path, profile="full", region="eu-central-1",
                                       sets=("database.multi_az=false",)))
     config = yaml.safe_load((tmp_path / "Pulumi.dev.yaml").read_text())["config"]
-    assert spec_from_config(config) == result.spec and result.spec.database.multi_az is False
+    assert spec_from_stack_config(config) == result.spec and result.spec.database.multi_az is False
 
 
 def test_refuses_to_overwrite_then_force_then_no_op(tmp_path):

@@ -16,7 +16,12 @@ from mlplatform.stacks.config import spec as spec_module
 from mlplatform.stacks.analyses.diff import STATEFUL_TYPES, diff_plans, physical_name
 from mlplatform.stacks.program import plan
 from mlplatform.stacks.config.spec import PROFILES, load_spec
-from mlplatform.stacks.project.upgrade import UpgradeRefused, apply, prepare, read_config, rewrite_profile
+from mlplatform.stacks.config.source import stack_source
+from mlplatform.stacks.project.upgrade import UpgradeRefused, apply, prepare
+
+
+def read_config(path):
+    return stack_source(config_file=path)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "existing-vpc"
@@ -163,7 +168,8 @@ def test_cli_upgrade_needs_a_config(tmp_path):
 def test_rewrite_adds_a_missing_profile_key(tmp_path):
     path = tmp_path / "stack.yaml"
     path.write_text("# my stack\nteam_size: 3   # people\nnetwork:\n  az_count: 3\n")
-    rewrite_profile(path, "stack", "growth")
+    sf = read_config(path).stack_file
+    sf.save(sf.set_value("profile", "growth"))
     text = path.read_text()
     assert text.splitlines()[0] == "# my stack" and "# people" in text
     assert yaml.safe_load(text) == {"profile": "growth", "team_size": 3, "network": {"az_count": 3}}

@@ -9,6 +9,8 @@ import shutil
 from importlib import metadata
 
 import pytest
+
+from mlplatform.stacks.errors import SpecError
 from click.testing import CliRunner
 from pulumi.automation import EngineEvent, OutputValue
 from rich.console import Console
@@ -79,9 +81,9 @@ def test_project_is_read_from_the_init_folder(project_dir):
     assert (p.name, p.stack, p.region) == ("mlplatform", "dev", "eu-west-1")
     assert p.backend_url == "file://.pulumi-state" and p.local_backend and p.secrets_provider is None
     assert p.config["mlplatform:profile"] == "pragmatic"
-    with pytest.raises(EngineError, match=r"^--stack: .* has no Pulumi.prod.yaml; pass --stack dev$"):
+    with pytest.raises(SpecError, match=r"^--stack: .* has no Pulumi.prod.yaml; pass --stack dev$"):
         load_project(project_dir, "prod")
-    with pytest.raises(EngineError, match=r"has no Pulumi.yaml; run `mlplatform init"):
+    with pytest.raises(SpecError, match=r"has no Pulumi.yaml; run `mlplatform init"):
         load_project(project_dir.parent, "dev")
 
 
