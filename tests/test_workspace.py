@@ -105,7 +105,7 @@ def test_preview_and_up_refuse_runners_without_their_github_app_secret(project_d
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # the refusal comes first, before any engine check
     for verb in (["preview"], ["up", "--yes"]):
         res = CliRunner().invoke(cli, [*verb, "--dir", str(project_dir)], catch_exceptions=False)
-        assert res.exit_code == 1 and res.stdout == ""
+        assert res.exit_code == 1 and res.stdout.splitlines()[0].startswith("Stack dev (Pulumi.dev.yaml): ")
         (line,) = res.stderr.strip().splitlines()
         assert line.startswith("error: mlplatform:github_app_id") and "not set while runners are enabled" in line
 
@@ -114,7 +114,7 @@ def test_preview_without_pulumi_exits_1_with_one_line(project_dir, monkeypatch, 
     _without_runners(project_dir)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     res = CliRunner().invoke(cli, ["preview", "--dir", str(project_dir)], catch_exceptions=False)
-    assert res.exit_code == 1 and res.stdout == ""
+    assert res.exit_code == 1 and res.stdout.splitlines()[0].startswith("Stack dev (Pulumi.dev.yaml): ")
     assert res.stderr.strip().splitlines() == [
         "error: pulumi: the Pulumi CLI is not on PATH; install the Pulumi CLI: curl -fsSL https://get.pulumi.com | sh "
         "(or brew install pulumi)"]
@@ -308,7 +308,7 @@ def test_up_without_pulumi_is_one_line_before_any_preflight(project_dir, monkeyp
     _without_runners(project_dir)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     res = CliRunner().invoke(cli, ["up", "--dir", str(project_dir), "--yes"], catch_exceptions=False)
-    assert res.exit_code == 1 and res.stdout == ""
+    assert res.exit_code == 1 and res.stdout.splitlines()[0].startswith("Stack dev (Pulumi.dev.yaml): ")
     assert res.stderr.strip().splitlines() == [
         "error: pulumi: the Pulumi CLI is not on PATH; install the Pulumi CLI: curl -fsSL https://get.pulumi.com | sh "
         "(or brew install pulumi)"]

@@ -91,7 +91,8 @@ class Project:
 
 def project_of(source: Any) -> Project:
     """The engine's view of a StackSource: it must be a project folder's stack (Pulumi.yaml + Pulumi.<stack>.yaml)."""
-    if source.project is None or source.stack_file is None or source.stack_file.kind != "pulumi":
+    if source.project is None or not source.project.exists or source.stack_file is None \
+            or source.stack_file.kind != "pulumi":
         raise EngineError("--dir", "not in a Pulumi project folder (no Pulumi.yaml here)",
                           "run it in the folder `mlplatform init` made, or pass --dir PROJECT")
     return Project(directory=source.project.directory.resolve(), stack=source.stack, name=source.project.name,

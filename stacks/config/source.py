@@ -181,7 +181,8 @@ def stack_source(profile: str | None = None, team_size: int | None = None, confi
         return StackSource("project", sf.stack or DEFAULT_STACK, res, file=path, project=project, stack_file=sf,
                            sets=sets)
     if directory is not None:
-        raise SpecError("--dir", f"{directory} has no Pulumi.yaml", f"run `mlplatform init {directory}` first, or drop --dir")
+        raise SpecError("--dir", f"{directory} has no Pulumi.yaml", f"run `mlplatform init {directory}` first, "
+                        "or pass --config FILE")
     res = resolve(profile=profile, team_size=team_size, sets=sets, region=region)
     return StackSource("profile", stack or DEFAULT_STACK, res, sets=sets)
 

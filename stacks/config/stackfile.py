@@ -87,6 +87,7 @@ class ProjectFile:
 
     path: Path
     data: dict[str, Any]
+    exists: bool = True
 
     @property
     def directory(self) -> Path:
@@ -107,11 +108,15 @@ class ProjectFile:
 
 
 def find_project(directory: str | Path) -> ProjectFile | None:
+    """The project of a folder: its Pulumi.yaml; a folder holding only Pulumi.<stack>.yaml files counts
+    too (a ProjectFile without a file: no name, no backend; the engine verbs refuse it)."""
     d = Path(directory)
     for name in ("Pulumi.yaml", "Pulumi.yml"):
         p = d / name
         if p.is_file():
             return ProjectFile(p, read_yaml_file(p, what=str(p.name)))
+    if any(is_stack_file(p) for p in d.glob("Pulumi.*.y*ml")):
+        return ProjectFile(d / "Pulumi.yaml", {}, exists=False)
     return None
 
 
