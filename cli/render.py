@@ -90,6 +90,17 @@ def cost_delta_lines(before, after) -> list[str]:  # CostReport, CostReport
     return out
 
 
+def _list_rows(old: list, new: list) -> list[tuple[str, str]]:
+    """`- x` for each element gone, `+ y` for each one added (by value), or that only the order changed."""
+    import json
+
+    key = lambda v: json.dumps(v, sort_keys=True, default=str)  # noqa: E731
+    before, after = [key(v) for v in old], [key(v) for v in new]
+    rows = [(f"          - {_value(v)}", "red") for v, k in zip(old, before) if k not in after]
+    rows += [(f"          + {_value(v)}", "green") for v, k in zip(new, after) if k not in before]
+    return rows or [("          (same elements, order changed)", "dim")]
+
+
 def print_diff(d, costs=None, console: Console | None = None) -> None:  # PlanDiff, (CostReport, CostReport)
     """A `pulumi preview --diff`-like listing, data loss and disruption apart, cost delta, summary line."""
     from mlplatform.stacks.analyses.diff import ENGINE_NOTE
@@ -110,6 +121,11 @@ def print_diff(d, costs=None, console: Console | None = None) -> None:  # PlanDi
                 text = f"{c.path}: {_value(c.new)}"
             elif c.kind == "delete":
                 text = f"{c.path}: {_value(c.old)}"
+            elif isinstance(c.old, list) and isinstance(c.new, list):  # element by element, never two truncated lists
+                rows.append((f"      {sign} {c.path}:" + ("   (forces replacement)" if c.replaces else ""),
+                             "magenta" if c.replaces else ""))
+                rows += _list_rows(c.old, c.new)
+                continue
             else:
                 text = f"{c.path}: {_value(c.old)} => {_value(c.new)}"
             rows.append((f"      {sign} {text}" + ("   (forces replacement)" if c.replaces else ""),

@@ -100,9 +100,14 @@ class StackSource:
         if self.saved_plan is not None:
             return self.saved_plan
         if self._plan is None:
+            from mlplatform.components._common import ValidationError
+
             from ..program import plan
 
-            self._plan = plan(self.spec, stack=self.stack)
+            try:
+                self._plan = plan(self.spec, stack=self.stack)
+            except ValidationError as e:  # a component's own check: named by the stack's key path
+                raise SpecError(key_path(self.spec, e.field), e.problem, e.fix) from None
         return self._plan
 
     def with_profile(self, profile: str) -> "StackSource":
@@ -115,6 +120,18 @@ class StackSource:
         else:
             res = resolve(profile=profile, sets=self.sets, overrides=self.resolved.user, region=self.spec.region)
         return StackSource(self.kind, self.stack, res, self.file, self.project, self.stack_file, sets=self.sets)
+
+
+def key_path(spec: StackSpec, field_name: str) -> str:
+    """A component's field (`pools[gpu].instance_types`) as the stack's key path (`gpu.pools.0.instance_types`)."""
+    import re
+
+    m = re.match(r"^pools\[([^\]]+)\](.*)$", field_name)
+    if m:
+        names = [p.name for p in spec.gpu.pools]
+        if m.group(1) in names:
+            return f"gpu.pools.{names.index(m.group(1))}{m.group(2)}"
+    return field_name
 
 
 def project_stack(project: ProjectFile, stack: str | None, what: str = "--stack") -> Path:
@@ -139,7 +156,7 @@ def project_stack(project: ProjectFile, stack: str | None, what: str = "--stack"
 def stack_source(profile: str | None = None, team_size: int | None = None, config_file: str | Path | None = None,
                  sets: tuple[str, ...] | list[str] = (), stack: str | None = None, directory: str | Path | None = None,
                  region: str | None = None, plan_file: str | Path | None = None,
-                 plan_option: str = "--plan") -> StackSource:
+                 plan_option: str = "--plan", config_option: str = "--config") -> StackSource:
     """The StackSource the shared options and the current folder describe (see the module docstring)."""
     from ..plan.offline import read_saved_plan
 
@@ -152,7 +169,7 @@ def stack_source(profile: str | None = None, team_size: int | None = None, confi
         given = [o for o, v in (("--profile", profile), ("--team-size", team_size), ("--config", config_file),
                                 ("--set", sets), ("--region", region)) if v]
         if given:
-            raise UsageError(plan_option, f"a saved plan is already decided ({', '.join(given)} cannot change it)",
+            raise SpecError(plan_option, f"a saved plan is already decided ({', '.join(given)} cannot change it)",
                              f"drop {', '.join(given)}, or plan again without {plan_option}")
         saved = read_saved_plan(plan_file, plan_option)
         res = resolve(profile=saved.profile if saved.profile in PROFILES else None, region=saved.region)
@@ -160,14 +177,14 @@ def stack_source(profile: str | None = None, team_size: int | None = None, confi
     if config_file is not None:
         p = Path(config_file)
         if is_stack_file(p):
-            sf = StackFile.read(p, what="--config")
+            sf = StackFile.read(p, what=config_option)
             if stack and stack != sf.stack:
                 raise UsageError("--stack", f"{p.name} is the file of stack {sf.stack}, not {stack}",
                                  f"drop --stack, or pass --config Pulumi.{stack}.yaml")
             res = _resolve_file(sf, profile, team_size, region, sets)
             return StackSource("config", sf.stack or DEFAULT_STACK, res, file=p, stack_file=sf,
                                project=find_project(p.parent), sets=sets)
-        sf = StackFile.read(p, what="--config")
+        sf = StackFile.read(p, what=config_option)
         res = resolve(profile=profile, team_size=team_size, config_file=None, sets=sets, region=region,
                       overrides=sf.data)
         if profile is None and team_size is None and sf.data.get("profile"):
@@ -190,7 +207,7 @@ def stack_source(profile: str | None = None, team_size: int | None = None, confi
 def _resolve_file(sf: StackFile, profile: str | None, team_size: int | None, region: str | None,
                   sets: tuple[str, ...]) -> Resolved:
     if profile or team_size:
-        raise SpecError("--config" if sf.what == "--config" else "--profile",
+        raise SpecError(sf.what if sf.what.startswith("--") else "--profile",
                         f"{sf.path} is a Pulumi stack file; it names its own profile",
                         f"drop --profile/--team-size, or change it with `mlplatform upgrade --to PROFILE`")
     try:
@@ -216,7 +233,8 @@ def source_for(value: str, sets: tuple[str, ...] = (), region: str | None = None
             raise UsageError("--set", f"cannot change the saved plan {p.name}", f"give a profile or a config file as {what}")
         return stack_source(plan_file=p, region=None, plan_option=what, stack=stack)
     try:
-        return stack_source(config_file=p, sets=sets, region=region, stack=stack if not is_stack_file(p) else None)
+        return stack_source(config_file=p, sets=sets, region=region, stack=stack if not is_stack_file(p) else None,
+                            config_option=what)
     except SpecError as e:
         if str(p) in str(e) or p.name in str(e):
             raise
