@@ -107,7 +107,6 @@ def profiles(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="mlplatform profiles", show_lines=True)
@@ -116,7 +115,9 @@ def profiles(as_json: bool) -> None:
     for r in rows:
         table.add_row(f"[bold]{r['profile']}[/]", r["team_size"], "\n".join(r["components"]),
                       "\n".join(f"{k}: {v}" for k, v in r["sizes"].items()))
-    Console().print(table)
+    from mlplatform.cli.render import console_for
+
+    console_for().print(table)
 
 
 # -- plan ------------------------------------------------------------------------------------------
@@ -251,7 +252,7 @@ def _project(stack: str | None, directory: str | None, quiet: bool = False) -> A
     from mlplatform.stacks.cloud.engine import project_of
 
     src = o.make_source(stack=stack, directory=directory)
-    project = project_of(src)
+    project = project_of(src, directory)
     if not quiet:
         _say_source(src)
     return src, project
@@ -482,7 +483,7 @@ def upgrade(to: str, config_file: str | None, stack_file: str | None, directory:
     """Move a stack to another profile: diff, cost delta, refuse data loss (exit 3), rewrite the config."""
     import shutil
 
-    from mlplatform.stacks.errors import PolicyRefusal, UsageError
+    from mlplatform.stacks.errors import PolicyRefusal, SpecError, UsageError
     from mlplatform.stacks.project.upgrade import apply, next_steps, prepare
 
     if as_json and not (yes or dry_run):
@@ -490,8 +491,8 @@ def upgrade(to: str, config_file: str | None, stack_file: str | None, directory:
     files = [f for f in (stack_file, config_file) if f]
     sources = [o.make_source(config_file=f, stack=stack) for f in files] or [o.make_source(stack=stack, directory=directory)]
     if sources[0].stack_file is None:
-        raise UsageError("--stack-file", "no stack file to rewrite",
-                         "run it in the project folder `mlplatform init` made, or pass --dir, --stack-file or --config")
+        raise SpecError("--dir", f"{directory or '.'} has no Pulumi.yaml", "run it in the project folder "
+                        "`mlplatform init` made, or pass --config FILE")
     up = prepare(sources, to)
     if not as_json:
         _say_source(sources[0])
@@ -558,9 +559,8 @@ def _team_source(config_file: str | None, directory: str | None, stack: str | No
 
     src = o.make_source(config_file=config_file, stack=stack, directory=directory)
     if src.stack_file is None:
-        raise SpecError("--config", "no stack config here (not a project folder)",
-                        "pass --config FILE (a stack config or Pulumi.<stack>.yaml), "
-                        "or run it in the project folder `mlplatform init` made")
+        raise SpecError("--dir", f"{directory or '.'} has no Pulumi.yaml", "pass --config FILE (a stack config or "
+                        "Pulumi.<stack>.yaml), or run it in the project folder `mlplatform init` made")
     return src
 
 
@@ -622,7 +622,6 @@ def team_list(config_file: str | None, directory: str | None, stack: str | None,
     if not rows:
         click.echo("No teams. Add one with `mlplatform team add NAME --gpu-quota N`.")
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="teams")
@@ -632,7 +631,9 @@ def team_list(config_file: str | None, directory: str | None, stack: str | None,
         runners = ", ".join(k for k in ("cpu", "gpu") if (r["runners"] or {}).get(k)) or "-"
         table.add_row(r["name"], str(r["gpu_quota"]), str(r["cpu_quota"]), f"{r['memory_quota_gib']} GiB",
                       str(r["pvc_quota"]), str(len(r["principals"])), runners)
-    Console().print(table)
+    from mlplatform.cli.render import console_for
+
+    console_for().print(table)
 
 
 @team.command("remove")

@@ -10,6 +10,30 @@ from mlplatform.stacks.plan.offline import Plan
 from mlplatform.stacks.config.spec import StackSpec
 
 
+class PipedConsole(Console):
+    """A Rich console sized the usual way (the terminal, or COLUMNS); when the output is not a terminal,
+    lines are written without trailing padding (a log or a file reads clean)."""
+
+    def print(self, *objects, **kwargs) -> None:  # type: ignore[override]
+        if self.is_terminal or self._buffer_index:
+            return super().print(*objects, **kwargs)
+        with self.capture() as captured:
+            super().print(*objects, **kwargs)
+        text = captured.get()
+        self.file.write("\n".join(line.rstrip() for line in text.split("\n")))
+        self.file.flush()
+
+
+def console_for(needed: int = 0, **kwargs) -> Console:
+    """A console at least `needed` wide when piped without COLUMNS (rows of a plan are never wrapped);
+    in a terminal or with COLUMNS set, that width is honoured."""
+    import os
+
+    probe = Console()
+    width = probe.width if (probe.is_terminal or os.environ.get("COLUMNS")) else max(needed, probe.width)
+    return PipedConsole(width=width, **kwargs)
+
+
 def tree_rows(plan: Plan) -> list[tuple[str, str, str, str]]:
     """(prefix, type, name, info) per resource, depth-first, with box-drawing tree prefixes."""
     by_parent: dict[str | None, list] = {}
@@ -37,7 +61,7 @@ def print_plan(plan: Plan, spec: StackSpec, stack: str, console: Console | None 
         # Columns size to their longest cell, so the width needed is the sum of the column maxima.
         needed = sum(max((len(c) for c in col), default=0) for col in (
             [p + t for p, t, _, _ in rows], [n for _, _, n, _ in rows], [i for *_, i in rows])) + 16
-        console = Console(width=max(needed, Console().width))
+        console = console_for(needed)
     console.print(f"Offline plan of stack [bold]{stack}[/]: profile [bold]{spec.profile}[/], region {spec.region} "
                   "(mock engine: no cloud calls, no credentials)\n")
     table = Table(box=None, pad_edge=False, show_edge=False)
@@ -61,7 +85,7 @@ _OP_MARK = {"create": ("+", "green"), "update": ("~", "yellow"), "replace": ("+-
 def _wide_console(lines: list[str] | None = None) -> Console:
     """A console that never wraps a row (diffs and cost tables are read like logs)."""
     needed = max((len(x) + 8 for x in lines or []), default=80)
-    return Console(width=max(needed, Console().width, 120), highlight=False)
+    return console_for(max(needed, 120), highlight=False)
 
 
 def _value(v: object, limit: int = 160) -> str:
@@ -188,7 +212,7 @@ def print_cost(report, console: Console | None = None) -> None:  # CostReport
         if totals["monthly"]:
             table.add_row("", f"[dim]{comp} total[/]", "", "", "",
                           f"[dim]idle {_money(totals['idle'])} / {_money(totals['monthly'])}[/]")
-    console = console or Console(width=max(Console().width, 150), highlight=False)
+    console = console or console_for(150, highlight=False)
     console.print(table)
     unpriced = f" + {len(report.gaps)} unpriced item(s), listed below" if report.gaps else ""
     console.print(f"[bold]Idle:[/] {_money(report.idle)}/month{unpriced} (always-on resources and volumes; GPU pools "

@@ -29,7 +29,7 @@ from mlplatform.components.versions import KUBERNETES_VERSION
 
 from .plan.offline import Plan, run_offline
 from .cloud.secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
-from .config.spec import SECTIONS, StackSpec, spec_from_stack_config
+from .config.spec import SECTIONS, StackSpec, check_stack_config_keys, spec_from_stack_config
 
 
 @dataclass
@@ -330,6 +330,9 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
 
 def spec_from_pulumi_config() -> StackSpec:
     """The StackSpec this stack's Pulumi config describes (see `spec.spec_from_stack_config`)."""
+    from pulumi.runtime.config import CONFIG
+
+    check_stack_config_keys(dict(CONFIG.get()))  # a typo (mlplatform:profle) fails under the engine too
     cfg = pulumi.Config("mlplatform")
     config: dict[str, Any] = {"aws:region": pulumi.Config("aws").get("region")}
     for key in ("profile", "team_size"):

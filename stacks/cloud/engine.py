@@ -89,12 +89,12 @@ class Project:
         return (self.backend_url or "").startswith("file://")
 
 
-def project_of(source: Any) -> Project:
+def project_of(source: Any, directory: str | Path | None = None) -> Project:
     """The engine's view of a StackSource: it must be a project folder's stack (Pulumi.yaml + Pulumi.<stack>.yaml)."""
     if source.project is None or not source.project.exists or source.stack_file is None \
             or source.stack_file.kind != "pulumi":
-        raise EngineError("--dir", "not in a Pulumi project folder (no Pulumi.yaml here)",
-                          "run it in the folder `mlplatform init` made, or pass --dir PROJECT")
+        d = Path(directory) if directory is not None else Path(".")
+        raise EngineError("--dir", f"{d} has no Pulumi.yaml", f"run `mlplatform init {d}` first, or pass --dir PROJECT")
     return Project(directory=source.project.directory.resolve(), stack=source.stack, name=source.project.name,
                    backend_url=source.project.backend_url, secrets_provider=source.secrets_provider,
                    config=source.stack_file.config)
@@ -104,7 +104,7 @@ def load_project(directory: str | Path, stack: str | None = None) -> Project:
     """The project folder's stack, read through StackSource (the one reader of stack files)."""
     from ..config.source import stack_source
 
-    return project_of(stack_source(stack=stack, directory=directory))
+    return project_of(stack_source(stack=stack, directory=directory), directory)
 
 
 def engine_env(project: Project, environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -11,7 +11,7 @@ Built from the options every command shares (`--profile --team-size --config --s
   `--stack`, else the only `Pulumi.<stack>.yaml` there; several and no `--stack` is a usage error
   listing them. `--region` and `--set` are applied over the stack file (its other values kept);
   `--profile`/`--team-size` are refused: the file names its profile (`upgrade` changes it);
-- outside a project: the profile (`--profile`, else the one `--team-size` picks, else pragmatic) and
+- outside a project (no such folder is an error; a folder that is not a project is outside): the profile (`--profile`, else the one `--team-size` picks, else pragmatic) and
   `--set`s, stack `--stack` (default dev).
 
 The source knows which values the user set (`resolved.user`, `overrides()`) and what was adjusted
@@ -197,9 +197,6 @@ def stack_source(profile: str | None = None, team_size: int | None = None, confi
         res = _resolve_file(sf, profile, team_size, region, sets)
         return StackSource("project", sf.stack or DEFAULT_STACK, res, file=path, project=project, stack_file=sf,
                            sets=sets)
-    if directory is not None:
-        raise SpecError("--dir", f"{directory} has no Pulumi.yaml", f"run `mlplatform init {directory}` first, "
-                        "or pass --config FILE")
     res = resolve(profile=profile, team_size=team_size, sets=sets, region=region)
     return StackSource("profile", stack or DEFAULT_STACK, res, sets=sets)
 
@@ -209,7 +206,7 @@ def _resolve_file(sf: StackFile, profile: str | None, team_size: int | None, reg
     if profile or team_size:
         raise SpecError(sf.what if sf.what.startswith("--") else "--profile",
                         f"{sf.path} is a Pulumi stack file; it names its own profile",
-                        f"drop --profile/--team-size, or change it with `mlplatform upgrade --to PROFILE`")
+                        "drop --profile/--team-size, or change it with `mlplatform upgrade --to PROFILE`")
     try:
         return resolve_stack_config(sf.config, sets, profile=profile, team_size=team_size, region=region)
     except SpecError as e:
@@ -230,7 +227,7 @@ def source_for(value: str, sets: tuple[str, ...] = (), region: str | None = None
                         f"give {', '.join(PROFILES)}, a stack config (YAML) or a saved plan (`mlplatform plan --json --out`)")
     if p.suffix == ".json":
         if sets:
-            raise UsageError("--set", f"cannot change the saved plan {p.name}", f"give a profile or a config file as {what}")
+            raise SpecError("--set", f"cannot change the saved plan {p.name}", f"give a profile or a config file as {what}")
         return stack_source(plan_file=p, region=None, plan_option=what, stack=stack)
     try:
         return stack_source(config_file=p, sets=sets, region=region, stack=stack if not is_stack_file(p) else None,
