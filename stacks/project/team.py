@@ -1,10 +1,10 @@
 """`mlplatform team add|list|remove`: edit the `teams:` list of a stack config, then diff that team.
 
 A stack config is an mlplatform stack file (`teams:` at the top) or a Pulumi stack file
-(`Pulumi.<stack>.yaml`, `mlplatform:teams:` under `config:`). The edit is a text splice located with
-ruamel.yaml's line and column marks, so every byte outside the added or removed team entry stays as
-it was (comments, quoting, blank lines, other teams): `team add` then `team remove` gives the file
-back byte for byte. The first team adds the `teams:` key; removing the last one removes the key.
+(`Pulumi.<stack>.yaml`, `mlplatform:teams:` under `config:`), read and written only through the
+StackSource's stack file (config/stackfile.py: a splice located with ruamel.yaml's marks), so every
+byte outside the added or removed team entry stays as it was (comments, quoting, blank lines, other
+teams): `team add` then `team remove` gives the file back byte for byte. The first team adds the `teams:` key; removing the last one removes the key.
 (A file that says `teams: []` gets a block list, and loses the key with its last team.)
 
 Before anything is written, the new config is validated as a whole (name, duplicates, quotas, the GPU
