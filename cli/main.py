@@ -1,77 +1,106 @@
 """The `mlplatform` command line: parses options, calls `mlplatform.stacks`, formats the answer.
 
-Imports of Pulumi and the stack code happen inside the commands, so `mlplatform --help` stays fast.
-Exit codes: 0 ok, 1 domain error (one red line naming the key and the fix), 2 usage, 3 policy refusal.
+Every command that acts on a stack gets it from one `StackSource` (cli/options.py `make_source`) and
+says first which stack it read (`Stack prod (Pulumi.prod.yaml): profile growth, region eu-west-1, ...`);
+`--json` outputs carry the same as `source`. Errors are mapped to exit codes in one place
+(`MlplatformGroup.invoke`): 0 ok, 1 domain error (one red line naming the key and the fix), 2 usage,
+3 policy/safety refusal. Imports of Pulumi and the stack code happen inside the commands, so
+`mlplatform --help` stays fast.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from mlplatform.cli import ci_evidence as _ci_evidence
 
-EXIT_DOMAIN = 1
-EXIT_POLICY = 3
+from . import options as o
+
+EXIT_DOMAIN, EXIT_USAGE, EXIT_POLICY = 1, 2, 3
 
 
-def _fail(message: str, code: int = EXIT_DOMAIN) -> None:
+def _err_console() -> Any:
     from rich.console import Console
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}", markup=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int = EXIT_DOMAIN, reasons: list[str] | None = None) -> None:
+    from rich.markup import escape
+
+    err = _err_console()
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+    for reason in reasons or []:
+        err.print(f"  - {reason}", markup=False)
     sys.exit(code)
 
 
-def domain_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the domain's errors into one red line on stderr and exit code 1."""
-    import functools
+class MlplatformGroup(click.Group):
+    """The one mapping from errors to exit codes and one-line messages."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def invoke(self, ctx: click.Context) -> Any:
         from mlplatform.components._common import ValidationError
-        from mlplatform.stacks.config.spec import SpecError
+        from mlplatform.stacks.errors import MlplatformError, PolicyRefusal, UsageError
 
         try:
-            return fn(*args, **kwargs)
-        except (SpecError, ValidationError) as e:
-            _fail(str(e).replace("[", "\\["))
+            return super().invoke(ctx)
+        except UsageError as e:
+            _fail(str(e), EXIT_USAGE)
+        except PolicyRefusal as e:
+            _fail(str(e), e.exit_code, e.reasons)
+        except MlplatformError as e:
+            _fail(str(e), e.exit_code)
+        except ValidationError as e:
+            _fail(str(e))
+        except Exception as e:  # AWS API failures: one line, exit 1
+            from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-    return wrapper
-
-
-def spec_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The options that choose a stack: profile or team size, config file, --set, region."""
-    fn = click.option("--region", default=None, help="AWS region (default: the profile's, us-east-1).")(fn)
-    fn = click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-                      help="Override one value, e.g. --set network.az_count=3 (repeatable).")(fn)
-    fn = click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-                      help="Your stack config (YAML, same keys as a profile).")(fn)
-    fn = click.option("--team-size", type=int, default=None,
-                      help="People on the ML team: picks the profile (1-5 pragmatic, 6-20 growth, 21+ full).")(fn)
-    fn = click.option("--profile", "-p", default=None, help="pragmatic, growth or full.")(fn)
-    return fn
-
-
-def one_profile_choice(profile: str | None, team_size: int | None) -> None:
-    """--profile and --team-size both pick the profile: giving both is a usage error (exit 2)."""
-    if profile is not None and team_size is not None:
-        raise click.UsageError("--profile and --team-size both pick the profile: give one of them")
+            if isinstance(e, NoCredentialsError):
+                _fail("aws credentials: none found; run `aws configure` or `aws sso login`, or set AWS_PROFILE")
+            if isinstance(e, (ClientError, BotoCoreError)):
+                _fail(f"aws: {str(e).splitlines()[0]}")
+            raise
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _say_source(src: Any) -> None:
+    """The first line of every human output: which stack was read; then what was adjusted."""
+    click.echo(src.describe())
+    for n in src.notices:
+        click.echo(f"note: {n}")
+
+
+def _with_source(data: dict[str, Any], src: Any) -> dict[str, Any]:
+    return {"source": src.to_dict(), **data}
+
+
+def _confirm_or_refuse(question: str, yes: bool, what: str) -> None:
+    """--yes, or an interactive yes; without a terminal and without --yes: refuse (exit 3)."""
+    from mlplatform.stacks.errors import PolicyRefusal
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise PolicyRefusal(what, "needs confirmation and there is no terminal to ask", "pass --yes")
+    if not click.confirm(question, default=False):
+        raise PolicyRefusal(what, "not confirmed", "nothing was changed")
+
+
+@click.group(cls=MlplatformGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mlplatform")
 def cli() -> None:
     """mlplatform: your team's ML platform on AWS + Kubernetes, as Pulumi components.
 
-    Offline verbs (profiles, plan) need no cloud, no credentials and no pulumi CLI.
+    Offline verbs (profiles, plan, diff, cost, check) need no cloud, no credentials and no pulumi CLI.
+    In a project folder (`mlplatform init`) every command acts on its stack.
     """
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@o.as_json
 def profiles(as_json: bool) -> None:
     """List the profiles: team size, components and key sizes."""
     from mlplatform.stacks.config.profiles import profile_rows
@@ -80,7 +109,6 @@ def profiles(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="mlplatform profiles", show_lines=True)
@@ -89,107 +117,60 @@ def profiles(as_json: bool) -> None:
     for r in rows:
         table.add_row(f"[bold]{r['profile']}[/]", r["team_size"], "\n".join(r["components"]),
                       "\n".join(f"{k}: {v}" for k, v in r["sizes"].items()))
-    Console().print(table)
+    from mlplatform.cli.render import console_for
+
+    console_for().print(table)
 
 
+# -- plan ------------------------------------------------------------------------------------------
 @cli.command()
-@spec_options
-@click.option("--stack", default="dev", show_default=True, help="Stack name (prefixes physical names).")
+@o.source_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (the plan --json contract).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Also write the JSON plan (with --format terraform-plan/k8s-yaml: only that export) to this file.")
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@o.force
 @click.option("--format", "fmt", type=click.Choice(["tree", "json", "terraform-plan", "k8s-yaml"]), default="tree",
               show_default=True, help="json = --json; terraform-plan: Terraform plan JSON (checkov, OPA/conftest, "
               "Infracost); k8s-yaml: the Kubernetes objects as multi-document YAML.")
-@domain_errors
 def plan(profile: str | None, team_size: int | None, config_file: str | None, sets: tuple[str, ...],
-         region: str | None, stack: str, as_json: bool, out: str | None, force: bool, fmt: str) -> None:
+         region: str | None, stack: str | None, directory: str | None, as_json: bool, out: str | None, force: bool,
+         fmt: str) -> None:
     """Show, offline, every resource a stack would create."""
     from mlplatform.stacks.files import write_atomic
-    from mlplatform.stacks.program import plan as make_plan
-    from mlplatform.stacks.config.spec import resolve_spec
 
-    one_profile_choice(profile, team_size)
-    spec, source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
-    result = make_plan(spec, stack=stack)
+    src = o.make_source(profile, team_size, config_file, sets, region, stack, directory)
+    result = src.plan()
     if fmt in ("terraform-plan", "k8s-yaml"):
         from mlplatform.stacks.plan import export
 
-        text = (export.terraform_plan_json(result, spec.region) + "\n" if fmt == "terraform-plan"
+        text = (export.terraform_plan_json(result, result.region) + "\n" if fmt == "terraform-plan"
                 else export.k8s_yaml(result))
         if out:
             write_atomic(out, text, force=force)
+            _say_source(src)
             click.echo(f"{fmt} written to {out}.")
         else:
             click.echo(text, nl=False)
         return
     as_json = as_json or fmt == "json"
+    data = _with_source(result.to_dict(), src)
     if out:
-        write_atomic(out, result.to_json() + "\n", force=force)
+        write_atomic(out, json.dumps(data, indent=2) + "\n", force=force)
     if as_json:
-        click.echo(result.to_json())
+        click.echo(json.dumps(data, indent=2))
         return
     from mlplatform.cli.render import print_plan
 
-    if source:
-        click.echo(f"Stack config: {source}")
-    print_plan(result, spec, stack)
+    _say_source(src)
+    print_plan(result, src.spec, src.stack)
     if out:
         click.echo(f"Plan written to {out}.")
 
 
-# -- bootstrap and the engine verbs (init, doctor, preview, up, refresh, outputs, destroy) -------
-def _stack_of(directory: str, stack: str | None) -> str:
-    """--stack, else the project's only Pulumi.<stack>.yaml, else dev."""
-    from pathlib import Path
-
-    if stack:
-        return stack
-    found = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in Path(directory).glob("Pulumi.*.yaml"))
-    return found[0] if len(found) == 1 else "dev"
-
-
-def _confirm_or_refuse(question: str, yes: bool, what: str) -> None:
-    """--yes, or an interactive yes; without a terminal and without --yes: refuse (exit 3)."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        _fail(f"{what}: needs confirmation and there is no terminal to ask; pass --yes", EXIT_POLICY)
-    if not click.confirm(question, default=False):
-        _fail(f"{what}: not confirmed, nothing was changed", EXIT_POLICY)
-
-
-def aws_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """AWS API failures (no credentials, access denied) as one red line, exit 1."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-        try:
-            return fn(*args, **kwargs)
-        except NoCredentialsError:
-            _fail("aws credentials: none found; run `aws configure` or `aws sso login`, or set AWS_PROFILE")
-        except (ClientError, BotoCoreError) as e:
-            _fail(f"aws: {str(e).splitlines()[0]}".replace("[", "\\["))
-
-    return wrapper
-
-
-def _print_findings(findings: list[Any]) -> None:
-    from rich.console import Console
-
-    console = Console(highlight=False, soft_wrap=True)
-    styles = {"ok": "green", "warn": "yellow", "blocker": "bold red"}
-    for f in findings:
-        console.print(f.line(), style=styles[f.status], markup=False)
-
-
+# -- init and doctor -------------------------------------------------------------------------------
 @cli.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
-@click.option("--team-size", type=int, default=None, help="People on the ML team: picks the profile.")
+@o.team_size
 @click.option("--profile", "-p", default=None, help="pragmatic, growth or full (instead of --team-size).")
 @click.option("--region", default=None, help="AWS region (default us-east-1).")
 @click.option("--stack", default=None, help="Stack name (default dev); prefixes every resource name.")
@@ -205,8 +186,6 @@ def _print_findings(findings: list[Any]) -> None:
               help="Override one value in the stack config, e.g. --set network.existing.vpc_id=vpc-... (repeatable).")
 @click.option("--non-interactive", is_flag=True, help="Ask nothing: flags and defaults only.")
 @click.option("--force", is_flag=True, help="Overwrite files that exist with other content.")
-@domain_errors
-@aws_errors
 def init(directory: str, team_size: int | None, profile: str | None, region: str | None, stack: str | None,
          backend: str | None, state_bucket: str | None, secrets: str | None, kms_alias: str | None,
          github_org: str | None, sets: tuple[str, ...], non_interactive: bool, force: bool) -> None:
@@ -214,8 +193,11 @@ def init(directory: str, team_size: int | None, profile: str | None, region: str
     import shlex
     from pathlib import Path
 
+    from mlplatform.stacks.errors import UsageError
     from mlplatform.stacks.project.init import InitOptions, init_project, questionary_ask
 
+    if profile is not None and team_size is not None:
+        raise UsageError("--profile", "--profile and --team-size both pick the profile", "give one of them")
     opts = InitOptions(directory=Path(directory), stack=stack, profile=profile, team_size=team_size, region=region,
                        backend=backend, state_bucket=state_bucket, secrets=secrets, kms_alias=kms_alias,  # type: ignore[arg-type]
                        sets=sets, github_org=github_org, force=force)
@@ -236,37 +218,30 @@ def init(directory: str, team_size: int | None, profile: str | None, region: str
                "  mlplatform doctor && mlplatform preview && mlplatform up")
 
 
+def _print_findings(findings: list[Any]) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    styles = {"ok": "green", "warn": "yellow", "blocker": "bold red"}
+    for f in findings:
+        console.print(f.line(), style=styles[f.status], markup=False)
+
+
 @cli.command()
-@spec_options
-@click.option("--dir", "directory", default=".", type=click.Path(file_okay=False),
-              help="Project folder: its Pulumi.<stack>.yaml is the stack checked (unless --profile/--config/--set).")
-@click.option("--stack", default=None, help="Stack of the project folder (default: its only one, or dev).")
+@o.source_options
 @click.option("--offline", is_flag=True, help="Only the local checks: tools and support dates.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@domain_errors
-@aws_errors
+@o.as_json
 def doctor(profile: str | None, team_size: int | None, config_file: str | None, sets: tuple[str, ...],
-           region: str | None, directory: str, stack: str | None, offline: bool, as_json: bool) -> None:
+           region: str | None, stack: str | None, directory: str | None, offline: bool, as_json: bool) -> None:
     """Check credentials, region, GPU offerings and quotas, pulumi, kubectl and support dates."""
-    from pathlib import Path
-
-    from mlplatform.stacks.project.init import read_stack_config, spec_from_config
     from mlplatform.stacks.cloud.doctor import run_preflight
-    from mlplatform.stacks.config.spec import load_spec
 
-    stack = _stack_of(directory, stack)
-    from_project = (Path(directory) / f"Pulumi.{stack}.yaml").is_file() and not (profile or team_size or config_file or sets)
-    if from_project:
-        cfg = read_stack_config(directory, stack)
-        if region:
-            cfg["aws:region"] = region
-        spec = spec_from_config(cfg)
-    else:
-        spec = load_spec(profile=profile, team_size=team_size, config_file=config_file, sets=sets, region=region)
-    report = run_preflight(spec, cloud=not offline)
+    src = o.make_source(profile, team_size, config_file, sets, region, stack, directory)
+    report = run_preflight(src.spec, cloud=not offline)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps(_with_source(report.to_dict(), src), indent=2))
     else:
+        _say_source(src)
         _print_findings(report.findings)
         n = len(report.blockers)
         click.echo(f"\n{n} blocker{'s' if n != 1 else ''}." if n else "\nReady: no blockers.")
@@ -274,93 +249,89 @@ def doctor(profile: str | None, team_size: int | None, config_file: str | None, 
         sys.exit(EXIT_DOMAIN)
 
 
-def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--stack", default=None, help="Stack (default: the project's only one, or dev).")(fn)
-    fn = click.option("--dir", "directory", default=".", type=click.Path(file_okay=False),
-                      help="The project folder made by `mlplatform init`.")(fn)
-    return fn
+# -- the engine verbs (preview, up, refresh, outputs, destroy) ---------------------------------------
+def _project(stack: str | None, directory: str | None, quiet: bool = False) -> Any:
+    from mlplatform.stacks.cloud.engine import project_of
 
-
-def _project(directory: str, stack: str | None) -> Any:
-    from mlplatform.stacks.cloud.engine import load_project
-
-    return load_project(directory, _stack_of(directory, stack))
+    src = o.make_source(stack=stack, directory=directory)
+    project = project_of(src, directory)
+    if not quiet:
+        _say_source(src)
+    return src, project
 
 
 @cli.command()
-@engine_options
-@domain_errors
-def preview(directory: str, stack: str | None) -> None:
+@o.project_options
+def preview(stack: str | None, directory: str | None) -> None:
     """Show what the engine would change (Pulumi preview via the Automation API)."""
-    from mlplatform.stacks.cloud import engine as workspace
+    from mlplatform.stacks.cloud import engine
 
-    workspace.preview(_project(directory, stack))
+    _, project = _project(stack, directory)
+    engine.preview(project)
 
 
 @cli.command()
-@engine_options
-@click.option("--yes", is_flag=True, help="Don't ask for confirmation.")
+@o.project_options
+@o.yes
 @click.option("--skip-preflight", is_flag=True, help="Don't run the doctor checks first.")
-@domain_errors
-@aws_errors
-def up(directory: str, stack: str | None, yes: bool, skip_preflight: bool) -> None:
+def up(stack: str | None, directory: str | None, yes: bool, skip_preflight: bool) -> None:
     """Build or update the stack (after the doctor checks)."""
-    from mlplatform.stacks.cloud import engine as workspace
-    from mlplatform.stacks.project.init import spec_from_config
+    from mlplatform.stacks.cloud import engine
     from mlplatform.stacks.cloud.doctor import run_preflight
+    from mlplatform.stacks.errors import SpecError
 
-    project = _project(directory, stack)
-    workspace.require_deployable(project)
-    workspace.require_pulumi()  # one line saying what to install, before the longer preflight
-    workspace.require_credentials(project.region)
+    src, project = _project(stack, directory)
+    engine.require_deployable(project)
+    engine.require_pulumi()  # one line saying what to install, before the longer preflight
+    engine.require_credentials(project.region)
     if not skip_preflight:
-        report = run_preflight(spec_from_config(project.config))
+        report = run_preflight(src.spec)
         _print_findings([f for f in report.findings if f.status != "ok"])
         if report.blockers:
-            _fail(f"up: {len(report.blockers)} preflight blocker(s) above; fix them, or pass --skip-preflight")
+            raise SpecError("up", f"{len(report.blockers)} preflight blocker(s) above", "fix them, or pass --skip-preflight")
     _confirm_or_refuse(f"Build stack {project.stack} in {project.region}?", yes, "up")
-    workspace.up(project)
+    engine.up(project)
 
 
 @cli.command()
-@engine_options
-@domain_errors
-def refresh(directory: str, stack: str | None) -> None:
+@o.project_options
+def refresh(stack: str | None, directory: str | None) -> None:
     """Bring the stack's state in line with what exists in the cloud."""
-    from mlplatform.stacks.cloud import engine as workspace
+    from mlplatform.stacks.cloud import engine
 
-    workspace.refresh(_project(directory, stack))
+    _, project = _project(stack, directory)
+    engine.refresh(project)
 
 
 @cli.command()
-@engine_options
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@domain_errors
-def outputs(directory: str, stack: str | None, as_json: bool) -> None:
+@o.project_options
+@o.as_json
+def outputs(stack: str | None, directory: str | None, as_json: bool) -> None:
     """The stack's outputs: MLflow/Grafana URLs, registry URLs, the kubeconfig command."""
-    from mlplatform.stacks.cloud import engine as workspace
+    from mlplatform.stacks.cloud import engine
 
-    rows = workspace.outputs(_project(directory, stack))
+    src, project = _project(stack, directory, quiet=as_json)
+    rows = engine.outputs(project)
     if as_json:
-        click.echo(json.dumps(dict(rows), indent=2))
+        click.echo(json.dumps(_with_source(dict(rows), src), indent=2))
         return
     for key, value in rows:
         click.echo(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
 
 
 @cli.command()
-@engine_options
-@click.option("--yes", is_flag=True, help="Don't ask for confirmation.")
+@o.project_options
+@o.yes
 @click.option("--purge", is_flag=True, help="Also delete the database, buckets and registries.")
 @click.option("--no-sweep", is_flag=True, help="Skip the orphan sweep afterwards.")
 @click.option("--orphans-only", is_flag=True, help="Only sweep leftovers tagged for this stack (no pulumi needed).")
-@domain_errors
-@aws_errors
-def destroy(directory: str, stack: str | None, yes: bool, purge: bool, no_sweep: bool, orphans_only: bool) -> None:
+def destroy(stack: str | None, directory: str | None, yes: bool, purge: bool, no_sweep: bool,
+            orphans_only: bool) -> None:
     """Tear the stack down in a safe order; data stays unless --purge; then sweep orphans."""
-    from mlplatform.stacks.cloud import engine as workspace, orphans
+    from mlplatform.stacks.cloud import engine, orphans
+    from mlplatform.stacks.errors import PolicyRefusal
 
-    project = _project(directory, stack)
+    _, project = _project(stack, directory)
     if not orphans_only:
         def confirm(dplan: Any) -> bool:
             for label, urns in dplan.phases:
@@ -372,10 +343,10 @@ def destroy(directory: str, stack: str | None, yes: bool, purge: bool, no_sweep:
             if yes:
                 return True
             if not sys.stdin.isatty():
-                _fail("destroy: needs confirmation and there is no terminal to ask; pass --yes", EXIT_POLICY)
+                raise PolicyRefusal("destroy", "needs confirmation and there is no terminal to ask", "pass --yes")
             return click.prompt(f"Type the stack name ({project.stack}) to destroy it", default="") == project.stack
 
-        dplan, _ = workspace.destroy(project, purge, confirm)
+        dplan, _ = engine.destroy(project, purge, confirm)
         if dplan.kept:
             click.echo(f"Kept {len(dplan.kept)} resources (data and what it needs); `destroy --purge` deletes them.")
         if no_sweep:
@@ -384,84 +355,19 @@ def destroy(directory: str, stack: str | None, yes: bool, purge: bool, no_sweep:
     if not found:
         click.echo(f"No orphans tagged for stack {project.stack} in {project.region}.")
         return
-    for o in found:
-        click.echo(f"orphan {o.kind}: {o.id} {o.name}".rstrip())
+    for orphan in found:
+        click.echo(f"orphan {orphan.kind}: {orphan.id} {orphan.name}".rstrip())
     if orphans_only:
         _confirm_or_refuse(f"Delete these {len(found)} resources?", yes, "destroy --orphans-only")
     result = orphans.delete_orphans(found, project.region)
     click.echo(f"Deleted {len(result.deleted)} orphans.")
-    for o, reason in result.failed:
-        click.echo(f"could not delete {o.kind} {o.id}: {reason} (run `mlplatform destroy --orphans-only` later)")
+    for orphan, reason in result.failed:
+        click.echo(f"could not delete {orphan.kind} {orphan.id}: {reason} (run `mlplatform destroy --orphans-only` later)")
     if result.failed:
         sys.exit(EXIT_DOMAIN)
 
 
 # -- diff, cost, upgrade (offline) -------------------------------------------------------------------
-def _plan_from(source: str, sets: tuple[str, ...], region: str | None, stack: str, what: str) -> tuple[Any, str]:
-    """A Plan and its region from a profile name, a stack config (YAML) or a saved plan (JSON)."""
-    from pathlib import Path
-
-    from mlplatform.stacks.analyses.diff import infer_region
-    from mlplatform.stacks.plan.offline import Plan
-    from mlplatform.stacks.program import plan as make_plan
-    from mlplatform.stacks.config.spec import PROFILES, SpecError, load_spec
-    from mlplatform.stacks.project.upgrade import read_config
-
-    if source in PROFILES:
-        spec = load_spec(profile=source, sets=sets, region=region)
-        return make_plan(spec, stack=stack), spec.region
-    p = Path(source)
-    if not p.is_file():
-        raise SpecError(what, f"{source!r} is neither a profile nor a file",
-                        f"give {', '.join(PROFILES)}, a stack config (YAML) or a saved plan (`mlplatform plan --json --out`)")
-    if p.suffix == ".json":
-        if sets:
-            raise SpecError("--set", f"cannot change the saved plan {p.name}", "give a profile or a config file as --to")
-        try:
-            saved = Plan.from_dict(json.loads(p.read_text()))
-        except (ValueError, KeyError, TypeError) as e:
-            raise SpecError(what, f"{p} is not a saved plan ({type(e).__name__})",
-                            "write one with `mlplatform plan --json --out FILE`") from None
-        return saved, region or infer_region(saved) or "us-east-1"
-    spec = read_config(p, what=what).spec(sets=sets, region=region)
-    return make_plan(spec, stack=stack), spec.region
-
-
-@cli.command()
-@click.option("--from", "source_a", required=True, metavar="A",
-              help="Profile name, stack config (YAML, or Pulumi.<stack>.yaml) or saved plan (JSON).")
-@click.option("--to", "source_b", required=True, metavar="B", help="Same kinds as --from.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one value of B (repeatable).")
-@click.option("--region", default=None, help="Region for profiles and configs (default: their own).")
-@click.option("--stack", default="dev", show_default=True, help="Stack name (prefixes physical names).")
-@click.option("--usage", "usage_file", type=click.Path(dir_okay=False), default=None,
-              help="Usage assumptions for the cost delta (default: stacks/data/usage-default.yaml).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@domain_errors
-def diff(source_a: str, source_b: str, sets: tuple[str, ...], region: str | None, stack: str,
-         usage_file: str | None, as_json: bool) -> None:
-    """Show, offline, what changes between two stacks: add, change, replace, destroy."""
-    from mlplatform.stacks.analyses.cost import estimate_if_priced, load_usage
-    from mlplatform.stacks.analyses.diff import diff_plans
-
-    usage = load_usage(usage_file)
-    plan_a, region_a = _plan_from(source_a, (), region, stack, "--from")
-    plan_b, region_b = _plan_from(source_b, sets, region, stack, "--to")
-    result = diff_plans(plan_a, plan_b, source_a, source_b)
-    before, after = estimate_if_priced(plan_a, region_a, usage), estimate_if_priced(plan_b, region_b, usage)
-    costs = (before, after) if before and after else None
-    if as_json:
-        data = result.to_dict()
-        data["cost"] = _cost_delta(costs)
-        click.echo(json.dumps(data, indent=2, default=str))
-        return
-    from mlplatform.cli.render import print_diff
-
-    print_diff(result, costs)
-    if costs is None:
-        click.echo(f"No cost delta: no price file for {region_a if before is None else region_b}.")
-
-
 def _cost_delta(costs: tuple[Any, Any] | None) -> dict[str, Any] | None:
     if costs is None:
         return None
@@ -472,35 +378,72 @@ def _cost_delta(costs: tuple[Any, Any] | None) -> dict[str, Any] | None:
 
 
 @cli.command()
-@spec_options
-@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
-              help="A saved plan (`mlplatform plan --json --out`) instead of a profile/config.")
-@click.option("--stack", default="dev", show_default=True, help="Stack name (prefixes physical names).")
+@click.option("--from", "source_a", required=True, metavar="A",
+              help="Profile name, stack config (YAML, or Pulumi.<stack>.yaml) or saved plan (JSON).")
+@click.option("--to", "source_b", default=None, metavar="B",
+              help="Same kinds as --from (default: the stack of the project folder you are in).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one value of B (repeatable).")
+@o.region
+@o.stack
+@click.option("--usage", "usage_file", type=click.Path(dir_okay=False), default=None,
+              help="Usage assumptions for the cost delta (default: stacks/data/usage-default.yaml).")
+@o.as_json
+def diff(source_a: str, source_b: str | None, sets: tuple[str, ...], region: str | None, stack: str | None,
+         usage_file: str | None, as_json: bool) -> None:
+    """Show, offline, what changes between two stacks: add, change, replace, destroy."""
+    from mlplatform.stacks.analyses.cost import estimate_if_priced, load_usage
+    from mlplatform.stacks.analyses.diff import diff_plans
+    from mlplatform.stacks.config.source import source_for
+
+    usage = load_usage(usage_file)
+    if source_b is None:
+        b = o.make_source(sets=sets, region=region, stack=stack)
+        if b.kind != "project":
+            from mlplatform.stacks.errors import UsageError
+
+            raise UsageError("--to", "not in a project folder, so there is no stack to compare with",
+                             "pass --to PROFILE|FILE, or run it in the folder `mlplatform init` made")
+    else:
+        b = source_for(source_b, sets, region, stack, "--to")
+    a = source_for(source_a, (), region, stack or (b.stack if b.kind == "project" else None), "--from")
+    plan_a, plan_b = a.plan(), b.plan()
+    result = diff_plans(plan_a, plan_b, source_a, source_b or b.label)
+    before, after = estimate_if_priced(plan_a, a.region, usage), estimate_if_priced(plan_b, b.region, usage)
+    costs = (before, after) if before and after else None
+    if as_json:
+        data = result.to_dict()
+        data["cost"] = _cost_delta(costs)
+        data["from_source"] = a.to_dict()
+        click.echo(json.dumps(_with_source(data, b), indent=2, default=str))
+        return
+    from mlplatform.cli.render import print_diff
+
+    _say_source(b)
+    click.echo(f"compared with: {a.describe()}")
+    print_diff(result, costs)
+    if costs is None:
+        click.echo(f"No cost delta: no price file for {a.region if before is None else b.region}.")
+
+
+@cli.command()
+@o.source_options
+@o.saved_plan
 @click.option("--usage", "usage_file", type=click.Path(dir_okay=False), default=None,
               help="Usage assumptions (default: stacks/data/usage-default.yaml, which documents each one).")
 @click.option("--live-prices", is_flag=True, help="Ask the AWS Price List API (needs AWS credentials) for the "
               "prices this stack uses, instead of the shipped price file.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@domain_errors
-@aws_errors
+@o.as_json
 def cost(profile: str | None, team_size: int | None, config_file: str | None, sets: tuple[str, ...],
-         region: str | None, plan_file: str | None, stack: str, usage_file: str | None, live_prices: bool,
-         as_json: bool) -> None:
+         region: str | None, stack: str | None, directory: str | None, plan_file: str | None, usage_file: str | None,
+         live_prices: bool, as_json: bool) -> None:
     """Monthly cost per resource and component: idle, with usage, and the price of a GPU-hour."""
-    from mlplatform.stacks.analyses.cost import PriceBook, estimate, fetch_live_prices, load_prices, load_usage, needed_prices
-    from mlplatform.stacks.config.spec import SpecError
+    from mlplatform.stacks.analyses.cost import PriceBook, estimate, fetch_live_prices, load_prices, load_usage
+    from mlplatform.stacks.analyses.cost import needed_prices
+    from mlplatform.stacks.errors import SpecError
 
-    if plan_file and (profile or team_size or config_file or sets):
-        raise SpecError("--plan", "a saved plan is already decided", "drop --profile/--team-size/--config/--set")
+    src = o.make_source(profile, team_size, config_file, sets, region, stack, directory, plan_file)
     usage = load_usage(usage_file)
-    if plan_file:
-        the_plan, the_region = _plan_from(plan_file, (), region, stack, "--plan")
-    else:
-        from mlplatform.stacks.program import plan as make_plan
-        from mlplatform.stacks.config.spec import load_spec
-
-        spec = load_spec(profile=profile, team_size=team_size, config_file=config_file, sets=sets, region=region)
-        the_plan, the_region = make_plan(spec, stack=stack), spec.region
+    the_plan, the_region = src.plan(), src.region
     missed: list[str] = []
     if live_prices:
         try:
@@ -515,10 +458,11 @@ def cost(profile: str | None, team_size: int | None, config_file: str | None, se
         data = report.to_dict()
         if live_prices:
             data["live_prices_unanswered"] = missed
-        click.echo(json.dumps(data, indent=2, default=str))
+        click.echo(json.dumps(_with_source(data, src), indent=2, default=str))
         return
     from mlplatform.cli.render import print_cost
 
+    _say_source(src)
     print_cost(report)
     if missed:
         click.echo(f"Price List API had no single answer for: {', '.join(missed)}")
@@ -531,59 +475,58 @@ def cost(profile: str | None, team_size: int | None, config_file: str | None, se
               help="The stack config (YAML with `profile:` and sections, like examples/existing-vpc/stack.yaml).")
 @click.option("--stack-file", type=click.Path(dir_okay=False), default=None,
               help="The Pulumi stack file (Pulumi.<stack>.yaml with mlplatform:profile).")
-@click.option("--dir", "directory", default=".", type=click.Path(file_okay=False),
-              help="Project folder whose Pulumi.<stack>.yaml is used when neither file is given.")
-@click.option("--stack", default=None, help="Stack name (default: from the Pulumi.<stack>.yaml, or dev).")
+@o.directory
+@o.stack
 @click.option("--yes", is_flag=True, help="Write without asking.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (needs --yes to write).")
-@domain_errors
-def upgrade(to: str, config_file: str | None, stack_file: str | None, directory: str, stack: str | None,
-            yes: bool, as_json: bool) -> None:
+@click.option("--dry-run", is_flag=True, help="Show the diff and the cost delta; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (writes only with --yes).")
+def upgrade(to: str, config_file: str | None, stack_file: str | None, directory: str | None, stack: str | None,
+            yes: bool, dry_run: bool, as_json: bool) -> None:
     """Move a stack to another profile: diff, cost delta, refuse data loss (exit 3), rewrite the config."""
     import shutil
-    from pathlib import Path
 
-    from mlplatform.stacks.config.spec import SpecError
-    from mlplatform.stacks.project.upgrade import apply, next_steps, prepare, read_config
+    from mlplatform.stacks.errors import PolicyRefusal, SpecError, UsageError
+    from mlplatform.stacks.project.upgrade import apply, next_steps, prepare
 
-    configs = [read_config(f) for f in (stack_file, config_file) if f]
-    if not configs:
-        name = _stack_of(directory, stack)
-        found = Path(directory) / f"Pulumi.{name}.yaml"
-        if not found.is_file():
-            raise SpecError("--stack-file", f"no {found}",
-                            "pass --config stack.yaml and/or --stack-file Pulumi.<stack>.yaml, or --dir PROJECT")
-        configs = [read_config(found)]
-    up = prepare(configs, to, stack)
+    if as_json and not (yes or dry_run):
+        raise UsageError("--json", "writes only with --yes", "add --yes to write, or --dry-run to only show the upgrade")
+    files = [f for f in (stack_file, config_file) if f]
+    sources = [o.make_source(config_file=f, stack=stack) for f in files] or [o.make_source(stack=stack, directory=directory)]
+    if sources[0].stack_file is None:
+        raise SpecError("--dir", f"{directory or '.'} has no Pulumi.yaml", "run it in the project folder "
+                        "`mlplatform init` made, or pass --config FILE")
+    up = prepare(sources, to)
+    if not as_json:
+        _say_source(sources[0])
     if up.noop:
-        click.echo(f"The stack is already on profile {to}: nothing to do.")
+        if as_json:
+            click.echo(json.dumps(_with_source({"from": to, "to": to, "written": [], "noop": True}, sources[0]), indent=2))
+        else:
+            click.echo(f"The stack is already on profile {to}: nothing to do.")
         return
     costs = (up.cost_before, up.cost_after) if up.cost_before and up.cost_after else None
-    data: dict[str, Any] = {}
-    if as_json:
-        data = {"from": up.current.profile, "to": to, "diff": up.diff.to_dict(), "refused": up.refused,
-                "cost": _cost_delta(costs)}
-    else:
+    data: dict[str, Any] = _with_source({"from": up.current.profile, "to": to, "diff": up.diff.to_dict(),
+                                         "refused": up.refused, "cost": _cost_delta(costs), "dry_run": dry_run},
+                                        sources[0])
+    if not as_json:
         from mlplatform.cli.render import print_diff
 
         print_diff(up.diff, costs)
     if up.refused:
         if as_json:
             click.echo(json.dumps({**data, "written": []}, indent=2, default=str))
-        from rich.console import Console
-
-        err = Console(stderr=True, highlight=False, soft_wrap=True)
-        err.print(f"[bold red]error:[/] upgrade {up.current.profile} -> {to} refused: it would lose data or fail halfway; "
-                  "nothing was written", markup=True)
-        for reason in up.refused:
-            err.print(f"  - {reason}", markup=False)
-        err.print("A change that needs this is a separate, explicit step (snapshot first, then set the value in "
-                  "your config and run preview), never part of a profile upgrade.", markup=False)
-        sys.exit(EXIT_POLICY)
+        raise PolicyRefusal("upgrade", f"{up.current.profile} -> {to} refused: it would lose data or fail halfway; "
+                            "nothing was written", "a change that needs this is a separate, explicit step (snapshot "
+                            "first, then set the value in your config and run preview), never part of a profile upgrade",
+                            up.refused)
+    if dry_run:
+        if as_json:
+            click.echo(json.dumps({**data, "written": []}, indent=2, default=str))
+        else:
+            click.echo(f"--dry-run: nothing written ({', '.join(str(s.file) for s in sources)} would get profile {to}).")
+        return
     if not as_json:
-        _confirm_or_refuse(f"Write profile {to} into {', '.join(str(c.path) for c in up.configs)}?", yes, "upgrade")
-    elif not yes:
-        raise click.UsageError("--json writes only with --yes: add --yes, or drop --json to confirm at the prompt")
+        _confirm_or_refuse(f"Write profile {to} into {', '.join(str(s.file) for s in sources)}?", yes, "upgrade")
     written = apply(up)
     steps = next_steps(up, engine_found=shutil.which("pulumi") is not None)
     if as_json:
@@ -603,35 +546,33 @@ def team() -> None:
     """Self-serve team spaces: add, list or remove a team in the stack config (offline)."""
 
 
-def team_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--stack", default=None, help="Stack name (default: from Pulumi.<stack>.yaml, or dev).")(fn)
-    fn = click.option("--dir", "directory", default=".", type=click.Path(file_okay=False),
-                      help="Project folder whose Pulumi.<stack>.yaml is edited when --config is not given.")(fn)
-    fn = click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-                      help="The stack config to edit: a stack file (teams:) or Pulumi.<stack>.yaml (mlplatform:teams).")(fn)
-    return fn
+def team_options(verb: str) -> Any:
+    def deco(fn: Any) -> Any:
+        fn = o.stack(fn)
+        fn = o.directory(fn)
+        return click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                            help=f"The stack config to {verb}: a stack file (teams:) or Pulumi.<stack>.yaml "
+                                 "(mlplatform:teams); default: the project's.")(fn)
+    return deco
 
 
-def _team_config(config_file: str | None, directory: str, stack: str | None) -> str:
-    from pathlib import Path
+def _team_source(config_file: str | None, directory: str | None, stack: str | None) -> Any:
+    from mlplatform.stacks.errors import SpecError
 
-    from mlplatform.stacks.config.spec import SpecError
-
-    if config_file:
-        return config_file
-    found = Path(directory) / f"Pulumi.{_stack_of(directory, stack)}.yaml"
-    if not found.is_file():
-        raise SpecError("--config", f"no {found}", "pass --config FILE (a stack config or Pulumi.<stack>.yaml), "
-                        "or run it in the project folder `mlplatform init` made")
-    return str(found)
+    src = o.make_source(config_file=config_file, stack=stack, directory=directory)
+    if src.stack_file is None:
+        raise SpecError("--dir", f"{directory or '.'} has no Pulumi.yaml", "pass --config FILE (a stack config or "
+                        "Pulumi.<stack>.yaml), or run it in the project folder `mlplatform init` made")
+    return src
 
 
-def _print_team_change(change: Any, as_json: bool) -> None:
+def _print_team_change(src: Any, change: Any, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(change.to_dict(), indent=2, default=str))
+        click.echo(json.dumps(_with_source(change.to_dict(), src), indent=2, default=str))
         return
     from mlplatform.cli.render import print_diff
 
+    _say_source(src)
     print_diff(change.diff)
     verb = {"add": "added", "remove": "removed"}[change.action]
     if change.written:
@@ -655,37 +596,34 @@ def _print_team_change(change: Any, as_json: bool) -> None:
 @click.option("--memory-gib", type=int, default=None, help="Most memory (GiB) the team's pods request (default 32).")
 @click.option("--principal", "principals", multiple=True, metavar="ARN",
               help="IAM role/user ARN of a team member, mapped to the team's Kubernetes group (repeatable).")
-@team_options
+@team_options("edit")
 @click.option("--dry-run", is_flag=True, help="Show the diff, write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@domain_errors
+@o.as_json
 def team_add(name: str, gpu_quota: int, cpu_quota: int | None, memory_gib: int | None, principals: tuple[str, ...],
-             config_file: str | None, directory: str, stack: str | None, dry_run: bool, as_json: bool) -> None:
+             config_file: str | None, directory: str | None, stack: str | None, dry_run: bool, as_json: bool) -> None:
     """Add team NAME to the stack config, then show the offline diff of its resources."""
     from mlplatform.stacks.project.team import add_team, new_team_entry
 
     entry = new_team_entry(name, gpu_quota=gpu_quota, cpu_quota=cpu_quota, principals=principals,
                            memory_quota_gib=memory_gib)
-    change = add_team(_team_config(config_file, directory, stack), entry, stack=stack, write=not dry_run)
-    _print_team_change(change, as_json)
+    src = _team_source(config_file, directory, stack)
+    _print_team_change(src, add_team(src, entry, write=not dry_run), as_json)
 
 
 @team.command("list")
-@team_options
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@domain_errors
-def team_list(config_file: str | None, directory: str, stack: str | None, as_json: bool) -> None:
+@team_options("read")
+@o.as_json
+def team_list(config_file: str | None, directory: str | None, stack: str | None, as_json: bool) -> None:
     """The teams of the stack config, with their quotas (defaults filled in)."""
-    from mlplatform.stacks.project.team import list_teams
-
-    rows = list_teams(_team_config(config_file, directory, stack))
+    src = _team_source(config_file, directory, stack)
+    rows = [t.model_dump() for t in src.spec.teams]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    _say_source(src)
     if not rows:
         click.echo("No teams. Add one with `mlplatform team add NAME --gpu-quota N`.")
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="teams")
@@ -695,22 +633,23 @@ def team_list(config_file: str | None, directory: str, stack: str | None, as_jso
         runners = ", ".join(k for k in ("cpu", "gpu") if (r["runners"] or {}).get(k)) or "-"
         table.add_row(r["name"], str(r["gpu_quota"]), str(r["cpu_quota"]), f"{r['memory_quota_gib']} GiB",
                       str(r["pvc_quota"]), str(len(r["principals"])), runners)
-    Console().print(table)
+    from mlplatform.cli.render import console_for
+
+    console_for().print(table)
 
 
 @team.command("remove")
 @click.argument("name")
-@team_options
+@team_options("edit")
 @click.option("--dry-run", is_flag=True, help="Show the diff, write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@domain_errors
-def team_remove(name: str, config_file: str | None, directory: str, stack: str | None, dry_run: bool,
+@o.as_json
+def team_remove(name: str, config_file: str | None, directory: str | None, stack: str | None, dry_run: bool,
                 as_json: bool) -> None:
     """Remove team NAME from the stack config; its S3 prefix and ECR repositories are kept."""
     from mlplatform.stacks.project.team import remove_team
 
-    change = remove_team(_team_config(config_file, directory, stack), name, stack=stack, write=not dry_run)
-    _print_team_change(change, as_json)
+    src = _team_source(config_file, directory, stack)
+    _print_team_change(src, remove_team(src, name, write=not dry_run), as_json)
 
 
 # -- CI/CD: generated GitHub Actions workflows ---------------------------------------------------
@@ -723,15 +662,15 @@ _ci_evidence.register(ci)  # the commands the workflows call: evidence-predicate
 
 
 @ci.command("render")
-@spec_options
-@click.option("--stack", default="dev", show_default=True, help="Stack name (its runners' runs-on labels).")
+@o.source_options
 @click.option("--out", default=".github/workflows", show_default=True, type=click.Path(file_okay=False),
               help="Folder the workflows are written to.")
 @click.option("--force", is_flag=True, help="Overwrite workflows that exist with other content.")
 @click.option("--project-dir", default=".", show_default=True, help="The Pulumi project folder in the repository.")
 @click.option("--branch", default="main", show_default=True, help="Branch that deploys and retrains.")
-@click.option("--secrets", type=click.Choice(["kms", "passphrase"]), default="kms", show_default=True,
-              help="How the stack's secrets are encrypted (passphrase: the PULUMI_CONFIG_PASSPHRASE secret).")
+@click.option("--secrets", type=click.Choice(["kms", "passphrase"]), default=None,
+              help="How the stack's secrets are encrypted (default: the stack file's secretsprovider; "
+                   "passphrase: the PULUMI_CONFIG_PASSPHRASE secret).")
 @click.option("--model-name", default="model", show_default=True, help="MLflow registered model and OCI tag prefix.")
 @click.option("--metric", default="val_loss", show_default=True, help="Metric that decides promotion.")
 @click.option("--higher-is-better", is_flag=True, help="A higher --metric is better (default: lower).")
@@ -746,47 +685,47 @@ _ci_evidence.register(ci)  # the commands the workflows call: evidence-predicate
               help="CODEOWNERS owner of models/ whose review approves a release (@org/team, @user; repeatable).")
 @click.option("--codeowners", "codeowners", default=None, type=click.Path(dir_okay=False),
               help="The CODEOWNERS file to add the models/ entry to (default: beside --out, .github/CODEOWNERS).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@domain_errors
+@o.as_json
 def ci_render(profile: str | None, team_size: int | None, config_file: str | None, sets: tuple[str, ...],
-              region: str | None, stack: str, out: str, force: bool, project_dir: str, branch: str, secrets: str,
-              model_name: str, metric: str, higher_is_better: bool, train_command: str, data_paths: tuple[str, ...],
-              approval: str, model_owners: tuple[str, ...], codeowners: str | None, as_json: bool) -> None:
+              region: str | None, stack: str | None, directory: str | None, out: str, force: bool, project_dir: str,
+              branch: str, secrets: str | None, model_name: str, metric: str, higher_is_better: bool,
+              train_command: str, data_paths: tuple[str, ...], approval: str, model_owners: tuple[str, ...],
+              codeowners: str | None, as_json: bool) -> None:
     """Write the stack's workflows (platform, train-evaluate, model-publish, model-review) and the models/
     CODEOWNERS entry (offline)."""
-    from mlplatform.stacks.config.spec import resolve_spec
-    from mlplatform.stacks.project.ci import WorkflowOptions, render_workflows, write_render
+    from mlplatform.stacks.project.ci import write_render
+    from mlplatform.stacks.project.ci_source import render_for_source
 
-    spec, _source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
-    options = WorkflowOptions(stack=stack, project_dir=project_dir, branch=branch, secrets=secrets,  # type: ignore[arg-type]
-                              model_name=model_name, metric=metric, greater_is_better=higher_is_better,
-                              train_command=train_command, approval=approval,  # type: ignore[arg-type]
-                              model_owners=list(model_owners),
+    src = o.make_source(profile, team_size, config_file, sets, region, stack, directory)
+    files = render_for_source(src, project_dir=project_dir, branch=branch, secrets=secrets, model_name=model_name,
+                              metric=metric, greater_is_better=higher_is_better, train_command=train_command,
+                              approval=approval, model_owners=list(model_owners),
                               **({"data_paths": list(data_paths)} if data_paths else {}))
-    written, unchanged, removed = write_render(render_workflows(spec, options), out, owners=options.model_owners,
-                                               codeowners=codeowners, force=force)
+    written, unchanged, removed = write_render(files, out, owners=list(model_owners), codeowners=codeowners,
+                                               force=force)
     for p in removed:
         click.echo(f"removed {p} (not part of this render)", err=as_json)
     if as_json:
-        click.echo(json.dumps({"written": [str(p) for p in written], "unchanged": [str(p) for p in unchanged]},
-                              indent=2))
+        click.echo(json.dumps(_with_source({"written": [str(p) for p in written],
+                                            "unchanged": [str(p) for p in unchanged]}, src), indent=2))
         return
+    _say_source(src)
     for p in written:
         click.echo(f"wrote {p}")
     for p in unchanged:
         click.echo(f"unchanged {p}")
-    if not spec.runners.enabled:
+    if not src.spec.runners.enabled:
         click.echo("runners.enabled is false: no train-evaluate.yml (it runs on the stack's runners).")
 
 
 # -- check (offline policy) ------------------------------------------------------------------------
-def _print_report(report: Any, spec: Any, source: str | None) -> None:
+def _print_report(report: Any, src: Any) -> None:
     from rich.console import Console
     from rich.markup import escape
 
     console = Console(highlight=False, soft_wrap=True)
-    console.print(f"Policy check of profile [bold]{report.profile}[/]" + (f" ({escape(source)})" if source else "")
-                  + ": built-in rules" + "".join(f", {s.name}" for s in report.scanners if s.status == "ran") + "\n")
+    console.print(f"Policy check of profile [bold]{report.profile}[/]: built-in rules"
+                  + "".join(f", {s.name}" for s in report.scanners if s.status == "ran") + "\n")
     color = {"high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
     for f in report.findings:
         sev = f"[dim]{f.severity:<6}[/]" if f.waived else f"[{color.get(f.severity, 'white')}]{f.severity:<6}[/]"
@@ -813,51 +752,55 @@ def _print_report(report: Any, spec: Any, source: str | None) -> None:
 
 
 @cli.command()
-@spec_options
+@o.source_options
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
               help="Check a saved plan (`mlplatform plan --json --out FILE`) instead of planning.")
-@click.option("--stack", default="dev", show_default=True, help="Stack name (prefixes physical names).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @click.option("--sarif", "sarif_file", type=click.Path(dir_okay=False), default=None,
               help="Also write the findings as SARIF 2.1.0 (GitHub code scanning) to this file.")
 @click.option("--force", is_flag=True, help="Overwrite --sarif if it exists.")
 @click.option("--no-scanners", is_flag=True, help="Only the built-in rules: skip checkov and kubernetes-validate.")
-@domain_errors
 def check(profile: str | None, team_size: int | None, config_file: str | None, sets: tuple[str, ...],
-          region: str | None, plan_file: str | None, stack: str, as_json: bool, sarif_file: str | None,
-          force: bool, no_scanners: bool) -> None:
+          region: str | None, stack: str | None, directory: str | None, plan_file: str | None, as_json: bool,
+          sarif_file: str | None, force: bool, no_scanners: bool) -> None:
     """Check, offline, a stack's security and reliability: built-in rules, checkov, kubernetes-validate.
 
     Exits 3 when a high finding is not waived. Waive a finding in the stack config:
     `waivers: [{rule: ..., resource: ..., reason: ...}]`.
     """
-    from mlplatform.stacks.files import write_atomic
-    from mlplatform.stacks.program import plan as make_plan
     from mlplatform.stacks.analyses.check import check as run_check
-    from mlplatform.stacks.analyses.check import read_plan, stack_waivers
-    from mlplatform.stacks.config.spec import resolve_spec
+    from mlplatform.stacks.analyses.check import stack_waivers
+    from mlplatform.stacks.files import write_atomic
 
-    saved = read_plan(plan_file) if plan_file else None
-    if saved is not None and not (profile or team_size or config_file):
-        profile = saved.profile or None
-    one_profile_choice(profile, team_size)
-    spec, source = resolve_spec(profile, team_size, config_file, sets, region, stack=stack)
-    if saved is not None:
-        from mlplatform.stacks.plan.export import plan_region
-
-        result, where = saved, region or plan_region(saved)
-    else:
-        result, where = make_plan(spec, stack=stack), spec.region
-    report = run_check(result, stack_waivers(spec), region=where, scanners=not no_scanners)
+    src = o.make_source(profile, team_size, config_file, sets, region, stack, directory, plan_file)
+    if not as_json:
+        _say_source(src)
+    progress = _progress("check: planning and scanning") if not as_json else None
+    try:
+        report = run_check(src.plan(), stack_waivers(src.spec), region=src.region, scanners=not no_scanners)
+    finally:
+        if progress is not None:
+            progress.stop()
     if sarif_file:
-        artifact = config_file or source or plan_file or "Pulumi.yaml"
+        artifact = str(src.file) if src.file else "Pulumi.yaml"
         write_atomic(sarif_file, json.dumps(report.to_sarif(artifact), indent=2) + "\n", force=force, what="--sarif")
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps(_with_source(report.to_dict(), src), indent=2))
     else:
-        _print_report(report, spec, source or plan_file)
+        _print_report(report, src)
     if report.exit_code:
         sys.exit(report.exit_code)
+
+
+def _progress(message: str) -> Any:
+    """A spinner on stderr while a slow step runs, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+
+    status = Console(stderr=True).status(message)
+    status.start()
+    return status
 
 
 from mlplatform.cli.evidence import evidence as _evidence  # noqa: E402 - evidence record|log|at|verify

@@ -10,6 +10,30 @@ from mlplatform.stacks.plan.offline import Plan
 from mlplatform.stacks.config.spec import StackSpec
 
 
+class PipedConsole(Console):
+    """A Rich console sized the usual way (the terminal, or COLUMNS); when the output is not a terminal,
+    lines are written without trailing padding (a log or a file reads clean)."""
+
+    def print(self, *objects, **kwargs) -> None:  # type: ignore[override]
+        if self.is_terminal or self._buffer_index:
+            return super().print(*objects, **kwargs)
+        with self.capture() as captured:
+            super().print(*objects, **kwargs)
+        text = captured.get()
+        self.file.write("\n".join(line.rstrip() for line in text.split("\n")))
+        self.file.flush()
+
+
+def console_for(needed: int = 0, **kwargs) -> Console:
+    """A console at least `needed` wide when piped without COLUMNS (rows of a plan are never wrapped);
+    in a terminal or with COLUMNS set, that width is honoured."""
+    import os
+
+    probe = Console()
+    width = probe.width if (probe.is_terminal or os.environ.get("COLUMNS")) else max(needed, probe.width)
+    return PipedConsole(width=width, **kwargs)
+
+
 def tree_rows(plan: Plan) -> list[tuple[str, str, str, str]]:
     """(prefix, type, name, info) per resource, depth-first, with box-drawing tree prefixes."""
     by_parent: dict[str | None, list] = {}
@@ -37,7 +61,7 @@ def print_plan(plan: Plan, spec: StackSpec, stack: str, console: Console | None 
         # Columns size to their longest cell, so the width needed is the sum of the column maxima.
         needed = sum(max((len(c) for c in col), default=0) for col in (
             [p + t for p, t, _, _ in rows], [n for _, _, n, _ in rows], [i for *_, i in rows])) + 16
-        console = Console(width=max(needed, Console().width))
+        console = console_for(needed)
     console.print(f"Offline plan of stack [bold]{stack}[/]: profile [bold]{spec.profile}[/], region {spec.region} "
                   "(mock engine: no cloud calls, no credentials)\n")
     table = Table(box=None, pad_edge=False, show_edge=False)
@@ -61,7 +85,7 @@ _OP_MARK = {"create": ("+", "green"), "update": ("~", "yellow"), "replace": ("+-
 def _wide_console(lines: list[str] | None = None) -> Console:
     """A console that never wraps a row (diffs and cost tables are read like logs)."""
     needed = max((len(x) + 8 for x in lines or []), default=80)
-    return Console(width=max(needed, Console().width, 120), highlight=False)
+    return console_for(max(needed, 120), highlight=False)
 
 
 def _value(v: object, limit: int = 160) -> str:
@@ -90,6 +114,17 @@ def cost_delta_lines(before, after) -> list[str]:  # CostReport, CostReport
     return out
 
 
+def _list_rows(old: list, new: list) -> list[tuple[str, str]]:
+    """`- x` for each element gone, `+ y` for each one added (by value), or that only the order changed."""
+    import json
+
+    key = lambda v: json.dumps(v, sort_keys=True, default=str)  # noqa: E731
+    before, after = [key(v) for v in old], [key(v) for v in new]
+    rows = [(f"          - {_value(v)}", "red") for v, k in zip(old, before) if k not in after]
+    rows += [(f"          + {_value(v)}", "green") for v, k in zip(new, after) if k not in before]
+    return rows or [("          (same elements, order changed)", "dim")]
+
+
 def print_diff(d, costs=None, console: Console | None = None) -> None:  # PlanDiff, (CostReport, CostReport)
     """A `pulumi preview --diff`-like listing, data loss and disruption apart, cost delta, summary line."""
     from mlplatform.stacks.analyses.diff import ENGINE_NOTE
@@ -110,6 +145,11 @@ def print_diff(d, costs=None, console: Console | None = None) -> None:  # PlanDi
                 text = f"{c.path}: {_value(c.new)}"
             elif c.kind == "delete":
                 text = f"{c.path}: {_value(c.old)}"
+            elif isinstance(c.old, list) and isinstance(c.new, list):  # element by element, never two truncated lists
+                rows.append((f"      {sign} {c.path}:" + ("   (forces replacement)" if c.replaces else ""),
+                             "magenta" if c.replaces else ""))
+                rows += _list_rows(c.old, c.new)
+                continue
             else:
                 text = f"{c.path}: {_value(c.old)} => {_value(c.new)}"
             rows.append((f"      {sign} {text}" + ("   (forces replacement)" if c.replaces else ""),
@@ -172,7 +212,7 @@ def print_cost(report, console: Console | None = None) -> None:  # CostReport
         if totals["monthly"]:
             table.add_row("", f"[dim]{comp} total[/]", "", "", "",
                           f"[dim]idle {_money(totals['idle'])} / {_money(totals['monthly'])}[/]")
-    console = console or Console(width=max(Console().width, 150), highlight=False)
+    console = console or console_for(150, highlight=False)
     console.print(table)
     unpriced = f" + {len(report.gaps)} unpriced item(s), listed below" if report.gaps else ""
     console.print(f"[bold]Idle:[/] {_money(report.idle)}/month{unpriced} (always-on resources and volumes; GPU pools "

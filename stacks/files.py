@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .config.spec import SpecError
+from .errors import SpecError
 
 
 FILE_MODE = 0o644
@@ -21,6 +21,8 @@ def write_atomic(path: str | Path, text: str, *, force: bool = False, what: str 
     if p.exists() and not force:
         raise SpecError(what, f"{p} already exists", "pass --force to overwrite it, or choose another path")
     folder = p.parent if str(p.parent) else Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise SpecError(what, f"{folder} is a file, so {p} cannot be written inside it", "choose a path in a folder")
     if not folder.is_dir():
         raise SpecError(what, f"folder {folder} does not exist", "create it first or choose another path")
     try:

@@ -18,7 +18,7 @@ from mlplatform.components.ci_runners import (CiRunners, CiRunnersArgs, Existing
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
 from mlplatform.components.evidence_ledger import EvidenceLedger, EvidenceLedgerArgs, ExistingLedger, ObserverArgs
 from mlplatform.components._common import GPU_LABEL, POOL_LABEL
-from mlplatform.components.gpu_node_pool import ExistingGpuNodes, GpuNodePool, GpuNodePoolArgs, GpuPool, narrowed_to_region
+from mlplatform.components.gpu_node_pool import ExistingGpuNodes, GpuNodePool, GpuNodePoolArgs, GpuPool
 from mlplatform.components.gpu_node_pool import CPU_BATCH_POOL, CPU_BATCH_TOLERATION
 from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore, MetadataStoreArgs
@@ -30,7 +30,7 @@ from mlplatform.components.versions import KUBERNETES_VERSION
 
 from .plan.offline import Plan, run_offline
 from .cloud.secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
-from .config.spec import SECTIONS, StackSpec, profile_defaults, spec_from_stack_config
+from .config.spec import SECTIONS, StackSpec, check_stack_config_keys, spec_from_stack_config
 
 
 @dataclass
@@ -335,11 +335,8 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
     g, c = spec.gpu, spec.cluster
     if not g.pools and not g.existing:
         return None
-    # The profile's default types are narrowed to the region's offerings; a user's own list is validated.
-    defaults = {p["name"]: p["instance_types"] for p in profile_defaults(spec.profile).get("gpu", {}).get("pools", [])}
-    pools = [GpuPool(**{**p.model_dump(), "instance_types": narrowed_to_region(p.instance_types, spec.region)
-                        if p.instance_types == defaults.get(p.name) else list(p.instance_types)})
-             for p in g.pools] if not g.existing else []
+    # A profile's default types are already narrowed to the region (spec.resolve, with a notice); a user's own are validated.
+    pools = [GpuPool(**p.model_dump()) for p in g.pools] if not g.existing else []
     return GpuNodePool(name, GpuNodePoolArgs(
         cluster=cluster,
         subnet_ids=network.private_subnet_ids,
@@ -360,6 +357,9 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
 
 def spec_from_pulumi_config() -> StackSpec:
     """The StackSpec this stack's Pulumi config describes (see `spec.spec_from_stack_config`)."""
+    from pulumi.runtime.config import CONFIG
+
+    check_stack_config_keys(dict(CONFIG.get()))  # a typo (mlplatform:profle) fails under the engine too
     cfg = pulumi.Config("mlplatform")
     config: dict[str, Any] = {"aws:region": pulumi.Config("aws").get("region")}
     for key in ("profile", "team_size"):

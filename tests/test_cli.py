@@ -112,13 +112,20 @@ def test_plan_inside_an_initialised_project_uses_its_stack_file(tmp_path, monkey
         "config:\n  aws:region: eu-west-1\n  mlplatform:profile: growth\n  mlplatform:network:\n    az_count: 2\n")
     monkeypatch.chdir(tmp_path)
     data = json.loads(run("plan", "--json").stdout)
+    assert data["source"] == {"kind": "project", "stack": "dev", "file": str(tmp_path / "Pulumi.dev.yaml"),
+                              "profile": "growth", "profile_from": "file", "region": "eu-west-1",
+                              "overrides": ["network.az_count"], "notices": data["source"]["notices"]}
+    monkeypatch.chdir(tmp_path.parent)  # outside the project: the same values as options plan the same
     expected = json.loads(run("plan", "-p", "growth", "--region", "eu-west-1", "--set", "network.az_count=2",
                               "--json").stdout)
-    assert data == expected
-    assert "Stack config: Pulumi.dev.yaml" in run("plan").stdout
+    assert {k: v for k, v in data.items() if k != "source"} == {k: v for k, v in expected.items() if k != "source"}
+    monkeypatch.chdir(tmp_path)
+    assert run("plan").stdout.splitlines()[0] == "Stack dev (Pulumi.dev.yaml): profile growth, region eu-west-1, 1 override"
     # The stack file can also be passed explicitly, from anywhere.
     monkeypatch.chdir(tmp_path.parent)
-    assert json.loads(run("plan", "--config", str(tmp_path / "Pulumi.dev.yaml"), "--json").stdout) == expected
+    explicit = json.loads(run("plan", "--config", str(tmp_path / "Pulumi.dev.yaml"), "--json").stdout)
+    assert explicit["source"]["kind"] == "config" and explicit["source"]["stack"] == "dev"
+    assert {k: v for k, v in explicit.items() if k != "source"} == {k: v for k, v in data.items() if k != "source"}
     res = run("plan", "--config", str(tmp_path / "Pulumi.dev.yaml"), "--profile", "full")
     assert res.exit_code == 1 and "is a Pulumi stack file; it names its own profile" in res.stderr
 

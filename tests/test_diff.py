@@ -12,7 +12,7 @@ import pulumi_aws as aws
 import pytest
 
 from conftest import plan_of
-from mlplatform.stacks.analyses.diff import STATEFUL_TYPES, diff_plans, infer_region, physical_name, property_changes
+from mlplatform.stacks.analyses.diff import STATEFUL_TYPES, diff_plans, physical_name, property_changes
 from mlplatform.stacks.plan.offline import SECRET, Plan, PlannedResource
 from mlplatform.stacks.program import plan
 from mlplatform.stacks.analyses.replacements import AWS, KUBERNETES_KINDS, rule_for
@@ -199,10 +199,14 @@ def test_unknown_types_are_listed_not_guessed():
     assert "cannot be predicted" in d.resources[0].notes[0]
 
 
-def test_infer_region_and_physical_names(plans):
-    assert infer_region(plans["pragmatic"]) == "us-east-1"
-    eu = plan(load_spec("pragmatic", region="eu-central-1"))
-    assert infer_region(eu) == "eu-central-1"
+def test_plans_know_their_stack_and_region_and_older_saved_plans_still_load(plans):
+    assert (plans["pragmatic"].stack, plans["pragmatic"].region) == ("dev", "us-east-1")
+    eu = plan(load_spec("pragmatic", region="eu-central-1"), stack="prod")
+    data = eu.to_dict()
+    assert (data["stack"], data["region"]) == ("prod", "eu-central-1")
+    older = {k: v for k, v in data.items() if k not in ("stack", "region")}  # saved before plans carried them
+    again = Plan.from_dict(older)
+    assert again.region == "eu-central-1" and again.stack == "dev" and again.resources == eu.resources
     cluster = next(r for r in plans["pragmatic"].resources if r.type == "aws:eks/cluster:Cluster")
     assert physical_name(cluster) == "ml-dev"
     bucket = next(r for r in plans["pragmatic"].resources if r.type == "aws:s3/bucket:Bucket")
@@ -215,7 +219,8 @@ def test_every_type_in_every_profile_plan_is_in_the_create_only_table(plans, fea
     every = [*plans.items(), *featured_plans.items()]
     missing = sorted({(p, r.type) for p, pl in every for r in pl.resources if r.custom and not rule_for(r.type)})
     assert missing == [], f"add these types to stacks/analyses/replacements.py (with their 'forces new' source): {missing}"
-    assert STATEFUL_TYPES <= set(AWS)
+    planned = {r.type for _, pl in every for r in pl.resources}
+    assert STATEFUL_TYPES & planned <= set(AWS)  # every stateful type a plan holds has its replacement rule
 
 
 def _snake(camel: str) -> str:
@@ -259,7 +264,7 @@ def test_cli_diff_profiles_for_people_and_json():
     assert res.exit_code == 0, res.stderr
     out = res.stdout
     assert "+- aws:eks/nodeGroup:NodeGroup  ml-dev-system  replace (instanceTypes, subnetIds)" in out
-    assert '~ instanceTypes: ["t3a.medium"] => ["m6i.large"]   (forces replacement)' in out
+    assert '~ instanceTypes:   (forces replacement)\n          - "t3a.medium"\n          + "m6i.large"' in out
     assert "Data loss: none" in out and "Disruption (downtime, no data loss):" in out
     assert "Monthly cost (us-east-1): idle $" in out and "the engine has the final word" in out
     data = json.loads(run("diff", "--from", "pragmatic", "--to", "growth", "--json").stdout)

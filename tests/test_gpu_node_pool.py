@@ -575,7 +575,7 @@ def test_profile_defaults_follow_the_region_but_a_users_list_is_checked():
         == {("g5.xlarge",)}
     code, _, err = cli_plan("--region", "eu-west-1", "--set", "gpu.pools.0.instance_types=[g6.xlarge]")
     assert code == 1
-    assert "pools[gpu].instance_types: g6.xlarge is not offered in eu-west-1" in err and len(err.strip().splitlines()) == 1
+    assert "gpu.pools.0.instance_types: g6.xlarge is not offered in eu-west-1" in err and len(err.strip().splitlines()) == 1
 
 
 def test_stack_adopting_gpu_nodes_and_catalog():

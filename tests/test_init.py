@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from mlplatform.cli.main import cli
 from mlplatform.stacks import files
-from mlplatform.stacks.project.init import InitOptions, init_project, spec_from_config
+from mlplatform.stacks.config.spec import spec_from_stack_config
+from mlplatform.stacks.project.init import InitOptions, init_project
 from mlplatform.stacks.plan.offline import run_offline
 
 FILES = [".gitignore", "Pulumi.dev.yaml", "Pulumi.yaml", "README.md", "__main__.py", "requirements.txt"]
@@ -72,7 +73,9 @@ def test_init_renders_a_pulumi_project(tmp_path):
         "mlplatform:tags": {"team": "vision"},
     }
     assert (d / "__main__.py").read_text().splitlines() == ["from mlplatform.stacks.program import main", "", "main()"]
-    assert (d / "requirements.txt").read_text() == f"mlplatform=={metadata.version('mlplatform')}\n"
+    from mlplatform.stacks.project.init import requirement  # a release: mlplatform==X.Y.Z; here a local install
+    assert (d / "requirements.txt").read_text() == requirement() + "\n"
+    assert requirement() in (f"mlplatform=={metadata.version('mlplatform')}", f"mlplatform @ {Path(__file__).resolve().parents[1].as_uri()}")
     ignored = (d / ".gitignore").read_text().splitlines()
     assert "venv/" in ignored and ".pulumi-state/" in ignored
     readme = (d / "README.md").read_text()
@@ -93,7 +96,9 @@ def test_rendered_program_plans_like_mlplatform_plan(tmp_path, args, monkeypatch
     monkeypatch.chdir(d)  # the README's command runs in the project folder
     cli_plan = run(*plan_command_of(d), "--json")
     assert cli_plan.exit_code == 0, cli_plan.output
-    assert json.loads(cli_plan.stdout) == from_project
+    data = json.loads(cli_plan.stdout)
+    assert data.pop("source")["file"] == str((d / f"Pulumi.{stack}.yaml").resolve())
+    assert data == from_project
     assert len(from_project["resources"]) > 40
 
 
@@ -101,7 +106,7 @@ def test_stack_file_reads_back_to_the_same_spec(tmp_path):
     result = init_project(InitOptions(directory=tmp_path, profile="full", region="eu-central-1",
                                       sets=("database.multi_az=false",)))
     config = yaml.safe_load((tmp_path / "Pulumi.dev.yaml").read_text())["config"]
-    assert spec_from_config(config) == result.spec and result.spec.database.multi_az is False
+    assert spec_from_stack_config(config) == result.spec and result.spec.database.multi_az is False
 
 
 def test_refuses_to_overwrite_then_force_then_no_op(tmp_path):
@@ -200,7 +205,7 @@ def test_interactive_answers_fill_what_the_flags_leave_open(tmp_path):
     script = iter([
         ("text", "7"),  # team size -> growth
         ("select", "eu-west-1"), ("text", "staging"), ("select", "local"),
-        ("confirm", True), ("text", "vpc-0123"), ("text", "subnet-a, subnet-b"), ("text", ""),
+        ("confirm", True), ("text", "vpc-0123456789abcdef0"), ("text", "subnet-0aa11bb22cc33dd44, subnet-0ee55ff66aa77bb88"), ("text", ""),
         ("confirm", True), ("text", "platform-eks"),
         ("confirm", True), ("text", "observability"), ("text", "kps"),
         ("text", "acme-ml"),
@@ -217,7 +222,8 @@ def test_interactive_answers_fill_what_the_flags_leave_open(tmp_path):
     assert next(script, None) is None and len(asked) == 14
     config = yaml.safe_load((tmp_path / "Pulumi.staging.yaml").read_text())["config"]
     assert config["mlplatform:profile"] == "growth" and config["mlplatform:team_size"] == 7
-    assert config["mlplatform:network"] == {"existing": {"vpc_id": "vpc-0123", "private_subnet_ids": ["subnet-a", "subnet-b"]}}
+    assert config["mlplatform:network"] == {"existing": {"vpc_id": "vpc-0123456789abcdef0", "private_subnet_ids": [
+        "subnet-0aa11bb22cc33dd44", "subnet-0ee55ff66aa77bb88"]}}
     assert config["mlplatform:cluster"] == {"existing": {"name": "platform-eks"}}
     assert config["mlplatform:monitoring"] == {"existing": {"namespace": "observability", "release": "kps"}}
     assert config["mlplatform:runners"] == {"github_config_url": "https://github.com/acme-ml"}

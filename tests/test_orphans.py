@@ -129,4 +129,5 @@ def test_destroy_orphans_only_command(aws, tmp_path):
     assert done.exit_code == 0 and "Deleted 1 orphans." in done.stdout
     left = {g["GroupId"] for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]}
     assert ours not in left and theirs in left
-    assert run("--yes").stdout.strip() == f"No orphans tagged for stack dev in {REGION}."
+    out = run("--yes").stdout.splitlines()
+    assert out[0].startswith("Stack dev (Pulumi.dev.yaml): ") and out[-1] == f"No orphans tagged for stack dev in {REGION}."

@@ -12,7 +12,20 @@ import yaml
 from click.testing import CliRunner
 
 from mlplatform.cli.main import cli
-from mlplatform.stacks.project.team import _spliced_add, _spliced_remove
+from mlplatform.stacks.config.stackfile import StackFile
+
+
+def _file(text: str, kind: str, path: Path) -> StackFile:
+    return StackFile(path, kind, text, yaml.safe_load(text) or {})
+
+
+def _spliced_add(text: str, kind: str, path: Path, entry: dict) -> str:
+    """The one stack-file writer's list splice (StackFile.add_item)."""
+    return _file(text, kind, path).add_item("teams", entry)
+
+
+def _spliced_remove(text: str, kind: str, path: Path, name: str) -> str:
+    return _file(text, kind, path).remove_item("teams", name)
 
 ROOT = Path(__file__).resolve().parents[1]
 ALICE = "arn:aws:iam::123456789012:role/alice"
@@ -190,7 +203,7 @@ def test_oversubscription_setting_allows_quotas_above_the_pools(hand_written):
 def test_no_config_and_no_project_is_a_clear_error(tmp_path):
     res = CliRunner().invoke(cli, ["team", "list", "--dir", str(tmp_path)])
     assert res.exit_code == 1
-    assert "--config: no " in res.stderr and "pass --config FILE" in " ".join(res.stderr.split())
+    assert f"--dir: {tmp_path} has no Pulumi.yaml" in res.stderr and "pass --config FILE" in " ".join(res.stderr.split())
 
 
 def test_flow_style_teams_are_refused_not_rewritten(tmp_path):

@@ -16,7 +16,12 @@ from mlplatform.stacks.config import spec as spec_module
 from mlplatform.stacks.analyses.diff import STATEFUL_TYPES, diff_plans, physical_name
 from mlplatform.stacks.program import plan
 from mlplatform.stacks.config.spec import PROFILES, load_spec
-from mlplatform.stacks.project.upgrade import UpgradeRefused, apply, prepare, read_config, rewrite_profile
+from mlplatform.stacks.config.source import stack_source
+from mlplatform.stacks.project.upgrade import UpgradeRefused, apply, prepare
+
+
+def read_config(path):
+    return stack_source(config_file=path)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "existing-vpc"
@@ -43,7 +48,8 @@ def test_profile_change_keeps_every_stateful_resource(plans, variant, old, new):
     d = diff_plans(before, after, old, new)
     assert d.unsafe() == [] and d.data_loss == []
     stateful = [r for r in before.resources if r.type in STATEFUL_TYPES]
-    assert {r.type for r in stateful} == STATEFUL_TYPES  # cluster, database, bucket, registries, KMS keys
+    assert {r.type for r in stateful} == {"aws:eks/cluster:Cluster", "aws:rds/instance:Instance", "aws:s3/bucket:Bucket",
+                                          "aws:ecr/repository:Repository", "aws:kms/key:Key"} & STATEFUL_TYPES
     now = after.by_urn()
     changed = {c.urn: c for c in d.resources}
     for r in stateful:
@@ -157,13 +163,14 @@ def test_cli_upgrade_to_the_current_profile_is_a_no_op(project):
 
 def test_cli_upgrade_needs_a_config(tmp_path):
     res = run("upgrade", "--to", "growth", "--dir", str(tmp_path))
-    assert res.exit_code == 1 and "no " in res.stderr and "Pulumi.dev.yaml" in res.stderr
+    assert res.exit_code == 1 and f"--dir: {tmp_path} has no Pulumi.yaml" in res.stderr and "--stack-file" not in res.stderr
 
 
 def test_rewrite_adds_a_missing_profile_key(tmp_path):
     path = tmp_path / "stack.yaml"
     path.write_text("# my stack\nteam_size: 3   # people\nnetwork:\n  az_count: 3\n")
-    rewrite_profile(path, "stack", "growth")
+    sf = read_config(path).stack_file
+    sf.save(sf.set_value("profile", "growth"))
     text = path.read_text()
     assert text.splitlines()[0] == "# my stack" and "# people" in text
     assert yaml.safe_load(text) == {"profile": "growth", "team_size": 3, "network": {"az_count": 3}}

@@ -9,6 +9,8 @@ import shutil
 from importlib import metadata
 
 import pytest
+
+from mlplatform.stacks.errors import SpecError
 from click.testing import CliRunner
 from pulumi.automation import EngineEvent, OutputValue
 from rich.console import Console
@@ -79,9 +81,9 @@ def test_project_is_read_from_the_init_folder(project_dir):
     assert (p.name, p.stack, p.region) == ("mlplatform", "dev", "eu-west-1")
     assert p.backend_url == "file://.pulumi-state" and p.local_backend and p.secrets_provider is None
     assert p.config["mlplatform:profile"] == "pragmatic"
-    with pytest.raises(EngineError, match=r"^--stack: .* has no Pulumi.prod.yaml; pass --stack dev$"):
+    with pytest.raises(SpecError, match=r"^--stack: .* has no Pulumi.prod.yaml; pass --stack dev$"):
         load_project(project_dir, "prod")
-    with pytest.raises(EngineError, match=r"has no Pulumi.yaml; run `mlplatform init"):
+    with pytest.raises(SpecError, match=r"has no Pulumi.yaml; run `mlplatform init"):
         load_project(project_dir.parent, "dev")
 
 
@@ -103,7 +105,7 @@ def test_preview_and_up_refuse_runners_without_their_github_app_secret(project_d
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # the refusal comes first, before any engine check
     for verb in (["preview"], ["up", "--yes"]):
         res = CliRunner().invoke(cli, [*verb, "--dir", str(project_dir)], catch_exceptions=False)
-        assert res.exit_code == 1 and res.stdout == ""
+        assert res.exit_code == 1 and res.stdout.splitlines()[0].startswith("Stack dev (Pulumi.dev.yaml): ")
         (line,) = res.stderr.strip().splitlines()
         assert line.startswith("error: mlplatform:github_app_id") and "not set while runners are enabled" in line
 
@@ -112,7 +114,7 @@ def test_preview_without_pulumi_exits_1_with_one_line(project_dir, monkeypatch, 
     _without_runners(project_dir)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     res = CliRunner().invoke(cli, ["preview", "--dir", str(project_dir)], catch_exceptions=False)
-    assert res.exit_code == 1 and res.stdout == ""
+    assert res.exit_code == 1 and res.stdout.splitlines()[0].startswith("Stack dev (Pulumi.dev.yaml): ")
     assert res.stderr.strip().splitlines() == [
         "error: pulumi: the Pulumi CLI is not on PATH; install the Pulumi CLI: curl -fsSL https://get.pulumi.com | sh "
         "(or brew install pulumi)"]
@@ -306,7 +308,7 @@ def test_up_without_pulumi_is_one_line_before_any_preflight(project_dir, monkeyp
     _without_runners(project_dir)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     res = CliRunner().invoke(cli, ["up", "--dir", str(project_dir), "--yes"], catch_exceptions=False)
-    assert res.exit_code == 1 and res.stdout == ""
+    assert res.exit_code == 1 and res.stdout.splitlines()[0].startswith("Stack dev (Pulumi.dev.yaml): ")
     assert res.stderr.strip().splitlines() == [
         "error: pulumi: the Pulumi CLI is not on PATH; install the Pulumi CLI: curl -fsSL https://get.pulumi.com | sh "
         "(or brew install pulumi)"]

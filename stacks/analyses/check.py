@@ -368,20 +368,6 @@ def stack_waivers(spec: Any) -> list[Waiver]:
     return out
 
 
-def read_plan(path: str | Path) -> Plan:
-    """A Plan saved by `mlplatform plan --json --out FILE`; a bad file is one SpecError line."""
-    from ..config.spec import SpecError
-
-    p = Path(path)
-    try:
-        return Plan.from_dict(json.loads(p.read_text()))
-    except OSError as e:
-        raise SpecError("--plan", f"cannot read {p}: {e.strerror or e}", "check the path") from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise SpecError("--plan", f"{p} is not a saved plan ({type(e).__name__})",
-                        "write one with `mlplatform plan --json --out FILE`") from None
-
-
 def check(plan: Plan, waivers: Iterable[Any] = (), region: str | None = None, scanners: bool = True,
           workdir: str | Path | None = None) -> Report:
     """Built-in rules (+ checkov and kubernetes-validate when `scanners` and installed), then waivers."""

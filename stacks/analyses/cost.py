@@ -34,7 +34,6 @@ from typing import Any, Callable
 
 import yaml
 
-from .diff import infer_region
 from ..plan.offline import Plan, PlannedResource
 from ..config.spec import SpecError
 
@@ -762,7 +761,7 @@ def gpu_hour_prices(plan: Plan, prices: PriceBook) -> list[GpuHour]:
 def estimate(plan: Plan, region: str | None = None, usage: dict[str, Any] | None = None,
              prices: PriceBook | None = None) -> CostReport:
     """The monthly cost report of a plan (region: the plan's own when not given)."""
-    region = region or (prices.region if prices else None) or infer_region(plan) or "us-east-1"
+    region = region or (prices.region if prices else None) or plan.region
     prices = prices or load_prices(region)
     usage = usage if usage is not None else load_usage()
     ctx = _Ctx(plan, prices, usage)

@@ -24,17 +24,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..plan.offline import SECRET, Plan, PlannedResource
+from ..plan.offline import SECRET, STATEFUL_TYPES, Plan, PlannedResource  # noqa: F401 (STATEFUL_TYPES re-exported)
 from .replacements import rule_for
 
 # DESIGN "stateful resources": no profile upgrade may replace or delete them.
-STATEFUL_TYPES = frozenset({
-    "aws:eks/cluster:Cluster",
-    "aws:rds/instance:Instance",
-    "aws:s3/bucket:Bucket",
-    "aws:ecr/repository:Repository",
-    "aws:kms/key:Key",
-})
 
 ENGINE_NOTE = ("Predicted offline from each provider's create-only properties; the engine has the final word: "
                "run `pulumi preview --diff` (or `mlplatform preview`) before `up`.")
@@ -307,18 +300,6 @@ def _references(value: Any, identity: set[str]) -> bool:
     return False
 
 
-def infer_region(plan: Plan) -> str | None:
-    """The AWS region a plan was made for, read from zone names or ARNs in its inputs."""
-    counts: dict[str, int] = {}
-    for r in plan.resources:
-        for s in _strings(r.inputs):
-            m = re.match(r"^([a-z]{2}(?:-gov)?-[a-z]+-\d)[a-z]$", s) or re.search(
-                r"arn:aws[a-z-]*:[a-z0-9-]+:([a-z]{2}(?:-gov)?-[a-z]+-\d):", s)
-            if m:
-                counts[m.group(1)] = counts.get(m.group(1), 0) + 1
-    return max(counts, key=counts.get) if counts else None
-
-
 # -- disruption ------------------------------------------------------------------------------------
 def _changed(rc: ResourceChange, *prefixes: str) -> list[PropertyChange]:
     return [c for c in rc.changes if any(_norm(c.path) == p or _norm(c.path).startswith(p + ".") for p in prefixes)]
@@ -469,7 +450,7 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
                 rc.notes.append("retainOnDelete: the engine forgets it but leaves it in the cloud")
             changes[o.urn] = rc
 
-    _cascade(new, before, changes, infer_region(new) or infer_region(old) or "us-east-1")
+    _cascade(new, before, changes, new.region)
 
     ordered = [changes[r.urn] for r in new.resources if r.urn in changes]
     ordered += [changes[o.urn] for o in old.resources if o.urn in changes and o.urn not in after]

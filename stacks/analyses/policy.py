@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterable, Iterator
 
-from ..plan.offline import SECRET, UNKNOWN, Plan, PlannedResource
+from ..plan.offline import SECRET, STATEFUL_TYPES, UNKNOWN, Plan, PlannedResource
 
 SEVERITIES = ("high", "medium", "low", "info")
 
@@ -45,8 +45,6 @@ IAM_ATTACHMENT_TYPES = ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
 ADMIN_POLICY_ARNS = ("arn:aws:iam::aws:policy/AdministratorAccess",)
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 # Resources holding state (data or identity) that no update may delete: DESIGN "stateful resources".
-STATEFUL_TYPES = (EKS_CLUSTER, RDS_INSTANCE, RDS_CLUSTER, *BUCKET_TYPES, ECR_REPOSITORY, "aws:kms/key:Key",
-                  "aws:efs/fileSystem:FileSystem", "aws:dynamodb/table:Table")
 REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
 MIN_BACKUP_DAYS = 7
 MAX_HOP_LIMIT = 2

@@ -90,9 +90,13 @@ def check_credentials(sts: Any) -> tuple[Finding, str | None]:
         who = sts.get_caller_identity()
     except NoCredentialsError:
         return Finding("credentials", "blocker", "no AWS credentials found", AWS_LOGIN), None
-    except (ClientError, BotoCoreError) as e:
+    except ClientError as e:  # AWS answered: it refused these credentials
         return Finding("credentials", "blocker", f"AWS refused the credentials ({_error_code(e) or e})",
                        AWS_LOGIN), None
+    except BotoCoreError as e:  # no answer at all: endpoint unreachable, DNS, proxy, timeout
+        return Finding("credentials", "blocker", f"could not reach AWS STS to check the credentials "
+                       f"({type(e).__name__}: {str(e).splitlines()[0]})",
+                       "check the network, proxy and AWS_ENDPOINT_URL settings, then run `mlplatform doctor` again"), None
     return Finding("credentials", "ok", f"account {who['Account']} as {who['Arn']}"), who["Account"]
 
 

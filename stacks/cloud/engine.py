@@ -29,16 +29,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
-
+from ..plan.offline import DATA_TYPES
 from .doctor import AWS_LOGIN, PULUMI_INSTALL, aws_client
 from ..config.spec import SpecError
 
 # Python SDK distribution -> provider plugin name.
 PROVIDER_SDKS = {"pulumi_aws": "aws", "pulumi_kubernetes": "kubernetes", "pulumi_random": "random"}
 
-# Data kept by `destroy` unless --purge: resources of these type prefixes, plus everything they need.
-KEEP_PREFIXES = ("aws:rds/instance:", "aws:rds/cluster:", "aws:s3/bucket:", "aws:s3/bucketV2:", "aws:ecr/repository:")
 # Helm charts whose controllers must outlive the objects they clean up.
 CONTROLLER_CHARTS = ("aws-load-balancer-controller", "karpenter", "cluster-autoscaler")
 
@@ -92,22 +89,22 @@ class Project:
         return (self.backend_url or "").startswith("file://")
 
 
-def load_project(directory: str | Path, stack: str) -> Project:
-    """Read Pulumi.yaml and Pulumi.<stack>.yaml of a project folder made by `mlplatform init`."""
-    d = Path(directory)
-    proj_file = d / "Pulumi.yaml"
-    if not proj_file.is_file():
-        raise EngineError("--dir", f"{d} has no Pulumi.yaml", f"run `mlplatform init {d}` first, or pass --dir")
-    stack_file = d / f"Pulumi.{stack}.yaml"
-    if not stack_file.is_file():
-        have = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in d.glob("Pulumi.*.yaml"))
-        raise EngineError("--stack", f"{d} has no Pulumi.{stack}.yaml",
-                          f"pass --stack {' or '.join(have)}" if have else f"run `mlplatform init {d} --stack {stack}`")
-    proj = yaml.safe_load(proj_file.read_text()) or {}
-    st = yaml.safe_load(stack_file.read_text()) or {}
-    return Project(directory=d.resolve(), stack=stack, name=str(proj.get("name", "")),
-                   backend_url=(proj.get("backend") or {}).get("url"),
-                   secrets_provider=st.get("secretsprovider"), config=dict(st.get("config") or {}))
+def project_of(source: Any, directory: str | Path | None = None) -> Project:
+    """The engine's view of a StackSource: it must be a project folder's stack (Pulumi.yaml + Pulumi.<stack>.yaml)."""
+    if source.project is None or not source.project.exists or source.stack_file is None \
+            or source.stack_file.kind != "pulumi":
+        d = Path(directory) if directory is not None else Path(".")
+        raise EngineError("--dir", f"{d} has no Pulumi.yaml", f"run `mlplatform init {d}` first, or pass --dir PROJECT")
+    return Project(directory=source.project.directory.resolve(), stack=source.stack, name=source.project.name,
+                   backend_url=source.project.backend_url, secrets_provider=source.secrets_provider,
+                   config=source.stack_file.config)
+
+
+def load_project(directory: str | Path, stack: str | None = None) -> Project:
+    """The project folder's stack, read through StackSource (the one reader of stack files)."""
+    from ..config.source import stack_source
+
+    return project_of(stack_source(stack=stack, directory=directory), directory)
 
 
 def engine_env(project: Project, environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -383,7 +380,7 @@ def kept_urns(resources: list[Mapping[str, Any]], purge: bool) -> list[str]:
     if purge:
         return []
     by_urn = {r["urn"]: r for r in resources}
-    roots = {r["urn"] for r in resources if str(r.get("type", "")).startswith(KEEP_PREFIXES)}
+    roots = {r["urn"] for r in resources if r.get("type") in DATA_TYPES}  # data: kept with what it needs
     for r in resources:
         service = str(r.get("type", "")).split("/")[0] + "/"
         if any(by_urn[u]["type"].startswith(service) for u in _deps(r) & roots if u in by_urn):

@@ -14,24 +14,18 @@ import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..errors import SpecError, UsageError  # noqa: F401  (re-exported: the one hierarchy lives in stacks/errors.py)
 from .regions import AZ_COUNT
 
 PROFILES = ("pragmatic", "growth", "full")
 # Team size picks the profile: the upper bound of each band (DESIGN profile table).
 TEAM_SIZE_BANDS = (("pragmatic", 1, 5), ("growth", 6, 20), ("full", 21, None))
-
-
-class SpecError(ValueError):
-    """Bad stack configuration. `str()` is one line: `key: problem; fix`."""
-
-    def __init__(self, key: str, problem: str, fix: str):
-        self.key, self.problem, self.fix = key, problem, fix
-        super().__init__(f"{key}: {problem}; {fix}")
 
 
 class _Strict(BaseModel):
@@ -410,29 +404,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def read_yaml_file(path: str | Path, what: str = "config") -> dict[str, Any]:
-    """Read a user's YAML mapping; any problem becomes a one-line SpecError."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise SpecError(what, f"cannot read {p}: {e.strerror or e}", "check the path") from None
-    except UnicodeDecodeError:
-        raise SpecError(what, f"{p} is not UTF-8 text", "save it as UTF-8 YAML") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except _DuplicateKey as e:
-        raise SpecError(what, f"{p} sets {e.key!r} twice{e.where}", "keep one of them (YAML would silently keep the last)") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or "invalid YAML"
-        raise SpecError(what, f"{p} is not valid YAML{where} ({problem})", "fix the YAML syntax there") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SpecError(what, f"{p} must hold a mapping of keys, not a {type(data).__name__}",
-                        "write it as `key: value` lines like the profiles in stacks/profiles/")
-    return data
+    """Read a user's YAML mapping (stackfile.read_yaml_file: the one reader); problems are one SpecError."""
+    from .stackfile import read_yaml_file as read
+
+    return read(path, what)
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -453,7 +428,7 @@ def apply_set(data: dict[str, Any], assignment: str) -> dict[str, Any]:
     """Apply one `--set a.b.c=value` (value parsed as YAML: `3`, `true`, `[a, b]`); list items by index."""
     m = _SET_RE.match(assignment)
     if not m:
-        raise SpecError("--set", f"{assignment!r} is not key=value", "write it like --set network.az_count=3")
+        raise UsageError("--set", f"{assignment!r} is not key=value", "write it like --set network.az_count=3")
     path, raw = m.group(1).split("."), m.group(3)
     try:
         value = yaml.safe_load(raw) if raw != "" else ""
@@ -511,10 +486,34 @@ def _spec_error(e: ValidationError) -> SpecError:
     key = ".".join(str(p) for p in err["loc"]) or "config"
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
+        near = _near_key([str(p) for p in err["loc"]])
+        if near:
+            return SpecError(key, f"did you mean {near}?", "it is not a key mlplatform reads; fix its spelling")
         msg = "unknown key"
     elif err["type"] == "value_error" and "is greater than max" in msg:
         return SpecError(key, msg, "raise max or lower min")
     return SpecError(key, msg[:1].lower() + msg[1:], _fix_for(err))
+
+
+def _near_key(loc: list[str], prefix: str = "") -> str | None:
+    """The known key closest to an unknown one at `loc` (difflib), spelled as a key path, or None."""
+    import difflib
+
+    model: Any = StackSpec
+    for part in loc[:-1]:
+        if part.isdigit() or model is None:
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            return None
+        ann = field.annotation
+        args = [a for a in getattr(ann, "__args__", ()) if hasattr(a, "model_fields")] or \
+            [a for arg in getattr(ann, "__args__", ()) for a in getattr(arg, "__args__", ()) if hasattr(a, "model_fields")]
+        model = ann if hasattr(ann, "model_fields") else (args[0] if args else None)
+    if model is None or not hasattr(model, "model_fields"):
+        return None
+    found = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+    return prefix + ".".join([*loc[:-1], found[0]]) if found else None
 
 
 def validate(data: dict[str, Any]) -> StackSpec:
@@ -536,10 +535,71 @@ def validate(data: dict[str, Any]) -> StackSpec:
                         "and GPU pools on a cluster the stack creates",
                         "set cluster.system_nodes.scaled_by: stack, or gpu.mechanism: managed with pools")
     _check_teams(spec)
+    _check_components(spec)
     from .helm_overrides import check_helm_values
 
     check_helm_values(spec)
     return spec
+
+
+def _check_components(spec: StackSpec) -> None:
+    """What the components refuse before creating anything, checked here so every command (and `init`,
+    which writes nothing then) refuses it alike, naming the stack's key path."""
+    from mlplatform.components._common import ValidationError as ComponentError
+    from mlplatform.components.gpu_node_pool import _check_instance_type
+    from mlplatform.components.network import _validate_existing
+
+    try:
+        if spec.network.existing is not None:
+            from types import SimpleNamespace
+
+            ex = spec.network.existing
+            _validate_existing(SimpleNamespace(existing=ex, flow_logs=False, vpc_endpoints=False))  # type: ignore[arg-type]
+    except ComponentError as e:
+        raise SpecError(f"network.{e.field}", e.problem, e.fix) from None
+    if spec.gpu.existing is None:
+        for i, pool in enumerate(spec.gpu.pools):
+            for itype in pool.instance_types:
+                try:
+                    _check_instance_type(f"gpu.pools.{i}.instance_types", itype, spec.region)
+                except ComponentError as e:
+                    raise SpecError(e.field, e.problem, e.fix) from None
+
+
+def _user_wrote_types(user: dict[str, Any], set_paths: list[list[str]], i: int) -> bool:
+    """Whether the user (config, stack file or --set) wrote gpu pool i's instance_types."""
+    gpu = user.get("gpu")
+    if isinstance(gpu, dict) and "pools" in gpu:
+        return True
+    for sp in set_paths:
+        if sp[:2] == ["gpu", "pools"] and (len(sp) == 2 or (sp[2] == str(i) and (len(sp) == 3 or sp[3] == "instance_types"))):
+            return True
+    return False
+
+
+def narrow_profile_gpu_types(data: dict[str, Any], user: dict[str, Any], sets: tuple[str, ...] | list[str],
+                             notices: list[str]) -> dict[str, Any]:
+    """A profile's own GPU type lists narrowed to what the region offers (a notice each); the user's
+    own lists are left as written (validation refuses a type the region lacks)."""
+    from mlplatform.components.gpu_instances import offered_in
+
+    gpu = data.get("gpu")
+    if not isinstance(gpu, dict) or not isinstance(gpu.get("pools"), list) or gpu.get("existing"):
+        return data
+    region = str(data.get("region") or "us-east-1")
+    set_paths = [s.split("=", 1)[0].split(".") for s in sets]
+    pools = []
+    for i, pool in enumerate(gpu["pools"]):
+        types = pool.get("instance_types") if isinstance(pool, dict) else None
+        if isinstance(types, list) and not _user_wrote_types(user, set_paths, i):
+            kept = offered_in(region, [t for t in types if isinstance(t, str)])
+            if kept and kept != types:
+                dropped = [t for t in types if t not in kept]
+                notices.append(f"gpu.pools.{i}.instance_types: {', '.join(dropped)} not offered in {region}; "
+                               f"the profile's list is narrowed to {', '.join(kept)}")
+                pool = {**pool, "instance_types": kept}
+        pools.append(pool)
+    return {**data, "gpu": {**gpu, "pools": pools}}
 
 
 def pools_gpu_limit(spec: StackSpec) -> int | None:
@@ -600,18 +660,45 @@ def _check_teams(spec: StackSpec) -> None:
                         "gpu.oversubscribe_gpus: true to allow it")
 
 
-def load_spec(
+@dataclass
+class Resolved:
+    """A validated spec and where its values came from: `user` holds what the user wrote (config or
+    stack file sections, shaped like a profile file), `set_paths` the `--set` key paths, `notices`
+    what was adjusted (a profile's GPU list narrowed to the region), `profile_from` why this profile."""
+
+    spec: StackSpec
+    user: dict[str, Any] = field(default_factory=dict)
+    set_paths: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    profile_from: str = "default"  # "option" | "team size" | "file" | "default"
+
+    def overrides(self) -> list[str]:
+        """The key paths the user set (a list counts as one value)."""
+        out: list[str] = []
+
+        def walk(node: Any, path: str) -> None:
+            if isinstance(node, dict) and node and path not in ("tags",):
+                for k, v in node.items():
+                    walk(v, f"{path}.{k}" if path else str(k))
+            elif path:
+                out.append(path)
+
+        walk({k: v for k, v in self.user.items() if k not in ("profile", "team_size", "region")}, "")
+        return list(dict.fromkeys([*out, *self.set_paths]))
+
+
+def resolve(
     profile: str | None = None,
     team_size: int | None = None,
     config_file: str | Path | None = None,
     sets: tuple[str, ...] | list[str] = (),
     region: str | None = None,
     overrides: dict[str, Any] | None = None,
-) -> StackSpec:
+) -> Resolved:
     """Resolve the profile, merge its defaults with the user's file and `--set`s, validate.
 
-    `overrides` is the same as a config file's content, already read (the Pulumi program passes its
-    stack config this way). Which profile: `profile` if given, else the config's `profile:`, else the
+    `overrides` is the same as a config file's content, already read (a stack file's `mlplatform:`
+    sections come this way). Which profile: `profile` if given, else the config's `profile:`, else the
     one the team size picks (argument, then the config's `team_size:`), else pragmatic.
     """
     user = read_yaml_file(config_file) if config_file else {}
@@ -619,11 +706,12 @@ def load_spec(
     if team_size is not None and team_size < 1:
         raise SpecError("team_size", f"must be at least 1, got {team_size}", "pass the number of people on the ML team")
     chosen = profile or user.get("profile")
+    origin = "option" if profile else ("file" if user.get("profile") else "default")
     size = team_size if team_size is not None else user.get("team_size")
     if chosen is None and size is not None:
         if not isinstance(size, int) or isinstance(size, bool):
             raise SpecError("team_size", f"must be a whole number, got {size!r}", "write it like team_size: 4")
-        chosen = profile_for_team_size(size)
+        chosen, origin = profile_for_team_size(size), "team size"
     chosen = chosen or "pragmatic"
     if not isinstance(chosen, str) or chosen not in PROFILES:
         raise SpecError("profile", f"unknown profile {chosen!r}", f"use one of {', '.join(PROFILES)}")
@@ -635,17 +723,58 @@ def load_spec(
         data["region"] = region
     for s in sets:
         if s.split("=", 1)[0] in ("profile", "team_size"):
-            raise SpecError("--set", f"{s.split('=', 1)[0]} cannot be set this way", "use --profile or --team-size")
+            raise UsageError("--set", f"{s.split('=', 1)[0]} cannot be set this way", "use --profile or --team-size")
         data = apply_set(data, s)
-    return validate(data)
+    notices: list[str] = []
+    data = narrow_profile_gpu_types(data, user, sets, notices)
+    return Resolved(validate(data), user, [s.split("=", 1)[0] for s in sets], notices, origin)
 
 
-def spec_from_stack_config(config: dict[str, Any], sets: tuple[str, ...] | list[str] = ()) -> StackSpec:
-    """The StackSpec a Pulumi stack's `config:` map describes (`aws:region`, `mlplatform:profile`,
-    `mlplatform:team_size`, and one `mlplatform:<section>` key per section, shaped like a profile file).
+def load_spec(
+    profile: str | None = None,
+    team_size: int | None = None,
+    config_file: str | Path | None = None,
+    sets: tuple[str, ...] | list[str] = (),
+    region: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> StackSpec:
+    """The validated spec of `resolve` (same arguments)."""
+    return resolve(profile, team_size, config_file, sets, region, overrides).spec
 
-    The Pulumi program (under the engine) and `mlplatform plan` on a project folder both read it here.
+
+def stack_config_keys() -> tuple[str, ...]:
+    """Every `mlplatform:<key>` a stack file may hold."""
+    from mlplatform.components.ci_runners import GITHUB_APP_KEYS
+
+    return ("profile", "team_size", *SECTIONS, "tags", "waivers", *GITHUB_APP_KEYS)
+
+
+def check_stack_config_keys(config: dict[str, Any]) -> None:
+    """Unknown `mlplatform:*` keys are refused with a did-you-mean; other namespaces are Pulumi's or a provider's."""
+    import difflib
+
+    known = stack_config_keys()
+    for k in config:
+        if not isinstance(k, str) or not k.startswith("mlplatform:"):
+            continue
+        name = k.split(":", 1)[1]
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            if near:
+                raise SpecError(k, f"did you mean mlplatform:{near[0]}?", "it is not a key mlplatform reads; fix its spelling")
+            raise SpecError(k, "unknown key", f"mlplatform reads {', '.join('mlplatform:' + n for n in known[:4])}, "
+                            "and one mlplatform:<section> per profile section")
+
+
+def resolve_stack_config(config: dict[str, Any], sets: tuple[str, ...] | list[str] = (), profile: str | None = None,
+                         team_size: int | None = None, region: str | None = None) -> Resolved:
+    """The spec a Pulumi stack's `config:` map describes (`aws:region`, `mlplatform:profile`,
+    `mlplatform:team_size`, one `mlplatform:<section>` key per section shaped like a profile file);
+    `profile`, `team_size`, `region` given here win over the file's.
+
+    The Pulumi program (under the engine) and every command on a project folder read it here.
     """
+    check_stack_config_keys(config)
     overrides = {k.split(":", 1)[1]: v for k, v in config.items()
                  if k.startswith("mlplatform:") and k.split(":", 1)[1] in (*SECTIONS, "tags", "waivers")}
     size = config.get("mlplatform:team_size")
@@ -654,47 +783,26 @@ def spec_from_stack_config(config: dict[str, Any], sets: tuple[str, ...] | list[
     if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
         raise SpecError("mlplatform:team_size", f"must be a whole number, got {size!r}",
                         "write it like mlplatform:team_size: 4")
-    return load_spec(profile=config.get("mlplatform:profile"), team_size=size, region=config.get("aws:region"),
-                     overrides=overrides, sets=sets)
+    file_profile = config.get("mlplatform:profile")
+    if profile is None and team_size is not None:
+        file_profile, size = None, team_size
+    try:
+        res = resolve(profile=profile or file_profile, team_size=size, region=region or config.get("aws:region"),
+                      overrides=overrides, sets=sets)
+    except SpecError as e:
+        if e.key == "profile" and not profile:
+            raise SpecError("mlplatform:profile", e.problem, e.fix) from None
+        if e.key == "region" and not region:
+            raise SpecError("aws:region", e.problem, e.fix) from None
+        raise
+    if file_profile and not profile:
+        res.profile_from = "file"
+    elif profile:
+        res.profile_from = "option"
+    res.user = {**({"region": config["aws:region"]} if "aws:region" in config else {}), **overrides}
+    return res
 
 
-def read_stack_file(path: str | Path) -> dict[str, Any]:
-    """The `config:` map of a Pulumi stack file (`Pulumi.<stack>.yaml`)."""
-    data = read_yaml_file(path, what="stack file")
-    config = data.get("config") or {}
-    if not isinstance(config, dict):
-        raise SpecError("stack file", f"{path}: `config:` must be a mapping", "see `mlplatform init` for the shape")
-    return dict(config)
-
-
-def is_stack_file(path: str | Path) -> bool:
-    name = Path(path).name
-    return name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")) and name.count(".") >= 2 \
-        and name not in ("Pulumi.yaml", "Pulumi.yml")
-
-
-def resolve_spec(profile: str | None = None, team_size: int | None = None, config_file: str | Path | None = None,
-                 sets: tuple[str, ...] | list[str] = (), region: str | None = None, stack: str = "dev",
-                 directory: str | Path = ".") -> tuple[StackSpec, str | None]:
-    """The spec the CLI's stack options describe, and where it came from (a stack file, or None).
-
-    `--config` takes a plain config YAML or a Pulumi stack file. With neither `--config`, `--profile`
-    nor `--team-size`, a Pulumi project folder's `Pulumi.<stack>.yaml` (what `mlplatform init` wrote)
-    is used, so `mlplatform plan` inside it plans that stack.
-    """
-    if config_file is not None and is_stack_file(config_file):
-        if profile or team_size:
-            raise SpecError("--config", f"{config_file} is a Pulumi stack file; it names its own profile",
-                            "drop --profile/--team-size, or edit mlplatform:profile in that file")
-        cfg = read_stack_file(config_file)
-        if region:
-            cfg["aws:region"] = region
-        return spec_from_stack_config(cfg, sets), str(config_file)
-    if config_file is None and profile is None and team_size is None:
-        candidate = Path(directory) / f"Pulumi.{stack}.yaml"
-        if candidate.is_file() and (Path(directory) / "Pulumi.yaml").is_file():
-            cfg = read_stack_file(candidate)
-            if region:
-                cfg["aws:region"] = region
-            return spec_from_stack_config(cfg, sets), str(candidate)
-    return load_spec(profile=profile, team_size=team_size, config_file=config_file, sets=sets, region=region), None
+def spec_from_stack_config(config: dict[str, Any], sets: tuple[str, ...] | list[str] = ()) -> StackSpec:
+    """The StackSpec of `resolve_stack_config`."""
+    return resolve_stack_config(config, sets).spec

@@ -289,16 +289,6 @@ def terraform_values(r: PlannedResource) -> tuple[dict, dict, dict]:
 
 
 # -- references ----------------------------------------------------------------------------------
-_REGION = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:([a-z]{2}(?:-gov)?-[a-z]+-\d):")
-
-
-def plan_region(plan: Plan) -> str:
-    """The region a Plan's ARNs name (the offline engine puts it in every regional ARN)."""
-    for r in plan.resources:
-        m = _REGION.search(json.dumps(r.inputs))
-        if m:
-            return m.group(1)
-    return "us-east-1"
 
 
 def _attribute_values(plan: Plan, region: str) -> dict[str, dict[str, str]]:
@@ -349,7 +339,7 @@ _ATTR_PRIORITY = {"id": 0, "arn": 1, "name": 2}
 def references(plan: Plan, region: str | None = None) -> dict[str, dict[str, list[str]]]:
     """URN -> {Terraform attribute: [references]} for top-level inputs whose value is another
     resource's id, ARN or name (only resources it depends on), like `configuration` in plan JSON."""
-    region = region or plan_region(plan)
+    region = region or plan.region
     addr = addresses(plan)
     values = _attribute_values(plan, region)
     out: dict[str, dict[str, list[str]]] = {}
@@ -391,7 +381,7 @@ def references(plan: Plan, region: str | None = None) -> dict[str, dict[str, lis
 def terraform_plan(plan: Plan, region: str | None = None) -> dict[str, Any]:
     """The Plan as Terraform plan JSON (every resource created). Non-AWS resources (components,
     Kubernetes objects, Helm releases) are left out; `mlplatform.urns` maps addresses back to URNs."""
-    region = region or plan_region(plan)
+    region = region or plan.region
     addr = addresses(plan)
     refs = references(plan, region)
     planned, changes, config = [], [], []

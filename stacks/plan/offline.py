@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import threading
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import pulumi
@@ -28,6 +30,15 @@ from pulumi.runtime.sync_await import _ensure_event_loop
 from pulumi.runtime.sync_await import _sync_await
 
 from .mocks import PlanMocks
+
+# The one list of stateful resource types: replacing or deleting one loses data or identity (diff
+# flags them, policy wants them protected, upgrade refuses to lose them). DATA_TYPES are the ones
+# `destroy` keeps unless --purge (with what they need); the cluster and the keys go with the stack.
+DATA_TYPES = frozenset({
+    "aws:rds/instance:Instance", "aws:rds/cluster:Cluster", "aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2",
+    "aws:ecr/repository:Repository", "aws:efs/fileSystem:FileSystem", "aws:dynamodb/table:Table",
+})
+STATEFUL_TYPES = DATA_TYPES | frozenset({"aws:eks/cluster:Cluster", "aws:kms/key:Key"})
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
@@ -68,6 +79,8 @@ class Plan:
     resources: list[PlannedResource]
     outputs: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    stack: str = "dev"
+    region: str = "us-east-1"
 
     def by_urn(self) -> dict[str, PlannedResource]:
         return {r.urn: r for r in self.resources}
@@ -82,6 +95,8 @@ class Plan:
         """The `plan --json` contract."""
         return {
             "profile": self.profile,
+            "stack": self.stack,
+            "region": self.region,
             "resources": [asdict(r) for r in self.resources],
             "outputs": self.outputs,
             "warnings": self.warnings,
@@ -113,8 +128,54 @@ class Plan:
             )
             for r in data["resources"]
         ]
-        return cls(profile=data.get("profile", ""), resources=resources, outputs=data.get("outputs") or {},
-                   warnings=list(data.get("warnings") or []))
+        plan = cls(profile=data.get("profile", ""), resources=resources, outputs=data.get("outputs") or {},
+                   warnings=list(data.get("warnings") or []), stack=str(data.get("stack") or "dev"))
+        plan.region = str(data.get("region") or _region_of_older_plan(plan))
+        return plan
+
+
+_ARN_REGION = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:([a-z]{2}(?:-gov)?-[a-z]+-\d):")
+_ZONE = re.compile(r"^([a-z]{2}(?:-gov)?-[a-z]+-\d)[a-z]$")
+
+
+def _region_of_older_plan(plan: Plan) -> str:
+    """A plan saved before plans carried their region: the region its ARNs and zone names name most."""
+    counts: dict[str, int] = {}
+
+    def strings(v: Any) -> Any:
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, dict):
+            for x in v.values():
+                yield from strings(x)
+        elif isinstance(v, list):
+            for x in v:
+                yield from strings(x)
+
+    for r in plan.resources:
+        for s in strings(r.inputs):
+            m = _ZONE.match(s) or _ARN_REGION.search(s)
+            if m:
+                counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return max(counts, key=lambda k: counts[k]) if counts else "us-east-1"
+
+
+def read_saved_plan(path: str | Path, what: str = "--plan") -> Plan:
+    """The one reader of a plan saved by `mlplatform plan --json --out FILE`; problems are one line naming the file."""
+    from ..errors import SpecError
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(what, f"no file {p}", "check the path, or write one with `mlplatform plan --json --out FILE`") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(what, f"cannot read {p}: {getattr(e, 'strerror', None) or e}", "check the path") from None
+    try:
+        return Plan.from_dict(json.loads(text))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise SpecError(what, f"{p} is not a saved plan ({type(e).__name__})",
+                        "write one with `mlplatform plan --json --out FILE`") from None
 
 
 def _plain(value: Any) -> Any:
@@ -271,7 +332,7 @@ def run_offline(
         root = pulumi.runtime.get_root_resource()
         outputs = {k: _resolve_output(v) for k, v in sorted(getattr(root, "outputs", {}).items())}
         return Plan(profile=profile, resources=_tree_order(monitor.records), outputs=outputs,
-                    warnings=list(dict.fromkeys(log.warnings)))
+                    warnings=list(dict.fromkeys(log.warnings)), stack=stack, region=region)
 
     return contextvars.Context().run(_run)
 

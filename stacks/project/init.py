@@ -24,7 +24,7 @@ import yaml
 
 from ..config.regions import AZ_COUNT
 from ..config.spec import SECTIONS, SpecError, StackSpec, apply_set, deep_merge, load_spec, profile_defaults
-from ..config.spec import profile_for_team_size, spec_from_stack_config
+from ..config.spec import profile_for_team_size
 from ..files import replace_all
 from ..cloud.state_backend import DEFAULT_KMS_ALIAS, LOCAL_STATE_DIR, default_bucket_name, ensure_s3_backend
 from ..cloud.state_backend import kms_secrets_provider, local_backend_url, s3_backend_url
@@ -103,11 +103,13 @@ def _ids(text: str) -> list[str]:
 def ask_missing(opts: InitOptions, ask: Ask) -> InitOptions:
     """Fill what the flags left open by asking; flags always win."""
     if opts.profile is None and opts.team_size is None:
+        question = "How many people are on the ML team?"
         while True:
-            raw = str(ask("text", "How many people are on the ML team?", default=3)).strip()
+            raw = str(ask("text", question, default=3)).strip()
             if raw.isdigit() and int(raw) >= 1:
                 opts.team_size = int(raw)
                 break
+            question = f"{raw!r} is not a team size (a whole number, 1 or more). How many people are on the ML team?"
     if opts.region is None:
         opts.region = ask("select", "AWS region", default="us-east-1", choices=sorted(AZ_COUNT))
     if opts.stack is None:
@@ -175,22 +177,6 @@ def stack_config(spec: StackSpec, team_size: int | None, overrides: dict[str, An
     return cfg
 
 
-def spec_from_config(config: dict[str, Any]) -> StackSpec:
-    """The StackSpec a stack file's `config:` map describes (what the program reads under the engine)."""
-    return spec_from_stack_config(config)
-
-
-def read_stack_config(directory: str | Path, stack: str) -> dict[str, Any]:
-    p = Path(directory) / f"Pulumi.{stack}.yaml"
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except OSError as e:
-        raise SpecError("--stack", f"cannot read {p}: {e.strerror or e}", "run `mlplatform init` there first") from None
-    except yaml.YAMLError:
-        raise SpecError("--stack", f"{p} is not valid YAML", "fix the YAML syntax there") from None
-    return dict(data.get("config") or {})
-
-
 def plan_args(spec: StackSpec, stack: str, team_size: int | None, overrides: dict[str, Any]) -> list[str]:
     """`mlplatform plan` arguments for the rendered stack, run inside the project folder: `plan` reads
     `Pulumi.<stack>.yaml` there, so the command stays true when the stack file is edited later."""
@@ -200,6 +186,32 @@ def plan_args(spec: StackSpec, stack: str, team_size: int | None, overrides: dic
 # -- rendering and writing ----------------------------------------------------------------------
 def mlplatform_version() -> str:
     return metadata.version("mlplatform")
+
+
+def requirement() -> str:
+    """mlplatform as installed here, as a requirements.txt line: a release is `mlplatform==X.Y.Z`; a VCS or
+    local install is the reference its PEP 610 `direct_url.json` records (so CI installs the same code)."""
+    found = list(metadata.distributions(name="mlplatform")) or [metadata.distribution("mlplatform")]
+    dist = next((d for d in found if d.read_text("direct_url.json")), found[0])  # the installed one, not an egg-info beside it
+    raw = dist.read_text("direct_url.json")
+    if not raw:
+        return f"mlplatform=={dist.version}"
+    import json
+
+    try:
+        info = json.loads(raw)
+    except ValueError:
+        return f"mlplatform=={dist.version}"
+    url = info.get("url", "")
+    vcs = info.get("vcs_info")
+    if vcs:
+        ref = vcs.get("requested_revision") or vcs.get("commit_id")
+        sub = info.get("subdirectory")
+        return f"mlplatform @ {vcs.get('vcs', 'git')}+{url}" + (f"@{ref}" if ref else "") + \
+            (f"#subdirectory={sub}" if sub else "")
+    if "archive_info" in info or url.startswith("file://"):
+        return f"mlplatform @ {url}"
+    return f"mlplatform=={dist.version}"
 
 
 def render(stack: str, spec: StackSpec, team_size: int | None, overrides: dict[str, Any], backend_url: str,
@@ -214,7 +226,7 @@ def render(stack: str, spec: StackSpec, team_size: int | None, overrides: dict[s
     config = stack_config(spec, team_size, overrides)
     ctx = {
         "project": PROJECT, "stack": stack, "profile": spec.profile, "region": spec.region,
-        "version": mlplatform_version(), "backend_url": backend_url, "secrets_provider": secrets_provider,
+        "version": mlplatform_version(), "requirement": requirement(), "backend_url": backend_url, "secrets_provider": secrets_provider,
         "local_backend": backend_url.startswith("file://"), "state_dir": LOCAL_STATE_DIR, "team_title": title,
         "config_yaml": yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=100).rstrip("\n"),
         "plan_command": "mlplatform " + shlex.join(plan_args(spec, stack, team_size, overrides)),
@@ -279,6 +291,16 @@ def resolve(opts: InitOptions) -> tuple[InitOptions, StackSpec, dict[str, Any]]:
     return opts, spec, overrides
 
 
+def validate_rendered(text: str, path: Path) -> StackSpec:
+    """The stack file init is about to write, read back by the code every command reads it with
+    (StackFile + resolve_stack_config): whatever init writes, plan accepts."""
+    from ..config.spec import resolve_stack_config
+    from ..config.stackfile import parse_yaml
+
+    data = parse_yaml(text, path, "init")
+    return resolve_stack_config(dict(data.get("config") or {})).spec
+
+
 def init_project(opts: InitOptions, ask: Ask | None = None,
                  preflight: Callable[[StackSpec], Any] | None = None) -> InitResult:
     """Render and write the project. `ask`: fill open answers interactively. With the s3 backend,
@@ -309,6 +331,8 @@ def init_project(opts: InitOptions, ask: Ask | None = None,
             provider = kms_secrets_provider(opts.kms_alias or DEFAULT_KMS_ALIAS, spec.region)
 
     files = render(stack, spec, opts.team_size, overrides, backend_url, provider, title)
+    spec = validate_rendered(files[f"Pulumi.{stack}.yaml"], directory / f"Pulumi.{stack}.yaml")
+    result.spec = spec
     differ = conflicts(directory, files)
     if differ and not opts.force:  # refuse before anything is created in the cloud
         raise SpecError("DIR", f"{directory} already has {', '.join(differ)}",

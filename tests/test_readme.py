@@ -1,0 +1,43 @@
+"""The README's tour runs as written, in a temporary folder (the doc a new user copies from)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from mlplatform.cli.main import cli
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def tour() -> list[str]:
+    """The command lines of the bash block under `## A tour`, comments dropped."""
+    text = README.read_text()
+    block = re.search(r"^## A tour\n.*?```bash\n(.*?)```", text, re.S | re.M)
+    assert block, "README.md has no `## A tour` bash block"
+    lines = [line.split("  #", 1)[0].strip() for line in block.group(1).splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_every_tour_command_runs_as_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    commands = tour()
+    assert len(commands) >= 10 and commands[0].startswith("mlplatform ")
+    seen_project = False
+    for line in commands:
+        argv = shlex.split(line)
+        if argv[0] == "cd":
+            os.chdir(argv[1])
+            continue
+        assert argv[0] == "mlplatform", f"the tour runs only mlplatform commands: {line}"
+        res = CliRunner().invoke(cli, argv[1:], catch_exceptions=False)
+        assert res.exit_code == 0, f"`{line}` exited {res.exit_code}: {res.output}"
+        if Path("Pulumi.prod.yaml").is_file() and argv[1] not in ("init", "profiles"):
+            seen_project = True
+            first = res.stdout.splitlines()[0] if "--json" not in argv else ""
+            assert not first or (first.startswith("Stack prod (") and "profile growth, region eu-west-1" in first), line
+    assert seen_project and Path("plan.json").is_file()
