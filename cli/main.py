@@ -43,7 +43,6 @@ class MlplatformGroup(click.Group):
     """The one mapping from errors to exit codes and one-line messages."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from mlplatform.components._common import ValidationError
         from mlplatform.stacks.errors import MlplatformError, PolicyRefusal, UsageError
 
         try:
@@ -54,9 +53,12 @@ class MlplatformGroup(click.Group):
             _fail(str(e), e.exit_code, e.reasons)
         except MlplatformError as e:
             _fail(str(e), e.exit_code)
-        except ValidationError as e:
-            _fail(str(e))
-        except Exception as e:  # AWS API failures: one line, exit 1
+        except Exception as e:  # a component's ValidationError, AWS API failures: one line, exit 1
+            # A component error can only come from a loaded component module: commands that run without
+            # Pulumi (the evidence observer's image has none) never import it here.
+            common = sys.modules.get("mlplatform.components._common")
+            if common is not None and isinstance(e, common.ValidationError):
+                _fail(str(e))
             from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
             if isinstance(e, NoCredentialsError):

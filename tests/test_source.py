@@ -83,7 +83,7 @@ def test_diff_from_a_profile_compares_with_the_project(inside):
 
 
 def test_ci_render_uses_the_stack_its_runners_backend_and_secrets(inside, tmp_path):
-    res = run("ci", "render", "--out", str(tmp_path / "wf"))
+    res = run("ci", "render", "--model-owner", "@acme/ml-leads", "--out", str(tmp_path / "wf"))
     assert res.exit_code == 1 and "local folder" in res.stderr and "--backend s3" in res.stderr
     assert not (tmp_path / "wf").exists()
     project = inside / "Pulumi.yaml"
@@ -91,14 +91,16 @@ def test_ci_render_uses_the_stack_its_runners_backend_and_secrets(inside, tmp_pa
     try:  # what `init --backend s3` writes (that path needs AWS; the backend URL is all ci render reads)
         project.write_text(original.replace("file://.pulumi-state", "s3://mlplatform-state-123456789012-eu-west-1"
                                             "?region=eu-west-1&awssdk=v2"))
-        res = run("ci", "render", "--out", str(tmp_path / "wf"))
+        res = run("ci", "render", "--model-owner", "@acme/ml-leads", "--out", str(tmp_path / "wf"))
         assert res.exit_code == 0, res.output
         assert res.stdout.splitlines()[0] == FIRST_LINE
         train = (tmp_path / "wf" / "train-evaluate.yml").read_text()
         platform = (tmp_path / "wf" / "platform.yml").read_text()
         runs_on = {line.split(":", 1)[1].strip().strip('"') for line in train.splitlines() if "runs-on:" in line
                    and not line.lstrip().startswith("#")}
-        assert runs_on and all(label.startswith("ml-prod-") for label in runs_on), runs_on
+        # the stack's own runners, or GitHub's hosted ones (the release job only calls the GitHub API)
+        assert runs_on and all(label.startswith(("ml-prod-", "ubuntu-")) for label in runs_on), runs_on
+        assert {"ml-prod-cpu", "ml-prod-gpu"} <= runs_on, runs_on
         assert "PULUMI_CONFIG_PASSPHRASE" in platform  # the stack's secrets use a passphrase
         assert '"prod"' in platform and '"dev"' not in platform
     finally:
