@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
-from pathlib import Path
 
 import pytest
+
+from mlplatform.stacks.facts.charts import shared_dir
 
 from mlplatform.components.iam_upstream import LEFT_OUT, QUEUE_SENDERS_LEFT_OUT
 from mlplatform.components.gpu_node_pool import INTERRUPTION_EVENTS
@@ -25,7 +25,7 @@ from mlplatform.stacks.program import plan
 from mlplatform.stacks.config.spec import load_spec
 
 FACTS = json.loads(upstream_iam.DATA_FILE.read_text())
-SHARED = Path(os.environ.get("MLPLATFORM_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+SHARED = shared_dir()
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 
@@ -156,7 +156,7 @@ def test_facts_name_their_upstream_source():
 
 
 def test_data_file_is_what_the_script_derives_from_shared():
-    if not (SHARED / upstream_iam.FOLDER).is_dir():
-        pytest.skip(f"{SHARED / upstream_iam.FOLDER} is absent (set MLPLATFORM_SHARED to compare the facts with it)")
+    if SHARED is None or not (SHARED / upstream_iam.FOLDER).is_dir():
+        pytest.skip(f"{SHARED or '../shared'}/{upstream_iam.FOLDER} is absent (set MLPLATFORM_SHARED to compare the facts with it)")
     assert upstream_iam.render(upstream_iam.derive(SHARED)) == upstream_iam.DATA_FILE.read_text(), (
         "stacks/data/upstream-iam.json is stale: run python -m mlplatform.stacks.facts.upstream_iam --shared <shared>")
