@@ -42,7 +42,7 @@ OBSERVER_NAMESPACE = "mlplatform-evidence"
 OBSERVER_NAME = "evidence-observer"
 OBSERVER_SCHEDULE = "*/5 * * * *"
 OBSERVER_UID = 65532
-OBSERVER_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+OBSERVER_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}}
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 # What a writer may never do; the plan tests check the writer policy against this list.
 FORBIDDEN_WRITER_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention",
@@ -211,7 +211,7 @@ def observer_pod_spec(image: Any, service_account: str, env: list[dict[str, Any]
         "containers": [{
             "name": OBSERVER_NAME,
             "image": image,
-            "imagePullPolicy": "IfNotPresent",
+            "imagePullPolicy": "Always",
             "command": ["mlplatform", "evidence", "observe"],
             "env": env,
             "resources": OBSERVER_RESOURCES,
