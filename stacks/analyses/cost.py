@@ -76,9 +76,10 @@ FREE: dict[str, str] = {
     "aws:ecr/repositoryPolicy:RepositoryPolicy": "ECR repository policies are free",
     "aws:s3/bucketPolicy:BucketPolicy": "bucket configuration is free (the bucket is priced)",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "bucket configuration is free (the bucket is priced)",
-    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": "bucket configuration is free (the bucket is priced)",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "bucket configuration is free (the bucket is priced)",
     "aws:s3/bucketVersioning:BucketVersioning": "bucket configuration is free (noncurrent versions count as storage)",
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration":
+        "bucket configuration is free (locked versions count as storage)",
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
         "bucket configuration is free (the bucket is priced)",
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":

@@ -153,10 +153,11 @@ AWS: dict[str, CreateOnly] = {
     "aws:s3/bucketPolicy:BucketPolicy": _aws("s3/bucketpolicy", "s3/bucket_policy.go", "bucket"),
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _aws(
         "s3/bucketpublicaccessblock", "s3/bucket_public_access_block.go", "bucket"),
-    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": _aws(
-        "s3/bucketobjectlockconfiguration", "s3/bucket_object_lock_configuration.go", "bucket", "expectedBucketOwner"),
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": _aws(
         "s3/bucketownershipcontrols", "s3/bucket_ownership_controls.go", "bucket"),
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": _aws(
+        "s3/bucketobjectlockconfiguration", "s3/bucket_object_lock_configuration.go", "bucket", "expectedBucketOwner",
+        "objectLockEnabled"),
     "aws:s3/bucketVersioning:BucketVersioning": _aws(
         "s3/bucketversioning", "s3/bucket_versioning.go", "bucket", "expectedBucketOwner", "mfa"),
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": _aws(
