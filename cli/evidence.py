@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -34,8 +35,8 @@ def evidence_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-        from mlplatform.stacks.evidence import EvidenceError
         from mlplatform.stacks.config.spec import SpecError
+        from mlplatform.stacks.evidence import EvidenceError
 
         try:
             return fn(*args, **kwargs)
@@ -45,8 +46,10 @@ def evidence_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             _fail("aws credentials: none found; run `aws configure` or `aws sso login`, or set AWS_PROFILE")
         except ClientError as e:
             err = e.response.get("Error", {})
-            _fail(f"aws {e.operation_name}: {err.get('Code')}: {err.get('Message') or ''}".rstrip(": ")
-                  + "; check the role's evidence reader/writer policy and --ledger/--key")
+            _fail(
+                f"aws {e.operation_name}: {err.get('Code')}: {err.get('Message') or ''}".rstrip(": ")
+                + "; check the role's evidence reader/writer policy and --ledger/--key"
+            )
         except BotoCoreError as e:
             _fail(f"aws: {str(e).splitlines()[0]}")
 
@@ -56,14 +59,34 @@ def evidence_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(fn)
     fn = click.option("--stack", default=None, help="With --dir: the stack whose outputs name the ledger.")(fn)
-    fn = click.option("--dir", "directory", default=".", type=click.Path(file_okay=False), show_default=True,
-                      help="Without --ledger: the Pulumi project whose stack outputs evidence_bucket/evidence_key "
-                      "name the ledger (needs the pulumi CLI).")(fn)
-    fn = click.option("--region", default=None, envvar="AWS_REGION", help="AWS region of the ledger (default: boto3's).")(fn)
-    fn = click.option("--key", "key_id", default=None, envvar="MLPLATFORM_LEDGER_KEY", metavar="KEY_ID_OR_ARN",
-                      help="KMS signing key (ECC_NIST_P256, SIGN_VERIFY); env MLPLATFORM_LEDGER_KEY.")(fn)
-    fn = click.option("--ledger", "ledger_url", default=None, envvar="MLPLATFORM_LEDGER", metavar="s3://BUCKET[/PREFIX]",
-                      help="Where the ledger is; env MLPLATFORM_LEDGER.")(fn)
+    fn = click.option(
+        "--dir",
+        "directory",
+        default=".",
+        type=click.Path(file_okay=False),
+        show_default=True,
+        help="Without --ledger: the Pulumi project whose stack outputs evidence_bucket/evidence_key "
+        "name the ledger (needs the pulumi CLI).",
+    )(fn)
+    fn = click.option(
+        "--region", default=None, envvar="AWS_REGION", help="AWS region of the ledger (default: boto3's)."
+    )(fn)
+    fn = click.option(
+        "--key",
+        "key_id",
+        default=None,
+        envvar="MLPLATFORM_LEDGER_KEY",
+        metavar="KEY_ID_OR_ARN",
+        help="KMS signing key (ECC_NIST_P256, SIGN_VERIFY); env MLPLATFORM_LEDGER_KEY.",
+    )(fn)
+    fn = click.option(
+        "--ledger",
+        "ledger_url",
+        default=None,
+        envvar="MLPLATFORM_LEDGER",
+        metavar="s3://BUCKET[/PREFIX]",
+        help="Where the ledger is; env MLPLATFORM_LEDGER.",
+    )(fn)
     return fn
 
 
@@ -77,7 +100,7 @@ def _open(ledger_url: str | None, key_id: str | None, region: str | None, direct
         if _has_project(directory):
             from mlplatform.stacks.cloud import engine as workspace
 
-            found = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in Path(directory).glob("Pulumi.*.yaml"))
+            found = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in Path(directory).glob("Pulumi.*.yaml"))
             name = stack or (found[0] if len(found) == 1 else "dev")
             project = workspace.load_project(directory, name)
             outputs = dict(workspace.outputs(project))
@@ -101,19 +124,40 @@ def evidence() -> None:
 
 
 @evidence.command("record")
-@click.argument("kind", type=click.Choice(["provenance", "evaluation", "approval", "deployment", "observation",
-                                           "review"]))
+@click.argument(
+    "kind", type=click.Choice(["provenance", "evaluation", "approval", "deployment", "observation", "review"])
+)
 @click.option("--model", required=True, help="The model (MLflow registered model / OCI tag prefix).")
 @click.option("--digest", required=True, metavar="sha256:HEX", help="Digest of the model's OCI manifest.")
-@click.option("--field", "fields", multiple=True, metavar="KEY=VALUE",
-              help="A predicate field, e.g. commit=3f2a9c1, metric.val_loss=0.21, by=alice (repeatable).")
-@click.option("--predicate", "predicate_file", type=click.Path(dir_okay=False), default=None,
-              help="A JSON predicate; --field values are merged into it.")
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A predicate field, e.g. commit=3f2a9c1, metric.val_loss=0.21, by=alice (repeatable).",
+)
+@click.option(
+    "--predicate",
+    "predicate_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A JSON predicate; --field values are merged into it.",
+)
 @ledger_options
 @evidence_errors
-def record(kind: str, model: str, digest: str, fields: tuple[str, ...], predicate_file: str | None,
-           ledger_url: str | None, key_id: str | None, region: str | None, directory: str, stack: str | None,
-           as_json: bool) -> None:
+def record(
+    kind: str,
+    model: str,
+    digest: str,
+    fields: tuple[str, ...],
+    predicate_file: str | None,
+    ledger_url: str | None,
+    key_id: str | None,
+    region: str | None,
+    directory: str,
+    stack: str | None,
+    as_json: bool,
+) -> None:
     """Sign and append a KIND record about the model artifact DIGEST; prints the record's key.
 
     The ledger line goes to stderr, so `KEY=$(mlplatform evidence record ...)` gets the key alone.
@@ -128,8 +172,20 @@ def record(kind: str, model: str, digest: str, fields: tuple[str, ...], predicat
     _header(ledger, as_json, err=True)
     rec = ledger.append(kind, model, [digest], predicate)
     if as_json:
-        click.echo(json.dumps({"ledger": ledger.location.url, "key": rec.key, "seq": rec.seq,
-                               "record_digest": rec.digest, "kind": kind, "model": model, "subject": digest}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ledger": ledger.location.url,
+                    "key": rec.key,
+                    "seq": rec.seq,
+                    "record_digest": rec.digest,
+                    "kind": kind,
+                    "model": model,
+                    "subject": digest,
+                },
+                indent=2,
+            )
+        )
     else:
         click.echo(rec.key)
 
@@ -138,8 +194,15 @@ def record(kind: str, model: str, digest: str, fields: tuple[str, ...], predicat
 @click.option("--model", required=True, help="The model whose timeline to show.")
 @ledger_options
 @evidence_errors
-def log(model: str, ledger_url: str | None, key_id: str | None, region: str | None, directory: str,
-        stack: str | None, as_json: bool) -> None:
+def log(
+    model: str,
+    ledger_url: str | None,
+    key_id: str | None,
+    region: str | None,
+    directory: str,
+    stack: str | None,
+    as_json: bool,
+) -> None:
     """The model's timeline, oldest first: time, kind, digest, who, summary."""
     from mlplatform.stacks.evidence.audit import short, timeline
 
@@ -167,8 +230,17 @@ def log(model: str, ledger_url: str | None, key_id: str | None, region: str | No
 @click.option("--environment", default="production", show_default=True, help="Environment (the alias).")
 @ledger_options
 @evidence_errors
-def at(time: str, model: str, environment: str, ledger_url: str | None, key_id: str | None, region: str | None,
-       directory: str, stack: str | None, as_json: bool) -> None:
+def at(
+    time: str,
+    model: str,
+    environment: str,
+    ledger_url: str | None,
+    key_id: str | None,
+    region: str | None,
+    directory: str,
+    stack: str | None,
+    as_json: bool,
+) -> None:
     """What was live at TIME (ISO 8601; no zone means UTC): digest, version, live since, approved by,
     trained from, evaluation metrics."""
     from mlplatform.stacks.evidence import records as R
@@ -185,24 +257,45 @@ def at(time: str, model: str, environment: str, ledger_url: str | None, key_id: 
     live = answer["live"]
     if live is None:
         first = answer.get("first_deployment")
-        click.echo(f"Nothing of {model} was live in {environment} at {answer['at']}"
-                   + (f": its first deployment there was at {first}." if first else ": it was never deployed there."))
+        click.echo(
+            f"Nothing of {model} was live in {environment} at {answer['at']}"
+            + (f": its first deployment there was at {first}." if first else ": it was never deployed there.")
+        )
         return
     t = live["trained_from"] or {}
     ev = live["evaluation"] or {}
     lines = [
-        ("model", model), ("environment", environment), ("at", answer["at"]),
-        ("digest", live["digest"]), ("version", live["version"] or "-"), ("live since", live["live_since"]),
+        ("model", model),
+        ("environment", environment),
+        ("at", answer["at"]),
+        ("digest", live["digest"]),
+        ("version", live["version"] or "-"),
+        ("live since", live["live_since"]),
         ("replaced", live["replaced"] or "-"),
-        ("approved by", f"{live['approved_by']} via {live['approved_via']} at {live['approved_at']}"
-         if live["approved_by"] else "NO APPROVAL RECORDED"),
-        ("trained from", f"commit {t.get('commit')}" + (f" of {t['repository']}" if t.get("repository") else "")
-         + (f", run {t['workflow_run']}" if t.get("workflow_run") else "") if t else "NO PROVENANCE RECORDED"),
+        (
+            "approved by",
+            f"{live['approved_by']} via {live['approved_via']} at {live['approved_at']}"
+            if live["approved_by"]
+            else "NO APPROVAL RECORDED",
+        ),
+        (
+            "trained from",
+            f"commit {t.get('commit')}"
+            + (f" of {t['repository']}" if t.get("repository") else "")
+            + (f", run {t['workflow_run']}" if t.get("workflow_run") else "")
+            if t
+            else "NO PROVENANCE RECORDED",
+        ),
         ("training data", ", ".join(t.get("data") or []) or "-"),
-        ("training image", t.get("training_image") or "-"), ("mlflow run", t.get("mlflow_run") or "-"),
+        ("training image", t.get("training_image") or "-"),
+        ("mlflow run", t.get("mlflow_run") or "-"),
         ("evaluation", ", ".join(f"{k}={v:g}" for k, v in (ev.get("metrics") or {}).items()) or "-"),
-        ("observed", f"{', '.join(live['observed']['running']) or 'nothing'} at {live['observed']['at']}"
-         if live["observed"] else "no observation yet"),
+        (
+            "observed",
+            f"{', '.join(live['observed']['running']) or 'nothing'} at {live['observed']['at']}"
+            if live["observed"]
+            else "no observation yet",
+        ),
     ]
     width = max(len(k) for k, _ in lines)
     for k, v in lines:
@@ -211,15 +304,34 @@ def at(time: str, model: str, environment: str, ledger_url: str | None, key_id: 
 
 @evidence.command("verify")
 @click.option("--model", default=None, help="Only this model (default: every model of the ledger).")
-@click.option("--review-days", type=int, default=38, show_default=True,
-              help="A live model whose last review (or deployment, if never reviewed) is older is overdue.")
-@click.option("--public-key", "public_key_file", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Verify with this public key (PEM or DER) instead of asking KMS for it: an auditor needs "
-              "only read access to the bucket.")
+@click.option(
+    "--review-days",
+    type=int,
+    default=38,
+    show_default=True,
+    help="A live model whose last review (or deployment, if never reviewed) is older is overdue.",
+)
+@click.option(
+    "--public-key",
+    "public_key_file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Verify with this public key (PEM or DER) instead of asking KMS for it: an auditor needs "
+    "only read access to the bucket.",
+)
 @ledger_options
 @evidence_errors
-def verify(model: str | None, review_days: int, public_key_file: str | None, ledger_url: str | None,
-           key_id: str | None, region: str | None, directory: str, stack: str | None, as_json: bool) -> None:
+def verify(
+    model: str | None,
+    review_days: int,
+    public_key_file: str | None,
+    ledger_url: str | None,
+    key_id: str | None,
+    region: str | None,
+    directory: str,
+    stack: str | None,
+    as_json: bool,
+) -> None:
     """Signatures valid, chains unbroken, no record written twice, deployments approved and traced,
     observations agree with deployments, reviews not overdue. Exit 3 with a line per break."""
     from pathlib import Path
@@ -236,22 +348,38 @@ def verify(model: str | None, review_days: int, public_key_file: str | None, led
         for b in report.breaks:
             click.echo(b.line())
         n = len(report.breaks)
-        click.echo(f"Verified {report.records} records of {len(report.models)} model(s) with the {report.key_source}: "
-                   + (f"{n} break{'s' if n != 1 else ''}." if n else "no breaks."))
+        click.echo(
+            f"Verified {report.records} records of {len(report.models)} model(s) with the {report.key_source}: "
+            + (f"{n} break{'s' if n != 1 else ''}." if n else "no breaks.")
+        )
     if report.breaks:
         sys.exit(EXIT_BREAKS)
 
 
 @evidence.command("observe")
-@click.option("--pods", "pods_file", type=click.Path(dir_okay=False), default=None,
-              help="A recorded `kubectl get pods -A -l mlplatform.io/model -o json` (default: the in-cluster API).")
+@click.option(
+    "--pods",
+    "pods_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A recorded `kubectl get pods -A -l mlplatform.io/model -o json` (default: the in-cluster API).",
+)
 @click.option("--cluster", default=None, envvar="MLPLATFORM_CLUSTER", help="Cluster name written into observations.")
 @ledger_options
 @evidence_errors
-def observe(pods_file: str | None, cluster: str | None, ledger_url: str | None, key_id: str | None,
-            region: str | None, directory: str, stack: str | None, as_json: bool) -> None:
+def observe(
+    pods_file: str | None,
+    cluster: str | None,
+    ledger_url: str | None,
+    key_id: str | None,
+    region: str | None,
+    directory: str,
+    stack: str | None,
+    as_json: bool,
+) -> None:
     """Record what runs: an observation per model and environment whose running digests changed."""
-    from mlplatform.stacks.evidence.observer import list_pods_in_cluster, observe as run_observe, read_pods
+    from mlplatform.stacks.evidence.observer import list_pods_in_cluster, read_pods
+    from mlplatform.stacks.evidence.observer import observe as run_observe
 
     pods = read_pods(pods_file) if pods_file else list_pods_in_cluster()
     ledger = _open(ledger_url, key_id, region, directory, stack)
@@ -261,10 +389,24 @@ def observe(pods_file: str | None, cluster: str | None, ledger_url: str | None, 
     for w in result.warnings():
         click.echo(f"warning: {w}", err=True)
     if as_json:
-        click.echo(json.dumps({"ledger": ledger.location.url, "recorded": [
-            {"key": r.key, "model": r.model, "environment": r.environment,
-             "running": [d for d in (x.get("sha256") for x in r.predicate.get("running", []))]} for r in written],
-            "unresolved": [f"{p.namespace}/{p.name}" for p in result.unresolved]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ledger": ledger.location.url,
+                    "recorded": [
+                        {
+                            "key": r.key,
+                            "model": r.model,
+                            "environment": r.environment,
+                            "running": [d for d in (x.get("sha256") for x in r.predicate.get("running", []))],
+                        }
+                        for r in written
+                    ],
+                    "unresolved": [f"{p.namespace}/{p.name}" for p in result.unresolved],
+                },
+                indent=2,
+            )
+        )
         return
     for r in written:
         click.echo(r.key)
@@ -276,8 +418,16 @@ def observe(pods_file: str | None, cluster: str | None, ledger_url: str | None, 
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @ledger_options
 @evidence_errors
-def public_key(out: str | None, force: bool, ledger_url: str | None, key_id: str | None, region: str | None,
-               directory: str, stack: str | None, as_json: bool) -> None:
+def public_key(
+    out: str | None,
+    force: bool,
+    ledger_url: str | None,
+    key_id: str | None,
+    region: str | None,
+    directory: str,
+    stack: str | None,
+    as_json: bool,
+) -> None:
     """The signing key's public key (PEM): what an auditor verifies the ledger with."""
     import boto3
 
@@ -288,8 +438,11 @@ def public_key(out: str | None, force: bool, ledger_url: str | None, key_id: str
     if not key_id and ledger_url is None:
         key_id = _open(None, None, region, directory, stack).key_id if _has_project(directory) else None
     if not key_id:
-        raise EvidenceError("--key", "no signing key given",
-                            "pass --key KEY_ID_OR_ARN or set MLPLATFORM_LEDGER_KEY (stack output evidence_key)")
+        raise EvidenceError(
+            "--key",
+            "no signing key given",
+            "pass --key KEY_ID_OR_ARN or set MLPLATFORM_LEDGER_KEY (stack output evidence_key)",
+        )
     r = boto3.session.Session(region_name=region).client("kms").get_public_key(KeyId=key_id)
     pem = public_key_pem(load_public_key(r["PublicKey"]))
     arn = r["KeyId"]

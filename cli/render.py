@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mlplatform.stacks.plan.offline import Plan
 from mlplatform.stacks.config.spec import StackSpec
+from mlplatform.stacks.plan.offline import Plan
 
 
 class PipedConsole(Console):
@@ -59,11 +59,18 @@ def print_plan(plan: Plan, spec: StackSpec, stack: str, console: Console | None 
     if console is None:
         # A plan is read like a log: never wrap a row, even in a narrow or piped terminal.
         # Columns size to their longest cell, so the width needed is the sum of the column maxima.
-        needed = sum(max((len(c) for c in col), default=0) for col in (
-            [p + t for p, t, _, _ in rows], [n for _, _, n, _ in rows], [i for *_, i in rows])) + 16
+        needed = (
+            sum(
+                max((len(c) for c in col), default=0)
+                for col in ([p + t for p, t, _, _ in rows], [n for _, _, n, _ in rows], [i for *_, i in rows])
+            )
+            + 16
+        )
         console = console_for(needed)
-    console.print(f"Offline plan of stack [bold]{stack}[/]: profile [bold]{spec.profile}[/], region {spec.region} "
-                  "(mock engine: no cloud calls, no credentials)\n")
+    console.print(
+        f"Offline plan of stack [bold]{stack}[/]: profile [bold]{spec.profile}[/], region {spec.region} "
+        "(mock engine: no cloud calls, no credentials)\n"
+    )
     table = Table(box=None, pad_edge=False, show_edge=False)
     table.add_column(" ", style="green")
     table.add_column("Type")
@@ -78,8 +85,7 @@ def print_plan(plan: Plan, spec: StackSpec, stack: str, console: Console | None 
 
 
 # -- diff, cost, upgrade (issue 7) -------------------------------------------------------------------
-_OP_MARK = {"create": ("+", "green"), "update": ("~", "yellow"), "replace": ("+-", "magenta"),
-            "delete": ("-", "red")}
+_OP_MARK = {"create": ("+", "green"), "update": ("~", "yellow"), "replace": ("+-", "magenta"), "delete": ("-", "red")}
 
 
 def _wide_console(lines: list[str] | None = None) -> Console:
@@ -102,12 +108,15 @@ def _money(x: float | None) -> str:
 
 def cost_delta_lines(before, after) -> list[str]:  # CostReport, CostReport
     """'idle $A → $B (+$C)' and the same with usage, for diff and upgrade."""
+
     def delta(a: float, b: float) -> str:
         return f"{'+' if b >= a else '-'}${abs(b - a):,.2f}"
 
-    out = [f"idle {_money(before.idle)} → {_money(after.idle)} ({delta(before.idle, after.idle)})",
-           f"with the usage file {_money(before.monthly)} → {_money(after.monthly)} "
-           f"({delta(before.monthly, after.monthly)})"]
+    out = [
+        f"idle {_money(before.idle)} → {_money(after.idle)} ({delta(before.idle, after.idle)})",
+        f"with the usage file {_money(before.monthly)} → {_money(after.monthly)} "
+        f"({delta(before.monthly, after.monthly)})",
+    ]
     gaps = len(before.gaps) + len(after.gaps)
     if gaps:
         out.append(f"{gaps} price gap(s) left out of these totals (see `mlplatform cost`)")
@@ -120,8 +129,8 @@ def _list_rows(old: list, new: list) -> list[tuple[str, str]]:
 
     key = lambda v: json.dumps(v, sort_keys=True, default=str)  # noqa: E731
     before, after = [key(v) for v in old], [key(v) for v in new]
-    rows = [(f"          - {_value(v)}", "red") for v, k in zip(old, before) if k not in after]
-    rows += [(f"          + {_value(v)}", "green") for v, k in zip(new, after) if k not in before]
+    rows = [(f"          - {_value(v)}", "red") for v, k in zip(old, before, strict=True) if k not in after]
+    rows += [(f"          + {_value(v)}", "green") for v, k in zip(new, after, strict=True) if k not in before]
     return rows or [("          (same elements, order changed)", "dim")]
 
 
@@ -146,19 +155,28 @@ def print_diff(d, costs=None, console: Console | None = None) -> None:  # PlanDi
             elif c.kind == "delete":
                 text = f"{c.path}: {_value(c.old)}"
             elif isinstance(c.old, list) and isinstance(c.new, list):  # element by element, never two truncated lists
-                rows.append((f"      {sign} {c.path}:" + ("   (forces replacement)" if c.replaces else ""),
-                             "magenta" if c.replaces else ""))
+                rows.append(
+                    (
+                        f"      {sign} {c.path}:" + ("   (forces replacement)" if c.replaces else ""),
+                        "magenta" if c.replaces else "",
+                    )
+                )
                 rows += _list_rows(c.old, c.new)
                 continue
             else:
                 text = f"{c.path}: {_value(c.old)} => {_value(c.new)}"
-            rows.append((f"      {sign} {text}" + ("   (forces replacement)" if c.replaces else ""),
-                         "magenta" if c.replaces else ""))
+            rows.append(
+                (
+                    f"      {sign} {text}" + ("   (forces replacement)" if c.replaces else ""),
+                    "magenta" if c.replaces else "",
+                )
+            )
         for n in r.notes:
             rows.append((f"      note: {n}", "dim"))
     console = console or _wide_console([t for t, _ in rows])
-    console.print(f"Offline diff: [bold]{d.from_label}[/] → [bold]{d.to_label}[/] "
-                  f"({d.unchanged} resources unchanged)\n")
+    console.print(
+        f"Offline diff: [bold]{d.from_label}[/] → [bold]{d.to_label}[/] ({d.unchanged} resources unchanged)\n"
+    )
     for text, colour in rows:
         console.print(Text(text, style=colour))
     if d.empty:
@@ -168,8 +186,9 @@ def print_diff(d, costs=None, console: Console | None = None) -> None:  # PlanDi
     if loss:
         console.print("[bold red]Data loss:[/] these stateful resources would be replaced or deleted:")
         for r in loss:
-            console.print(Text(f"  {r.op.upper()} {r.type} {r.name} ({', '.join(r.replace_reasons) or r.urn})",
-                               style="red"))
+            console.print(
+                Text(f"  {r.op.upper()} {r.type} {r.name} ({', '.join(r.replace_reasons) or r.urn})", style="red")
+            )
     else:
         console.print("Data loss: none (no stateful resource is replaced or deleted).")
     if d.disruptions:
@@ -178,8 +197,9 @@ def print_diff(d, costs=None, console: Console | None = None) -> None:  # PlanDi
             for what in r.disruption:
                 console.print(Text(f"  {r.type} {r.name}: {what}", style="yellow"))
     if d.unknown_types:
-        console.print(f"[yellow]Not in the create-only table (replacements not predicted):[/] "
-                      f"{', '.join(d.unknown_types)}")
+        console.print(
+            f"[yellow]Not in the create-only table (replacements not predicted):[/] {', '.join(d.unknown_types)}"
+        )
     if costs is not None:
         before, after = costs
         console.print(f"Monthly cost ({after.region}): " + "; ".join(cost_delta_lines(before, after)))
@@ -189,10 +209,19 @@ def print_diff(d, costs=None, console: Console | None = None) -> None:  # PlanDi
 
 def print_cost(report, console: Console | None = None) -> None:  # CostReport
     """An Infracost-like breakdown: per component and resource, totals, $/GPU-hour, gaps."""
-    table = Table(title=f"Monthly cost — profile {report.profile or '?'}, {report.region} "
-                        f"(prices of {report.snapshot_date}, 730 h/month, USD)", show_lines=False)
-    for col, just in (("Component / resource", "left"), ("Cost item", "left"), ("Kind", "left"),
-                      ("Quantity", "right"), ("Unit price", "right"), ("Monthly", "right")):
+    table = Table(
+        title=f"Monthly cost — profile {report.profile or '?'}, {report.region} "
+        f"(prices of {report.snapshot_date}, 730 h/month, USD)",
+        show_lines=False,
+    )
+    for col, just in (
+        ("Component / resource", "left"),
+        ("Cost item", "left"),
+        ("Kind", "left"),
+        ("Quantity", "right"),
+        ("Unit price", "right"),
+        ("Monthly", "right"),
+    ):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     by_comp = report.by_component()
     free = 0
@@ -204,34 +233,57 @@ def print_cost(report, console: Console | None = None) -> None:  # CostReport
         for r in priced:
             for line in r.lines:
                 label = f"  {r.type.rsplit(':', 1)[-1]} {r.name}"
-                table.add_row(label, line.what, line.kind,
-                              f"{line.quantity:,.4g} {line.unit}",
-                              "gap" if line.unit_price is None else f"${line.unit_price:,.4g}",
-                              _money(line.monthly) if line.status == "ok" else line.status)
+                table.add_row(
+                    label,
+                    line.what,
+                    line.kind,
+                    f"{line.quantity:,.4g} {line.unit}",
+                    "gap" if line.unit_price is None else f"${line.unit_price:,.4g}",
+                    _money(line.monthly) if line.status == "ok" else line.status,
+                )
         totals = by_comp[comp]
         if totals["monthly"]:
-            table.add_row("", f"[dim]{comp} total[/]", "", "", "",
-                          f"[dim]idle {_money(totals['idle'])} / {_money(totals['monthly'])}[/]")
+            table.add_row(
+                "",
+                f"[dim]{comp} total[/]",
+                "",
+                "",
+                "",
+                f"[dim]idle {_money(totals['idle'])} / {_money(totals['monthly'])}[/]",
+            )
     console = console or console_for(150, highlight=False)
     console.print(table)
     unpriced = f" + {len(report.gaps)} unpriced item(s), listed below" if report.gaps else ""
-    console.print(f"[bold]Idle:[/] {_money(report.idle)}/month{unpriced} (always-on resources and volumes; GPU pools "
-                  f"and runners at their minimum)")
+    console.print(
+        f"[bold]Idle:[/] {_money(report.idle)}/month{unpriced} (always-on resources and volumes; GPU pools "
+        f"and runners at their minimum)"
+    )
     console.print(f"[bold]With the usage file:[/] {_money(report.monthly)}/month{unpriced}")
-    console.print(f"{free} resources cost nothing by themselves (IAM, routes, Kubernetes objects, ...); "
-                  "`--json` lists each with the reason.")
+    console.print(
+        f"{free} resources cost nothing by themselves (IAM, routes, Kubernetes objects, ...); "
+        "`--json` lists each with the reason."
+    )
     if report.gpu_hours:
         gt = Table(title="Price of one GPU-hour", show_lines=False)
         for col in ("Pool", "Instance type", "GPUs", "Capacity", "On-demand $/GPU-h", "Spot $/GPU-h (range)", "Note"):
             gt.add_column(col)
         for g in report.gpu_hours:
             spot = "—" if g.spot_low is None else f"{g.spot_low:.3f}–{g.spot_high:.3f}"
-            gt.add_row(g.pool, g.instance_type, str(g.gpus or "?"), g.capacity,
-                       "gap" if g.on_demand is None else f"{g.on_demand:.3f}", spot, g.note)
+            gt.add_row(
+                g.pool,
+                g.instance_type,
+                str(g.gpus or "?"),
+                g.capacity,
+                "gap" if g.on_demand is None else f"{g.on_demand:.3f}",
+                spot,
+                g.note,
+            )
         console.print(gt)
     if report.gaps:
-        console.print(f"[yellow]{len(report.gaps)} price gap(s), left out of the totals[/] (no sourced price in the "
-                      f"price file; `--live-prices` asks the AWS Price List API):")
+        console.print(
+            f"[yellow]{len(report.gaps)} price gap(s), left out of the totals[/] (no sourced price in the "
+            f"price file; `--live-prices` asks the AWS Price List API):"
+        )
         for r, line in report.gaps:
             console.print(Text(f"  {r.type} {r.name}: {line.what} [{line.price_key}: {line.status}]", style="yellow"))
     if report.uncovered:

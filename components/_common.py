@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 
@@ -30,8 +31,15 @@ def policy_json(statements: Sequence[Mapping[str, Any]]) -> str:
 
 def assume_role_service(*services: str) -> str:
     """Trust policy letting AWS services (for example `ec2.amazonaws.com`) assume a role."""
-    return policy_json([{"Effect": "Allow", "Principal": {"Service": list(services) if len(services) > 1 else services[0]},
-                         "Action": "sts:AssumeRole"}])
+    return policy_json(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": list(services) if len(services) > 1 else services[0]},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    )
 
 
 def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer_url: str, namespace: str, service_account: str) -> str:
@@ -41,24 +49,44 @@ def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer_url: str, namespace: s
     only one of them.
     """
     host = oidc_issuer_url.removeprefix("https://")
-    return policy_json([{
-        "Effect": "Allow",
-        "Principal": {"Federated": oidc_provider_arn},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {
-            f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-            f"{host}:aud": "sts.amazonaws.com",
-        }},
-    }])
+    return policy_json(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{host}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ]
+    )
 
 
-def kms_key(parent: pulumi.Resource, resource_name: str, alias: str, description: str,
-            resource_tags: Mapping[str, str], protect: bool, **extra: Any) -> Any:
+def kms_key(
+    parent: pulumi.Resource,
+    resource_name: str,
+    alias: str,
+    description: str,
+    resource_tags: Mapping[str, str],
+    protect: bool,
+    **extra: Any,
+) -> Any:
     """A customer-managed KMS key (rotation on, 30-day deletion window, protected) and its alias."""
     import pulumi_aws as aws
 
-    key = aws.kms.Key(resource_name, description=description, enable_key_rotation=True, deletion_window_in_days=30,
-                      tags=dict(resource_tags), opts=child(parent, protect=protect), **extra)
+    key = aws.kms.Key(
+        resource_name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        tags=dict(resource_tags),
+        opts=child(parent, protect=protect),
+        **extra,
+    )
     aws.kms.Alias(resource_name, name=f"alias/{alias}", target_key_id=key.key_id, opts=child(parent))
     return key
 
@@ -85,28 +113,53 @@ SYSTEM_NODE_SELECTOR = {POOL_LABEL: SYSTEM_POOL}
 # would make the system group autoscaled and have `up` fight the autoscaler over its desired size).
 AUTOSCALED_TAG = "mlplatform.io/cluster-autoscaler"
 # Node affinity that only matches GPU nodes (for GPU DaemonSets such as the device plugin).
-GPU_NODE_AFFINITY = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-    "nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_LABEL, "operator": "In", "values": ["true"]}]}]}}}
+GPU_NODE_AFFINITY = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_LABEL, "operator": "In", "values": ["true"]}]}]
+        }
+    }
+}
 
 
 PART_OF = {"app.kubernetes.io/part-of": "mlplatform"}
 
 
-def namespace(parent: pulumi.Resource, resource_name: str, name: str, provider: pulumi.ProviderResource | None,
-              enforce: str, audit: str | None = None, warn: str | None = None,
-              labels: Mapping[str, str] | None = None) -> Any:
+def namespace(
+    parent: pulumi.Resource,
+    resource_name: str,
+    name: str,
+    provider: pulumi.ProviderResource | None,
+    enforce: str,
+    audit: str | None = None,
+    warn: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Any:
     """A Namespace labelled as mlplatform's, with its Pod Security Admission levels."""
     import pulumi_kubernetes as k8s
 
-    psa = {f"pod-security.kubernetes.io/{mode}": level
-           for mode, level in (("enforce", enforce), ("audit", audit), ("warn", warn)) if level}
-    return k8s.core.v1.Namespace(resource_name, metadata={"name": name, "labels": {**PART_OF, **(labels or {}), **psa}},
-                                 opts=pulumi.ResourceOptions(parent=parent, provider=provider))
+    psa = {
+        f"pod-security.kubernetes.io/{mode}": level
+        for mode, level in (("enforce", enforce), ("audit", audit), ("warn", warn))
+        if level
+    }
+    return k8s.core.v1.Namespace(
+        resource_name,
+        metadata={"name": name, "labels": {**PART_OF, **(labels or {}), **psa}},
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+    )
 
 
-def helm_release(parent: pulumi.Resource, name: str, chart: str, namespace: str, values: Any,
-                 provider: pulumi.ProviderResource | None, create_namespace: bool = True,
-                 depends_on: Sequence[pulumi.Resource] = ()) -> Any:
+def helm_release(
+    parent: pulumi.Resource,
+    name: str,
+    chart: str,
+    namespace: str,
+    values: Any,
+    provider: pulumi.ProviderResource | None,
+    create_namespace: bool = True,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> Any:
     """A Helm release of a chart pinned in versions.HELM_CHARTS (version and repository from there)."""
     import pulumi_kubernetes as k8s
 

@@ -28,7 +28,9 @@ ABORT_MULTIPART_DAYS = 7
 # ECR repository names (CreateRepository API): path segments of lowercase alphanumerics joined by . _ -
 _ECR_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 # <account>.dkr.ecr.<region>.amazonaws.com/<repository>
-_ECR_URL = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com/(?P<repo>.+)$")
+_ECR_URL = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com/(?P<repo>.+)$"
+)
 # S3 general purpose bucket naming rules.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _BUCKET_BAD_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -129,8 +131,10 @@ def ecr_repository_arn(url: str, field_name: str = "existing.repository_urls") -
     m = _ECR_URL.match(url)
     if not m or not _ECR_NAME.match(m["repo"]):
         raise ValidationError(
-            field_name, f"{url!r} is not an ECR repository URL",
-            "use the form <account-id>.dkr.ecr.<region>.amazonaws.com/<repository> (no scheme, no tag)")
+            field_name,
+            f"{url!r} is not an ECR repository URL",
+            "use the form <account-id>.dkr.ecr.<region>.amazonaws.com/<repository> (no scheme, no tag)",
+        )
     partition = "aws-us-gov" if m["region"].startswith("us-gov-") else "aws"
     return f"arn:{partition}:ecr:{m['region']}:{m['account']}:repository/{m['repo']}"
 
@@ -145,66 +149,109 @@ def _check_bucket_name(field_name: str, name: str) -> None:
     if not isinstance(name, str) or not _BUCKET.match(name):
         raise ValidationError(field_name, f"{name!r} is not a valid S3 bucket name", fix)
     if ".." in name or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
-        raise ValidationError(field_name, f"{name!r} is not a valid S3 bucket name (adjacent dots or an IP address)", fix)
+        raise ValidationError(
+            field_name, f"{name!r} is not a valid S3 bucket name (adjacent dots or an IP address)", fix
+        )
     if name.startswith(_BUCKET_BAD_PREFIXES) or name.endswith(_BUCKET_BAD_SUFFIXES):
-        raise ValidationError(field_name, f"{name!r} uses a prefix or suffix S3 reserves",
-                              f"avoid the prefixes {', '.join(_BUCKET_BAD_PREFIXES)} and suffixes {', '.join(_BUCKET_BAD_SUFFIXES)}")
+        raise ValidationError(
+            field_name,
+            f"{name!r} uses a prefix or suffix S3 reserves",
+            f"avoid the prefixes {', '.join(_BUCKET_BAD_PREFIXES)} and suffixes {', '.join(_BUCKET_BAD_SUFFIXES)}",
+        )
 
 
 def _check_repo_name(field_name: str, name: object) -> None:
     if not isinstance(name, str) or not name or not _ECR_NAME.match(name):
         raise ValidationError(
-            field_name, f"{name!r} is not a valid ECR repository name",
-            "use lowercase letters and digits, separated by single '.', '_', '-' or '/' (for example 'models')")
+            field_name,
+            f"{name!r} is not a valid ECR repository name",
+            "use lowercase letters and digits, separated by single '.', '_', '-' or '/' (for example 'models')",
+        )
 
 
 def _validate(name: str, args: ArtifactRegistryArgs) -> None:
     if not _ALIAS_SAFE.match(name):
-        raise ValidationError("name", f"{name!r} cannot be part of a KMS alias", "use letters, digits, '/', '_' and '-' only")
+        raise ValidationError(
+            "name", f"{name!r} cannot be part of a KMS alias", "use letters, digits, '/', '_' and '-' only"
+        )
     existing = args.existing or ExistingRegistry()
     if not isinstance(args.repositories, list):
-        raise ValidationError("repositories", f"must be a list of names, got {type(args.repositories).__name__}",
-                              'use for example ["images", "models"]')
+        raise ValidationError(
+            "repositories",
+            f"must be a list of names, got {type(args.repositories).__name__}",
+            'use for example ["images", "models"]',
+        )
     if not args.repositories and not existing.repository_urls:
-        raise ValidationError("repositories", "is empty", 'name at least one repository, for example ["images", "models"]')
+        raise ValidationError(
+            "repositories", "is empty", 'name at least one repository, for example ["images", "models"]'
+        )
     for repo in args.repositories:
         _check_repo_name("repositories", repo)
     duplicates = sorted({r for r in args.repositories if args.repositories.count(r) > 1})
     if duplicates:
-        raise ValidationError("repositories", f"lists {', '.join(duplicates)} more than once", "name each repository once")
+        raise ValidationError(
+            "repositories", f"lists {', '.join(duplicates)} more than once", "name each repository once"
+        )
     _check_repo_name("repository_prefix", args.repository_prefix)
     for repo in args.repositories:
         if len(f"{args.repository_prefix}/{repo}") > 256:
-            raise ValidationError("repositories", f"{args.repository_prefix}/{repo} is longer than 256 characters",
-                                  "shorten repository_prefix or the repository name")
+            raise ValidationError(
+                "repositories",
+                f"{args.repository_prefix}/{repo} is longer than 256 characters",
+                "shorten repository_prefix or the repository name",
+            )
     if args.bucket_name is not None:
         _check_bucket_name("bucket_name", args.bucket_name)
         if existing.bucket_name is not None:
-            raise ValidationError("bucket_name", "is set together with existing.bucket_name",
-                                  "set bucket_name to create a bucket, or existing.bucket_name to adopt one, not both")
+            raise ValidationError(
+                "bucket_name",
+                "is set together with existing.bucket_name",
+                "set bucket_name to create a bucket, or existing.bucket_name to adopt one, not both",
+            )
     for repo, moving in args.mutable_tags.items():
         if repo not in args.repositories:
-            raise ValidationError("mutable_tags", f"{repo!r} is not in repositories", "name a repository the registry creates")
+            raise ValidationError(
+                "mutable_tags", f"{repo!r} is not in repositories", "name a repository the registry creates"
+            )
         if repo in args.model_repositories:
-            raise ValidationError("mutable_tags", f"{repo!r} holds models, whose tags never move",
-                                  "give moving tags to an image repository only")
+            raise ValidationError(
+                "mutable_tags",
+                f"{repo!r} holds models, whose tags never move",
+                "give moving tags to an image repository only",
+            )
         for tag in moving:
-            if not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z0-9*][A-Za-z0-9_.*-]{0,127}", tag) or tag.strip("*") == "":
-                raise ValidationError("mutable_tags", f"{tag!r} is not an ECR tag filter",
-                                      "use a tag like retrain (letters, digits, '_', '.', '-', '*' wildcards)")
+            if (
+                not isinstance(tag, str)
+                or not re.fullmatch(r"[A-Za-z0-9*][A-Za-z0-9_.*-]{0,127}", tag)
+                or tag.strip("*") == ""
+            ):
+                raise ValidationError(
+                    "mutable_tags",
+                    f"{tag!r} is not an ECR tag filter",
+                    "use a tag like retrain (letters, digits, '_', '.', '-', '*' wildcards)",
+                )
     _positive_int("keep_tagged_images", args.keep_tagged_images)
     _positive_int("untagged_expire_days", args.untagged_expire_days)
     _positive_int("noncurrent_version_days", args.noncurrent_version_days)
-    if existing.bucket_name is not None and not (isinstance(existing.bucket_name, str)
-                                                 and _LEGACY_BUCKET.match(existing.bucket_name)):
-        raise ValidationError("existing.bucket_name", f"{existing.bucket_name!r} is not an S3 bucket name",
-                              "give the bare bucket name (no s3:// and no path)")
+    if existing.bucket_name is not None and not (
+        isinstance(existing.bucket_name, str) and _LEGACY_BUCKET.match(existing.bucket_name)
+    ):
+        raise ValidationError(
+            "existing.bucket_name",
+            f"{existing.bucket_name!r} is not an S3 bucket name",
+            "give the bare bucket name (no s3:// and no path)",
+        )
     for repo, url in existing.repository_urls.items():
         _check_repo_name("existing.repository_urls", repo)
         ecr_repository_arn(url)
-    if existing.kms_key_arn is not None and not re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/.+$", existing.kms_key_arn):
-        raise ValidationError("existing.kms_key_arn", f"{existing.kms_key_arn!r} is not a KMS key ARN",
-                              "use arn:aws:kms:<region>:<account-id>:key/<key-id>")
+    if existing.kms_key_arn is not None and not re.match(
+        r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/.+$", existing.kms_key_arn
+    ):
+        raise ValidationError(
+            "existing.kms_key_arn",
+            f"{existing.kms_key_arn!r} is not a KMS key ARN",
+            "use arn:aws:kms:<region>:<account-id>:key/<key-id>",
+        )
 
 
 class ArtifactRegistry(pulumi.ComponentResource):
@@ -232,8 +279,14 @@ class ArtifactRegistry(pulumi.ComponentResource):
 
         key: aws.kms.Key | None = None
         if to_create or create_bucket:
-            key = kms_key(self, f"{name}-artifacts", f"{name}-artifacts",
-                          f"mlplatform {name}: artifact bucket and ECR repositories", t, args.protect)
+            key = kms_key(
+                self,
+                f"{name}-artifacts",
+                f"{name}-artifacts",
+                f"mlplatform {name}: artifact bucket and ECR repositories",
+                t,
+                args.protect,
+            )
 
         self.repository_urls, self.repository_arns = {}, {}
         for repo in to_create:
@@ -242,8 +295,10 @@ class ArtifactRegistry(pulumi.ComponentResource):
                 name=f"{args.repository_prefix}/{repo}",
                 image_tag_mutability="IMMUTABLE_WITH_EXCLUSION" if args.mutable_tags.get(repo) else "IMMUTABLE",
                 image_tag_mutability_exclusion_filters=[
-                    {"filter": tag, "filter_type": "WILDCARD"} for tag in args.mutable_tags[repo]]
-                if args.mutable_tags.get(repo) else None,
+                    {"filter": tag, "filter_type": "WILDCARD"} for tag in args.mutable_tags[repo]
+                ]
+                if args.mutable_tags.get(repo)
+                else None,
                 image_scanning_configuration={"scan_on_push": True},
                 encryption_configurations=[{"encryption_type": "KMS", "kms_key": key.arn}],
                 force_delete=args.force_destroy,
@@ -253,8 +308,9 @@ class ArtifactRegistry(pulumi.ComponentResource):
             aws.ecr.LifecyclePolicy(
                 f"{name}-{repo}",
                 repository=repository.name,
-                policy=_ecr_lifecycle(args.untagged_expire_days,
-                                      None if repo in args.model_repositories else args.keep_tagged_images),
+                policy=_ecr_lifecycle(
+                    args.untagged_expire_days, None if repo in args.model_repositories else args.keep_tagged_images
+                ),
                 opts=child(self),
             )
             self.repository_urls[repo] = repository.repository_url
@@ -273,13 +329,15 @@ class ArtifactRegistry(pulumi.ComponentResource):
             self._bucket_key_arn = pulumi.Output.from_input(existing.kms_key_arn)
         self.kms_key_arn = key.arn if key is not None else pulumi.Output.from_input(existing.kms_key_arn)
 
-        self.register_outputs({
-            "bucket_name": self.bucket_name,
-            "bucket_arn": self.bucket_arn,
-            "repository_urls": self.repository_urls,
-            "repository_arns": self.repository_arns,
-            "kms_key_arn": self.kms_key_arn,
-        })
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "bucket_arn": self.bucket_arn,
+                "repository_urls": self.repository_urls,
+                "repository_arns": self.repository_arns,
+                "kms_key_arn": self.kms_key_arn,
+            }
+        )
 
     def _bucket(self, name: str, args: ArtifactRegistryArgs, key: aws.kms.Key, t: dict[str, str]) -> aws.s3.Bucket:
         bucket = aws.s3.Bucket(
@@ -313,24 +371,35 @@ class ArtifactRegistry(pulumi.ComponentResource):
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-artifacts",
             bucket=bucket.id,
-            rules=[{
-                "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn},
-                "bucket_key_enabled": True,
-                "blocked_encryption_types": ["SSE-C"],
-            }],
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": {
+                        "sse_algorithm": "aws:kms",
+                        "kms_master_key_id": key.arn,
+                    },
+                    "bucket_key_enabled": True,
+                    "blocked_encryption_types": ["SSE-C"],
+                }
+            ],
             opts=child(self),
         )
         aws.s3.BucketPolicy(
             f"{name}-artifacts",
             bucket=bucket.id,
-            policy=bucket.arn.apply(lambda arn: policy_json([{
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [arn, f"{arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }])),
+            policy=bucket.arn.apply(
+                lambda arn: policy_json(
+                    [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [arn, f"{arn}/*"],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ]
+                )
+            ),
             # S3 refuses a bucket policy while the public access block is still being applied.
             opts=child(self, depends_on=[public_access]),
         )
@@ -359,12 +428,16 @@ class ArtifactRegistry(pulumi.ComponentResource):
     def check_repositories(self, field: str, repos: Any) -> None:
         """Raise ValidationError unless `repos` is a list of this registry's repository names."""
         if not isinstance(repos, list):
-            raise ValidationError(field, f"must be a list, got {type(repos).__name__}",
-                                  'use for example ["models"], or [] for none')
+            raise ValidationError(
+                field, f"must be a list, got {type(repos).__name__}", 'use for example ["models"], or [] for none'
+            )
         unknown = [r for r in repos if r not in self.repository_arns]
         if unknown:
-            raise ValidationError(field, f"{', '.join(map(repr, unknown))} is not a repository of the registry",
-                                  f"use some of {', '.join(self.repository_arns) or '(none: pass [])'}")
+            raise ValidationError(
+                field,
+                f"{', '.join(map(repr, unknown))} is not a repository of the registry",
+                f"use some of {', '.join(self.repository_arns) or '(none: pass [])'}",
+            )
 
     def prefix_policy(self, prefix: str, write: bool = True) -> pulumi.Output[str]:
         """IAM policy JSON: list, read (and with `write`, put/delete) objects under `prefix/` only.
@@ -372,18 +445,35 @@ class ArtifactRegistry(pulumi.ComponentResource):
         Includes kms:Decrypt (and kms:GenerateDataKey for `write`) on the bucket's KMS key, which
         SSE-KMS needs.
         """
-        if not isinstance(prefix, str) or not prefix.strip("/") or prefix != prefix.strip("/") or any(c in prefix for c in "*?"):
-            raise ValidationError("prefix", f"{prefix!r} is not a plain S3 key prefix",
-                                  "use a non-empty prefix without leading/trailing '/' or wildcards, for example 'teams/vision'")
+        if (
+            not isinstance(prefix, str)
+            or not prefix.strip("/")
+            or prefix != prefix.strip("/")
+            or any(c in prefix for c in "*?")
+        ):
+            raise ValidationError(
+                "prefix",
+                f"{prefix!r} is not a plain S3 key prefix",
+                "use a non-empty prefix without leading/trailing '/' or wildcards, for example 'teams/vision'",
+            )
         object_actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"] if write else ["s3:GetObject"]
         kms_actions = ["kms:Decrypt", "kms:GenerateDataKey"] if write else ["kms:Decrypt"]
 
         def document(bucket_arn: str, key_arn: str | None) -> str:
             statements = [
-                {"Sid": "ListPrefix", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
-                 "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*"]}}},
-                {"Sid": "ObjectsUnderPrefix", "Effect": "Allow", "Action": object_actions,
-                 "Resource": f"{bucket_arn}/{prefix}/*"},
+                {
+                    "Sid": "ListPrefix",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": bucket_arn,
+                    "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*"]}},
+                },
+                {
+                    "Sid": "ObjectsUnderPrefix",
+                    "Effect": "Allow",
+                    "Action": object_actions,
+                    "Resource": f"{bucket_arn}/{prefix}/*",
+                },
             ]
             if key_arn:
                 statements.append({"Sid": "BucketKey", "Effect": "Allow", "Action": kms_actions, "Resource": key_arn})
@@ -399,34 +489,53 @@ class ArtifactRegistry(pulumi.ComponentResource):
         """
         known = ", ".join(self.repository_arns)
         if not isinstance(repos, list) or not repos:
-            raise ValidationError("repos", f"must be a non-empty list of repository names, got {repos!r}", f"use some of {known}")
+            raise ValidationError(
+                "repos", f"must be a non-empty list of repository names, got {repos!r}", f"use some of {known}"
+            )
         unknown = [r for r in repos if r not in self.repository_arns]
         if unknown:
-            raise ValidationError("repos", f"{', '.join(map(str, unknown))} is not a repository of this registry",
-                                  f"use some of {known}")
-        return pulumi.Output.all(*[self.repository_arns[r] for r in repos]).apply(lambda arns: policy_json([
-            {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-            {"Sid": "PushPull", "Effect": "Allow", "Action": ECR_PUSH_PULL_ACTIONS, "Resource": sorted(arns)},
-        ]))
+            raise ValidationError(
+                "repos", f"{', '.join(map(str, unknown))} is not a repository of this registry", f"use some of {known}"
+            )
+        return pulumi.Output.all(*[self.repository_arns[r] for r in repos]).apply(
+            lambda arns: policy_json(
+                [
+                    {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+                    {"Sid": "PushPull", "Effect": "Allow", "Action": ECR_PUSH_PULL_ACTIONS, "Resource": sorted(arns)},
+                ]
+            )
+        )
 
 
 def _ecr_lifecycle(untagged_days: int, keep: int | None) -> str:
     """ECR lifecycle policy: untagged images expire after `untagged_days`; with `keep` (image
     repositories) the newest `keep` TAGGED images are kept and older tagged ones expire. Model
     repositories pass `keep=None`: no rule can select a tagged artifact (MLflow runs point at them)."""
-    rules: list[dict[str, Any]] = [{
-        "rulePriority": 1,
-        "description": f"Expire untagged images after {untagged_days} days",
-        "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
-                      "countNumber": untagged_days},
-        "action": {"type": "expire"},
-    }]
-    if keep is not None:
-        rules.append({
-            "rulePriority": 2,
-            "description": f"Keep the newest {keep} tagged images",
-            "selection": {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan",
-                          "countNumber": keep},
+    rules: list[dict[str, Any]] = [
+        {
+            "rulePriority": 1,
+            "description": f"Expire untagged images after {untagged_days} days",
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": untagged_days,
+            },
             "action": {"type": "expire"},
-        })
+        }
+    ]
+    if keep is not None:
+        rules.append(
+            {
+                "rulePriority": 2,
+                "description": f"Keep the newest {keep} tagged images",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": keep,
+                },
+                "action": {"type": "expire"},
+            }
+        )
     return json.dumps({"rules": rules})

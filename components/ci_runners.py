@@ -48,8 +48,9 @@ namespace, service account (IRSA role), GPU toleration and node selector; it is 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -58,10 +59,10 @@ from . import versions
 from ._common import (
     GPU_LABEL,
     GPU_TOLERATION,
+    PART_OF,
     SYSTEM_NODE_SELECTOR,
     ValidationError,
     child,
-    PART_OF,
     helm_release,
     namespace,
     tags,
@@ -87,8 +88,10 @@ GPU_RESOURCE = "nvidia.com/gpu"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 MLFLOW_PREFIX = "mlflow"
 # Keep a runner's node while the runner pod lives (Karpenter and cluster-autoscaler respectively).
-KEEP_NODE_ANNOTATIONS = {"karpenter.sh/do-not-disrupt": "true",
-                         "cluster-autoscaler.kubernetes.io/safe-to-evict": "false"}
+KEEP_NODE_ANNOTATIONS = {
+    "karpenter.sh/do-not-disrupt": "true",
+    "cluster-autoscaler.kubernetes.io/safe-to-evict": "false",
+}
 CPU_RUNNER_RESOURCES = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}}
 # Sized to fit a 4-vCPU / 16 GiB single-GPU node (g6.xlarge, g5.xlarge) beside its DaemonSets.
 GPU_RUNNER_RESOURCES = {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"memory": "12Gi"}}
@@ -283,30 +286,43 @@ def _check_scale(at: str, min_runners: Any, max_runners: Any) -> None:
     if low < 0:
         raise ValidationError(f"{at}.min_runners", f"{low} is negative", "use 0 (scale to zero) or more")
     if high < 1:
-        raise ValidationError(f"{at}.max_runners", f"{high} lets the scale set start no runner",
-                              "use 1 or more, or leave the scale set out")
+        raise ValidationError(
+            f"{at}.max_runners",
+            f"{high} lets the scale set start no runner",
+            "use 1 or more, or leave the scale set out",
+        )
     if high < low:
-        raise ValidationError(f"{at}.max_runners", f"{high} is less than min_runners {low}",
-                              "raise max_runners or lower min_runners")
+        raise ValidationError(
+            f"{at}.max_runners", f"{high} is less than min_runners {low}", "raise max_runners or lower min_runners"
+        )
 
 
 def _check_name(field_name: str, value: Any, pattern: re.Pattern[str], what: str, limit: int = 63) -> None:
     if not isinstance(value, str) or not pattern.match(value) or len(value) > limit:
-        raise ValidationError(field_name, f"{value!r} is not a {what}",
-                              f"use lowercase letters, digits and '-', at most {limit} characters")
+        raise ValidationError(
+            field_name,
+            f"{value!r} is not a {what}",
+            f"use lowercase letters, digits and '-', at most {limit} characters",
+        )
 
 
 def _check_labels(field_name: str, value: Any) -> None:
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise ValidationError(field_name, f"must map label names to text values, got {value!r}",
-                              'write it like {"mlplatform.io/pool": "gpu"}')
+        raise ValidationError(
+            field_name,
+            f"must map label names to text values, got {value!r}",
+            'write it like {"mlplatform.io/pool": "gpu"}',
+        )
 
 
 def _check_github_url(field_name: str, url: Any) -> None:
     if not isinstance(url, str) or not _GITHUB_URL.match(url):
-        raise ValidationError(field_name, f"{url!r} is not a GitHub organization, repository or enterprise URL",
-                              "use https://github.com/<org>, https://github.com/<org>/<repo> or "
-                              "https://github.com/enterprises/<enterprise>")
+        raise ValidationError(
+            field_name,
+            f"{url!r} is not a GitHub organization, repository or enterprise URL",
+            "use https://github.com/<org>, https://github.com/<org>/<repo> or "
+            "https://github.com/enterprises/<enterprise>",
+        )
 
 
 def validate_scale_set(name: str, args: ScaleSetArgs, at: str = "scale_set") -> None:
@@ -317,8 +333,9 @@ def validate_scale_set(name: str, args: ScaleSetArgs, at: str = "scale_set") -> 
     _check_name(f"{at}.service_account", args.service_account, _DNS_SUBDOMAIN, "service account name", 253)
     _check_name(f"{at}.namespace", args.namespace, _DNS_LABEL, "namespace name")
     _check_name(f"{at}.controller_namespace", args.controller_namespace, _DNS_LABEL, "namespace name")
-    _check_name(f"{at}.controller_service_account", args.controller_service_account, _DNS_SUBDOMAIN,
-                "service account name", 253)
+    _check_name(
+        f"{at}.controller_service_account", args.controller_service_account, _DNS_SUBDOMAIN, "service account name", 253
+    )
     _check_scale(at, args.min_runners, args.max_runners)
     check_user_values(SCALE_SET_CHART, args.helm_values, f"{at}.helm_values")
     gpus = _whole(f"{at}.gpus", args.gpus)
@@ -328,39 +345,62 @@ def validate_scale_set(name: str, args: ScaleSetArgs, at: str = "scale_set") -> 
     _check_labels(f"{at}.node_selector", args.node_selector)
     _check_labels(f"{at}.labels", args.labels)
     if gpus and not args.gpu_node_selector:
-        raise ValidationError(f"{at}.gpu_node_selector", "is empty for a GPU runner",
-                              f'select the GPU nodes, for example {{"{GPU_LABEL}": "true"}}')
+        raise ValidationError(
+            f"{at}.gpu_node_selector",
+            "is empty for a GPU runner",
+            f'select the GPU nodes, for example {{"{GPU_LABEL}": "true"}}',
+        )
     if not isinstance(args.tolerations, list) or not all(isinstance(t, dict) for t in args.tolerations):
-        raise ValidationError(f"{at}.tolerations", f"must be a list of tolerations, got {args.tolerations!r}",
-                              'write it like [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}]')
+        raise ValidationError(
+            f"{at}.tolerations",
+            f"must be a list of tolerations, got {args.tolerations!r}",
+            'write it like [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}]',
+        )
     if not isinstance(args.image, str) or not args.image or any(c.isspace() for c in args.image):
-        raise ValidationError(f"{at}.image", f"{args.image!r} is not an image reference",
-                              "use registry/repository:tag (or @sha256:digest)")
+        raise ValidationError(
+            f"{at}.image",
+            f"{args.image!r} is not an image reference",
+            "use registry/repository:tag (or @sha256:digest)",
+        )
     if args.resources is not None and not isinstance(args.resources, dict):
-        raise ValidationError(f"{at}.resources", f"must be a mapping, got {args.resources!r}",
-                              'write it like {"requests": {"cpu": "1"}, "limits": {"memory": "4Gi"}}')
+        raise ValidationError(
+            f"{at}.resources",
+            f"must be a mapping, got {args.resources!r}",
+            'write it like {"requests": {"cpu": "1"}, "limits": {"memory": "4Gi"}}',
+        )
 
 
 def _validate(name: str, args: CiRunnersArgs) -> None:
     _check_name("name", name, _DNS_LABEL, "component name (it prefixes the runs-on labels)", MAX_NAME_LENGTH)
     if not isinstance(args.registry, ArtifactRegistry):
-        raise ValidationError("registry", f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
-                              "pass the ArtifactRegistry the runners push images and models to")
+        raise ValidationError(
+            "registry",
+            f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
+            "pass the ArtifactRegistry the runners push images and models to",
+        )
     for fname in ("oidc_provider_arn", "oidc_issuer_url"):
         if getattr(args, fname) is None:
             raise ValidationError(fname, "required for the runners' IAM role", f"pass the Cluster's {fname}")
     _check_github_url("github_config_url", args.github_config_url)
     check_user_values(CONTROLLER_CHART, args.controller_helm_values, "controller_helm_values")
     if args.existing_controller is not None and args.controller_helm_values:
-        raise ValidationError("controller_helm_values", "the adopted runner controller is not installed by this "
-                              "component", "set its values where that controller is managed, or drop them")
+        raise ValidationError(
+            "controller_helm_values",
+            "the adopted runner controller is not installed by this component",
+            "set its values where that controller is managed, or drop them",
+        )
     if not isinstance(args.cpu, RunnerScale):
-        raise ValidationError("cpu", f"must be a RunnerScale, got {args.cpu!r}", "pass RunnerScale(min_runners, max_runners)")
+        raise ValidationError(
+            "cpu", f"must be a RunnerScale, got {args.cpu!r}", "pass RunnerScale(min_runners, max_runners)"
+        )
     _check_scale("cpu", args.cpu.min_runners, args.cpu.max_runners)
     if args.gpu is not None:
         if not isinstance(args.gpu, RunnerScale):
-            raise ValidationError("gpu", f"must be a RunnerScale or None, got {args.gpu!r}",
-                                  "pass RunnerScale(min_runners, max_runners), or None for no GPU runners")
+            raise ValidationError(
+                "gpu",
+                f"must be a RunnerScale or None, got {args.gpu!r}",
+                "pass RunnerScale(min_runners, max_runners), or None for no GPU runners",
+            )
         _check_scale("gpu", args.gpu.min_runners, args.gpu.max_runners)
     _check_labels("gpu_node_selector", args.gpu_node_selector)
     _check_labels("cpu_node_selector", args.cpu_node_selector)
@@ -369,19 +409,28 @@ def _validate(name: str, args: CiRunnersArgs) -> None:
     e = args.existing_controller
     if e is not None:
         _check_name("existing_controller.namespace", e.namespace, _DNS_LABEL, "namespace name")
-        _check_name("existing_controller.service_account", e.service_account, _DNS_SUBDOMAIN,
-                    "service account name", 253)
+        _check_name(
+            "existing_controller.service_account", e.service_account, _DNS_SUBDOMAIN, "service account name", 253
+        )
     else:
         _check_name("controller_namespace", args.controller_namespace, _DNS_LABEL, "namespace name")
         if args.controller_namespace == args.namespace:
-            raise ValidationError("namespace", f"{args.namespace!r} is also the controller's namespace",
-                                  "keep runners apart from the controller (ARC's recommendation): use arc-runners")
+            raise ValidationError(
+                "namespace",
+                f"{args.namespace!r} is also the controller's namespace",
+                "keep runners apart from the controller (ARC's recommendation): use arc-runners",
+            )
     if not isinstance(args.mlflow_prefix, str) or not args.mlflow_prefix.strip("/") or "*" in args.mlflow_prefix:
-        raise ValidationError("mlflow_prefix", f"{args.mlflow_prefix!r} is not an S3 key prefix", "use for example mlflow")
+        raise ValidationError(
+            "mlflow_prefix", f"{args.mlflow_prefix!r} is not an S3 key prefix", "use for example mlflow"
+        )
     a = args.github_app
     if a is not None and not isinstance(a, GitHubAppCredentials):
-        raise ValidationError("github_app", f"must be GitHubAppCredentials, got {type(a).__name__}",
-                              "pass github_app_from_config(), or None to use a Secret that already exists")
+        raise ValidationError(
+            "github_app",
+            f"must be GitHubAppCredentials, got {type(a).__name__}",
+            "pass github_app_from_config(), or None to use a Secret that already exists",
+        )
 
 
 # One listener pod per scale set runs all the time (it long-polls GitHub for jobs): small, but requested.
@@ -396,20 +445,28 @@ def controller_values() -> dict[str, Any]:
         "serviceAccount": {"create": True, "name": CONTROLLER_SERVICE_ACCOUNT},
         "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
         "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                            "readOnlyRootFilesystem": True, "runAsNonRoot": True},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+        },
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         # Every listener pod serves the gha_* metrics on this port, named `metrics` (Monitoring scrapes it).
-        "metrics": {"controllerManagerAddr": METRICS_PORT, "listenerAddr": METRICS_PORT,
-                    "listenerEndpoint": METRICS_PATH},
+        "metrics": {
+            "controllerManagerAddr": METRICS_PORT,
+            "listenerAddr": METRICS_PORT,
+            "listenerEndpoint": METRICS_PATH,
+        },
         "flags": {"logLevel": "info", "logFormat": "json"},
     }
 
 
 def runner_pod_template(args: ScaleSetArgs) -> dict[str, Any]:
     """The runner pods' template: non-root, no token, kept on their node while they live."""
-    resources = {k: dict(v) for k, v in (args.resources or
-                                         (GPU_RUNNER_RESOURCES if args.gpus else CPU_RUNNER_RESOURCES)).items()}
+    resources = {
+        k: dict(v) for k, v in (args.resources or (GPU_RUNNER_RESOURCES if args.gpus else CPU_RUNNER_RESOURCES)).items()
+    }
     tolerations = [dict(t) for t in args.tolerations]
     node_selector = dict(args.node_selector)
     if args.gpus:
@@ -421,23 +478,34 @@ def runner_pod_template(args: ScaleSetArgs) -> dict[str, Any]:
         "serviceAccountName": args.service_account,
         # The IRSA webhook mounts its own token; jobs get no Kubernetes API credentials.
         "automountServiceAccountToken": False,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUNNER_UID,
-                            "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{
-            "name": "runner",
-            "image": args.image,
-            "command": ["/home/runner/run.sh"],
-            "securityContext": {"runAsNonRoot": True, "runAsUser": RUNNER_UID, "allowPrivilegeEscalation": False,
-                                "capabilities": {"drop": ["ALL"]}},
-            "resources": resources,
-        }],
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUNNER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "runner",
+                "image": args.image,
+                "command": ["/home/runner/run.sh"],
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": RUNNER_UID,
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "resources": resources,
+            }
+        ],
     }
     if node_selector:
         spec["nodeSelector"] = node_selector
     if tolerations:
         spec["tolerations"] = tolerations
-    return {"metadata": {"labels": {**PART_OF, **args.labels}, "annotations": dict(KEEP_NODE_ANNOTATIONS)},
-            "spec": spec}
+    return {
+        "metadata": {"labels": {**PART_OF, **args.labels}, "annotations": dict(KEEP_NODE_ANNOTATIONS)},
+        "spec": spec,
+    }
 
 
 def scale_set_values(name: str, args: ScaleSetArgs) -> dict[str, Any]:
@@ -448,22 +516,37 @@ def scale_set_values(name: str, args: ScaleSetArgs) -> dict[str, Any]:
         "runnerScaleSetName": name,
         "minRunners": args.min_runners,
         "maxRunners": args.max_runners,
-        "controllerServiceAccount": {"namespace": args.controller_namespace,
-                                     "name": args.controller_service_account},
+        "controllerServiceAccount": {"namespace": args.controller_namespace, "name": args.controller_service_account},
         # The listener pod runs in the controller's namespace; keep it on the system nodes, non-root.
-        "listenerTemplate": {"spec": {
-            "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
-            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{"name": "listener", "resources": LISTENER_RESOURCES, "securityContext": {
-                "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}}],
-        }},
+        "listenerTemplate": {
+            "spec": {
+                "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
+                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [
+                    {
+                        "name": "listener",
+                        "resources": LISTENER_RESOURCES,
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]},
+                            "runAsNonRoot": True,
+                        },
+                    }
+                ],
+            }
+        },
         "template": runner_pod_template(args),
     }
 
 
-def runner_scale_set(parent: pulumi.Resource, name: str, args: ScaleSetArgs,
-                     provider: pulumi.ProviderResource | None,
-                     depends_on: Sequence[pulumi.Resource] = (), at: str = "scale_set") -> k8s.helm.v3.Release:
+def runner_scale_set(
+    parent: pulumi.Resource,
+    name: str,
+    args: ScaleSetArgs,
+    provider: pulumi.ProviderResource | None,
+    depends_on: Sequence[pulumi.Resource] = (),
+    at: str = "scale_set",
+) -> k8s.helm.v3.Release:
     """One runner scale set (a pinned `gha-runner-scale-set` Helm release named `name`).
 
     `name` is the Helm release, the scale set and the `runs-on:` label at once. Validated first
@@ -474,14 +557,27 @@ def runner_scale_set(parent: pulumi.Resource, name: str, args: ScaleSetArgs,
     namespace, make the Secret there with `github_app_secret(...)` first.
     """
     validate_scale_set(name, args, at)
-    return helm_release(parent, name, SCALE_SET_CHART, args.namespace,
-                        with_user_values(SCALE_SET_CHART, scale_set_values(name, args), args.helm_values), provider,
-                        create_namespace=False, depends_on=depends_on)
+    return helm_release(
+        parent,
+        name,
+        SCALE_SET_CHART,
+        args.namespace,
+        with_user_values(SCALE_SET_CHART, scale_set_values(name, args), args.helm_values),
+        provider,
+        create_namespace=False,
+        depends_on=depends_on,
+    )
 
 
-def github_app_secret(parent: pulumi.Resource, name: str, namespace: str, secret_name: str,
-                      credentials: GitHubAppCredentials, provider: pulumi.ProviderResource | None,
-                      depends_on: Sequence[pulumi.Resource] = ()) -> k8s.core.v1.Secret:
+def github_app_secret(
+    parent: pulumi.Resource,
+    name: str,
+    namespace: str,
+    secret_name: str,
+    credentials: GitHubAppCredentials,
+    provider: pulumi.ProviderResource | None,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> k8s.core.v1.Secret:
     """The Secret a scale set's `githubConfigSecret` names, in `namespace`; values stay Pulumi secrets."""
     return k8s.core.v1.Secret(
         name,
@@ -540,35 +636,78 @@ class CiRunners(pulumi.ComponentResource):
         if args.registry.repository_arns:
             policies[f"{name}-runners-ecr"] = args.registry.ecr_push_policy(sorted(args.registry.repository_arns))
         policies[f"{name}-runners-mlflow"] = args.registry.prefix_policy(args.mlflow_prefix.strip("/"))
-        irsa = irsa_role(self, f"{name}-runners", args.oidc_provider_arn, args.oidc_issuer_url,
-                         [(args.namespace, RUNNER_SERVICE_ACCOUNT)], policies=policies, tags=tags(name, args.tags),
-                         description=f"CI runners of {name} (IRSA: {args.namespace}/{RUNNER_SERVICE_ACCOUNT})")
+        irsa = irsa_role(
+            self,
+            f"{name}-runners",
+            args.oidc_provider_arn,
+            args.oidc_issuer_url,
+            [(args.namespace, RUNNER_SERVICE_ACCOUNT)],
+            policies=policies,
+            tags=tags(name, args.tags),
+            description=f"CI runners of {name} (IRSA: {args.namespace}/{RUNNER_SERVICE_ACCOUNT})",
+        )
         role = irsa.role
         self.role_arn = role.arn
         self.role_name = role.name  # other components attach their policies to it (the evidence writer)
 
         controller: list[pulumi.Resource] = []
         if e is None:
-            arc_ns = namespace(self, f"{name}-arc-systems", args.controller_namespace, provider,
-                               enforce="baseline", audit="restricted", warn="restricted")
-            controller.append(helm_release(self, f"{name}-arc", CONTROLLER_CHART, args.controller_namespace,
-                                           with_user_values(CONTROLLER_CHART, controller_values(),
-                                                            args.controller_helm_values, "controller_helm_values"),
-                                           provider, create_namespace=False,
-                                           depends_on=[arc_ns]))
-        runner_ns = namespace(self, f"{name}-arc-runners", args.namespace, provider,
-                              enforce="restricted", audit="restricted", warn="restricted")
+            arc_ns = namespace(
+                self,
+                f"{name}-arc-systems",
+                args.controller_namespace,
+                provider,
+                enforce="baseline",
+                audit="restricted",
+                warn="restricted",
+            )
+            controller.append(
+                helm_release(
+                    self,
+                    f"{name}-arc",
+                    CONTROLLER_CHART,
+                    args.controller_namespace,
+                    with_user_values(
+                        CONTROLLER_CHART, controller_values(), args.controller_helm_values, "controller_helm_values"
+                    ),
+                    provider,
+                    create_namespace=False,
+                    depends_on=[arc_ns],
+                )
+            )
+        runner_ns = namespace(
+            self,
+            f"{name}-arc-runners",
+            args.namespace,
+            provider,
+            enforce="restricted",
+            audit="restricted",
+            warn="restricted",
+        )
         sa = k8s.core.v1.ServiceAccount(
             f"{name}-runner",
-            metadata={"name": RUNNER_SERVICE_ACCOUNT, "namespace": args.namespace, "labels": PART_OF,
-                      "annotations": {IRSA_ANNOTATION: role.arn}},
+            metadata={
+                "name": RUNNER_SERVICE_ACCOUNT,
+                "namespace": args.namespace,
+                "labels": PART_OF,
+                "annotations": {IRSA_ANNOTATION: role.arn},
+            },
             automount_service_account_token=False,
             opts=child(self, provider=provider, depends_on=[runner_ns]),
         )
         before: list[pulumi.Resource] = [*controller, runner_ns, sa, *irsa.policies]
         if args.github_app is not None:
-            before.append(github_app_secret(self, f"{name}-github-app", args.namespace, args.github_secret,
-                                            args.github_app, provider, depends_on=[runner_ns]))
+            before.append(
+                github_app_secret(
+                    self,
+                    f"{name}-github-app",
+                    args.namespace,
+                    args.github_secret,
+                    args.github_app,
+                    provider,
+                    depends_on=[runner_ns],
+                )
+            )
         for kind, label in labels.items():
             runner_scale_set(self, label, sets[kind], provider, depends_on=before, at=kind)
 
@@ -576,17 +715,24 @@ class CiRunners(pulumi.ComponentResource):
         self.register_outputs({"role_arn": self.role_arn, "runner_labels": self.runner_labels})
 
 
-def _scale_set_args(kind: str, args: CiRunnersArgs, controller_namespace: str,
-                    controller_service_account: str) -> ScaleSetArgs:
+def _scale_set_args(
+    kind: str, args: CiRunnersArgs, controller_namespace: str, controller_service_account: str
+) -> ScaleSetArgs:
     """The ScaleSetArgs of CiRunners' `cpu` or `gpu` scale set."""
     scale = args.cpu if kind == "cpu" else args.gpu
     assert scale is not None
     common: dict[str, Any] = dict(
-        github_config_url=args.github_config_url, github_config_secret=args.github_secret,
-        service_account=RUNNER_SERVICE_ACCOUNT, namespace=args.namespace,
-        controller_namespace=controller_namespace, controller_service_account=controller_service_account,
-        min_runners=scale.min_runners, max_runners=scale.max_runners, image=args.image,
-        helm_values=args.helm_values)
+        github_config_url=args.github_config_url,
+        github_config_secret=args.github_secret,
+        service_account=RUNNER_SERVICE_ACCOUNT,
+        namespace=args.namespace,
+        controller_namespace=controller_namespace,
+        controller_service_account=controller_service_account,
+        min_runners=scale.min_runners,
+        max_runners=scale.max_runners,
+        image=args.image,
+        helm_values=args.helm_values,
+    )
     if kind == "gpu":
         return ScaleSetArgs(**common, gpus=1, gpu_node_selector=dict(args.gpu_node_selector))
     return ScaleSetArgs(**common, node_selector=dict(args.cpu_node_selector), tolerations=list(args.cpu_tolerations))

@@ -115,74 +115,127 @@ class ClusterArgs:
 def _node_bounds(args: ClusterArgs) -> tuple[int, int]:
     """(min, max) of the system node group, defaults filled in."""
     count = args.system_node_count
-    return (count if args.system_node_min is None else args.system_node_min,
-            count + 1 if args.system_node_max is None else args.system_node_max)
+    return (
+        count if args.system_node_min is None else args.system_node_min,
+        count + 1 if args.system_node_max is None else args.system_node_max,
+    )
 
 
 def _validate(name: str, args: ClusterArgs) -> None:
     if args.existing is not None:
         if not _NAME.match(args.existing.name or "") or len(args.existing.name) > 100:
-            raise ValidationError("existing.name", f"{args.existing.name!r} is not an EKS cluster name",
-                                  "pass the name shown by `aws eks list-clusters`")
+            raise ValidationError(
+                "existing.name",
+                f"{args.existing.name!r} is not an EKS cluster name",
+                "pass the name shown by `aws eks list-clusters`",
+            )
         if args.admin_principal_arns:
-            raise ValidationError("admin_principal_arns", "access entries are not managed for an adopted cluster",
-                                  "grant access where the cluster is defined, or leave admin_principal_arns empty")
+            raise ValidationError(
+                "admin_principal_arns",
+                "access entries are not managed for an adopted cluster",
+                "grant access where the cluster is defined, or leave admin_principal_arns empty",
+            )
         return
     if not _NAME.match(name) or len(name) > MAX_NAME_LENGTH:
-        raise ValidationError("name", f"{name!r} is not usable as an EKS cluster name",
-                              f"use letters, digits, '-' or '_', starting with a letter or digit, at most {MAX_NAME_LENGTH} characters")
+        raise ValidationError(
+            "name",
+            f"{name!r} is not usable as an EKS cluster name",
+            f"use letters, digits, '-' or '_', starting with a letter or digit, at most {MAX_NAME_LENGTH} characters",
+        )
     if args.vpc_id is None:
-        raise ValidationError("vpc_id", "required when creating a cluster",
-                              "pass the Network's vpc_id, or set existing=ExistingCluster(name=...) to adopt one")
+        raise ValidationError(
+            "vpc_id",
+            "required when creating a cluster",
+            "pass the Network's vpc_id, or set existing=ExistingCluster(name=...) to adopt one",
+        )
     if args.private_subnet_ids is None:
-        raise ValidationError("private_subnet_ids", "required when creating a cluster",
-                              "pass the Network's private_subnet_ids, or set existing=ExistingCluster(name=...)")
+        raise ValidationError(
+            "private_subnet_ids",
+            "required when creating a cluster",
+            "pass the Network's private_subnet_ids, or set existing=ExistingCluster(name=...)",
+        )
     if isinstance(args.private_subnet_ids, (list, tuple)) and len(args.private_subnet_ids) < 2:
-        raise ValidationError("private_subnet_ids", f"{len(args.private_subnet_ids)} subnet(s) given",
-                              "EKS needs subnets in at least two availability zones; pass two or more")
+        raise ValidationError(
+            "private_subnet_ids",
+            f"{len(args.private_subnet_ids)} subnet(s) given",
+            "EKS needs subnets in at least two availability zones; pass two or more",
+        )
     if not _K8S_VERSION.match(args.kubernetes_version):
-        raise ValidationError("kubernetes_version", f"{args.kubernetes_version!r} is not an EKS version",
-                              f'use "major.minor", for example "{versions.KUBERNETES_VERSION}"')
+        raise ValidationError(
+            "kubernetes_version",
+            f"{args.kubernetes_version!r} is not an EKS version",
+            f'use "major.minor", for example "{versions.KUBERNETES_VERSION}"',
+        )
     count = args.system_node_count
     low, high = _node_bounds(args)
     if count < 1:
-        raise ValidationError("system_node_count", f"{count} nodes cannot run CoreDNS and the controllers",
-                              "use 1 or more (2 for redundancy)")
+        raise ValidationError(
+            "system_node_count",
+            f"{count} nodes cannot run CoreDNS and the controllers",
+            "use 1 or more (2 for redundancy)",
+        )
     if low < 0:
         raise ValidationError("system_node_min", f"{low} is negative", "use 0 or more")
     if low > high:
-        raise ValidationError("system_node_min", f"{low} is greater than system_node_max {high}",
-                              "make system_node_min <= system_node_count <= system_node_max")
+        raise ValidationError(
+            "system_node_min",
+            f"{low} is greater than system_node_max {high}",
+            "make system_node_min <= system_node_count <= system_node_max",
+        )
     if not low <= count <= high:
-        raise ValidationError("system_node_count", f"{count} is outside [{low}, {high}]",
-                              "make system_node_min <= system_node_count <= system_node_max")
+        raise ValidationError(
+            "system_node_count",
+            f"{count} is outside [{low}, {high}]",
+            "make system_node_min <= system_node_count <= system_node_max",
+        )
     if not 20 <= args.system_node_disk_gib <= 16384:
-        raise ValidationError("system_node_disk_gib", f"{args.system_node_disk_gib} GiB is out of range",
-                              "use 20 (the EKS AMI's size) to 16384")
+        raise ValidationError(
+            "system_node_disk_gib",
+            f"{args.system_node_disk_gib} GiB is out of range",
+            "use 20 (the EKS AMI's size) to 16384",
+        )
     if args.support_type not in SUPPORT_TYPES:
-        raise ValidationError("support_type", f"{args.support_type!r} is not an EKS support type",
-                              "use STANDARD (upgraded at end of standard support) or EXTENDED (billed 6x)")
+        raise ValidationError(
+            "support_type",
+            f"{args.support_type!r} is not an EKS support type",
+            "use STANDARD (upgraded at end of standard support) or EXTENDED (billed 6x)",
+        )
     if args.system_node_scaled_by not in SYSTEM_SCALERS:
-        raise ValidationError("system_node_scaled_by", f"{args.system_node_scaled_by!r} is not a scaler",
-                              f"use one of {', '.join(SYSTEM_SCALERS)}")
+        raise ValidationError(
+            "system_node_scaled_by",
+            f"{args.system_node_scaled_by!r} is not a scaler",
+            f"use one of {', '.join(SYSTEM_SCALERS)}",
+        )
     bad = [t for t in args.control_plane_logs if t not in LOG_TYPES]
     if bad:
-        raise ValidationError("control_plane_logs", f"unknown log type(s) {', '.join(map(repr, bad))}",
-                              f"use any of {', '.join(LOG_TYPES)}")
+        raise ValidationError(
+            "control_plane_logs",
+            f"unknown log type(s) {', '.join(map(repr, bad))}",
+            f"use any of {', '.join(LOG_TYPES)}",
+        )
     if args.endpoint_public_access and not args.public_access_cidrs:
-        raise ValidationError("public_access_cidrs", "empty while the public endpoint is on",
-                              "list the CIDRs allowed to reach the API, or set endpoint_public_access=False")
+        raise ValidationError(
+            "public_access_cidrs",
+            "empty while the public endpoint is on",
+            "list the CIDRs allowed to reach the API, or set endpoint_public_access=False",
+        )
     for cidr in args.public_access_cidrs:
         try:
             ipaddress.IPv4Network(cidr, strict=True)
         except ValueError:
-            raise ValidationError("public_access_cidrs", f"{cidr!r} is not an IPv4 CIDR block",
-                                  'write it like "203.0.113.0/24" (host bits zero)') from None
+            raise ValidationError(
+                "public_access_cidrs",
+                f"{cidr!r} is not an IPv4 CIDR block",
+                'write it like "203.0.113.0/24" (host bits zero)',
+            ) from None
     seen: set[str] = set()
     for arn in args.admin_principal_arns:
         if not _PRINCIPAL.match(arn):
-            raise ValidationError("admin_principal_arns", f"{arn!r} is not an IAM role or user ARN",
-                                  "use arn:aws:iam::<12-digit account>:role/<name> (or :user/<name>)")
+            raise ValidationError(
+                "admin_principal_arns",
+                f"{arn!r} is not an IAM role or user ARN",
+                "use arn:aws:iam::<12-digit account>:role/<name> (or :user/<name>)",
+            )
         if arn in seen:
             raise ValidationError("admin_principal_arns", f"{arn!r} is listed twice", "list each principal once")
         seen.add(arn)
@@ -196,19 +249,37 @@ def kubeconfig_document(cluster_name: str, endpoint: str, ca_data: str, region: 
         "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
         "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
         "current-context": cluster_name,
-        "users": [{"name": cluster_name, "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "aws",
-            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
-            "interactiveMode": "Never",
-        }}}],
+        "users": [
+            {
+                "name": cluster_name,
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": [
+                            "eks",
+                            "get-token",
+                            "--cluster-name",
+                            cluster_name,
+                            "--region",
+                            region,
+                            "--output",
+                            "json",
+                        ],
+                        "interactiveMode": "Never",
+                    }
+                },
+            }
+        ],
     }
 
 
-def _kubeconfig(cluster_name: pulumi.Input[str], endpoint: pulumi.Input[str], ca_data: pulumi.Input[str],
-                region: pulumi.Input[str]) -> pulumi.Output[str]:
+def _kubeconfig(
+    cluster_name: pulumi.Input[str], endpoint: pulumi.Input[str], ca_data: pulumi.Input[str], region: pulumi.Input[str]
+) -> pulumi.Output[str]:
     doc = pulumi.Output.all(cluster_name, endpoint, ca_data, region).apply(
-        lambda v: json.dumps(kubeconfig_document(*v), indent=2))
+        lambda v: json.dumps(kubeconfig_document(*v), indent=2)
+    )
     return pulumi.Output.secret(doc)
 
 
@@ -256,18 +327,20 @@ class Cluster(pulumi.ComponentResource):
             # Kubernetes children wait for nodes and core add-ons (a Helm release needs schedulable nodes).
             opts=child(self, depends_on=self._ready),
         )
-        self.register_outputs({
-            "cluster_name": self.cluster_name,
-            "endpoint": self.endpoint,
-            "certificate_authority": self.certificate_authority,
-            "oidc_provider_arn": self.oidc_provider_arn,
-            "oidc_issuer_url": self.oidc_issuer_url,
-            "kubeconfig": self.kubeconfig,
-            "node_role_arn": self.node_role_arn,
-            "node_role_name": self.node_role_name,
-            "cluster_security_group_id": self.cluster_security_group_id,
-            "kms_key_arn": self.kms_key_arn,
-        })
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "endpoint": self.endpoint,
+                "certificate_authority": self.certificate_authority,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_issuer_url": self.oidc_issuer_url,
+                "kubeconfig": self.kubeconfig,
+                "node_role_arn": self.node_role_arn,
+                "node_role_name": self.node_role_name,
+                "cluster_security_group_id": self.cluster_security_group_id,
+                "kms_key_arn": self.kms_key_arn,
+            }
+        )
 
     # -- adopt -------------------------------------------------------------------------------------
     def _adopt(self, existing: ExistingCluster, invoke: pulumi.InvokeOutputOptions) -> None:
@@ -280,7 +353,8 @@ class Cluster(pulumi.ComponentResource):
         self.oidc_issuer_url = found.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
         # The IAM OIDC provider's ARN follows from the account and the issuer's host.
         self.oidc_provider_arn = pulumi.Output.all(caller.arn, caller.account_id, self.oidc_issuer_url).apply(
-            lambda v: f"arn:{v[0].split(':')[1]}:iam::{v[1]}:oidc-provider/{v[2].removeprefix('https://')}")
+            lambda v: f"arn:{v[0].split(':')[1]}:iam::{v[1]}:oidc-provider/{v[2].removeprefix('https://')}"
+        )
         self.cluster_security_group_id = found.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id)
         self.node_role_arn = None
         self.node_role_name = None
@@ -293,26 +367,54 @@ class Cluster(pulumi.ComponentResource):
         low, high = _node_bounds(args)
 
         # Envelope encryption of Kubernetes secrets.
-        key = kms_key(self, f"{name}-secrets-key", f"{name}-eks-secrets",
-                      f"EKS secrets envelope encryption for cluster {name}", t, args.protect,
-                      key_usage="ENCRYPT_DECRYPT", customer_master_key_spec="SYMMETRIC_DEFAULT")
+        key = kms_key(
+            self,
+            f"{name}-secrets-key",
+            f"{name}-eks-secrets",
+            f"EKS secrets envelope encryption for cluster {name}",
+            t,
+            args.protect,
+            key_usage="ENCRYPT_DECRYPT",
+            customer_master_key_spec="SYMMETRIC_DEFAULT",
+        )
 
         # Control plane role.
-        cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=assume_role_service("eks.amazonaws.com"),
-                                    tags=t, opts=child(self))
+        cluster_role = aws.iam.Role(
+            f"{name}-cluster", assume_role_policy=assume_role_service("eks.amazonaws.com"), tags=t, opts=child(self)
+        )
         cluster_role_policies = [
-            aws.iam.RolePolicyAttachment(f"{name}-cluster-eks", role=cluster_role.name,
-                                         policy_arn=_managed_policy("AmazonEKSClusterPolicy"), opts=child(self)),
-            aws.iam.RolePolicy(f"{name}-cluster-kms", role=cluster_role.id, policy=key.arn.apply(lambda arn: policy_json([{
-                "Effect": "Allow",
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
-                "Resource": arn,
-            }])), opts=child(self)),
+            aws.iam.RolePolicyAttachment(
+                f"{name}-cluster-eks",
+                role=cluster_role.name,
+                policy_arn=_managed_policy("AmazonEKSClusterPolicy"),
+                opts=child(self),
+            ),
+            aws.iam.RolePolicy(
+                f"{name}-cluster-kms",
+                role=cluster_role.id,
+                policy=key.arn.apply(
+                    lambda arn: policy_json(
+                        [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                                "Resource": arn,
+                            }
+                        ]
+                    )
+                ),
+                opts=child(self),
+            ),
         ]
 
         # EKS writes control-plane logs here; made first so the retention is ours, not "never expire".
-        log_group = aws.cloudwatch.LogGroup(f"{name}-control-plane", name=f"/aws/eks/{name}/cluster",
-                                            retention_in_days=LOG_RETENTION_DAYS, tags=t, opts=child(self))
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=f"/aws/eks/{name}/cluster",
+            retention_in_days=LOG_RETENTION_DAYS,
+            tags=t,
+            opts=child(self),
+        )
 
         cluster = aws.eks.Cluster(
             f"{name}-eks",
@@ -347,13 +449,21 @@ class Cluster(pulumi.ComponentResource):
         self.kms_key_arn = key.arn
 
         # OIDC provider for IAM Roles for Service Accounts. No thumbprint: IAM trusts the EKS issuer's CA itself.
-        oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=self.oidc_issuer_url,
-                                             client_id_lists=["sts.amazonaws.com"], tags=t, opts=child(self))
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc", url=self.oidc_issuer_url, client_id_lists=["sts.amazonaws.com"], tags=t, opts=child(self)
+        )
         self.oidc_provider_arn = oidc.arn
 
         def addon_role(suffix: str, namespace: str, service_account: str, policy: str) -> IrsaRole:
-            return irsa_role(self, f"{name}-{suffix}", oidc.arn, self.oidc_issuer_url, [(namespace, service_account)],
-                             managed_policy_arns={f"{name}-{suffix}": _managed_policy(policy)}, tags=t)
+            return irsa_role(
+                self,
+                f"{name}-{suffix}",
+                oidc.arn,
+                self.oidc_issuer_url,
+                [(namespace, service_account)],
+                managed_policy_arns={f"{name}-{suffix}": _managed_policy(policy)},
+                tags=t,
+            )
 
         def addon(addon_name: str, role: IrsaRole | None = None, after: list[pulumi.Resource] | None = None):
             # An add-on with its own role starts after the role's policy is attached.
@@ -363,7 +473,8 @@ class Cluster(pulumi.ComponentResource):
                 cluster_name=cluster.name,
                 addon_name=addon_name,
                 addon_version=aws.eks.get_addon_version_output(
-                    addon_name=addon_name, kubernetes_version=args.kubernetes_version, opts=invoke).version,
+                    addon_name=addon_name, kubernetes_version=args.kubernetes_version, opts=invoke
+                ).version,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 service_account_role_arn=role.arn if role is not None else None,
@@ -377,20 +488,25 @@ class Cluster(pulumi.ComponentResource):
         addon_roles = {
             "vpc-cni": addon_role("vpc-cni", "kube-system", "aws-node", "AmazonEKS_CNI_Policy"),
             # AWS publishes this one under the service-role/ path.
-            "aws-ebs-csi-driver": addon_role("ebs-csi", "kube-system", "ebs-csi-controller-sa",
-                                             "service-role/AmazonEBSCSIDriverPolicy"),
+            "aws-ebs-csi-driver": addon_role(
+                "ebs-csi", "kube-system", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy"
+            ),
         }
         # Networking add-ons (DaemonSets) go in before the nodes, so nodes join with the IRSA-backed CNI.
         before_nodes = [addon(a, addon_roles.get(a)) for a in versions.EKS_ADDONS if a in ADDONS_BEFORE_NODES]
 
         # System nodes.
-        node_role = aws.iam.Role(f"{name}-node", assume_role_policy=assume_role_service("ec2.amazonaws.com"),
-                                 tags=t, opts=child(self))
+        node_role = aws.iam.Role(
+            f"{name}-node", assume_role_policy=assume_role_service("ec2.amazonaws.com"), tags=t, opts=child(self)
+        )
         node_role_policies = [
-            aws.iam.RolePolicyAttachment(f"{name}-node-{short}", role=node_role.name,
-                                         policy_arn=_managed_policy(policy), opts=child(self))
-            for short, policy in (("worker", "AmazonEKSWorkerNodePolicy"),
-                                  ("ecr-pull", "AmazonEC2ContainerRegistryPullOnly"))
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{short}", role=node_role.name, policy_arn=_managed_policy(policy), opts=child(self)
+            )
+            for short, policy in (
+                ("worker", "AmazonEKSWorkerNodePolicy"),
+                ("ecr-pull", "AmazonEC2ContainerRegistryPullOnly"),
+            )
         ]
         self.node_role_arn = node_role.arn
         self.node_role_name = node_role.name
@@ -403,17 +519,21 @@ class Cluster(pulumi.ComponentResource):
                 http_tokens="required",
                 http_put_response_hop_limit=1,
             ),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name="/dev/xvda",
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_size=args.system_node_disk_gib,
-                    volume_type="gp3",
-                    encrypted="true",
-                    delete_on_termination="true",
-                ),
-            )],
-            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=t)
-                                for kind in ("instance", "volume")],
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=args.system_node_disk_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=t)
+                for kind in ("instance", "volume")
+            ],
             tags=t,
             opts=child(self),
         )
@@ -428,14 +548,19 @@ class Cluster(pulumi.ComponentResource):
             instance_types=[args.system_node_instance_type],
             capacity_type="ON_DEMAND",
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=low, desired_size=args.system_node_count, max_size=high),
+                min_size=low, desired_size=args.system_node_count, max_size=high
+            ),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=launch_template.id, version=launch_template.latest_version.apply(str)),
+                id=launch_template.id, version=launch_template.latest_version.apply(str)
+            ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={"mlplatform.io/pool": "system"},
             tags=t,
-            opts=child(self, depends_on=[*node_role_policies, *before_nodes],
-                       ignore_changes=["scalingConfig.desiredSize"] if autoscaled else None),
+            opts=child(
+                self,
+                depends_on=[*node_role_policies, *before_nodes],
+                ignore_changes=["scalingConfig.desiredSize"] if autoscaled else None,
+            ),
         )
         if autoscaled:
             # Managed node group tags do not reach the Auto Scaling group: tag the ASG itself.
@@ -446,15 +571,24 @@ class Cluster(pulumi.ComponentResource):
                 opts=child(self),
             )
         # The other add-ons run Deployments, which need nodes to become healthy.
-        after_nodes = [addon(a, addon_roles.get(a), after=[node_group])
-                       for a in versions.EKS_ADDONS if a not in ADDONS_BEFORE_NODES]
+        after_nodes = [
+            addon(a, addon_roles.get(a), after=[node_group])
+            for a in versions.EKS_ADDONS
+            if a not in ADDONS_BEFORE_NODES
+        ]
         self._ready = [node_group, *before_nodes, *after_nodes]
 
         # Cluster-admin access entries.
         for arn in args.admin_principal_arns:
             slug = f"{arn.rsplit('/', 1)[1][:24]}-{hashlib.sha256(arn.encode()).hexdigest()[:6]}"
-            entry = aws.eks.AccessEntry(f"{name}-admin-{slug}", cluster_name=cluster.name, principal_arn=arn,
-                                        type="STANDARD", tags=t, opts=child(self))
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{slug}",
+                cluster_name=cluster.name,
+                principal_arn=arn,
+                type="STANDARD",
+                tags=t,
+                opts=child(self),
+            )
             aws.eks.AccessPolicyAssociation(
                 f"{name}-admin-{slug}",
                 cluster_name=cluster.name,

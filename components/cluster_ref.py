@@ -70,8 +70,11 @@ def resolve_cluster(args: A) -> A:
     needed = ("cluster_name", "oidc_provider_arn", "oidc_issuer_url", "provider")
     missing = [a for a in needed if not hasattr(cluster, a)]
     if missing:
-        raise ValidationError("cluster", f"{type(cluster).__name__} has no {', '.join(missing)}",
-                              "pass the stack's Cluster, or a ClusterRef(cluster_name=..., oidc_provider_arn=...)")
+        raise ValidationError(
+            "cluster",
+            f"{type(cluster).__name__} has no {', '.join(missing)}",
+            "pass the stack's Cluster, or a ClusterRef(cluster_name=..., oidc_provider_arn=...)",
+        )
     names = {f.name for f in dataclasses.fields(args)}  # type: ignore[arg-type]  # every Args is a dataclass
     filled: dict[str, Any] = {}
     for field_name, attr in FROM_CLUSTER.items():
@@ -83,7 +86,10 @@ def resolve_cluster(args: A) -> A:
         if given is not None:
             if field_name in OVERRIDABLE:
                 continue
-            raise ValidationError(field_name, "is given together with cluster",
-                                  f"pass cluster alone (its {attr} is used), or drop cluster")
+            raise ValidationError(
+                field_name,
+                "is given together with cluster",
+                f"pass cluster alone (its {attr} is used), or drop cluster",
+            )
         filled[field_name] = value
     return dataclasses.replace(args, **filled)  # type: ignore[type-var]  # a dataclass instance

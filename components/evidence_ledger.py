@@ -31,9 +31,17 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from . import versions
-from ._common import (PART_OF, SYSTEM_NODE_SELECTOR, ValidationError, child, irsa_trust_policy, kms_key, namespace,
-                      policy_json, tags)
+from ._common import (
+    PART_OF,
+    SYSTEM_NODE_SELECTOR,
+    ValidationError,
+    child,
+    irsa_trust_policy,
+    kms_key,
+    namespace,
+    policy_json,
+    tags,
+)
 from .artifact_registry import _check_bucket_name
 
 LEDGER_PREFIX = "ledger"  # records: ledger/<model>/<seq>-<sha256>.json
@@ -45,10 +53,21 @@ OBSERVER_UID = 65532
 OBSERVER_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}}
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 # What a writer may never do; the plan tests check the writer policy against this list.
-FORBIDDEN_WRITER_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention",
-                            "s3:PutObjectLegalHold", "s3:BypassGovernanceRetention", "s3:PutBucketObjectLockConfiguration",
-                            "s3:PutLifecycleConfiguration", "s3:PutBucketPolicy", "s3:PutBucketVersioning",
-                            "s3:DeleteBucket", "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:PutKeyPolicy")
+FORBIDDEN_WRITER_ACTIONS = (
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:BypassGovernanceRetention",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketVersioning",
+    "s3:DeleteBucket",
+    "kms:ScheduleKeyDeletion",
+    "kms:DisableKey",
+    "kms:PutKeyPolicy",
+)
 
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -124,77 +143,139 @@ class EvidenceLedgerArgs:
 
 def _validate(name: str, args: EvidenceLedgerArgs) -> None:
     if not re.match(r"^[A-Za-z0-9/_-]+$", name):
-        raise ValidationError("name", f"{name!r} cannot be part of a KMS alias", "use letters, digits, '/', '_' and '-'")
+        raise ValidationError(
+            "name", f"{name!r} cannot be part of a KMS alias", "use letters, digits, '/', '_' and '-'"
+        )
     if args.retention_mode not in RETENTION_MODES:
-        raise ValidationError("retention_mode", f"{args.retention_mode!r} is not an Object Lock mode",
-                              "use GOVERNANCE (the default) or COMPLIANCE")
+        raise ValidationError(
+            "retention_mode",
+            f"{args.retention_mode!r} is not an Object Lock mode",
+            "use GOVERNANCE (the default) or COMPLIANCE",
+        )
     d = args.retention_days
     if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= 36500:
-        raise ValidationError("retention_days", f"must be a whole number of days from 1 to 36500, got {d!r}",
-                              "use for example 365")
+        raise ValidationError(
+            "retention_days", f"must be a whole number of days from 1 to 36500, got {d!r}", "use for example 365"
+        )
     if args.bucket_name is not None:
         _check_bucket_name("bucket_name", args.bucket_name)
-    if not isinstance(args.writer_roles, dict) or not all(isinstance(k, str) and _DNS_LABEL.match(k)
-                                                          for k in args.writer_roles):
-        raise ValidationError("writer_roles", "must map lowercase logical names to IAM role names",
-                              'write it like {"ci-runners": role.name}')
+    if not isinstance(args.writer_roles, dict) or not all(
+        isinstance(k, str) and _DNS_LABEL.match(k) for k in args.writer_roles
+    ):
+        raise ValidationError(
+            "writer_roles",
+            "must map lowercase logical names to IAM role names",
+            'write it like {"ci-runners": role.name}',
+        )
     e = args.existing
     if e is not None:
         if args.bucket_name is not None:
-            raise ValidationError("bucket_name", "is set together with existing",
-                                  "set bucket_name to create a ledger, or existing to adopt one, not both")
+            raise ValidationError(
+                "bucket_name",
+                "is set together with existing",
+                "set bucket_name to create a ledger, or existing to adopt one, not both",
+            )
         if not isinstance(e.bucket_name, str) or not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", e.bucket_name):
-            raise ValidationError("existing.bucket_name", f"{e.bucket_name!r} is not an S3 bucket name",
-                                  "give the bare bucket name (no s3://)")
+            raise ValidationError(
+                "existing.bucket_name",
+                f"{e.bucket_name!r} is not an S3 bucket name",
+                "give the bare bucket name (no s3://)",
+            )
         for fname in ("signing_key_arn", "kms_key_arn"):
             v = getattr(e, fname)
             if (v is not None or fname == "signing_key_arn") and not (isinstance(v, str) and _KEY_ARN.match(v)):
-                raise ValidationError(f"existing.{fname}", f"{v!r} is not a KMS key ARN",
-                                      "use arn:aws:kms:<region>:<account-id>:key/<key-id>")
+                raise ValidationError(
+                    f"existing.{fname}",
+                    f"{v!r} is not a KMS key ARN",
+                    "use arn:aws:kms:<region>:<account-id>:key/<key-id>",
+                )
     o = args.observer
     if o is not None:
         if not isinstance(o, ObserverArgs):
-            raise ValidationError("observer", f"must be ObserverArgs or None, got {type(o).__name__}",
-                                  "pass ObserverArgs(oidc_provider_arn=..., oidc_issuer_url=..., image=...)")
+            raise ValidationError(
+                "observer",
+                f"must be ObserverArgs or None, got {type(o).__name__}",
+                "pass ObserverArgs(oidc_provider_arn=..., oidc_issuer_url=..., image=...)",
+            )
         if not _DNS_LABEL.match(o.namespace):
-            raise ValidationError("observer.namespace", f"{o.namespace!r} is not a namespace name",
-                                  "use lowercase letters, digits and '-'")
+            raise ValidationError(
+                "observer.namespace",
+                f"{o.namespace!r} is not a namespace name",
+                "use lowercase letters, digits and '-'",
+            )
         if not isinstance(o.schedule, str) or len(o.schedule.split()) != 5:
-            raise ValidationError("observer.schedule", f"{o.schedule!r} is not a 5-field cron schedule",
-                                  'use for example "*/5 * * * *"')
+            raise ValidationError(
+                "observer.schedule", f"{o.schedule!r} is not a 5-field cron schedule", 'use for example "*/5 * * * *"'
+            )
         if o.image is None or (isinstance(o.image, str) and (not o.image or any(c.isspace() for c in o.image))):
-            raise ValidationError("observer.image", f"{o.image!r} is not an image reference",
-                                  "use REGISTRY/REPOSITORY:TAG (an immutable ECR tag) or @sha256:DIGEST")
+            raise ValidationError(
+                "observer.image",
+                f"{o.image!r} is not an image reference",
+                "use REGISTRY/REPOSITORY:TAG (an immutable ECR tag) or @sha256:DIGEST",
+            )
 
 
 # -- IAM documents (pure functions; the plan tests and parliament read them) -----------------------
 def writer_policy(bucket_arn: str, signing_key_arn: str, kms_key_arn: str | None) -> str:
     statements: list[dict[str, Any]] = [
-        {"Sid": "AppendRecords", "Effect": "Allow", "Action": "s3:PutObject",
-         "Resource": f"{bucket_arn}/{LEDGER_PREFIX}/*"},
-        {"Sid": "ReadTheChain", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": f"{bucket_arn}/{LEDGER_PREFIX}/*"},
-        {"Sid": "ListTheChain", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn,
-         "Condition": {"StringLike": {"s3:prefix": [f"{LEDGER_PREFIX}/*"]}}},
+        {
+            "Sid": "AppendRecords",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/{LEDGER_PREFIX}/*",
+        },
+        {
+            "Sid": "ReadTheChain",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"{bucket_arn}/{LEDGER_PREFIX}/*",
+        },
+        {
+            "Sid": "ListTheChain",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{LEDGER_PREFIX}/*"]}},
+        },
         {"Sid": "SignRecords", "Effect": "Allow", "Action": "kms:Sign", "Resource": signing_key_arn},
     ]
     if kms_key_arn:
-        statements.append({"Sid": "EncryptRecords", "Effect": "Allow",
-                           "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": kms_key_arn})
+        statements.append(
+            {
+                "Sid": "EncryptRecords",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": kms_key_arn,
+            }
+        )
     return policy_json(statements)
 
 
 def reader_policy(bucket_arn: str, signing_key_arn: str, kms_key_arn: str | None) -> str:
     statements: list[dict[str, Any]] = [
-        {"Sid": "ReadRecords", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-         "Resource": f"{bucket_arn}/{LEDGER_PREFIX}/*"},
-        {"Sid": "ListRecordsAndVersions", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
-         "Resource": bucket_arn},
-        {"Sid": "VerifySignatures", "Effect": "Allow", "Action": ["kms:GetPublicKey", "kms:Verify"],
-         "Resource": signing_key_arn},
+        {
+            "Sid": "ReadRecords",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": f"{bucket_arn}/{LEDGER_PREFIX}/*",
+        },
+        {
+            "Sid": "ListRecordsAndVersions",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+            "Resource": bucket_arn,
+        },
+        {
+            "Sid": "VerifySignatures",
+            "Effect": "Allow",
+            "Action": ["kms:GetPublicKey", "kms:Verify"],
+            "Resource": signing_key_arn,
+        },
     ]
     if kms_key_arn:
-        statements.append({"Sid": "DecryptRecords", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn})
+        statements.append(
+            {"Sid": "DecryptRecords", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn}
+        )
     return policy_json(statements)
 
 
@@ -206,19 +287,31 @@ def observer_pod_spec(image: Any, service_account: str, env: list[dict[str, Any]
         "automountServiceAccountToken": True,
         "restartPolicy": "Never",
         "nodeSelector": {"kubernetes.io/os": "linux", **SYSTEM_NODE_SELECTOR},
-        "securityContext": {"runAsNonRoot": True, "runAsUser": OBSERVER_UID, "runAsGroup": OBSERVER_UID,
-                            "fsGroup": OBSERVER_UID, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{
-            "name": OBSERVER_NAME,
-            "image": image,
-            "imagePullPolicy": "Always",
-            "command": ["mlplatform", "evidence", "observe"],
-            "env": env,
-            "resources": OBSERVER_RESOURCES,
-            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                                "readOnlyRootFilesystem": True, "runAsNonRoot": True, "runAsUser": OBSERVER_UID,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
-        }],
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": OBSERVER_UID,
+            "runAsGroup": OBSERVER_UID,
+            "fsGroup": OBSERVER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": OBSERVER_NAME,
+                "image": image,
+                "imagePullPolicy": "Always",
+                "command": ["mlplatform", "evidence", "observe"],
+                "env": env,
+                "resources": OBSERVER_RESOURCES,
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                    "runAsUser": OBSERVER_UID,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+            }
+        ],
     }
 
 
@@ -246,12 +339,21 @@ class EvidenceLedger(pulumi.ComponentResource):
         e = args.existing
         if e is None:
             if args.retention_mode == "COMPLIANCE":
-                pulumi.log.warn(f"{name}: evidence retention_mode COMPLIANCE: for {args.retention_days} days nobody, "
-                                "not even the account's root user, can shorten or lift a record's retention or delete "
-                                "the bucket; GOVERNANCE (the default) lets a principal with "
-                                "s3:BypassGovernanceRetention do so", resource=self)
-            data_key = kms_key(self, f"{name}-evidence", f"{name}-evidence",
-                               f"mlplatform {name}: evidence ledger bucket encryption", t, args.protect)
+                pulumi.log.warn(
+                    f"{name}: evidence retention_mode COMPLIANCE: for {args.retention_days} days nobody, "
+                    "not even the account's root user, can shorten or lift a record's retention or delete "
+                    "the bucket; GOVERNANCE (the default) lets a principal with "
+                    "s3:BypassGovernanceRetention do so",
+                    resource=self,
+                )
+            data_key = kms_key(
+                self,
+                f"{name}-evidence",
+                f"{name}-evidence",
+                f"mlplatform {name}: evidence ledger bucket encryption",
+                t,
+                args.protect,
+            )
             signing = aws.kms.Key(
                 f"{name}-evidence-signing",
                 description=f"mlplatform {name}: signs evidence records (DSSE, ECDSA P-256)",
@@ -262,8 +364,12 @@ class EvidenceLedger(pulumi.ComponentResource):
                 tags=t,
                 opts=child(self, protect=args.protect),
             )
-            aws.kms.Alias(f"{name}-evidence-signing", name=f"alias/{name}-evidence-signing",
-                          target_key_id=signing.key_id, opts=child(self))
+            aws.kms.Alias(
+                f"{name}-evidence-signing",
+                name=f"alias/{name}-evidence-signing",
+                target_key_id=signing.key_id,
+                opts=child(self),
+            )
             bucket = self._bucket(name, args, data_key, t)
             self.bucket_name, self.bucket_arn = bucket.bucket, bucket.arn
             self.signing_key_arn = signing.arn
@@ -276,84 +382,164 @@ class EvidenceLedger(pulumi.ComponentResource):
         self.ledger_url = pulumi.Output.concat("s3://", self.bucket_name)
 
         docs = pulumi.Output.all(self.bucket_arn, self.signing_key_arn, self.kms_key_arn)
-        writer = aws.iam.Policy(f"{name}-evidence-writer",
-                                description=f"Append signed evidence records to the {name} ledger (no delete)",
-                                policy=docs.apply(lambda a: writer_policy(a[0], a[1], a[2])), tags=t, opts=child(self))
-        reader = aws.iam.Policy(f"{name}-evidence-reader",
-                                description=f"Read and verify the {name} evidence ledger",
-                                policy=docs.apply(lambda a: reader_policy(a[0], a[1], a[2])), tags=t, opts=child(self))
+        writer = aws.iam.Policy(
+            f"{name}-evidence-writer",
+            description=f"Append signed evidence records to the {name} ledger (no delete)",
+            policy=docs.apply(lambda a: writer_policy(a[0], a[1], a[2])),
+            tags=t,
+            opts=child(self),
+        )
+        reader = aws.iam.Policy(
+            f"{name}-evidence-reader",
+            description=f"Read and verify the {name} evidence ledger",
+            policy=docs.apply(lambda a: reader_policy(a[0], a[1], a[2])),
+            tags=t,
+            opts=child(self),
+        )
         self.writer_policy_arn, self.reader_policy_arn = writer.arn, reader.arn
         for logical, role in sorted(args.writer_roles.items()):
-            aws.iam.RolePolicyAttachment(f"{name}-evidence-writer-{logical}", role=role, policy_arn=writer.arn,
-                                         opts=child(self))
+            aws.iam.RolePolicyAttachment(
+                f"{name}-evidence-writer-{logical}", role=role, policy_arn=writer.arn, opts=child(self)
+            )
 
         self.observer_role_arn = self._observer(name, args.observer, writer, t) if args.observer else None
-        self.register_outputs({
-            "bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn, "ledger_url": self.ledger_url,
-            "signing_key_arn": self.signing_key_arn, "kms_key_arn": self.kms_key_arn,
-            "writer_policy_arn": self.writer_policy_arn, "reader_policy_arn": self.reader_policy_arn,
-            "observer_role_arn": self.observer_role_arn,
-        })
+        self.register_outputs(
+            {
+                "bucket_name": self.bucket_name,
+                "bucket_arn": self.bucket_arn,
+                "ledger_url": self.ledger_url,
+                "signing_key_arn": self.signing_key_arn,
+                "kms_key_arn": self.kms_key_arn,
+                "writer_policy_arn": self.writer_policy_arn,
+                "reader_policy_arn": self.reader_policy_arn,
+                "observer_role_arn": self.observer_role_arn,
+            }
+        )
 
     def _bucket(self, name: str, args: EvidenceLedgerArgs, key: aws.kms.Key, t: dict[str, str]) -> aws.s3.Bucket:
-        bucket = aws.s3.Bucket(f"{name}-evidence", bucket=args.bucket_name, object_lock_enabled=True,
-                               force_destroy=False, tags=t, opts=child(self, protect=args.protect))
-        aws.s3.BucketPublicAccessBlock(f"{name}-evidence", bucket=bucket.id, block_public_acls=True,
-                                       block_public_policy=True, ignore_public_acls=True,
-                                       restrict_public_buckets=True, opts=child(self))
-        aws.s3.BucketOwnershipControls(f"{name}-evidence", bucket=bucket.id,
-                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=child(self))
-        versioning = aws.s3.BucketVersioning(f"{name}-evidence", bucket=bucket.id,
-                                             versioning_configuration={"status": "Enabled"}, opts=child(self))
+        bucket = aws.s3.Bucket(
+            f"{name}-evidence",
+            bucket=args.bucket_name,
+            object_lock_enabled=True,
+            force_destroy=False,
+            tags=t,
+            opts=child(self, protect=args.protect),
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-evidence",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child(self),
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-evidence", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child(self)
+        )
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-evidence", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child(self)
+        )
         aws.s3.BucketObjectLockConfiguration(
-            f"{name}-evidence", bucket=bucket.id, object_lock_enabled="Enabled",
+            f"{name}-evidence",
+            bucket=bucket.id,
+            object_lock_enabled="Enabled",
             rule={"default_retention": {"mode": args.retention_mode, "days": args.retention_days}},
-            opts=child(self, depends_on=[versioning]))
+            opts=child(self, depends_on=[versioning]),
+        )
         aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-evidence", bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
-                                                                "kms_master_key_id": key.arn},
-                    "bucket_key_enabled": True, "blocked_encryption_types": ["SSE-C"]}],
-            opts=child(self))
-        aws.s3.BucketPolicy(f"{name}-evidence", bucket=bucket.id, policy=bucket.arn.apply(lambda arn: policy_json([{
-            "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}])),
-            opts=child(self))
+            f"{name}-evidence",
+            bucket=bucket.id,
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": {
+                        "sse_algorithm": "aws:kms",
+                        "kms_master_key_id": key.arn,
+                    },
+                    "bucket_key_enabled": True,
+                    "blocked_encryption_types": ["SSE-C"],
+                }
+            ],
+            opts=child(self),
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-evidence",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(
+                lambda arn: policy_json(
+                    [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [arn, f"{arn}/*"],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ]
+                )
+            ),
+            opts=child(self),
+        )
         return bucket
 
     def _observer(self, name: str, o: ObserverArgs, writer: aws.iam.Policy, t: dict[str, str]) -> pulumi.Output[str]:
         kube = pulumi.ResourceOptions(parent=self, provider=o.k8s_provider)
-        ns = namespace(self, f"{name}-evidence", o.namespace, o.k8s_provider, enforce="restricted",
-                       audit="restricted", warn="restricted")
+        ns = namespace(
+            self,
+            f"{name}-evidence",
+            o.namespace,
+            o.k8s_provider,
+            enforce="restricted",
+            audit="restricted",
+            warn="restricted",
+        )
         role = aws.iam.Role(
             f"{name}-evidence-observer",
             description=f"IRSA role of {o.namespace}/{OBSERVER_NAME}: records observations in the ledger",
             assume_role_policy=pulumi.Output.all(o.oidc_provider_arn, o.oidc_issuer_url).apply(
-                lambda v: irsa_trust_policy(v[0], v[1], o.namespace, OBSERVER_NAME)),
-            tags=t, opts=child(self))
-        aws.iam.RolePolicyAttachment(f"{name}-evidence-writer-observer", role=role.name, policy_arn=writer.arn,
-                                     opts=child(self))
+                lambda v: irsa_trust_policy(v[0], v[1], o.namespace, OBSERVER_NAME)
+            ),
+            tags=t,
+            opts=child(self),
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-evidence-writer-observer", role=role.name, policy_arn=writer.arn, opts=child(self)
+        )
         sa = k8s.core.v1.ServiceAccount(
             f"{name}-evidence-observer",
-            metadata={"name": OBSERVER_NAME, "namespace": o.namespace, "labels": PART_OF,
-                      "annotations": {IRSA_ANNOTATION: role.arn}},
-            opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns])))
+            metadata={
+                "name": OBSERVER_NAME,
+                "namespace": o.namespace,
+                "labels": PART_OF,
+                "annotations": {IRSA_ANNOTATION: role.arn},
+            },
+            opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns])),
+        )
         cluster_role = k8s.rbac.v1.ClusterRole(
             f"{name}-evidence-observer",
             metadata={"name": f"mlplatform-{OBSERVER_NAME}", "labels": PART_OF},
             rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
-            opts=kube)
+            opts=kube,
+        )
         k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-evidence-observer",
             metadata={"name": f"mlplatform-{OBSERVER_NAME}", "labels": PART_OF},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role.metadata.name},
+            role_ref={
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": cluster_role.metadata.name,
+            },
             subjects=[{"kind": "ServiceAccount", "name": OBSERVER_NAME, "namespace": o.namespace}],
-            opts=kube)
+            opts=kube,
+        )
         region = o.region or aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        env = [{"name": "MLPLATFORM_LEDGER", "value": self.ledger_url},
-               {"name": "MLPLATFORM_LEDGER_KEY", "value": self.signing_key_arn},
-               {"name": "AWS_REGION", "value": region},
-               {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}]
+        env = [
+            {"name": "MLPLATFORM_LEDGER", "value": self.ledger_url},
+            {"name": "MLPLATFORM_LEDGER_KEY", "value": self.signing_key_arn},
+            {"name": "AWS_REGION", "value": region},
+            {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+        ]
         if o.cluster_name is not None:
             env.append({"name": "MLPLATFORM_CLUSTER", "value": o.cluster_name})
         k8s.batch.v1.CronJob(
@@ -366,15 +552,18 @@ class EvidenceLedger(pulumi.ComponentResource):
                 "startingDeadlineSeconds": 120,
                 "successfulJobsHistoryLimit": 1,
                 "failedJobsHistoryLimit": 3,
-                "jobTemplate": {"spec": {
-                    "backoffLimit": 0,
-                    "activeDeadlineSeconds": 240,  # done before the next run
-                    "ttlSecondsAfterFinished": 3600,
-                    "template": {
-                        "metadata": {"labels": {"app.kubernetes.io/name": OBSERVER_NAME, **PART_OF}},
-                        "spec": observer_pod_spec(o.image, OBSERVER_NAME, env),
-                    },
-                }},
+                "jobTemplate": {
+                    "spec": {
+                        "backoffLimit": 0,
+                        "activeDeadlineSeconds": 240,  # done before the next run
+                        "ttlSecondsAfterFinished": 3600,
+                        "template": {
+                            "metadata": {"labels": {"app.kubernetes.io/name": OBSERVER_NAME, **PART_OF}},
+                            "spec": observer_pod_spec(o.image, OBSERVER_NAME, env),
+                        },
+                    }
+                },
             },
-            opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns, sa])))
+            opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns, sa])),
+        )
         return role.arn

@@ -44,35 +44,99 @@ GPU_INSTANCE_TYPES: dict[str, tuple[int, str]] = {
 # Families of instance types that are not NVIDIA GPU machines the NVIDIA AMI runs, with the reason
 # (for the error message).
 OTHER_ACCELERATORS: dict[str, str] = {
-    "g4ad": "has AMD GPUs", "g5g": "is Arm (Graviton) with NVIDIA T4G; the NVIDIA AMI pinned is x86_64",
-    "inf1": "has AWS Inferentia chips", "inf2": "has AWS Inferentia chips", "trn1": "has AWS Trainium chips",
-    "trn1n": "has AWS Trainium chips", "trn2": "has AWS Trainium chips", "dl1": "has Habana Gaudi chips",
-    "f1": "has FPGAs", "f2": "has FPGAs", "vt1": "has Xilinx video accelerators",
+    "g4ad": "has AMD GPUs",
+    "g5g": "is Arm (Graviton) with NVIDIA T4G; the NVIDIA AMI pinned is x86_64",
+    "inf1": "has AWS Inferentia chips",
+    "inf2": "has AWS Inferentia chips",
+    "trn1": "has AWS Trainium chips",
+    "trn1n": "has AWS Trainium chips",
+    "trn2": "has AWS Trainium chips",
+    "dl1": "has Habana Gaudi chips",
+    "f1": "has FPGAs",
+    "f2": "has FPGAs",
+    "vt1": "has Xilinx video accelerators",
 }
 
 REGION_GPU_OFFERINGS: dict[str, frozenset[str]] = {
-    "us-east-1": frozenset({
-        "g4dn.xlarge", "g4dn.2xlarge", "g4dn.4xlarge", "g4dn.8xlarge", "g4dn.12xlarge", "g4dn.16xlarge", "g4dn.metal",
-        "g5.xlarge", "g5.2xlarge", "g5.4xlarge", "g5.8xlarge", "g5.12xlarge", "g5.16xlarge", "g5.24xlarge",
-        "g5.48xlarge",
-        "g6.xlarge", "g6.2xlarge", "g6.4xlarge", "g6.8xlarge", "g6.12xlarge", "g6.16xlarge", "g6.24xlarge",
-        "g6.48xlarge",
-        "g6e.xlarge", "g6e.2xlarge", "g6e.4xlarge", "g6e.8xlarge", "g6e.12xlarge", "g6e.16xlarge", "g6e.24xlarge",
-        "g6e.48xlarge",
-        "gr6.4xlarge", "gr6.8xlarge",
-        "p4d.24xlarge", "p4de.24xlarge", "p5.4xlarge", "p5.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge",
-    }),
-    "us-west-2": frozenset({
-        "g4dn.xlarge", "g5.xlarge", "g5.2xlarge", "g5.12xlarge", "g6.xlarge", "g6.2xlarge", "g6e.xlarge",
-        "g6e.12xlarge", "p4d.24xlarge", "p5.48xlarge",
-    }),
-    "eu-west-1": frozenset({
-        "g4dn.xlarge", "g5.xlarge", "g5.2xlarge", "g5.12xlarge", "p4d.24xlarge",
-    }),
-    "eu-central-1": frozenset({
-        "g4dn.xlarge", "g5.xlarge", "g5.2xlarge", "g5.12xlarge", "g6.xlarge", "g6.2xlarge", "g6e.xlarge",
-        "g6e.12xlarge", "p4d.24xlarge",
-    }),
+    "us-east-1": frozenset(
+        {
+            "g4dn.xlarge",
+            "g4dn.2xlarge",
+            "g4dn.4xlarge",
+            "g4dn.8xlarge",
+            "g4dn.12xlarge",
+            "g4dn.16xlarge",
+            "g4dn.metal",
+            "g5.xlarge",
+            "g5.2xlarge",
+            "g5.4xlarge",
+            "g5.8xlarge",
+            "g5.12xlarge",
+            "g5.16xlarge",
+            "g5.24xlarge",
+            "g5.48xlarge",
+            "g6.xlarge",
+            "g6.2xlarge",
+            "g6.4xlarge",
+            "g6.8xlarge",
+            "g6.12xlarge",
+            "g6.16xlarge",
+            "g6.24xlarge",
+            "g6.48xlarge",
+            "g6e.xlarge",
+            "g6e.2xlarge",
+            "g6e.4xlarge",
+            "g6e.8xlarge",
+            "g6e.12xlarge",
+            "g6e.16xlarge",
+            "g6e.24xlarge",
+            "g6e.48xlarge",
+            "gr6.4xlarge",
+            "gr6.8xlarge",
+            "p4d.24xlarge",
+            "p4de.24xlarge",
+            "p5.4xlarge",
+            "p5.48xlarge",
+            "p5en.48xlarge",
+            "p6-b200.48xlarge",
+        }
+    ),
+    "us-west-2": frozenset(
+        {
+            "g4dn.xlarge",
+            "g5.xlarge",
+            "g5.2xlarge",
+            "g5.12xlarge",
+            "g6.xlarge",
+            "g6.2xlarge",
+            "g6e.xlarge",
+            "g6e.12xlarge",
+            "p4d.24xlarge",
+            "p5.48xlarge",
+        }
+    ),
+    "eu-west-1": frozenset(
+        {
+            "g4dn.xlarge",
+            "g5.xlarge",
+            "g5.2xlarge",
+            "g5.12xlarge",
+            "p4d.24xlarge",
+        }
+    ),
+    "eu-central-1": frozenset(
+        {
+            "g4dn.xlarge",
+            "g5.xlarge",
+            "g5.2xlarge",
+            "g5.12xlarge",
+            "g6.xlarge",
+            "g6.2xlarge",
+            "g6e.xlarge",
+            "g6e.12xlarge",
+            "p4d.24xlarge",
+        }
+    ),
 }
 
 

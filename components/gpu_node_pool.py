@@ -52,8 +52,8 @@ from ._common import (
     policy_json,
     tags,
 )
-from .gpu_instances import GPU_INSTANCE_TYPES, OTHER_ACCELERATORS, REGION_GPU_OFFERINGS, family, gpu_count, gpu_model
 from .cluster_ref import ClusterLike, resolve_cluster
+from .gpu_instances import GPU_INSTANCE_TYPES, OTHER_ACCELERATORS, REGION_GPU_OFFERINGS, family, gpu_count, gpu_model
 from .helm_values import check_user_values, with_user_values
 from .irsa import irsa_role
 
@@ -206,17 +206,23 @@ def autoscaler_chart(mechanism: str) -> str:
 # -- validation ----------------------------------------------------------------------------------
 def _check_instance_type(where: str, itype: str, region: str | None) -> None:
     if not isinstance(itype, str):
-        raise ValidationError(where, f"{itype!r} is not an EC2 instance type name", 'write it like "g6.xlarge" (family.size)')
+        raise ValidationError(
+            where, f"{itype!r} is not an EC2 instance type name", 'write it like "g6.xlarge" (family.size)'
+        )
     if itype in GPU_INSTANCE_TYPES:
         offered = REGION_GPU_OFFERINGS.get(region or "")
         if offered is not None and itype not in offered:
             choices = ", ".join(sorted(offered, key=lambda t: (gpu_count(t), t))[:8])
-            raise ValidationError(where, f"{itype} is not offered in {region}",
-                                  f"use a type offered there ({choices}, ...) or another region")
+            raise ValidationError(
+                where,
+                f"{itype} is not offered in {region}",
+                f"use a type offered there ({choices}, ...) or another region",
+            )
         return
     if not _INSTANCE_TYPE.match(itype):
-        raise ValidationError(where, f"{itype!r} is not an EC2 instance type name",
-                              'write it like "g6.xlarge" (family.size)')
+        raise ValidationError(
+            where, f"{itype!r} is not an EC2 instance type name", 'write it like "g6.xlarge" (family.size)'
+        )
     fam = family(itype)
     if fam in OTHER_ACCELERATORS:
         problem = f"{itype} {OTHER_ACCELERATORS[fam]}, not NVIDIA GPUs the EKS NVIDIA AMI drives"
@@ -225,21 +231,31 @@ def _check_instance_type(where: str, itype: str, region: str | None) -> None:
         problem = f"{itype} is not a {fam} size; {fam} comes as {', '.join(sizes)}"
     else:
         problem = f"{itype} is not an NVIDIA GPU instance type"
-    raise ValidationError(where, problem, "use GPU types such as g6.xlarge, g5.xlarge, g6e.12xlarge or p4d.24xlarge "
-                                          "(components/gpu_instances.py lists them)")
+    raise ValidationError(
+        where,
+        problem,
+        "use GPU types such as g6.xlarge, g5.xlarge, g6e.12xlarge or p4d.24xlarge "
+        "(components/gpu_instances.py lists them)",
+    )
 
 
 def _validate_pool(i: int, pool: GpuPool, args: GpuNodePoolArgs, name: str, region: str | None) -> None:
     label = pool.name if isinstance(pool.name, str) and _POOL_NAME.match(pool.name) else str(i)
     at = f"pools[{label}]"
     if label == str(i):
-        raise ValidationError(f"{at}.name", f"{pool.name!r} is not a pool name",
-                              "use lowercase letters, digits and '-', starting with a letter, at most 31 characters")
+        raise ValidationError(
+            f"{at}.name",
+            f"{pool.name!r} is not a pool name",
+            "use lowercase letters, digits and '-', starting with a letter, at most 31 characters",
+        )
     if pool.name in (SYSTEM_POOL, CPU_BATCH_POOL):
         raise ValidationError(f"{at}.name", f"{pool.name!r} is reserved", "pick another pool name, like gpu or gpu-1x")
     if args.mechanism == "managed" and len(f"{name}-{pool.name}-ondemand") > _MAX_GROUP_NAME:
-        raise ValidationError(f"{at}.name", f"too long for an EKS node group name with component name {name!r}",
-                              f"keep len(name) + len(pool name) <= {_MAX_GROUP_NAME - len('--ondemand')}")
+        raise ValidationError(
+            f"{at}.name",
+            f"too long for an EKS node group name with component name {name!r}",
+            f"keep len(name) + len(pool name) <= {_MAX_GROUP_NAME - len('--ondemand')}",
+        )
     if not pool.instance_types:
         raise ValidationError(f"{at}.instance_types", "empty", "list one or more GPU instance types, like [g6.xlarge]")
     if len(set(pool.instance_types)) != len(pool.instance_types):
@@ -247,7 +263,9 @@ def _validate_pool(i: int, pool: GpuPool, args: GpuNodePoolArgs, name: str, regi
     for itype in pool.instance_types:
         _check_instance_type(f"{at}.instance_types", itype, region)
     if pool.capacity not in CAPACITIES:
-        raise ValidationError(f"{at}.capacity", f"unknown capacity {pool.capacity!r}", f"use one of {', '.join(CAPACITIES)}")
+        raise ValidationError(
+            f"{at}.capacity", f"unknown capacity {pool.capacity!r}", f"use one of {', '.join(CAPACITIES)}"
+        )
     if pool.min < 0:
         raise ValidationError(f"{at}.min", f"{pool.min} is negative", "use 0 (scale from zero) or more")
     if pool.max < 1:
@@ -255,57 +273,90 @@ def _validate_pool(i: int, pool: GpuPool, args: GpuNodePoolArgs, name: str, regi
     if pool.max < pool.min:
         raise ValidationError(f"{at}.max", f"{pool.max} is less than min {pool.min}", "raise max or lower min")
     if args.mechanism == "karpenter" and pool.min > 0:
-        raise ValidationError(f"{at}.min", f"{pool.min}: Karpenter keeps no idle nodes",
-                              "use min 0, or mechanism managed for warm nodes")
+        raise ValidationError(
+            f"{at}.min", f"{pool.min}: Karpenter keeps no idle nodes", "use min 0, or mechanism managed for warm nodes"
+        )
     counts = sorted({gpu_count(t) for t in pool.instance_types})
     if args.mechanism == "managed" and len(counts) > 1:
-        raise ValidationError(f"{at}.instance_types", f"mixes {'/'.join(map(str, counts))} GPUs per node",
-                              "a managed node group needs one GPU count (cluster-autoscaler sizes it from the first type): "
-                              "split them into two pools")
+        raise ValidationError(
+            f"{at}.instance_types",
+            f"mixes {'/'.join(map(str, counts))} GPUs per node",
+            "a managed node group needs one GPU count (cluster-autoscaler sizes it from the first type): "
+            "split them into two pools",
+        )
     if pool.gpu_limit is not None:
         if pool.gpu_limit < 1:
-            raise ValidationError(f"{at}.gpu_limit", f"{pool.gpu_limit} GPUs lets the pool start no node",
-                                  f"use at least {counts[0]} (one {pool.instance_types[0]}), or remove the pool")
+            raise ValidationError(
+                f"{at}.gpu_limit",
+                f"{pool.gpu_limit} GPUs lets the pool start no node",
+                f"use at least {counts[0]} (one {pool.instance_types[0]}), or remove the pool",
+            )
         if pool.gpu_limit < counts[0]:
-            raise ValidationError(f"{at}.gpu_limit", f"{pool.gpu_limit} is fewer GPUs than one node has ({counts[0]})",
-                                  f"use at least {counts[0]}")
+            raise ValidationError(
+                f"{at}.gpu_limit",
+                f"{pool.gpu_limit} is fewer GPUs than one node has ({counts[0]})",
+                f"use at least {counts[0]}",
+            )
         if args.mechanism == "managed" and pool.gpu_limit // counts[0] < pool.min:
-            raise ValidationError(f"{at}.gpu_limit", f"{pool.gpu_limit} GPUs fit fewer nodes than min {pool.min}",
-                                  f"use at least {pool.min * counts[0]}, or lower min")
+            raise ValidationError(
+                f"{at}.gpu_limit",
+                f"{pool.gpu_limit} GPUs fit fewer nodes than min {pool.min}",
+                f"use at least {pool.min * counts[0]}, or lower min",
+            )
     if not 50 <= pool.disk_gib <= 16384:
-        raise ValidationError(f"{at}.disk_gib", f"{pool.disk_gib} GiB is out of range",
-                              "use 50 to 16384 (CUDA images alone take tens of GiB)")
+        raise ValidationError(
+            f"{at}.disk_gib",
+            f"{pool.disk_gib} GiB is out of range",
+            "use 50 to 16384 (CUDA images alone take tens of GiB)",
+        )
 
 
 def _validate(name: str, args: GpuNodePoolArgs) -> None:
     if args.cluster_name is None:
         raise ValidationError("cluster_name", "required", "pass cluster=<the Cluster> (or its cluster_name)")
     if args.mechanism not in MECHANISMS:
-        raise ValidationError("mechanism", f"unknown mechanism {args.mechanism!r}", f"use one of {', '.join(MECHANISMS)}")
+        raise ValidationError(
+            "mechanism", f"unknown mechanism {args.mechanism!r}", f"use one of {', '.join(MECHANISMS)}"
+        )
     check_user_values("nvidia-device-plugin", args.device_plugin_helm_values, "device_plugin_helm_values")
     check_user_values(autoscaler_chart(args.mechanism), args.helm_values)
     if args.existing is not None and args.helm_values:
-        raise ValidationError("helm_values", "no node autoscaler is installed for adopted nodes",
-                              "drop helm_values, or create pools instead of adopting nodes")
+        raise ValidationError(
+            "helm_values",
+            "no node autoscaler is installed for adopted nodes",
+            "drop helm_values, or create pools instead of adopting nodes",
+        )
     if not 1 <= args.idle_minutes <= 60:
-        raise ValidationError("idle_minutes", f"{args.idle_minutes} is out of range",
-                              "use 1 to 60 (an idle GPU node is billed every minute it stays)")
+        raise ValidationError(
+            "idle_minutes",
+            f"{args.idle_minutes} is out of range",
+            "use 1 to 60 (an idle GPU node is billed every minute it stays)",
+        )
     if args.existing is not None:
         if args.pools or args.cpu_batch_pool:
-            raise ValidationError("existing", "cannot be combined with pools or cpu_batch_pool",
-                                  "adopt existing nodes in one GpuNodePool and create pools in another, or drop one")
+            raise ValidationError(
+                "existing",
+                "cannot be combined with pools or cpu_batch_pool",
+                "adopt existing nodes in one GpuNodePool and create pools in another, or drop one",
+            )
         nodes = args.existing.node_names
         if not nodes:
             raise ValidationError("existing.node_names", "empty", "list the names shown by `kubectl get nodes`")
         for node in nodes:
             if not isinstance(node, str) or not _NODE_NAME.match(node):
-                raise ValidationError("existing.node_names", f"{node!r} is not a Kubernetes node name",
-                                      "use the names shown by `kubectl get nodes`")
+                raise ValidationError(
+                    "existing.node_names",
+                    f"{node!r} is not a Kubernetes node name",
+                    "use the names shown by `kubectl get nodes`",
+                )
         if len(set(nodes)) != len(nodes):
             raise ValidationError("existing.node_names", "lists a node twice", "list each node once")
         if not isinstance(args.existing.pool, str) or not _POOL_NAME.match(args.existing.pool):
-            raise ValidationError("existing.pool", f"{args.existing.pool!r} is not a pool name",
-                                  "use lowercase letters, digits and '-', starting with a letter")
+            raise ValidationError(
+                "existing.pool",
+                f"{args.existing.pool!r} is not a pool name",
+                "use lowercase letters, digits and '-', starting with a letter",
+            )
         return
     if not args.pools:
         raise ValidationError("pools", "empty", "add a GpuPool, or set existing=ExistingGpuNodes(...) to adopt nodes")
@@ -313,13 +364,17 @@ def _validate(name: str, args: GpuNodePoolArgs) -> None:
         if getattr(args, key) is None:
             raise ValidationError(key, "required when creating GPU pools", f"pass the Cluster's/Network's {key}")
     if args.mechanism == "karpenter" and args.cluster_security_group_id is None:
-        raise ValidationError("cluster_security_group_id", "required for mechanism karpenter",
-                              "pass Cluster.cluster_security_group_id")
+        raise ValidationError(
+            "cluster_security_group_id", "required for mechanism karpenter", "pass Cluster.cluster_security_group_id"
+        )
     if args.cpu_batch_pool and args.mechanism != "karpenter":
-        raise ValidationError("cpu_batch_pool", "needs mechanism karpenter",
-                              "set mechanism to karpenter, or cpu_batch_pool to False")
+        raise ValidationError(
+            "cpu_batch_pool", "needs mechanism karpenter", "set mechanism to karpenter, or cpu_batch_pool to False"
+        )
     if args.cpu_batch_vcpu_limit < 1:
-        raise ValidationError("cpu_batch_vcpu_limit", f"{args.cpu_batch_vcpu_limit} vCPUs starts no node", "use 1 or more")
+        raise ValidationError(
+            "cpu_batch_vcpu_limit", f"{args.cpu_batch_vcpu_limit} vCPUs starts no node", "use 1 or more"
+        )
     names = [p.name for p in args.pools]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -375,24 +430,53 @@ def cluster_autoscaler_statements(cluster: str, region: str, account: str, parti
     """Least-privilege IAM statements of cluster-autoscaler: read anything it must see, change only
     the groups tagged as this cluster's."""
     return [
-        {"Sid": "ReadScalingState", "Effect": "Allow", "Resource": "*", "Action": [
-            "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
-            "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
-            "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
-            "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements"]},
-        {"Sid": "ReadOwnNodeGroups", "Effect": "Allow", "Action": "eks:DescribeNodegroup",
-         "Resource": f"arn:{partition}:eks:{region}:{account}:nodegroup/{cluster}/*/*"},
-        {"Sid": "ScaleOwnGroups", "Effect": "Allow",
-         "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
-         "Resource": f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/*",
-         "Condition": {"StringEquals": {f"aws:ResourceTag/{CA_TAG}/{cluster}": "owned",
-                                        f"aws:ResourceTag/{CA_TAG}/enabled": "true",
-                                        f"aws:ResourceTag/{AUTOSCALED_TAG}": "enabled"}}},
+        {
+            "Sid": "ReadScalingState",
+            "Effect": "Allow",
+            "Resource": "*",
+            "Action": [
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeLaunchConfigurations",
+                "autoscaling:DescribeScalingActivities",
+                "autoscaling:DescribeTags",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplateVersions",
+                "ec2:GetInstanceTypesFromInstanceRequirements",
+            ],
+        },
+        {
+            "Sid": "ReadOwnNodeGroups",
+            "Effect": "Allow",
+            "Action": "eks:DescribeNodegroup",
+            "Resource": f"arn:{partition}:eks:{region}:{account}:nodegroup/{cluster}/*/*",
+        },
+        {
+            "Sid": "ScaleOwnGroups",
+            "Effect": "Allow",
+            "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+            "Resource": f"arn:{partition}:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/*",
+            "Condition": {
+                "StringEquals": {
+                    f"aws:ResourceTag/{CA_TAG}/{cluster}": "owned",
+                    f"aws:ResourceTag/{CA_TAG}/enabled": "true",
+                    f"aws:ResourceTag/{AUTOSCALED_TAG}": "enabled",
+                }
+            },
+        },
     ]
 
 
-def karpenter_statements(cluster: str, region: str, account: str, partition: str, queue_arn: str,
-                         node_role_arn: str, instance_profile_arn: str) -> list[dict[str, Any]]:
+def karpenter_statements(
+    cluster: str,
+    region: str,
+    account: str,
+    partition: str,
+    queue_arn: str,
+    node_role_arn: str,
+    instance_profile_arn: str,
+) -> list[dict[str, Any]]:
     """The Karpenter controller's IAM statements: upstream's v1.14 policy
     (aws/karpenter-provider-aws, website/content/en/v1.14/getting-started/getting-started-with-karpenter/
     cloudformation.yaml), statement by statement with upstream's Sids and conditions.
@@ -408,56 +492,142 @@ def karpenter_statements(cluster: str, region: str, account: str, partition: str
     del instance_profile_arn
     ec2 = f"arn:{partition}:ec2:{region}"
     owned = {f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster}
-    launched = [f"{ec2}:*:{kind}/*" for kind in ("fleet", "instance", "volume", "network-interface", "launch-template",
-                                                 "spot-instances-request")]
+    launched = [
+        f"{ec2}:*:{kind}/*"
+        for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")
+    ]
     cluster_arn = f"arn:{partition}:eks:{region}:{account}:cluster/{cluster}"
     return [
-        {"Sid": "AllowScopedEC2InstanceAccessActions", "Effect": "Allow", "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
-         "Resource": [f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*",
-                      f"{ec2}:*:capacity-reservation/*", f"{ec2}:*:placement-group/*"]},
-        {"Sid": "AllowScopedEC2LaunchTemplateAccessActions", "Effect": "Allow",
-         "Action": ["ec2:RunInstances", "ec2:CreateFleet"], "Resource": f"{ec2}:*:launch-template/*",
-         "Condition": {"StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"},
-                       "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}}},
-        {"Sid": "AllowScopedEC2InstanceActionsWithTags", "Effect": "Allow",
-         "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"], "Resource": launched,
-         "Condition": {"StringEquals": owned, "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}}},
-        {"Sid": "AllowScopedResourceCreationTagging", "Effect": "Allow", "Action": "ec2:CreateTags", "Resource": launched,
-         "Condition": {"StringEquals": {**owned, "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},
-                       "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}}},
-        {"Sid": "AllowScopedResourceTagging", "Effect": "Allow", "Action": "ec2:CreateTags",
-         "Resource": f"{ec2}:*:instance/*",
-         "Condition": {"StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"},
-                       "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
-                       "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster},
-                       "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]}}},
-        {"Sid": "AllowScopedDeletion", "Effect": "Allow", "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
-         "Resource": [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
-         "Condition": {"StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"},
-                       "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}}},
-        {"Sid": "AllowRegionalReadActions", "Effect": "Allow", "Resource": "*", "Action": [
-            "ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances",
-            # Instance status: without it Karpenter's node health (repair) checks switch themselves off.
-            "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes",
-            "ec2:DescribeLaunchTemplates", "ec2:DescribePlacementGroups", "ec2:DescribeSecurityGroups",
-            "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
-         "Condition": {"StringEquals": {"aws:RequestedRegion": region}}},
-        {"Sid": "AllowSSMReadActions", "Effect": "Allow", "Action": "ssm:GetParameter",
-         "Resource": f"arn:{partition}:ssm:{region}::parameter/aws/service/*"},
+        {
+            "Sid": "AllowScopedEC2InstanceAccessActions",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+            "Resource": [
+                f"{ec2}::image/*",
+                f"{ec2}::snapshot/*",
+                f"{ec2}:*:security-group/*",
+                f"{ec2}:*:subnet/*",
+                f"{ec2}:*:capacity-reservation/*",
+                f"{ec2}:*:placement-group/*",
+            ],
+        },
+        {
+            "Sid": "AllowScopedEC2LaunchTemplateAccessActions",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+            "Resource": f"{ec2}:*:launch-template/*",
+            "Condition": {
+                "StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            "Sid": "AllowScopedEC2InstanceActionsWithTags",
+            "Effect": "Allow",
+            "Action": ["ec2:RunInstances", "ec2:CreateFleet", "ec2:CreateLaunchTemplate"],
+            "Resource": launched,
+            "Condition": {"StringEquals": owned, "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"}},
+        },
+        {
+            "Sid": "AllowScopedResourceCreationTagging",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": launched,
+            "Condition": {
+                "StringEquals": {**owned, "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]},
+                "StringLike": {"aws:RequestTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            "Sid": "AllowScopedResourceTagging",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": f"{ec2}:*:instance/*",
+            "Condition": {
+                "StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": cluster},
+                "ForAllValues:StringEquals": {
+                    "aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]
+                },
+            },
+        },
+        {
+            "Sid": "AllowScopedDeletion",
+            "Effect": "Allow",
+            "Action": ["ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"],
+            "Resource": [f"{ec2}:*:instance/*", f"{ec2}:*:launch-template/*"],
+            "Condition": {
+                "StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+            },
+        },
+        {
+            "Sid": "AllowRegionalReadActions",
+            "Effect": "Allow",
+            "Resource": "*",
+            "Action": [
+                "ec2:DescribeCapacityReservations",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstances",
+                # Instance status: without it Karpenter's node health (repair) checks switch themselves off.
+                "ec2:DescribeInstanceStatus",
+                "ec2:DescribeInstanceTypeOfferings",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribePlacementGroups",
+                "ec2:DescribeSecurityGroups",
+                "ec2:DescribeSpotPriceHistory",
+                "ec2:DescribeSubnets",
+            ],
+            "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+        },
+        {
+            "Sid": "AllowSSMReadActions",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": f"arn:{partition}:ssm:{region}::parameter/aws/service/*",
+        },
         {"Sid": "AllowPricingReadActions", "Effect": "Allow", "Action": "pricing:GetProducts", "Resource": "*"},
-        {"Sid": "AllowInterruptionQueueActions", "Effect": "Allow", "Resource": queue_arn,
-         "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]},
-        {"Sid": "AllowPassingInstanceRole", "Effect": "Allow", "Action": "iam:PassRole", "Resource": node_role_arn,
-         "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
+        {
+            "Sid": "AllowInterruptionQueueActions",
+            "Effect": "Allow",
+            "Resource": queue_arn,
+            "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+        },
+        {
+            "Sid": "AllowPassingInstanceRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": node_role_arn,
+            "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        },
         # The node-class finalizer lists every profile (ListInstanceProfiles has no resource scope).
-        {"Sid": "AllowUnscopedInstanceProfileListAction", "Effect": "Allow", "Action": "iam:ListInstanceProfiles",
-         "Resource": "*"},
-        {"Sid": "AllowInstanceProfileReadActions", "Effect": "Allow", "Action": "iam:GetInstanceProfile",
-         "Resource": f"arn:{partition}:iam::{account}:instance-profile/*"},
-        {"Sid": "AllowAPIServerEndpointDiscovery", "Effect": "Allow", "Action": "eks:DescribeCluster",
-         "Resource": cluster_arn},
-        {"Sid": "AllowZonalShiftStatusReadOnly", "Effect": "Allow", "Action": "arc-zonal-shift:GetManagedResource",
-         "Resource": "*", "Condition": {"StringEquals": {"arc-zonal-shift:ResourceIdentifier": cluster_arn}}},
+        {
+            "Sid": "AllowUnscopedInstanceProfileListAction",
+            "Effect": "Allow",
+            "Action": "iam:ListInstanceProfiles",
+            "Resource": "*",
+        },
+        {
+            "Sid": "AllowInstanceProfileReadActions",
+            "Effect": "Allow",
+            "Action": "iam:GetInstanceProfile",
+            "Resource": f"arn:{partition}:iam::{account}:instance-profile/*",
+        },
+        {
+            "Sid": "AllowAPIServerEndpointDiscovery",
+            "Effect": "Allow",
+            "Action": "eks:DescribeCluster",
+            "Resource": cluster_arn,
+        },
+        {
+            "Sid": "AllowZonalShiftStatusReadOnly",
+            "Effect": "Allow",
+            "Action": "arc-zonal-shift:GetManagedResource",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"arc-zonal-shift:ResourceIdentifier": cluster_arn}},
+        },
     ]
 
 
@@ -467,8 +637,10 @@ INTERRUPTION_EVENTS = {
     "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
     "instance-state": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
     "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
-    "capacity-reservation": {"source": ["aws.ec2"],
-                             "detail-type": ["EC2 Capacity Reservation Instance Interruption Warning"]},
+    "capacity-reservation": {
+        "source": ["aws.ec2"],
+        "detail-type": ["EC2 Capacity Reservation Instance Interruption Warning"],
+    },
 }
 
 
@@ -482,11 +654,17 @@ def karpenter_node_pool(pool: GpuPool, idle_minutes: int) -> dict[str, Any]:
                 "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.name},
                 "taints": [dict(GPU_TAINT)],
                 "requirements": [
-                    {"key": "karpenter.k8s.aws/instance-family", "operator": "In",
-                     "values": sorted({family(t) for t in pool.instance_types})},
+                    {
+                        "key": "karpenter.k8s.aws/instance-family",
+                        "operator": "In",
+                        "values": sorted({family(t) for t in pool.instance_types}),
+                    },
                     {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": list(pool.instance_types)},
-                    {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "In",
-                     "values": [str(c) for c in sorted({gpu_count(t) for t in pool.instance_types})]},
+                    {
+                        "key": "karpenter.k8s.aws/instance-gpu-count",
+                        "operator": "In",
+                        "values": [str(c) for c in sorted({gpu_count(t) for t in pool.instance_types})],
+                    },
                     {"key": "karpenter.sh/capacity-type", "operator": "In", "values": capacity},
                     {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
                     {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
@@ -495,8 +673,11 @@ def karpenter_node_pool(pool: GpuPool, idle_minutes: int) -> dict[str, Any]:
             },
         },
         "limits": {"nvidia.com/gpu": str(gpu_limit_of(pool))},
-        "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": f"{idle_minutes}m",
-                       "budgets": [{"nodes": "10%"}]},
+        "disruption": {
+            "consolidationPolicy": "WhenEmpty",
+            "consolidateAfter": f"{idle_minutes}m",
+            "budgets": [{"nodes": "10%"}],
+        },
     }
 
 
@@ -519,15 +700,22 @@ def cpu_batch_node_pool(vcpu_limit: int, idle_minutes: int) -> dict[str, Any]:
             },
         },
         "limits": {"cpu": str(vcpu_limit)},
-        "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": f"{idle_minutes}m",
-                       "budgets": [{"nodes": "10%"}]},
+        "disruption": {
+            "consolidationPolicy": "WhenEmpty",
+            "consolidateAfter": f"{idle_minutes}m",
+            "budgets": [{"nodes": "10%"}],
+        },
     }
 
 
 def _metadata_options() -> dict[str, Any]:
     # IMDSv2 only, and one hop: pods cannot reach the node role's credentials through IMDS.
-    return {"httpEndpoint": "enabled", "httpProtocolIPv6": "disabled", "httpPutResponseHopLimit": 1,
-            "httpTokens": "required"}
+    return {
+        "httpEndpoint": "enabled",
+        "httpProtocolIPv6": "disabled",
+        "httpPutResponseHopLimit": 1,
+        "httpTokens": "required",
+    }
 
 
 class GpuNodePool(pulumi.ComponentResource):
@@ -572,12 +760,14 @@ class GpuNodePool(pulumi.ComponentResource):
         if args.device_plugin:
             self._device_plugin()
 
-        self.register_outputs({
-            "node_role_arn": self.node_role_arn,
-            "controller_role_arn": self.controller_role_arn,
-            "node_group_names": self.node_group_names,
-            "interruption_queue_url": self.interruption_queue_url,
-        })
+        self.register_outputs(
+            {
+                "node_role_arn": self.node_role_arn,
+                "controller_role_arn": self.controller_role_arn,
+                "node_group_names": self.node_group_names,
+                "interruption_queue_url": self.interruption_queue_url,
+            }
+        )
 
     # -- shared ------------------------------------------------------------------------------------
     def _k8s_opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
@@ -594,23 +784,38 @@ class GpuNodePool(pulumi.ComponentResource):
         EKS's entry for that role, still exist (ResourceInUseException). Karpenter's own role has no entry
         yet; EKS removes the old one with the last managed group that used the old role."""
         name, t = self._name, self._tags
-        role = aws.iam.Role(f"{name}-{base}", assume_role_policy=assume_role_service("ec2.amazonaws.com"),
-                            description="GPU nodes: join EKS, pull images", tags=t, opts=child(self))
+        role = aws.iam.Role(
+            f"{name}-{base}",
+            assume_role_policy=assume_role_service("ec2.amazonaws.com"),
+            description="GPU nodes: join EKS, pull images",
+            tags=t,
+            opts=child(self),
+        )
         policies = ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly"]
         if self._args.cni_policy_on_node_role:
             policies.append("AmazonEKS_CNI_Policy")
         self._node_role_policies = [
-            aws.iam.RolePolicyAttachment(f"{name}-{base}-{p}", role=role.name, policy_arn=_managed_policy(p),
-                                         opts=child(self))
+            aws.iam.RolePolicyAttachment(
+                f"{name}-{base}-{p}", role=role.name, policy_arn=_managed_policy(p), opts=child(self)
+            )
             for p in policies
         ]
         return role
 
-    def _irsa_role(self, suffix: str, service_account: str, statements: pulumi.Output[list[dict[str, Any]]]) -> aws.iam.Role:
+    def _irsa_role(
+        self, suffix: str, service_account: str, statements: pulumi.Output[list[dict[str, Any]]]
+    ) -> aws.iam.Role:
         args, name = self._args, self._name
-        irsa = irsa_role(self, f"{name}-{suffix}", args.oidc_provider_arn, args.oidc_issuer_url,
-                         [(CONTROLLER_NAMESPACE, service_account)], policies={f"{name}-{suffix}": statements.apply(policy_json)},
-                         description=f"{suffix} controller (IRSA {CONTROLLER_NAMESPACE}/{service_account})", tags=self._tags)
+        irsa = irsa_role(
+            self,
+            f"{name}-{suffix}",
+            args.oidc_provider_arn,
+            args.oidc_issuer_url,
+            [(CONTROLLER_NAMESPACE, service_account)],
+            policies={f"{name}-{suffix}": statements.apply(policy_json)},
+            description=f"{suffix} controller (IRSA {CONTROLLER_NAMESPACE}/{service_account})",
+            tags=self._tags,
+        )
         (self._controller_policy,) = irsa.policies
         self.controller_role_arn = irsa.role.arn
         return irsa.role
@@ -625,14 +830,20 @@ class GpuNodePool(pulumi.ComponentResource):
                 f"{name}-{pool.name}",
                 description=f"GPU pool {pool.name}: IMDSv2, encrypted gp3 root, no SSH key",
                 metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                    http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1),
-                block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name="/dev/xvda",
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=pool.disk_gib, volume_type="gp3", encrypted="true", delete_on_termination="true"),
-                )],
-                tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=t)
-                                    for kind in ("instance", "volume")],
+                    http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
+                ),
+                block_device_mappings=[
+                    aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                        device_name="/dev/xvda",
+                        ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                            volume_size=pool.disk_gib, volume_type="gp3", encrypted="true", delete_on_termination="true"
+                        ),
+                    )
+                ],
+                tag_specifications=[
+                    aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=t)
+                    for kind in ("instance", "volume")
+                ],
                 tags=t,
                 opts=child(self),
             )
@@ -654,28 +865,33 @@ class GpuNodePool(pulumi.ComponentResource):
                     capacity_type=kind,
                     scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=low, desired_size=low, max_size=high),
                     launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                        id=template.id, version=template.latest_version.apply(str)),
+                        id=template.id, version=template.latest_version.apply(str)
+                    ),
                     update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
                     labels=node_labels(pool.name, pool.instance_types),
-                    taints=[aws.eks.NodeGroupTaintArgs(key=GPU_TAINT["key"], value=GPU_TAINT["value"],
-                                                       effect="NO_SCHEDULE")],
+                    taints=[
+                        aws.eks.NodeGroupTaintArgs(key=GPU_TAINT["key"], value=GPU_TAINT["value"], effect="NO_SCHEDULE")
+                    ],
                     tags=t,
                     # cluster-autoscaler owns the desired size.
-                    opts=child(self, depends_on=self._node_role_policies,
-                               ignore_changes=["scalingConfig.desiredSize"]),
+                    opts=child(self, depends_on=self._node_role_policies, ignore_changes=["scalingConfig.desiredSize"]),
                 )
                 groups.append(group)
                 # EKS names the ASG eks-<node group>-<uuid>; the group is auto-named <group_name>-<7 hex>.
                 priorities[SPOT_PRIORITY if kind == "SPOT" else ON_DEMAND_PRIORITY].append(
-                    f"^eks-{group_name}-[0-9a-f]{{7}}-")
+                    f"^eks-{group_name}-[0-9a-f]{{7}}-"
+                )
                 # Managed node group tags do not reach the Auto Scaling group: tag the ASG itself.
                 asg = group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
                 asg_tags: list[tuple[str, pulumi.Input[str], str]] = [
                     (key.removeprefix(f"{CA_TAG}/node-template/").replace("/", "-"), key, value)
-                    for key, value in scale_from_zero_tags(pool, kind).items()]
-                asg_tags += [("enabled", f"{CA_TAG}/enabled", "true"),
-                             ("cluster", pulumi.Output.concat(f"{CA_TAG}/", args.cluster_name), "owned"),
-                             ("mlplatform", AUTOSCALED_TAG, "enabled")]
+                    for key, value in scale_from_zero_tags(pool, kind).items()
+                ]
+                asg_tags += [
+                    ("enabled", f"{CA_TAG}/enabled", "true"),
+                    ("cluster", pulumi.Output.concat(f"{CA_TAG}/", args.cluster_name), "owned"),
+                    ("mlplatform", AUTOSCALED_TAG, "enabled"),
+                ]
                 for slug, key, value in asg_tags:
                     aws.autoscaling.Tag(
                         f"{group_name}-ca-{slug}",
@@ -686,7 +902,8 @@ class GpuNodePool(pulumi.ComponentResource):
         self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])
 
         statements = pulumi.Output.all(args.cluster_name, self._region, self._account, self._partition).apply(
-            lambda v: cluster_autoscaler_statements(*v))
+            lambda v: cluster_autoscaler_statements(*v)
+        )
         role = self._irsa_role("cluster-autoscaler", CLUSTER_AUTOSCALER_SA, statements)
         values = {
             "fullnameOverride": "cluster-autoscaler",  # Deployment kube-system/cluster-autoscaler
@@ -695,10 +912,17 @@ class GpuNodePool(pulumi.ComponentResource):
             # EKS tags EVERY managed node group's ASG with the two k8s.io keys (by key: the value cannot
             # switch discovery off), so discovery also asks for mlplatform's key: only the GPU groups (and
             # the system group when cluster.system_nodes.scaled_by is cluster-autoscaler) carry it.
-            "autoDiscovery": {"clusterName": args.cluster_name, "tags": [
-                f"{CA_TAG}/enabled", pulumi.Output.concat(f"{CA_TAG}/", args.cluster_name), AUTOSCALED_TAG]},
-            "rbac": {"serviceAccount": {"create": True, "name": CLUSTER_AUTOSCALER_SA,
-                                        "annotations": {"eks.amazonaws.com/role-arn": role.arn}}},
+            "autoDiscovery": {
+                "clusterName": args.cluster_name,
+                "tags": [f"{CA_TAG}/enabled", pulumi.Output.concat(f"{CA_TAG}/", args.cluster_name), AUTOSCALED_TAG],
+            },
+            "rbac": {
+                "serviceAccount": {
+                    "create": True,
+                    "name": CLUSTER_AUTOSCALER_SA,
+                    "annotations": {"eks.amazonaws.com/role-arn": role.arn},
+                }
+            },
             "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
             "extraArgs": {
                 # Spot groups first, on-demand when spot fails; least-waste among equals.
@@ -716,62 +940,116 @@ class GpuNodePool(pulumi.ComponentResource):
             "expanderPriorities": {str(k): v for k, v in priorities.items()},
             "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
             # The chart sets no security context; the image runs as any UID (its own docs suggest 65534).
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534,
-                                "seccompProfile": {"type": "RuntimeDefault"}},
-            "containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                         "capabilities": {"drop": ["ALL"]}},
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 65534,
+                "runAsGroup": 65534,
+                "fsGroup": 65534,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containerSecurityContext": {
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]},
+            },
         }
         values = with_user_values("cluster-autoscaler", values, args.helm_values)
-        helm_release(self, f"{name}-cluster-autoscaler", "cluster-autoscaler", CONTROLLER_NAMESPACE, values,
-                     args.k8s_provider, create_namespace=False, depends_on=[self._controller_policy])
+        helm_release(
+            self,
+            f"{name}-cluster-autoscaler",
+            "cluster-autoscaler",
+            CONTROLLER_NAMESPACE,
+            values,
+            args.k8s_provider,
+            create_namespace=False,
+            depends_on=[self._controller_policy],
+        )
 
     # -- Karpenter ---------------------------------------------------------------------------------
     def _karpenter(self, node_role: aws.iam.Role) -> None:
         args, name, t = self._args, self._name, self._tags
         profile = aws.iam.InstanceProfile(f"{name}-gpu-node", role=node_role.name, tags=t, opts=child(self))
-        access = aws.eks.AccessEntry(f"{name}-gpu-node", cluster_name=args.cluster_name, principal_arn=node_role.arn,
-                                     type="EC2_LINUX", tags=t, opts=child(self))
+        access = aws.eks.AccessEntry(
+            f"{name}-gpu-node",
+            cluster_name=args.cluster_name,
+            principal_arn=node_role.arn,
+            type="EC2_LINUX",
+            tags=t,
+            opts=child(self),
+        )
 
         # Interruption handling: EventBridge -> SQS -> Karpenter drains a node before EC2 takes it.
-        queue = aws.sqs.Queue(f"{name}-karpenter", message_retention_seconds=300, sqs_managed_sse_enabled=True,
-                              tags=t, opts=child(self))
+        queue = aws.sqs.Queue(
+            f"{name}-karpenter", message_retention_seconds=300, sqs_managed_sse_enabled=True, tags=t, opts=child(self)
+        )
         rules = []
         for event, pattern in INTERRUPTION_EVENTS.items():
-            rule = aws.cloudwatch.EventRule(f"{name}-karpenter-{event}", event_pattern=json.dumps(pattern),
-                                            description=f"Karpenter interruption handling: {event}", tags=t,
-                                            opts=child(self))
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-karpenter-{event}",
+                event_pattern=json.dumps(pattern),
+                description=f"Karpenter interruption handling: {event}",
+                tags=t,
+                opts=child(self),
+            )
             aws.cloudwatch.EventTarget(f"{name}-karpenter-{event}", rule=rule.name, arn=queue.arn, opts=child(self))
             rules.append(rule)
         aws.sqs.QueuePolicy(
             f"{name}-karpenter",
             queue_url=queue.id,
-            policy=pulumi.Output.all(queue.arn, *[r.arn for r in rules]).apply(lambda v: policy_json([
-                {"Sid": "EventBridgeSendsInterruptions", "Effect": "Allow",
-                 "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": v[0],
-                 "Condition": {"ArnEquals": {"aws:SourceArn": list(v[1:])}}},
-                {"Sid": "DenyHTTP", "Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": v[0],
-                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-            ])),
+            policy=pulumi.Output.all(queue.arn, *[r.arn for r in rules]).apply(
+                lambda v: policy_json(
+                    [
+                        {
+                            "Sid": "EventBridgeSendsInterruptions",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": v[0],
+                            "Condition": {"ArnEquals": {"aws:SourceArn": list(v[1:])}},
+                        },
+                        {
+                            "Sid": "DenyHTTP",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "sqs:*",
+                            "Resource": v[0],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        },
+                    ]
+                )
+            ),
             opts=child(self),
         )
         self.interruption_queue_url = queue.id
 
-        statements = pulumi.Output.all(args.cluster_name, self._region, self._account, self._partition, queue.arn,
-                                       node_role.arn, profile.arn).apply(lambda v: karpenter_statements(*v))
+        statements = pulumi.Output.all(
+            args.cluster_name, self._region, self._account, self._partition, queue.arn, node_role.arn, profile.arn
+        ).apply(lambda v: karpenter_statements(*v))
         role = self._irsa_role("karpenter", KARPENTER_SA, statements)
         values = {
             "fullnameOverride": "karpenter",  # Deployment kube-system/karpenter
             "settings": {"clusterName": args.cluster_name, "interruptionQueue": queue.name},
-            "serviceAccount": {"create": True, "name": KARPENTER_SA,
-                               "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
+            "serviceAccount": {
+                "create": True,
+                "name": KARPENTER_SA,
+                "annotations": {"eks.amazonaws.com/role-arn": role.arn},
+            },
             # Karpenter must not run on nodes it manages: system nodes only (the chart's own affinity
             # also keeps it off Karpenter nodes).
             "nodeSelector": {"kubernetes.io/os": "linux", **SYSTEM_NODE_SELECTOR},
             "controller": {"resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}},
         }
         values = with_user_values("karpenter", values, args.helm_values)
-        release = helm_release(self, f"{name}-karpenter", "karpenter", CONTROLLER_NAMESPACE, values, args.k8s_provider,
-                               create_namespace=False, depends_on=[self._controller_policy, access])
+        release = helm_release(
+            self,
+            f"{name}-karpenter",
+            "karpenter",
+            CONTROLLER_NAMESPACE,
+            values,
+            args.k8s_provider,
+            create_namespace=False,
+            depends_on=[self._controller_policy, access],
+        )
 
         subnets = pulumi.Output.from_input(args.subnet_ids).apply(lambda ids: [{"id": i} for i in ids])
         after = [release, profile, access]
@@ -788,9 +1066,17 @@ class GpuNodePool(pulumi.ComponentResource):
                     "subnetSelectorTerms": subnets,
                     "securityGroupSelectorTerms": [{"id": args.cluster_security_group_id}],
                     "metadataOptions": _metadata_options(),
-                    "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {
-                        "volumeSize": f"{disk_gib}Gi", "volumeType": "gp3", "encrypted": True,
-                        "deleteOnTermination": True}}],
+                    "blockDeviceMappings": [
+                        {
+                            "deviceName": "/dev/xvda",
+                            "ebs": {
+                                "volumeSize": f"{disk_gib}Gi",
+                                "volumeType": "gp3",
+                                "encrypted": True,
+                                "deleteOnTermination": True,
+                            },
+                        }
+                    ],
                     "tags": t,
                 },
                 opts=self._k8s_opts(depends_on=after),
@@ -809,8 +1095,11 @@ class GpuNodePool(pulumi.ComponentResource):
         for pool in args.pools:
             node_pool(pool.name, karpenter_node_pool(pool, args.idle_minutes), node_class(pool.name, pool.disk_gib))
         if args.cpu_batch_pool:
-            node_pool(CPU_BATCH_POOL, cpu_batch_node_pool(args.cpu_batch_vcpu_limit, args.idle_minutes),
-                      node_class(CPU_BATCH_POOL, CPU_BATCH_DISK_GIB))
+            node_pool(
+                CPU_BATCH_POOL,
+                cpu_batch_node_pool(args.cpu_batch_vcpu_limit, args.idle_minutes),
+                node_class(CPU_BATCH_POOL, CPU_BATCH_DISK_GIB),
+            )
 
     # -- adopted nodes -----------------------------------------------------------------------------
     def _adopt(self, existing: ExistingGpuNodes) -> None:
@@ -836,7 +1125,15 @@ class GpuNodePool(pulumi.ComponentResource):
             "priorityClassName": "system-node-critical",
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         }
-        values = with_user_values("nvidia-device-plugin", values, self._args.device_plugin_helm_values,
-                                  "device_plugin_helm_values")
-        helm_release(self, f"{self._name}-nvidia-device-plugin", "nvidia-device-plugin", CONTROLLER_NAMESPACE, values,
-                     self._args.k8s_provider, create_namespace=False)
+        values = with_user_values(
+            "nvidia-device-plugin", values, self._args.device_plugin_helm_values, "device_plugin_helm_values"
+        )
+        helm_release(
+            self,
+            f"{self._name}-nvidia-device-plugin",
+            "nvidia-device-plugin",
+            CONTROLLER_NAMESPACE,
+            values,
+            self._args.k8s_provider,
+            create_namespace=False,
+        )

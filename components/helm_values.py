@@ -11,7 +11,8 @@ and keys the pinned chart does not have, when the stack config is loaded.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pulumi
 
@@ -36,32 +37,39 @@ OWNED: dict[str, dict[str, str]] = {
         "backendStore.existingDatabaseSecret": "the database password stays in the Secret the component writes",
         "backendStore.postgres": "MLflow's database is the stack's metadata database",
         "artifactRoot.s3": "artifacts go to the registry bucket the MLflow role may write",
-        "serviceAccount.name": _IRSA, "serviceAccount.create": _IRSA,
+        "serviceAccount.name": _IRSA,
+        "serviceAccount.create": _IRSA,
         "fullnameOverride": "the tracking URL (mlflow_url) names this Service",
         "replicaCount": "set replicas (mlflow.replicas)",
     },
     "cluster-autoscaler": {
-        "rbac.serviceAccount.name": _IRSA, "rbac.serviceAccount.create": _IRSA,
+        "rbac.serviceAccount.name": _IRSA,
+        "rbac.serviceAccount.create": _IRSA,
         "autoDiscovery.clusterName": "the autoscaler manages the stack's own cluster's node groups",
     },
     "karpenter": {
-        "serviceAccount.name": _IRSA, "serviceAccount.create": _IRSA,
+        "serviceAccount.name": _IRSA,
+        "serviceAccount.create": _IRSA,
         "settings.clusterName": "Karpenter manages the stack's own cluster",
         "settings.interruptionQueue": "the interruption queue is the one the component creates",
     },
     "aws-load-balancer-controller": {
-        "serviceAccount.name": _IRSA, "serviceAccount.create": _IRSA,
-        "clusterName": "the controller manages the stack's own cluster", "vpcId": "the stack's own VPC",
+        "serviceAccount.name": _IRSA,
+        "serviceAccount.create": _IRSA,
+        "clusterName": "the controller manages the stack's own cluster",
+        "vpcId": "the stack's own VPC",
     },
     "argo-workflows": {
-        "workflow.serviceAccount.name": _IRSA, "server.serviceAccount.name": _IRSA,
+        "workflow.serviceAccount.name": _IRSA,
+        "server.serviceAccount.name": _IRSA,
         "controller.serviceAccount.name": _IRSA,
     },
     "gha-runner-scale-set": {
         "githubConfigSecret": "the GitHub App secret is the stack's Pulumi secret",
         "githubConfigUrl": "set runners.github_config_url",
         "controllerServiceAccount": "the scale set is bound to the stack's runner controller",
-        "minRunners": "set min_runners (runners.cpu/gpu.min)", "maxRunners": "set max_runners (runners.cpu/gpu.max)",
+        "minRunners": "set min_runners (runners.cpu/gpu.min)",
+        "maxRunners": "set max_runners (runners.cpu/gpu.max)",
     },
     "gha-runner-scale-set-controller": {},
 }
@@ -91,16 +99,23 @@ def owned_problem(chart: str, values: Mapping[str, Any]) -> tuple[str, str] | No
     owned = {tuple(k.split(".")): why for k, why in OWNED.get(chart, {}).items()}
     for path, leaf in _leaves(values):
         for o, why in owned.items():
-            below = path[:len(o)] == o
-            replaces = o[:len(path)] == path and not isinstance(leaf, Mapping)  # `{}` merges nothing
+            below = path[: len(o)] == o
+            replaces = o[: len(path)] == path and not isinstance(leaf, Mapping)  # `{}` merges nothing
             if below or replaces:
                 return ".".join(path), why
         if path and path[-1] == IRSA_ANNOTATION:
             return ".".join(path), _IRSA
-        if path and path[-1] == "tolerations" and chart not in ("dcgm-exporter", "nvidia-device-plugin") \
-                and isinstance(leaf, list) and any(_tolerates_gpu_taint(t) for t in leaf):
-            return ".".join(path), ("tolerating the GPU taint would let these pods keep GPU nodes up; only GPU "
-                                    "work and the GPU DaemonSets tolerate it")
+        if (
+            path
+            and path[-1] == "tolerations"
+            and chart not in ("dcgm-exporter", "nvidia-device-plugin")
+            and isinstance(leaf, list)
+            and any(_tolerates_gpu_taint(t) for t in leaf)
+        ):
+            return ".".join(path), (
+                "tolerating the GPU taint would let these pods keep GPU nodes up; only GPU "
+                "work and the GPU DaemonSets tolerate it"
+            )
     return None
 
 
@@ -124,8 +139,7 @@ def with_user_values(chart: str, values: Any, user: Mapping[str, Any] | None, fi
         return values
     problem = owned_problem(chart, user)
     if problem:
-        raise ValidationError(f"{field}.{problem[0]}", f"refused for {chart}: {problem[1]}",
-                              f"remove it from {field}")
+        raise ValidationError(f"{field}.{problem[0]}", f"refused for {chart}: {problem[1]}", f"remove it from {field}")
     return deep_merge(values, user)
 
 
@@ -134,9 +148,11 @@ def check_user_values(chart: str, user: Mapping[str, Any] | None, field: str = "
     if user is None:
         return
     if not isinstance(user, Mapping):
-        raise ValidationError(field, f"must be a mapping of {chart} values, got {type(user).__name__}",
-                              "write it like {'grafana': {'grafana.ini': {...}}}")
+        raise ValidationError(
+            field,
+            f"must be a mapping of {chart} values, got {type(user).__name__}",
+            "write it like {'grafana': {'grafana.ini': {...}}}",
+        )
     problem = owned_problem(chart, user)
     if problem:
-        raise ValidationError(f"{field}.{problem[0]}", f"refused for {chart}: {problem[1]}",
-                              f"remove it from {field}")
+        raise ValidationError(f"{field}.{problem[0]}", f"refused for {chart}: {problem[1]}", f"remove it from {field}")

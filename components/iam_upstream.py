@@ -12,7 +12,8 @@ from __future__ import annotations
 _OWN_INSTANCE_PROFILE = (
     "GpuNodePool creates the nodes' instance profile itself and every EC2NodeClass names it "
     "(spec.instanceProfile), so Karpenter never creates, tags, fills or deletes one "
-    "(aws/karpenter-provider-aws pkg/controllers/nodeclass/instanceprofile.go creates one only when spec.role is set)")
+    "(aws/karpenter-provider-aws pkg/controllers/nodeclass/instanceprofile.go creates one only when spec.role is set)"
+)
 
 LEFT_OUT: dict[str, dict[str, str]] = {
     "karpenter": {

@@ -10,8 +10,9 @@ without their permissions.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -33,16 +34,27 @@ def trust_policy(oidc_provider_arn: str, oidc_issuer_url: str, subjects: Sequenc
     """The trust policy of an IRSA role for one or more (namespace, service account) subjects."""
     if len(subjects) == 1:
         return irsa_trust_policy(oidc_provider_arn, oidc_issuer_url, *subjects[0])
-    return policy_json([json.loads(irsa_trust_policy(oidc_provider_arn, oidc_issuer_url, ns, sa))["Statement"][0]
-                        for ns, sa in subjects])
+    return policy_json(
+        [
+            json.loads(irsa_trust_policy(oidc_provider_arn, oidc_issuer_url, ns, sa))["Statement"][0]
+            for ns, sa in subjects
+        ]
+    )
 
 
-def irsa_role(parent: pulumi.Resource, resource_name: str, oidc_provider_arn: pulumi.Input[str],
-              oidc_issuer_url: pulumi.Input[str], subjects: Sequence[tuple[str, str]], *,
-              policies: Mapping[str, pulumi.Input[str]] | None = None,
-              managed_policy_arns: Mapping[str, pulumi.Input[str]] | None = None,
-              description: str | None = None, tags: Mapping[str, str] | None = None,
-              **role_args: Any) -> IrsaRole:
+def irsa_role(
+    parent: pulumi.Resource,
+    resource_name: str,
+    oidc_provider_arn: pulumi.Input[str],
+    oidc_issuer_url: pulumi.Input[str],
+    subjects: Sequence[tuple[str, str]],
+    *,
+    policies: Mapping[str, pulumi.Input[str]] | None = None,
+    managed_policy_arns: Mapping[str, pulumi.Input[str]] | None = None,
+    description: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    **role_args: Any,
+) -> IrsaRole:
     """The IRSA role `resource_name` for `subjects` [(namespace, service account)], with inline
     `policies` {resource name: policy JSON} and `managed_policy_arns` {resource name: policy ARN}."""
     subjects = list(subjects)
@@ -50,7 +62,8 @@ def irsa_role(parent: pulumi.Resource, resource_name: str, oidc_provider_arn: pu
         resource_name,
         description=description,
         assume_role_policy=pulumi.Output.all(oidc_provider_arn, oidc_issuer_url).apply(
-            lambda v: trust_policy(v[0], v[1], subjects)),
+            lambda v: trust_policy(v[0], v[1], subjects)
+        ),
         tags=dict(tags) if tags is not None else None,
         opts=child(parent),
         **role_args,
@@ -59,6 +72,7 @@ def irsa_role(parent: pulumi.Resource, resource_name: str, oidc_provider_arn: pu
     for policy_name, policy in (policies or {}).items():
         out.policies.append(aws.iam.RolePolicy(policy_name, role=role.id, policy=policy, opts=child(parent)))
     for attachment_name, arn in (managed_policy_arns or {}).items():
-        out.policies.append(aws.iam.RolePolicyAttachment(attachment_name, role=role.name, policy_arn=arn,
-                                                         opts=child(parent)))
+        out.policies.append(
+            aws.iam.RolePolicyAttachment(attachment_name, role=role.name, policy_arn=arn, opts=child(parent))
+        )
     return out

@@ -30,8 +30,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from . import versions
-from ._common import (SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, kms_key,
-                      namespace, tags)
+from ._common import SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, kms_key, namespace, tags
 from .artifact_registry import ArtifactRegistry
 from .cluster_ref import ClusterLike, resolve_cluster
 from .helm_values import check_user_values, with_user_values
@@ -51,21 +50,58 @@ IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 # RDS DB instance class families that run RDS for PostgreSQL 17 (RDS user guide, "Supported DB engines
 # for DB instance classes"). Older families (t2, m4, r4) no longer run current PostgreSQL majors.
 POSTGRES_FAMILIES = (
-    "t3", "t4g",
-    "m5", "m5d", "m6g", "m6gd", "m6i", "m6id", "m6idn", "m6in", "m7g", "m7gd", "m7i", "m8g", "m8gd",
-    "r5", "r5b", "r5d", "r6g", "r6gd", "r6i", "r6id", "r6idn", "r6in", "r7g", "r7gd", "r7i", "r8g", "r8gd",
-    "x2g", "x2idn", "x2iedn",
+    "t3",
+    "t4g",
+    "m5",
+    "m5d",
+    "m6g",
+    "m6gd",
+    "m6i",
+    "m6id",
+    "m6idn",
+    "m6in",
+    "m7g",
+    "m7gd",
+    "m7i",
+    "m8g",
+    "m8gd",
+    "r5",
+    "r5b",
+    "r5d",
+    "r6g",
+    "r6gd",
+    "r6i",
+    "r6id",
+    "r6idn",
+    "r6in",
+    "r7g",
+    "r7gd",
+    "r7i",
+    "r8g",
+    "r8gd",
+    "x2g",
+    "x2idn",
+    "x2iedn",
 )
 _INSTANCE_CLASS = re.compile(r"^db\.([a-z0-9]+)\.(micro|small|medium|large|\d{0,2}xlarge|metal(-\d+xl)?)$")
 _NAME = re.compile(r"^[a-z](-?[a-z0-9])*$")  # RDS identifiers: lowercase, no '--', no trailing '-'
 _DB_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOST = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
 # Host headers MLflow's DNS-rebinding guard lets through besides the Service names: loopback and the
 # private ranges (kubelet probes and `kubectl port-forward` use the pod IP or localhost).
-_PRIVATE_HOSTS = ["localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", "10.*", "192.168.*",
-                  *[f"172.{n}.*" for n in range(16, 32)]]
+_PRIVATE_HOSTS = [
+    "localhost",
+    "localhost:*",
+    "127.0.0.1",
+    "127.0.0.1:*",
+    "10.*",
+    "192.168.*",
+    *[f"172.{n}.*" for n in range(16, 32)],
+]
 
 
 @dataclass
@@ -182,77 +218,130 @@ def _split_endpoint(endpoint: str) -> tuple[str, int]:
 
 def _validate_existing(existing: ExistingDatabase) -> None:
     if not existing.secret_arn:
-        raise ValidationError("existing.secret_arn", "required when adopting a database",
-                              "pass the ARN of the Secrets Manager secret holding its username and password "
-                              "(the RDS-managed master secret works)")
+        raise ValidationError(
+            "existing.secret_arn",
+            "required when adopting a database",
+            "pass the ARN of the Secrets Manager secret holding its username and password "
+            "(the RDS-managed master secret works)",
+        )
     if not isinstance(existing.secret_arn, str) or not _SECRET_ARN.match(existing.secret_arn):
-        raise ValidationError("existing.secret_arn", f"{existing.secret_arn!r} is not a Secrets Manager secret ARN",
-                              "use arn:aws:secretsmanager:<region>:<account-id>:secret:<name>")
+        raise ValidationError(
+            "existing.secret_arn",
+            f"{existing.secret_arn!r} is not a Secrets Manager secret ARN",
+            "use arn:aws:secretsmanager:<region>:<account-id>:secret:<name>",
+        )
     endpoint = existing.endpoint if isinstance(existing.endpoint, str) else ""
     host, _, port = endpoint.partition(":")
     if not _HOST.match(host) or (port and not (port.isdigit() and 1 <= int(port) <= 65535)):
-        raise ValidationError("existing.endpoint", f"{existing.endpoint!r} is not a host or host:port",
-                              "use for example mydb.abc123.eu-west-1.rds.amazonaws.com:5432 (no scheme, no path)")
+        raise ValidationError(
+            "existing.endpoint",
+            f"{existing.endpoint!r} is not a host or host:port",
+            "use for example mydb.abc123.eu-west-1.rds.amazonaws.com:5432 (no scheme, no path)",
+        )
     if not isinstance(existing.database_name, str) or not _DB_IDENT.match(existing.database_name):
-        raise ValidationError("existing.database_name", f"{existing.database_name!r} is not a database name",
-                              "use a letter then letters, digits or '_' (at most 63)")
+        raise ValidationError(
+            "existing.database_name",
+            f"{existing.database_name!r} is not a database name",
+            "use a letter then letters, digits or '_' (at most 63)",
+        )
 
 
 def _validate_database(args: MetadataStoreArgs) -> None:
-    for fname, fix in (("vpc_id", "pass the Network's vpc_id"),
-                       ("private_subnet_ids", "pass the Network's private_subnet_ids"),
-                       ("client_security_group_id", "pass the Cluster's cluster_security_group_id")):
+    for fname, fix in (
+        ("vpc_id", "pass the Network's vpc_id"),
+        ("private_subnet_ids", "pass the Network's private_subnet_ids"),
+        ("client_security_group_id", "pass the Cluster's cluster_security_group_id"),
+    ):
         if getattr(args, fname) is None:
-            raise ValidationError(fname, "required when creating the database",
-                                  f"{fix}, or set existing=ExistingDatabase(...) to adopt a database")
+            raise ValidationError(
+                fname,
+                "required when creating the database",
+                f"{fix}, or set existing=ExistingDatabase(...) to adopt a database",
+            )
     if isinstance(args.private_subnet_ids, (list, tuple)) and len(args.private_subnet_ids) < 2:
-        raise ValidationError("private_subnet_ids", f"{len(args.private_subnet_ids)} subnet(s) given",
-                              "an RDS subnet group needs subnets in at least two availability zones")
+        raise ValidationError(
+            "private_subnet_ids",
+            f"{len(args.private_subnet_ids)} subnet(s) given",
+            "an RDS subnet group needs subnets in at least two availability zones",
+        )
     m = _INSTANCE_CLASS.match(args.instance_class) if isinstance(args.instance_class, str) else None
     if not m:
-        raise ValidationError("instance_class", f"{args.instance_class!r} is not an RDS instance class",
-                              'write it as db.<family>.<size>, for example "db.t4g.micro" or "db.m7g.large"')
+        raise ValidationError(
+            "instance_class",
+            f"{args.instance_class!r} is not an RDS instance class",
+            'write it as db.<family>.<size>, for example "db.t4g.micro" or "db.m7g.large"',
+        )
     if m.group(1) not in POSTGRES_FAMILIES:
-        raise ValidationError("instance_class", f"unknown instance class family {m.group(1)!r} for RDS for PostgreSQL",
-                              f"use one of {', '.join(POSTGRES_FAMILIES)}")
-    _int_in("backup_retention_days", args.backup_retention_days, 1, 35,
-            "RDS keeps automated backups 1 to 35 days; 0 would turn backups off")
+        raise ValidationError(
+            "instance_class",
+            f"unknown instance class family {m.group(1)!r} for RDS for PostgreSQL",
+            f"use one of {', '.join(POSTGRES_FAMILIES)}",
+        )
+    _int_in(
+        "backup_retention_days",
+        args.backup_retention_days,
+        1,
+        35,
+        "RDS keeps automated backups 1 to 35 days; 0 would turn backups off",
+    )
     _int_in("allocated_storage_gib", args.allocated_storage_gib, 20, 65536, "gp3 storage limits for PostgreSQL")
     if not isinstance(args.database_name, str) or not _DB_IDENT.match(args.database_name):
-        raise ValidationError("database_name", f"{args.database_name!r} is not a database name",
-                              "use a letter then letters, digits or '_' (at most 63)")
+        raise ValidationError(
+            "database_name",
+            f"{args.database_name!r} is not a database name",
+            "use a letter then letters, digits or '_' (at most 63)",
+        )
     reserved = ("rdsadmin", "rds_superuser")
     if not isinstance(args.username, str) or not _DB_IDENT.match(args.username) or args.username.lower() in reserved:
-        raise ValidationError("username", f"{args.username!r} is not a usable master user name",
-                              "use a letter then letters, digits or '_' (at most 63), not an RDS reserved name")
+        raise ValidationError(
+            "username",
+            f"{args.username!r} is not a usable master user name",
+            "use a letter then letters, digits or '_' (at most 63), not an RDS reserved name",
+        )
 
 
 def _validate(name: str, args: MetadataStoreArgs) -> None:
     if not isinstance(name, str) or not _NAME.match(name) or len(name) > 40:
-        raise ValidationError("name", f"{name!r} cannot name RDS resources",
-                              "use lowercase letters, digits and single '-', starting with a letter, at most 40 characters")
+        raise ValidationError(
+            "name",
+            f"{name!r} cannot name RDS resources",
+            "use lowercase letters, digits and single '-', starting with a letter, at most 40 characters",
+        )
     if not isinstance(args.registry, ArtifactRegistry):
-        raise ValidationError("registry", f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
-                              "pass the ArtifactRegistry whose bucket keeps the MLflow artifacts")
+        raise ValidationError(
+            "registry",
+            f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
+            "pass the ArtifactRegistry whose bucket keeps the MLflow artifacts",
+        )
     check_user_values("mlflow", args.helm_values)
     for fname in ("oidc_provider_arn", "oidc_issuer_url"):
         if getattr(args, fname) is None:
-            raise ValidationError(fname, "required for the MLflow service account's IAM role",
-                                  f"pass cluster=<the Cluster> (or the Cluster's {fname})")
+            raise ValidationError(
+                fname,
+                "required for the MLflow service account's IAM role",
+                f"pass cluster=<the Cluster> (or the Cluster's {fname})",
+            )
     if args.existing is not None:
         _validate_existing(args.existing)
     else:
         _validate_database(args)
     args.registry.check_repositories("model_repositories", args.model_repositories)
     if not isinstance(args.namespace, str) or not _DNS_LABEL.match(args.namespace):
-        raise ValidationError("namespace", f"{args.namespace!r} is not a Kubernetes namespace name",
-                              "use lowercase letters, digits and '-', at most 63 characters")
+        raise ValidationError(
+            "namespace",
+            f"{args.namespace!r} is not a Kubernetes namespace name",
+            "use lowercase letters, digits and '-', at most 63 characters",
+        )
     _int_in("replicas", args.replicas, 1, 10, "MLflow server replicas")
     if args.ingress_host is not None:
         if not args.ingress:
-            raise ValidationError("ingress_host", "is set while ingress is off", "set ingress=True, or drop ingress_host")
+            raise ValidationError(
+                "ingress_host", "is set while ingress is off", "set ingress=True, or drop ingress_host"
+            )
         if not isinstance(args.ingress_host, str) or not _HOST.match(args.ingress_host) or "." not in args.ingress_host:
-            raise ValidationError("ingress_host", f"{args.ingress_host!r} is not a DNS name", "use for example mlflow.example.com")
+            raise ValidationError(
+                "ingress_host", f"{args.ingress_host!r} is not a DNS name", "use for example mlflow.example.com"
+            )
 
 
 def in_cluster_url(namespace: str = "mlflow") -> str:
@@ -266,8 +355,12 @@ def allowed_hosts(namespace: str, ingress: bool, ingress_host: str | None) -> li
     MLflow's DNS-rebinding guard rejects any other Host header, the in-cluster Service name included.
     Without an ingress host, requests through the ALB carry the ALB's own DNS name.
     """
-    svc = [MLFLOW_SERVICE, f"{MLFLOW_SERVICE}.{namespace}", f"{MLFLOW_SERVICE}.{namespace}.svc",
-           f"{MLFLOW_SERVICE}.{namespace}.svc.cluster.local"]
+    svc = [
+        MLFLOW_SERVICE,
+        f"{MLFLOW_SERVICE}.{namespace}",
+        f"{MLFLOW_SERVICE}.{namespace}.svc",
+        f"{MLFLOW_SERVICE}.{namespace}.svc.cluster.local",
+    ]
     hosts = [h for s in svc for h in (s, f"{s}:*")] + _PRIVATE_HOSTS
     if ingress:
         hosts.append(ingress_host or "*.elb.amazonaws.com")
@@ -320,9 +413,16 @@ class MetadataStore(pulumi.ComponentResource):
         policies = {f"{name}-mlflow-artifacts": args.registry.prefix_policy(MLFLOW_PREFIX)}
         if args.model_repositories:
             policies[f"{name}-mlflow-models"] = args.registry.ecr_push_policy(list(args.model_repositories))
-        irsa = irsa_role(self, f"{name}-mlflow", args.oidc_provider_arn, args.oidc_issuer_url,
-                         [(args.namespace, SERVICE_ACCOUNT)], policies=policies, tags=t,
-                         description=f"MLflow tracking server of {name} (IRSA: {args.namespace}/{SERVICE_ACCOUNT})")
+        irsa = irsa_role(
+            self,
+            f"{name}-mlflow",
+            args.oidc_provider_arn,
+            args.oidc_issuer_url,
+            [(args.namespace, SERVICE_ACCOUNT)],
+            policies=policies,
+            tags=t,
+            description=f"MLflow tracking server of {name} (IRSA: {args.namespace}/{SERVICE_ACCOUNT})",
+        )
         role = irsa.role
         self.role_arn = role.arn
 
@@ -330,8 +430,12 @@ class MetadataStore(pulumi.ComponentResource):
             "fullnameOverride": MLFLOW_SERVICE,
             "replicaCount": args.replicas,
             "telemetry": {"enabled": False},
-            "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT, "automount": False,
-                               "annotations": {IRSA_ANNOTATION: role.arn}},
+            "serviceAccount": {
+                "create": True,
+                "name": SERVICE_ACCOUNT,
+                "automount": False,
+                "annotations": {IRSA_ANNOTATION: role.arn},
+            },
             "service": {"type": "ClusterIP", "port": MLFLOW_PORT},
             "backendStore": {
                 "databaseMigration": True,
@@ -339,8 +443,10 @@ class MetadataStore(pulumi.ComponentResource):
                 "postgres": {"enabled": True, "host": host, "port": port, "database": database},
                 "existingDatabaseSecret": {"name": DB_SECRET, "usernameKey": "username", "passwordKey": "password"},
             },
-            "artifactRoot": {"proxiedArtifactStorage": False,
-                             "s3": {"enabled": True, "bucket": args.registry.bucket_name, "path": MLFLOW_PREFIX}},
+            "artifactRoot": {
+                "proxiedArtifactStorage": False,
+                "s3": {"enabled": True, "bucket": args.registry.bucket_name, "path": MLFLOW_PREFIX},
+            },
             # libpq: refuse an unencrypted connection (the created database forces TLS too).
             "extraEnvVars": {"PGSSLMODE": "require"},
             "serverAllowedHosts": allowed_hosts(args.namespace, args.ingress, args.ingress_host),
@@ -348,21 +454,28 @@ class MetadataStore(pulumi.ComponentResource):
             "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
             "ingress": self._ingress(args),
         }
-        helm_release(self, f"{name}-mlflow", "mlflow", args.namespace, with_user_values("mlflow", values, args.helm_values),
-                     args.k8s_provider,
-                     create_namespace=False,
-                     depends_on=[ns, secret, *irsa.policies,
-                                 *([args.ingress_controller] if args.ingress_controller else [])])
+        helm_release(
+            self,
+            f"{name}-mlflow",
+            "mlflow",
+            args.namespace,
+            with_user_values("mlflow", values, args.helm_values),
+            args.k8s_provider,
+            create_namespace=False,
+            depends_on=[ns, secret, *irsa.policies, *([args.ingress_controller] if args.ingress_controller else [])],
+        )
 
         self.tracking_url = pulumi.Output.from_input(in_cluster_url(args.namespace))
         self.external_url = pulumi.Output.from_input(f"http://{args.ingress_host}") if args.ingress_host else None
-        self.register_outputs({
-            "tracking_url": self.tracking_url,
-            "external_url": self.external_url,
-            "db_endpoint": self.db_endpoint,
-            "db_security_group_id": self.db_security_group_id,
-            "role_arn": self.role_arn,
-        })
+        self.register_outputs(
+            {
+                "tracking_url": self.tracking_url,
+                "external_url": self.external_url,
+                "db_endpoint": self.db_endpoint,
+                "db_security_group_id": self.db_security_group_id,
+                "role_arn": self.role_arn,
+            }
+        )
 
     @staticmethod
     def _ingress(args: MetadataStoreArgs) -> dict:
@@ -383,18 +496,29 @@ class MetadataStore(pulumi.ComponentResource):
     def _adopt(self, existing: ExistingDatabase):
         host, port = _split_endpoint(existing.endpoint)
         version = aws.secretsmanager.get_secret_version_output(
-            secret_id=existing.secret_arn, opts=pulumi.InvokeOutputOptions(parent=self))
+            secret_id=existing.secret_arn, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
         creds = pulumi.Output.secret(version.secret_string).apply(json.loads)
-        return (host, port, pulumi.Output.secret(creds.apply(lambda c: c["username"])),
-                pulumi.Output.secret(creds.apply(lambda c: c["password"])))
+        return (
+            host,
+            port,
+            pulumi.Output.secret(creds.apply(lambda c: c["username"])),
+            pulumi.Output.secret(creds.apply(lambda c: c["password"])),
+        )
 
     # -- create ------------------------------------------------------------------------------------
     def _create(self, name: str, args: MetadataStoreArgs, t: dict[str, str]):
         identifier = f"{name}-metadata"
         major = versions.POSTGRES_MAJOR
 
-        key = kms_key(self, f"{name}-metadata-db", f"{name}-metadata-db",
-                      f"mlplatform {name}: metadata database storage and Performance Insights", t, args.protect)
+        key = kms_key(
+            self,
+            f"{name}-metadata-db",
+            f"{name}-metadata-db",
+            f"mlplatform {name}: metadata database storage and Performance Insights",
+            t,
+            args.protect,
+        )
 
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-metadata",
@@ -435,17 +559,21 @@ class MetadataStore(pulumi.ComponentResource):
         )
         password = random.RandomPassword(f"{name}-metadata-db", length=40, special=False, opts=child(self))
         # RDS exports its logs here; made first so the retention is ours, not "never expire".
-        log_groups = [aws.cloudwatch.LogGroup(
-            f"{name}-metadata-db-{log}",
-            name=f"/aws/rds/instance/{identifier}/{log}",
-            retention_in_days=LOG_RETENTION_DAYS,
-            tags=t,
-            opts=child(self),
-        ) for log in DB_LOG_EXPORTS]
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-metadata-db-{log}",
+                name=f"/aws/rds/instance/{identifier}/{log}",
+                retention_in_days=LOG_RETENTION_DAYS,
+                tags=t,
+                opts=child(self),
+            )
+            for log in DB_LOG_EXPORTS
+        ]
         # A final snapshot name unique per creation of the database: a stack destroyed, re-created
         # and destroyed again would otherwise collide with its first final snapshot (which we keep).
-        snapshot_suffix = random.RandomId(f"{name}-metadata-final-snapshot", byte_length=4,
-                                          keepers={"identifier": identifier}, opts=child(self))
+        snapshot_suffix = random.RandomId(
+            f"{name}-metadata-final-snapshot", byte_length=4, keepers={"identifier": identifier}, opts=child(self)
+        )
         db = aws.rds.Instance(
             f"{name}-metadata",
             identifier=identifier,

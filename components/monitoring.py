@@ -28,10 +28,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from ._common import (GPU_NODE_AFFINITY, GPU_TOLERATION, PART_OF, SYSTEM_NODE_SELECTOR, ValidationError, child,
-                      helm_release, namespace)
-from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT, all_dashboards
+from ._common import (
+    GPU_NODE_AFFINITY,
+    GPU_TOLERATION,
+    PART_OF,
+    SYSTEM_NODE_SELECTOR,
+    ValidationError,
+    child,
+    helm_release,
+    namespace,
+)
 from .cluster_ref import ClusterLike, resolve_cluster
+from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT, all_dashboards
 from .helm_values import check_user_values, with_user_values
 
 PROMETHEUS_CHART = "kube-prometheus-stack"
@@ -78,7 +86,11 @@ DCGM_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("DCGM_FI_DEV_ROW_REMAP_FAILURE", "gauge", "Whether remapping of rows has failed"),
     ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "gauge", "Ratio of time the graphics engine is active."),
     ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "gauge", "Ratio of cycles the tensor (HMMA) pipe is active."),
-    ("DCGM_FI_PROF_DRAM_ACTIVE", "gauge", "Ratio of cycles the device memory interface is active sending or receiving data."),
+    (
+        "DCGM_FI_PROF_DRAM_ACTIVE",
+        "gauge",
+        "Ratio of cycles the device memory interface is active sending or receiving data.",
+    ),
 )
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -165,56 +177,92 @@ class MonitoringArgs:
 
 def _check_dns_label(field: str, value: Any) -> None:
     if not isinstance(value, str) or not _DNS_LABEL.match(value):
-        raise ValidationError(field, f"{value!r} is not a Kubernetes namespace name",
-                              "use lowercase letters, digits and '-', at most 63 characters")
+        raise ValidationError(
+            field,
+            f"{value!r} is not a Kubernetes namespace name",
+            "use lowercase letters, digits and '-', at most 63 characters",
+        )
 
 
 def _validate(name: str, args: MonitoringArgs) -> None:
     if not _DNS_LABEL.match(name) or len(name) > MAX_NAME_LENGTH:
-        raise ValidationError("name", f"{name!r} cannot prefix Helm release names",
-                              f"use lowercase letters, digits and '-', at most {MAX_NAME_LENGTH} characters")
+        raise ValidationError(
+            "name",
+            f"{name!r} cannot prefix Helm release names",
+            f"use lowercase letters, digits and '-', at most {MAX_NAME_LENGTH} characters",
+        )
     _check_dns_label("mlflow_namespace", args.mlflow_namespace)
     check_user_values(PROMETHEUS_CHART, args.helm_values)
     check_user_values(DCGM_CHART, args.dcgm_exporter_helm_values, "dcgm_exporter_helm_values")
     if args.existing is not None and args.helm_values:
-        raise ValidationError("helm_values", "the adopted kube-prometheus-stack release is not installed by "
-                              "this component", "set its values where that release is managed, or drop helm_values")
+        raise ValidationError(
+            "helm_values",
+            "the adopted kube-prometheus-stack release is not installed by this component",
+            "set its values where that release is managed, or drop helm_values",
+        )
     if args.runner_controller_namespace is not None:
         _check_dns_label("runner_controller_namespace", args.runner_controller_namespace)
     if args.gpu_hour_usd is not None and not args.gpu_hour_usd > 0:
-        raise ValidationError("gpu_hour_usd", f"{args.gpu_hour_usd} is not a price",
-                              "give the USD price of one GPU-hour (> 0), or None to show GPU-hours only")
+        raise ValidationError(
+            "gpu_hour_usd",
+            f"{args.gpu_hour_usd} is not a price",
+            "give the USD price of one GPU-hour (> 0), or None to show GPU-hours only",
+        )
     e = args.existing
     if e is not None:
         _check_dns_label("existing.namespace", e.namespace)
         if not _DNS_LABEL.match(e.release or "") or len(e.release) > 53:
-            raise ValidationError("existing.release", f"{e.release!r} is not a Helm release name",
-                                  "pass the name shown by `helm list -n <namespace>`")
+            raise ValidationError(
+                "existing.release",
+                f"{e.release!r} is not a Helm release name",
+                "pass the name shown by `helm list -n <namespace>`",
+            )
         if e.grafana_url is not None and not re.match(r"^https?://[^\s/]+", e.grafana_url):
-            raise ValidationError("existing.grafana_url", f"{e.grafana_url!r} is not a URL",
-                                  "write it like https://grafana.example.com, or leave it None")
+            raise ValidationError(
+                "existing.grafana_url",
+                f"{e.grafana_url!r} is not a URL",
+                "write it like https://grafana.example.com, or leave it None",
+            )
         if not _LABEL_KEY.match(e.dashboard_label or ""):
-            raise ValidationError("existing.dashboard_label", f"{e.dashboard_label!r} is not a label key",
-                                  "pass the Grafana sidecar's sidecar.dashboards.label")
+            raise ValidationError(
+                "existing.dashboard_label",
+                f"{e.dashboard_label!r} is not a label key",
+                "pass the Grafana sidecar's sidecar.dashboards.label",
+            )
         if not _LABEL_VALUE.match(e.dashboard_label_value or ""):
-            raise ValidationError("existing.dashboard_label_value", f"{e.dashboard_label_value!r} is not a label value",
-                                  "pass the Grafana sidecar's sidecar.dashboards.labelValue")
+            raise ValidationError(
+                "existing.dashboard_label_value",
+                f"{e.dashboard_label_value!r} is not a label value",
+                "pass the Grafana sidecar's sidecar.dashboards.labelValue",
+            )
         return
     _check_dns_label("namespace", args.namespace)
     if args.retention_days < 1:
         raise ValidationError("retention_days", f"{args.retention_days} days keeps nothing", "use 1 or more")
     if args.storage_gib < 0:
         raise ValidationError("storage_gib", f"{args.storage_gib} GiB is negative", "use 0 (no volume) or more")
-    if isinstance(args.prometheus_memory_mib, bool) or not isinstance(args.prometheus_memory_mib, int) or not (
-            256 <= args.prometheus_memory_mib <= 65536):
-        raise ValidationError("prometheus_memory_mib", f"{args.prometheus_memory_mib!r} is out of range",
-                              "use 256 to 65536 (MiB per Prometheus replica)")
+    if (
+        isinstance(args.prometheus_memory_mib, bool)
+        or not isinstance(args.prometheus_memory_mib, int)
+        or not (256 <= args.prometheus_memory_mib <= 65536)
+    ):
+        raise ValidationError(
+            "prometheus_memory_mib",
+            f"{args.prometheus_memory_mib!r} is out of range",
+            "use 256 to 65536 (MiB per Prometheus replica)",
+        )
     if not 1 <= args.prometheus_replicas <= 10:
-        raise ValidationError("prometheus_replicas", f"{args.prometheus_replicas} is out of range",
-                              "use 1 (2 for high availability) to 10")
+        raise ValidationError(
+            "prometheus_replicas",
+            f"{args.prometheus_replicas} is out of range",
+            "use 1 (2 for high availability) to 10",
+        )
     if args.storage_class is not None and not _DNS_SUBDOMAIN.match(args.storage_class):
-        raise ValidationError("storage_class", f"{args.storage_class!r} is not a StorageClass name",
-                              "pass an existing class's name, or None to create gp3-encrypted")
+        raise ValidationError(
+            "storage_class",
+            f"{args.storage_class!r} is not a StorageClass name",
+            "pass an existing class's name, or None to create gp3-encrypted",
+        )
 
 
 # -- values and rules (pure functions: the tests read them too) --------------------------------
@@ -229,8 +277,10 @@ def grafana_service(release: str) -> str:
 
 def _requests(cpu_m: int, memory_mib: int, limit_mib: int | None = None) -> dict[str, Any]:
     """Requests (never BestEffort: first evicted under memory pressure) and a memory limit (2x unless given)."""
-    return {"requests": {"cpu": f"{cpu_m}m", "memory": f"{memory_mib}Mi"},
-            "limits": {"memory": f"{limit_mib or 2 * memory_mib}Mi"}}
+    return {
+        "requests": {"cpu": f"{cpu_m}m", "memory": f"{memory_mib}Mi"},
+        "limits": {"memory": f"{limit_mib or 2 * memory_mib}Mi"},
+    }
 
 
 # Requests of the long-running kube-prometheus-stack pods besides Prometheus (whose size is an input).
@@ -251,11 +301,15 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
     """kube-prometheus-stack values: everything on system nodes, no secret in them."""
     volume = None
     if args.storage_gib > 0:
-        volume = {"volumeClaimTemplate": {"spec": {
-            "storageClassName": storage_class,
-            "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": f"{args.storage_gib}Gi"}},
-        }}}
+        volume = {
+            "volumeClaimTemplate": {
+                "spec": {
+                    "storageClassName": storage_class,
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": f"{args.storage_gib}Gi"}},
+                }
+            }
+        }
     prometheus_spec: dict[str, Any] = {
         "retention": f"{args.retention_days}d",
         "replicas": args.prometheus_replicas,
@@ -269,12 +323,21 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
     if volume:
         prometheus_spec["storageSpec"] = volume
         prometheus_spec["retentionSize"] = f"{int(args.storage_gib * 1024 * RETENTION_SIZE_SHARE)}MB"
-    alertmanager_spec: dict[str, Any] = {"replicas": args.prometheus_replicas, "nodeSelector": SYSTEM_NODE_SELECTOR,
-                                         "resources": ALERTMANAGER_RESOURCES}
+    alertmanager_spec: dict[str, Any] = {
+        "replicas": args.prometheus_replicas,
+        "nodeSelector": SYSTEM_NODE_SELECTOR,
+        "resources": ALERTMANAGER_RESOURCES,
+    }
     if volume:  # silences survive restarts
-        alertmanager_spec["storage"] = {"volumeClaimTemplate": {"spec": {
-            "storageClassName": storage_class, "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": "2Gi"}}}}}
+        alertmanager_spec["storage"] = {
+            "volumeClaimTemplate": {
+                "spec": {
+                    "storageClassName": storage_class,
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "2Gi"}},
+                }
+            }
+        }
     return {
         "fullnameOverride": release[:26].rstrip("-"),
         # EKS runs the control plane: its controller-manager, scheduler and etcd cannot be scraped, so
@@ -282,8 +345,14 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
         "kubeControllerManager": {"enabled": False},
         "kubeScheduler": {"enabled": False},
         "kubeEtcd": {"enabled": False},
-        "defaultRules": {"rules": {"etcd": False, "kubeControllerManager": False,
-                                   "kubeSchedulerAlerting": False, "kubeSchedulerRecording": False}},
+        "defaultRules": {
+            "rules": {
+                "etcd": False,
+                "kubeControllerManager": False,
+                "kubeSchedulerAlerting": False,
+                "kubeSchedulerRecording": False,
+            }
+        },
         "prometheus": {"prometheusSpec": prometheus_spec},
         "alertmanager": {"enabled": args.alertmanager, "alertmanagerSpec": alertmanager_spec},
         "prometheusOperator": {
@@ -299,9 +368,15 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
             "nodeSelector": SYSTEM_NODE_SELECTOR,
             "resources": GRAFANA_RESOURCES,
             "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
-            "sidecar": {"resources": GRAFANA_SIDECAR_RESOURCES,
-                        "dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": DASHBOARD_LABEL_VALUE,
-                                       "searchNamespace": "ALL"}},
+            "sidecar": {
+                "resources": GRAFANA_SIDECAR_RESOURCES,
+                "dashboards": {
+                    "enabled": True,
+                    "label": DASHBOARD_LABEL,
+                    "labelValue": DASHBOARD_LABEL_VALUE,
+                    "searchNamespace": "ALL",
+                },
+            },
         },
         "kube-state-metrics": {"nodeSelector": SYSTEM_NODE_SELECTOR, "resources": KUBE_STATE_METRICS_RESOURCES},
         # node-exporter is a DaemonSet on every node (its chart tolerates every NoSchedule taint).
@@ -339,75 +414,120 @@ def dcgm_exporter_values(release: str) -> dict[str, Any]:
     }
 
 
-def _rule(alert: str, expr: str, for_: str | None, severity: str, summary: str, description: str,
-          runbook: str) -> dict[str, Any]:
+def _rule(
+    alert: str, expr: str, for_: str | None, severity: str, summary: str, description: str, runbook: str
+) -> dict[str, Any]:
     """One alerting rule; `for_` None fires on the first evaluation that matches."""
-    return {"alert": alert, "expr": expr, **({"for": for_} if for_ else {}), "labels": {"severity": severity},
-            "annotations": {"summary": summary, "description": description, "runbook": runbook}}
+    return {
+        "alert": alert,
+        "expr": expr,
+        **({"for": for_} if for_ else {}),
+        "labels": {"severity": severity},
+        "annotations": {"summary": summary, "description": description, "runbook": runbook},
+    }
 
 
-def alert_rules(prometheus_namespace: str, mlflow_namespace: str, runner_namespace: str | None,
-                storage: bool) -> list[dict[str, Any]]:
+def alert_rules(
+    prometheus_namespace: str, mlflow_namespace: str, runner_namespace: str | None, storage: bool
+) -> list[dict[str, Any]]:
     """The PrometheusRule groups."""
     hw_xid = " or ".join(f"DCGM_FI_DEV_XID_ERRORS == {code}" for code in HARDWARE_XIDS)
     on_gpu = "GPU {{ $labels.gpu }} on {{ $labels.node }}"
     gpu = [
-        _rule("GpuAllocatedButIdle", 'DCGM_FI_DEV_GPU_UTIL{pod!=""} < 10', "30m", "warning",
-              f"{on_gpu} is held by {{{{ $labels.namespace }}}}/{{{{ $labels.pod }}}} but under 10% busy for 30 minutes",
-              "The node bills for this GPU while it waits. Utilisation now: {{ $value }}%.",
-              "Check the pod's logs: stop a finished notebook, a job stuck on input or a forgotten debug pod so "
-              "the autoscaler can remove the node; the GPU cost dashboard shows idle GPU-hours by namespace."),
-        _rule("GpuMemoryNearlyFull", "DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE) > 0.95",
-              "15m", "warning", f"{on_gpu} has used over 95% of its memory for 15 minutes",
-              "Pod {{ $labels.namespace }}/{{ $labels.pod }} is close to CUDA out-of-memory errors.",
-              "Lower the batch size, enable mixed precision or gradient checkpointing, or move the job to a GPU "
-              "class with more memory."),
-        _rule("GpuXidHardwareError", hw_xid, None, "critical",
-              f"{on_gpu} reported hardware XID error {{{{ $value }}}}",
-              "XID 48/63/64/74/79/92/94/95 mean a faulty GPU, NVLink or host, not the application.",
-              "Cordon and drain the node (kubectl cordon / kubectl drain) so it is replaced; if it repeats on new "
-              "nodes, open an AWS support case quoting the XID code and instance id."),
-        _rule("GpuXidError", f"DCGM_FI_DEV_XID_ERRORS > 0 unless ({hw_xid})", None, "warning",
-              f"{on_gpu} reported XID error {{{{ $value }}}}",
-              "Usually the application (13: illegal memory access, 31: MMU fault, 43: kernel stopped).",
-              "Read the pod's logs for the CUDA error; drain the node only if the same XID repeats across jobs."),
-        _rule("GpuNodeNotReady",
-              'kube_node_status_condition{condition="Ready", status="true"} == 0 '
-              'and on (node) kube_node_status_capacity{resource="nvidia_com_gpu"} > 0',
-              "10m", "critical", "GPU node {{ $labels.node }} has been NotReady for 10 minutes",
-              "Its GPUs bill but cannot run pods.",
-              "kubectl describe node: check the kubelet, the NVIDIA driver and device plugin and the EC2 instance "
-              "status; terminate the instance if it does not recover, the autoscaler replaces it."),
+        _rule(
+            "GpuAllocatedButIdle",
+            'DCGM_FI_DEV_GPU_UTIL{pod!=""} < 10',
+            "30m",
+            "warning",
+            f"{on_gpu} is held by {{{{ $labels.namespace }}}}/{{{{ $labels.pod }}}} but under 10% busy for 30 minutes",
+            "The node bills for this GPU while it waits. Utilisation now: {{ $value }}%.",
+            "Check the pod's logs: stop a finished notebook, a job stuck on input or a forgotten debug pod so "
+            "the autoscaler can remove the node; the GPU cost dashboard shows idle GPU-hours by namespace.",
+        ),
+        _rule(
+            "GpuMemoryNearlyFull",
+            "DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE) > 0.95",
+            "15m",
+            "warning",
+            f"{on_gpu} has used over 95% of its memory for 15 minutes",
+            "Pod {{ $labels.namespace }}/{{ $labels.pod }} is close to CUDA out-of-memory errors.",
+            "Lower the batch size, enable mixed precision or gradient checkpointing, or move the job to a GPU "
+            "class with more memory.",
+        ),
+        _rule(
+            "GpuXidHardwareError",
+            hw_xid,
+            None,
+            "critical",
+            f"{on_gpu} reported hardware XID error {{{{ $value }}}}",
+            "XID 48/63/64/74/79/92/94/95 mean a faulty GPU, NVLink or host, not the application.",
+            "Cordon and drain the node (kubectl cordon / kubectl drain) so it is replaced; if it repeats on new "
+            "nodes, open an AWS support case quoting the XID code and instance id.",
+        ),
+        _rule(
+            "GpuXidError",
+            f"DCGM_FI_DEV_XID_ERRORS > 0 unless ({hw_xid})",
+            None,
+            "warning",
+            f"{on_gpu} reported XID error {{{{ $value }}}}",
+            "Usually the application (13: illegal memory access, 31: MMU fault, 43: kernel stopped).",
+            "Read the pod's logs for the CUDA error; drain the node only if the same XID repeats across jobs.",
+        ),
+        _rule(
+            "GpuNodeNotReady",
+            'kube_node_status_condition{condition="Ready", status="true"} == 0 '
+            'and on (node) kube_node_status_capacity{resource="nvidia_com_gpu"} > 0',
+            "10m",
+            "critical",
+            "GPU node {{ $labels.node }} has been NotReady for 10 minutes",
+            "Its GPUs bill but cannot run pods.",
+            "kubectl describe node: check the kubelet, the NVIDIA driver and device plugin and the EC2 instance "
+            "status; terminate the instance if it does not recover, the autoscaler replaces it.",
+        ),
     ]
     platform = [
-        _rule("MlflowDown",
-              f'sum by (namespace) (kube_deployment_status_replicas_available{{namespace="{mlflow_namespace}", '
-              f'deployment=~".*mlflow.*"}}) < 1 '
-              f'or sum by (namespace) (up{{namespace="{mlflow_namespace}", job=~".*mlflow.*"}}) == 0',
-              "5m", "critical", "The MLflow tracking server in {{ $labels.namespace }} has been down for 5 minutes",
-              "Training runs cannot log parameters, metrics or models.",
-              f"kubectl -n {mlflow_namespace} get pods,events: CrashLoopBackOff usually means the database is "
-              "unreachable or its credentials changed, Pending means no system node capacity; the server log "
-              "names the cause."),
+        _rule(
+            "MlflowDown",
+            f'sum by (namespace) (kube_deployment_status_replicas_available{{namespace="{mlflow_namespace}", '
+            f'deployment=~".*mlflow.*"}}) < 1 '
+            f'or sum by (namespace) (up{{namespace="{mlflow_namespace}", job=~".*mlflow.*"}}) == 0',
+            "5m",
+            "critical",
+            "The MLflow tracking server in {{ $labels.namespace }} has been down for 5 minutes",
+            "Training runs cannot log parameters, metrics or models.",
+            f"kubectl -n {mlflow_namespace} get pods,events: CrashLoopBackOff usually means the database is "
+            "unreachable or its credentials changed, Pending means no system node capacity; the server log "
+            "names the cause.",
+        ),
     ]
     if storage:
         pvc = f'namespace="{prometheus_namespace}", persistentvolumeclaim=~"prometheus-.*"'
-        platform.append(_rule(
-            "PrometheusStorageFilling",
-            f"kubelet_volume_stats_available_bytes{{{pvc}}} / kubelet_volume_stats_capacity_bytes{{{pvc}}} < 0.10",
-            "15m", "warning", "Prometheus volume {{ $labels.persistentvolumeclaim }} is over 90% full",
-            "Retention by size should keep it under 80%; when it fills, Prometheus stops ingesting.",
-            "Look for a series explosion (topk by metric name of count by __name__), then grow the volume "
-            "(monitoring.storage_gib; gp3 volumes expand online) or shorten monitoring.retention_days."))
+        platform.append(
+            _rule(
+                "PrometheusStorageFilling",
+                f"kubelet_volume_stats_available_bytes{{{pvc}}} / kubelet_volume_stats_capacity_bytes{{{pvc}}} < 0.10",
+                "15m",
+                "warning",
+                "Prometheus volume {{ $labels.persistentvolumeclaim }} is over 90% full",
+                "Retention by size should keep it under 80%; when it fills, Prometheus stops ingesting.",
+                "Look for a series explosion (topk by metric name of count by __name__), then grow the volume "
+                "(monitoring.storage_gib; gp3 volumes expand online) or shorten monitoring.retention_days.",
+            )
+        )
     if runner_namespace is not None:
-        platform.append(_rule(
-            "RunnerScaleSetStuckAtMax",
-            "max by (name) (gha_desired_runners) >= max by (name) (gha_max_runners) "
-            "and max by (name) (gha_assigned_jobs) > max by (name) (gha_running_jobs)",
-            "30m", "warning", "Runner scale set {{ $labels.name }} has been at its maximum with jobs waiting for 30 minutes",
-            "CI jobs queue behind the scale set's maxRunners.",
-            "Raise runners.cpu.max / runners.gpu.max if the budget allows, or find jobs that hold runners too long "
-            "(gha_job_execution_duration_seconds on the listener)."))
+        platform.append(
+            _rule(
+                "RunnerScaleSetStuckAtMax",
+                "max by (name) (gha_desired_runners) >= max by (name) (gha_max_runners) "
+                "and max by (name) (gha_assigned_jobs) > max by (name) (gha_running_jobs)",
+                "30m",
+                "warning",
+                "Runner scale set {{ $labels.name }} has been at its maximum with jobs waiting for 30 minutes",
+                "CI jobs queue behind the scale set's maxRunners.",
+                "Raise runners.cpu.max / runners.gpu.max if the budget allows, or find jobs that hold runners too long "
+                "(gha_job_execution_duration_seconds on the listener).",
+            )
+        )
     return [{"name": "mlplatform.gpu", "rules": gpu}, {"name": "mlplatform.platform", "rules": platform}]
 
 
@@ -451,39 +571,63 @@ class Monitoring(pulumi.ComponentResource):
             return child(self, provider=provider, depends_on=stack_ready)
 
         # dcgm-exporter: a DaemonSet on GPU nodes only; its ServiceMonitor needs the stack's CRDs.
-        helm_release(self, f"{name}-dcgm-exporter", DCGM_CHART, self.namespace,
-                     with_user_values(DCGM_CHART, dcgm_exporter_values(self.release), args.dcgm_exporter_helm_values),
-                     provider, create_namespace=False, depends_on=stack_ready)
+        helm_release(
+            self,
+            f"{name}-dcgm-exporter",
+            DCGM_CHART,
+            self.namespace,
+            with_user_values(DCGM_CHART, dcgm_exporter_values(self.release), args.dcgm_exporter_helm_values),
+            provider,
+            create_namespace=False,
+            depends_on=stack_ready,
+        )
 
         k8s.apiextensions.CustomResource(
-            f"{name}-model-metrics", api_version="monitoring.coreos.com/v1", kind="PodMonitor",
+            f"{name}-model-metrics",
+            api_version="monitoring.coreos.com/v1",
+            kind="PodMonitor",
             metadata={"name": "mlplatform-model-metrics", "namespace": self.namespace, "labels": labels},
-            spec={"namespaceSelector": {"any": True},
-                  "selector": {"matchLabels": MODEL_METRICS_POD_LABEL},
-                  "podMetricsEndpoints": [{"port": MODEL_METRICS_PORT, "path": "/metrics", "interval": "30s"}]},
-            opts=after_stack())
+            spec={
+                "namespaceSelector": {"any": True},
+                "selector": {"matchLabels": MODEL_METRICS_POD_LABEL},
+                "podMetricsEndpoints": [{"port": MODEL_METRICS_PORT, "path": "/metrics", "interval": "30s"}],
+            },
+            opts=after_stack(),
+        )
         if args.runner_controller_namespace is not None:
             k8s.apiextensions.CustomResource(
-                f"{name}-arc-listeners", api_version="monitoring.coreos.com/v1", kind="PodMonitor",
+                f"{name}-arc-listeners",
+                api_version="monitoring.coreos.com/v1",
+                kind="PodMonitor",
                 metadata={"name": "mlplatform-arc-listeners", "namespace": self.namespace, "labels": labels},
-                spec={"namespaceSelector": {"matchNames": [args.runner_controller_namespace]},
-                      "selector": {"matchLabels": ARC_LISTENER_LABELS},
-                      "podMetricsEndpoints": [{"port": ARC_LISTENER_PORT, "path": "/metrics", "interval": "30s"}]},
-                opts=after_stack())
+                spec={
+                    "namespaceSelector": {"matchNames": [args.runner_controller_namespace]},
+                    "selector": {"matchLabels": ARC_LISTENER_LABELS},
+                    "podMetricsEndpoints": [{"port": ARC_LISTENER_PORT, "path": "/metrics", "interval": "30s"}],
+                },
+                opts=after_stack(),
+            )
 
         storage = e is not None or args.storage_gib > 0
         k8s.apiextensions.CustomResource(
-            f"{name}-alerts", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
+            f"{name}-alerts",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
             metadata={"name": "mlplatform-alerts", "namespace": self.namespace, "labels": labels},
-            spec={"groups": alert_rules(self.namespace, args.mlflow_namespace, args.runner_controller_namespace,
-                                        storage)},
-            opts=after_stack())
+            spec={
+                "groups": alert_rules(self.namespace, args.mlflow_namespace, args.runner_controller_namespace, storage)
+            },
+            opts=after_stack(),
+        )
 
         for slug, board in all_dashboards(args.mlflow_namespace, args.gpu_hour_usd).items():
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard-{slug}",
-                metadata={"name": f"mlplatform-{slug}-dashboard", "namespace": self.namespace,
-                          "labels": {**dashboard_label, **PART_OF}},
+                metadata={
+                    "name": f"mlplatform-{slug}-dashboard",
+                    "namespace": self.namespace,
+                    "labels": {**dashboard_label, **PART_OF},
+                },
                 data={f"mlplatform-{slug}.json": json.dumps(board, sort_keys=True)},
                 opts=after_stack(),
             )
@@ -492,8 +636,10 @@ class Monitoring(pulumi.ComponentResource):
 
     @staticmethod
     def _port_forward(namespace: str, release: str) -> str:
-        return (f"kubectl -n {namespace} port-forward svc/{grafana_service(release)} 3000:80, "
-                "then open http://localhost:3000")
+        return (
+            f"kubectl -n {namespace} port-forward svc/{grafana_service(release)} 3000:80, "
+            "then open http://localhost:3000"
+        )
 
     def _install_stack(self, name: str, args: MonitoringArgs) -> pulumi.Resource:
         """Namespace, StorageClass, Grafana admin Secret and the kube-prometheus-stack release."""
@@ -506,31 +652,45 @@ class Monitoring(pulumi.ComponentResource):
         storage_class = args.storage_class
         if args.storage_gib > 0 and storage_class is None:
             storage_class = STORAGE_CLASS
-            before.append(k8s.storage.v1.StorageClass(
-                f"{name}-gp3-encrypted",
-                metadata={"name": STORAGE_CLASS, "labels": PART_OF,
-                          "annotations": {"storageclass.kubernetes.io/is-default-class": "false"}},
-                provisioner=EBS_CSI_PROVISIONER,
-                parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
-                # Metrics are rebuildable: a deleted claim frees its (billed) volume.
-                reclaim_policy="Delete",
-                volume_binding_mode="WaitForFirstConsumer",  # the volume is made in the pod's zone
-                allow_volume_expansion=True,
-                opts=child(self, provider=provider),
-            ))
+            before.append(
+                k8s.storage.v1.StorageClass(
+                    f"{name}-gp3-encrypted",
+                    metadata={
+                        "name": STORAGE_CLASS,
+                        "labels": PART_OF,
+                        "annotations": {"storageclass.kubernetes.io/is-default-class": "false"},
+                    },
+                    provisioner=EBS_CSI_PROVISIONER,
+                    parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
+                    # Metrics are rebuildable: a deleted claim frees its (billed) volume.
+                    reclaim_policy="Delete",
+                    volume_binding_mode="WaitForFirstConsumer",  # the volume is made in the pod's zone
+                    allow_volume_expansion=True,
+                    opts=child(self, provider=provider),
+                )
+            )
 
         password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child(self))
         self.grafana_admin_password = pulumi.Output.secret(password.result)
-        before.append(k8s.core.v1.Secret(
-            f"{name}-grafana-admin",
-            metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": args.namespace, "labels": PART_OF},
-            type="Opaque",
-            string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": self.grafana_admin_password},
-            opts=child(self, provider=provider, depends_on=[ns]),
-        ))
+        before.append(
+            k8s.core.v1.Secret(
+                f"{name}-grafana-admin",
+                metadata={"name": GRAFANA_ADMIN_SECRET, "namespace": args.namespace, "labels": PART_OF},
+                type="Opaque",
+                string_data={"admin-user": GRAFANA_ADMIN_USER, "admin-password": self.grafana_admin_password},
+                opts=child(self, provider=provider, depends_on=[ns]),
+            )
+        )
 
-        return helm_release(self, f"{name}-monitoring", PROMETHEUS_CHART, args.namespace,
-                            with_user_values(PROMETHEUS_CHART, prometheus_stack_values(f"{name}-monitoring", args,
-                                                                                       storage_class), args.helm_values),
-                            provider,
-                            create_namespace=False, depends_on=before)
+        return helm_release(
+            self,
+            f"{name}-monitoring",
+            PROMETHEUS_CHART,
+            args.namespace,
+            with_user_values(
+                PROMETHEUS_CHART, prometheus_stack_values(f"{name}-monitoring", args, storage_class), args.helm_values
+            ),
+            provider,
+            create_namespace=False,
+            depends_on=before,
+        )

@@ -120,37 +120,57 @@ def _validate(name: str, args: OrchestrationArgs) -> None:
         raise ValidationError("engine", f"unknown engine {args.engine!r}", f"use one of {', '.join(ENGINES)}")
     check_user_values("argo-workflows", args.helm_values)
     if args.helm_values and args.engine != "argo":
-        raise ValidationError("helm_values", f"engine {args.engine} installs no chart",
-                              "set engine to argo, or drop helm_values")
+        raise ValidationError(
+            "helm_values", f"engine {args.engine} installs no chart", "set engine to argo, or drop helm_values"
+        )
     if not isinstance(args.registry, ArtifactRegistry):
-        raise ValidationError("registry", f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
-                              "pass the ArtifactRegistry of the stack")
-    for fname, fix in (("image", "pass the retraining image, for example <images repository URL>:retrain"),
-                       ("mlflow_tracking_uri", "pass MetadataStore.tracking_url"),
-                       ("oidc_provider_arn", "pass the Cluster's oidc_provider_arn"),
-                       ("oidc_issuer_url", "pass the Cluster's oidc_issuer_url")):
+        raise ValidationError(
+            "registry",
+            f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
+            "pass the ArtifactRegistry of the stack",
+        )
+    for fname, fix in (
+        ("image", "pass the retraining image, for example <images repository URL>:retrain"),
+        ("mlflow_tracking_uri", "pass MetadataStore.tracking_url"),
+        ("oidc_provider_arn", "pass the Cluster's oidc_provider_arn"),
+        ("oidc_issuer_url", "pass the Cluster's oidc_issuer_url"),
+    ):
         if getattr(args, fname) in (None, ""):
             raise ValidationError(fname, "required", fix)
     if not valid_schedule(args.schedule):
-        raise ValidationError("schedule", f"{args.schedule!r} is not a cron schedule",
-                              'use 5 fields "minute hour day-of-month month day-of-week" (UTC), like "0 3 * * 1", or @daily')
+        raise ValidationError(
+            "schedule",
+            f"{args.schedule!r} is not a cron schedule",
+            'use 5 fields "minute hour day-of-month month day-of-week" (UTC), like "0 3 * * 1", or @daily',
+        )
     if isinstance(args.gpus, bool) or not isinstance(args.gpus, int) or not 1 <= args.gpus <= 8:
         raise ValidationError("gpus", f"{args.gpus!r} is out of range", "use 1 to 8 (GPUs of one node)")
     for fname in ("cpu", "memory"):
         if not isinstance(getattr(args, fname), str) or not _QUANTITY.match(getattr(args, fname)):
-            raise ValidationError(fname, f"{getattr(args, fname)!r} is not a Kubernetes quantity",
-                                  'write it like "2", "500m" or "8Gi"')
-    if args.command is not None and (not isinstance(args.command, list) or not args.command
-                                     or not all(isinstance(c, str) for c in args.command)):
-        raise ValidationError("command", f"must be a non-empty list of strings, got {args.command!r}",
-                              'use for example ["python", "train.py"], or None for the image\'s entrypoint')
+            raise ValidationError(
+                fname, f"{getattr(args, fname)!r} is not a Kubernetes quantity", 'write it like "2", "500m" or "8Gi"'
+            )
+    if args.command is not None and (
+        not isinstance(args.command, list) or not args.command or not all(isinstance(c, str) for c in args.command)
+    ):
+        raise ValidationError(
+            "command",
+            f"must be a non-empty list of strings, got {args.command!r}",
+            'use for example ["python", "train.py"], or None for the image\'s entrypoint',
+        )
     for fname in ("namespace", "argo_namespace"):
         if not isinstance(getattr(args, fname), str) or not _DNS_LABEL.match(getattr(args, fname)):
-            raise ValidationError(fname, f"{getattr(args, fname)!r} is not a Kubernetes namespace name",
-                                  "use lowercase letters, digits and '-', at most 63 characters")
+            raise ValidationError(
+                fname,
+                f"{getattr(args, fname)!r} is not a Kubernetes namespace name",
+                "use lowercase letters, digits and '-', at most 63 characters",
+            )
     if args.engine == "argo" and args.namespace == args.argo_namespace:
-        raise ValidationError("namespace", "is the same as argo_namespace",
-                              "run workflows in their own namespace, apart from the Argo controller")
+        raise ValidationError(
+            "namespace",
+            "is the same as argo_namespace",
+            "run workflows in their own namespace, apart from the Argo controller",
+        )
     args.registry.check_repositories("model_repositories", args.model_repositories)
 
 
@@ -197,12 +217,16 @@ class Orchestration(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns, release])),
             )
             self.argo_server_url = pulumi.Output.from_input(
-                f"http://argo-workflows-server.{args.argo_namespace}.svc.cluster.local:2746")
+                f"http://argo-workflows-server.{args.argo_namespace}.svc.cluster.local:2746"
+            )
         else:
             account = k8s.core.v1.ServiceAccount(
                 f"{name}-retraining",
-                metadata={"name": JOB_SERVICE_ACCOUNT, "namespace": args.namespace,
-                          "annotations": {IRSA_ANNOTATION: role.arn}},
+                metadata={
+                    "name": JOB_SERVICE_ACCOUNT,
+                    "namespace": args.namespace,
+                    "annotations": {IRSA_ANNOTATION: role.arn},
+                },
                 # IRSA mounts its own web-identity token; the job needs no Kubernetes API token.
                 automount_service_account_token=False,
                 opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns])),
@@ -217,11 +241,25 @@ class Orchestration(pulumi.ComponentResource):
 
         self.register_outputs({"role_arn": self.role_arn, "argo_server_url": self.argo_server_url})
 
-    def _irsa_role(self, resource_name: str, args: OrchestrationArgs, namespace: str, service_account: str,
-                   policies: dict[str, pulumi.Output[str]], t: dict[str, str]) -> aws.iam.Role:
-        irsa = irsa_role(self, resource_name, args.oidc_provider_arn, args.oidc_issuer_url, [(namespace, service_account)],
-                         policies={f"{resource_name}-{suffix}": p for suffix, p in policies.items()}, tags=t,
-                         description=f"IRSA role of {namespace}/{service_account}")
+    def _irsa_role(
+        self,
+        resource_name: str,
+        args: OrchestrationArgs,
+        namespace: str,
+        service_account: str,
+        policies: dict[str, pulumi.Output[str]],
+        t: dict[str, str],
+    ) -> aws.iam.Role:
+        irsa = irsa_role(
+            self,
+            resource_name,
+            args.oidc_provider_arn,
+            args.oidc_issuer_url,
+            [(namespace, service_account)],
+            policies={f"{resource_name}-{suffix}": p for suffix, p in policies.items()},
+            tags=t,
+            description=f"IRSA role of {namespace}/{service_account}",
+        )
         self._role_policies.extend(irsa.policies)
         return irsa.role
 
@@ -233,22 +271,42 @@ class Orchestration(pulumi.ComponentResource):
             # The stack's retraining tag moves (a new training image is pushed under it), so every run
             # pulls it: a node never runs the image it cached last week.
             "imagePullPolicy": "Always",
-            "env": [{"name": "MLFLOW_TRACKING_URI", "value": args.mlflow_tracking_uri},
-                    {"name": "MLFLOW_EXPERIMENT_NAME", "value": args.experiment_name}],
-            "resources": {"requests": {"cpu": args.cpu, "memory": args.memory},
-                          "limits": {"memory": args.memory, "nvidia.com/gpu": str(args.gpus)}},
-            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                                "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "env": [
+                {"name": "MLFLOW_TRACKING_URI", "value": args.mlflow_tracking_uri},
+                {"name": "MLFLOW_EXPERIMENT_NAME", "value": args.experiment_name},
+            ],
+            "resources": {
+                "requests": {"cpu": args.cpu, "memory": args.memory},
+                "limits": {"memory": args.memory, "nvidia.com/gpu": str(args.gpus)},
+            },
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+                "runAsNonRoot": True,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
         }
         if args.command:
             container["command"] = list(args.command)
         return container
 
-    def _argo(self, name: str, args: OrchestrationArgs, workflow_role: aws.iam.Role, ns: k8s.core.v1.Namespace,
-              t: dict[str, str]):
+    def _argo(
+        self,
+        name: str,
+        args: OrchestrationArgs,
+        workflow_role: aws.iam.Role,
+        ns: k8s.core.v1.Namespace,
+        t: dict[str, str],
+    ):
         # The Argo server shows artifacts and archived logs: read-only on the `argo/` prefix.
-        server_role = self._irsa_role(f"{name}-argo-server", args, args.argo_namespace, SERVER_SERVICE_ACCOUNT,
-                                      {"argo": args.registry.prefix_policy(ARGO_PREFIX, write=False)}, t)
+        server_role = self._irsa_role(
+            f"{name}-argo-server",
+            args,
+            args.argo_namespace,
+            SERVER_SERVICE_ACCOUNT,
+            {"argo": args.registry.prefix_policy(ARGO_PREFIX, write=False)},
+            t,
+        )
         region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         node_selector = {"kubernetes.io/os": "linux", **SYSTEM_NODE_SELECTOR}
         values = {
@@ -263,15 +321,21 @@ class Orchestration(pulumi.ComponentResource):
             },
             # The chart creates this service account (and its Role) in every workflow namespace.
             "workflow": {
-                "serviceAccount": {"create": True, "name": WORKFLOW_SERVICE_ACCOUNT,
-                                   "annotations": {IRSA_ANNOTATION: workflow_role.arn}},
+                "serviceAccount": {
+                    "create": True,
+                    "name": WORKFLOW_SERVICE_ACCOUNT,
+                    "annotations": {IRSA_ANNOTATION: workflow_role.arn},
+                },
                 "rbac": {"create": True},
             },
             "server": {
                 "enabled": True,
                 "authModes": ["client"],  # callers bring their own Kubernetes token
-                "serviceAccount": {"create": True, "name": SERVER_SERVICE_ACCOUNT,
-                                   "annotations": {IRSA_ANNOTATION: server_role.arn}},
+                "serviceAccount": {
+                    "create": True,
+                    "name": SERVER_SERVICE_ACCOUNT,
+                    "annotations": {IRSA_ANNOTATION: server_role.arn},
+                },
                 "nodeSelector": node_selector,
                 "resources": ARGO_RESOURCES,
             },
@@ -290,8 +354,15 @@ class Orchestration(pulumi.ComponentResource):
             },
         }
         values = with_user_values("argo-workflows", values, args.helm_values)
-        return helm_release(self, f"{name}-argo", "argo-workflows", args.argo_namespace, values, args.k8s_provider,
-                            depends_on=[ns, *self._role_policies])
+        return helm_release(
+            self,
+            f"{name}-argo",
+            "argo-workflows",
+            args.argo_namespace,
+            values,
+            args.k8s_provider,
+            depends_on=[ns, *self._role_policies],
+        )
 
 
 def _pod_spec(service_account: str) -> dict:
@@ -311,17 +382,25 @@ def cron_job_spec(args: OrchestrationArgs, container: dict) -> dict:
         "concurrencyPolicy": "Forbid",
         "successfulJobsHistoryLimit": HISTORY,
         "failedJobsHistoryLimit": HISTORY,
-        "jobTemplate": {"spec": {
-            "backoffLimit": 1,
-            "ttlSecondsAfterFinished": TTL_SECONDS,
-            "template": {
-                "metadata": {"labels": {"app.kubernetes.io/name": JOB_NAME, "app.kubernetes.io/part-of": "mlplatform"}},
-                # No Kubernetes API token in the pod (its ServiceAccount says so too); IRSA still works: the
-                # EKS pod identity webhook mounts its own projected AWS token.
-                "spec": {**_pod_spec(JOB_SERVICE_ACCOUNT), "automountServiceAccountToken": False,
-                         "restartPolicy": "Never", "containers": [container]},
-            },
-        }},
+        "jobTemplate": {
+            "spec": {
+                "backoffLimit": 1,
+                "ttlSecondsAfterFinished": TTL_SECONDS,
+                "template": {
+                    "metadata": {
+                        "labels": {"app.kubernetes.io/name": JOB_NAME, "app.kubernetes.io/part-of": "mlplatform"}
+                    },
+                    # No Kubernetes API token in the pod (its ServiceAccount says so too); IRSA still works: the
+                    # EKS pod identity webhook mounts its own projected AWS token.
+                    "spec": {
+                        **_pod_spec(JOB_SERVICE_ACCOUNT),
+                        "automountServiceAccountToken": False,
+                        "restartPolicy": "Never",
+                        "containers": [container],
+                    },
+                },
+            }
+        },
     }
 
 

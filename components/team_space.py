@@ -46,10 +46,10 @@ import pulumi_kubernetes as k8s
 
 from ._common import GPU_LABEL, ValidationError, child, namespace, policy_json, tags
 from .artifact_registry import ECR_PUSH_PULL_ACTIONS, ArtifactRegistry
-from .cluster_ref import ClusterLike, resolve_cluster
-from .irsa import irsa_role
-from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT
 from .ci_runners import CiRunners, RunnerScale, ScaleSetArgs, runner_scale_set, validate_scale_set
+from .cluster_ref import ClusterLike, resolve_cluster
+from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT
+from .irsa import irsa_role
 
 GROUP_PREFIX = "mlplatform:team:"
 TEAM_LABEL = "mlplatform.io/team"
@@ -61,9 +61,23 @@ IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 DEFAULT_REQUEST = {"cpu": "250m", "memory": "512Mi"}
 DEFAULT_LIMIT = {"memory": "2Gi"}
 # Namespaces the platform itself uses (and Kubernetes' own): a team may not take them.
-RESERVED_NAMESPACES = frozenset({
-    "default", "kube-system", "kube-public", "kube-node-lease", "mlflow", "monitoring", "retraining", "argo",
-    "arc-systems", "arc-runners", "karpenter", "cert-manager", "amazon-cloudwatch"})
+RESERVED_NAMESPACES = frozenset(
+    {
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "mlflow",
+        "monitoring",
+        "retraining",
+        "argo",
+        "arc-systems",
+        "arc-runners",
+        "karpenter",
+        "cert-manager",
+        "amazon-cloudwatch",
+    }
+)
 # IAM role names get Pulumi's 8-character suffix after f"{name}-ml"; IAM allows 64.
 MAX_NAME_LENGTH = 53
 
@@ -78,13 +92,23 @@ WRITE = [*READ, "create", "update", "patch", "delete", "deletecollection"]
 # limit ranges, network policies, RBAC, ingresses (an internet-facing load balancer is a platform
 # decision) and DaemonSets (one pod on every node, GPU nodes included).
 TEAM_RULES = [
-    {"apiGroups": [""], "resources": ["pods", "services", "configmaps", "secrets", "persistentvolumeclaims"],
-     "verbs": WRITE},
+    {
+        "apiGroups": [""],
+        "resources": ["pods", "services", "configmaps", "secrets", "persistentvolumeclaims"],
+        "verbs": WRITE,
+    },
     {"apiGroups": [""], "resources": ["pods/exec", "pods/attach", "pods/portforward"], "verbs": ["get", "create"]},
-    {"apiGroups": [""], "resources": ["pods/log", "events", "endpoints", "serviceaccounts", "resourcequotas",
-                                      "limitranges"], "verbs": READ},
+    {
+        "apiGroups": [""],
+        "resources": ["pods/log", "events", "endpoints", "serviceaccounts", "resourcequotas", "limitranges"],
+        "verbs": READ,
+    },
     {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "replicasets"], "verbs": WRITE},
-    {"apiGroups": ["apps"], "resources": ["deployments/scale", "statefulsets/scale"], "verbs": ["get", "update", "patch"]},
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments/scale", "statefulsets/scale"],
+        "verbs": ["get", "update", "patch"],
+    },
     {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": WRITE},
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": WRITE},
     {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": WRITE},
@@ -195,53 +219,88 @@ class TeamSpaceArgs:
 def check_team_name(team: object, field_name: str = "team") -> None:
     """A team name is a DNS-1123 label the platform does not use itself."""
     if not isinstance(team, str) or not _DNS_LABEL.match(team):
-        raise ValidationError(field_name, f"{team!r} is not a DNS-1123 label",
-                              "use lowercase letters, digits and '-', starting and ending with a letter or digit, "
-                              "at most 63 characters (for example `vision`)")
+        raise ValidationError(
+            field_name,
+            f"{team!r} is not a DNS-1123 label",
+            "use lowercase letters, digits and '-', starting and ending with a letter or digit, "
+            "at most 63 characters (for example `vision`)",
+        )
     if team in RESERVED_NAMESPACES or team.startswith("kube-"):
-        raise ValidationError(field_name, f"{team!r} is a namespace the platform or Kubernetes uses",
-                              f"pick another name (not kube-* nor {', '.join(sorted(RESERVED_NAMESPACES))})")
+        raise ValidationError(
+            field_name,
+            f"{team!r} is a namespace the platform or Kubernetes uses",
+            f"pick another name (not kube-* nor {', '.join(sorted(RESERVED_NAMESPACES))})",
+        )
 
 
 def _validate(name: str, args: TeamSpaceArgs) -> None:
     check_team_name(args.team)
     if len(name) > MAX_NAME_LENGTH:
-        raise ValidationError("name", f"{name!r} is {len(name)} characters; IAM role names would be too long",
-                              f"use at most {MAX_NAME_LENGTH} characters (a shorter team or stack name)")
+        raise ValidationError(
+            "name",
+            f"{name!r} is {len(name)} characters; IAM role names would be too long",
+            f"use at most {MAX_NAME_LENGTH} characters (a shorter team or stack name)",
+        )
     for f in _QUANTITY_FIELDS:
         v = getattr(args, f)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise ValidationError(f, f"must be a whole number >= 0, got {v!r}", "use 0 or more")
     if not isinstance(args.ecr_repository_prefix, str) or not _ECR_PREFIX.match(args.ecr_repository_prefix):
-        raise ValidationError("ecr_repository_prefix", f"{args.ecr_repository_prefix!r} is not an ECR repository prefix",
-                              "pass the registry's repository_prefix, like mlplatform/dev (no leading or trailing '/')")
+        raise ValidationError(
+            "ecr_repository_prefix",
+            f"{args.ecr_repository_prefix!r} is not an ECR repository prefix",
+            "pass the registry's repository_prefix, like mlplatform/dev (no leading or trailing '/')",
+        )
     if not isinstance(args.mlflow_namespace, str) or not _DNS_LABEL.match(args.mlflow_namespace):
-        raise ValidationError("mlflow_namespace", f"{args.mlflow_namespace!r} is not a Kubernetes namespace name",
-                              "pass MetadataStore.namespace")
-    if isinstance(args.mlflow_port, bool) or not isinstance(args.mlflow_port, int) or not 1 <= args.mlflow_port <= 65535:
-        raise ValidationError("mlflow_port", f"{args.mlflow_port!r} is not a port", "use 1..65535 (MLflow's pod port, 5000)")
+        raise ValidationError(
+            "mlflow_namespace",
+            f"{args.mlflow_namespace!r} is not a Kubernetes namespace name",
+            "pass MetadataStore.namespace",
+        )
+    if (
+        isinstance(args.mlflow_port, bool)
+        or not isinstance(args.mlflow_port, int)
+        or not 1 <= args.mlflow_port <= 65535
+    ):
+        raise ValidationError(
+            "mlflow_port", f"{args.mlflow_port!r} is not a port", "use 1..65535 (MLflow's pod port, 5000)"
+        )
     seen: set[str] = set()
     for arn in args.principals:
         if not isinstance(arn, str) or not _PRINCIPAL.match(arn):
-            raise ValidationError("principals", f"{arn!r} is not an IAM role or user ARN",
-                                  "use arn:aws:iam::<12-digit account>:role/<name> (or :user/<name>)")
+            raise ValidationError(
+                "principals",
+                f"{arn!r} is not an IAM role or user ARN",
+                "use arn:aws:iam::<12-digit account>:role/<name> (or :user/<name>)",
+            )
         if arn in seen:
             raise ValidationError("principals", f"{arn!r} is listed twice", "list each principal once")
         seen.add(arn)
     for fname in ("oidc_provider_arn", "oidc_issuer_url"):
         if getattr(args, fname) is None:
-            raise ValidationError(fname, "required for the team's IAM role", f"pass cluster=<the Cluster> (or its {fname})")
+            raise ValidationError(
+                fname, "required for the team's IAM role", f"pass cluster=<the Cluster> (or its {fname})"
+            )
     if args.principals and args.cluster_name is None:
-        raise ValidationError("cluster_name", "required when principals are given (access entries live in the cluster)",
-                              "pass Cluster.cluster_name")
+        raise ValidationError(
+            "cluster_name",
+            "required when principals are given (access entries live in the cluster)",
+            "pass Cluster.cluster_name",
+        )
     if args.runners is not None:
         r = args.runners
         if not isinstance(r.ci, CiRunners):
-            raise ValidationError("runners.ci", f"must be the stack's CiRunners, got {type(r.ci).__name__}",
-                                  "pass the CiRunners component (its controller and GitHub App Secret are reused)")
+            raise ValidationError(
+                "runners.ci",
+                f"must be the stack's CiRunners, got {type(r.ci).__name__}",
+                "pass the CiRunners component (its controller and GitHub App Secret are reused)",
+            )
         if r.cpu is None and r.gpu is None:
-            raise ValidationError("runners", "asks for neither a CPU nor a GPU scale set",
-                                  "set cpu and/or gpu to a RunnerScale, or runners=None")
+            raise ValidationError(
+                "runners",
+                "asks for neither a CPU nor a GPU scale set",
+                "set cpu and/or gpu to a RunnerScale, or runners=None",
+            )
         for kind, sets in team_scale_sets(args.team, r).items():
             validate_scale_set(sets[0], sets[1], f"runners.{kind}")
 
@@ -249,19 +308,38 @@ def _validate(name: str, args: TeamSpaceArgs) -> None:
 def team_scale_sets(team: str, runners: TeamRunners) -> dict[str, tuple[str, ScaleSetArgs]]:
     """kind -> (runs-on label, ScaleSetArgs) of a team's runner sets: `<team>` (CPU), `<team>-gpu`."""
     ci = runners.ci
-    common = dict(github_config_url=runners.github_config_url, github_config_secret=ci.github_secret,
-                  service_account=f"{team}-ci", namespace=ci.namespace, controller_namespace=ci.controller_namespace,
-                  controller_service_account=ci.controller_service_account, labels={TEAM_LABEL: team})
+    common = dict(
+        github_config_url=runners.github_config_url,
+        github_config_secret=ci.github_secret,
+        service_account=f"{team}-ci",
+        namespace=ci.namespace,
+        controller_namespace=ci.controller_namespace,
+        controller_service_account=ci.controller_service_account,
+        labels={TEAM_LABEL: team},
+    )
     out: dict[str, tuple[str, ScaleSetArgs]] = {}
     if runners.cpu is not None:
-        out["cpu"] = (team, ScaleSetArgs(**common, min_runners=runners.cpu.min_runners,
-                                         max_runners=runners.cpu.max_runners,
-                                         node_selector=dict(runners.cpu_node_selector),
-                                         tolerations=[dict(t) for t in runners.cpu_tolerations]))
+        out["cpu"] = (
+            team,
+            ScaleSetArgs(
+                **common,
+                min_runners=runners.cpu.min_runners,
+                max_runners=runners.cpu.max_runners,
+                node_selector=dict(runners.cpu_node_selector),
+                tolerations=[dict(t) for t in runners.cpu_tolerations],
+            ),
+        )
     if runners.gpu is not None:
-        out["gpu"] = (f"{team}-gpu", ScaleSetArgs(**common, min_runners=runners.gpu.min_runners,
-                                                  max_runners=runners.gpu.max_runners, gpus=1,
-                                                  gpu_node_selector=dict(runners.gpu_node_selector)))
+        out["gpu"] = (
+            f"{team}-gpu",
+            ScaleSetArgs(
+                **common,
+                min_runners=runners.gpu.min_runners,
+                max_runners=runners.gpu.max_runners,
+                gpus=1,
+                gpu_node_selector=dict(runners.gpu_node_selector),
+            ),
+        )
     return out
 
 
@@ -276,36 +354,49 @@ def quota_hard(args: TeamSpaceArgs) -> dict[str, str]:
     }
 
 
-def network_policies(namespace: str, mlflow_namespace: str, mlflow_port: int,
-                     monitoring_namespace: str = "monitoring") -> dict[str, dict]:
+def network_policies(
+    namespace: str, mlflow_namespace: str, mlflow_port: int, monitoring_namespace: str = "monitoring"
+) -> dict[str, dict]:
     """name -> NetworkPolicy spec: deny everything, then allow only what the team's pods need."""
     ns = lambda n: {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": n}}}  # noqa: E731
     return {
         "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
         "allow-dns": {
-            "podSelector": {}, "policyTypes": ["Egress"],
-            "egress": [{"to": [{**ns("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}],
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [{**ns("kube-system"), "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }
+            ],
         },
         "allow-same-namespace": {
-            "podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
             "ingress": [{"from": [{"podSelector": {}}]}],
             "egress": [{"to": [{"podSelector": {}}]}],
         },
         "allow-mlflow": {
-            "podSelector": {}, "policyTypes": ["Egress"],
+            "podSelector": {},
+            "policyTypes": ["Egress"],
             "egress": [{"to": [ns(mlflow_namespace)], "ports": [{"protocol": "TCP", "port": mlflow_port}]}],
         },
         # Prometheus scrapes served models (Monitoring's PodMonitor: label + named port `metrics`).
         "allow-monitoring-scrape": {
-            "podSelector": {"matchLabels": dict(MODEL_METRICS_POD_LABEL)}, "policyTypes": ["Ingress"],
-            "ingress": [{"from": [ns(monitoring_namespace)],
-                         "ports": [{"protocol": "TCP", "port": MODEL_METRICS_PORT}]}],
+            "podSelector": {"matchLabels": dict(MODEL_METRICS_POD_LABEL)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [ns(monitoring_namespace)], "ports": [{"protocol": "TCP", "port": MODEL_METRICS_PORT}]}
+            ],
         },
         # S3, ECR and STS (IRSA) are HTTPS endpoints NetworkPolicy cannot name: port 443, any address.
         "allow-https-egress": {
-            "podSelector": {}, "policyTypes": ["Egress"],
-            "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": HTTPS_PORT}]}],
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "TCP", "port": HTTPS_PORT}]}
+            ],
         },
     }
 
@@ -314,8 +405,12 @@ def ecr_statements(repository_arn_prefix: str) -> list[dict]:
     """IAM statements: docker login, then push/pull/list only the repositories under the team's prefix."""
     return [
         {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
-        {"Sid": "TeamRepositories", "Effect": "Allow", "Action": [*ECR_PUSH_PULL_ACTIONS, *ECR_READ_ACTIONS],
-         "Resource": f"{repository_arn_prefix}*"},
+        {
+            "Sid": "TeamRepositories",
+            "Effect": "Allow",
+            "Action": [*ECR_PUSH_PULL_ACTIONS, *ECR_READ_ACTIONS],
+            "Resource": f"{repository_arn_prefix}*",
+        },
     ]
 
 
@@ -347,40 +442,67 @@ class TeamSpace(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/part-of": "mlplatform", "app.kubernetes.io/managed-by": "pulumi", TEAM_LABEL: team}
         kube = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
 
-        ns = namespace(self, f"{name}-ns", team, args.k8s_provider, enforce="baseline", warn="restricted",
-                       labels=labels)
+        ns = namespace(
+            self, f"{name}-ns", team, args.k8s_provider, enforce="baseline", warn="restricted", labels=labels
+        )
         in_ns = pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns]))
 
         def meta(obj_name: str) -> dict:
             return {"name": obj_name, "namespace": team, "labels": labels}
 
-        k8s.core.v1.ResourceQuota(f"{name}-quota", metadata=meta("team-quota"), spec={"hard": quota_hard(args)},
-                                  opts=in_ns)
-        k8s.core.v1.LimitRange(f"{name}-defaults", metadata=meta("team-defaults"), spec={"limits": [{
-            "type": "Container", "defaultRequest": dict(DEFAULT_REQUEST), "default": dict(DEFAULT_LIMIT)}]},
-            opts=in_ns)
-        for policy, spec in network_policies(team, args.mlflow_namespace, args.mlflow_port,
-                                             args.monitoring_namespace).items():
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota", metadata=meta("team-quota"), spec={"hard": quota_hard(args)}, opts=in_ns
+        )
+        k8s.core.v1.LimitRange(
+            f"{name}-defaults",
+            metadata=meta("team-defaults"),
+            spec={
+                "limits": [
+                    {"type": "Container", "defaultRequest": dict(DEFAULT_REQUEST), "default": dict(DEFAULT_LIMIT)}
+                ]
+            },
+            opts=in_ns,
+        )
+        for policy, spec in network_policies(
+            team, args.mlflow_namespace, args.mlflow_port, args.monitoring_namespace
+        ).items():
             k8s.networking.v1.NetworkPolicy(f"{name}-{policy}", metadata=meta(policy), spec=spec, opts=in_ns)
 
         subjects = [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": self.group}]
         role = k8s.rbac.v1.Role(f"{name}-edit", metadata=meta("team-edit"), rules=TEAM_RULES, opts=in_ns)
         k8s.rbac.v1.RoleBinding(
-            f"{name}-edit", metadata=meta("team-edit"), subjects=subjects,
+            f"{name}-edit",
+            metadata=meta("team-edit"),
+            subjects=subjects,
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "team-edit"},
-            opts=pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(depends_on=[role])))
+            opts=pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(depends_on=[role])),
+        )
         cluster_view = f"{GROUP_PREFIX}{team}:cluster-view"
-        view = k8s.rbac.v1.ClusterRole(f"{name}-cluster-view", metadata={"name": cluster_view, "labels": labels},
-                                       rules=CLUSTER_VIEW_RULES, opts=kube)
+        view = k8s.rbac.v1.ClusterRole(
+            f"{name}-cluster-view",
+            metadata={"name": cluster_view, "labels": labels},
+            rules=CLUSTER_VIEW_RULES,
+            opts=kube,
+        )
         k8s.rbac.v1.ClusterRoleBinding(
-            f"{name}-cluster-view", metadata={"name": cluster_view, "labels": labels}, subjects=subjects,
+            f"{name}-cluster-view",
+            metadata={"name": cluster_view, "labels": labels},
+            subjects=subjects,
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_view},
-            opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[view])))
+            opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[view])),
+        )
 
         for arn in args.principals:
             slug = f"{arn.rsplit('/', 1)[1][:24]}-{hashlib.sha256(arn.encode()).hexdigest()[:6]}"
-            aws.eks.AccessEntry(f"{name}-{slug}", cluster_name=args.cluster_name, principal_arn=arn, type="STANDARD",
-                                kubernetes_groups=[self.group], tags=t, opts=child(self))
+            aws.eks.AccessEntry(
+                f"{name}-{slug}",
+                cluster_name=args.cluster_name,
+                principal_arn=arn,
+                type="STANDARD",
+                kubernetes_groups=[self.group],
+                tags=t,
+                opts=child(self),
+            )
 
         # IRSA: the team's service account reaches the team's S3 prefix and ECR prefix, nothing else.
         invoke = pulumi.InvokeOutputOptions(parent=self)
@@ -394,14 +516,21 @@ class TeamSpace(pulumi.ComponentResource):
             subjects.append((args.runners.ci.namespace, f"{team}-ci"))
 
         role = irsa_role(
-            self, f"{name}-ml", args.oidc_provider_arn, args.oidc_issuer_url, subjects,
+            self,
+            f"{name}-ml",
+            args.oidc_provider_arn,
+            args.oidc_issuer_url,
+            subjects,
             description=f"Team {team}: IRSA role of {', '.join(f'{a}/{b}' for a, b in subjects)}",
-            max_session_duration=3600, tags=t,
+            max_session_duration=3600,
+            tags=t,
             policies={
                 f"{name}-ml-artifacts": args.registry.prefix_policy(f"{S3_PREFIX}/{team}"),
-                f"{name}-ml-images": pulumi.Output.all(partition, region, account).apply(lambda v: policy_json(
-                    ecr_statements(f"arn:{v[0]}:ecr:{v[1]}:{v[2]}:repository/{repo_prefix}"))),
-            })
+                f"{name}-ml-images": pulumi.Output.all(partition, region, account).apply(
+                    lambda v: policy_json(ecr_statements(f"arn:{v[0]}:ecr:{v[1]}:{v[2]}:repository/{repo_prefix}"))
+                ),
+            },
+        )
         irsa, self._role_policies = role.role, role.policies
         k8s.core.v1.ServiceAccount(
             f"{name}-ml",
@@ -417,24 +546,36 @@ class TeamSpace(pulumi.ComponentResource):
         self.role_arn = irsa.arn
         self.artifact_uri = pulumi.Output.concat("s3://", args.registry.bucket_name, f"/{S3_PREFIX}/{team}/")
         self.repository_prefix_url = pulumi.Output.concat(account, ".dkr.ecr.", region, ".amazonaws.com/", repo_prefix)
-        self.register_outputs({
-            "role_arn": self.role_arn,
-            "artifact_uri": self.artifact_uri,
-            "repository_prefix_url": self.repository_prefix_url,
-            "runner_labels": self.runner_labels,
-        })
+        self.register_outputs(
+            {
+                "role_arn": self.role_arn,
+                "artifact_uri": self.artifact_uri,
+                "repository_prefix_url": self.repository_prefix_url,
+                "runner_labels": self.runner_labels,
+            }
+        )
 
     def _runners(self, name: str, args: TeamSpaceArgs, role: aws.iam.Role, labels: dict[str, str]) -> None:
         """The team's runner sets and their service account, in the CI runners' namespace."""
         ci = args.runners.ci
         sa = k8s.core.v1.ServiceAccount(
             f"{name}-ci",
-            metadata={"name": f"{args.team}-ci", "namespace": ci.namespace, "labels": labels,
-                      "annotations": {IRSA_ANNOTATION: role.arn}},
+            metadata={
+                "name": f"{args.team}-ci",
+                "namespace": ci.namespace,
+                "labels": labels,
+                "annotations": {IRSA_ANNOTATION: role.arn},
+            },
             automount_service_account_token=False,
             opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[ci]),
         )
         for kind, (label, scale_set) in team_scale_sets(args.team, args.runners).items():
-            runner_scale_set(self, label, scale_set, args.k8s_provider, depends_on=[ci, sa, *self._role_policies],
-                             at=f"runners.{kind}")
+            runner_scale_set(
+                self,
+                label,
+                scale_set,
+                args.k8s_provider,
+                depends_on=[ci, sa, *self._role_policies],
+                at=f"runners.{kind}",
+            )
             self.runner_labels[kind] = label

@@ -24,8 +24,13 @@ EKS_ADDONS = ("vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver")
 POSTGRES_MAJOR = "17"
 # RDS for PostgreSQL end of standard support per major version (RDS release calendar: Feb 28/29 five
 # years after the community release); after it RDS Extended Support is billed. `doctor` warns ahead.
-POSTGRES_STANDARD_SUPPORT_END = {"13": "2026-02-28", "14": "2027-02-28", "15": "2028-02-29",
-                                 "16": "2029-02-28", "17": "2030-02-28"}
+POSTGRES_STANDARD_SUPPORT_END = {
+    "13": "2026-02-28",
+    "14": "2027-02-28",
+    "15": "2028-02-29",
+    "16": "2029-02-28",
+    "17": "2030-02-28",
+}
 
 # Helm charts: name -> (version, repository).
 HELM_CHARTS: dict[str, tuple[str, str]] = {
@@ -43,8 +48,9 @@ HELM_CHARTS: dict[str, tuple[str, str]] = {
 
 # The GitHub Actions runner image of the CI runner scale sets (the image's user is `runner`, uid 1001),
 # pinned by tag and multi-architecture digest.
-RUNNER_IMAGE = ("ghcr.io/actions/actions-runner:2.337.0"
-                "@sha256:e5496277be5d09bc968b3d64911b74e219ac4a3f2edce956a3ecf9271bea1ef4")
+RUNNER_IMAGE = (
+    "ghcr.io/actions/actions-runner:2.337.0@sha256:e5496277be5d09bc968b3d64911b74e219ac4a3f2edce956a3ecf9271bea1ef4"
+)
 # MLflow client the generated workflows install: the tracking server's version (mlflow chart appVersion).
 MLFLOW_CLIENT = "3.15.1"
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from .errors import SpecError
 
-
 FILE_MODE = 0o644
 
 

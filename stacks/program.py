@@ -12,14 +12,25 @@ from typing import Any
 
 import pulumi
 
+from mlplatform.components._common import GPU_LABEL, POOL_LABEL
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs, ExistingRegistry
-from mlplatform.components.ci_runners import (CiRunners, CiRunnersArgs, ExistingController, RunnerScale,
-                                              github_app_from_config)
+from mlplatform.components.ci_runners import (
+    CiRunners,
+    CiRunnersArgs,
+    ExistingController,
+    RunnerScale,
+    github_app_from_config,
+)
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
 from mlplatform.components.evidence_ledger import EvidenceLedger, EvidenceLedgerArgs, ExistingLedger, ObserverArgs
-from mlplatform.components._common import GPU_LABEL, POOL_LABEL
-from mlplatform.components.gpu_node_pool import ExistingGpuNodes, GpuNodePool, GpuNodePoolArgs, GpuPool
-from mlplatform.components.gpu_node_pool import CPU_BATCH_POOL, CPU_BATCH_TOLERATION
+from mlplatform.components.gpu_node_pool import (
+    CPU_BATCH_POOL,
+    CPU_BATCH_TOLERATION,
+    ExistingGpuNodes,
+    GpuNodePool,
+    GpuNodePoolArgs,
+    GpuPool,
+)
 from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore, MetadataStoreArgs
 from mlplatform.components.monitoring import ARC_NAMESPACE, ExistingMonitoring, Monitoring, MonitoringArgs
@@ -28,9 +39,9 @@ from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
 from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
 from mlplatform.components.versions import KUBERNETES_VERSION
 
-from .plan.offline import Plan, run_offline
 from .cloud.secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
 from .config.spec import SECTIONS, StackSpec, check_stack_config_keys, spec_from_stack_config
+from .plan.offline import Plan, run_offline
 
 
 @dataclass
@@ -49,8 +60,9 @@ class Platform:
     evidence: EvidenceLedger | None = None
 
 
-MLFLOW_EXTERNAL_URL_COMMAND = ("kubectl -n mlflow get ingress mlflow "
-                               "-o jsonpath='http://{.status.loadBalancer.ingress[0].hostname}'")
+MLFLOW_EXTERNAL_URL_COMMAND = (
+    "kubectl -n mlflow get ingress mlflow -o jsonpath='http://{.status.loadBalancer.ingress[0].hostname}'"
+)
 
 
 def base_name(stack: str) -> str:
@@ -68,117 +80,156 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     adds_to_vpc = [k for k in ("flow_logs", "vpc_endpoints") if getattr(n, k)]
     if n.existing and adds_to_vpc:
         # An adopted VPC belongs to someone else: the profile's defaults don't add to it.
-        pulumi.log.warn(f"network.{' and network.'.join(adds_to_vpc)}: not added to the adopted VPC "
-                        f"{n.existing.vpc_id}; its owners manage those")
-    network = Network(name, NetworkArgs(
-        az_count=n.az_count,
-        cidr_block=n.cidr_block,
-        nat_gateways=n.nat_gateways,
-        flow_logs=n.flow_logs and not n.existing,
-        vpc_endpoints=n.vpc_endpoints and not n.existing,
-        cluster_name=name,
-        existing=ExistingVpc(**n.existing.model_dump()) if n.existing else None,
-        tags=tags,
-    ))
+        pulumi.log.warn(
+            f"network.{' and network.'.join(adds_to_vpc)}: not added to the adopted VPC "
+            f"{n.existing.vpc_id}; its owners manage those"
+        )
+    network = Network(
+        name,
+        NetworkArgs(
+            az_count=n.az_count,
+            cidr_block=n.cidr_block,
+            nat_gateways=n.nat_gateways,
+            flow_logs=n.flow_logs and not n.existing,
+            vpc_endpoints=n.vpc_endpoints and not n.existing,
+            cluster_name=name,
+            existing=ExistingVpc(**n.existing.model_dump()) if n.existing else None,
+            tags=tags,
+        ),
+    )
 
     c = spec.cluster
-    cluster = Cluster(name, ClusterArgs(
-        vpc_id=network.vpc_id,
-        private_subnet_ids=network.private_subnet_ids,
-        **({"kubernetes_version": c.kubernetes_version} if c.kubernetes_version else {}),
-        system_node_instance_type=c.system_nodes.instance_type,
-        system_node_count=c.system_nodes.count,
-        system_node_min=c.system_nodes.min,
-        system_node_max=c.system_nodes.max,
-        system_node_disk_gib=c.system_nodes.disk_gib,
-        system_node_scaled_by=c.system_nodes.scaled_by,
-        support_type=c.support_type,
-        control_plane_logs=list(c.control_plane_logs),
-        endpoint_public_access=c.endpoint_public_access,
-        public_access_cidrs=list(c.public_access_cidrs),
-        admin_principal_arns=list(c.admin_principal_arns),
-        existing=ExistingCluster(name=c.existing.name) if c.existing else None,
-        tags=tags,
-    ))
+    cluster = Cluster(
+        name,
+        ClusterArgs(
+            vpc_id=network.vpc_id,
+            private_subnet_ids=network.private_subnet_ids,
+            **({"kubernetes_version": c.kubernetes_version} if c.kubernetes_version else {}),
+            system_node_instance_type=c.system_nodes.instance_type,
+            system_node_count=c.system_nodes.count,
+            system_node_min=c.system_nodes.min,
+            system_node_max=c.system_nodes.max,
+            system_node_disk_gib=c.system_nodes.disk_gib,
+            system_node_scaled_by=c.system_nodes.scaled_by,
+            support_type=c.support_type,
+            control_plane_logs=list(c.control_plane_logs),
+            endpoint_public_access=c.endpoint_public_access,
+            public_access_cidrs=list(c.public_access_cidrs),
+            admin_principal_arns=list(c.admin_principal_arns),
+            existing=ExistingCluster(name=c.existing.name) if c.existing else None,
+            tags=tags,
+        ),
+    )
 
     r = spec.registry
-    registry = ArtifactRegistry(name, ArtifactRegistryArgs(
-        repositories=list(r.repositories),
-        repository_prefix=f"{r.repository_prefix}/{stack}",
-        bucket_name=r.bucket_name,
-        keep_tagged_images=r.keep_tagged_images,
-        # The retraining job's tag is the one tag that moves (new image, same stack); models never move.
-        mutable_tags={"images": [spec.retraining.image_tag]} if "images" in r.repositories else {},
-        noncurrent_version_days=r.noncurrent_version_days,
-        existing=ExistingRegistry(**r.existing.model_dump()) if r.existing else None,
-        tags=tags,
-    ))
+    registry = ArtifactRegistry(
+        name,
+        ArtifactRegistryArgs(
+            repositories=list(r.repositories),
+            repository_prefix=f"{r.repository_prefix}/{stack}",
+            bucket_name=r.bucket_name,
+            keep_tagged_images=r.keep_tagged_images,
+            # The retraining job's tag is the one tag that moves (new image, same stack); models never move.
+            mutable_tags={"images": [spec.retraining.image_tag]} if "images" in r.repositories else {},
+            noncurrent_version_days=r.noncurrent_version_days,
+            existing=ExistingRegistry(**r.existing.model_dump()) if r.existing else None,
+            tags=tags,
+        ),
+    )
 
     d, m = spec.database, spec.mlflow
-    lb_controller = LoadBalancerController(name, LoadBalancerControllerArgs(
-        cluster=cluster,
-        vpc_id=network.vpc_id,
-        region=spec.region,
-        helm_values=m.load_balancer_controller_helm_values or None,
-        tags=tags,
-    )) if m.ingress else None
+    lb_controller = (
+        LoadBalancerController(
+            name,
+            LoadBalancerControllerArgs(
+                cluster=cluster,
+                vpc_id=network.vpc_id,
+                region=spec.region,
+                helm_values=m.load_balancer_controller_helm_values or None,
+                tags=tags,
+            ),
+        )
+        if m.ingress
+        else None
+    )
     models = [repo for repo in ("models",) if repo in registry.repository_urls]
-    metadata = MetadataStore(name, MetadataStoreArgs(
-        registry=registry,
-        cluster=cluster,
-        vpc_id=network.vpc_id,
-        private_subnet_ids=network.private_subnet_ids,
-        instance_class=d.instance_class,
-        allocated_storage_gib=d.allocated_storage_gib,
-        multi_az=d.multi_az,
-        backup_retention_days=d.backup_retention_days,
-        performance_insights=d.performance_insights,
-        existing=ExistingDatabase(**d.existing.model_dump()) if d.existing else None,
-        model_repositories=models,
-        replicas=m.replicas,
-        ingress=m.ingress,
-        ingress_host=m.host,
-        ingress_controller=lb_controller.release if lb_controller else None,
-        helm_values=m.helm_values or None,
-        tags=tags,
-    ))
+    metadata = MetadataStore(
+        name,
+        MetadataStoreArgs(
+            registry=registry,
+            cluster=cluster,
+            vpc_id=network.vpc_id,
+            private_subnet_ids=network.private_subnet_ids,
+            instance_class=d.instance_class,
+            allocated_storage_gib=d.allocated_storage_gib,
+            multi_az=d.multi_az,
+            backup_retention_days=d.backup_retention_days,
+            performance_insights=d.performance_insights,
+            existing=ExistingDatabase(**d.existing.model_dump()) if d.existing else None,
+            model_repositories=models,
+            replicas=m.replicas,
+            ingress=m.ingress,
+            ingress_host=m.host,
+            ingress_controller=lb_controller.release if lb_controller else None,
+            helm_values=m.helm_values or None,
+            tags=tags,
+        ),
+    )
 
     images = registry.repository_urls.get("images") or next(iter(registry.repository_urls.values()))
-    orchestration = Orchestration(name, OrchestrationArgs(
-        image=pulumi.Output.concat(images, ":", spec.retraining.image_tag),
-        mlflow_tracking_uri=metadata.tracking_url,
-        registry=registry,
-        cluster=cluster,
-        engine=spec.retraining.engine,
-        schedule=spec.retraining.schedule,
-        model_repositories=models,
-        helm_values=spec.retraining.helm_values or None,
-        tags=tags,
-    ))
+    orchestration = Orchestration(
+        name,
+        OrchestrationArgs(
+            image=pulumi.Output.concat(images, ":", spec.retraining.image_tag),
+            mlflow_tracking_uri=metadata.tracking_url,
+            registry=registry,
+            cluster=cluster,
+            engine=spec.retraining.engine,
+            schedule=spec.retraining.schedule,
+            model_repositories=models,
+            helm_values=spec.retraining.helm_values or None,
+            tags=tags,
+        ),
+    )
 
     mon = spec.monitoring
-    monitoring = Monitoring(name, MonitoringArgs(
-        cluster=cluster,
-        retention_days=mon.retention_days,
-        storage_gib=mon.storage_gib,
-        prometheus_replicas=mon.prometheus_replicas,
-        prometheus_memory_mib=mon.prometheus_memory_mib,
-        alertmanager=mon.alertmanager,
-        mlflow_namespace=metadata.namespace,
-        runner_controller_namespace=((spec.runners.existing_controller.namespace if spec.runners.existing_controller
-                                      else ARC_NAMESPACE) if spec.runners.enabled else None),
-        existing=ExistingMonitoring(**mon.existing.model_dump()) if mon.existing else None,
-        helm_values=mon.helm_values or None,
-        dcgm_exporter_helm_values=mon.dcgm_exporter_helm_values or None,
-    ))
+    monitoring = Monitoring(
+        name,
+        MonitoringArgs(
+            cluster=cluster,
+            retention_days=mon.retention_days,
+            storage_gib=mon.storage_gib,
+            prometheus_replicas=mon.prometheus_replicas,
+            prometheus_memory_mib=mon.prometheus_memory_mib,
+            alertmanager=mon.alertmanager,
+            mlflow_namespace=metadata.namespace,
+            runner_controller_namespace=(
+                (spec.runners.existing_controller.namespace if spec.runners.existing_controller else ARC_NAMESPACE)
+                if spec.runners.enabled
+                else None
+            ),
+            existing=ExistingMonitoring(**mon.existing.model_dump()) if mon.existing else None,
+            helm_values=mon.helm_values or None,
+            dcgm_exporter_helm_values=mon.dcgm_exporter_helm_values or None,
+        ),
+    )
 
     gpu = _gpu(spec, name, network, cluster, tags)
     runners = _runners(spec, name, cluster, registry, gpu, tags)
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
     evidence = _evidence(spec, name, cluster, images, runners, tags)
-    platform = Platform(network=network, cluster=cluster, registry=registry, metadata=metadata,
-                        monitoring=monitoring, orchestration=orchestration, gpu=gpu, teams=teams, runners=runners,
-                        evidence=evidence)
+    platform = Platform(
+        network=network,
+        cluster=cluster,
+        registry=registry,
+        metadata=metadata,
+        monitoring=monitoring,
+        orchestration=orchestration,
+        gpu=gpu,
+        teams=teams,
+        runners=runners,
+        evidence=evidence,
+    )
     _export(spec, platform)
     return platform
 
@@ -189,8 +240,10 @@ def _export(spec: StackSpec, p: Platform) -> None:
     pulumi.export("vpc_id", p.network.vpc_id)
     pulumi.export("cluster_name", p.cluster.cluster_name)
     pulumi.export("kubeconfig", p.cluster.kubeconfig)
-    pulumi.export("kubeconfig_command", pulumi.Output.concat(
-        "aws eks update-kubeconfig --region ", spec.region, " --name ", p.cluster.cluster_name))
+    pulumi.export(
+        "kubeconfig_command",
+        pulumi.Output.concat("aws eks update-kubeconfig --region ", spec.region, " --name ", p.cluster.cluster_name),
+    )
     pulumi.export("artifact_bucket", p.registry.bucket_name)
     pulumi.export("repository_urls", p.registry.repository_urls)
     pulumi.export("mlflow_url", p.metadata.tracking_url)
@@ -207,39 +260,59 @@ def _export(spec: StackSpec, p: Platform) -> None:
     if p.runners is not None:
         pulumi.export("runner_labels", p.runners.runner_labels)
         pulumi.export("runner_role_arn", p.runners.role_arn)
-        pulumi.export("github_app_secret", f"{p.runners.namespace}/{p.runners.github_secret}"
-                      if p.runners.github_secret_created else "unset (" + ", ".join(GITHUB_APP_CONFIG_KEYS) + ")")
+        pulumi.export(
+            "github_app_secret",
+            f"{p.runners.namespace}/{p.runners.github_secret}"
+            if p.runners.github_secret_created
+            else "unset (" + ", ".join(GITHUB_APP_CONFIG_KEYS) + ")",
+        )
     if p.evidence is not None:
         pulumi.export("evidence_bucket", p.evidence.bucket_name)
         pulumi.export("evidence_key", p.evidence.signing_key_arn)
     if p.teams:
-        pulumi.export("teams", {t.namespace: {"namespace": t.namespace, "service_account": t.service_account,
-                                              "role_arn": t.role_arn, "artifact_uri": t.artifact_uri,
-                                              "repository_prefix_url": t.repository_prefix_url,
-                                              "runner_labels": t.runner_labels} for t in p.teams})
+        pulumi.export(
+            "teams",
+            {
+                t.namespace: {
+                    "namespace": t.namespace,
+                    "service_account": t.service_account,
+                    "role_arn": t.role_arn,
+                    "artifact_uri": t.artifact_uri,
+                    "repository_prefix_url": t.repository_prefix_url,
+                    "runner_labels": t.runner_labels,
+                }
+                for t in p.teams
+            },
+        )
 
 
-def _evidence(spec: StackSpec, name: str, cluster: Cluster, images: Any, runners: CiRunners | None,
-              tags: dict[str, str]) -> EvidenceLedger:
+def _evidence(
+    spec: StackSpec, name: str, cluster: Cluster, images: Any, runners: CiRunners | None, tags: dict[str, str]
+) -> EvidenceLedger:
     """The evidence ledger (every profile); the runners' role and the observer's may append to it."""
     from mlplatform.components.versions import EVIDENCE_OBSERVER_TAG
 
     ev = spec.evidence
-    return EvidenceLedger(name, EvidenceLedgerArgs(
-        retention_mode=ev.retention_mode,
-        retention_days=ev.retention_days,
-        writer_roles={"ci-runners": runners.role_name} if runners is not None else {},
-        observer=ObserverArgs(
-            oidc_provider_arn=cluster.oidc_provider_arn,
-            oidc_issuer_url=cluster.oidc_issuer_url,
-            k8s_provider=cluster.provider,
-            image=pulumi.Output.concat(images, ":", EVIDENCE_OBSERVER_TAG),
-            cluster_name=cluster.cluster_name,
-            region=spec.region,
-        ) if ev.observer else None,
-        existing=ExistingLedger(**ev.existing.model_dump()) if ev.existing else None,
-        tags=tags,
-    ))
+    return EvidenceLedger(
+        name,
+        EvidenceLedgerArgs(
+            retention_mode=ev.retention_mode,
+            retention_days=ev.retention_days,
+            writer_roles={"ci-runners": runners.role_name} if runners is not None else {},
+            observer=ObserverArgs(
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                oidc_issuer_url=cluster.oidc_issuer_url,
+                k8s_provider=cluster.provider,
+                image=pulumi.Output.concat(images, ":", EVIDENCE_OBSERVER_TAG),
+                cluster_name=cluster.cluster_name,
+                region=spec.region,
+            )
+            if ev.observer
+            else None,
+            existing=ExistingLedger(**ev.existing.model_dump()) if ev.existing else None,
+            tags=tags,
+        ),
+    )
 
 
 def _runner_placement(spec: StackSpec) -> tuple[dict[str, str], dict[str, str], list[dict[str, str]]]:
@@ -263,8 +336,14 @@ def _runner_placement(spec: StackSpec) -> tuple[dict[str, str], dict[str, str], 
 UNSET_GITHUB_URL = "https://github.com/UNSET-runners.github_config_url"
 
 
-def _runners(spec: StackSpec, name: str, cluster: Cluster, registry: ArtifactRegistry, gpu: GpuNodePool | None,
-             tags: dict[str, str]) -> CiRunners | None:
+def _runners(
+    spec: StackSpec,
+    name: str,
+    cluster: Cluster,
+    registry: ArtifactRegistry,
+    gpu: GpuNodePool | None,
+    tags: dict[str, str],
+) -> CiRunners | None:
     """The CI runner scale sets (CPU; GPU when the stack has GPU nodes), or None when runners are off.
 
     Missing GitHub App secret config or runners.github_config_url: one warning, the Secret shown as
@@ -274,33 +353,52 @@ def _runners(spec: StackSpec, name: str, cluster: Cluster, registry: ArtifactReg
     if not r.enabled:
         return None
     credentials = github_app_from_config()
-    unset = [what for what, ok in (("the GitHub App secret config", credentials is not None),
-                                   ("runners.github_config_url", bool(r.github_config_url))) if not ok]
+    unset = [
+        what
+        for what, ok in (
+            ("the GitHub App secret config", credentials is not None),
+            ("runners.github_config_url", bool(r.github_config_url)),
+        )
+        if not ok
+    ]
     if unset:
-        pulumi.log.warn(f"runners: {' and '.join(unset)} not set, shown as unset; `preview` and `up` refuse this "
-                        f"stack until then ({', '.join(GITHUB_APP_CONFIG_KEYS)}: {github_app_fix()})")
+        pulumi.log.warn(
+            f"runners: {' and '.join(unset)} not set, shown as unset; `preview` and `up` refuse this "
+            f"stack until then ({', '.join(GITHUB_APP_CONFIG_KEYS)}: {github_app_fix()})"
+        )
     gpu_selector, cpu_selector, cpu_tolerations = _runner_placement(spec)
     e = r.existing_controller
-    return CiRunners(name, CiRunnersArgs(
-        github_config_url=r.github_config_url or UNSET_GITHUB_URL,
-        registry=registry,
-        cluster=cluster,
-        github_app=credentials,
-        cpu=RunnerScale(r.cpu.min, r.cpu.max),
-        gpu=RunnerScale(r.gpu.min, r.gpu.max) if gpu is not None else None,
-        gpu_node_selector=gpu_selector,
-        cpu_node_selector=cpu_selector,
-        cpu_tolerations=cpu_tolerations,
-        existing_controller=ExistingController(e.namespace, e.service_account) if e else None,
-        helm_values=r.helm_values or None,
-        controller_helm_values=r.controller_helm_values or None,
-        tags=tags,
-    ))
+    return CiRunners(
+        name,
+        CiRunnersArgs(
+            github_config_url=r.github_config_url or UNSET_GITHUB_URL,
+            registry=registry,
+            cluster=cluster,
+            github_app=credentials,
+            cpu=RunnerScale(r.cpu.min, r.cpu.max),
+            gpu=RunnerScale(r.gpu.min, r.gpu.max) if gpu is not None else None,
+            gpu_node_selector=gpu_selector,
+            cpu_node_selector=cpu_selector,
+            cpu_tolerations=cpu_tolerations,
+            existing_controller=ExistingController(e.namespace, e.service_account) if e else None,
+            helm_values=r.helm_values or None,
+            controller_helm_values=r.controller_helm_values or None,
+            tags=tags,
+        ),
+    )
 
 
-def _teams(spec: StackSpec, stack: str, name: str, cluster: Cluster, registry: ArtifactRegistry,
-           metadata: MetadataStore, monitoring: Monitoring, ci: CiRunners | None,
-           tags: dict[str, str]) -> list[TeamSpace]:
+def _teams(
+    spec: StackSpec,
+    stack: str,
+    name: str,
+    cluster: Cluster,
+    registry: ArtifactRegistry,
+    metadata: MetadataStore,
+    monitoring: Monitoring,
+    ci: CiRunners | None,
+    tags: dict[str, str],
+) -> list[TeamSpace]:
     """One TeamSpace per `teams:` entry (any profile that lists teams); team runners on the stack's controller."""
     gpu_selector, cpu_selector, cpu_tolerations = _runner_placement(spec)  # placed like the stack's own
 
@@ -308,26 +406,38 @@ def _teams(spec: StackSpec, stack: str, name: str, cluster: Cluster, registry: A
         if t.runners is None or ci is None:  # spec validation refuses team runners without CI runners
             return None
         scale = lambda mm: RunnerScale(mm.min, mm.max) if mm is not None else None  # noqa: E731
-        return TeamRunners(ci=ci, github_config_url=spec.runners.github_config_url or UNSET_GITHUB_URL,
-                           cpu=scale(t.runners.cpu), gpu=scale(t.runners.gpu), gpu_node_selector=gpu_selector,
-                           cpu_node_selector=cpu_selector, cpu_tolerations=cpu_tolerations)
+        return TeamRunners(
+            ci=ci,
+            github_config_url=spec.runners.github_config_url or UNSET_GITHUB_URL,
+            cpu=scale(t.runners.cpu),
+            gpu=scale(t.runners.gpu),
+            gpu_node_selector=gpu_selector,
+            cpu_node_selector=cpu_selector,
+            cpu_tolerations=cpu_tolerations,
+        )
 
-    return [TeamSpace(f"{name}-team-{t.name}", TeamSpaceArgs(
-        team=t.name,
-        registry=registry,
-        ecr_repository_prefix=f"{spec.registry.repository_prefix}/{stack}",
-        cluster=cluster,
-        gpu_quota=t.gpu_quota,
-        cpu_quota=t.cpu_quota,
-        memory_quota_gib=t.memory_quota_gib,
-        pvc_quota=t.pvc_quota,
-        storage_quota_gib=t.storage_quota_gib,
-        principals=list(t.principals),
-        mlflow_namespace=metadata.namespace,
-        monitoring_namespace=monitoring.namespace,
-        runners=runners(t),
-        tags=tags,
-    )) for t in spec.teams]
+    return [
+        TeamSpace(
+            f"{name}-team-{t.name}",
+            TeamSpaceArgs(
+                team=t.name,
+                registry=registry,
+                ecr_repository_prefix=f"{spec.registry.repository_prefix}/{stack}",
+                cluster=cluster,
+                gpu_quota=t.gpu_quota,
+                cpu_quota=t.cpu_quota,
+                memory_quota_gib=t.memory_quota_gib,
+                pvc_quota=t.pvc_quota,
+                storage_quota_gib=t.storage_quota_gib,
+                principals=list(t.principals),
+                mlflow_namespace=metadata.namespace,
+                monitoring_namespace=monitoring.namespace,
+                runners=runners(t),
+                tags=tags,
+            ),
+        )
+        for t in spec.teams
+    ]
 
 
 def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: dict[str, str]) -> GpuNodePool | None:
@@ -337,22 +447,25 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
         return None
     # A profile's default types are already narrowed to the region (spec.resolve, with a notice); a user's own are validated.
     pools = [GpuPool(**p.model_dump()) for p in g.pools] if not g.existing else []
-    return GpuNodePool(name, GpuNodePoolArgs(
-        cluster=cluster,
-        subnet_ids=network.private_subnet_ids,
-        mechanism=g.mechanism,
-        pools=pools,
-        cpu_batch_pool=g.cpu_batch_pool and not g.existing,
-        cpu_batch_vcpu_limit=g.cpu_batch_vcpu_limit,
-        idle_minutes=g.idle_minutes,
-        region=spec.region,
-        kubernetes_version=None if c.existing else (c.kubernetes_version or KUBERNETES_VERSION),
-        cni_policy_on_node_role=c.existing is not None,
-        existing=ExistingGpuNodes(**g.existing.model_dump()) if g.existing else None,
-        helm_values=g.helm_values or None,
-        device_plugin_helm_values=g.device_plugin_helm_values or None,
-        tags=tags,
-    ))
+    return GpuNodePool(
+        name,
+        GpuNodePoolArgs(
+            cluster=cluster,
+            subnet_ids=network.private_subnet_ids,
+            mechanism=g.mechanism,
+            pools=pools,
+            cpu_batch_pool=g.cpu_batch_pool and not g.existing,
+            cpu_batch_vcpu_limit=g.cpu_batch_vcpu_limit,
+            idle_minutes=g.idle_minutes,
+            region=spec.region,
+            kubernetes_version=None if c.existing else (c.kubernetes_version or KUBERNETES_VERSION),
+            cni_policy_on_node_role=c.existing is not None,
+            existing=ExistingGpuNodes(**g.existing.model_dump()) if g.existing else None,
+            helm_values=g.helm_values or None,
+            device_plugin_helm_values=g.device_plugin_helm_values or None,
+            tags=tags,
+        ),
+    )
 
 
 def spec_from_pulumi_config() -> StackSpec:
@@ -376,5 +489,6 @@ def main() -> Platform:
 
 def plan(spec: StackSpec, stack: str = "dev", project: str = "mlplatform") -> Plan:
     """The offline Plan of a stack: `build(spec)` under the mock monitor."""
-    return run_offline(lambda: build(spec, stack), region=spec.region, profile=spec.profile,
-                       project=project, stack=stack)
+    return run_offline(
+        lambda: build(spec, stack), region=spec.region, profile=spec.profile, project=project, stack=stack
+    )

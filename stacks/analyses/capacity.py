@@ -23,8 +23,9 @@ HEADROOM of allocatable free. Pods of the EKS add-ons are counted from `ADDON_PO
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..plan.offline import Plan
 
@@ -35,10 +36,15 @@ HEADROOM = 0.10  # of allocatable, kept free (kubelet's MemTotal < nominal memor
 
 # instance type -> (vCPUs, memory MiB, maxPods): EC2's published sizes, eni-max-pods.txt.
 INSTANCE_TYPES: dict[str, tuple[int, int, int]] = {
-    "t3a.medium": (2, 4096, 17), "t3.medium": (2, 4096, 17),
-    "t3a.large": (2, 8192, 35), "t3.large": (2, 8192, 35),
-    "m6i.large": (2, 8192, 29), "m6i.xlarge": (4, 16384, 58), "m6i.2xlarge": (8, 32768, 58),
-    "m7i.large": (2, 8192, 29), "m7i.xlarge": (4, 16384, 58),
+    "t3a.medium": (2, 4096, 17),
+    "t3.medium": (2, 4096, 17),
+    "t3a.large": (2, 8192, 35),
+    "t3.large": (2, 8192, 35),
+    "m6i.large": (2, 8192, 29),
+    "m6i.xlarge": (4, 16384, 58),
+    "m6i.2xlarge": (8, 32768, 58),
+    "m7i.large": (2, 8192, 29),
+    "m7i.xlarge": (4, 16384, 58),
 }
 EVICTION_HARD_MIB = 100
 
@@ -93,10 +99,17 @@ def _listener(values: dict[str, Any], _: str) -> Any:
 # the NVIDIA device plugin and dcgm-exporter run on GPU nodes alone).
 PODS: dict[str, tuple[Pod, ...]] = {
     "kube-prometheus-stack": (
-        Pod("prometheus", ("prometheus.prometheusSpec.resources", "prometheusOperator.prometheusConfigReloader.resources"),
-            replicas="prometheus.prometheusSpec.replicas"),
-        Pod("alertmanager", ("alertmanager.alertmanagerSpec.resources", "prometheusOperator.prometheusConfigReloader.resources"),
-            replicas="alertmanager.alertmanagerSpec.replicas", enabled="alertmanager.enabled"),
+        Pod(
+            "prometheus",
+            ("prometheus.prometheusSpec.resources", "prometheusOperator.prometheusConfigReloader.resources"),
+            replicas="prometheus.prometheusSpec.replicas",
+        ),
+        Pod(
+            "alertmanager",
+            ("alertmanager.alertmanagerSpec.resources", "prometheusOperator.prometheusConfigReloader.resources"),
+            replicas="alertmanager.alertmanagerSpec.replicas",
+            enabled="alertmanager.enabled",
+        ),
         Pod("prometheus-operator", ("prometheusOperator.resources",)),
         # Grafana and its dashboards and datasources sidecars (both on in kube-prometheus-stack).
         Pod("grafana", ("grafana.resources", "grafana.sidecar.resources", "grafana.sidecar.resources")),
@@ -109,8 +122,10 @@ PODS: dict[str, tuple[Pod, ...]] = {
     "gha-runner-scale-set-controller": (Pod("controller", ("resources",), replicas="replicaCount"),),
     "gha-runner-scale-set": (Pod("listener", ("listenerTemplate",), get=_listener),),
     "mlflow": (Pod("mlflow", ("resources",), replicas="replicaCount"),),
-    "argo-workflows": (Pod("workflow-controller", ("controller.resources",), replicas="controller.replicas"),
-                       Pod("server", ("server.resources",), replicas="server.replicas", enabled="server.enabled")),
+    "argo-workflows": (
+        Pod("workflow-controller", ("controller.resources",), replicas="controller.replicas"),
+        Pod("server", ("server.resources",), replicas="server.replicas", enabled="server.enabled"),
+    ),
 }
 GPU_ONLY_CHARTS = ("nvidia-device-plugin", "dcgm-exporter")
 
@@ -142,8 +157,15 @@ def cpu_m(q: Any) -> int:
     return int(float(s[:-1])) if s.endswith("m") else int(float(s) * 1000)
 
 
-_MEM = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024, "K": 1000 / 1048576, "M": 1000000 / 1048576,
-        "G": 1e9 / 1048576}
+_MEM = {
+    "Ki": 1 / 1024,
+    "Mi": 1,
+    "Gi": 1024,
+    "Ti": 1024 * 1024,
+    "K": 1000 / 1048576,
+    "M": 1000000 / 1048576,
+    "G": 1e9 / 1048576,
+}
 
 
 def memory_mib(q: Any) -> int:
@@ -167,7 +189,7 @@ def system_pods(plan: Plan) -> list[PodRequests]:
                 continue
             cpu = mem = 0
             missing = []
-            for i, p in enumerate(pod.containers):
+            for p in pod.containers:
                 res = pod.get(values, p) if pod.get else _path(values, p)
                 requests = (res or {}).get("requests") or {}
                 if "cpu" not in requests or "memory" not in requests:
@@ -202,19 +224,26 @@ class Fit:
     @property
     def ok(self) -> bool:
         room = 1 - HEADROOM
-        return (self.requested_cpu_m <= self.allocatable_cpu_m * room
-                and self.requested_memory_mib <= self.allocatable_memory_mib * room and self.pods <= self.max_pods)
+        return (
+            self.requested_cpu_m <= self.allocatable_cpu_m * room
+            and self.requested_memory_mib <= self.allocatable_memory_mib * room
+            and self.pods <= self.max_pods
+        )
 
     def line(self) -> str:
-        return (f"{self.nodes} x {self.instance_type}: CPU {self.requested_cpu_m}m of {self.allocatable_cpu_m}m, "
-                f"memory {self.requested_memory_mib}Mi of {self.allocatable_memory_mib}Mi, "
-                f"pods {self.pods} of {self.max_pods} (keeping {int(HEADROOM * 100)} % free)")
+        return (
+            f"{self.nodes} x {self.instance_type}: CPU {self.requested_cpu_m}m of {self.allocatable_cpu_m}m, "
+            f"memory {self.requested_memory_mib}Mi of {self.allocatable_memory_mib}Mi, "
+            f"pods {self.pods} of {self.max_pods} (keeping {int(HEADROOM * 100)} % free)"
+        )
 
 
 def fit(plan: Plan) -> Fit | None:
     """The system node group's allocatable capacity at its minimum size against the requests of every
     system pod (DaemonSets once per node) and the add-ons' pods; None: no system group or unknown type."""
-    groups = [g for g in plan.of_type(NODE_GROUP) if (g.inputs.get("labels") or {}).get(SYSTEM_LABEL[0]) == SYSTEM_LABEL[1]]
+    groups = [
+        g for g in plan.of_type(NODE_GROUP) if (g.inputs.get("labels") or {}).get(SYSTEM_LABEL[0]) == SYSTEM_LABEL[1]
+    ]
     if len(groups) != 1:
         return None
     g = groups[0].inputs

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..plan.offline import Plan, PlannedResource
 from .policy import HELM_RELEASE, rule
@@ -36,14 +36,20 @@ def _helm_values(plan: Plan) -> Iterator[tuple[PlannedResource, str, str]]:
             continue
         version = HELM_CHARTS[chart][0]
         if r.inputs.get("version") not in (None, version):
-            yield (r, f"chart {chart} {r.inputs.get('version')} is not the pinned {version}, so its values "
-                      "cannot be checked", "pin the chart in components/versions.py")
+            yield (
+                r,
+                f"chart {chart} {r.inputs.get('version')} is not the pinned {version}, so its values cannot be checked",
+                "pin the chart in components/versions.py",
+            )
             continue
         report = check_values(chart, values)
         for path in report.unknown:
             hint = report.suggestions.get(path)
-            yield (r, f"{chart} {version} has no value {path}" + (f" (did you mean {hint}?)" if hint else ""),
-                   f"use {hint}" if hint else HELM_VALUES_FIX)
+            yield (
+                r,
+                f"{chart} {version} has no value {path}" + (f" (did you mean {hint}?)" if hint else ""),
+                f"use {hint}" if hint else HELM_VALUES_FIX,
+            )
         for problem in report.mismatched:
             yield r, f"{chart} {version}: {problem}", "give the value the shape the chart's default has"
         for problem in schema_errors(chart, values):
@@ -52,8 +58,8 @@ def _helm_values(plan: Plan) -> Iterator[tuple[PlannedResource, str, str]]:
 
 @rule("custom-resource-schema", "high", "Every custom resource validates against its chart's CRD schema")
 def _custom_resources(plan: Plan) -> Iterator[tuple[PlannedResource, str, str]]:
-    from ..plan import export
     from ..config.chart_facts import crd_for, custom_resource_errors
+    from ..plan import export
 
     for r, manifest in export.kubernetes_objects(plan):
         errors = custom_resource_errors(manifest)
@@ -61,8 +67,12 @@ def _custom_resources(plan: Plan) -> Iterator[tuple[PlannedResource, str, str]]:
             continue
         chart = crd_for(manifest["apiVersion"], manifest["kind"])[0]  # type: ignore[index]  # errors imply a CRD
         for problem in errors:
-            yield (r, f"{manifest['kind']} {manifest.get('metadata', {}).get('name')}: {problem} "
-                      f"(CRD of {chart} {_version(chart)})", "fix the field to what the CRD defines")
+            yield (
+                r,
+                f"{manifest['kind']} {manifest.get('metadata', {}).get('name')}: {problem} "
+                f"(CRD of {chart} {_version(chart)})",
+                "fix the field to what the CRD defines",
+            )
 
 
 def unchecked_values(plan: Plan) -> dict[str, list[str]]:
@@ -75,7 +85,11 @@ def unchecked_values(plan: Plan) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for r in plan.of_type(HELM_RELEASE):
         chart, values = release_chart(r), r.inputs.get("values")
-        if chart in HELM_CHARTS and isinstance(values, dict) and r.inputs.get("version") in (None, HELM_CHARTS[chart][0]):
+        if (
+            chart in HELM_CHARTS
+            and isinstance(values, dict)
+            and r.inputs.get("version") in (None, HELM_CHARTS[chart][0])
+        ):
             stops = check_values(chart, values).stopped_at
             if stops:
                 out[r.name] = stops

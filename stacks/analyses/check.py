@@ -19,9 +19,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..plan import export
 from ..plan.offline import Plan
@@ -32,11 +33,43 @@ CHECKOV_TIMEOUT_S = 900
 # checkov runs offline without a platform key, so it reports no severities: these checks mirror the
 # built-in high rules (data exposure, encryption, credentials, privilege); every other failed check is medium.
 CHECKOV_HIGH = {
-    "CKV_AWS_1", "CKV_AWS_3", "CKV_AWS_8", "CKV_AWS_16", "CKV_AWS_17", "CKV_AWS_19", "CKV_AWS_20", "CKV_AWS_24",
-    "CKV_AWS_25", "CKV_AWS_41", "CKV_AWS_46", "CKV_AWS_53", "CKV_AWS_54", "CKV_AWS_55", "CKV_AWS_56", "CKV_AWS_57",
-    "CKV_AWS_58", "CKV_AWS_62", "CKV_AWS_63", "CKV_AWS_79", "CKV_AWS_133", "CKV_AWS_260", "CKV_AWS_277",
-    "CKV_AWS_286", "CKV_AWS_287", "CKV_AWS_288", "CKV_AWS_289", "CKV_AWS_293", "CKV2_AWS_6", "CKV2_AWS_69",
-    "CKV_K8S_1", "CKV_K8S_2", "CKV_K8S_16", "CKV_K8S_17", "CKV_K8S_18", "CKV_K8S_19", "CKV_K8S_27",
+    "CKV_AWS_1",
+    "CKV_AWS_3",
+    "CKV_AWS_8",
+    "CKV_AWS_16",
+    "CKV_AWS_17",
+    "CKV_AWS_19",
+    "CKV_AWS_20",
+    "CKV_AWS_24",
+    "CKV_AWS_25",
+    "CKV_AWS_41",
+    "CKV_AWS_46",
+    "CKV_AWS_53",
+    "CKV_AWS_54",
+    "CKV_AWS_55",
+    "CKV_AWS_56",
+    "CKV_AWS_57",
+    "CKV_AWS_58",
+    "CKV_AWS_62",
+    "CKV_AWS_63",
+    "CKV_AWS_79",
+    "CKV_AWS_133",
+    "CKV_AWS_260",
+    "CKV_AWS_277",
+    "CKV_AWS_286",
+    "CKV_AWS_287",
+    "CKV_AWS_288",
+    "CKV_AWS_289",
+    "CKV_AWS_293",
+    "CKV2_AWS_6",
+    "CKV2_AWS_69",
+    "CKV_K8S_1",
+    "CKV_K8S_2",
+    "CKV_K8S_16",
+    "CKV_K8S_17",
+    "CKV_K8S_18",
+    "CKV_K8S_19",
+    "CKV_K8S_27",
 }
 _CHECKOV_SEVERITY = {"CRITICAL": "high", "HIGH": "high", "MEDIUM": "medium", "LOW": "low", "INFO": "info"}
 SARIF_LEVEL = {"high": "error", "medium": "warning", "low": "note", "info": "note"}
@@ -61,8 +94,15 @@ class ScannerRun:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "message": self.message, "passed": self.passed,
-                "failed": self.failed, "skipped": self.skipped, **self.details}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "message": self.message,
+            "passed": self.passed,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            **self.details,
+        }
 
 
 @dataclass
@@ -107,15 +147,20 @@ class Report:
             mine = [f for f in self.findings if f.source == source]
             rules: dict[str, dict[str, Any]] = {}
             for f in mine:
-                rules.setdefault(f.rule, {
-                    "id": f.rule,
-                    "name": f.rule,
-                    "shortDescription": {"text": f.title or f.rule},
-                    "help": {"text": f.fix},
-                    "defaultConfiguration": {"level": SARIF_LEVEL[f.severity]},
-                    "properties": {"security-severity": SARIF_SECURITY_SEVERITY[f.severity],
-                                   "tags": ["security", f.source]},
-                })
+                rules.setdefault(
+                    f.rule,
+                    {
+                        "id": f.rule,
+                        "name": f.rule,
+                        "shortDescription": {"text": f.title or f.rule},
+                        "help": {"text": f.fix},
+                        "defaultConfiguration": {"level": SARIF_LEVEL[f.severity]},
+                        "properties": {
+                            "security-severity": SARIF_SECURITY_SEVERITY[f.severity],
+                            "tags": ["security", f.source],
+                        },
+                    },
+                )
             results = []
             for f in mine:
                 result: dict[str, Any] = {
@@ -123,29 +168,45 @@ class Report:
                     "ruleIndex": list(rules).index(f.rule),
                     "level": SARIF_LEVEL[f.severity],
                     "message": {"text": f"{f.name}: {f.message}. Fix: {f.fix}"},
-                    "locations": [{
-                        "physicalLocation": {"artifactLocation": {"uri": artifact}, "region": {"startLine": 1}},
-                        "logicalLocations": [{"fullyQualifiedName": f.urn, "name": f.name, "kind": "resource"}],
-                    }],
+                    "locations": [
+                        {
+                            "physicalLocation": {"artifactLocation": {"uri": artifact}, "region": {"startLine": 1}},
+                            "logicalLocations": [{"fullyQualifiedName": f.urn, "name": f.name, "kind": "resource"}],
+                        }
+                    ],
                     "partialFingerprints": {
-                        "mlplatformFinding/v1": hashlib.sha256(f"{f.rule}|{f.urn}|{f.message}".encode()).hexdigest()},
-                    "properties": {"severity": f.severity, "urn": f.urn,
-                                   **({"address": f.address} if f.address else {})},
+                        "mlplatformFinding/v1": hashlib.sha256(f"{f.rule}|{f.urn}|{f.message}".encode()).hexdigest()
+                    },
+                    "properties": {
+                        "severity": f.severity,
+                        "urn": f.urn,
+                        **({"address": f.address} if f.address else {}),
+                    },
                 }
                 if f.waived:
                     result["suppressions"] = [{"kind": "external", "justification": f.waived}]
                 results.append(result)
-            runs.append({
-                "tool": {"driver": {"name": source, "informationUri": _TOOL_URI.get(source, _TOOL_URI["mlplatform"]),
-                                    "rules": list(rules.values())}},
-                "results": results,
-            })
+            runs.append(
+                {
+                    "tool": {
+                        "driver": {
+                            "name": source,
+                            "informationUri": _TOOL_URI.get(source, _TOOL_URI["mlplatform"]),
+                            "rules": list(rules.values()),
+                        }
+                    },
+                    "results": results,
+                }
+            )
         return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": runs}
 
 
-_TOOL_URI = {"mlplatform": "https://github.com/mlplatform/mlplatform", "checkov": "https://www.checkov.io",
-             "kubernetes-validate": "https://github.com/willthames/kubernetes-validate",
-             "parliament": "https://github.com/duo-labs/parliament"}
+_TOOL_URI = {
+    "mlplatform": "https://github.com/mlplatform/mlplatform",
+    "checkov": "https://www.checkov.io",
+    "kubernetes-validate": "https://github.com/willthames/kubernetes-validate",
+    "parliament": "https://github.com/duo-labs/parliament",
+}
 
 
 # -- checkov -------------------------------------------------------------------------------------
@@ -177,8 +238,9 @@ class CheckovResult:
         return out
 
 
-def run_checkov(terraform_plan: str | Path | None, k8s_yaml: str | Path | None,
-                command: list[str] | None = None) -> CheckovResult:
+def run_checkov(
+    terraform_plan: str | Path | None, k8s_yaml: str | Path | None, command: list[str] | None = None
+) -> CheckovResult:
     """One checkov run over the files given (terraform_plan and/or kubernetes frameworks), offline."""
     command = command or checkov_command()
     if command is None:
@@ -210,8 +272,11 @@ def run_checkov(terraform_plan: str | Path | None, k8s_yaml: str | Path | None,
             continue  # an empty run answers a bare summary
         framework = rep.get("check_type", "")
         result.summaries[framework] = rep.get("summary", {})
-        for key, bucket in (("passed_checks", result.passed), ("failed_checks", result.failed),
-                            ("skipped_checks", result.skipped)):
+        for key, bucket in (
+            ("passed_checks", result.passed),
+            ("failed_checks", result.failed),
+            ("skipped_checks", result.skipped),
+        ):
             for c in rep["results"].get(key, []):
                 bucket.append({**c, "check_type": framework})
     return result
@@ -234,17 +299,19 @@ def checkov_findings(plan: Plan, result: CheckovResult) -> list[Finding]:
     for c in result.failed:
         resource = str(c.get("resource", ""))
         urn = by_address.get(resource) or by_object.get(resource) or resource
-        out.append(Finding(
-            rule=str(c.get("check_id")),
-            severity=_checkov_severity(c),
-            urn=urn,
-            name=names.get(urn, resource),
-            message=str(c.get("check_name", "")).rstrip("."),
-            fix=c.get("guideline") or f"see {c.get('check_id')} in checkov's policy index (www.checkov.io)",
-            source="checkov",
-            title=str(c.get("check_name", "")),
-            address=resource if c.get("check_type") == "terraform_plan" else None,
-        ))
+        out.append(
+            Finding(
+                rule=str(c.get("check_id")),
+                severity=_checkov_severity(c),
+                urn=urn,
+                name=names.get(urn, resource),
+                message=str(c.get("check_name", "")).rstrip("."),
+                fix=c.get("guideline") or f"see {c.get('check_id')} in checkov's policy index (www.checkov.io)",
+                source="checkov",
+                title=str(c.get("check_name", "")),
+                address=resource if c.get("check_type") == "terraform_plan" else None,
+            )
+        )
     return out
 
 
@@ -256,7 +323,9 @@ def kubernetes_validate_findings(plan: Plan, version: str | None = None) -> tupl
         import kubernetes_validate
         from kubernetes_validate import utils as kv
     except ImportError:
-        return [], ScannerRun("kubernetes-validate", "missing", f"kubernetes-validate is not installed; {SCAN_EXTRA_HINT}")
+        return [], ScannerRun(
+            "kubernetes-validate", "missing", f"kubernetes-validate is not installed; {SCAN_EXTRA_HINT}"
+        )
     from mlplatform.components.versions import KUBERNETES_VERSION
 
     version = version or f"{KUBERNETES_VERSION}.0"
@@ -269,13 +338,21 @@ def kubernetes_validate_findings(plan: Plan, version: str | None = None) -> tupl
             skipped += 1
         except kv.ValidationError as e:
             where = ".".join(str(p) for p in e.path) or "(object)"
-            findings.append(Finding(
-                rule="kubernetes-validate", severity="high", urn=r.urn, name=r.name,
-                message=f"{m.get('kind')} {m.get('metadata', {}).get('name')}: {where}: {e.message}",
-                fix=f"make the object valid for Kubernetes {version}", source="kubernetes-validate",
-                title="Kubernetes object is valid for the pinned Kubernetes version"))
-    run = ScannerRun("kubernetes-validate", "ran", f"Kubernetes {version}", passed=passed, failed=len(findings),
-                     skipped=skipped)
+            findings.append(
+                Finding(
+                    rule="kubernetes-validate",
+                    severity="high",
+                    urn=r.urn,
+                    name=r.name,
+                    message=f"{m.get('kind')} {m.get('metadata', {}).get('name')}: {where}: {e.message}",
+                    fix=f"make the object valid for Kubernetes {version}",
+                    source="kubernetes-validate",
+                    title="Kubernetes object is valid for the pinned Kubernetes version",
+                )
+            )
+    run = ScannerRun(
+        "kubernetes-validate", "ran", f"Kubernetes {version}", passed=passed, failed=len(findings), skipped=skipped
+    )
     return findings, run
 
 
@@ -343,13 +420,21 @@ def parliament_findings(plan: Plan) -> tuple[list[Finding], ScannerRun]:
             meta = parliament.config.get(f.issue, {})
             severity = PARLIAMENT_SEVERITY.get(str(meta.get("severity", "")).upper(), "medium")
             detail = f.detail if isinstance(f.detail, str) else json.dumps(f.detail, default=str)
-            findings.append(Finding(
-                rule=f"parliament:{f.issue}", severity=severity, urn=r.urn, name=r.name,
-                message=f"{field_name}: {meta.get('title', f.issue)}: {detail}",
-                fix=meta.get("description") or "fix the policy document, or waive the finding with the reason",
-                source="parliament", title=meta.get("title", f.issue)))
-    run = ScannerRun("parliament", "ran", f"{len(documents)} policy documents", passed=clean,
-                     failed=len(documents) - clean)
+            findings.append(
+                Finding(
+                    rule=f"parliament:{f.issue}",
+                    severity=severity,
+                    urn=r.urn,
+                    name=r.name,
+                    message=f"{field_name}: {meta.get('title', f.issue)}: {detail}",
+                    fix=meta.get("description") or "fix the policy document, or waive the finding with the reason",
+                    source="parliament",
+                    title=meta.get("title", f.issue),
+                )
+            )
+    run = ScannerRun(
+        "parliament", "ran", f"{len(documents)} policy documents", passed=clean, failed=len(documents) - clean
+    )
     return findings, run
 
 
@@ -368,8 +453,13 @@ def stack_waivers(spec: Any) -> list[Waiver]:
     return out
 
 
-def check(plan: Plan, waivers: Iterable[Any] = (), region: str | None = None, scanners: bool = True,
-          workdir: str | Path | None = None) -> Report:
+def check(
+    plan: Plan,
+    waivers: Iterable[Any] = (),
+    region: str | None = None,
+    scanners: bool = True,
+    workdir: str | Path | None = None,
+) -> Report:
     """Built-in rules (+ checkov and kubernetes-validate when `scanners` and installed), then waivers."""
     findings = evaluate(plan)
     runs: list[ScannerRun] = []
@@ -392,12 +482,20 @@ def check(plan: Plan, waivers: Iterable[Any] = (), region: str | None = None, sc
                     runs.append(ScannerRun("checkov", "failed", str(e)))
                 else:
                     findings += checkov_findings(plan, checkov_result)
-                    runs.append(ScannerRun(
-                        "checkov", "ran", " + ".join(checkov_result.summaries) or "nothing to scan",
-                        passed=len(checkov_result.passed), failed=len(checkov_result.failed),
-                        skipped=len(checkov_result.skipped),
-                        details={"checks_by_type": checkov_result.evaluated_types(),
-                                 "unmapped_types": export.unmapped_types(plan)}))
+                    runs.append(
+                        ScannerRun(
+                            "checkov",
+                            "ran",
+                            " + ".join(checkov_result.summaries) or "nothing to scan",
+                            passed=len(checkov_result.passed),
+                            failed=len(checkov_result.failed),
+                            skipped=len(checkov_result.skipped),
+                            details={
+                                "checks_by_type": checkov_result.evaluated_types(),
+                                "unmapped_types": export.unmapped_types(plan),
+                            },
+                        )
+                    )
         kv_findings, kv_run = kubernetes_validate_findings(plan)
         findings += kv_findings
         runs.append(kv_run)
@@ -405,15 +503,34 @@ def check(plan: Plan, waivers: Iterable[Any] = (), region: str | None = None, sc
         findings += iam_findings
         runs.append(iam_run)
     else:
-        runs += [ScannerRun(name, "skipped", "--no-scanners") for name in ("checkov", "kubernetes-validate", "parliament")]
+        runs += [
+            ScannerRun(name, "skipped", "--no-scanners") for name in ("checkov", "kubernetes-validate", "parliament")
+        ]
     findings, unused = apply_waivers(findings, waivers)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     findings.sort(key=lambda f: (bool(f.waived), order.get(f.severity, 9), f.source != "mlplatform", f.rule, f.name))
     from .chart_rules import unchecked_values
 
-    return Report(profile=plan.profile, findings=findings, unused_waivers=unused, scanners=runs, checkov=checkov_result,
-                  helm_values_unchecked=unchecked_values(plan))
+    return Report(
+        profile=plan.profile,
+        findings=findings,
+        unused_waivers=unused,
+        scanners=runs,
+        checkov=checkov_result,
+        helm_values_unchecked=unchecked_values(plan),
+    )
 
 
-__all__ = ["CheckovResult", "Report", "ScanError", "ScannerRun", "check", "checkov_command", "checkov_findings",
-           "kubernetes_validate_findings", "parliament_findings", "policy_documents", "run_checkov"]
+__all__ = [
+    "CheckovResult",
+    "Report",
+    "ScanError",
+    "ScannerRun",
+    "check",
+    "checkov_command",
+    "checkov_findings",
+    "kubernetes_validate_findings",
+    "parliament_findings",
+    "policy_documents",
+    "run_checkov",
+]

@@ -27,15 +27,16 @@ import copy
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
-from ..plan.offline import Plan, PlannedResource
 from ..config.spec import SpecError
+from ..plan.offline import Plan, PlannedResource
 
 HOURS_PER_MONTH = 730
 DATA = Path(__file__).parents[1] / "data"
@@ -78,12 +79,9 @@ FREE: dict[str, str] = {
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "bucket configuration is free (the bucket is priced)",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "bucket configuration is free (the bucket is priced)",
     "aws:s3/bucketVersioning:BucketVersioning": "bucket configuration is free (noncurrent versions count as storage)",
-    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration":
-        "bucket configuration is free (locked versions count as storage)",
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
-        "bucket configuration is free (the bucket is priced)",
-    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
-        "bucket configuration is free (transition requests are negligible here)",
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": "bucket configuration is free (locked versions count as storage)",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": "bucket configuration is free (the bucket is priced)",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "bucket configuration is free (transition requests are negligible here)",
     "aws:rds/subnetGroup:SubnetGroup": "DB subnet groups are free",
     "aws:rds/parameterGroup:ParameterGroup": "DB parameter groups are free",
     "aws:sqs/queue:Queue": "an interruption queue stays in SQS's free 1M requests/month (price notes)",
@@ -97,11 +95,13 @@ FREE: dict[str, str] = {
     "pulumi:providers:aws": "a Pulumi provider, not a cloud resource",
 }
 _ZERO_DEFAULT = "nothing billed at these quantities (at its minimum of 0, and no usage for it in the usage file)"
-_ZERO = {"aws:ec2/vpcEndpoint:VpcEndpoint": "gateway endpoints (S3, DynamoDB) are free",
-         "kubernetes:helm.sh/v3:Release": "runs on the cluster's nodes, which are priced (no volume, no load balancer)",
-         "kubernetes:networking.k8s.io/v1:Ingress": "not an ALB ingress: no AWS load balancer",
-         "kubernetes:core/v1:Service": "not type LoadBalancer: no AWS load balancer",
-         "kubernetes:core/v1:PersistentVolumeClaim": "no storage request"}
+_ZERO = {
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "gateway endpoints (S3, DynamoDB) are free",
+    "kubernetes:helm.sh/v3:Release": "runs on the cluster's nodes, which are priced (no volume, no load balancer)",
+    "kubernetes:networking.k8s.io/v1:Ingress": "not an ALB ingress: no AWS load balancer",
+    "kubernetes:core/v1:Service": "not type LoadBalancer: no AWS load balancer",
+    "kubernetes:core/v1:PersistentVolumeClaim": "no storage request",
+}
 _KUBERNETES_FREE = "a Kubernetes object: runs on the cluster's nodes, which are priced"
 _COMPONENT_FREE = "a component: a grouping of the resources under it, which are priced"
 
@@ -144,7 +144,7 @@ class PriceBook:
             return Price(key, None, None, "not_offered")
         return Price(key, None, None, "gap")
 
-    def with_prices(self, found: dict[tuple[str, ...], tuple[float, str]]) -> "PriceBook":
+    def with_prices(self, found: dict[tuple[str, ...], tuple[float, str]]) -> PriceBook:
         """A copy with these prices set (value, source), e.g. from the Price List API."""
         data = copy.deepcopy(self.data)
         for path, (value, source) in found.items():
@@ -162,13 +162,16 @@ def price_file(region: str) -> Path:
     return DATA / f"prices-{region}.json"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _price_data(region: str) -> str:
     path = price_file(region)
     if not path.exists():
         shipped = sorted(p.stem.removeprefix("prices-") for p in DATA.glob("prices-*.json"))
-        raise SpecError("region", f"no price file for {region}",
-                        f"use one of {', '.join(shipped)}, or --live-prices to fetch {region}'s prices")
+        raise SpecError(
+            "region",
+            f"no price file for {region}",
+            f"use one of {', '.join(shipped)}, or --live-prices to fetch {region}'s prices",
+        )
     return path.read_text()
 
 
@@ -212,8 +215,9 @@ def load_usage(path: str | Path | None = None) -> dict[str, Any]:
     user = read_yaml_file(path, what="--usage")
     unknown = sorted(set(user) - set(usage))
     if unknown:
-        raise SpecError(f"--usage {unknown[0]}", "unknown key", f"use the keys of {USAGE_DEFAULT.name}: "
-                        f"{', '.join(sorted(usage))}")
+        raise SpecError(
+            f"--usage {unknown[0]}", "unknown key", f"use the keys of {USAGE_DEFAULT.name}: {', '.join(sorted(usage))}"
+        )
     _check_usage(user, usage, "--usage")
     return deep_merge(usage, user)
 
@@ -229,8 +233,11 @@ def _check_usage(user: dict[str, Any], default: dict[str, Any], where: str) -> N
         model = default.get(key)
         if isinstance(model, dict):
             if not isinstance(value, dict):
-                raise SpecError(here, f"must be a mapping like the default's, got {value!r}",
-                                f"see {USAGE_DEFAULT.name} for its keys")
+                raise SpecError(
+                    here,
+                    f"must be a mapping like the default's, got {value!r}",
+                    f"see {USAGE_DEFAULT.name} for its keys",
+                )
             if key in _OPEN_USAGE_SECTIONS:
                 _check_usage(value, {k: 0 for k in value}, here)
             else:
@@ -240,7 +247,9 @@ def _check_usage(user: dict[str, Any], default: dict[str, Any], where: str) -> N
                 _check_usage(value, model, here)
         elif isinstance(model, str):
             if not isinstance(value, str):
-                raise SpecError(here, f"must be text, got {value!r}", "write it like the default in " + USAGE_DEFAULT.name)
+                raise SpecError(
+                    here, f"must be text, got {value!r}", "write it like the default in " + USAGE_DEFAULT.name
+                )
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise SpecError(here, f"must be a number >= 0, got {value!r}", "give hours, GB or a count, like 40")
 
@@ -340,17 +349,37 @@ class CostReport:
             "idle_monthly": round(self.idle, 2),
             "monthly_with_usage": round(self.monthly, 2),
             "by_component": {k: {kk: round(vv, 2) for kk, vv in v.items()} for k, v in self.by_component().items()},
-            "resources": [{
-                "urn": r.urn, "type": r.type, "name": r.name, "component": r.component,
-                "idle_monthly": round(r.idle, 2), "monthly": round(r.monthly, 2), "free": r.free,
-                "lines": [{"what": x.what, "kind": x.kind, "quantity": x.quantity, "unit": x.unit,
-                           "price_key": x.price_key, "unit_price": x.unit_price,
-                           "monthly": None if x.monthly is None else round(x.monthly, 2), "idle": x.idle,
-                           "status": x.status, "source": x.source} for x in r.lines],
-            } for r in self.resources],
+            "resources": [
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "component": r.component,
+                    "idle_monthly": round(r.idle, 2),
+                    "monthly": round(r.monthly, 2),
+                    "free": r.free,
+                    "lines": [
+                        {
+                            "what": x.what,
+                            "kind": x.kind,
+                            "quantity": x.quantity,
+                            "unit": x.unit,
+                            "price_key": x.price_key,
+                            "unit_price": x.unit_price,
+                            "monthly": None if x.monthly is None else round(x.monthly, 2),
+                            "idle": x.idle,
+                            "status": x.status,
+                            "source": x.source,
+                        }
+                        for x in r.lines
+                    ],
+                }
+                for r in self.resources
+            ],
             "gpu_hour": [vars(g) for g in self.gpu_hours],
-            "gaps": [{"urn": r.urn, "what": x.what, "price_key": x.price_key, "status": x.status}
-                     for r, x in self.gaps],
+            "gaps": [
+                {"urn": r.urn, "what": x.what, "price_key": x.price_key, "status": x.status} for r, x in self.gaps
+            ],
             "uncovered_types": self.uncovered,
             "usage": self.usage,
             "notes": [
@@ -411,26 +440,69 @@ def _node_group(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     if _is_gpu_group(r):
         pool, low = _pool_name(r), int(scaling.get("minSize") or 0)
         if low:
-            lines.append(ctx.line(f"{low} x {itype} at the pool minimum ({how})", "fixed", low * HOURS_PER_MONTH,
-                                  "node-hours", "ec2", itype, idle=True))
-            lines.append(ctx.line(f"{low} x {disk:g} GiB gp3 root volume", "storage", low * disk, "GB-month",
-                                  "ebs_gp3_gb_month", idle=True))
+            lines.append(
+                ctx.line(
+                    f"{low} x {itype} at the pool minimum ({how})",
+                    "fixed",
+                    low * HOURS_PER_MONTH,
+                    "node-hours",
+                    "ec2",
+                    itype,
+                    idle=True,
+                )
+            )
+            lines.append(
+                ctx.line(
+                    f"{low} x {disk:g} GiB gp3 root volume",
+                    "storage",
+                    low * disk,
+                    "GB-month",
+                    "ebs_gp3_gb_month",
+                    idle=True,
+                )
+            )
         if r.inputs.get("capacityType") != "ON_DEMAND" or not any(
-                x.inputs.get("capacityType") == "SPOT" and _pool_name(x) == pool
-                for x in ctx.plan.of_type(r.type)):
+            x.inputs.get("capacityType") == "SPOT" and _pool_name(x) == pool for x in ctx.plan.of_type(r.type)
+        ):
             # Usage goes to the pool's first-choice group (spot when it has one).
             hours = _gpu_node_hours(ctx.usage, pool)
             if hours:
-                lines.append(ctx.line(f"{hours:g} GPU node-hours on {itype} ({how})", "usage", hours, "node-hours",
-                                      "ec2", itype, idle=False))
-                lines.append(ctx.line("root volumes while those nodes run", "usage",
-                                      hours / HOURS_PER_MONTH * disk, "GB-month", "ebs_gp3_gb_month", idle=False))
+                lines.append(
+                    ctx.line(
+                        f"{hours:g} GPU node-hours on {itype} ({how})",
+                        "usage",
+                        hours,
+                        "node-hours",
+                        "ec2",
+                        itype,
+                        idle=False,
+                    )
+                )
+                lines.append(
+                    ctx.line(
+                        "root volumes while those nodes run",
+                        "usage",
+                        hours / HOURS_PER_MONTH * disk,
+                        "GB-month",
+                        "ebs_gp3_gb_month",
+                        idle=False,
+                    )
+                )
         return lines
     count = int(scaling.get("desiredSize") or scaling.get("minSize") or 0)
-    lines.append(ctx.line(f"{count} x {itype} ({how})", "fixed", count * HOURS_PER_MONTH, "node-hours", "ec2", itype,
-                          idle=True))
-    lines.append(ctx.line(f"{count} x {disk:g} GiB gp3 root volume", "storage", count * disk, "GB-month",
-                          "ebs_gp3_gb_month", idle=True))
+    lines.append(
+        ctx.line(f"{count} x {itype} ({how})", "fixed", count * HOURS_PER_MONTH, "node-hours", "ec2", itype, idle=True)
+    )
+    lines.append(
+        ctx.line(
+            f"{count} x {disk:g} GiB gp3 root volume",
+            "storage",
+            count * disk,
+            "GB-month",
+            "ebs_gp3_gb_month",
+            idle=True,
+        )
+    )
     return lines
 
 
@@ -442,11 +514,37 @@ def _karpenter_pool(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     if not types:  # a CPU batch pool: Karpenter picks c/m/r types; priced per the usage file's instance
         hours = float(ctx.usage.get("cpu_batch", {}).get("node_hours", 0))
         itype = ctx.usage.get("cpu_batch", {}).get("instance_type", "m6i.large")
-        return [ctx.line(f"{hours:g} CPU batch node-hours on {itype} (on-demand)", "usage", hours, "node-hours",
-                         "ec2", itype, idle=False)] if hours else []
+        return (
+            [
+                ctx.line(
+                    f"{hours:g} CPU batch node-hours on {itype} (on-demand)",
+                    "usage",
+                    hours,
+                    "node-hours",
+                    "ec2",
+                    itype,
+                    idle=False,
+                )
+            ]
+            if hours
+            else []
+        )
     hours = _gpu_node_hours(ctx.usage, pool)
-    return [ctx.line(f"{hours:g} GPU node-hours on {types[0]} (on-demand; Karpenter starts none while idle)",
-                     "usage", hours, "node-hours", "ec2", types[0], idle=False)] if hours else []
+    return (
+        [
+            ctx.line(
+                f"{hours:g} GPU node-hours on {types[0]} (on-demand; Karpenter starts none while idle)",
+                "usage",
+                hours,
+                "node-hours",
+                "ec2",
+                types[0],
+                idle=False,
+            )
+        ]
+        if hours
+        else []
+    )
 
 
 def _rds(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
@@ -458,17 +556,34 @@ def _rds(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     storage = float(r.inputs.get("allocatedStorage") or 20)
     lines = [
         ctx.line(f"{cls} {label} instance", "fixed", HOURS_PER_MONTH, "hours", table, cls, az, idle=True),
-        ctx.line(f"{storage:g} GB gp3 storage ({label})", "storage", storage, "GB-month", "rds_gp3_gb_month", az,
-                 idle=True),
+        ctx.line(
+            f"{storage:g} GB gp3 storage ({label})", "storage", storage, "GB-month", "rds_gp3_gb_month", az, idle=True
+        ),
     ]
     backup = float(ctx.usage.get("rds_backup_gb_beyond_free", 0))
     if backup:
-        lines.append(ctx.line(f"{backup:g} GB backups beyond the free allowance", "usage", backup, "GB-month",
-                              "rds_backup_gb_month", idle=False))
+        lines.append(
+            ctx.line(
+                f"{backup:g} GB backups beyond the free allowance",
+                "usage",
+                backup,
+                "GB-month",
+                "rds_backup_gb_month",
+                idle=False,
+            )
+        )
     retention = r.inputs.get("performanceInsightsRetentionPeriod")
     if r.inputs.get("performanceInsightsEnabled") and retention not in (None, 7):
-        lines.append(ctx.line(f"Performance Insights {retention}-day retention", "fixed", 1, "instance-month",
-                              "rds_performance_insights_month", idle=True))
+        lines.append(
+            ctx.line(
+                f"Performance Insights {retention}-day retention",
+                "fixed",
+                1,
+                "instance-month",
+                "rds_performance_insights_month",
+                idle=True,
+            )
+        )
     return lines
 
 
@@ -492,10 +607,22 @@ def _log_group(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     retention = r.inputs.get("retentionInDays")
     stored = gb * (min(float(retention), 365.0) / 30.0 if retention else 12.0)
     return [
-        ctx.line(f"{gb:g} GB/month ingested ({kind.removesuffix('_gb').replace('_', ' ')})", "usage", gb, "GB",
-                 "cloudwatch_logs_ingest_gb", idle=False),
-        ctx.line(f"{stored:g} GB stored at steady state ({retention or 'no'}-day retention)", "usage", stored,
-                 "GB-month", "cloudwatch_logs_store_gb_month", idle=False),
+        ctx.line(
+            f"{gb:g} GB/month ingested ({kind.removesuffix('_gb').replace('_', ' ')})",
+            "usage",
+            gb,
+            "GB",
+            "cloudwatch_logs_ingest_gb",
+            idle=False,
+        ),
+        ctx.line(
+            f"{stored:g} GB stored at steady state ({retention or 'no'}-day retention)",
+            "usage",
+            stored,
+            "GB-month",
+            "cloudwatch_logs_store_gb_month",
+            idle=False,
+        ),
     ]
 
 
@@ -504,8 +631,16 @@ def _nat(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     gb = float(ctx.usage.get("nat_gateway_gb", 0)) / n
     lines = [ctx.line("NAT gateway", "fixed", HOURS_PER_MONTH, "hours", "nat_gateway_hour", idle=True)]
     if gb:
-        lines.append(ctx.line(f"{gb:g} GB processed (the usage file's total split over {n})", "usage", gb, "GB",
-                              "nat_gateway_gb", idle=False))
+        lines.append(
+            ctx.line(
+                f"{gb:g} GB processed (the usage file's total split over {n})",
+                "usage",
+                gb,
+                "GB",
+                "nat_gateway_gb",
+                idle=False,
+            )
+        )
     return lines
 
 
@@ -513,15 +648,25 @@ def _vpc_endpoint(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     if r.inputs.get("vpcEndpointType", "Gateway") == "Gateway":
         return []  # gateway endpoints (S3, DynamoDB) are free
     zones = max(1, len(r.inputs.get("subnetIds") or []))
-    return [ctx.line(f"interface endpoint in {zones} zone(s)", "fixed", zones * HOURS_PER_MONTH, "endpoint-hours",
-                     "vpc_endpoint_interface_hour", idle=True)]
+    return [
+        ctx.line(
+            f"interface endpoint in {zones} zone(s)",
+            "fixed",
+            zones * HOURS_PER_MONTH,
+            "endpoint-hours",
+            "vpc_endpoint_interface_hour",
+            idle=True,
+        )
+    ]
 
 
 def _helm_release(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     chart = str(r.inputs.get("chart", "")).rsplit("/", 1)[-1]
     values = r.inputs.get("values") or {}
-    lines = [ctx.line(f"persistent volume {what}", "storage", gb, "GB-month", "ebs_gp3_gb_month", idle=True)
-             for what, gb in _volumes(values)]
+    lines = [
+        ctx.line(f"persistent volume {what}", "storage", gb, "GB-month", "ebs_gp3_gb_month", idle=True)
+        for what, gb in _volumes(values)
+    ]
     for where, kind in _load_balancers(values):
         lines += _load_balancer_lines(where, kind, ctx)
     if chart == RUNNER_CHART:
@@ -567,7 +712,8 @@ def _volumes(values: Any, path: str = "", replicas: int = 1) -> list[tuple[str, 
 def _is_alb(block: dict[str, Any]) -> bool:
     annotations = block.get("annotations") or {}
     return "alb" in (block.get("className"), block.get("ingressClassName")) or any(
-        str(k).startswith("alb.ingress.kubernetes.io/") for k in annotations)
+        str(k).startswith("alb.ingress.kubernetes.io/") for k in annotations
+    )
 
 
 def _load_balancers(values: Any, path: str = "") -> list[tuple[str, str]]:
@@ -604,8 +750,11 @@ def _load_balancer_lines(where: str, kind: str, ctx: _Ctx) -> list[CostLine]:
     lcus = float(ctx.usage.get("load_balancer_lcus", 0))
     lines = [ctx.line(f"{kind.upper()} for {where}", "fixed", HOURS_PER_MONTH, "hours", f"{kind}_hour", idle=True)]
     if lcus:
-        lines.append(ctx.line(f"{lcus:g} LCU on average", "usage", lcus * HOURS_PER_MONTH, "LCU-hours",
-                              f"{kind}_lcu_hour", idle=False))
+        lines.append(
+            ctx.line(
+                f"{lcus:g} LCU on average", "usage", lcus * HOURS_PER_MONTH, "LCU-hours", f"{kind}_lcu_hour", idle=False
+            )
+        )
     return lines
 
 
@@ -628,8 +777,11 @@ def _is_gpu_runner_set(r: PlannedResource) -> bool:
 
 
 def _runner_sets(plan: Plan, gpu: bool) -> list[PlannedResource]:
-    return [r for r in plan.of_type("kubernetes:helm.sh/v3:Release")
-            if str(r.inputs.get("chart", "")).rsplit("/", 1)[-1] == RUNNER_CHART and _is_gpu_runner_set(r) == gpu]
+    return [
+        r
+        for r in plan.of_type("kubernetes:helm.sh/v3:Release")
+        if str(r.inputs.get("chart", "")).rsplit("/", 1)[-1] == RUNNER_CHART and _is_gpu_runner_set(r) == gpu
+    ]
 
 
 def _runner_lines(r: PlannedResource, values: dict[str, Any], ctx: _Ctx) -> list[CostLine]:
@@ -649,40 +801,72 @@ def _runner_lines(r: PlannedResource, values: dict[str, Any], ctx: _Ctx) -> list
     hours = total / n  # the usage file's total, split evenly over the scale sets of this kind
     lines = []
     if low:
-        lines.append(ctx.line(f"{low} warm {kind}(s) (minRunners) on {itype}", "fixed", low * HOURS_PER_MONTH,
-                              "runner-hours", "ec2", itype, idle=True))
+        lines.append(
+            ctx.line(
+                f"{low} warm {kind}(s) (minRunners) on {itype}",
+                "fixed",
+                low * HOURS_PER_MONTH,
+                "runner-hours",
+                "ec2",
+                itype,
+                idle=True,
+            )
+        )
     if hours:
         split = f" (the usage file's {total:g} h split over {n} sets)" if n > 1 else ""
-        lines.append(ctx.line(f"{hours:g} {kind}-hours on {itype}{split}", "usage", hours, "runner-hours", "ec2",
-                              itype, idle=False))
+        lines.append(
+            ctx.line(
+                f"{hours:g} {kind}-hours on {itype}{split}", "usage", hours, "runner-hours", "ec2", itype, idle=False
+            )
+        )
     return lines
 
 
 def _pvc(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     size = (((r.inputs.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
-    return [ctx.line(f"persistent volume ({size})", "storage", _gib(size), "GB-month", "ebs_gp3_gb_month",
-                     idle=True)] if size else []
+    return (
+        [ctx.line(f"persistent volume ({size})", "storage", _gib(size), "GB-month", "ebs_gp3_gb_month", idle=True)]
+        if size
+        else []
+    )
 
 
 PRICED: dict[str, Callable[[PlannedResource, _Ctx], list[CostLine]]] = {
-    "aws:eks/cluster:Cluster": lambda r, c: [c.line("EKS control plane (standard support)", "fixed", HOURS_PER_MONTH,
-                                                    "hours", "eks_cluster_hour", idle=True)],
+    "aws:eks/cluster:Cluster": lambda r, c: [
+        c.line("EKS control plane (standard support)", "fixed", HOURS_PER_MONTH, "hours", "eks_cluster_hour", idle=True)
+    ],
     "aws:eks/nodeGroup:NodeGroup": _node_group,
     "aws:ec2/natGateway:NatGateway": _nat,
-    "aws:ec2/eip:Eip": lambda r, c: [c.line("public IPv4 address", "fixed", HOURS_PER_MONTH, "hours",
-                                            "public_ipv4_hour", idle=True)],
+    "aws:ec2/eip:Eip": lambda r, c: [
+        c.line("public IPv4 address", "fixed", HOURS_PER_MONTH, "hours", "public_ipv4_hour", idle=True)
+    ],
     "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
     "aws:kms/key:Key": lambda r, c: [c.line("KMS key", "fixed", 1, "key-months", "kms_key_month", idle=True)],
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
-    "aws:s3/bucket:Bucket": lambda r, c: [c.line(f"{c.usage.get('s3_artifact_gb', 0):g} GB S3 Standard", "usage",
-                                                 float(c.usage.get("s3_artifact_gb", 0)), "GB-month",
-                                                 "s3_standard_gb_month", idle=False)],
-    "aws:ecr/repository:Repository": lambda r, c: [c.line(f"{c.usage.get('ecr_gb_per_repository', 0):g} GB images",
-                                                          "usage", float(c.usage.get("ecr_gb_per_repository", 0)),
-                                                          "GB-month", "ecr_gb_month", idle=False)],
+    "aws:s3/bucket:Bucket": lambda r, c: [
+        c.line(
+            f"{c.usage.get('s3_artifact_gb', 0):g} GB S3 Standard",
+            "usage",
+            float(c.usage.get("s3_artifact_gb", 0)),
+            "GB-month",
+            "s3_standard_gb_month",
+            idle=False,
+        )
+    ],
+    "aws:ecr/repository:Repository": lambda r, c: [
+        c.line(
+            f"{c.usage.get('ecr_gb_per_repository', 0):g} GB images",
+            "usage",
+            float(c.usage.get("ecr_gb_per_repository", 0)),
+            "GB-month",
+            "ecr_gb_month",
+            idle=False,
+        )
+    ],
     "aws:rds/instance:Instance": _rds,
-    "aws:secretsmanager/secret:Secret": lambda r, c: [c.line("Secrets Manager secret", "fixed", 1, "secret-months",
-                                                             "secretsmanager_secret_month", idle=True)],
+    "aws:secretsmanager/secret:Secret": lambda r, c: [
+        c.line("Secrets Manager secret", "fixed", 1, "secret-months", "secretsmanager_secret_month", idle=True)
+    ],
     "kubernetes:helm.sh/v3:Release": _helm_release,
     "kubernetes:core/v1:PersistentVolumeClaim": _pvc,
     "kubernetes:networking.k8s.io/v1:Ingress": _k8s_ingress,
@@ -760,8 +944,9 @@ def gpu_hour_prices(plan: Plan, prices: PriceBook) -> list[GpuHour]:
     return out
 
 
-def estimate(plan: Plan, region: str | None = None, usage: dict[str, Any] | None = None,
-             prices: PriceBook | None = None) -> CostReport:
+def estimate(
+    plan: Plan, region: str | None = None, usage: dict[str, Any] | None = None, prices: PriceBook | None = None
+) -> CostReport:
     """The monthly cost report of a plan (region: the plan's own when not given)."""
     region = region or (prices.region if prices else None) or plan.region
     prices = prices or load_prices(region)
@@ -778,8 +963,15 @@ def estimate(plan: Plan, region: str | None = None, usage: dict[str, Any] | None
         else:
             rc.free = cover
         out.append(rc)
-    return CostReport(prices.region, plan.profile, prices.snapshot_date, out, gpu_hour_prices(plan, prices),
-                      uncovered_types(plan), usage)
+    return CostReport(
+        prices.region,
+        plan.profile,
+        prices.snapshot_date,
+        out,
+        gpu_hour_prices(plan, prices),
+        uncovered_types(plan),
+        usage,
+    )
 
 
 def estimate_if_priced(plan: Plan, region: str, usage: dict[str, Any] | None = None) -> CostReport | None:
@@ -816,8 +1008,12 @@ class PriceQuery:
     filters: tuple[tuple[str, str, str], ...]  # (Type, Field, Value)
 
     def request(self) -> dict[str, Any]:
-        return {"ServiceCode": self.service, "FormatVersion": "aws_v1", "MaxResults": 10,
-                "Filters": [{"Type": t, "Field": f, "Value": v} for t, f, v in self.filters]}
+        return {
+            "ServiceCode": self.service,
+            "FormatVersion": "aws_v1",
+            "MaxResults": 10,
+            "Filters": [{"Type": t, "Field": f, "Value": v} for t, f, v in self.filters],
+        }
 
 
 def price_query(path: tuple[str, ...], region: str) -> PriceQuery | None:
@@ -829,49 +1025,98 @@ def price_query(path: tuple[str, ...], region: str) -> PriceQuery | None:
 
     head = path[0]
     if head == "ec2" and len(path) == 2:
-        return q("AmazonEC2", ("TERM_MATCH", "instanceType", path[1]), ("TERM_MATCH", "operatingSystem", "Linux"),
-                 ("TERM_MATCH", "tenancy", "Shared"), ("TERM_MATCH", "preInstalledSw", "NA"),
-                 ("TERM_MATCH", "capacitystatus", "Used"), ("TERM_MATCH", "licenseModel", "No License required"))
+        return q(
+            "AmazonEC2",
+            ("TERM_MATCH", "instanceType", path[1]),
+            ("TERM_MATCH", "operatingSystem", "Linux"),
+            ("TERM_MATCH", "tenancy", "Shared"),
+            ("TERM_MATCH", "preInstalledSw", "NA"),
+            ("TERM_MATCH", "capacitystatus", "Used"),
+            ("TERM_MATCH", "licenseModel", "No License required"),
+        )
     if head == "rds_postgres" and len(path) == 3:
-        return q("AmazonRDS", ("TERM_MATCH", "instanceType", path[1]), ("TERM_MATCH", "databaseEngine", "PostgreSQL"),
-                 ("TERM_MATCH", "deploymentOption", "Multi-AZ" if path[2] == "multi_az" else "Single-AZ"))
+        return q(
+            "AmazonRDS",
+            ("TERM_MATCH", "instanceType", path[1]),
+            ("TERM_MATCH", "databaseEngine", "PostgreSQL"),
+            ("TERM_MATCH", "deploymentOption", "Multi-AZ" if path[2] == "multi_az" else "Single-AZ"),
+        )
     simple: dict[tuple[str, ...], tuple[str, tuple[tuple[str, str, str], ...]]] = {
         ("eks_cluster_hour",): ("AmazonEKS", (("CONTAINS", "usagetype", "AmazonEKS-Hours:perCluster"),)),
-        ("nat_gateway_hour",): ("AmazonEC2", (("TERM_MATCH", "productFamily", "NAT Gateway"),
-                                              ("CONTAINS", "usagetype", "NatGateway-Hours"))),
-        ("nat_gateway_gb",): ("AmazonEC2", (("TERM_MATCH", "productFamily", "NAT Gateway"),
-                                            ("CONTAINS", "usagetype", "NatGateway-Bytes"))),
+        ("nat_gateway_hour",): (
+            "AmazonEC2",
+            (("TERM_MATCH", "productFamily", "NAT Gateway"), ("CONTAINS", "usagetype", "NatGateway-Hours")),
+        ),
+        ("nat_gateway_gb",): (
+            "AmazonEC2",
+            (("TERM_MATCH", "productFamily", "NAT Gateway"), ("CONTAINS", "usagetype", "NatGateway-Bytes")),
+        ),
         ("public_ipv4_hour",): ("AmazonVPC", (("CONTAINS", "usagetype", "PublicIPv4:InUseAddress"),)),
-        ("ebs_gp3_gb_month",): ("AmazonEC2", (("TERM_MATCH", "productFamily", "Storage"),
-                                              ("TERM_MATCH", "volumeApiName", "gp3"))),
-        ("s3_standard_gb_month",): ("AmazonS3", (("TERM_MATCH", "volumeType", "Standard"),
-                                                 ("TERM_MATCH", "storageClass", "General Purpose"))),
+        ("ebs_gp3_gb_month",): (
+            "AmazonEC2",
+            (("TERM_MATCH", "productFamily", "Storage"), ("TERM_MATCH", "volumeApiName", "gp3")),
+        ),
+        ("s3_standard_gb_month",): (
+            "AmazonS3",
+            (("TERM_MATCH", "volumeType", "Standard"), ("TERM_MATCH", "storageClass", "General Purpose")),
+        ),
         ("ecr_gb_month",): ("AmazonECR", (("CONTAINS", "usagetype", "TimedStorage-ByteHrs"),)),
-        ("cloudwatch_logs_ingest_gb",): ("AmazonCloudWatch", (("TERM_MATCH", "productFamily", "Data Payload"),
-                                                              ("CONTAINS", "usagetype", "DataProcessing-Bytes"))),
-        ("cloudwatch_logs_store_gb_month",): ("AmazonCloudWatch", (
-            ("TERM_MATCH", "productFamily", "Storage Snapshot"), ("CONTAINS", "usagetype", "TimedStorage-ByteHrs"))),
+        ("cloudwatch_logs_ingest_gb",): (
+            "AmazonCloudWatch",
+            (("TERM_MATCH", "productFamily", "Data Payload"), ("CONTAINS", "usagetype", "DataProcessing-Bytes")),
+        ),
+        ("cloudwatch_logs_store_gb_month",): (
+            "AmazonCloudWatch",
+            (("TERM_MATCH", "productFamily", "Storage Snapshot"), ("CONTAINS", "usagetype", "TimedStorage-ByteHrs")),
+        ),
         ("kms_key_month",): ("awskms", (("CONTAINS", "usagetype", "KMS-Keys"),)),
-        ("rds_gp3_gb_month", "single_az"): ("AmazonRDS", (
-            ("TERM_MATCH", "volumeType", "General Purpose-GP3"), ("TERM_MATCH", "deploymentOption", "Single-AZ"),
-            ("TERM_MATCH", "databaseEngine", "PostgreSQL"))),
-        ("rds_gp3_gb_month", "multi_az"): ("AmazonRDS", (
-            ("TERM_MATCH", "volumeType", "General Purpose-GP3"), ("TERM_MATCH", "deploymentOption", "Multi-AZ"),
-            ("TERM_MATCH", "databaseEngine", "PostgreSQL"))),
-        ("rds_backup_gb_month",): ("AmazonRDS", (("TERM_MATCH", "productFamily", "Storage Snapshot"),
-                                                 ("CONTAINS", "usagetype", "ChargedBackupUsage"))),
-        ("vpc_endpoint_interface_hour",): ("AmazonVPC", (("TERM_MATCH", "productFamily", "VpcEndpoint"),
-                                                         ("CONTAINS", "usagetype", "VpcEndpoint-Hours"))),
-        ("alb_hour",): ("AWSELB", (("TERM_MATCH", "productFamily", "Load Balancer-Application"),
-                                   ("CONTAINS", "usagetype", "LoadBalancerUsage"))),
-        ("alb_lcu_hour",): ("AWSELB", (("TERM_MATCH", "productFamily", "Load Balancer-Application"),
-                                       ("CONTAINS", "usagetype", "LCUUsage"))),
-        ("nlb_hour",): ("AWSELB", (("TERM_MATCH", "productFamily", "Load Balancer-Network"),
-                                   ("CONTAINS", "usagetype", "LoadBalancerUsage"))),
-        ("nlb_lcu_hour",): ("AWSELB", (("TERM_MATCH", "productFamily", "Load Balancer-Network"),
-                                       ("CONTAINS", "usagetype", "LCUUsage"))),
-        ("secretsmanager_secret_month",): ("AWSSecretsManager",
-                                           (("CONTAINS", "usagetype", "AWSSecretsManager-Secrets"),)),
+        ("rds_gp3_gb_month", "single_az"): (
+            "AmazonRDS",
+            (
+                ("TERM_MATCH", "volumeType", "General Purpose-GP3"),
+                ("TERM_MATCH", "deploymentOption", "Single-AZ"),
+                ("TERM_MATCH", "databaseEngine", "PostgreSQL"),
+            ),
+        ),
+        ("rds_gp3_gb_month", "multi_az"): (
+            "AmazonRDS",
+            (
+                ("TERM_MATCH", "volumeType", "General Purpose-GP3"),
+                ("TERM_MATCH", "deploymentOption", "Multi-AZ"),
+                ("TERM_MATCH", "databaseEngine", "PostgreSQL"),
+            ),
+        ),
+        ("rds_backup_gb_month",): (
+            "AmazonRDS",
+            (("TERM_MATCH", "productFamily", "Storage Snapshot"), ("CONTAINS", "usagetype", "ChargedBackupUsage")),
+        ),
+        ("vpc_endpoint_interface_hour",): (
+            "AmazonVPC",
+            (("TERM_MATCH", "productFamily", "VpcEndpoint"), ("CONTAINS", "usagetype", "VpcEndpoint-Hours")),
+        ),
+        ("alb_hour",): (
+            "AWSELB",
+            (
+                ("TERM_MATCH", "productFamily", "Load Balancer-Application"),
+                ("CONTAINS", "usagetype", "LoadBalancerUsage"),
+            ),
+        ),
+        ("alb_lcu_hour",): (
+            "AWSELB",
+            (("TERM_MATCH", "productFamily", "Load Balancer-Application"), ("CONTAINS", "usagetype", "LCUUsage")),
+        ),
+        ("nlb_hour",): (
+            "AWSELB",
+            (("TERM_MATCH", "productFamily", "Load Balancer-Network"), ("CONTAINS", "usagetype", "LoadBalancerUsage")),
+        ),
+        ("nlb_lcu_hour",): (
+            "AWSELB",
+            (("TERM_MATCH", "productFamily", "Load Balancer-Network"), ("CONTAINS", "usagetype", "LCUUsage")),
+        ),
+        ("secretsmanager_secret_month",): (
+            "AWSSecretsManager",
+            (("CONTAINS", "usagetype", "AWSSecretsManager-Secrets"),),
+        ),
     }
     if path in simple:
         service, filters = simple[path]
@@ -894,8 +1139,9 @@ def parse_price_list(price_list: list[str]) -> float | None:
     return found.pop() if len(found) == 1 else None
 
 
-def fetch_live_prices(book: PriceBook, paths: list[tuple[str, ...]], client: Any = None,
-                      today: dt.date | None = None) -> tuple[PriceBook, list[str]]:
+def fetch_live_prices(
+    book: PriceBook, paths: list[tuple[str, ...]], client: Any = None, today: dt.date | None = None
+) -> tuple[PriceBook, list[str]]:
     """Ask the AWS Price List API (boto3 `pricing`, endpoint us-east-1) for each path.
 
     Returns the price book with every answered price replaced (source: the API and the date) and the
@@ -918,6 +1164,9 @@ def fetch_live_prices(book: PriceBook, paths: list[tuple[str, ...]], client: Any
         if value is None:
             missed.append(".".join(path))
             continue
-        found[path] = (value, f"AWS Price List API pricing:GetProducts {query.service} "
-                              f"({', '.join(f'{f}={v}' for _, f, v in query.filters)}), fetched {today.isoformat()}")
+        found[path] = (
+            value,
+            f"AWS Price List API pricing:GetProducts {query.service} "
+            f"({', '.join(f'{f}={v}' for _, f, v in query.filters)}), fetched {today.isoformat()}",
+        )
     return book.with_prices(found), missed

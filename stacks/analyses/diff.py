@@ -24,13 +24,15 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..plan.offline import SECRET, STATEFUL_TYPES, Plan, PlannedResource  # noqa: F401 (STATEFUL_TYPES re-exported)
+from ..plan.offline import SECRET, STATEFUL_TYPES, Plan, PlannedResource
 from .replacements import rule_for
 
 # DESIGN "stateful resources": no profile upgrade may replace or delete them.
 
-ENGINE_NOTE = ("Predicted offline from each provider's create-only properties; the engine has the final word: "
-               "run `pulumi preview --diff` (or `mlplatform preview`) before `up`.")
+ENGINE_NOTE = (
+    "Predicted offline from each provider's create-only properties; the engine has the final word: "
+    "run `pulumi preview --diff` (or `mlplatform preview`) before `up`."
+)
 
 CREATE, UPDATE, REPLACE, DELETE = "create", "update", "replace", "delete"
 _SUMMARY_WORD = {CREATE: "add", UPDATE: "change", REPLACE: "replace", DELETE: "destroy"}
@@ -99,8 +101,9 @@ class PlanDiff:
 
     def summary_line(self) -> str:
         s = self.summary
-        return (f"Plan: {s['add']} to add, {s['change']} to change, {s['replace']} to replace, "
-                f"{s['destroy']} to destroy.")
+        return (
+            f"Plan: {s['add']} to add, {s['change']} to change, {s['replace']} to replace, {s['destroy']} to destroy."
+        )
 
     @property
     def empty(self) -> bool:
@@ -122,8 +125,10 @@ class PlanDiff:
             if not r.stateful:
                 continue
             if r.op == REPLACE:
-                out.append(f"{r.type} {r.name} would be REPLACED (new empty resource) because of "
-                           f"{', '.join(r.replace_reasons)}")
+                out.append(
+                    f"{r.type} {r.name} would be REPLACED (new empty resource) because of "
+                    f"{', '.join(r.replace_reasons)}"
+                )
             elif r.op == DELETE:
                 out.append(f"{r.type} {r.name} would be DELETED ({r.urn})")
             elif r.op == UPDATE and r.protect_old and not r.protect_new:
@@ -137,10 +142,17 @@ class PlanDiff:
         out = []
         for r in self.resources:
             for c in r.changes:
-                if (r.op == UPDATE and c.path in SHRINK_REFUSED.get(r.type, ()) and isinstance(c.old, (int, float))
-                        and isinstance(c.new, (int, float)) and c.new < c.old):
-                    out.append(f"{r.type} {r.name}: {c.path} cannot shrink ({c.old} -> {c.new}); AWS refuses it "
-                               f"halfway through `up` (keep {c.old}: {SHRINK_REFUSED[r.type][c.path]})")
+                if (
+                    r.op == UPDATE
+                    and c.path in SHRINK_REFUSED.get(r.type, ())
+                    and isinstance(c.old, (int, float))
+                    and isinstance(c.new, (int, float))
+                    and c.new < c.old
+                ):
+                    out.append(
+                        f"{r.type} {r.name}: {c.path} cannot shrink ({c.old} -> {c.new}); AWS refuses it "
+                        f"halfway through `up` (keep {c.old}: {SHRINK_REFUSED[r.type][c.path]})"
+                    )
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,12 +219,12 @@ def property_changes(old: Any, new: Any, path: str = "") -> list[PropertyChange]
         for k in sorted(set(old) | set(new), key=str):
             out += property_changes(old.get(k, _MISSING), new.get(k, _MISSING), _join(path, k))
         return out
-    if (isinstance(old, list) and isinstance(new, list)
-            and not (_is_scalar_list(old) and _is_scalar_list(new))):
+    if isinstance(old, list) and isinstance(new, list) and not (_is_scalar_list(old) and _is_scalar_list(new)):
         out = []
         for i in range(max(len(old), len(new))):
-            out += property_changes(old[i] if i < len(old) else _MISSING, new[i] if i < len(new) else _MISSING,
-                                    _join(path, i))
+            out += property_changes(
+                old[i] if i < len(old) else _MISSING, new[i] if i < len(new) else _MISSING, _join(path, i)
+            )
         return out
     return [PropertyChange(path, "update", old, new)]
 
@@ -237,7 +249,7 @@ def _touches(change: PropertyChange, rule_path: str) -> bool:
     if p == rule_path or p.startswith(rule_path + "."):
         return True
     if rule_path.startswith(p + "."):  # a whole block added/removed: does it hold the rule path?
-        rel = rule_path[len(p) + 1:]
+        rel = rule_path[len(p) + 1 :]
         before = _get(change.old, rel) if change.old is not None else _MISSING
         after = _get(change.new, rel) if change.new is not None else _MISSING
         return before != after
@@ -246,7 +258,8 @@ def _touches(change: PropertyChange, rule_path: str) -> bool:
 
 def _mask(type_: str, change: PropertyChange) -> PropertyChange:
     sensitive = bool(_SENSITIVE.search(change.path)) or (
-        type_ == "kubernetes:core/v1:Secret" and _norm(change.path).split(".")[0] in ("data", "stringData"))
+        type_ == "kubernetes:core/v1:Secret" and _norm(change.path).split(".")[0] in ("data", "stringData")
+    )
     if not sensitive:
         return change
 
@@ -272,11 +285,25 @@ def _identity(r: PlannedResource, region: str) -> set[str]:
 
     from ..plan.mocks import PlanMocks
 
-    rid, state = PlanMocks(region).new_resource(pulumi.runtime.MockResourceArgs(
-        typ=r.type, name=r.name, inputs=dict(r.inputs), provider="", resource_id="", custom=r.custom))
+    rid, state = PlanMocks(region).new_resource(
+        pulumi.runtime.MockResourceArgs(
+            typ=r.type, name=r.name, inputs=dict(r.inputs), provider="", resource_id="", custom=r.custom
+        )
+    )
     out = {rid} if rid else set()
-    for key in ("id", "arn", "name", "keyId", "bucket", "repositoryUrl", "endpoint", "address", "url",
-                "nodeGroupName", "identifier"):
+    for key in (
+        "id",
+        "arn",
+        "name",
+        "keyId",
+        "bucket",
+        "repositoryUrl",
+        "endpoint",
+        "address",
+        "url",
+        "nodeGroupName",
+        "identifier",
+    ):
         if isinstance(state.get(key), str) and state[key]:
             out.add(state[key])
     return out
@@ -310,36 +337,49 @@ def _disruption(rc: ResourceChange, old: PlannedResource | None, new: PlannedRes
     t = rc.type
     if t == "aws:eks/nodeGroup:NodeGroup":
         if rc.op == REPLACE:
-            order = ("the new group is created first (auto-named), then the old one drained"
-                     if physical_name(new) is None else
-                     "named group: the new one cannot take the old name while it exists, so it needs "
-                     "deleteBeforeReplace and its capacity is gone until the new group is ready")
+            order = (
+                "the new group is created first (auto-named), then the old one drained"
+                if physical_name(new) is None
+                else "named group: the new one cannot take the old name while it exists, so it needs "
+                "deleteBeforeReplace and its capacity is gone until the new group is ready"
+            )
             out.append(f"node group replaced: its nodes are drained and their pods rescheduled; {order}")
         elif rc.op == DELETE:
             out.append("node group deleted: its pods are evicted")
         elif rc.op == UPDATE:
             if _changed(rc, "version", "releaseVersion", "launchTemplate.version"):
-                out.append("nodes are rolled (new AMI or launch template version), "
-                           f"{(new.inputs.get('updateConfig') or {}).get('maxUnavailable', 1)} at a time")
+                out.append(
+                    "nodes are rolled (new AMI or launch template version), "
+                    f"{(new.inputs.get('updateConfig') or {}).get('maxUnavailable', 1)} at a time"
+                )
             for c in _changed(rc, "scalingConfig.desiredSize"):
                 if isinstance(c.old, int) and isinstance(c.new, int) and c.new < c.old:
                     out.append(f"scales in from {c.old} to {c.new} nodes: pods on removed nodes are rescheduled")
     elif t == "aws:rds/instance:Instance" and rc.op == UPDATE:
-        when = ("at the next maintenance window (applyImmediately is false)"
-                if new is not None and new.inputs.get("applyImmediately") is False else "immediately")
+        when = (
+            "at the next maintenance window (applyImmediately is false)"
+            if new is not None and new.inputs.get("applyImmediately") is False
+            else "immediately"
+        )
         for c in _changed(rc, "instanceClass"):
-            out.append(f"database restarts to change instance class {c.old} -> {c.new} (minutes of downtime; "
-                       f"a Multi-AZ instance fails over instead, about a minute), {when}")
+            out.append(
+                f"database restarts to change instance class {c.old} -> {c.new} (minutes of downtime; "
+                f"a Multi-AZ instance fails over instead, about a minute), {when}"
+            )
         for c in _changed(rc, "multiAz"):
-            out.append(f"Multi-AZ {json.dumps(c.old)} -> {json.dumps(c.new)}: AWS builds (or drops) the standby "
-                       f"from a snapshot; expect higher latency while it syncs, {when}")
+            out.append(
+                f"Multi-AZ {json.dumps(c.old)} -> {json.dumps(c.new)}: AWS builds (or drops) the standby "
+                f"from a snapshot; expect higher latency while it syncs, {when}"
+            )
         for c in _changed(rc, "engineVersion"):
             out.append(f"database engine upgrade {c.old} -> {c.new}: the database restarts (downtime), {when}")
     elif t == "aws:eks/cluster:Cluster" and rc.op == UPDATE and _changed(rc, "version"):
         out.append("control-plane upgrade (the API stays available); node groups and add-ons follow")
     elif t == "aws:ec2/natGateway:NatGateway" and rc.op in (REPLACE, DELETE):
-        out.append("outbound internet from the private subnets routed through it stops until routes point "
-                   "to a working NAT gateway")
+        out.append(
+            "outbound internet from the private subnets routed through it stops until routes point "
+            "to a working NAT gateway"
+        )
     elif t == "pulumi:providers:kubernetes" and rc.op == REPLACE:
         out.append("the Kubernetes provider is replaced: every Kubernetes object it manages is replaced too")
     elif t == "kubernetes:helm.sh/v3:Release" and rc.op == REPLACE:
@@ -389,21 +429,40 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
 
     for r in new.resources:
         if r.urn not in before:
-            changes[r.urn] = ResourceChange(CREATE, r.urn, r.type, r.name, r.type in STATEFUL_TYPES,
-                                            protect_new=r.protect, physical_new=physical_name(r))
+            changes[r.urn] = ResourceChange(
+                CREATE,
+                r.urn,
+                r.type,
+                r.name,
+                r.type in STATEFUL_TYPES,
+                protect_new=r.protect,
+                physical_new=physical_name(r),
+            )
             continue
         o = before[r.urn]
         props, ignored = [], []
         for c in property_changes(o.inputs, r.inputs):
             (ignored if _ignored(c, r) else props).append(_mask(r.type, c))
-        rc = ResourceChange(UPDATE, r.urn, r.type, r.name, r.type in STATEFUL_TYPES, protect_old=o.protect,
-                            protect_new=r.protect, physical_old=physical_name(o), physical_new=physical_name(r),
-                            changes=props)
+        rc = ResourceChange(
+            UPDATE,
+            r.urn,
+            r.type,
+            r.name,
+            r.type in STATEFUL_TYPES,
+            protect_old=o.protect,
+            protect_new=r.protect,
+            physical_old=physical_name(o),
+            physical_new=physical_name(r),
+            changes=props,
+        )
         if r.urn in renamed:
             rc.notes.append(f"renamed from {renamed[r.urn]} (alias): the engine keeps the resource")
         if ignored:
-            rc.notes.append("ignoreChanges: the engine leaves " + ", ".join(sorted({c.path for c in ignored}))
-                            + " as the cloud has it")
+            rc.notes.append(
+                "ignoreChanges: the engine leaves "
+                + ", ".join(sorted({c.path for c in ignored}))
+                + " as the cloud has it"
+            )
         if r.custom and rule_for(r.type) is None:
             unknown.add(r.type)
             if props:
@@ -428,11 +487,21 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
         if o.provider and r.provider and o.provider != r.provider:
             rc.notes.append(f"provider changes {o.provider} -> {r.provider}: the engine may replace it")
         # (A plan saved before providers were recorded has none: no change is read into that.)
-        option_changed = ((o.protect, o.retain_on_delete, o.ignore_changes, o.replace_on_changes,
-                           o.delete_before_replace, o.custom_timeouts)
-                          != (r.protect, r.retain_on_delete, r.ignore_changes, r.replace_on_changes,
-                              r.delete_before_replace, r.custom_timeouts)
-                          or bool(o.provider and r.provider and o.provider != r.provider))
+        option_changed = (
+            o.protect,
+            o.retain_on_delete,
+            o.ignore_changes,
+            o.replace_on_changes,
+            o.delete_before_replace,
+            o.custom_timeouts,
+        ) != (
+            r.protect,
+            r.retain_on_delete,
+            r.ignore_changes,
+            r.replace_on_changes,
+            r.delete_before_replace,
+            r.custom_timeouts,
+        ) or bool(o.provider and r.provider and o.provider != r.provider)
         if rc.replace_reasons:
             rc.op = REPLACE
         elif not props and not option_changed:
@@ -442,8 +511,15 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
 
     for o in old.resources:
         if o.urn not in after and o.urn not in renamed.values():
-            rc = ResourceChange(DELETE, o.urn, o.type, o.name, o.type in STATEFUL_TYPES, protect_old=o.protect,
-                                physical_old=physical_name(o))
+            rc = ResourceChange(
+                DELETE,
+                o.urn,
+                o.type,
+                o.name,
+                o.type in STATEFUL_TYPES,
+                protect_old=o.protect,
+                physical_old=physical_name(o),
+            )
             if o.protect:
                 rc.notes.append("protected: the engine refuses to delete it until `protect` is removed")
             if o.retain_on_delete:
@@ -462,8 +538,7 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
     return PlanDiff(from_label, to_label, ordered, unchanged, sorted(unknown))
 
 
-def _cascade(new: Plan, before: dict[str, PlannedResource], changes: dict[str, ResourceChange],
-             region: str) -> None:
+def _cascade(new: Plan, before: dict[str, PlannedResource], changes: dict[str, ResourceChange], region: str) -> None:
     """A replaced resource gets a new id: dependents holding it in a create-only input are replaced too."""
     idents: dict[str, set[str]] = {}
     by_urn = new.by_urn()
@@ -489,8 +564,16 @@ def _cascade(new: Plan, before: dict[str, PlannedResource], changes: dict[str, R
                 if rc is None:
                     o = before[r.urn]
                     rc = changes[r.urn] = ResourceChange(
-                        UPDATE, r.urn, r.type, r.name, r.type in STATEFUL_TYPES, protect_old=o.protect,
-                        protect_new=r.protect, physical_old=physical_name(o), physical_new=physical_name(r))
+                        UPDATE,
+                        r.urn,
+                        r.type,
+                        r.name,
+                        r.type in STATEFUL_TYPES,
+                        protect_old=o.protect,
+                        protect_new=r.protect,
+                        physical_old=physical_name(o),
+                        physical_new=physical_name(r),
+                    )
                 rc.op = REPLACE
                 dep_name = changes[dep].name
                 rc.replace_reasons += [f"{p} (takes the id of replaced {dep_name})" for p in paths]

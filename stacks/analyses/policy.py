@@ -14,8 +14,9 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from ..plan.offline import SECRET, STATEFUL_TYPES, UNKNOWN, Plan, PlannedResource
 
@@ -36,12 +37,18 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 EC2_INSTANCE = "aws:ec2/instance:Instance"
 EC2_NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 IAM_ROLE = "aws:iam/role:Role"
-IAM_POLICY_TYPES = ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy", "aws:iam/userPolicy:UserPolicy",
-                    "aws:iam/groupPolicy:GroupPolicy")
-IAM_ATTACHMENT_TYPES = ("aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-                        "aws:iam/userPolicyAttachment:UserPolicyAttachment",
-                        "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
-                        "aws:iam/policyAttachment:PolicyAttachment")
+IAM_POLICY_TYPES = (
+    "aws:iam/policy:Policy",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/groupPolicy:GroupPolicy",
+)
+IAM_ATTACHMENT_TYPES = (
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+)
 ADMIN_POLICY_ARNS = ("arn:aws:iam::aws:policy/AdministratorAccess",)
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 # Resources holding state (data or identity) that no update may delete: DESIGN "stateful resources".
@@ -161,18 +168,26 @@ def _s3_encryption(plan: Plan):
         rules += _list(inline)
         algorithms = [((r or {}).get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm") for r in rules]
         if not any(a in ("aws:kms", "aws:kms:dsse", "AES256") for a in algorithms):
-            yield b, "has no default server-side encryption", (
-                "add an aws.s3.BucketServerSideEncryptionConfiguration with sse_algorithm aws:kms and a KMS key")
+            yield (
+                b,
+                "has no default server-side encryption",
+                ("add an aws.s3.BucketServerSideEncryptionConfiguration with sse_algorithm aws:kms and a KMS key"),
+            )
 
 
 @rule("s3-versioning", "medium", "S3 bucket keeps object versions")
 def _s3_versioning(plan: Plan):
     for b in _buckets(plan):
-        statuses = [(c.inputs.get("versioningConfiguration") or {}).get("status")
-                    for c in _configuring(plan, b, BUCKET_VERSIONING)]
+        statuses = [
+            (c.inputs.get("versioningConfiguration") or {}).get("status")
+            for c in _configuring(plan, b, BUCKET_VERSIONING)
+        ]
         if "Enabled" not in statuses and not _true((b.inputs.get("versioning") or {}).get("enabled")):
-            yield b, "does not keep object versions (an overwrite or delete loses data)", (
-                "add an aws.s3.BucketVersioning with status Enabled")
+            yield (
+                b,
+                "does not keep object versions (an overwrite or delete loses data)",
+                ("add an aws.s3.BucketVersioning with status Enabled"),
+            )
 
 
 def _denies_plain_http(doc: dict[str, Any] | None) -> bool:
@@ -199,9 +214,14 @@ def _s3_tls(plan: Plan):
         if not all(_known(p) for p in policies):
             continue  # a policy known only after apply can't be judged
         if not any(_denies_plain_http(_document(p)) for p in policies):
-            yield b, "accepts requests over plain HTTP", (
-                'add a bucket policy statement: Deny, Principal "*", Action s3:*, '
-                'Condition Bool aws:SecureTransport "false"')
+            yield (
+                b,
+                "accepts requests over plain HTTP",
+                (
+                    'add a bucket policy statement: Deny, Principal "*", Action s3:*, '
+                    'Condition Bool aws:SecureTransport "false"'
+                ),
+            )
 
 
 # -- RDS -----------------------------------------------------------------------------------------
@@ -235,8 +255,11 @@ def _rds_backups(plan: Plan):
     for db in _databases(plan):
         days = db.inputs.get("backupRetentionPeriod")
         if not isinstance(days, int) or days < MIN_BACKUP_DAYS:
-            yield db, f"keeps automated backups for {days if days is not None else 'the default'} day(s)", (
-                f"set backup_retention_period to {MIN_BACKUP_DAYS} or more (database.backup_retention_days)")
+            yield (
+                db,
+                f"keeps automated backups for {days if days is not None else 'the default'} day(s)",
+                (f"set backup_retention_period to {MIN_BACKUP_DAYS} or more (database.backup_retention_days)"),
+            )
 
 
 def _forces_tls(group: PlannedResource) -> bool:
@@ -253,12 +276,20 @@ def _forces_tls(group: PlannedResource) -> bool:
 def _rds_tls(plan: Plan):
     for db in plan.of_type(RDS_INSTANCE):
         wanted = db.inputs.get("parameterGroupName")
-        groups = [g for g in plan.of_type(RDS_PARAMETER_GROUP)
-                  if g.urn in db.depends_on or (wanted and g.inputs.get("name") == wanted)]
+        groups = [
+            g
+            for g in plan.of_type(RDS_PARAMETER_GROUP)
+            if g.urn in db.depends_on or (wanted and g.inputs.get("name") == wanted)
+        ]
         if not any(_forces_tls(g) for g in groups):
-            yield db, "accepts connections without TLS (no parameter group forcing it)", (
-                "give it an aws.rds.ParameterGroup with rds.force_ssl = 1 (PostgreSQL) or "
-                "require_secure_transport = 1 (MySQL)")
+            yield (
+                db,
+                "accepts connections without TLS (no parameter group forcing it)",
+                (
+                    "give it an aws.rds.ParameterGroup with rds.force_ssl = 1 (PostgreSQL) or "
+                    "require_secure_transport = 1 (MySQL)"
+                ),
+            )
 
 
 # -- ECR -----------------------------------------------------------------------------------------
@@ -266,8 +297,11 @@ def _rds_tls(plan: Plan):
 def _ecr_scan(plan: Plan):
     for repo in plan.of_type(ECR_REPOSITORY):
         if not _true((repo.inputs.get("imageScanningConfiguration") or {}).get("scanOnPush")):
-            yield repo, "does not scan pushed images for vulnerabilities", (
-                "set image_scanning_configuration={'scan_on_push': True}")
+            yield (
+                repo,
+                "does not scan pushed images for vulnerabilities",
+                ("set image_scanning_configuration={'scan_on_push': True}"),
+            )
 
 
 @rule("ecr-immutable-tags", "medium", "ECR repository tags are immutable")
@@ -282,11 +316,16 @@ def _ecr_immutable(plan: Plan):
 def _eks_secrets(plan: Plan):
     for c in plan.of_type(EKS_CLUSTER):
         configs = _list(c.inputs.get("encryptionConfig"))
-        ok = any("secrets" in _list((e or {}).get("resources")) and ((e or {}).get("provider") or {}).get("keyArn")
-                 for e in configs)
+        ok = any(
+            "secrets" in _list((e or {}).get("resources")) and ((e or {}).get("provider") or {}).get("keyArn")
+            for e in configs
+        )
         if not ok:
-            yield c, "stores Kubernetes secrets without envelope encryption", (
-                "set encryption_config with resources ['secrets'] and a KMS key ARN")
+            yield (
+                c,
+                "stores Kubernetes secrets without envelope encryption",
+                ("set encryption_config with resources ['secrets'] and a KMS key ARN"),
+            )
 
 
 @rule("eks-control-plane-logs", "medium", "EKS sends api, audit and authenticator logs to CloudWatch")
@@ -294,8 +333,7 @@ def _eks_logs(plan: Plan):
     for c in plan.of_type(EKS_CLUSTER):
         missing = [t for t in REQUIRED_LOG_TYPES if t not in _list(c.inputs.get("enabledClusterLogTypes"))]
         if missing:
-            yield c, f"does not log {', '.join(missing)}", (
-                f"add {', '.join(missing)} to cluster.control_plane_logs")
+            yield c, f"does not log {', '.join(missing)}", (f"add {', '.join(missing)} to cluster.control_plane_logs")
 
 
 @rule("eks-public-endpoint", "medium", "EKS public endpoint is limited to known networks")
@@ -306,15 +344,23 @@ def _eks_endpoint(plan: Plan):
             continue
         cidrs = _list(vpc.get("publicAccessCidrs"))
         if not cidrs or "0.0.0.0/0" in cidrs:
-            yield c, "Kubernetes API is open to the whole internet (0.0.0.0/0)", (
-                "set cluster.public_access_cidrs to your office/VPN ranges, or endpoint_public_access: false")
+            yield (
+                c,
+                "Kubernetes API is open to the whole internet (0.0.0.0/0)",
+                ("set cluster.public_access_cidrs to your office/VPN ranges, or endpoint_public_access: false"),
+            )
 
 
 # -- nodes ---------------------------------------------------------------------------------------
 def _node_templates(plan: Plan) -> Iterator[tuple[PlannedResource, dict[str, Any], list[Any], str | None]]:
     """(resource, metadata options, block device mappings, key name) of launch templates and instances."""
     for r in plan.of_type(LAUNCH_TEMPLATE) + plan.of_type(EC2_INSTANCE):
-        yield r, r.inputs.get("metadataOptions") or {}, _list(r.inputs.get("blockDeviceMappings")), r.inputs.get("keyName")
+        yield (
+            r,
+            r.inputs.get("metadataOptions") or {},
+            _list(r.inputs.get("blockDeviceMappings")),
+            r.inputs.get("keyName"),
+        )
 
 
 def _node_classes(plan: Plan) -> list[PlannedResource]:
@@ -336,8 +382,11 @@ def _imdsv2(plan: Plan):
         if meta.get("httpTokens", "required") != "required":  # Karpenter's default is required
             yield nc, "lets pods read instance credentials with IMDSv1", "set spec.metadataOptions.httpTokens: required"
     for ng in _without_launch_template(plan):
-        yield ng, "uses EKS's default launch template, which does not require IMDSv2", (
-            "give the node group a launch template with http_tokens='required'")
+        yield (
+            ng,
+            "uses EKS's default launch template, which does not require IMDSv2",
+            ("give the node group a launch template with http_tokens='required'"),
+        )
 
 
 @rule("nodes-imds-hop-limit", "high", f"Node metadata hop limit is at most {MAX_HOP_LIMIT}")
@@ -345,13 +394,19 @@ def _hop_limit(plan: Plan):
     for r, meta, _, _ in _node_templates(plan):
         hops = meta.get("httpPutResponseHopLimit")
         if isinstance(hops, int) and hops > MAX_HOP_LIMIT:
-            yield r, f"metadata hop limit {hops} lets containers reach the node's credentials", (
-                "set http_put_response_hop_limit to 1 (2 only for pods that need IMDS)")
+            yield (
+                r,
+                f"metadata hop limit {hops} lets containers reach the node's credentials",
+                ("set http_put_response_hop_limit to 1 (2 only for pods that need IMDS)"),
+            )
     for nc in _node_classes(plan):
         hops = ((nc.inputs.get("spec") or {}).get("metadataOptions") or {}).get("httpPutResponseHopLimit")
         if isinstance(hops, int) and hops > MAX_HOP_LIMIT:
-            yield nc, f"metadata hop limit {hops} lets containers reach the node's credentials", (
-                "set spec.metadataOptions.httpPutResponseHopLimit: 1")
+            yield (
+                nc,
+                f"metadata hop limit {hops} lets containers reach the node's credentials",
+                ("set spec.metadataOptions.httpPutResponseHopLimit: 1"),
+            )
 
 
 @rule("nodes-no-ssh-key", "medium", "Nodes have no SSH key")
@@ -369,8 +424,11 @@ def _volumes(plan: Plan):
     for r, _, mappings, _ in _node_templates(plan):
         ebs = [m.get("ebs") for m in mappings if isinstance(m, dict) and m.get("ebs")]
         if r.type == LAUNCH_TEMPLATE and not ebs:
-            yield r, "leaves the root volume's encryption to the AMI and the account default", (
-                "add a block_device_mappings entry for the root device with ebs encrypted='true'")
+            yield (
+                r,
+                "leaves the root volume's encryption to the AMI and the account default",
+                ("add a block_device_mappings entry for the root device with ebs encrypted='true'"),
+            )
         elif any(not _true(e.get("encrypted")) for e in ebs):
             yield r, "creates an unencrypted EBS volume", "set ebs encrypted='true' on every block device mapping"
     for nc in _node_classes(plan):
@@ -378,8 +436,11 @@ def _volumes(plan: Plan):
         if any(not _true(((m or {}).get("ebs") or {}).get("encrypted")) for m in mappings):
             yield nc, "creates an unencrypted EBS volume", "set encrypted: true on every blockDeviceMappings entry"
     for ng in _without_launch_template(plan):
-        yield ng, "root volumes follow the account's EBS default encryption", (
-            "give the node group a launch template with an encrypted root volume")
+        yield (
+            ng,
+            "root volumes follow the account's EBS default encryption",
+            ("give the node group a launch template with an encrypted root volume"),
+        )
 
 
 # -- IAM -----------------------------------------------------------------------------------------
@@ -436,21 +497,31 @@ def _irsa_problem(statement: dict[str, Any]) -> str | None:
 def _irsa(plan: Plan):
     for role in plan.of_type(IAM_ROLE):
         for s in _statements(_document(role.inputs.get("assumeRolePolicy"))):
-            federated = _list((s.get("Principal") or {}).get("Federated") if isinstance(s.get("Principal"), dict) else None)
+            federated = _list(
+                (s.get("Principal") or {}).get("Federated") if isinstance(s.get("Principal"), dict) else None
+            )
             if s.get("Effect") != "Allow" or "sts:AssumeRoleWithWebIdentity" not in _list(s.get("Action")):
                 continue
             if not any("oidc-provider/" in str(f) for f in federated):
                 continue
             problem = _irsa_problem(s)
             if problem:
-                yield role, f"web-identity trust {problem}", (
-                    "build the trust with irsa_trust_policy(provider_arn, issuer_url, namespace, service_account)")
+                yield (
+                    role,
+                    f"web-identity trust {problem}",
+                    ("build the trust with irsa_trust_policy(provider_arn, issuer_url, namespace, service_account)"),
+                )
 
 
 # -- Kubernetes ----------------------------------------------------------------------------------
 def _kubernetes_objects(plan: Plan) -> list[PlannedResource]:
-    return [r for r in plan.resources if r.custom and r.type.startswith("kubernetes:")
-            and not r.type.startswith(("kubernetes:helm.sh/", "kubernetes:yaml/"))]
+    return [
+        r
+        for r in plan.resources
+        if r.custom
+        and r.type.startswith("kubernetes:")
+        and not r.type.startswith(("kubernetes:helm.sh/", "kubernetes:yaml/"))
+    ]
 
 
 def containers(manifest: Any, pod_context: dict[str, Any] | None = None) -> Iterator[tuple[dict, dict]]:
@@ -532,8 +603,11 @@ def _k8s_root(plan: Plan):
 def _stateful(plan: Plan):
     for r in plan.resources:
         if r.type in STATEFUL_TYPES and not (r.protect or r.retain_on_delete):
-            yield r, "holds state but neither protect nor retain_on_delete is set", (
-                "pass protect=True (components: protect=args.protect) so no update can delete it")
+            yield (
+                r,
+                "holds state but neither protect nor retain_on_delete is set",
+                ("pass protect=True (components: protect=args.protect) so no update can delete it"),
+            )
 
 
 # -- autoscaled node groups (reads the recorded ignore_changes) ----------------------------------
@@ -545,8 +619,10 @@ DESIRED_SIZE = "scalingConfig.desiredSize"
 def _autoscaled(plan: Plan, group: PlannedResource) -> bool:
     """Does cluster-autoscaler's discovery tag sit on this node group's Auto Scaling group? (The tag
     takes the ASG name from the group's outputs, so Pulumi records the group as its dependency.)"""
-    return any(group.urn in t.depends_on and (t.inputs.get("tag") or {}).get("key") == AUTOSCALED_TAG
-               for t in plan.of_type(ASG_TAG))
+    return any(
+        group.urn in t.depends_on and (t.inputs.get("tag") or {}).get("key") == AUTOSCALED_TAG
+        for t in plan.of_type(ASG_TAG)
+    )
 
 
 @rule("node-group-desired-size", "high", "An autoscaled node group's desired size is left to the autoscaler")
@@ -554,13 +630,23 @@ def _desired_size(plan: Plan):
     for g in plan.of_type(NODE_GROUP):
         ignored = DESIRED_SIZE in g.ignore_changes
         if _autoscaled(plan, g) and not ignored:
-            yield g, ("cluster-autoscaler scales this group, but the stack owns scalingConfig.desiredSize: the next "
-                      "`up` sets it back and terminates nodes with running pods"), (
-                f'add ignore_changes=["{DESIRED_SIZE}"] to the node group, or drop {AUTOSCALED_TAG} from its ASG')
+            yield (
+                g,
+                (
+                    "cluster-autoscaler scales this group, but the stack owns scalingConfig.desiredSize: the next "
+                    "`up` sets it back and terminates nodes with running pods"
+                ),
+                (f'add ignore_changes=["{DESIRED_SIZE}"] to the node group, or drop {AUTOSCALED_TAG} from its ASG'),
+            )
         elif ignored and not _autoscaled(plan, g):
-            yield g, ("the stack ignores scalingConfig.desiredSize but nothing scales the group: "
-                      "a new count in the config never reaches it"), (
-                f"tag its ASG with {AUTOSCALED_TAG} (cluster-autoscaler), or remove the ignore_changes")
+            yield (
+                g,
+                (
+                    "the stack ignores scalingConfig.desiredSize but nothing scales the group: "
+                    "a new count in the config never reaches it"
+                ),
+                (f"tag its ASG with {AUTOSCALED_TAG} (cluster-autoscaler), or remove the ignore_changes"),
+            )
 
 
 # -- requests and capacity of the system nodes (stacks/analyses/capacity.py) -----------------------------
@@ -571,9 +657,14 @@ def _pod_requests(plan: Plan):
     releases = {r.name: r for r in plan.of_type(HELM_RELEASE)}
     for p in system_pods(plan):
         for path in p.unrequested:
-            yield releases[p.release], (f"{p.pod}: no CPU/memory requests at values.{path}: a BestEffort pod is the "
-                                        "first evicted under memory pressure"), (
-                f"set {path} requests (and a memory limit) in the release's values")
+            yield (
+                releases[p.release],
+                (
+                    f"{p.pod}: no CPU/memory requests at values.{path}: a BestEffort pod is the "
+                    "first evicted under memory pressure"
+                ),
+                (f"set {path} requests (and a memory limit) in the release's values"),
+            )
 
 
 @rule("system-nodes-fit", "high", "The system nodes hold the requests of their pods")
@@ -582,14 +673,32 @@ def _system_fit(plan: Plan):
 
     f = fit(plan)
     if f is not None and not f.ok:
-        group = next(g for g in plan.of_type(NODE_GROUP) if (g.inputs.get("labels") or {}).get("mlplatform.io/pool") == "system")
-        yield group, f"the system pods do not fit: {f.line()}", (
-            "raise cluster.system_nodes.min / instance_type, or lower the requests (monitoring.prometheus_memory_mib)")
+        group = next(
+            g for g in plan.of_type(NODE_GROUP) if (g.inputs.get("labels") or {}).get("mlplatform.io/pool") == "system"
+        )
+        yield (
+            group,
+            f"the system pods do not fit: {f.line()}",
+            (
+                "raise cluster.system_nodes.min / instance_type, or lower the requests (monitoring.prometheus_memory_mib)"
+            ),
+        )
 
 
 # -- secrets in clear ----------------------------------------------------------------------------
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "privatekey", "apikey", "secretkey", "accesskey",
-                 "clientsecret", "credential", "credentials")
+_SECRET_WORDS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "privatekey",
+    "apikey",
+    "secretkey",
+    "accesskey",
+    "clientsecret",
+    "credential",
+    "credentials",
+)
 # Keys that end like a secret but name one (the Kubernetes Secret holding it), not hold it.
 _NAMES_A_SECRET = ("existing", "githubconfigsecret", "secretname", "tlssecret")
 _SECRET_VALUES = (
@@ -616,8 +725,12 @@ def secrets_in_clear(inputs: Any) -> list[str]:
     for path, key, value in _walk(inputs):
         if _secret_key(key) and _clear(value):
             found.append(path)
-        elif isinstance(value, dict) and isinstance(value.get("name"), str) and _secret_key(value["name"]) \
-                and _clear(value.get("value")):
+        elif (
+            isinstance(value, dict)
+            and isinstance(value.get("name"), str)
+            and _secret_key(value["name"])
+            and _clear(value.get("value"))
+        ):
             found.append(f"{path} ({value['name']})")  # an env var: {name: DB_PASSWORD, value: ...}
         elif isinstance(value, str) and any(p.search(value) for p in _SECRET_VALUES):
             found.append(path)
@@ -650,8 +763,17 @@ def evaluate(plan: Plan, rules: Iterable[Rule] | None = None) -> list[Finding]:
     out = []
     for rl in rules if rules is not None else RULES:
         for resource, message, fix in rl.check(plan):
-            out.append(Finding(rule=rl.id, severity=rl.severity, urn=resource.urn, name=resource.name,
-                               message=message, fix=fix, title=rl.title))
+            out.append(
+                Finding(
+                    rule=rl.id,
+                    severity=rl.severity,
+                    urn=resource.urn,
+                    name=resource.name,
+                    message=message,
+                    fix=fix,
+                    title=rl.title,
+                )
+            )
     return out
 
 
@@ -700,5 +822,17 @@ def blocking(findings: Iterable[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity == "high" and not f.waived]
 
 
-__all__ = ["Finding", "Rule", "RULES", "RULE_IDS", "RULES_BY_ID", "Waiver", "apply_waivers", "blocking", "counts",
-           "containers", "evaluate", "secrets_in_clear"]
+__all__ = [
+    "Finding",
+    "Rule",
+    "RULES",
+    "RULE_IDS",
+    "RULES_BY_ID",
+    "Waiver",
+    "apply_waivers",
+    "blocking",
+    "counts",
+    "containers",
+    "evaluate",
+    "secrets_in_clear",
+]

@@ -15,11 +15,16 @@ import datetime as dt
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
-from mlplatform.components.versions import EKS_STANDARD_SUPPORT_END, KUBERNETES_VERSION, POSTGRES_MAJOR
-from mlplatform.components.versions import POSTGRES_STANDARD_SUPPORT_END
+from mlplatform.components.versions import (
+    EKS_STANDARD_SUPPORT_END,
+    KUBERNETES_VERSION,
+    POSTGRES_MAJOR,
+    POSTGRES_STANDARD_SUPPORT_END,
+)
 
 from ..config.spec import StackSpec
 
@@ -91,12 +96,16 @@ def check_credentials(sts: Any) -> tuple[Finding, str | None]:
     except NoCredentialsError:
         return Finding("credentials", "blocker", "no AWS credentials found", AWS_LOGIN), None
     except ClientError as e:  # AWS answered: it refused these credentials
-        return Finding("credentials", "blocker", f"AWS refused the credentials ({_error_code(e) or e})",
-                       AWS_LOGIN), None
+        return Finding(
+            "credentials", "blocker", f"AWS refused the credentials ({_error_code(e) or e})", AWS_LOGIN
+        ), None
     except BotoCoreError as e:  # no answer at all: endpoint unreachable, DNS, proxy, timeout
-        return Finding("credentials", "blocker", f"could not reach AWS STS to check the credentials "
-                       f"({type(e).__name__}: {str(e).splitlines()[0]})",
-                       "check the network, proxy and AWS_ENDPOINT_URL settings, then run `mlplatform doctor` again"), None
+        return Finding(
+            "credentials",
+            "blocker",
+            f"could not reach AWS STS to check the credentials ({type(e).__name__}: {str(e).splitlines()[0]})",
+            "check the network, proxy and AWS_ENDPOINT_URL settings, then run `mlplatform doctor` again",
+        ), None
     return Finding("credentials", "ok", f"account {who['Account']} as {who['Arn']}"), who["Account"]
 
 
@@ -104,11 +113,16 @@ def check_region(ec2: Any, region: str) -> Finding:
     """The region exists and this account may use it (`describe_regions`)."""
     regions = {r["RegionName"]: r.get("OptInStatus", "") for r in ec2.describe_regions(AllRegions=True)["Regions"]}
     if region not in regions:
-        return Finding("region", "blocker", f"{region!r} is not an AWS region",
-                       f"use one of {', '.join(sorted(regions)[:6])}, ...")
+        return Finding(
+            "region", "blocker", f"{region!r} is not an AWS region", f"use one of {', '.join(sorted(regions)[:6])}, ..."
+        )
     if regions[region] == "not-opted-in":
-        return Finding("region", "blocker", f"{region} is not enabled for this account",
-                       "enable it in the AWS console (Account > AWS Regions), or pick another region")
+        return Finding(
+            "region",
+            "blocker",
+            f"{region} is not enabled for this account",
+            "enable it in the AWS console (Account > AWS Regions), or pick another region",
+        )
     return Finding("region", "ok", f"{region} is enabled")
 
 
@@ -121,17 +135,31 @@ def stack_zones(ec2: Any, spec: StackSpec) -> tuple[list[str], Finding]:
         try:
             subnets = ec2.describe_subnets(SubnetIds=list(existing.private_subnet_ids))["Subnets"]
         except ClientError as e:
-            return [], Finding("zones", "blocker", f"the adopted private subnets can't be read ({_error_code(e)})",
-                               "check network.existing.private_subnet_ids and the region")
+            return [], Finding(
+                "zones",
+                "blocker",
+                f"the adopted private subnets can't be read ({_error_code(e)})",
+                "check network.existing.private_subnet_ids and the region",
+            )
         zones = sorted({s["AvailabilityZone"] for s in subnets})
         return zones, Finding("zones", "ok", f"adopted subnets span {', '.join(zones)}")
-    available = sorted(z["ZoneName"] for z in ec2.describe_availability_zones(
-        Filters=[{"Name": "state", "Values": ["available"]}, {"Name": "zone-type", "Values": ["availability-zone"]}],
-    )["AvailabilityZones"])
+    available = sorted(
+        z["ZoneName"]
+        for z in ec2.describe_availability_zones(
+            Filters=[
+                {"Name": "state", "Values": ["available"]},
+                {"Name": "zone-type", "Values": ["availability-zone"]},
+            ],
+        )["AvailabilityZones"]
+    )
     want = spec.network.az_count
     if len(available) < want:
-        return available, Finding("zones", "blocker", f"{spec.region} has {len(available)} available zones, "
-                                  f"{want} asked", f"set network.az_count to {len(available)} or less")
+        return available, Finding(
+            "zones",
+            "blocker",
+            f"{spec.region} has {len(available)} available zones, {want} asked",
+            f"set network.az_count to {len(available)} or less",
+        )
     zones = available[:want]
     return zones, Finding("zones", "ok", f"{', '.join(zones)}")
 
@@ -141,8 +169,10 @@ def gpu_offerings(ec2: Any, types: list[str], zones: list[str]) -> dict[str, set
     """instance type -> the zones among `zones` that offer it (`describe_instance_type_offerings`)."""
     offered: dict[str, set[str]] = {t: set() for t in types}
     paginator = ec2.get_paginator("describe_instance_type_offerings")
-    for page in paginator.paginate(LocationType="availability-zone", Filters=[
-            {"Name": "instance-type", "Values": list(types)}, {"Name": "location", "Values": list(zones)}]):
+    for page in paginator.paginate(
+        LocationType="availability-zone",
+        Filters=[{"Name": "instance-type", "Values": list(types)}, {"Name": "location", "Values": list(zones)}],
+    ):
         for o in page["InstanceTypeOfferings"]:
             offered.setdefault(o["InstanceType"], set()).add(o["Location"])
     return offered
@@ -156,18 +186,29 @@ def judge_offerings(spec: StackSpec, zones: list[str], offered: dict[str, set[st
         short = [t for t in pool.instance_types if t not in usable]
         where = ", ".join(f"{t} in {len(offered.get(t, set()) & set(zones))}" for t in short)
         if not usable:
-            findings.append(Finding(f"gpu pool {pool.name}", "blocker",
-                                    f"no instance type is offered in {MIN_GPU_ZONES} of {', '.join(zones)} ({where})",
-                                    f"set gpu.pools.{i}.instance_types to types this region offers, or pick another "
-                                    "region (aws ec2 describe-instance-type-offerings --location-type availability-zone)"))
+            findings.append(
+                Finding(
+                    f"gpu pool {pool.name}",
+                    "blocker",
+                    f"no instance type is offered in {MIN_GPU_ZONES} of {', '.join(zones)} ({where})",
+                    f"set gpu.pools.{i}.instance_types to types this region offers, or pick another "
+                    "region (aws ec2 describe-instance-type-offerings --location-type availability-zone)",
+                )
+            )
         elif short:
-            findings.append(Finding(f"gpu pool {pool.name}", "warn",
-                                    f"{', '.join(short)} not offered in {MIN_GPU_ZONES} of the zones ({where}); "
-                                    f"the pool uses {', '.join(usable)}",
-                                    f"drop {', '.join(short)} from gpu.pools.{i}.instance_types"))
+            findings.append(
+                Finding(
+                    f"gpu pool {pool.name}",
+                    "warn",
+                    f"{', '.join(short)} not offered in {MIN_GPU_ZONES} of the zones ({where}); "
+                    f"the pool uses {', '.join(usable)}",
+                    f"drop {', '.join(short)} from gpu.pools.{i}.instance_types",
+                )
+            )
         else:
-            findings.append(Finding(f"gpu pool {pool.name}", "ok",
-                                    f"{', '.join(usable)} offered in {MIN_GPU_ZONES}+ of the zones"))
+            findings.append(
+                Finding(f"gpu pool {pool.name}", "ok", f"{', '.join(usable)} offered in {MIN_GPU_ZONES}+ of the zones")
+            )
     return findings
 
 
@@ -203,13 +244,15 @@ class QuotaNeed:
     stuck: list[str] = field(default_factory=list)  # pools with no type outside this quota
 
 
-def quota_needs(spec: StackSpec, vcpus: dict[str, int], offered: dict[str, set[str]], zones: list[str]
-                ) -> dict[str, QuotaNeed]:
+def quota_needs(
+    spec: StackSpec, vcpus: dict[str, int], offered: dict[str, set[str]], zones: list[str]
+) -> dict[str, QuotaNeed]:
     """code -> QuotaNeed for the pools' usable types (on-demand quota unless the pool is spot-only)."""
     needs: dict[str, QuotaNeed] = {}
     for pool in spec.gpu.pools:
-        usable = [t for t in pool.instance_types
-                  if t in vcpus and len(offered.get(t, set()) & set(zones)) >= MIN_GPU_ZONES]
+        usable = [
+            t for t in pool.instance_types if t in vcpus and len(offered.get(t, set()) & set(zones)) >= MIN_GPU_ZONES
+        ]
         families = {quota_family(t) for t in usable}
         for fam in sorted(families):
             on_demand, spot, name = QUOTAS[fam]
@@ -239,14 +282,20 @@ def read_quota(quotas: Any, code: str) -> float | None:
 def judge_quota(need: QuotaNeed, value: float | None, region: str) -> Finding:
     check = f"quota {need.code}"
     if value is None:
-        return Finding(check, "warn", f"could not read '{need.name}'; the pools need up to {need.vcpus} vCPUs",
-                       f"check it in the Service Quotas console (EC2, {region})")
+        return Finding(
+            check,
+            "warn",
+            f"could not read '{need.name}'; the pools need up to {need.vcpus} vCPUs",
+            f"check it in the Service Quotas console (EC2, {region})",
+        )
     have = int(value)
     if have >= need.vcpus:
         return Finding(check, "ok", f"'{need.name}' is {have} vCPUs, the pools need up to {need.vcpus}")
     detail = f"'{need.name}' is {have} vCPUs, the pools need up to {need.vcpus} ({'; '.join(need.parts)})"
-    fix = (f"aws service-quotas request-service-quota-increase --service-code ec2 --quota-code {need.code} "
-           f"--desired-value {need.vcpus} --region {region}, or lower the pools' max")
+    fix = (
+        f"aws service-quotas request-service-quota-increase --service-code ec2 --quota-code {need.code} "
+        f"--desired-value {need.vcpus} --region {region}, or lower the pools' max"
+    )
     if need.stuck:
         return Finding(check, "blocker", detail, fix)
     return Finding(check, "warn", detail + "; the pools can fall back to their other types", fix)
@@ -264,8 +313,11 @@ def _version_of(cmd: list[str], run: Runner) -> str | None:
     return res.stdout.strip() if res.returncode == 0 else None
 
 
-def check_tools(which: Callable[[str], str | None] = shutil.which, run: Runner = subprocess.run,
-                kubernetes_version: str = KUBERNETES_VERSION) -> list[Finding]:
+def check_tools(
+    which: Callable[[str], str | None] = shutil.which,
+    run: Runner = subprocess.run,
+    kubernetes_version: str = KUBERNETES_VERSION,
+) -> list[Finding]:
     """`pulumi` (blocker if missing or older than the SDK needs) and `kubectl` (warning if missing or skewed)."""
     from pulumi.automation._minimum_version import _MINIMUM_VERSION
     from semver import VersionInfo
@@ -278,17 +330,30 @@ def check_tools(which: Callable[[str], str | None] = shutil.which, run: Runner =
         try:
             version = VersionInfo.parse((raw or "").removeprefix("v"))
         except ValueError:
-            out.append(Finding("pulumi", "blocker", f"`pulumi version` did not answer a version ({raw!r})",
-                               PULUMI_INSTALL))
+            out.append(
+                Finding("pulumi", "blocker", f"`pulumi version` did not answer a version ({raw!r})", PULUMI_INSTALL)
+            )
         else:
             if version.compare(_MINIMUM_VERSION) < 0:
-                out.append(Finding("pulumi", "blocker", f"pulumi {version} is older than {_MINIMUM_VERSION}",
-                                   "upgrade: curl -fsSL https://get.pulumi.com | sh"))
+                out.append(
+                    Finding(
+                        "pulumi",
+                        "blocker",
+                        f"pulumi {version} is older than {_MINIMUM_VERSION}",
+                        "upgrade: curl -fsSL https://get.pulumi.com | sh",
+                    )
+                )
             else:
                 out.append(Finding("pulumi", "ok", f"pulumi {version}"))
     if which("kubectl") is None:
-        out.append(Finding("kubectl", "warn", "kubectl is not on PATH (needed to use the cluster, not to build it)",
-                           KUBECTL_INSTALL))
+        out.append(
+            Finding(
+                "kubectl",
+                "warn",
+                "kubectl is not on PATH (needed to use the cluster, not to build it)",
+                KUBECTL_INSTALL,
+            )
+        )
     else:
         raw = _version_of(["kubectl", "version", "--client", "-o", "json"], run)
         try:
@@ -299,8 +364,14 @@ def check_tools(which: Callable[[str], str | None] = shutil.which, run: Runner =
         else:
             want = int(kubernetes_version.split(".")[1])
             if abs(minor - want) > 1:
-                out.append(Finding("kubectl", "warn", f"kubectl {git} is more than one minor version from "
-                                   f"the cluster's {kubernetes_version}", f"install kubectl 1.{want}"))
+                out.append(
+                    Finding(
+                        "kubectl",
+                        "warn",
+                        f"kubectl {git} is more than one minor version from the cluster's {kubernetes_version}",
+                        f"install kubectl 1.{want}",
+                    )
+                )
             else:
                 out.append(Finding("kubectl", "ok", f"kubectl {git}"))
     return out
@@ -308,14 +379,22 @@ def check_tools(which: Callable[[str], str | None] = shutil.which, run: Runner =
 
 def _support(check: str, what: str, end: str | None, today: dt.date, fix: str) -> Finding:
     if end is None:
-        return Finding(check, "warn", f"{what}: no end-of-standard-support date known to this mlplatform",
-                       "check the AWS version calendar, or upgrade mlplatform")
+        return Finding(
+            check,
+            "warn",
+            f"{what}: no end-of-standard-support date known to this mlplatform",
+            "check the AWS version calendar, or upgrade mlplatform",
+        )
     days = (dt.date.fromisoformat(end) - today).days
     if days < 0:
         return Finding(check, "warn", f"{what} left standard support on {end}: extended support is billed extra", fix)
     if days <= NEAR_END_DAYS:
-        return Finding(check, "warn", f"{what} leaves standard support on {end} (in {days} days), then extended "
-                       "support is billed extra", fix)
+        return Finding(
+            check,
+            "warn",
+            f"{what} leaves standard support on {end} (in {days} days), then extended support is billed extra",
+            fix,
+        )
     return Finding(check, "ok", f"{what} is in standard support until {end}")
 
 
@@ -325,12 +404,25 @@ def check_support_dates(spec: StackSpec, today: dt.date | None = None) -> list[F
     out = []
     if spec.cluster.existing is None:
         k8s = spec.cluster.kubernetes_version or KUBERNETES_VERSION
-        out.append(_support("eks version", f"EKS {k8s}", EKS_STANDARD_SUPPORT_END.get(k8s), today,
-                            "upgrade mlplatform (its pin moves) or set cluster.kubernetes_version to a newer version"))
+        out.append(
+            _support(
+                "eks version",
+                f"EKS {k8s}",
+                EKS_STANDARD_SUPPORT_END.get(k8s),
+                today,
+                "upgrade mlplatform (its pin moves) or set cluster.kubernetes_version to a newer version",
+            )
+        )
     if spec.database.existing is None:
-        out.append(_support("postgres version", f"RDS PostgreSQL {POSTGRES_MAJOR}",
-                            POSTGRES_STANDARD_SUPPORT_END.get(POSTGRES_MAJOR), today,
-                            "upgrade mlplatform, then run a major version upgrade of the database"))
+        out.append(
+            _support(
+                "postgres version",
+                f"RDS PostgreSQL {POSTGRES_MAJOR}",
+                POSTGRES_STANDARD_SUPPORT_END.get(POSTGRES_MAJOR),
+                today,
+                "upgrade mlplatform, then run a major version upgrade of the database",
+            )
+        )
     return out
 
 
@@ -362,13 +454,25 @@ def check_cloud(spec: StackSpec, endpoint_url: str | None = None) -> list[Findin
         for need in quota_needs(spec, vcpus, offered, zones).values():
             findings.append(judge_quota(need, read_quota(quotas, need.code), spec.region))
     except (ClientError, BotoCoreError, NoCredentialsError) as e:
-        findings.append(Finding("aws", "blocker", f"an AWS call failed: {e}".splitlines()[0],
-                                "check the credentials' permissions (ec2:Describe*, servicequotas:Get*)"))
+        findings.append(
+            Finding(
+                "aws",
+                "blocker",
+                f"an AWS call failed: {e}".splitlines()[0],
+                "check the credentials' permissions (ec2:Describe*, servicequotas:Get*)",
+            )
+        )
     return findings
 
 
-def run_preflight(spec: StackSpec, *, cloud: bool = True, tools: bool = True, today: dt.date | None = None,
-                  endpoint_url: str | None = None) -> Report:
+def run_preflight(
+    spec: StackSpec,
+    *,
+    cloud: bool = True,
+    tools: bool = True,
+    today: dt.date | None = None,
+    endpoint_url: str | None = None,
+) -> Report:
     report = Report()
     if cloud:
         report.findings += check_cloud(spec, endpoint_url)

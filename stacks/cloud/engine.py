@@ -24,14 +24,15 @@ import os
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from ..config.spec import SpecError
 from ..plan.offline import DATA_TYPES
 from .doctor import AWS_LOGIN, PULUMI_INSTALL, aws_client
-from ..config.spec import SpecError
 
 # Python SDK distribution -> provider plugin name.
 PROVIDER_SDKS = {"pulumi_aws": "aws", "pulumi_kubernetes": "kubernetes", "pulumi_random": "random"}
@@ -91,13 +92,22 @@ class Project:
 
 def project_of(source: Any, directory: str | Path | None = None) -> Project:
     """The engine's view of a StackSource: it must be a project folder's stack (Pulumi.yaml + Pulumi.<stack>.yaml)."""
-    if source.project is None or not source.project.exists or source.stack_file is None \
-            or source.stack_file.kind != "pulumi":
+    if (
+        source.project is None
+        or not source.project.exists
+        or source.stack_file is None
+        or source.stack_file.kind != "pulumi"
+    ):
         d = Path(directory) if directory is not None else Path(".")
         raise EngineError("--dir", f"{d} has no Pulumi.yaml", f"run `mlplatform init {d}` first, or pass --dir PROJECT")
-    return Project(directory=source.project.directory.resolve(), stack=source.stack, name=source.project.name,
-                   backend_url=source.project.backend_url, secrets_provider=source.secrets_provider,
-                   config=source.stack_file.config)
+    return Project(
+        directory=source.project.directory.resolve(),
+        stack=source.stack,
+        name=source.project.name,
+        backend_url=source.project.backend_url,
+        secrets_provider=source.secrets_provider,
+        config=source.stack_file.config,
+    )
 
 
 def load_project(directory: str | Path, stack: str | None = None) -> Project:
@@ -113,8 +123,11 @@ def engine_env(project: Project, environ: Mapping[str, str] | None = None) -> di
     env = {"PULUMI_SKIP_UPDATE_CHECK": "true"}
     if project.secrets_provider in (None, "passphrase"):
         if "PULUMI_CONFIG_PASSPHRASE" not in environ and "PULUMI_CONFIG_PASSPHRASE_FILE" not in environ:
-            raise EngineError("PULUMI_CONFIG_PASSPHRASE", "not set, and this stack's secrets use a passphrase",
-                              "export PULUMI_CONFIG_PASSPHRASE=... (keep it in your password manager)")
+            raise EngineError(
+                "PULUMI_CONFIG_PASSPHRASE",
+                "not set, and this stack's secrets use a passphrase",
+                "export PULUMI_CONFIG_PASSPHRASE=... (keep it in your password manager)",
+            )
     return env
 
 
@@ -127,13 +140,15 @@ def open_stack(project: Project) -> Any:
     env = engine_env(project)
     if project.local_backend:
         (project.directory / project.backend_url.removeprefix("file://")).mkdir(exist_ok=True)  # type: ignore[union-attr]
-    opts = auto.LocalWorkspaceOptions(work_dir=str(project.directory), env_vars=env,
-                                      secrets_provider=project.secrets_provider)
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(project.directory), env_vars=env, secrets_provider=project.secrets_provider
+    )
     try:
         stack = auto.create_or_select_stack(stack_name=project.stack, work_dir=str(project.directory), opts=opts)
         ws = stack.workspace
-        for name, version in missing_plugins([(p.name, p.version) for p in ws.list_plugins()
-                                              if p.kind == "resource"]).items():
+        for name, version in missing_plugins(
+            [(p.name, p.version) for p in ws.list_plugins() if p.kind == "resource"]
+        ).items():
             ws.install_plugin(name, f"v{version}")
     except auto.errors.CommandError as e:
         raise EngineError("pulumi", _first_line(str(e)), "see `pulumi about` in the project folder") from None
@@ -149,15 +164,39 @@ def _first_line(text: str) -> str:
 
 
 # -- event rendering ----------------------------------------------------------------------------
-SYMBOLS = {"create": ("+", "green"), "update": ("~", "yellow"), "delete": ("-", "red"), "replace": ("+-", "magenta"),
-           "create-replacement": ("++", "magenta"), "delete-replaced": ("--", "magenta"), "read": (">", "cyan"),
-           "refresh": ("~", "cyan"), "import": ("=", "cyan")}
-DONE = {"create": "created", "update": "updated", "delete": "deleted", "replace": "replaced",
-        "create-replacement": "created replacement", "delete-replaced": "deleted original", "read": "read",
-        "refresh": "refreshed", "import": "imported"}
-PLANNED = {"create": "to create", "update": "to update", "delete": "to delete", "replace": "to replace",
-           "create-replacement": "to create replacement", "delete-replaced": "to delete original",
-           "read": "to read", "refresh": "to refresh", "import": "to import"}
+SYMBOLS = {
+    "create": ("+", "green"),
+    "update": ("~", "yellow"),
+    "delete": ("-", "red"),
+    "replace": ("+-", "magenta"),
+    "create-replacement": ("++", "magenta"),
+    "delete-replaced": ("--", "magenta"),
+    "read": (">", "cyan"),
+    "refresh": ("~", "cyan"),
+    "import": ("=", "cyan"),
+}
+DONE = {
+    "create": "created",
+    "update": "updated",
+    "delete": "deleted",
+    "replace": "replaced",
+    "create-replacement": "created replacement",
+    "delete-replaced": "deleted original",
+    "read": "read",
+    "refresh": "refreshed",
+    "import": "imported",
+}
+PLANNED = {
+    "create": "to create",
+    "update": "to update",
+    "delete": "to delete",
+    "replace": "to replace",
+    "create-replacement": "to create replacement",
+    "delete-replaced": "to delete original",
+    "read": "to read",
+    "refresh": "to refresh",
+    "import": "to import",
+}
 
 
 def _short(urn: str) -> tuple[str, str]:
@@ -208,7 +247,7 @@ class Progress:
             self.console = Console(highlight=False)
 
     # rich Live around the operation: `with progress: stack.up(on_event=progress)`
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         from rich.live import Live
 
         self._live = Live(self.render(), console=self.console, refresh_per_second=4, transient=True)
@@ -253,8 +292,9 @@ class Progress:
             elif d.severity == "warning" and msg:
                 self.warnings.append(where + msg.splitlines()[0])
         elif event.summary_event is not None:
-            self.changes = {str(getattr(k, "value", k)): int(v)
-                            for k, v in event.summary_event.resource_changes.items()}
+            self.changes = {
+                str(getattr(k, "value", k)): int(v) for k, v in event.summary_event.resource_changes.items()
+            }
         if self._live is not None:
             self._live.update(self.render())
 
@@ -313,8 +353,8 @@ def _run(verb: str, call: Callable[..., Any], progress: Progress, **kwargs: Any)
 def require_deployable(project: Project) -> None:
     """Refuse (one SpecError) a stack the engine must not build: invalid config, or runners enabled
     without their GitHub App secret. Offline and instant, so it runs before anything else."""
-    from .secrets_check import check_deployable
     from ..config.spec import spec_from_stack_config
+    from .secrets_check import check_deployable
 
     check_deployable(spec_from_stack_config(project.config), project.config)
 
@@ -403,8 +443,13 @@ def _chart(r: Mapping[str, Any]) -> str:
 def teardown_phases(resources: list[Mapping[str, Any]], keep: list[str]) -> list[tuple[str, list[str]]]:
     """Ordered (label, urns) phases of a destroy; the kept resources and the root stack are in none."""
     kept = set(keep)
-    live = [r for r in resources if r["urn"] not in kept and r.get("type") != "pulumi:pulumi:Stack"
-            and not str(r.get("type", "")).startswith("pulumi:providers:")]
+    live = [
+        r
+        for r in resources
+        if r["urn"] not in kept
+        and r.get("type") != "pulumi:pulumi:Stack"
+        and not str(r.get("type", "")).startswith("pulumi:providers:")
+    ]
 
     def is_lb_owner(r: Mapping[str, Any]) -> bool:
         t = r["type"]
@@ -456,8 +501,9 @@ def stack_resources(stack: Any) -> tuple[Any, list[dict[str, Any]]]:
     return state, list((state.deployment or {}).get("resources") or [])
 
 
-def destroy(project: Project, purge: bool, confirm: Callable[[DestroyPlan], bool], console: Any = None
-            ) -> tuple[DestroyPlan, list[Progress]]:
+def destroy(
+    project: Project, purge: bool, confirm: Callable[[DestroyPlan], bool], console: Any = None
+) -> tuple[DestroyPlan, list[Progress]]:
     """Ordered teardown (see the module docstring). `confirm(plan)` is asked before anything is deleted."""
     from pulumi import automation as auto
 
@@ -486,5 +532,8 @@ def _lift_db_deletion_protection(resources: list[Mapping[str, Any]], region: str
     for r in resources:
         if r.get("type") == "aws:rds/instance:Instance" and (r.get("outputs") or {}).get("deletionProtection"):
             rds = rds or aws_client("rds", region)
-            rds.modify_db_instance(DBInstanceIdentifier=r["outputs"].get("identifier", r.get("id")),
-                                   DeletionProtection=False, ApplyImmediately=True)
+            rds.modify_db_instance(
+                DBInstanceIdentifier=r["outputs"].get("identifier", r.get("id")),
+                DeletionProtection=False,
+                ApplyImmediately=True,
+            )

@@ -58,25 +58,34 @@ def find_orphans(region: str, stack: str, endpoint_url: str | None = None) -> li
     """Every resource of KINDS in `region` tagged as owned by `stack`, in deletion order."""
     ec2 = aws_client("ec2", region, endpoint_url)
     found: list[Orphan] = []
-    for page in ec2.get_paginator("describe_instances").paginate(Filters=_ec2_filters(stack) + [
-            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]):
+    for page in ec2.get_paginator("describe_instances").paginate(
+        Filters=_ec2_filters(stack)
+        + [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
+    ):
         for res in page["Reservations"]:
             found += [Orphan("instance", i["InstanceId"], _name(i.get("Tags"))) for i in res["Instances"]]
 
     elbv2 = aws_client("elbv2", region, endpoint_url)
     lbs = [lb for page in elbv2.get_paginator("describe_load_balancers").paginate() for lb in page["LoadBalancers"]]
     for start in range(0, len(lbs), 20):  # describe_tags takes at most 20 ARNs
-        batch = {lb["LoadBalancerArn"]: lb for lb in lbs[start:start + 20]}
+        batch = {lb["LoadBalancerArn"]: lb for lb in lbs[start : start + 20]}
         for desc in elbv2.describe_tags(ResourceArns=list(batch))["TagDescriptions"]:
             if _owned(desc.get("Tags"), stack):
-                found.append(Orphan("load-balancer", desc["ResourceArn"], batch[desc["ResourceArn"]]["LoadBalancerName"]))
+                found.append(
+                    Orphan("load-balancer", desc["ResourceArn"], batch[desc["ResourceArn"]]["LoadBalancerName"])
+                )
 
     for page in ec2.get_paginator("describe_network_interfaces").paginate(Filters=_ec2_filters(stack)):
-        found += [Orphan("network-interface", n["NetworkInterfaceId"], n.get("Description", ""))
-                  for n in page["NetworkInterfaces"]]
+        found += [
+            Orphan("network-interface", n["NetworkInterfaceId"], n.get("Description", ""))
+            for n in page["NetworkInterfaces"]
+        ]
     for page in ec2.get_paginator("describe_security_groups").paginate(Filters=_ec2_filters(stack)):
-        found += [Orphan("security-group", g["GroupId"], g["GroupName"])
-                  for g in page["SecurityGroups"] if g["GroupName"] != "default"]
+        found += [
+            Orphan("security-group", g["GroupId"], g["GroupName"])
+            for g in page["SecurityGroups"]
+            if g["GroupName"] != "default"
+        ]
 
     logs = aws_client("logs", region, endpoint_url)
     for page in logs.get_paginator("describe_log_groups").paginate():
@@ -130,9 +139,15 @@ def delete_orphans(orphans: list[Orphan], region: str, endpoint_url: str | None 
             except ClientError:
                 pass  # already gone: its delete below reports it
         for g in described:
-            for direction, revoke in (("IpPermissions", ec2.revoke_security_group_ingress),
-                                      ("IpPermissionsEgress", ec2.revoke_security_group_egress)):
-                refs = [p for p in g.get(direction, []) if any(u.get("GroupId") in ids for u in p.get("UserIdGroupPairs", []))]
+            for direction, revoke in (
+                ("IpPermissions", ec2.revoke_security_group_ingress),
+                ("IpPermissionsEgress", ec2.revoke_security_group_egress),
+            ):
+                refs = [
+                    p
+                    for p in g.get(direction, [])
+                    if any(u.get("GroupId") in ids for u in p.get("UserIdGroupPairs", []))
+                ]
                 if refs:
                     try:
                         revoke(GroupId=g["GroupId"], IpPermissions=refs)

@@ -8,7 +8,8 @@ works without them (it warns once and shows the secret as unset); `preview` and 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mlplatform.components.ci_runners import CONFIG_NAMESPACE, GITHUB_APP_KEYS
 
@@ -21,8 +22,10 @@ MUST_BE_ENCRYPTED = (f"{CONFIG_NAMESPACE}:github_app_private_key",)
 
 def github_app_fix() -> str:
     """How to set the GitHub App secret config (in the project folder)."""
-    return ("run `pulumi config set --secret mlplatform:github_app_id <app id>` in the project folder, likewise "
-            "github_app_installation_id and github_app_private_key (< the App's .pem), or set runners.enabled: false")
+    return (
+        "run `pulumi config set --secret mlplatform:github_app_id <app id>` in the project folder, likewise "
+        "github_app_installation_id and github_app_private_key (< the App's .pem), or set runners.enabled: false"
+    )
 
 
 def _is_set(value: Any) -> bool:
@@ -54,12 +57,18 @@ def require_runner_settings(spec: StackSpec, github_app_set: bool) -> None:
     if not spec.runners.enabled:
         return
     if not github_app_set:
-        raise SpecError(", ".join(GITHUB_APP_CONFIG_KEYS), "not set while runners are enabled (the runners "
-                        "could not register with GitHub)", github_app_fix())
+        raise SpecError(
+            ", ".join(GITHUB_APP_CONFIG_KEYS),
+            "not set while runners are enabled (the runners could not register with GitHub)",
+            github_app_fix(),
+        )
     if not spec.runners.github_config_url:
-        raise SpecError("runners.github_config_url", "not set while runners are enabled",
-                        "set it to https://github.com/<org> (or .../<org>/<repo>) in the stack config "
-                        "(`mlplatform init --github-org`), or set runners.enabled: false")
+        raise SpecError(
+            "runners.github_config_url",
+            "not set while runners are enabled",
+            "set it to https://github.com/<org> (or .../<org>/<repo>) in the stack config "
+            "(`mlplatform init --github-org`), or set runners.enabled: false",
+        )
 
 
 def check_deployable(spec: StackSpec, config: Mapping[str, Any]) -> None:
@@ -70,10 +79,16 @@ def check_deployable(spec: StackSpec, config: Mapping[str, Any]) -> None:
     """
     missing = missing_secrets(spec, config)
     if missing:
-        raise SpecError(", ".join(missing), "not set while runners are enabled (the runners could not "
-                        "register with GitHub)", github_app_fix())
+        raise SpecError(
+            ", ".join(missing),
+            "not set while runners are enabled (the runners could not register with GitHub)",
+            github_app_fix(),
+        )
     clear = stored_in_clear(spec, config)
     if clear:
-        raise SpecError(", ".join(clear), "is stored in clear text in the stack file",
-                        f"remove it and set it again with `pulumi config set --secret {clear[0]} ...`")
+        raise SpecError(
+            ", ".join(clear),
+            "is stored in clear text in the stack file",
+            f"remove it and set it again with `pulumi config set --secret {clear[0]} ...`",
+        )
     require_runner_settings(spec, github_app_set=True)

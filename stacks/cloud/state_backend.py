@@ -19,8 +19,8 @@ from typing import Any
 
 from mlplatform.components._common import MANAGED_BY
 
-from .doctor import aws_client
 from ..config.spec import SpecError
+from .doctor import aws_client
 
 LOCAL_STATE_DIR = ".pulumi-state"
 TLS_SID = "DenyInsecureTransport"
@@ -78,17 +78,26 @@ def ensure_state_bucket(bucket: str, region: str, kms_key_arn: str | None = None
         s3.head_bucket(Bucket=bucket)
     except ClientError as e:
         if _code(e) in ("403", "AccessDenied", "Forbidden"):
-            raise SpecError("--state-bucket", f"bucket {bucket} exists but this account can't use it",
-                            "choose another name with --state-bucket") from None
+            raise SpecError(
+                "--state-bucket",
+                f"bucket {bucket} exists but this account can't use it",
+                "choose another name with --state-bucket",
+            ) from None
         if _code(e) not in ("404", "NoSuchBucket", "NotFound"):
             raise
         kwargs: dict[str, Any] = {"Bucket": bucket, "ObjectOwnership": "BucketOwnerEnforced"}
         if region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
         s3.create_bucket(**kwargs)
-        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
-            {"Key": "mlplatform:managed-by", "Value": MANAGED_BY},
-            {"Key": "mlplatform:component", "Value": "state-backend"}]})
+        s3.put_bucket_tagging(
+            Bucket=bucket,
+            Tagging={
+                "TagSet": [
+                    {"Key": "mlplatform:managed-by", "Value": MANAGED_BY},
+                    {"Key": "mlplatform:component", "Value": "state-backend"},
+                ]
+            },
+        )
         result.created = True
         result.changes.append("created")
 
@@ -96,10 +105,14 @@ def ensure_state_bucket(bucket: str, region: str, kms_key_arn: str | None = None
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         result.changes.append("versioning enabled")
 
-    rule: dict[str, Any] = ({"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
-                                                                     "KMSMasterKeyID": kms_key_arn},
-                             "BucketKeyEnabled": True} if kms_key_arn else
-                            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}})
+    rule: dict[str, Any] = (
+        {
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_arn},
+            "BucketKeyEnabled": True,
+        }
+        if kms_key_arn
+        else {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    )
     try:
         current = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     except ClientError:
@@ -108,8 +121,12 @@ def ensure_state_bucket(bucket: str, region: str, kms_key_arn: str | None = None
         s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]})
         result.changes.append("default encryption " + ("SSE-KMS" if kms_key_arn else "SSE-S3"))
 
-    blocked = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
-               "RestrictPublicBuckets": True}
+    blocked = {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
     try:
         pab = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     except ClientError:
@@ -123,8 +140,9 @@ def ensure_state_bucket(bucket: str, region: str, kms_key_arn: str | None = None
     except ClientError:
         owner = []
     if [r.get("ObjectOwnership") for r in owner] != ["BucketOwnerEnforced"]:
-        s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={
-            "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+        s3.put_bucket_ownership_controls(
+            Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+        )
         result.changes.append("ACLs disabled")
 
     try:
@@ -165,16 +183,22 @@ def ensure_secrets_key(alias: str, region: str, kms: Any = None) -> tuple[str, B
             raise
         meta = kms.create_key(
             Description="mlplatform: encrypts Pulumi stack secrets and the state bucket",
-            KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT",
-            Tags=[{"TagKey": "mlplatform:managed-by", "TagValue": MANAGED_BY},
-                  {"TagKey": "mlplatform:component", "TagValue": "state-backend"}],
+            KeyUsage="ENCRYPT_DECRYPT",
+            KeySpec="SYMMETRIC_DEFAULT",
+            Tags=[
+                {"TagKey": "mlplatform:managed-by", "TagValue": MANAGED_BY},
+                {"TagKey": "mlplatform:component", "TagValue": "state-backend"},
+            ],
         )["KeyMetadata"]
         kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
         result.created = True
         result.changes.append(f"created KMS key {alias}")
     if meta.get("KeyState") not in (None, "Enabled"):
-        raise SpecError("--kms-alias", f"KMS key {alias} is {meta['KeyState']}",
-                        "enable it, or choose another alias with --kms-alias")
+        raise SpecError(
+            "--kms-alias",
+            f"KMS key {alias} is {meta['KeyState']}",
+            "enable it, or choose another alias with --kms-alias",
+        )
     if not kms.get_key_rotation_status(KeyId=meta["KeyId"]).get("KeyRotationEnabled"):
         kms.enable_key_rotation(KeyId=meta["KeyId"])
         result.changes.append("key rotation enabled")
@@ -190,8 +214,13 @@ class StateBackend:
     changes: list[str] = field(default_factory=list)
 
 
-def ensure_s3_backend(region: str, bucket: str | None = None, kms_alias: str | None = None,
-                      use_kms: bool = True, account: str | None = None) -> StateBackend:
+def ensure_s3_backend(
+    region: str,
+    bucket: str | None = None,
+    kms_alias: str | None = None,
+    use_kms: bool = True,
+    account: str | None = None,
+) -> StateBackend:
     """Bucket (+ KMS key for secrets and bucket encryption when `use_kms`), created or adopted."""
     if bucket is None:
         if account is None:

@@ -19,7 +19,7 @@ from ..errors import SpecError
 class _Dumper(yaml.SafeDumper):
     """Block style, lists indented under their key."""
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:  # noqa: ARG002
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 
 
@@ -68,8 +68,11 @@ def _block_seq(container: Any, key: str, path: Path) -> Any:
     if not isinstance(seq, CommentedSeq):
         raise SpecError(key, f"{path}: must be a list of teams", "write it as `- name: ...` entries")
     if len(seq) and seq.fa.flow_style():
-        raise SpecError(key, f"{path}: the list is written in flow style ([...])",
-                        "write it as a block list (`- name: ...` lines) so `team` can edit it, or edit it by hand")
+        raise SpecError(
+            key,
+            f"{path}: the list is written in flow style ([...])",
+            "write it as a block list (`- name: ...` lines) so `team` can edit it, or edit it by hand",
+        )
     return seq if len(seq) else None
 
 
@@ -81,7 +84,7 @@ def add(text: str, doc: Any, container: Any, key: str, kind: str, path: Path, en
     if seq is not None:
         line, key_col = seq.lc.item(len(seq) - 1)
         dash_col = lines[line].rfind("-", 0, key_col)
-        if dash_col < 0 or lines[line][dash_col + 1:key_col].strip():
+        if dash_col < 0 or lines[line][dash_col + 1 : key_col].strip():
             raise SpecError(key, f"{path}: cannot find where the last team entry starts", "add the team by hand")
         at = _block_end(lines, line, dash_col, items_at_col=False)
         return "".join(lines[:at]) + _render_item(entry, dash_col, key_col, nl) + "".join(lines[at:])
@@ -109,8 +112,11 @@ def remove(text: str, container: Any, key: str, path: Path, team: str) -> str:
     seq = _block_seq(container, key, path)
     names = [item.get("name") if hasattr(item, "get") else None for item in (seq or [])]
     if team not in names:
-        raise SpecError("team", f"no team {team!r} in {path}",
-                        f"teams there: {', '.join(map(str, names))}" if names else "it lists no teams")
+        raise SpecError(
+            "team",
+            f"no team {team!r} in {path}",
+            f"teams there: {', '.join(map(str, names))}" if names else "it lists no teams",
+        )
     i = names.index(team)
     if len(seq) == 1:  # the last team: the key goes too
         kline, kcol = container.lc.key(key)
@@ -118,7 +124,7 @@ def remove(text: str, container: Any, key: str, path: Path, team: str) -> str:
     else:
         line, key_col = seq.lc.item(i)
         dash_col = lines[line].rfind("-", 0, key_col)
-        if dash_col < 0 or lines[line][dash_col + 1:key_col].strip():
+        if dash_col < 0 or lines[line][dash_col + 1 : key_col].strip():
             raise SpecError(key, f"{path}: cannot find where team {team!r} starts", "remove the team by hand")
         start, end = line, _block_end(lines, line, dash_col, items_at_col=False)
     removed = "".join(lines[start:end])

@@ -19,10 +19,11 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from mlplatform.components.versions import HELM_CHARTS
 
@@ -43,7 +44,7 @@ class FactsMissing(LookupError):
     """No derived facts for a chart (not pinned, or the data files were not generated)."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def chart_facts(chart: str) -> dict[str, Any]:
     """The facts file of a pinned chart: keys, defaults, values_schema."""
     path = DATA / f"chart-{chart}.json"
@@ -57,7 +58,7 @@ def chart_defaults(chart: str) -> dict[str, Any]:
     return copy.deepcopy(chart_facts(chart)["defaults"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def known_paths(chart: str) -> dict[tuple[str, ...], dict[str, Any]]:
     """Every key path of the chart (list items as `[]`) -> its node (type, free_form, commented)."""
     out: dict[tuple[str, ...], dict[str, Any]] = {}
@@ -109,8 +110,14 @@ def type_problem(node: dict[str, Any], value: Any) -> str | None:
     return f"is {_A[got]}, the chart's default is {_A[want]}"
 
 
-_A = {"boolean": "true/false", "number": "a number", "string": "a string", "array": "a list", "object": "a mapping",
-      "null": "null"}
+_A = {
+    "boolean": "true/false",
+    "number": "a number",
+    "string": "a string",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
 
 
 @dataclass
@@ -159,8 +166,13 @@ def check_values(chart: str, values: dict[str, Any], free_form: tuple[str, ...] 
             if problem:
                 report.mismatched.append(f"{dotted}: {problem}")
                 continue
-            if (dotted in stops or str(k) in FREE_FORM_NAMES or fact.get("free_form") or fact.get("commented")
-                    or fact.get("type") == "null"):
+            if (
+                dotted in stops
+                or str(k) in FREE_FORM_NAMES
+                or fact.get("free_form")
+                or fact.get("commented")
+                or fact.get("type") == "null"
+            ):
                 if isinstance(v, (dict, list)) and v:
                     report.stopped_at.append(dotted)
                 continue
@@ -201,7 +213,7 @@ def schema_errors(chart: str, values: dict[str, Any]) -> list[str]:
 
 
 # -- custom resources ------------------------------------------------------------------------------
-@lru_cache(maxsize=None)
+@cache
 def _crd_index() -> dict[str, tuple[str, Path]]:
     """`<group>/<version>/<Kind>` -> (chart, facts file), over every pinned chart's CRD facts."""
     out: dict[str, tuple[str, Path]] = {}
@@ -213,7 +225,7 @@ def _crd_index() -> dict[str, tuple[str, Path]]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _crds(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())["crds"]
 
@@ -246,8 +258,14 @@ def structural_to_jsonschema(schema: dict[str, Any], root: bool = True) -> dict[
         if "enum" in s:
             s["enum"] = [*s["enum"], None]
     if "properties" in s:
-        s["properties"] = {k: ({"type": "object"} if k == "metadata" and (root or embedded)
-                               else structural_to_jsonschema(v, root=False)) for k, v in s["properties"].items()}
+        s["properties"] = {
+            k: (
+                {"type": "object"}
+                if k == "metadata" and (root or embedded)
+                else structural_to_jsonschema(v, root=False)
+            )
+            for k, v in s["properties"].items()
+        }
     for k in ("items", "not"):
         if isinstance(s.get(k), dict):
             s[k] = structural_to_jsonschema(s[k], root=False)
@@ -266,7 +284,7 @@ def structural_to_jsonschema(schema: dict[str, Any], root: bool = True) -> dict[
     return s
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(api_version: str, kind: str) -> Any:
     import jsonschema
 
@@ -280,7 +298,7 @@ def _validator(api_version: str, kind: str) -> Any:
 def _describe(e: Any) -> str:
     where = ".".join(str(p) for p in e.absolute_path) or "(object)"
     if e.validator == "additionalProperties" and isinstance(e.instance, dict):
-        allowed = sorted((e.schema.get("properties") or {}))
+        allowed = sorted(e.schema.get("properties") or {})
         extra = [k for k in e.instance if k not in allowed]
         parts = []
         for k in extra:
@@ -319,6 +337,20 @@ def installed_kinds() -> Iterator[tuple[str, str, str]]:
         yield chart, group_version, kind
 
 
-__all__ = ["ARRAY", "FREE_FORM", "FactsMissing", "ValuesReport", "chart_defaults", "chart_facts", "check_values",
-           "crd_for", "custom_resource_errors", "deep_merge", "did_you_mean", "known_paths", "schema_errors",
-           "structural_to_jsonschema", "type_problem"]
+__all__ = [
+    "ARRAY",
+    "FREE_FORM",
+    "FactsMissing",
+    "ValuesReport",
+    "chart_defaults",
+    "chart_facts",
+    "check_values",
+    "crd_for",
+    "custom_resource_errors",
+    "deep_merge",
+    "did_you_mean",
+    "known_paths",
+    "schema_errors",
+    "structural_to_jsonschema",
+    "type_problem",
+]

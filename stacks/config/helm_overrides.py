@@ -9,8 +9,9 @@ be one the component owns for safety, and the chart must be installed by this st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .spec import SpecError, StackSpec
 
@@ -36,25 +37,51 @@ def _no_gpu(spec: StackSpec) -> str | None:
 
 
 HELM_VALUES: tuple[HelmValuesField, ...] = (
-    HelmValuesField("monitoring", "helm_values", lambda s: "kube-prometheus-stack",
-                    lambda s: "monitoring.existing adopts a release mlplatform does not install"
-                    if s.monitoring.existing else None),
+    HelmValuesField(
+        "monitoring",
+        "helm_values",
+        lambda s: "kube-prometheus-stack",
+        lambda s: "monitoring.existing adopts a release mlplatform does not install" if s.monitoring.existing else None,
+    ),
     HelmValuesField("monitoring", "dcgm_exporter_helm_values", lambda s: "dcgm-exporter", lambda s: None),
     HelmValuesField("mlflow", "helm_values", lambda s: "mlflow", lambda s: None),
-    HelmValuesField("mlflow", "load_balancer_controller_helm_values", lambda s: "aws-load-balancer-controller",
-                    lambda s: None if s.mlflow.ingress else "mlflow.ingress is off: no load balancer controller"),
+    HelmValuesField(
+        "mlflow",
+        "load_balancer_controller_helm_values",
+        lambda s: "aws-load-balancer-controller",
+        lambda s: None if s.mlflow.ingress else "mlflow.ingress is off: no load balancer controller",
+    ),
     HelmValuesField("gpu", "helm_values", _gpu_chart, _no_gpu),
-    HelmValuesField("gpu", "device_plugin_helm_values", lambda s: "nvidia-device-plugin",
-                    lambda s: None if s.gpu.pools or s.gpu.existing else "the stack has no GPU nodes"),
-    HelmValuesField("runners", "helm_values", lambda s: "gha-runner-scale-set",
-                    lambda s: None if s.runners.enabled else "runners.enabled is false"),
-    HelmValuesField("runners", "controller_helm_values", lambda s: "gha-runner-scale-set-controller",
-                    lambda s: "runners.enabled is false" if not s.runners.enabled else
-                    "runners.existing_controller adopts a controller mlplatform does not install"
-                    if s.runners.existing_controller else None),
-    HelmValuesField("retraining", "helm_values", lambda s: "argo-workflows",
-                    lambda s: None if s.retraining.engine == "argo" else "retraining.engine is cronjob: Argo is "
-                    "not installed"),
+    HelmValuesField(
+        "gpu",
+        "device_plugin_helm_values",
+        lambda s: "nvidia-device-plugin",
+        lambda s: None if s.gpu.pools or s.gpu.existing else "the stack has no GPU nodes",
+    ),
+    HelmValuesField(
+        "runners",
+        "helm_values",
+        lambda s: "gha-runner-scale-set",
+        lambda s: None if s.runners.enabled else "runners.enabled is false",
+    ),
+    HelmValuesField(
+        "runners",
+        "controller_helm_values",
+        lambda s: "gha-runner-scale-set-controller",
+        lambda s: (
+            "runners.enabled is false"
+            if not s.runners.enabled
+            else "runners.existing_controller adopts a controller mlplatform does not install"
+            if s.runners.existing_controller
+            else None
+        ),
+    ),
+    HelmValuesField(
+        "retraining",
+        "helm_values",
+        lambda s: "argo-workflows",
+        lambda s: None if s.retraining.engine == "argo" else "retraining.engine is cronjob: Argo is not installed",
+    ),
 )
 
 
@@ -68,8 +95,7 @@ def check_helm_values(spec: StackSpec) -> None:
         chart = f.chart(spec)
         why_not = f.not_installed(spec)
         if why_not:
-            raise SpecError(where, f"{why_not}, so there is no {chart} release to give values to",
-                            f"remove {where}")
+            raise SpecError(where, f"{why_not}, so there is no {chart} release to give values to", f"remove {where}")
         from mlplatform.components.helm_values import owned_problem
         from mlplatform.components.versions import HELM_CHARTS
 
@@ -82,9 +108,11 @@ def check_helm_values(spec: StackSpec) -> None:
         report = check_values(chart, values)
         for path in report.unknown:
             hint = report.suggestions.get(path)
-            raise SpecError(f"{where}.{path}", f"{chart} {version} has no value {path}",
-                            f"did you mean {hint}?" if hint else
-                            f"use a key of the {chart} {version} chart's values.yaml")
+            raise SpecError(
+                f"{where}.{path}",
+                f"{chart} {version} has no value {path}",
+                f"did you mean {hint}?" if hint else f"use a key of the {chart} {version} chart's values.yaml",
+            )
         for problem in report.mismatched:
             path, _, what = problem.partition(": ")
             raise SpecError(f"{where}.{path}", f"{chart} {version}: {what}", "give it the type the chart takes")

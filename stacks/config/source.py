@@ -90,9 +90,16 @@ class StackSource:
 
     def to_dict(self) -> dict[str, Any]:
         """The `source` object of every `--json` output."""
-        return {"kind": self.kind, "stack": self.stack, "file": str(self.file.resolve()) if self.file else None,
-                "profile": self.profile, "profile_from": self.resolved.profile_from if self.kind != "plan" else "plan",
-                "region": self.region, "overrides": self.overrides(), "notices": self.notices}
+        return {
+            "kind": self.kind,
+            "stack": self.stack,
+            "file": str(self.file.resolve()) if self.file else None,
+            "profile": self.profile,
+            "profile_from": self.resolved.profile_from if self.kind != "plan" else "plan",
+            "region": self.region,
+            "overrides": self.overrides(),
+            "notices": self.notices,
+        }
 
     # -- what it makes -----------------------------------------------------------------------------
     def plan(self) -> Any:
@@ -110,13 +117,16 @@ class StackSource:
                 raise SpecError(key_path(self.spec, e.field), e.problem, e.fix) from None
         return self._plan
 
-    def with_profile(self, profile: str) -> "StackSource":
+    def with_profile(self, profile: str) -> StackSource:
         """The same stack at another profile, every value the user set kept (what `upgrade` diffs to)."""
         if self.stack_file is not None and self.stack_file.kind == "pulumi":
             res = resolve_stack_config(self.stack_file.config, self.sets, profile=profile)
         elif self.stack_file is not None:
-            res = resolve(profile=profile, sets=self.sets,
-                          overrides={k: v for k, v in self.stack_file.data.items() if k not in ("profile", "team_size")})
+            res = resolve(
+                profile=profile,
+                sets=self.sets,
+                overrides={k: v for k, v in self.stack_file.data.items() if k not in ("profile", "team_size")},
+            )
         else:
             res = resolve(profile=profile, sets=self.sets, overrides=self.resolved.user, region=self.spec.region)
         return StackSource(self.kind, self.stack, res, self.file, self.project, self.stack_file, sets=self.sets)
@@ -141,22 +151,39 @@ def project_stack(project: ProjectFile, stack: str | None, what: str = "--stack"
     if stack:
         p = d / f"Pulumi.{stack}.yaml"
         if not p.is_file():
-            raise SpecError(what, f"{d} has no Pulumi.{stack}.yaml",
-                            f"pass --stack {' or --stack '.join(have)}" if have else f"run `mlplatform init {d} --stack {stack}`")
+            raise SpecError(
+                what,
+                f"{d} has no Pulumi.{stack}.yaml",
+                f"pass --stack {' or --stack '.join(have)}" if have else f"run `mlplatform init {d} --stack {stack}`",
+            )
         return p
     if not have:
-        raise SpecError("--dir", f"{d} has a Pulumi.yaml but no Pulumi.<stack>.yaml",
-                        f"run `mlplatform init {d}` there, or pass --config FILE")
+        raise SpecError(
+            "--dir",
+            f"{d} has a Pulumi.yaml but no Pulumi.<stack>.yaml",
+            f"run `mlplatform init {d}` there, or pass --config FILE",
+        )
     if len(have) > 1:
-        raise UsageError("--stack", f"{d} has {len(have)} stacks ({', '.join(have)})",
-                         f"pick one with --stack {' or --stack '.join(have)}")
+        raise UsageError(
+            "--stack",
+            f"{d} has {len(have)} stacks ({', '.join(have)})",
+            f"pick one with --stack {' or --stack '.join(have)}",
+        )
     return d / f"Pulumi.{have[0]}.yaml"
 
 
-def stack_source(profile: str | None = None, team_size: int | None = None, config_file: str | Path | None = None,
-                 sets: tuple[str, ...] | list[str] = (), stack: str | None = None, directory: str | Path | None = None,
-                 region: str | None = None, plan_file: str | Path | None = None,
-                 plan_option: str = "--plan", config_option: str = "--config") -> StackSource:
+def stack_source(
+    profile: str | None = None,
+    team_size: int | None = None,
+    config_file: str | Path | None = None,
+    sets: tuple[str, ...] | list[str] = (),
+    stack: str | None = None,
+    directory: str | Path | None = None,
+    region: str | None = None,
+    plan_file: str | Path | None = None,
+    plan_option: str = "--plan",
+    config_option: str = "--config",
+) -> StackSource:
     """The StackSource the shared options and the current folder describe (see the module docstring)."""
     from ..plan.offline import read_saved_plan
 
@@ -166,11 +193,23 @@ def stack_source(profile: str | None = None, team_size: int | None = None, confi
     if directory is not None and not Path(directory).is_dir():
         raise SpecError("--dir", f"no folder {directory}", "pass the project folder `mlplatform init` made")
     if plan_file is not None:
-        given = [o for o, v in (("--profile", profile), ("--team-size", team_size), ("--config", config_file),
-                                ("--set", sets), ("--region", region)) if v]
+        given = [
+            o
+            for o, v in (
+                ("--profile", profile),
+                ("--team-size", team_size),
+                ("--config", config_file),
+                ("--set", sets),
+                ("--region", region),
+            )
+            if v
+        ]
         if given:
-            raise SpecError(plan_option, f"a saved plan is already decided ({', '.join(given)} cannot change it)",
-                             f"drop {', '.join(given)}, or plan again without {plan_option}")
+            raise SpecError(
+                plan_option,
+                f"a saved plan is already decided ({', '.join(given)} cannot change it)",
+                f"drop {', '.join(given)}, or plan again without {plan_option}",
+            )
         saved = read_saved_plan(plan_file, plan_option)
         res = resolve(profile=saved.profile if saved.profile in PROFILES else None, region=saved.region)
         return StackSource("plan", stack or saved.stack, res, file=Path(plan_file), saved_plan=saved)
@@ -179,14 +218,25 @@ def stack_source(profile: str | None = None, team_size: int | None = None, confi
         if is_stack_file(p):
             sf = StackFile.read(p, what=config_option)
             if stack and stack != sf.stack:
-                raise UsageError("--stack", f"{p.name} is the file of stack {sf.stack}, not {stack}",
-                                 f"drop --stack, or pass --config Pulumi.{stack}.yaml")
+                raise UsageError(
+                    "--stack",
+                    f"{p.name} is the file of stack {sf.stack}, not {stack}",
+                    f"drop --stack, or pass --config Pulumi.{stack}.yaml",
+                )
             res = _resolve_file(sf, profile, team_size, region, sets)
-            return StackSource("config", sf.stack or DEFAULT_STACK, res, file=p, stack_file=sf,
-                               project=find_project(p.parent), sets=sets)
+            return StackSource(
+                "config",
+                sf.stack or DEFAULT_STACK,
+                res,
+                file=p,
+                stack_file=sf,
+                project=find_project(p.parent),
+                sets=sets,
+            )
         sf = StackFile.read(p, what=config_option)
-        res = resolve(profile=profile, team_size=team_size, config_file=None, sets=sets, region=region,
-                      overrides=sf.data)
+        res = resolve(
+            profile=profile, team_size=team_size, config_file=None, sets=sets, region=region, overrides=sf.data
+        )
         if profile is None and team_size is None and sf.data.get("profile"):
             res.profile_from = "file"
         return StackSource("config", stack or DEFAULT_STACK, res, file=p, stack_file=sf, sets=sets)
@@ -195,18 +245,22 @@ def stack_source(profile: str | None = None, team_size: int | None = None, confi
         path = project_stack(project, stack)
         sf = StackFile.read(path, what=str(path.name))
         res = _resolve_file(sf, profile, team_size, region, sets)
-        return StackSource("project", sf.stack or DEFAULT_STACK, res, file=path, project=project, stack_file=sf,
-                           sets=sets)
+        return StackSource(
+            "project", sf.stack or DEFAULT_STACK, res, file=path, project=project, stack_file=sf, sets=sets
+        )
     res = resolve(profile=profile, team_size=team_size, sets=sets, region=region)
     return StackSource("profile", stack or DEFAULT_STACK, res, sets=sets)
 
 
-def _resolve_file(sf: StackFile, profile: str | None, team_size: int | None, region: str | None,
-                  sets: tuple[str, ...]) -> Resolved:
+def _resolve_file(
+    sf: StackFile, profile: str | None, team_size: int | None, region: str | None, sets: tuple[str, ...]
+) -> Resolved:
     if profile or team_size:
-        raise SpecError(sf.what if sf.what.startswith("--") else "--profile",
-                        f"{sf.path} is a Pulumi stack file; it names its own profile",
-                        "drop --profile/--team-size, or change it with `mlplatform upgrade --to PROFILE`")
+        raise SpecError(
+            sf.what if sf.what.startswith("--") else "--profile",
+            f"{sf.path} is a Pulumi stack file; it names its own profile",
+            "drop --profile/--team-size, or change it with `mlplatform upgrade --to PROFILE`",
+        )
     try:
         return resolve_stack_config(sf.config, sets, profile=profile, team_size=team_size, region=region)
     except SpecError as e:
@@ -215,23 +269,33 @@ def _resolve_file(sf: StackFile, profile: str | None, team_size: int | None, reg
         raise type(e)(f"{sf.path.name}: {e.key}", e.problem, e.fix) from None
 
 
-def source_for(value: str, sets: tuple[str, ...] = (), region: str | None = None, stack: str | None = None,
-               what: str = "--from") -> StackSource:
+def source_for(
+    value: str, sets: tuple[str, ...] = (), region: str | None = None, stack: str | None = None, what: str = "--from"
+) -> StackSource:
     """One side of `diff`: a profile name, a stack config (YAML, or Pulumi.<stack>.yaml), or a saved plan (JSON)."""
     if value in PROFILES:
-        return stack_source(profile=value, sets=sets, region=region, stack=stack, directory=None) \
-            if find_project(".") is None else _profile_in_project(value, sets, region, stack)
+        return (
+            stack_source(profile=value, sets=sets, region=region, stack=stack, directory=None)
+            if find_project(".") is None
+            else _profile_in_project(value, sets, region, stack)
+        )
     p = Path(value)
     if not p.is_file():
-        raise SpecError(what, f"{value!r} is neither a profile nor a file",
-                        f"give {', '.join(PROFILES)}, a stack config (YAML) or a saved plan (`mlplatform plan --json --out`)")
+        raise SpecError(
+            what,
+            f"{value!r} is neither a profile nor a file",
+            f"give {', '.join(PROFILES)}, a stack config (YAML) or a saved plan (`mlplatform plan --json --out`)",
+        )
     if p.suffix == ".json":
         if sets:
-            raise SpecError("--set", f"cannot change the saved plan {p.name}", f"give a profile or a config file as {what}")
+            raise SpecError(
+                "--set", f"cannot change the saved plan {p.name}", f"give a profile or a config file as {what}"
+            )
         return stack_source(plan_file=p, region=None, plan_option=what, stack=stack)
     try:
-        return stack_source(config_file=p, sets=sets, region=region, stack=stack if not is_stack_file(p) else None,
-                            config_option=what)
+        return stack_source(
+            config_file=p, sets=sets, region=region, stack=stack if not is_stack_file(p) else None, config_option=what
+        )
     except SpecError as e:
         if str(p) in str(e) or p.name in str(e):
             raise

@@ -11,16 +11,16 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import SpecError, UsageError  # noqa: F401  (re-exported: the one hierarchy lives in stacks/errors.py)
+from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
 
 PROFILES = ("pragmatic", "growth", "full")
@@ -73,7 +73,7 @@ class SystemNodes(_Strict):
     scaled_by: Literal["stack", "cluster-autoscaler"] = "stack"
 
     @model_validator(mode="after")
-    def _bounds(self) -> "SystemNodes":
+    def _bounds(self) -> SystemNodes:
         _min_max(self.min, self.max, "system_nodes")
         if not self.min <= self.count <= self.max:
             raise ValueError(f"count ({self.count}) must be between min ({self.min}) and max ({self.max})")
@@ -88,7 +88,10 @@ class ClusterSpec(_Strict):
     kubernetes_version: str | None = None  # None: the pinned version (components/versions.py)
     system_nodes: SystemNodes = SystemNodes()
     control_plane_logs: list[Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]] = [
-        "api", "audit", "authenticator"]
+        "api",
+        "audit",
+        "authenticator",
+    ]
     endpoint_public_access: bool = True
     public_access_cidrs: list[str] = ["0.0.0.0/0"]
     admin_principal_arns: list[str] = []
@@ -115,7 +118,7 @@ class GpuPool(_Strict):
     disk_gib: int = Field(200, ge=50, le=16384)
 
     @model_validator(mode="after")
-    def _bounds(self) -> "GpuPool":
+    def _bounds(self) -> GpuPool:
         _min_max(self.min, self.max, f"gpu pool {self.name}")
         return self
 
@@ -187,7 +190,7 @@ class MlflowSpec(_Strict):
     load_balancer_controller_helm_values: dict[str, Any] = {}
 
     @model_validator(mode="after")
-    def _host_needs_ingress(self) -> "MlflowSpec":
+    def _host_needs_ingress(self) -> MlflowSpec:
         if self.host and not self.ingress:
             raise ValueError("host is set but ingress is off: set mlflow.ingress to true, or drop mlflow.host")
         return self
@@ -219,7 +222,7 @@ class MinMax(_Strict):
     max: int = Field(1, ge=0)
 
     @model_validator(mode="after")
-    def _bounds(self) -> "MinMax":
+    def _bounds(self) -> MinMax:
         _min_max(self.min, self.max, "runner scale set")
         return self
 
@@ -263,7 +266,7 @@ class ReviewSpec(_Strict):
     @classmethod
     def _cron(cls, v: str) -> str:
         if not isinstance(v, str) or not re.fullmatch(r"[0-9*/,-]+( [0-9A-Za-z*/,-]+){4}", v.strip()):
-            raise ValueError(f"{v!r} is not a 5-field cron like \"0 9 1 * *\" (09:00 UTC on the 1st of the month)")
+            raise ValueError(f'{v!r} is not a 5-field cron like "0 9 1 * *" (09:00 UTC on the 1st of the month)')
         return v.strip()
 
 
@@ -322,11 +325,17 @@ class Waiver(_Strict):
     def _known_rule(cls, v: str) -> str:
         from ..analyses.policy import RULE_IDS
 
-        if (v not in RULE_IDS and v != "kubernetes-validate" and not re.match(r"^CKV2?_[A-Z0-9]+_\d+$", v)
-                and not re.match(r"^parliament:[A-Z_]+$", v)):
-            raise ValueError(f"{v!r} is not a rule of mlplatform check: use one of {', '.join(RULE_IDS)}, "
-                             "a checkov id like CKV_AWS_18, a parliament issue like parliament:RESOURCE_MISMATCH, "
-                             "or kubernetes-validate")
+        if (
+            v not in RULE_IDS
+            and v != "kubernetes-validate"
+            and not re.match(r"^CKV2?_[A-Z0-9]+_\d+$", v)
+            and not re.match(r"^parliament:[A-Z_]+$", v)
+        ):
+            raise ValueError(
+                f"{v!r} is not a rule of mlplatform check: use one of {', '.join(RULE_IDS)}, "
+                "a checkov id like CKV_AWS_18, a parliament issue like parliament:RESOURCE_MISMATCH, "
+                "or kubernetes-validate"
+            )
         return v
 
     @field_validator("reason")
@@ -372,7 +381,7 @@ def profile_for_team_size(team_size: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-@lru_cache(maxsize=None)
+@cache
 def _profile_text(profile: str) -> str:
     return resources.files("mlplatform.stacks").joinpath("profiles", f"{profile}.yaml").read_text()
 
@@ -455,7 +464,9 @@ def apply_set(data: dict[str, Any], assignment: str) -> dict[str, Any]:
                     node[key] = {}
                 node = node[key]
         else:
-            raise SpecError(".".join(path[:i]), "is not a mapping or list", "set a key of a section, like network.az_count")
+            raise SpecError(
+                ".".join(path[:i]), "is not a mapping or list", "set a key of a section, like network.az_count"
+            )
     return out
 
 
@@ -471,8 +482,15 @@ def _fix_for(err: dict[str, Any]) -> str:
     if t == "literal_error":
         return f"use one of {ctx.get('expected')}"
     if t.endswith("_type") or t.endswith("_parsing"):
-        kind = {"int": "a whole number", "float": "a number", "bool": "true or false", "string": "a text value",
-                "list": "a list like [a, b]", "dict": "a mapping of keys", "model": "a mapping of keys"}
+        kind = {
+            "int": "a whole number",
+            "float": "a number",
+            "bool": "true or false",
+            "string": "a text value",
+            "list": "a list like [a, b]",
+            "dict": "a mapping of keys",
+            "model": "a mapping of keys",
+        }
         return f"give {kind.get(t.split('_')[0], 'a value of the right type')}"
     if t == "missing":
         return "add this key"
@@ -507,8 +525,12 @@ def _near_key(loc: list[str], prefix: str = "") -> str | None:
         if field is None:
             return None
         ann = field.annotation
-        args = [a for a in getattr(ann, "__args__", ()) if hasattr(a, "model_fields")] or \
-            [a for arg in getattr(ann, "__args__", ()) for a in getattr(arg, "__args__", ()) if hasattr(a, "model_fields")]
+        args = [a for a in getattr(ann, "__args__", ()) if hasattr(a, "model_fields")] or [
+            a
+            for arg in getattr(ann, "__args__", ())
+            for a in getattr(arg, "__args__", ())
+            if hasattr(a, "model_fields")
+        ]
         model = ann if hasattr(ann, "model_fields") else (args[0] if args else None)
     if model is None or not hasattr(model, "model_fields"):
         return None
@@ -523,17 +545,26 @@ def validate(data: dict[str, Any]) -> StackSpec:
     except ValidationError as e:
         raise _spec_error(e) from None
     if spec.region not in AZ_COUNT:
-        raise SpecError("region", f"{spec.region!r} is not an AWS region mlplatform knows",
-                        "use one like us-east-1, us-west-2, eu-west-1, eu-central-1")
+        raise SpecError(
+            "region",
+            f"{spec.region!r} is not an AWS region mlplatform knows",
+            "use one like us-east-1, us-west-2, eu-west-1, eu-central-1",
+        )
     zones = AZ_COUNT[spec.region]
     if spec.network.existing is None and spec.network.az_count > zones:
-        raise SpecError("network.az_count", f"{spec.region} has {zones} availability zones, {spec.network.az_count} asked",
-                        f"set network.az_count to {zones} or less, or pick another region")
+        raise SpecError(
+            "network.az_count",
+            f"{spec.region} has {zones} availability zones, {spec.network.az_count} asked",
+            f"set network.az_count to {zones} or less, or pick another region",
+        )
     if spec.cluster.system_nodes.scaled_by == "cluster-autoscaler" and (
-            spec.gpu.mechanism != "managed" or not spec.gpu.pools or spec.cluster.existing is not None):
-        raise SpecError("cluster.system_nodes.scaled_by", "cluster-autoscaler runs only with gpu.mechanism managed "
-                        "and GPU pools on a cluster the stack creates",
-                        "set cluster.system_nodes.scaled_by: stack, or gpu.mechanism: managed with pools")
+        spec.gpu.mechanism != "managed" or not spec.gpu.pools or spec.cluster.existing is not None
+    ):
+        raise SpecError(
+            "cluster.system_nodes.scaled_by",
+            "cluster-autoscaler runs only with gpu.mechanism managed and GPU pools on a cluster the stack creates",
+            "set cluster.system_nodes.scaled_by: stack, or gpu.mechanism: managed with pools",
+        )
     _check_teams(spec)
     _check_components(spec)
     from .helm_overrides import check_helm_values
@@ -572,13 +603,16 @@ def _user_wrote_types(user: dict[str, Any], set_paths: list[list[str]], i: int) 
     if isinstance(gpu, dict) and "pools" in gpu:
         return True
     for sp in set_paths:
-        if sp[:2] == ["gpu", "pools"] and (len(sp) == 2 or (sp[2] == str(i) and (len(sp) == 3 or sp[3] == "instance_types"))):
+        if sp[:2] == ["gpu", "pools"] and (
+            len(sp) == 2 or (sp[2] == str(i) and (len(sp) == 3 or sp[3] == "instance_types"))
+        ):
             return True
     return False
 
 
-def narrow_profile_gpu_types(data: dict[str, Any], user: dict[str, Any], sets: tuple[str, ...] | list[str],
-                             notices: list[str]) -> dict[str, Any]:
+def narrow_profile_gpu_types(
+    data: dict[str, Any], user: dict[str, Any], sets: tuple[str, ...] | list[str], notices: list[str]
+) -> dict[str, Any]:
     """A profile's own GPU type lists narrowed to what the region offers (a notice each); the user's
     own lists are left as written (validation refuses a type the region lacks)."""
     from mlplatform.components.gpu_instances import offered_in
@@ -595,8 +629,10 @@ def narrow_profile_gpu_types(data: dict[str, Any], user: dict[str, Any], sets: t
             kept = offered_in(region, [t for t in types if isinstance(t, str)])
             if kept and kept != types:
                 dropped = [t for t in types if t not in kept]
-                notices.append(f"gpu.pools.{i}.instance_types: {', '.join(dropped)} not offered in {region}; "
-                               f"the profile's list is narrowed to {', '.join(kept)}")
+                notices.append(
+                    f"gpu.pools.{i}.instance_types: {', '.join(dropped)} not offered in {region}; "
+                    f"the profile's list is narrowed to {', '.join(kept)}"
+                )
                 pool = {**pool, "instance_types": kept}
         pools.append(pool)
     return {**data, "gpu": {**gpu, "pools": pools}}
@@ -627,37 +663,57 @@ def _check_teams(spec: StackSpec) -> None:
     seen: set[str] = set()
     for i, t in enumerate(spec.teams):
         if not TEAM_NAME.match(t.name):
-            raise SpecError(f"teams.{i}.name", f"{t.name!r} is not a DNS-1123 label of at most 30 characters",
-                            "use lowercase letters, digits and '-', starting and ending with a letter or digit")
+            raise SpecError(
+                f"teams.{i}.name",
+                f"{t.name!r} is not a DNS-1123 label of at most 30 characters",
+                "use lowercase letters, digits and '-', starting and ending with a letter or digit",
+            )
         if t.name in seen:
             raise SpecError(f"teams.{i}.name", f"team {t.name!r} is listed twice", "give each team one entry")
         seen.add(t.name)
         for arn in t.principals:
             if not re.match(IAM_PRINCIPAL, arn):
-                raise SpecError(f"teams.{i}.principals", f"{arn!r} is not an IAM role or user ARN",
-                                "use arn:aws:iam::<12-digit account>:role/<name> (or :user/<name>)")
+                raise SpecError(
+                    f"teams.{i}.principals",
+                    f"{arn!r} is not an IAM role or user ARN",
+                    "use arn:aws:iam::<12-digit account>:role/<name> (or :user/<name>)",
+                )
             if arn in owner:
                 where = owner[arn] if owner[arn].startswith("cluster.") else f"team {owner[arn]!r}"
-                raise SpecError(f"teams.{i}.principals", f"{arn} is already in {where}",
-                                "an IAM principal has one EKS access entry per cluster: list it once")
+                raise SpecError(
+                    f"teams.{i}.principals",
+                    f"{arn} is already in {where}",
+                    "an IAM principal has one EKS access entry per cluster: list it once",
+                )
             owner[arn] = t.name
         if t.runners is not None:
             if t.runners.cpu is None and t.runners.gpu is None:
-                raise SpecError(f"teams.{i}.runners", "asks for neither cpu nor gpu runners",
-                                "give cpu: {min: 0, max: 2} and/or gpu: {min: 0, max: 1}, or remove runners")
+                raise SpecError(
+                    f"teams.{i}.runners",
+                    "asks for neither cpu nor gpu runners",
+                    "give cpu: {min: 0, max: 2} and/or gpu: {min: 0, max: 1}, or remove runners",
+                )
             if not spec.runners.enabled:
-                raise SpecError(f"teams.{i}.runners", "team runners use the stack's runner controller, and "
-                                "runners.enabled is false", "set runners.enabled: true, or remove the team's runners")
+                raise SpecError(
+                    f"teams.{i}.runners",
+                    "team runners use the stack's runner controller, and runners.enabled is false",
+                    "set runners.enabled: true, or remove the team's runners",
+                )
             if t.runners.gpu is not None and not spec.gpu.pools and spec.gpu.existing is None:
-                raise SpecError(f"teams.{i}.runners.gpu", "the stack has no GPU nodes",
-                                "add a gpu pool, or drop the team's gpu runners")
+                raise SpecError(
+                    f"teams.{i}.runners.gpu",
+                    "the stack has no GPU nodes",
+                    "add a gpu pool, or drop the team's gpu runners",
+                )
     asked = sum(t.gpu_quota for t in spec.teams)
     limit = pools_gpu_limit(spec)
     if asked and limit is not None and asked > limit and not spec.gpu.oversubscribe_gpus:
         per_team = ", ".join(f"{t.name} {t.gpu_quota}" for t in spec.teams if t.gpu_quota)
-        raise SpecError("teams", f"the teams' GPU quotas add up to {asked} ({per_team}) but the GPU pools can run "
-                        f"at most {limit} GPUs", "lower the quotas, raise the pools' gpu_limit/max, or set "
-                        "gpu.oversubscribe_gpus: true to allow it")
+        raise SpecError(
+            "teams",
+            f"the teams' GPU quotas add up to {asked} ({per_team}) but the GPU pools can run at most {limit} GPUs",
+            "lower the quotas, raise the pools' gpu_limit/max, or set gpu.oversubscribe_gpus: true to allow it",
+        )
 
 
 @dataclass
@@ -761,13 +817,24 @@ def check_stack_config_keys(config: dict[str, Any]) -> None:
         if name not in known:
             near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
             if near:
-                raise SpecError(k, f"did you mean mlplatform:{near[0]}?", "it is not a key mlplatform reads; fix its spelling")
-            raise SpecError(k, "unknown key", f"mlplatform reads {', '.join('mlplatform:' + n for n in known[:4])}, "
-                            "and one mlplatform:<section> per profile section")
+                raise SpecError(
+                    k, f"did you mean mlplatform:{near[0]}?", "it is not a key mlplatform reads; fix its spelling"
+                )
+            raise SpecError(
+                k,
+                "unknown key",
+                f"mlplatform reads {', '.join('mlplatform:' + n for n in known[:4])}, "
+                "and one mlplatform:<section> per profile section",
+            )
 
 
-def resolve_stack_config(config: dict[str, Any], sets: tuple[str, ...] | list[str] = (), profile: str | None = None,
-                         team_size: int | None = None, region: str | None = None) -> Resolved:
+def resolve_stack_config(
+    config: dict[str, Any],
+    sets: tuple[str, ...] | list[str] = (),
+    profile: str | None = None,
+    team_size: int | None = None,
+    region: str | None = None,
+) -> Resolved:
     """The spec a Pulumi stack's `config:` map describes (`aws:region`, `mlplatform:profile`,
     `mlplatform:team_size`, one `mlplatform:<section>` key per section shaped like a profile file);
     `profile`, `team_size`, `region` given here win over the file's.
@@ -775,20 +842,29 @@ def resolve_stack_config(config: dict[str, Any], sets: tuple[str, ...] | list[st
     The Pulumi program (under the engine) and every command on a project folder read it here.
     """
     check_stack_config_keys(config)
-    overrides = {k.split(":", 1)[1]: v for k, v in config.items()
-                 if k.startswith("mlplatform:") and k.split(":", 1)[1] in (*SECTIONS, "tags", "waivers")}
+    overrides = {
+        k.split(":", 1)[1]: v
+        for k, v in config.items()
+        if k.startswith("mlplatform:") and k.split(":", 1)[1] in (*SECTIONS, "tags", "waivers")
+    }
     size = config.get("mlplatform:team_size")
     if isinstance(size, str) and size.strip().lstrip("-").isdigit():
         size = int(size)
     if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
-        raise SpecError("mlplatform:team_size", f"must be a whole number, got {size!r}",
-                        "write it like mlplatform:team_size: 4")
+        raise SpecError(
+            "mlplatform:team_size", f"must be a whole number, got {size!r}", "write it like mlplatform:team_size: 4"
+        )
     file_profile = config.get("mlplatform:profile")
     if profile is None and team_size is not None:
         file_profile, size = None, team_size
     try:
-        res = resolve(profile=profile or file_profile, team_size=size, region=region or config.get("aws:region"),
-                      overrides=overrides, sets=sets)
+        res = resolve(
+            profile=profile or file_profile,
+            team_size=size,
+            region=region or config.get("aws:region"),
+            overrides=overrides,
+            sets=sets,
+        )
     except SpecError as e:
         if e.key == "profile" and not profile:
             raise SpecError("mlplatform:profile", e.problem, e.fix) from None

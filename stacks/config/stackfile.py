@@ -33,8 +33,12 @@ NAMESPACE = "mlplatform:"
 def is_stack_file(path: str | Path) -> bool:
     """`Pulumi.<stack>.yaml` (not the project's own `Pulumi.yaml`)."""
     name = Path(path).name
-    return name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")) and name.count(".") >= 2 \
+    return (
+        name.startswith("Pulumi.")
+        and name.endswith((".yaml", ".yml"))
+        and name.count(".") >= 2
         and name not in ("Pulumi.yaml", "Pulumi.yml")
+    )
 
 
 def stack_name_of(path: str | Path) -> str:
@@ -61,7 +65,9 @@ def parse_yaml(text: str, p: Path, what: str) -> dict[str, Any]:
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except _DuplicateKey as e:
-        raise SpecError(what, f"{p} sets {e.key!r} twice{e.where}", "keep one of them (YAML would silently keep the last)") from None
+        raise SpecError(
+            what, f"{p} sets {e.key!r} twice{e.where}", "keep one of them (YAML would silently keep the last)"
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -70,8 +76,11 @@ def parse_yaml(text: str, p: Path, what: str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SpecError(what, f"{p} must hold a mapping of keys, not a {type(data).__name__}",
-                        "write it as `key: value` lines like the profiles in stacks/profiles/")
+        raise SpecError(
+            what,
+            f"{p} must hold a mapping of keys, not a {type(data).__name__}",
+            "write it as `key: value` lines like the profiles in stacks/profiles/",
+        )
     return data
 
 
@@ -133,7 +142,7 @@ class StackFile:
     _rt: Any = field(default=None, repr=False)
 
     @classmethod
-    def read(cls, path: str | Path, what: str | None = None) -> "StackFile":
+    def read(cls, path: str | Path, what: str | None = None) -> StackFile:
         p = Path(path)
         kind = "pulumi" if is_stack_file(p) else "stack"
         what = what or ("--stack-file" if kind == "pulumi" else "--config")
@@ -179,8 +188,9 @@ class StackFile:
             try:
                 self._rt = YAML().load(self.text)
             except YAMLError as e:  # pragma: no cover - PyYAML read it already
-                raise SpecError(self.what, f"{self.path} is not valid YAML ({str(e).splitlines()[0]})",
-                                "fix the YAML syntax") from None
+                raise SpecError(
+                    self.what, f"{self.path} is not valid YAML ({str(e).splitlines()[0]})", "fix the YAML syntax"
+                ) from None
         return self._rt
 
     def _container(self) -> Any:
@@ -227,7 +237,7 @@ class StackFile:
             end = len(text_line.rstrip("\r\n"))
             rest = text_line[vcol:end]
             old = self._value_token(rest)
-            lines[line] = text_line[:vcol] + rendered + rest[len(old):] + text_line[end:]
+            lines[line] = text_line[:vcol] + rendered + rest[len(old) :] + text_line[end:]
         else:
             first = next(iter(container))
             fline, fcol = container.lc.key(first)
@@ -244,7 +254,7 @@ class StackFile:
             i = 1
             while i < len(rest):
                 if rest[i] == q and not (q == '"' and rest[i - 1] == "\\"):
-                    if q == "'" and rest[i + 1:i + 2] == "'":
+                    if q == "'" and rest[i + 1 : i + 2] == "'":
                         i += 2
                         continue
                     return rest[: i + 1]
@@ -299,8 +309,11 @@ def save_text(path: Path, text: str, old: str | None = None, what: str = "--conf
     except OSError:
         mode = 0o644
     if not os.access(path, os.W_OK) and path.exists():
-        raise SpecError(what, f"cannot write {path}: permission denied (read-only file)",
-                        "make it writable (chmod u+w) or run as its owner; nothing was changed")
+        raise SpecError(
+            what,
+            f"cannot write {path}: permission denied (read-only file)",
+            "make it writable (chmod u+w) or run as its owner; nothing was changed",
+        )
     backup = _backup_path(path, old) if old is not None else None
     made_backup = backup is not None and not backup.exists()
     try:
@@ -314,5 +327,7 @@ def save_text(path: Path, text: str, old: str | None = None, what: str = "--conf
             backup.unlink(missing_ok=True)
         if isinstance(e, SpecError):
             raise
-        raise SpecError(what, f"cannot write {path}: {e.strerror or e}", "check the folder's permissions; nothing was changed") from None
+        raise SpecError(
+            what, f"cannot write {path}: {e.strerror or e}", "check the folder's permissions; nothing was changed"
+        ) from None
     return backup

@@ -35,42 +35,61 @@ def _provenance_facts(p: dict[str, Any]) -> dict[str, Any]:
     deps = bd.get("resolvedDependencies") or []
     role = lambda d: (d.get("annotations") or {}).get(R.ROLE)  # noqa: E731
     commit = next((d["digest"]["gitCommit"] for d in deps if (d.get("digest") or {}).get("gitCommit")), None)
-    image = next((f"{d.get('uri', '').removeprefix('oci://')}@{R.digest_of(d.get('digest'))}"
-                  for d in deps if role(d) == "image"), None)
+    image = next(
+        (
+            f"{d.get('uri', '').removeprefix('oci://')}@{R.digest_of(d.get('digest'))}"
+            for d in deps
+            if role(d) == "image"
+        ),
+        None,
+    )
     data = []
     for d in deps:
         if role(d) == "data":
             vid = (d.get("annotations") or {}).get("s3VersionId")
-            data.append(f"{d['uri']}?versionId={vid}" if vid else
-                        (f"{d['uri']}@" if d.get("uri") else "") + str(R.digest_of(d.get("digest"))))
+            data.append(
+                f"{d['uri']}?versionId={vid}"
+                if vid
+                else (f"{d['uri']}@" if d.get("uri") else "") + str(R.digest_of(d.get("digest")))
+            )
     meta = (p.get("runDetails") or {}).get("metadata") or {}
-    return {"commit": commit, "repository": (bd.get("externalParameters") or {}).get("repository"),
-            "workflow_run": meta.get("invocationId"), "training_image": image,
-            "mlflow_run": (bd.get("internalParameters") or {}).get("mlflowRunId"),
-            "version": (bd.get("internalParameters") or {}).get("version"), "data": data}
+    return {
+        "commit": commit,
+        "repository": (bd.get("externalParameters") or {}).get("repository"),
+        "workflow_run": meta.get("invocationId"),
+        "training_image": image,
+        "mlflow_run": (bd.get("internalParameters") or {}).get("mlflowRunId"),
+        "version": (bd.get("internalParameters") or {}).get("version"),
+        "data": data,
+    }
 
 
 def summary(rec: Record) -> str:
     p, k = rec.predicate, rec.kind
     if k == "provenance":
         f = _provenance_facts(p)
-        parts = [f"commit {str(f['commit'])[:12]}"] + ([f"run {f['workflow_run']}"] if f["workflow_run"] else []) \
+        parts = (
+            [f"commit {str(f['commit'])[:12]}"]
+            + ([f"run {f['workflow_run']}"] if f["workflow_run"] else [])
             + [f"{len(f['data'])} data version(s)"]
+        )
         return ", ".join(parts)
     if k == "evaluation":
         base = p.get("baseline") or {}
         out = _metrics(p.get("metrics"))
         if base:
-            out += f" vs {short(R.digest_of(base.get('digest')))}" + (f" ({_metrics(base.get('metrics'))})"
-                                                                       if base.get("metrics") else "")
+            out += f" vs {short(R.digest_of(base.get('digest')))}" + (
+                f" ({_metrics(base.get('metrics'))})" if base.get("metrics") else ""
+            )
         if p.get("passed") is not None:
             out += ", passed" if p["passed"] else ", failed"
         return out
     if k == "approval":
         return f"approved via {p.get('method')}" + (f": {p['comment']}" if p.get("comment") else "")
     if k == "deployment":
-        return (f"{p.get('environment')}: {short(R.digest_of(p.get('from')))} -> {short(rec.subject)}"
-                + (f" (version {p['version']})" if p.get("version") else ""))
+        return f"{p.get('environment')}: {short(R.digest_of(p.get('from')))} -> {short(rec.subject)}" + (
+            f" (version {p['version']})" if p.get("version") else ""
+        )
     if k == "observation":
         running = [short(R.digest_of(d)) for d in p.get("running") or []]
         return f"{p.get('environment')}: runs {', '.join(running) or 'nothing'} ({len(p.get('pods') or [])} pods)"
@@ -81,16 +100,28 @@ def summary(rec: Record) -> str:
 
 def timeline(ledger: Ledger, model: str) -> list[dict[str, Any]]:
     """The model's records, oldest first: seq, time, kind, digest, who, summary, key."""
-    return [{"seq": r.seq, "time": R.iso(r.when) if r.when else None, "kind": r.kind, "digest": r.subject,
-             "who": _who(r), "summary": summary(r), "key": r.key} for r in ledger.read(model)]
+    return [
+        {
+            "seq": r.seq,
+            "time": R.iso(r.when) if r.when else None,
+            "kind": r.kind,
+            "digest": r.subject,
+            "who": _who(r),
+            "summary": summary(r),
+            "key": r.key,
+        }
+        for r in ledger.read(model)
+    ]
 
 
 # -- at -------------------------------------------------------------------------------------------
 def live_at(ledger: Ledger, model: str, when: datetime, environment: str = R.DEFAULT_ENVIRONMENT) -> dict[str, Any]:
     """What was live in `environment` at `when`: digest, version, live since, approved by, trained from, metrics."""
     recs = [r for r in ledger.read(model) if not r.problem]
-    deployments = sorted((r for r in recs if r.kind == "deployment" and r.environment == environment and r.when),
-                         key=lambda r: (r.when, r.seq))
+    deployments = sorted(
+        (r for r in recs if r.kind == "deployment" and r.environment == environment and r.when),
+        key=lambda r: (r.when, r.seq),
+    )
     current = [d for d in deployments if d.when <= when]
     answer: dict[str, Any] = {"model": model, "environment": environment, "at": R.iso(when), "live": None}
     if not current:
@@ -99,13 +130,16 @@ def live_at(ledger: Ledger, model: str, when: datetime, environment: str = R.DEF
     dep = current[-1]
     digest = dep.subject
     before = [r for r in recs if r.seq < dep.seq and r.subject == digest]
-    approval = next((r for r in reversed(before) if r.kind == "approval"
-                     and r.predicate.get("environment") in (None, environment)), None)
+    approval = next(
+        (r for r in reversed(before) if r.kind == "approval" and r.predicate.get("environment") in (None, environment)),
+        None,
+    )
     prov = next((r for r in reversed(before) if r.kind == "provenance"), None)
     ev = next((r for r in reversed(before) if r.kind == "evaluation"), None)
     facts = _provenance_facts(prov.predicate) if prov else {}
-    observed = [r for r in recs if r.kind == "observation" and r.environment == environment and r.when
-                and r.when <= when]
+    observed = [
+        r for r in recs if r.kind == "observation" and r.environment == environment and r.when and r.when <= when
+    ]
     obs = max(observed, key=lambda r: (r.when, r.seq)) if observed else None
     answer["live"] = {
         "digest": digest,
@@ -116,12 +150,22 @@ def live_at(ledger: Ledger, model: str, when: datetime, environment: str = R.DEF
         "approved_by": approval.predicate.get("approver") if approval else None,
         "approved_via": approval.predicate.get("method") if approval else None,
         "approved_at": R.iso(approval.when) if approval and approval.when else None,
-        "trained_from": {k: facts.get(k) for k in ("commit", "repository", "workflow_run", "training_image",
-                                                   "mlflow_run", "data")} if prov else None,
-        "evaluation": {"metrics": ev.predicate.get("metrics"), "thresholds": ev.predicate.get("thresholds"),
-                       "baseline": ev.predicate.get("baseline"), "passed": ev.predicate.get("passed")} if ev else None,
+        "trained_from": {
+            k: facts.get(k) for k in ("commit", "repository", "workflow_run", "training_image", "mlflow_run", "data")
+        }
+        if prov
+        else None,
+        "evaluation": {
+            "metrics": ev.predicate.get("metrics"),
+            "thresholds": ev.predicate.get("thresholds"),
+            "baseline": ev.predicate.get("baseline"),
+            "passed": ev.predicate.get("passed"),
+        }
+        if ev
+        else None,
         "observed": {"at": R.iso(obs.when), "running": [R.digest_of(d) for d in obs.predicate.get("running") or []]}
-        if obs else None,
+        if obs
+        else None,
     }
     return answer
 
@@ -156,19 +200,31 @@ class VerifyReport:
         return not self.breaks
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ledger": self.ledger, "models": self.models, "records": self.records, "ok": self.ok,
-                "key": self.key_source, "breaks": [b.to_dict() for b in self.breaks]}
+        return {
+            "ledger": self.ledger,
+            "models": self.models,
+            "records": self.records,
+            "ok": self.ok,
+            "key": self.key_source,
+            "breaks": [b.to_dict() for b in self.breaks],
+        }
 
 
-def verify(ledger: Ledger, model: str | None = None, public_key: bytes | None = None,
-           review_days: int = DEFAULT_REVIEW_DAYS, now: datetime | None = None) -> VerifyReport:
+def verify(
+    ledger: Ledger,
+    model: str | None = None,
+    public_key: bytes | None = None,
+    review_days: int = DEFAULT_REVIEW_DAYS,
+    now: datetime | None = None,
+) -> VerifyReport:
     """Check every record of the ledger (or of one model); each finding is a Break."""
     if review_days < 1:
         raise EvidenceError("--review-days", f"{review_days} is not a number of days", "use 1 or more")
     now = now or R.now_utc()
     key, key_arn = ledger.public_key(public_key)
-    report = VerifyReport(ledger.location.url, key_source="--public-key" if public_key is not None
-                          else f"KMS public key of {key_arn}")
+    report = VerifyReport(
+        ledger.location.url, key_source="--public-key" if public_key is not None else f"KMS public key of {key_arn}"
+    )
     if model is not None:
         R.check_model(model)
         ledger.check_exists()
@@ -176,8 +232,11 @@ def verify(ledger: Ledger, model: str | None = None, public_key: bytes | None = 
     else:
         models = ledger.models()
         if not models:
-            raise EvidenceError("--ledger", f"{ledger.location.url} holds no records",
-                                "check --ledger (and its prefix), or record something first")
+            raise EvidenceError(
+                "--ledger",
+                f"{ledger.location.url} holds no records",
+                "check --ledger (and its prefix), or record something first",
+            )
     for m in models:
         versions = ledger.versions(m)
         if model is not None and not versions:
@@ -187,16 +246,31 @@ def verify(ledger: Ledger, model: str | None = None, public_key: bytes | None = 
     return report
 
 
-def _verify_model(ledger: Ledger, model: str, versions: dict[str, list[dict[str, Any]]], key: Any,
-                  key_arn: str | None, review_days: int, now: datetime, report: VerifyReport) -> list[Break]:
+def _verify_model(
+    ledger: Ledger,
+    model: str,
+    versions: dict[str, list[dict[str, Any]]],
+    key: Any,
+    key_arn: str | None,
+    review_days: int,
+    now: datetime,
+    report: VerifyReport,
+) -> list[Break]:
     breaks: list[Break] = []
     to_read: list[tuple[str, str | None]] = []
     for k, vs in versions.items():
         seq = _seq(k)
         objects = [v for v in vs if not v["DeleteMarker"]]
         if len(objects) > 1:
-            breaks.append(Break(model, seq, "overwritten", f"the record has {len(objects)} versions: it was "
-                                "written again after it was recorded (tampering)", k))
+            breaks.append(
+                Break(
+                    model,
+                    seq,
+                    "overwritten",
+                    f"the record has {len(objects)} versions: it was written again after it was recorded (tampering)",
+                    k,
+                )
+            )
         if any(v["DeleteMarker"] for v in vs):
             breaks.append(Break(model, seq, "deleted", "the record has a delete marker: someone deleted it", k))
         if objects:
@@ -222,17 +296,32 @@ def _verify_model(ledger: Ledger, model: str, versions: dict[str, list[dict[str,
             breaks.append(Break(model, s, "chain gap", f"record {s} is missing: records run to {top}"))
             continue
         if len(here) > 1:
-            breaks.append(Break(model, s, "fork", f"{len(here)} records claim seq {s}: "
-                                + ", ".join(r.key.rsplit('/', 1)[-1] for r in here)))
+            breaks.append(
+                Break(
+                    model,
+                    s,
+                    "fork",
+                    f"{len(here)} records claim seq {s}: " + ", ".join(r.key.rsplit("/", 1)[-1] for r in here),
+                )
+            )
             continue
         rec = here[0]
         prev = rec.link.get("previous")
         if s == 1:
             if prev is not None:
-                breaks.append(Break(model, s, "chain broken", f"the first record names a previous one ({prev})", rec.key))
+                breaks.append(
+                    Break(model, s, "chain broken", f"the first record names a previous one ({prev})", rec.key)
+                )
         elif by_seq.get(s - 1) and len(by_seq[s - 1]) == 1 and prev != by_seq[s - 1][0].digest:
-            breaks.append(Break(model, s, "chain broken", f"it names previous {prev}, but record {s - 1} is "
-                                f"{by_seq[s - 1][0].digest}", rec.key))
+            breaks.append(
+                Break(
+                    model,
+                    s,
+                    "chain broken",
+                    f"it names previous {prev}, but record {s - 1} is {by_seq[s - 1][0].digest}",
+                    rec.key,
+                )
+            )
 
     # what the records say, in chain order
     chain = [rs[0] for s, rs in sorted(by_seq.items()) if len(rs) == 1]
@@ -243,8 +332,15 @@ def _verify_model(ledger: Ledger, model: str, versions: dict[str, list[dict[str,
     for r in chain:
         d, when, recorded = r.subject, r.when, r.recorded_at
         if when and recorded and when > recorded + FUTURE_SLACK:
-            breaks.append(Break(model, r.seq, "time", f"it says it happened at {R.iso(when)}, after it was "
-                                f"recorded ({R.iso(recorded)})", r.key))
+            breaks.append(
+                Break(
+                    model,
+                    r.seq,
+                    "time",
+                    f"it says it happened at {R.iso(when)}, after it was recorded ({R.iso(recorded)})",
+                    r.key,
+                )
+            )
         if r.kind == "provenance":
             provenance.update(r.subjects)
         elif r.kind == "approval":
@@ -257,11 +353,25 @@ def _verify_model(ledger: Ledger, model: str, versions: dict[str, list[dict[str,
             env = r.environment
             envs = approved.get(d, set())
             if None not in envs and env not in envs:
-                breaks.append(Break(model, r.seq, "deployment without approval",
-                                    f"{env} moved to {d} with no earlier approval of that digest", r.key))
+                breaks.append(
+                    Break(
+                        model,
+                        r.seq,
+                        "deployment without approval",
+                        f"{env} moved to {d} with no earlier approval of that digest",
+                        r.key,
+                    )
+                )
             if d not in provenance:
-                breaks.append(Break(model, r.seq, "deployment without provenance",
-                                    f"{env} moved to {d} with no earlier provenance of that digest", r.key))
+                breaks.append(
+                    Break(
+                        model,
+                        r.seq,
+                        "deployment without provenance",
+                        f"{env} moved to {d} with no earlier provenance of that digest",
+                        r.key,
+                    )
+                )
             live[env] = r
         elif r.kind == "observation":
             env = r.environment
@@ -269,14 +379,28 @@ def _verify_model(ledger: Ledger, model: str, versions: dict[str, list[dict[str,
             dep = live.get(env)
             if dep is None:
                 if running:
-                    breaks.append(Break(model, r.seq, "observation disagrees",
-                                        f"{env} ran {', '.join(sorted(map(str, running)))} before any deployment there", r.key))
+                    breaks.append(
+                        Break(
+                            model,
+                            r.seq,
+                            "observation disagrees",
+                            f"{env} ran {', '.join(sorted(map(str, running)))} before any deployment there",
+                            r.key,
+                        )
+                    )
                 continue
             allowed = {dep.subject, R.digest_of(dep.predicate.get("from"))}
             stray = sorted(str(x) for x in running - allowed)
             if stray:
-                breaks.append(Break(model, r.seq, "observation disagrees",
-                                    f"{env} ran {', '.join(stray)} but was deployed to {dep.subject} (seq {dep.seq})", r.key))
+                breaks.append(
+                    Break(
+                        model,
+                        r.seq,
+                        "observation disagrees",
+                        f"{env} ran {', '.join(stray)} but was deployed to {dep.subject} (seq {dep.seq})",
+                        r.key,
+                    )
+                )
     for env, dep in sorted(live.items()):
         since = dep.when or dep.recorded_at
         if since is None:
@@ -284,8 +408,16 @@ def _verify_model(ledger: Ledger, model: str, versions: dict[str, list[dict[str,
         last = max(since, reviewed.get(dep.subject, since))
         if now - last > timedelta(days=review_days):
             what = "last reviewed" if last > since else "deployed, never reviewed,"
-            breaks.append(Break(model, dep.seq, "review overdue", f"{env} runs {dep.subject}, {what} "
-                                f"{R.iso(last)}: {(now - last).days} days ago (more than {review_days})", dep.key))
+            breaks.append(
+                Break(
+                    model,
+                    dep.seq,
+                    "review overdue",
+                    f"{env} runs {dep.subject}, {what} "
+                    f"{R.iso(last)}: {(now - last).days} days ago (more than {review_days})",
+                    dep.key,
+                )
+            )
     return sorted(breaks, key=lambda b: (b.seq if b.seq is not None else 1 << 40, b.kind))
 
 
@@ -315,5 +447,8 @@ def _check_record(r: Record, model: str, key: Any, key_arn: str | None) -> tuple
         return "statement", f"its subject names {sorted(map(str, names))}, not the model {model}"
     link = r.link
     if link.get("model") != model or link.get("seq") != r.seq:
-        return "statement", f"its chain link says {link.get('model')} seq {link.get('seq')}, but its key says {model} seq {r.seq}"
+        return (
+            "statement",
+            f"its chain link says {link.get('model')} seq {link.get('seq')}, but its key says {model} seq {r.seq}",
+        )
     return None

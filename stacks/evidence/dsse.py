@@ -61,18 +61,29 @@ class KmsSigner:
         from botocore.exceptions import ClientError
 
         if len(message) > MAX_RAW_MESSAGE:
-            raise EvidenceError("record", f"the signed record is {len(message)} bytes; KMS signs at most "
-                                f"{MAX_RAW_MESSAGE}", "keep large detail (full metric tables, reports) in an "
-                                "artifact and reference it by digest in the predicate")
+            raise EvidenceError(
+                "record",
+                f"the signed record is {len(message)} bytes; KMS signs at most {MAX_RAW_MESSAGE}",
+                "keep large detail (full metric tables, reports) in an "
+                "artifact and reference it by digest in the predicate",
+            )
         try:
             r = self.kms.sign(KeyId=self.key_id, Message=message, MessageType="RAW", SigningAlgorithm=SIGNING_ALGORITHM)
         except ClientError as e:
             err = e.response.get("Error", {})
-            if err.get("Code") in ("NotFoundException", "InvalidKeyUsageException", "KMSInvalidStateException",
-                                   "DisabledException", "ValidationException", "KMSInvalidSigningAlgorithmException"):
-                raise EvidenceError("--key", f"{self.key_id} cannot sign {SIGNING_ALGORITHM} ({err.get('Code')}: "
-                                    f"{err.get('Message')})", f"use the ledger's enabled {KEY_SPEC} SIGN_VERIFY key "
-                                    "(stack output evidence_key)") from None
+            if err.get("Code") in (
+                "NotFoundException",
+                "InvalidKeyUsageException",
+                "KMSInvalidStateException",
+                "DisabledException",
+                "ValidationException",
+                "KMSInvalidSigningAlgorithmException",
+            ):
+                raise EvidenceError(
+                    "--key",
+                    f"{self.key_id} cannot sign {SIGNING_ALGORITHM} ({err.get('Code')}: {err.get('Message')})",
+                    f"use the ledger's enabled {KEY_SPEC} SIGN_VERIFY key (stack output evidence_key)",
+                ) from None
             raise
         self.key_arn = r.get("KeyId") or self.key_id
         return r["Signature"]
@@ -81,12 +92,18 @@ class KmsSigner:
 def load_public_key(data: bytes) -> ec.EllipticCurvePublicKey:
     """A P-256 public key from PEM or DER (SubjectPublicKeyInfo, what KMS GetPublicKey returns)."""
     try:
-        key = (serialization.load_pem_public_key(data) if data.lstrip().startswith(b"-----BEGIN")
-               else serialization.load_der_public_key(data))
+        key = (
+            serialization.load_pem_public_key(data)
+            if data.lstrip().startswith(b"-----BEGIN")
+            else serialization.load_der_public_key(data)
+        )
     except ValueError:
-        raise EvidenceError("--public-key", "is not a PEM or DER public key",
-                            "export it with `aws kms get-public-key --key-id KEY --output text --query PublicKey "
-                            "| base64 -d > ledger.der`") from None
+        raise EvidenceError(
+            "--public-key",
+            "is not a PEM or DER public key",
+            "export it with `aws kms get-public-key --key-id KEY --output text --query PublicKey "
+            "| base64 -d > ledger.der`",
+        ) from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise EvidenceError("--public-key", "is not an ECC NIST P-256 key", "use the ledger signing key's public key")
     return key
@@ -103,11 +120,14 @@ class Envelope:
     signatures: list[dict[str, str]]  # [{"keyid": ..., "sig": base64}]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"payloadType": self.payload_type, "payload": base64.b64encode(self.payload).decode(),
-                "signatures": self.signatures}
+        return {
+            "payloadType": self.payload_type,
+            "payload": base64.b64encode(self.payload).decode(),
+            "signatures": self.signatures,
+        }
 
     @classmethod
-    def from_dict(cls, data: Any) -> "Envelope":
+    def from_dict(cls, data: Any) -> Envelope:
         if not isinstance(data, dict) or not {"payloadType", "payload", "signatures"} <= set(data):
             raise ValueError("not a DSSE envelope (payloadType, payload, signatures)")
         sigs = data["signatures"]
@@ -119,8 +139,9 @@ class Envelope:
 def sign_envelope(statement: dict[str, Any], signer: KmsSigner) -> Envelope:
     payload = canonical_json(statement)
     sig = signer.sign(pae(PAYLOAD_TYPE, payload))
-    return Envelope(PAYLOAD_TYPE, payload, [{"keyid": signer.key_arn or signer.key_id,
-                                             "sig": base64.b64encode(sig).decode()}])
+    return Envelope(
+        PAYLOAD_TYPE, payload, [{"keyid": signer.key_arn or signer.key_id, "sig": base64.b64encode(sig).decode()}]
+    )
 
 
 def same_key(a: Any, b: str) -> bool:

@@ -16,13 +16,14 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from . import records as R
-from .dsse import Envelope, KmsSigner, canonical_json, load_public_key, sha256_hex, sign_envelope, verify_envelope
+from .dsse import Envelope, KmsSigner, canonical_json, load_public_key, sha256_hex, sign_envelope
 from .errors import EvidenceError
 
 LEDGER_DIR = "ledger"
@@ -68,12 +69,17 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 def parse_location(url: str | None) -> Location:
     if not url:
-        raise EvidenceError("--ledger", "no ledger given",
-                            "pass --ledger s3://BUCKET[/PREFIX] or set MLPLATFORM_LEDGER (the stack output "
-                            "evidence_bucket, `mlplatform outputs`)")
+        raise EvidenceError(
+            "--ledger",
+            "no ledger given",
+            "pass --ledger s3://BUCKET[/PREFIX] or set MLPLATFORM_LEDGER (the stack output "
+            "evidence_bucket, `mlplatform outputs`)",
+        )
     m = re.match(r"^s3://([^/]+)(?:/(.*))?$", url)
     if not m or not _BUCKET.match(m[1]):
-        raise EvidenceError("--ledger", f"{url!r} is not an S3 location", "write it as s3://BUCKET or s3://BUCKET/PREFIX")
+        raise EvidenceError(
+            "--ledger", f"{url!r} is not an S3 location", "write it as s3://BUCKET or s3://BUCKET/PREFIX"
+        )
     prefix = (m[2] or "").strip("/")
     return Location(m[1], f"{prefix}/" if prefix else "")
 
@@ -143,10 +149,17 @@ class Record:
         return self.predicate.get("environment") or R.DEFAULT_ENVIRONMENT
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "seq": self.seq, "digest": self.digest, "kind": self.kind,
-                "subject": self.subjects, "when": R.iso(self.when) if self.when else None,
-                "recorded_at": self.link.get("recordedAt"), "recorded_by": self.link.get("recordedBy"),
-                "statement": self.statement}
+        return {
+            "key": self.key,
+            "seq": self.seq,
+            "digest": self.digest,
+            "kind": self.kind,
+            "subject": self.subjects,
+            "when": R.iso(self.when) if self.when else None,
+            "recorded_at": self.link.get("recordedAt"),
+            "recorded_by": self.link.get("recordedBy"),
+            "statement": self.statement,
+        }
 
 
 def _time(value: Any) -> datetime | None:
@@ -158,8 +171,9 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def parse_record(key: str, model: str, body: bytes, version_id: str | None = None,
-                 last_modified: datetime | None = None) -> Record:
+def parse_record(
+    key: str, model: str, body: bytes, version_id: str | None = None, last_modified: datetime | None = None
+) -> Record:
     name = key.rsplit("/", 1)[-1]
     m = KEY_RE.match(name)
     rec = Record(key, model, int(m["seq"]) if m else -1, m["hex"] if m else "", body, version_id, last_modified)
@@ -181,8 +195,9 @@ def parse_record(key: str, model: str, body: bytes, version_id: str | None = Non
 class Ledger:
     """One ledger (bucket + prefix) and, for writing, its KMS signing key."""
 
-    def __init__(self, location: Location | str, key_id: str | None = None, session: Any = None,
-                 region: str | None = None):
+    def __init__(
+        self, location: Location | str, key_id: str | None = None, session: Any = None, region: str | None = None
+    ):
         from botocore.config import Config
 
         self.location = location if isinstance(location, Location) else parse_location(location)
@@ -216,8 +231,11 @@ class Ledger:
             if code in ("403", "AccessDenied"):
                 return  # it exists; the writer policy lists only under ledger/ (HeadBucket has no prefix)
             if code in ("404", "NoSuchBucket", "NotFound"):
-                raise EvidenceError("--ledger", f"bucket {self.location.bucket} does not exist",
-                                    "check --ledger / MLPLATFORM_LEDGER (stack output evidence_bucket) and the region") from None
+                raise EvidenceError(
+                    "--ledger",
+                    f"bucket {self.location.bucket} does not exist",
+                    "check --ledger / MLPLATFORM_LEDGER (stack output evidence_bucket) and the region",
+                ) from None
             raise
 
     def models(self) -> list[str]:
@@ -226,7 +244,7 @@ class Ledger:
         paginator = self.s3.get_paginator("list_objects_v2")
         root = f"{self.location.prefix}{LEDGER_DIR}/"
         for page in paginator.paginate(Bucket=self.location.bucket, Prefix=root, Delimiter="/"):
-            out += [p["Prefix"][len(root):].rstrip("/") for p in page.get("CommonPrefixes", [])]
+            out += [p["Prefix"][len(root) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
         return sorted(out)
 
     def versions(self, model: str) -> dict[str, list[dict[str, Any]]]:
@@ -278,17 +296,24 @@ class Ledger:
 
     def _unknown(self, model: str) -> EvidenceError:
         known = self.models()
-        return EvidenceError("--model", f"no records of model {model!r} in {self.location.url}",
-                             f"use one of {', '.join(known)}" if known else
-                             "record its provenance first (`mlplatform evidence record provenance`)")
+        return EvidenceError(
+            "--model",
+            f"no records of model {model!r} in {self.location.url}",
+            f"use one of {', '.join(known)}"
+            if known
+            else "record its provenance first (`mlplatform evidence record provenance`)",
+        )
 
     # -- writing -----------------------------------------------------------------------------------
     @property
     def signer(self) -> KmsSigner:
         if self._signer is None:
             if not self.key_id:
-                raise EvidenceError("--key", "no signing key given",
-                                    "pass --key KEY_ID_OR_ARN or set MLPLATFORM_LEDGER_KEY (stack output evidence_key)")
+                raise EvidenceError(
+                    "--key",
+                    "no signing key given",
+                    "pass --key KEY_ID_OR_ARN or set MLPLATFORM_LEDGER_KEY (stack output evidence_key)",
+                )
             self._signer = KmsSigner(self.kms, self.key_id)
         return self._signer
 
@@ -296,20 +321,22 @@ class Ledger:
         if self._who is None:
             try:
                 self._who = self._session.client("sts").get_caller_identity()["Arn"]
-            except Exception:  # noqa: BLE001 - who recorded is informative; the signature is the proof
+            except Exception:
                 self._who = "unknown"
         return self._who
 
-    def append(self, kind: str, model: str, digests: list[str], predicate: dict[str, Any],
-               recorded_at: datetime | None = None) -> Record:
+    def append(
+        self, kind: str, model: str, digests: list[str], predicate: dict[str, Any], recorded_at: datetime | None = None
+    ) -> Record:
         """Sign and write the next record of `model`; returns it (its key is what `record` prints)."""
         from botocore.exceptions import ClientError
 
         R.check_kind(kind)
         R.check_model(model)
         if not digests:
-            raise EvidenceError("--digest", "a record needs the digest of the model artifact it is about",
-                                "pass --digest sha256:...")
+            raise EvidenceError(
+                "--digest", "a record needs the digest of the model artifact it is about", "pass --digest sha256:..."
+            )
         for d in digests:
             R.check_digest(d)
         self.check_exists()
@@ -320,31 +347,58 @@ class Ledger:
             last = KEY_RE.match(tail[-1].rsplit("/", 1)[-1]) if tail else None
             seq = int(last["seq"]) + 1 if last else 1
             try:
-                rec = self.write(model, seq, f"sha256:{last['hex']}" if last else None, kind, digests, predicate,
-                                 recorded_at=recorded_at)
+                rec = self.write(
+                    model,
+                    seq,
+                    f"sha256:{last['hex']}" if last else None,
+                    kind,
+                    digests,
+                    predicate,
+                    recorded_at=recorded_at,
+                )
             except ClientError as e:
                 if e.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
                     continue  # the very same bytes exist already (or a concurrent write): look again
                 raise
             rivals = [k for k in self.keys(model) if k != rec.key and k.rsplit("/", 1)[-1].startswith(f"{seq:08d}-")]
             if rivals:
-                raise EvidenceError("record", f"another writer recorded seq {seq} of {model} at the same time "
-                                    f"({rivals[0]}); both are kept and `verify` reports the fork",
-                                    "serialize the writers of one model (a workflow concurrency group)")
+                raise EvidenceError(
+                    "record",
+                    f"another writer recorded seq {seq} of {model} at the same time "
+                    f"({rivals[0]}); both are kept and `verify` reports the fork",
+                    "serialize the writers of one model (a workflow concurrency group)",
+                )
             return rec
-        raise EvidenceError("record", f"could not append to {model}: the chain moved under three attempts",
-                            "retry; serialize the writers of one model")
+        raise EvidenceError(
+            "record",
+            f"could not append to {model}: the chain moved under three attempts",
+            "retry; serialize the writers of one model",
+        )
 
-    def write(self, model: str, seq: int, previous: str | None, kind: str, digests: list[str],
-              predicate: dict[str, Any], recorded_at: datetime | None = None) -> Record:
+    def write(
+        self,
+        model: str,
+        seq: int,
+        previous: str | None,
+        kind: str,
+        digests: list[str],
+        predicate: dict[str, Any],
+        recorded_at: datetime | None = None,
+    ) -> Record:
         """Sign record `seq` of `model` (linked to `previous`) and put it once (If-None-Match: *)."""
-        link = {"model": model, "seq": seq, "previous": previous,
-                "recordedAt": R.iso(recorded_at or R.now_utc()), "recordedBy": self._whoami()}
+        link = {
+            "model": model,
+            "seq": seq,
+            "previous": previous,
+            "recordedAt": R.iso(recorded_at or R.now_utc()),
+            "recordedBy": self._whoami(),
+        }
         st = R.statement(model, digests, kind, {**predicate, "ledger": link})
         body = canonical_json(sign_envelope(st, self.signer).to_dict())
         key = f"{self.location.model_prefix(model)}{seq:08d}-{sha256_hex(body)}.json"
-        r = self.s3.put_object(Bucket=self.location.bucket, Key=key, Body=body, IfNoneMatch="*",
-                               ContentType="application/json")
+        r = self.s3.put_object(
+            Bucket=self.location.bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json"
+        )
         return parse_record(key, model, body, r.get("VersionId"))
 
     # -- the public key --------------------------------------------------------------------------
@@ -354,8 +408,11 @@ class Ledger:
             return load_public_key(pem_or_der), None
         if self._public_key is None:
             if not self.key_id:
-                raise EvidenceError("--key", "no key to verify with",
-                                    "pass --public-key FILE (PEM/DER), or --key KEY_ID_OR_ARN (MLPLATFORM_LEDGER_KEY)")
+                raise EvidenceError(
+                    "--key",
+                    "no key to verify with",
+                    "pass --public-key FILE (PEM/DER), or --key KEY_ID_OR_ARN (MLPLATFORM_LEDGER_KEY)",
+                )
             r = self.kms.get_public_key(KeyId=self.key_id)
             self._public_key = (load_public_key(r["PublicKey"]), r["KeyId"])
         return self._public_key

@@ -59,7 +59,11 @@ def _resolve(pod: dict[str, Any]) -> tuple[str | None, str, str]:
     ann = meta.get("annotations") or {}
     stated = ann.get(MODEL_DIGEST_ANNOTATION)
     if stated:
-        return (stated if R.DIGEST.match(stated) else None), "annotation" if R.DIGEST.match(stated) else "unresolved", stated
+        return (
+            (stated if R.DIGEST.match(stated) else None),
+            "annotation" if R.DIGEST.match(stated) else "unresolved",
+            stated,
+        )
     for vol in spec.get("volumes") or []:
         ref = (vol.get("image") or {}).get("reference")
         if ref:
@@ -77,8 +81,9 @@ def _resolve(pod: dict[str, Any]) -> tuple[str | None, str, str]:
 def seen_pods(pod_list: dict[str, Any]) -> list[SeenPod]:
     """The running, labelled pods of a PodList (Kubernetes API or `kubectl get pods -o json`)."""
     if not isinstance(pod_list, dict) or not isinstance(pod_list.get("items"), list):
-        raise EvidenceError("--pods", "is not a Kubernetes PodList", "record it with `kubectl get pods -A -l "
-                            f"{MODEL_LABEL} -o json`")
+        raise EvidenceError(
+            "--pods", "is not a Kubernetes PodList", f"record it with `kubectl get pods -A -l {MODEL_LABEL} -o json`"
+        )
     out = []
     for pod in pod_list["items"]:
         meta = pod.get("metadata") or {}
@@ -89,8 +94,17 @@ def seen_pods(pod_list: dict[str, Any]) -> list[SeenPod]:
         if (pod.get("status") or {}).get("phase") != "Running":
             continue
         digest, source, ref = _resolve(pod)
-        out.append(SeenPod(model, labels.get(ENVIRONMENT_LABEL) or R.DEFAULT_ENVIRONMENT,
-                           meta.get("namespace", ""), meta.get("name", ""), digest, source, ref))
+        out.append(
+            SeenPod(
+                model,
+                labels.get(ENVIRONMENT_LABEL) or R.DEFAULT_ENVIRONMENT,
+                meta.get("namespace", ""),
+                meta.get("name", ""),
+                digest,
+                source,
+                ref,
+            )
+        )
     return sorted(out, key=lambda p: (p.model, p.environment, p.namespace, p.name))
 
 
@@ -105,7 +119,7 @@ def last_observations(ledger: Ledger, model: str, want: set[str] | None) -> dict
     keys = ledger.keys(model)
     batch = 32
     for end in range(len(keys), 0, -batch):
-        recs = ledger.fetch(model, ((k, None) for k in keys[max(0, end - batch):end]))
+        recs = ledger.fetch(model, ((k, None) for k in keys[max(0, end - batch) : end]))
         for rec in reversed(recs):
             if rec.kind == "observation" and rec.environment not in found:
                 found[rec.environment] = rec
@@ -120,13 +134,17 @@ class Observed:
     unresolved: list[SeenPod]  # running pods whose model has no digest (also listed in their observation)
 
     def warnings(self) -> list[str]:
-        return [f"{p.namespace}/{p.name} ({p.model}, {p.environment}): cannot resolve {p.reference or 'its model'} "
-                f"to a digest; pin the model by digest (annotation {MODEL_DIGEST_ANNOTATION} or an image volume "
-                "REPOSITORY@sha256:...)" for p in self.unresolved]
+        return [
+            f"{p.namespace}/{p.name} ({p.model}, {p.environment}): cannot resolve {p.reference or 'its model'} "
+            f"to a digest; pin the model by digest (annotation {MODEL_DIGEST_ANNOTATION} or an image volume "
+            "REPOSITORY@sha256:...)"
+            for p in self.unresolved
+        ]
 
 
-def observe(ledger: Ledger, pod_list: dict[str, Any], cluster: str | None = None,
-            now: datetime | None = None) -> Observed:
+def observe(
+    ledger: Ledger, pod_list: dict[str, Any], cluster: str | None = None, now: datetime | None = None
+) -> Observed:
     """Record an observation for each (model, environment) whose running digests changed."""
     pods = seen_pods(pod_list)
     groups: dict[tuple[str, str], list[SeenPod]] = {}
@@ -145,8 +163,11 @@ def observe(ledger: Ledger, pod_list: dict[str, Any], cluster: str | None = None
             running = sorted({p.digest for p in here if p.digest})
             unresolved = [p for p in here if not p.digest]
             before = last.get(env)
-            if before is not None and _running(before) == set(running) \
-                    and len(before.predicate.get("unresolved") or []) == len(unresolved):
+            if (
+                before is not None
+                and _running(before) == set(running)
+                and len(before.predicate.get("unresolved") or []) == len(unresolved)
+            ):
                 continue
             if before is None and not here:
                 continue
@@ -155,16 +176,23 @@ def observe(ledger: Ledger, pod_list: dict[str, Any], cluster: str | None = None
             if not subjects:  # only unresolved pods, and nothing resolvable before: no artifact to name
                 continue
             predicate = {
-                "environment": env, "cluster": cluster, "observedAt": R.iso(now or R.now_utc()),
+                "environment": env,
+                "cluster": cluster,
+                "observedAt": R.iso(now or R.now_utc()),
                 "running": [R.sha(d) for d in running],
                 "podCount": len(here),
-                "pods": [{"namespace": p.namespace, "name": p.name, "model": p.digest, "source": p.source}
-                         for p in here[:MAX_PODS_LISTED]],
-                "unresolved": [{"namespace": p.namespace, "name": p.name, "reference": p.reference[:200]}
-                               for p in unresolved[:MAX_PODS_LISTED]],
+                "pods": [
+                    {"namespace": p.namespace, "name": p.name, "model": p.digest, "source": p.source}
+                    for p in here[:MAX_PODS_LISTED]
+                ],
+                "unresolved": [
+                    {"namespace": p.namespace, "name": p.name, "reference": p.reference[:200]}
+                    for p in unresolved[:MAX_PODS_LISTED]
+                ],
             }
-            written.append(ledger.append("observation", model, subjects, {k: v for k, v in predicate.items()
-                                                                           if v is not None}))
+            written.append(
+                ledger.append("observation", model, subjects, {k: v for k, v in predicate.items() if v is not None})
+            )
     return Observed(written, [p for p in pods if not p.digest])
 
 
@@ -174,16 +202,22 @@ def list_pods_in_cluster(timeout: float = 20.0) -> dict[str, Any]:
     host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
     token_file = SA_DIR / "token"
     if not host or not token_file.is_file():
-        raise EvidenceError("--pods", "not running in a cluster (no service account token)",
-                            f"pass --pods FILE from `kubectl get pods -A -l {MODEL_LABEL} -o json`")
+        raise EvidenceError(
+            "--pods",
+            "not running in a cluster (no service account token)",
+            f"pass --pods FILE from `kubectl get pods -A -l {MODEL_LABEL} -o json`",
+        )
     ctx = ssl.create_default_context(cafile=str(SA_DIR / "ca.crt"))
     items: list[dict[str, Any]] = []
     cont = ""
     while True:
-        query = urllib.parse.urlencode({"labelSelector": MODEL_LABEL, "limit": 500, **({"continue": cont} if cont else {})})
-        req = urllib.request.Request(f"https://{host}:{port}/api/v1/pods?{query}",
-                                     headers={"Authorization": f"Bearer {token_file.read_text().strip()}",
-                                              "Accept": "application/json"})
+        query = urllib.parse.urlencode(
+            {"labelSelector": MODEL_LABEL, "limit": 500, **({"continue": cont} if cont else {})}
+        )
+        req = urllib.request.Request(
+            f"https://{host}:{port}/api/v1/pods?{query}",
+            headers={"Authorization": f"Bearer {token_file.read_text().strip()}", "Accept": "application/json"},
+        )
         with urllib.request.urlopen(req, context=ctx, timeout=timeout) as r:
             page = json.load(r)
         items += page.get("items") or []
@@ -198,4 +232,6 @@ def read_pods(path: str) -> dict[str, Any]:
     except OSError as e:
         raise EvidenceError("--pods", f"cannot read {path}: {e.strerror or e}", "check the path") from None
     except ValueError as e:
-        raise EvidenceError("--pods", f"{path} is not JSON ({e})", "record it with `kubectl get pods -o json`") from None
+        raise EvidenceError(
+            "--pods", f"{path} is not JSON ({e})", "record it with `kubectl get pods -o json`"
+        ) from None

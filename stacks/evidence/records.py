@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import EvidenceError
 
@@ -55,15 +56,21 @@ _ENVIRONMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 # -- values ---------------------------------------------------------------------------------------
 def check_model(name: str) -> str:
     if not isinstance(name, str) or not MODEL_NAME.match(name):
-        raise EvidenceError("--model", f"{name!r} is not a model name",
-                            "use letters, digits, '.', '_' or '-' (at most 63, like the MLflow model / OCI tag prefix)")
+        raise EvidenceError(
+            "--model",
+            f"{name!r} is not a model name",
+            "use letters, digits, '.', '_' or '-' (at most 63, like the MLflow model / OCI tag prefix)",
+        )
     return name
 
 
 def check_digest(value: str, what: str = "--digest") -> str:
     if not isinstance(value, str) or not DIGEST.match(value):
-        raise EvidenceError(what, f"{value!r} is not a sha256 digest",
-                            "give the OCI manifest digest as sha256:<64 lowercase hex> (oras/crane print it)")
+        raise EvidenceError(
+            what,
+            f"{value!r} is not a sha256 digest",
+            "give the OCI manifest digest as sha256:<64 lowercase hex> (oras/crane print it)",
+        )
     return value
 
 
@@ -75,15 +82,15 @@ def parse_time(value: str, what: str = "TIME") -> datetime:
         t = None
     if t is None:
         raise EvidenceError(what, f"{value!r} is not an ISO 8601 time", "write it like 2026-03-01T12:00:00Z")
-    return (t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t).astimezone(timezone.utc)
+    return (t.replace(tzinfo=UTC) if t.tzinfo is None else t).astimezone(UTC)
 
 
 def iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return t.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def sha(digest: str) -> dict[str, str]:
@@ -124,9 +131,13 @@ def read_predicate(path: str | None) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as e:
         raise EvidenceError("--predicate", f"{path} is not JSON ({e})", "give a JSON object (the predicate)") from None
     if not isinstance(data, dict):
-        raise EvidenceError("--predicate", f"{path} holds a {type(data).__name__}", "give a JSON object (the predicate)")
+        raise EvidenceError(
+            "--predicate", f"{path} holds a {type(data).__name__}", "give a JSON object (the predicate)"
+        )
     if "ledger" in data:
-        raise EvidenceError("--predicate", f"{path} sets `ledger`", "remove it: the ledger writes the chain link itself")
+        raise EvidenceError(
+            "--predicate", f"{path} sets `ledger`", "remove it: the ledger writes the chain link itself"
+        )
     return data
 
 
@@ -152,7 +163,7 @@ class _Fields:
         for k in [k for k in self.left if k.startswith(prefix + ".")]:
             v = self.one(k)
             try:
-                out[k[len(prefix) + 1:]] = float(v)
+                out[k[len(prefix) + 1 :]] = float(v)
             except ValueError:
                 raise EvidenceError(f"--field {k}", f"{v!r} is not a number", "give a number like 0.923") from None
         return out
@@ -164,7 +175,9 @@ class _Fields:
     def choice(self, key: str, choices: tuple[str, ...], default: str | None = None) -> str | None:
         v = self.one(key, default)
         if v is not None and v not in choices:
-            raise EvidenceError(f"--field {key}", f"{v!r} is not one of {', '.join(choices)}", f"use one of {', '.join(choices)}")
+            raise EvidenceError(
+                f"--field {key}", f"{v!r} is not one of {', '.join(choices)}", f"use one of {', '.join(choices)}"
+            )
         return v
 
     def done(self, known: str) -> None:
@@ -190,8 +203,11 @@ def _data_dependency(ref: str) -> dict[str, Any]:
     name, _, digest = ref.rpartition("@") if "@" in ref else ("", "", ref)
     if DIGEST.match(digest):
         return {**({"uri": name} if name else {}), "digest": sha(digest), "annotations": {ROLE: "data"}}
-    raise EvidenceError("--field data", f"{ref!r} names no data version",
-                        "give s3://BUCKET/KEY?versionId=V (an S3 object version), NAME@sha256:HEX or sha256:HEX")
+    raise EvidenceError(
+        "--field data",
+        f"{ref!r} names no data version",
+        "give s3://BUCKET/KEY?versionId=V (an S3 object version), NAME@sha256:HEX or sha256:HEX",
+    )
 
 
 def _provenance(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
@@ -201,39 +217,60 @@ def _provenance(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any
     if commit:
         if not re.match(r"^[0-9a-f]{7,64}$", commit):
             raise EvidenceError("--field commit", f"{commit!r} is not a git commit", "give the hex commit SHA")
-        deps.append({"uri": f"git+{repo}" + (f"@{ref}" if ref else "") if repo else "git", "digest": {"gitCommit": commit},
-                     "annotations": {ROLE: "source"}})
+        deps.append(
+            {
+                "uri": f"git+{repo}" + (f"@{ref}" if ref else "") if repo else "git",
+                "digest": {"gitCommit": commit},
+                "annotations": {ROLE: "source"},
+            }
+        )
     if image:
         name, _, digest = image.rpartition("@")
         if not name or not DIGEST.match(digest):
-            raise EvidenceError("--field image", f"{image!r} is not pinned by digest",
-                                "give the training image as REPOSITORY@sha256:HEX")
+            raise EvidenceError(
+                "--field image",
+                f"{image!r} is not pinned by digest",
+                "give the training image as REPOSITORY@sha256:HEX",
+            )
         deps.append({"uri": f"oci://{name}", "digest": sha(digest), "annotations": {ROLE: "image"}})
     deps += [_data_dependency(d) for d in f.many("data")]
     fields = {
         "buildDefinition": {
             "buildType": BUILD_TYPE,
-            "externalParameters": {k: v for k, v in (("repository", repo), ("ref", ref),
-                                                     ("workflow", f.one("workflow"))) if v},
-            "internalParameters": {k: v for k, v in (("mlflowRunId", f.one("mlflow_run")),
-                                                     ("version", f.one("version"))) if v},
+            "externalParameters": {
+                k: v for k, v in (("repository", repo), ("ref", ref), ("workflow", f.one("workflow"))) if v
+            },
+            "internalParameters": {
+                k: v for k, v in (("mlflowRunId", f.one("mlflow_run")), ("version", f.one("version"))) if v
+            },
         },
         "runDetails": {
             "builder": {"id": f.one("builder") or run or "https://mlplatform.dev/evidence/ci"},
-            "metadata": {k: v for k, v in (("invocationId", run), ("startedOn", f.time("started")),
-                                           ("finishedOn", f.time("finished"))) if v},
+            "metadata": {
+                k: v
+                for k, v in (
+                    ("invocationId", run),
+                    ("startedOn", f.time("started")),
+                    ("finishedOn", f.time("finished")),
+                )
+                if v
+            },
         },
     }
-    f.done("commit, repository, ref, workflow, run, image, mlflow_run, version, data (repeatable), builder, "
-           "started, finished")
+    f.done(
+        "commit, repository, ref, workflow, run, image, mlflow_run, version, data (repeatable), builder, "
+        "started, finished"
+    )
     out = _merge(base, fields)
     if deps:
-        out.setdefault("buildDefinition", {})["resolvedDependencies"] = \
+        out.setdefault("buildDefinition", {})["resolvedDependencies"] = (
             list(base.get("buildDefinition", {}).get("resolvedDependencies", [])) + deps
+        )
     bd = out.get("buildDefinition", {})
     if not any(d.get("digest", {}).get("gitCommit") for d in bd.get("resolvedDependencies", [])):
-        raise EvidenceError("--field commit", "a provenance record needs the git commit it trained from",
-                            "add --field commit=<sha>")
+        raise EvidenceError(
+            "--field commit", "a provenance record needs the git commit it trained from", "add --field commit=<sha>"
+        )
     bd.setdefault("buildType", BUILD_TYPE)
     bd.setdefault("externalParameters", {})
     out.setdefault("runDetails", {}).setdefault("builder", {"id": "https://mlplatform.dev/evidence/ci"})
@@ -249,26 +286,42 @@ def _evaluation(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any
         raise EvidenceError("--field passed", f"{passed!r} is not true or false", "give true or false")
     metrics, thresholds, baseline_metrics = f.group("metric"), f.group("threshold"), f.group("baseline_metric")
     fields = {
-        "metrics": metrics, "thresholds": thresholds,
-        "baseline": {k: v for k, v in (("digest", sha(baseline) if baseline not in (None, "none") else None),
-                                       ("metrics", baseline_metrics)) if v} or None,
+        "metrics": metrics,
+        "thresholds": thresholds,
+        "baseline": {
+            k: v
+            for k, v in (
+                ("digest", sha(baseline) if baseline not in (None, "none") else None),
+                ("metrics", baseline_metrics),
+            )
+            if v
+        }
+        or None,
         "passed": None if passed is None else passed == "true",
         "mlflowRunId": f.one("mlflow_run"),
         "evaluatedAt": f.time("when"),
     }
-    f.done("metric.NAME, threshold.NAME, baseline (digest of the production model), baseline_metric.NAME, "
-           "passed, mlflow_run, when")
+    f.done(
+        "metric.NAME, threshold.NAME, baseline (digest of the production model), baseline_metric.NAME, "
+        "passed, mlflow_run, when"
+    )
     out = _merge(base, fields)
     if not out.get("metrics"):
-        raise EvidenceError("--field metric.NAME", "an evaluation record needs at least one metric",
-                            "add --field metric.val_loss=0.21")
+        raise EvidenceError(
+            "--field metric.NAME", "an evaluation record needs at least one metric", "add --field metric.val_loss=0.21"
+        )
     return out
 
 
 def _approval(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
-    fields = {"approver": f.one("by"), "method": f.choice("via", APPROVAL_METHODS),
-              "reference": f.one("url"), "comment": f.one("comment"), "environment": f.one("environment"),
-              "approvedAt": f.time("when")}
+    fields = {
+        "approver": f.one("by"),
+        "method": f.choice("via", APPROVAL_METHODS),
+        "reference": f.one("url"),
+        "comment": f.one("comment"),
+        "environment": f.one("environment"),
+        "approvedAt": f.time("when"),
+    }
     f.done("by, via (environment | pull-request | manual), url, comment, environment, when")
     out = _merge(base, fields)
     if not out.get("approver"):
@@ -289,8 +342,13 @@ def _deployment(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any
     frm = f.one("from")
     if frm not in (None, "none"):
         check_digest(frm, "--field from")
-    fields = {"environment": env, "alias": f.one("alias"), "version": f.one("version"),
-              "from": sha(frm) if frm not in (None, "none") else None, "deployedAt": f.time("when")}
+    fields = {
+        "environment": env,
+        "alias": f.one("alias"),
+        "version": f.one("version"),
+        "from": sha(frm) if frm not in (None, "none") else None,
+        "deployedAt": f.time("when"),
+    }
     f.done("environment, alias, from (the digest it replaced, or none), version, when")
     out = _merge(base, fields)
     out.setdefault("alias", env)
@@ -301,8 +359,11 @@ def _deployment(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any
 
 def _observation(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
     running = [check_digest(d, "--field running") for d in f.many("running")] or [subject]
-    fields = {"environment": _environment(f.one("environment", base.get("environment")), "--field environment"),
-              "cluster": f.one("cluster"), "observedAt": f.time("when")}
+    fields = {
+        "environment": _environment(f.one("environment", base.get("environment")), "--field environment"),
+        "cluster": f.one("cluster"),
+        "observedAt": f.time("when"),
+    }
     f.done("environment, cluster, running (repeatable digests; default the subject), when")
     out = _merge(base, fields)
     out.setdefault("running", [sha(d) for d in running])
@@ -311,23 +372,41 @@ def _observation(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, An
 
 
 def _review(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
-    fields = {"reviewer": f.one("by"), "outcome": f.choice("outcome", REVIEW_OUTCOMES), "comment": f.one("comment"),
-              "reference": f.one("url"), "environment": f.one("environment"), "reviewedAt": f.time("when")}
+    fields = {
+        "reviewer": f.one("by"),
+        "outcome": f.choice("outcome", REVIEW_OUTCOMES),
+        "comment": f.one("comment"),
+        "reference": f.one("url"),
+        "environment": f.one("environment"),
+        "reviewedAt": f.time("when"),
+    }
     f.done(f"by, outcome ({' | '.join(REVIEW_OUTCOMES)}), comment, url, environment, when")
     out = _merge(base, fields)
     if not out.get("reviewer") or not out.get("outcome"):
-        raise EvidenceError("--field by/outcome", "a review record needs who reviewed and the outcome",
-                            "add --field by=<login> --field outcome=keep")
+        raise EvidenceError(
+            "--field by/outcome",
+            "a review record needs who reviewed and the outcome",
+            "add --field by=<login> --field outcome=keep",
+        )
     return out
 
 
 BUILDERS: dict[str, Callable[[_Fields, dict[str, Any], str], dict[str, Any]]] = {
-    "provenance": _provenance, "evaluation": _evaluation, "approval": _approval,
-    "deployment": _deployment, "observation": _observation, "review": _review,
+    "provenance": _provenance,
+    "evaluation": _evaluation,
+    "approval": _approval,
+    "deployment": _deployment,
+    "observation": _observation,
+    "review": _review,
 }
 # The predicate field that says when the thing happened (defaults to when it was recorded).
-WHEN_FIELD = {"evaluation": "evaluatedAt", "approval": "approvedAt", "deployment": "deployedAt",
-              "observation": "observedAt", "review": "reviewedAt"}
+WHEN_FIELD = {
+    "evaluation": "evaluatedAt",
+    "approval": "approvedAt",
+    "deployment": "deployedAt",
+    "observation": "observedAt",
+    "review": "reviewedAt",
+}
 
 
 def check_kind(kind: str) -> str:
@@ -336,7 +415,9 @@ def check_kind(kind: str) -> str:
     return kind
 
 
-def build_predicate(kind: str, digest: str, fields: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_predicate(
+    kind: str, digest: str, fields: dict[str, Any], base: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The predicate of a KIND record about `digest`, from --field values over a --predicate file."""
     check_kind(kind)
     check_digest(digest)
@@ -345,7 +426,9 @@ def build_predicate(kind: str, digest: str, fields: dict[str, Any], base: dict[s
 
 def statement(model: str, digests: list[str], kind: str, predicate: dict[str, Any]) -> dict[str, Any]:
     """An in-toto Statement v1 about the model's OCI artifact(s)."""
-    return {"_type": STATEMENT_TYPE,
-            "subject": [{"name": model, "digest": sha(d)} for d in digests],
-            "predicateType": PREDICATE_TYPES[kind],
-            "predicate": predicate}
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": model, "digest": sha(d)} for d in digests],
+        "predicateType": PREDICATE_TYPES[kind],
+        "predicate": predicate,
+    }

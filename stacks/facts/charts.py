@@ -188,12 +188,44 @@ def values_keys(values_text: str) -> dict[str, Any]:
 # JSON-schema / OpenAPI keywords kept (structure, types, enums, bounds); everything else, above all
 # description/example/title text and CEL rules, is dropped.
 SCHEMA_KEYWORDS = {
-    "type", "properties", "required", "items", "enum", "const", "format", "pattern", "minimum", "maximum",
-    "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems", "uniqueItems",
-    "minProperties", "maxProperties", "additionalProperties", "patternProperties", "nullable", "default",
-    "allOf", "anyOf", "oneOf", "not", "multipleOf", "definitions", "$defs", "$ref", "$schema",
-    "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-embedded-resource",
-    "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-map-type",
+    "type",
+    "properties",
+    "required",
+    "items",
+    "enum",
+    "const",
+    "format",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "additionalProperties",
+    "patternProperties",
+    "nullable",
+    "default",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "multipleOf",
+    "definitions",
+    "$defs",
+    "$ref",
+    "$schema",
+    "x-kubernetes-int-or-string",
+    "x-kubernetes-preserve-unknown-fields",
+    "x-kubernetes-embedded-resource",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+    "x-kubernetes-map-type",
 }
 _SCHEMA_MAPS = {"properties", "patternProperties", "definitions", "$defs"}
 _SCHEMA_LISTS = {"allOf", "anyOf", "oneOf"}
@@ -252,12 +284,19 @@ def derive_crds(src: Path, chart: str) -> dict[str, Any] | None:
             for v in spec["versions"]:
                 schema = (v.get("schema") or {}).get("openAPIV3Schema")
                 crds[f"{spec['group']}/{v['name']}/{spec['names']['kind']}"] = {
-                    "scope": spec["scope"], "plural": spec["names"]["plural"], "served": v.get("served", True),
-                    "file": f.name, "schema": strip_schema(schema) if schema else None}
-    return {"chart": chart, "version": HELM_CHARTS[chart][0],
-            "derived_from": f"shared/charts/{src.name}/crds/{CRD_SUBDIR.get(chart, '')} "
-                            "by python -m mlplatform.stacks.facts.charts",
-            "crds": dict(sorted(crds.items()))}
+                    "scope": spec["scope"],
+                    "plural": spec["names"]["plural"],
+                    "served": v.get("served", True),
+                    "file": f.name,
+                    "schema": strip_schema(schema) if schema else None,
+                }
+    return {
+        "chart": chart,
+        "version": HELM_CHARTS[chart][0],
+        "derived_from": f"shared/charts/{src.name}/crds/{CRD_SUBDIR.get(chart, '')} "
+        "by python -m mlplatform.stacks.facts.charts",
+        "crds": dict(sorted(crds.items())),
+    }
 
 
 # -- files ----------------------------------------------------------------------------------------
@@ -290,8 +329,9 @@ def derived_files(shared: Path, data: Path = DATA) -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlplatform.stacks.facts.charts",
-                                     description=(__doc__ or "").split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mlplatform.stacks.facts.charts", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("--shared", help="the shared/ folder (default: $MLPLATFORM_SHARED, else ../shared)")
     parser.add_argument("--out", default=str(DATA), help="where to write (default: stacks/data/)")
     args = parser.parse_args(argv)

@@ -41,8 +41,9 @@ def derived_files(shared: Path, regions: list[str] | None = None, data: Path = D
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlplatform.stacks.facts.prices",
-                                     description=(__doc__ or "").split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mlplatform.stacks.facts.prices", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("--shared", help="the shared/ folder (default: $MLPLATFORM_SHARED, else ../shared)")
     parser.add_argument("--region", action="append", help="a region to write (repeatable; default: those shipped)")
     args = parser.parse_args(argv)

@@ -62,14 +62,21 @@ def _conditions(raw: dict[str, Any] | None) -> dict[str, dict[str, list[str]]]:
     """Conditions with every value as a list of strings (IAM's own reading of a scalar)."""
     out: dict[str, dict[str, list[str]]] = {}
     for op, keys in (raw or {}).items():
-        out[op] = {k: [str(v).lower() if isinstance(v, bool) else str(v) for v in _list(vals)]
-                   for k, vals in keys.items()}
+        out[op] = {
+            k: [str(v).lower() if isinstance(v, bool) else str(v) for v in _list(vals)] for k, vals in keys.items()
+        }
     return out
 
 
 def _statement(policy: str, s: dict[str, Any]) -> dict[str, Any]:
-    out = {"policy": policy, "sid": s.get("Sid"), "effect": s["Effect"], "actions": _list(s["Action"]),
-           "resources": _list(s.get("Resource")), "conditions": _conditions(s.get("Condition"))}
+    out = {
+        "policy": policy,
+        "sid": s.get("Sid"),
+        "effect": s["Effect"],
+        "actions": _list(s["Action"]),
+        "resources": _list(s.get("Resource")),
+        "conditions": _conditions(s.get("Condition")),
+    }
     if "Principal" in s:
         out["principal"] = s["Principal"]
     return out
@@ -101,11 +108,18 @@ def karpenter(shared: Path) -> dict[str, Any]:
             events.append({"rule": logical, "source": pattern["source"], "detail-type": pattern["detail-type"]})
         elif res["Type"] == "AWS::IAM::Role" and logical == "KarpenterNodeRole":
             node_policies = [a.rsplit("/", 1)[1] for a in props.get("ManagedPolicyArns", [])]
-    queue_policy = next(r["Properties"]["PolicyDocument"] for r in template["Resources"].values()
-                        if r["Type"] == "AWS::SQS::QueuePolicy")
-    return {"file": KARPENTER_FILE, "statements": statements,
-            "queue_policy": [_statement("KarpenterInterruptionQueuePolicy", s) for s in queue_policy["Statement"]],
-            "interruption_events": events, "node_role_managed_policies": node_policies}
+    queue_policy = next(
+        r["Properties"]["PolicyDocument"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::SQS::QueuePolicy"
+    )
+    return {
+        "file": KARPENTER_FILE,
+        "statements": statements,
+        "queue_policy": [_statement("KarpenterInterruptionQueuePolicy", s) for s in queue_policy["Statement"]],
+        "interruption_events": events,
+        "node_role_managed_policies": node_policies,
+    }
 
 
 def lb_controller(shared: Path) -> dict[str, Any]:
@@ -126,8 +140,9 @@ def render(facts: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlplatform.stacks.facts.upstream_iam",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mlplatform.stacks.facts.upstream_iam", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--shared", help="the shared/ folder (default: $MLPLATFORM_SHARED, else ../shared)")
     parser.add_argument("--out", default=str(DATA_FILE), help=f"file to write (default: {DATA_FILE})")
     args = parser.parse_args(argv)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import yaml
 
@@ -113,8 +114,7 @@ TF_TYPES: dict[str, str] = {
     "aws:s3/bucketPolicy:BucketPolicy": "aws_s3_bucket_policy",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "aws_s3_bucket_public_access_block",
     "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": "aws_s3_bucket_object_lock_configuration",
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
-        "aws_s3_bucket_server_side_encryption_configuration",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": "aws_s3_bucket_server_side_encryption_configuration",
     "aws:s3/bucketVersioning:BucketVersioning": "aws_s3_bucket_versioning",
     # secrets, parameters, queues, topics
     "aws:secretsmanager/secret:Secret": "aws_secretsmanager_secret",
@@ -142,12 +142,18 @@ RENAMES: dict[str, dict[str, str]] = {
     "aws_launch_template": {"licenseSpecifications": "license_specification"},
     "aws_rds_cluster_parameter_group": {"parameters": "parameter"},
     "aws_route_table": {"routes": "route"},
-    "aws_s3_bucket": {"corsRules": "cors_rule", "grants": "grant", "lifecycleRules": "lifecycle_rule",
-                      "lifecycleRules.transitions": "transition",
-                      "lifecycleRules.noncurrentVersionTransitions": "noncurrent_version_transition"},
+    "aws_s3_bucket": {
+        "corsRules": "cors_rule",
+        "grants": "grant",
+        "lifecycleRules": "lifecycle_rule",
+        "lifecycleRules.transitions": "transition",
+        "lifecycleRules.noncurrentVersionTransitions": "noncurrent_version_transition",
+    },
     "aws_s3_bucket_lifecycle_configuration": {
-        "rules": "rule", "rules.transitions": "transition",
-        "rules.noncurrentVersionTransitions": "noncurrent_version_transition"},
+        "rules": "rule",
+        "rules.transitions": "transition",
+        "rules.noncurrentVersionTransitions": "noncurrent_version_transition",
+    },
     "aws_s3_bucket_server_side_encryption_configuration": {"rules": "rule"},
     "aws_secretsmanager_secret": {"replicas": "replica"},
     "aws_vpc_endpoint": {"subnetConfigurations": "subnet_configuration"},
@@ -159,7 +165,9 @@ MAP_ATTRIBUTES = {"tags", "tags_all"}
 MAP_ATTRIBUTES_BY_TYPE: dict[str, set[str]] = {
     "aws_eks_node_group": {"labels"},
     "aws_cloudwatch_event_target": {"input_paths"},
-    "random_id": {"keepers"}, "random_password": {"keepers"}, "random_string": {"keepers"},
+    "random_id": {"keepers"},
+    "random_password": {"keepers"},
+    "random_string": {"keepers"},
 }
 
 KUBERNETES_EXCLUDED = ("kubernetes:helm.sh/", "kubernetes:yaml/", "pulumi:providers:")
@@ -303,9 +311,12 @@ def _attribute_values(plan: Plan, region: str) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for r in exported_resources(plan):
         try:
-            rid, state = mocks.new_resource(pulumi.runtime.MockResourceArgs(
-                typ=r.type, name=r.name, inputs=dict(r.inputs), provider="", resource_id="", custom=True))
-        except Exception:  # noqa: BLE001 - a mock that can't answer only costs a reference
+            rid, state = mocks.new_resource(
+                pulumi.runtime.MockResourceArgs(
+                    typ=r.type, name=r.name, inputs=dict(r.inputs), provider="", resource_id="", custom=True
+                )
+            )
+        except Exception:
             continue
         values: dict[str, str] = {}
         for key, value in state.items():
@@ -331,8 +342,20 @@ def _strings(value: Any) -> Iterable[str]:
 
 # Terraform attributes that hold another resource's id, ARN or name.
 _REFERENCE_SUFFIXES = ("_id", "_ids", "_arn", "_arns", "_name", "_names", "_url", "_urls")
-_REFERENCE_KEYS = {"arn", "bucket", "role", "repository", "rule", "queue_url", "log_destination", "security_groups",
-                   "subnets", "load_balancer_arn", "target_group_arn", "secret_id"}
+_REFERENCE_KEYS = {
+    "arn",
+    "bucket",
+    "role",
+    "repository",
+    "rule",
+    "queue_url",
+    "log_destination",
+    "security_groups",
+    "subnets",
+    "load_balancer_arn",
+    "target_group_arn",
+    "secret_id",
+}
 
 _ATTR_PRIORITY = {"id": 0, "arn": 1, "name": 2}
 
@@ -361,7 +384,7 @@ def references(plan: Plan, region: str | None = None) -> dict[str, dict[str, lis
                 # input's name have in common (`role` <- aws_iam_role, `vpc_id` <- aws_vpc).
                 words = set(tf_key.split("_"))
 
-                def rank(item: tuple[str, str]) -> tuple[int, int]:
+                def rank(item: tuple[str, str], words: set[str] = words) -> tuple[int, int]:
                     dep, attr = item
                     overlap = len(words & set(addr[dep].split(".", 1)[0].split("_")[1:]))
                     return (_ATTR_PRIORITY.get(attr, len(_ATTR_PRIORITY)), -overlap)
@@ -392,12 +415,28 @@ def terraform_plan(plan: Plan, region: str | None = None) -> dict[str, Any]:
         after, unknown, sensitive = terraform_values(r)
         common = {"address": addr[r.urn], "mode": "managed", "type": tf_type, "name": name, "provider_name": provider}
         planned.append({**common, "schema_version": 0, "values": after, "sensitive_values": sensitive})
-        changes.append({**common, "change": {"actions": ["create"], "before": None, "after": after,
-                                             "after_unknown": unknown, "before_sensitive": False,
-                                             "after_sensitive": sensitive}})
+        changes.append(
+            {
+                **common,
+                "change": {
+                    "actions": ["create"],
+                    "before": None,
+                    "after": after,
+                    "after_unknown": unknown,
+                    "before_sensitive": False,
+                    "after_sensitive": sensitive,
+                },
+            }
+        )
         expressions = {k: {"references": v} for k, v in refs.get(r.urn, {}).items()}
-        config.append({**common, "provider_config_key": provider.rsplit("/", 1)[1], "expressions": expressions,
-                       "schema_version": 0})
+        config.append(
+            {
+                **common,
+                "provider_config_key": provider.rsplit("/", 1)[1],
+                "expressions": expressions,
+                "schema_version": 0,
+            }
+        )
     providers = {p: {"name": p, "full_name": PROVIDERS[p]} for p in sorted({c["provider_config_key"] for c in config})}
     if "aws" in providers:
         providers["aws"]["expressions"] = {"region": {"constant_value": region}}
@@ -407,8 +446,11 @@ def terraform_plan(plan: Plan, region: str | None = None) -> dict[str, Any]:
         "planned_values": {"root_module": {"resources": planned}},
         "resource_changes": changes,
         "configuration": {"provider_config": providers, "root_module": {"resources": config}},
-        "mlplatform": {"profile": plan.profile, "urns": {a: u for u, a in addr.items()},
-                       "unmapped_types": unmapped_types(plan)},
+        "mlplatform": {
+            "profile": plan.profile,
+            "urns": {a: u for u, a in addr.items()},
+            "unmapped_types": unmapped_types(plan),
+        },
     }
 
 

@@ -94,7 +94,9 @@ class PlanMocks(pulumi.runtime.Mocks):
             s["arn"] = f"arn:aws:iam::{acct}:oidc-provider/{host}"
             return s["arn"], s
         if typ == "aws:iam/role:Role":
-            s.update(name=physical, arn=f"arn:aws:iam::{acct}:role/{physical}", uniqueId="AROA" + _hex(physical).upper())
+            s.update(
+                name=physical, arn=f"arn:aws:iam::{acct}:role/{physical}", uniqueId="AROA" + _hex(physical).upper()
+            )
             return physical, s
         if typ == "aws:iam/policy:Policy":
             s.update(name=physical, arn=f"arn:aws:iam::{acct}:policy/{physical}")
@@ -130,20 +132,31 @@ class PlanMocks(pulumi.runtime.Mocks):
             ident = s.get("identifier") or physical
             host = f"{ident}.c{_hex(ident, 11)}.{region}.rds.amazonaws.com"
             port = s.get("port") or 5432
-            s.update(identifier=ident, address=host, port=port, endpoint=f"{host}:{port}",
-                     arn=f"arn:aws:rds:{region}:{acct}:db:{ident}")
+            s.update(
+                identifier=ident,
+                address=host,
+                port=port,
+                endpoint=f"{host}:{port}",
+                arn=f"arn:aws:rds:{region}:{acct}:db:{ident}",
+            )
             return ident, s
         if typ == "aws:ec2/launchTemplate:LaunchTemplate":
             s.update(latestVersion=1, defaultVersion=1, arn=f"arn:aws:ec2:{region}:{acct}:launch-template/{rid}")
             return rid, s
         if typ == "aws:eks/nodeGroup:NodeGroup":
             ng = s.get("nodeGroupName") or physical
-            s.update(nodeGroupName=ng, arn=f"arn:aws:eks:{region}:{acct}:nodegroup/{s.get('clusterName')}/{ng}/{_uuid(ng)}",
-                     resources=[{"autoscalingGroups": [{"name": f"eks-{ng}-{_uuid(ng)}"}]}], status="ACTIVE")
+            s.update(
+                nodeGroupName=ng,
+                arn=f"arn:aws:eks:{region}:{acct}:nodegroup/{s.get('clusterName')}/{ng}/{_uuid(ng)}",
+                resources=[{"autoscalingGroups": [{"name": f"eks-{ng}-{_uuid(ng)}"}]}],
+                status="ACTIVE",
+            )
             return f"{s.get('clusterName')}:{ng}", s
         if typ == "aws:sqs/queue:Queue":
             q = s.get("name") or physical
-            s.update(name=q, arn=f"arn:aws:sqs:{region}:{acct}:{q}", url=f"https://sqs.{region}.amazonaws.com/{acct}/{q}")
+            s.update(
+                name=q, arn=f"arn:aws:sqs:{region}:{acct}:{q}", url=f"https://sqs.{region}.amazonaws.com/{acct}/{q}"
+            )
             return s["url"], s
         if typ == "aws:cloudwatch/logGroup:LogGroup":
             s.update(name=physical, arn=f"arn:aws:logs:{region}:{acct}:log-group:{physical}")
@@ -172,39 +185,79 @@ class PlanMocks(pulumi.runtime.Mocks):
             names = availability_zones(self.region)
             return {"names": names, "zoneIds": [f"use1-az{i + 1}" for i in range(len(names))], "id": self.region}, []
         if tok == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/plan", "userId": "AIDAPLAN", "id": ACCOUNT_ID}, []
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/plan",
+                "userId": "AIDAPLAN",
+                "id": ACCOUNT_ID,
+            }, []
         if tok in ("aws:index/getRegion:getRegion",):
-            return {"name": self.region, "region": self.region, "id": self.region,
-                    "endpoint": f"ec2.{self.region}.amazonaws.com"}, []
+            return {
+                "name": self.region,
+                "region": self.region,
+                "id": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+            }, []
         if tok == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if tok == "aws:eks/getAddonVersion:getAddonVersion":
             # The real call answers EKS's default add-on build for the pinned Kubernetes version.
-            return {"version": f"(EKS default for Kubernetes {a.get('kubernetesVersion')})", "id": a.get("addonName")}, []
+            return {
+                "version": f"(EKS default for Kubernetes {a.get('kubernetesVersion')})",
+                "id": a.get("addonName"),
+            }, []
         if tok == "aws:eks/getCluster:getCluster":  # an adopted EKS cluster
             cname, oidc = a.get("name"), _hex(str(a.get("name")), 32).upper()
-            return {"id": cname, "name": cname, "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:cluster/{cname}",
-                    "endpoint": f"https://{oidc}.gr7.{self.region}.eks.amazonaws.com",
-                    "certificateAuthorities": [{"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="}],
-                    "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{oidc}"}]}],
-                    "version": "1.34", "platformVersion": "eks.1", "status": "ACTIVE", "region": self.region,
-                    "roleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/{cname}-cluster", "enabledClusterLogTypes": ["api", "audit"],
-                    "accessConfigs": [{"authenticationMode": "API_AND_CONFIG_MAP"}], "tags": {},
-                    "vpcConfig": {"clusterSecurityGroupId": "sg-" + _hex(str(cname)), "vpcId": "vpc-" + _hex("adopted"),
-                                  "subnetIds": ["subnet-" + _hex(f"adopted-{i}") for i in range(2)],
-                                  "securityGroupIds": [], "endpointPrivateAccess": True, "endpointPublicAccess": True,
-                                  "publicAccessCidrs": ["0.0.0.0/0"], "controlPlaneEgressMode": "AWS_MANAGED"}}, []
+            return {
+                "id": cname,
+                "name": cname,
+                "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:cluster/{cname}",
+                "endpoint": f"https://{oidc}.gr7.{self.region}.eks.amazonaws.com",
+                "certificateAuthorities": [{"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="}],
+                "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{oidc}"}]}],
+                "version": "1.34",
+                "platformVersion": "eks.1",
+                "status": "ACTIVE",
+                "region": self.region,
+                "roleArn": f"arn:aws:iam::{ACCOUNT_ID}:role/{cname}-cluster",
+                "enabledClusterLogTypes": ["api", "audit"],
+                "accessConfigs": [{"authenticationMode": "API_AND_CONFIG_MAP"}],
+                "tags": {},
+                "vpcConfig": {
+                    "clusterSecurityGroupId": "sg-" + _hex(str(cname)),
+                    "vpcId": "vpc-" + _hex("adopted"),
+                    "subnetIds": ["subnet-" + _hex(f"adopted-{i}") for i in range(2)],
+                    "securityGroupIds": [],
+                    "endpointPrivateAccess": True,
+                    "endpointPublicAccess": True,
+                    "publicAccessCidrs": ["0.0.0.0/0"],
+                    "controlPlaneEgressMode": "AWS_MANAGED",
+                },
+            }, []
         if tok == "aws:ec2/getVpc:getVpc":  # an adopted VPC
             vid = a.get("id") or "vpc-" + _hex("default")
-            return {"id": vid, "cidrBlock": "10.0.0.0/16", "state": "available", "ownerId": ACCOUNT_ID,
-                    "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{vid}"}, []
+            return {
+                "id": vid,
+                "cidrBlock": "10.0.0.0/16",
+                "state": "available",
+                "ownerId": ACCOUNT_ID,
+                "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:vpc/{vid}",
+            }, []
         if tok == "aws:secretsmanager/getSecretVersion:getSecretVersion":  # credentials of an adopted database
             sid = str(a.get("secretId"))
-            return {"id": f"{sid}|AWSCURRENT", "arn": sid, "versionId": _uuid(sid), "versionStage": "AWSCURRENT",
-                    "secretString": f'{{"username": "mlflow", "password": "{_hex("pw" + sid, 32)}"}}'}, []
+            return {
+                "id": f"{sid}|AWSCURRENT",
+                "arn": sid,
+                "versionId": _uuid(sid),
+                "versionStage": "AWSCURRENT",
+                "secretString": f'{{"username": "mlflow", "password": "{_hex("pw" + sid, 32)}"}}',
+            }, []
         if tok == "aws:ec2/getSubnet:getSubnet":  # an adopted subnet: zone picked from its id, stably
             sid = a.get("id") or "subnet-" + _hex("default")
             zones = availability_zones(self.region)
-            return {"id": sid, "availabilityZone": zones[int(_hex(sid, 8), 16) % len(zones)],
-                    "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:subnet/{sid}"}, []
+            return {
+                "id": sid,
+                "availabilityZone": zones[int(_hex(sid, 8), 16) % len(zones)],
+                "arn": f"arn:aws:ec2:{self.region}:{ACCOUNT_ID}:subnet/{sid}",
+            }, []
         return {}, []

@@ -16,9 +16,10 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pulumi
 from google.protobuf import json_format
@@ -26,18 +27,24 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _ensure_event_loop
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from .mocks import PlanMocks
 
 # The one list of stateful resource types: replacing or deleting one loses data or identity (diff
 # flags them, policy wants them protected, upgrade refuses to lose them). DATA_TYPES are the ones
 # `destroy` keeps unless --purge (with what they need); the cluster and the keys go with the stack.
-DATA_TYPES = frozenset({
-    "aws:rds/instance:Instance", "aws:rds/cluster:Cluster", "aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2",
-    "aws:ecr/repository:Repository", "aws:efs/fileSystem:FileSystem", "aws:dynamodb/table:Table",
-})
+DATA_TYPES = frozenset(
+    {
+        "aws:rds/instance:Instance",
+        "aws:rds/cluster:Cluster",
+        "aws:s3/bucket:Bucket",
+        "aws:s3/bucketV2:BucketV2",
+        "aws:ecr/repository:Repository",
+        "aws:efs/fileSystem:FileSystem",
+        "aws:dynamodb/table:Table",
+    }
+)
 STATEFUL_TYPES = DATA_TYPES | frozenset({"aws:eks/cluster:Cluster", "aws:kms/key:Key"})
 
 SECRET = "[secret]"
@@ -107,7 +114,7 @@ class Plan:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Plan":
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
         resources = [
             PlannedResource(
                 urn=r["urn"],
@@ -128,8 +135,13 @@ class Plan:
             )
             for r in data["resources"]
         ]
-        plan = cls(profile=data.get("profile", ""), resources=resources, outputs=data.get("outputs") or {},
-                   warnings=list(data.get("warnings") or []), stack=str(data.get("stack") or "dev"))
+        plan = cls(
+            profile=data.get("profile", ""),
+            resources=resources,
+            outputs=data.get("outputs") or {},
+            warnings=list(data.get("warnings") or []),
+            stack=str(data.get("stack") or "dev"),
+        )
         plan.region = str(data.get("region") or _region_of_older_plan(plan))
         return plan
 
@@ -168,14 +180,17 @@ def read_saved_plan(path: str | Path, what: str = "--plan") -> Plan:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(what, f"no file {p}", "check the path, or write one with `mlplatform plan --json --out FILE`") from None
+        raise SpecError(
+            what, f"no file {p}", "check the path, or write one with `mlplatform plan --json --out FILE`"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(what, f"cannot read {p}: {getattr(e, 'strerror', None) or e}", "check the path") from None
     try:
         return Plan.from_dict(json.loads(text))
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise SpecError(what, f"{p} is not a saved plan ({type(e).__name__})",
-                        "write one with `mlplatform plan --json --out FILE`") from None
+        raise SpecError(
+            what, f"{p} is not a saved plan ({type(e).__name__})", "write one with `mlplatform plan --json --out FILE`"
+        ) from None
 
 
 def _plain(value: Any) -> Any:
@@ -218,7 +233,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             parent = ""
         return super().make_urn(parent, type_, name)
 
-    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
             return resource_pb2.RegisterResourceResponse(urn=urn)
@@ -236,9 +251,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             ignore_changes=list(request.ignoreChanges),
             replace_on_changes=list(request.replaceOnChanges),
             delete_before_replace=bool(request.deleteBeforeReplace),
-            custom_timeouts={k: v for k, v in (("create", request.customTimeouts.create),
-                                                ("update", request.customTimeouts.update),
-                                                ("delete", request.customTimeouts.delete)) if v},
+            custom_timeouts={
+                k: v
+                for k, v in (
+                    ("create", request.customTimeouts.create),
+                    ("update", request.customTimeouts.update),
+                    ("delete", request.customTimeouts.delete),
+                )
+                if v
+            },
             aliases=_aliases(request),
             provider=_provider_urn(request.provider),
         )
@@ -326,13 +347,20 @@ def run_offline(
         pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in cfg.items()})
         monitor = RecordingMonitor(PlanMocks(region))
         log = _CollectingLogger()
-        pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor,
-                                 logger=log)
+        pulumi.runtime.set_mocks(
+            monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=log
+        )
         _sync_await(run_pulumi_func(program))
         root = pulumi.runtime.get_root_resource()
         outputs = {k: _resolve_output(v) for k, v in sorted(getattr(root, "outputs", {}).items())}
-        return Plan(profile=profile, resources=_tree_order(monitor.records), outputs=outputs,
-                    warnings=list(dict.fromkeys(log.warnings)), stack=stack, region=region)
+        return Plan(
+            profile=profile,
+            resources=_tree_order(monitor.records),
+            outputs=outputs,
+            warnings=list(dict.fromkeys(log.warnings)),
+            stack=stack,
+            region=region,
+        )
 
     return contextvars.Context().run(_run)
 

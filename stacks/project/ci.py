@@ -38,15 +38,20 @@ from pathlib import Path
 from typing import Literal
 
 import jinja2
+
 from mlplatform.components.ci_runners import scale_set_names
 from mlplatform.components.metadata_store import in_cluster_url
 from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT, RUNNER_IMAGE
 
-from ..files import replace_all
 from ..config.spec import SpecError, StackSpec
+from ..files import replace_all
 
-TEMPLATES = {"platform.yml": "platform.yml.j2", "train-evaluate.yml": "train-evaluate.yml.j2",
-             "model-publish.yml": "model-publish.yml.j2", "model-review.yml": "model-review.yml.j2"}
+TEMPLATES = {
+    "platform.yml": "platform.yml.j2",
+    "train-evaluate.yml": "train-evaluate.yml.j2",
+    "model-publish.yml": "model-publish.yml.j2",
+    "model-review.yml": "model-review.yml.j2",
+}
 APPROVALS = ("pull-request", "environment")
 HOSTED_RUNNER = "ubuntu-24.04"
 DEPLOY_ENVIRONMENT = "platform"
@@ -141,8 +146,12 @@ def _validate(o: WorkflowOptions) -> None:
     _plain("--branch", o.branch, _BRANCH, "use a branch name like main")
     _plain("--model-name", o.model_name, _MODEL, "use letters, digits, '.', '_' or '-' (at most 63), like churn-model")
     _plain("--metric", o.metric, _METRIC, "use the metric's name as the training logs it, like val_loss")
-    for key, path in (("--project-dir", o.project_dir), ("--requirements", o.requirements),
-                      ("--model-artifact-path", o.model_artifact_path), *(("--data-path", p) for p in o.data_paths)):
+    for key, path in (
+        ("--project-dir", o.project_dir),
+        ("--requirements", o.requirements),
+        ("--model-artifact-path", o.model_artifact_path),
+        *(("--data-path", p) for p in o.data_paths),
+    ):
         _plain(key, path, _PATH, "use a relative path inside the repository (letters, digits, '.', '_', '-', '/', '*')")
         if path.startswith("/") or ".." in path.split("/"):
             raise SpecError(key, f"{path!r} leaves the repository", "use a path relative to the repository root")
@@ -150,8 +159,11 @@ def _validate(o: WorkflowOptions) -> None:
         raise SpecError("--data-path", "no path given", "name the training data and code, like data/** and training/**")
     cmd = o.train_command
     if not isinstance(cmd, str) or not cmd.strip() or "\n" in cmd or "${{" in cmd:
-        raise SpecError("--train-command", f"{cmd!r} is not one command line",
-                        "give one shell line without ${{ }} expressions, like python training/train.py")
+        raise SpecError(
+            "--train-command",
+            f"{cmd!r} is not one command line",
+            "give one shell line without ${{ }} expressions, like python training/train.py",
+        )
     if o.secrets not in ("kms", "passphrase"):
         raise SpecError("--secrets", f"unknown {o.secrets!r}", "use kms or passphrase")
     if not isinstance(o.train_timeout_minutes, int) or not 10 <= o.train_timeout_minutes <= 4320:
@@ -162,20 +174,30 @@ def _validate(o: WorkflowOptions) -> None:
         raise SpecError("--approval", f"unknown {o.approval!r}", "use pull-request (every GitHub plan) or environment")
     for owner in o.model_owners:
         if not isinstance(owner, str) or not _OWNER.match(owner):
-            raise SpecError("--model-owner", f"{owner!r} is not a CODEOWNERS owner",
-                            "use @org/team, @user or an email address")
+            raise SpecError(
+                "--model-owner", f"{owner!r} is not a CODEOWNERS owner", "use @org/team, @user or an email address"
+            )
     if o.backend_url is not None:
         url = o.backend_url
         if not isinstance(url, str) or url.startswith(("file://", "/")) or url == "file":
-            raise SpecError("backend", f"{url!r} is a local file backend: CI runners cannot read state on this "
-                            "machine", "move the state to S3 with mlplatform init --backend s3, then render again")
+            raise SpecError(
+                "backend",
+                f"{url!r} is a local file backend: CI runners cannot read state on this machine",
+                "move the state to S3 with mlplatform init --backend s3, then render again",
+            )
         if not _BACKEND.match(url) or "${{" in url:
-            raise SpecError("backend", f"{url!r} is not a Pulumi backend URL CI can use",
-                            "use s3://BUCKET[/PREFIX] (mlplatform init --backend s3) or https://api.pulumi.com")
+            raise SpecError(
+                "backend",
+                f"{url!r} is not a Pulumi backend URL CI can use",
+                "use s3://BUCKET[/PREFIX] (mlplatform init --backend s3) or https://api.pulumi.com",
+            )
     sp = o.secrets_provider
     if sp is not None and (not isinstance(sp, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9:/._?=&%+-]*", sp)):
-        raise SpecError("secretsprovider", f"{sp!r} cannot go into a workflow",
-                        "use passphrase or a KMS URL like awskms://alias/pulumi")
+        raise SpecError(
+            "secretsprovider",
+            f"{sp!r} cannot go into a workflow",
+            "use passphrase or a KMS URL like awskms://alias/pulumi",
+        )
 
 
 def uses_passphrase(o: WorkflowOptions) -> bool:
@@ -235,13 +257,20 @@ def _expression_string(value: str) -> str:
 def _environment() -> jinja2.Environment:
     # [[ ]] / [% %]: GitHub's own ${{ }} expressions pass through untouched.
     env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: resources.files("mlplatform.stacks").joinpath(
-            "templates", "workflows", name).read_text()),
-        variable_start_string="[[", variable_end_string="]]",
-        block_start_string="[%", block_end_string="%]",
-        comment_start_string="[#", comment_end_string="#]",
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined, autoescape=False,
+        loader=jinja2.FunctionLoader(
+            lambda name: resources.files("mlplatform.stacks").joinpath("templates", "workflows", name).read_text()
+        ),
+        variable_start_string="[[",
+        variable_end_string="]]",
+        block_start_string="[%",
+        block_end_string="%]",
+        comment_start_string="[#",
+        comment_end_string="#]",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
     )
     env.filters["q"] = _quote
     env.filters["sq"] = _expression_string
@@ -254,8 +283,11 @@ def models_repository(spec: StackSpec, stack: str) -> str:
     if r.existing and MODELS_REPOSITORY in r.existing.repository_urls:
         return r.existing.repository_urls[MODELS_REPOSITORY]
     if MODELS_REPOSITORY not in r.repositories:
-        raise SpecError("registry.repositories", f"has no {MODELS_REPOSITORY!r} repository for the trained models",
-                        f"add {MODELS_REPOSITORY} to registry.repositories")
+        raise SpecError(
+            "registry.repositories",
+            f"has no {MODELS_REPOSITORY!r} repository for the trained models",
+            f"add {MODELS_REPOSITORY} to registry.repositories",
+        )
     return f"{r.repository_prefix}/{stack}/{MODELS_REPOSITORY}"
 
 
@@ -270,59 +302,98 @@ def workflow_context(spec: StackSpec, o: WorkflowOptions) -> dict[str, object]:
     gpu_type, hourly = gpu_price(spec)
     return {
         "version": metadata.version("mlplatform"),
-        "stack": o.stack, "profile": spec.profile, "region": spec.region, "branch": o.branch,
-        "project_dir": project_dir, "project_dir_in_repo": in_repo,
-        "platform_paths": ([f"{in_repo}**"] if in_repo else
-                           ["Pulumi.yaml", "Pulumi.*.yaml", "__main__.py", "requirements.txt"])
-                          + [".github/workflows/platform.yml"],
+        "stack": o.stack,
+        "profile": spec.profile,
+        "region": spec.region,
+        "branch": o.branch,
+        "project_dir": project_dir,
+        "project_dir_in_repo": in_repo,
+        "platform_paths": (
+            [f"{in_repo}**"] if in_repo else ["Pulumi.yaml", "Pulumi.*.yaml", "__main__.py", "requirements.txt"]
+        )
+        + [".github/workflows/platform.yml"],
         "passphrase": uses_passphrase(o),
-        "backend_url": o.backend_url or "", "pulumi_cloud": bool(o.backend_url and o.backend_url.startswith("https://")),
-        "approval": o.approval, "pull_request": o.approval == "pull-request",
+        "backend_url": o.backend_url or "",
+        "pulumi_cloud": bool(o.backend_url and o.backend_url.startswith("https://")),
+        "approval": o.approval,
+        "pull_request": o.approval == "pull-request",
         "release_branch_prefix": "mlplatform/release/",
-        "ledger_var": LEDGER_VAR, "ledger_key_var": LEDGER_KEY_VAR,
-        "prometheus_url": prometheus_url(spec, o.stack), "prometheus_url_var": PROMETHEUS_URL_VAR,
-        "review_schedule": spec.review.schedule, "review_due_days": spec.review.due_days,
+        "ledger_var": LEDGER_VAR,
+        "ledger_key_var": LEDGER_KEY_VAR,
+        "prometheus_url": prometheus_url(spec, o.stack),
+        "prometheus_url_var": PROMETHEUS_URL_VAR,
+        "review_schedule": spec.review.schedule,
+        "review_due_days": spec.review.due_days,
         "review_period_days": review_period_days(spec.review.schedule),
-        "gpu_instance_type": gpu_type or "", "gpu_hourly_price": "" if hourly is None else f"{hourly:g}",
+        "gpu_instance_type": gpu_type or "",
+        "gpu_hourly_price": "" if hourly is None else f"{hourly:g}",
         "gpus_per_run": 1 if has_gpu else 0,
         "actions": {a: uses(a) for a in GITHUB_ACTIONS},
-        "python_version": PYTHON_VERSION, "hosted_runner": HOSTED_RUNNER,
-        "deploy_environment": DEPLOY_ENVIRONMENT, "preview_environment": PREVIEW_ENVIRONMENT,
+        "python_version": PYTHON_VERSION,
+        "hosted_runner": HOSTED_RUNNER,
+        "deploy_environment": DEPLOY_ENVIRONMENT,
+        "preview_environment": PREVIEW_ENVIRONMENT,
         "approval_environment": APPROVAL_ENVIRONMENT,
-        "preview_role_var": PREVIEW_ROLE_VAR, "deploy_role_var": DEPLOY_ROLE_VAR,
+        "preview_role_var": PREVIEW_ROLE_VAR,
+        "deploy_role_var": DEPLOY_ROLE_VAR,
         "up_timeout_minutes": UP_TIMEOUT_MINUTES,
-        "gpu": has_gpu, "train_label": labels["gpu" if has_gpu else "cpu"], "publish_label": labels["cpu"],
-        "mlflow_url": in_cluster_url(), "mlflow_version": MLFLOW_CLIENT, "training_image": RUNNER_IMAGE,
-        "experiment": o.experiment or o.model_name, "model_name": o.model_name,
-        "model_artifact_path": o.model_artifact_path, "metric": o.metric, "greater_is_better": o.greater_is_better,
-        "train_command": o.train_command, "requirements": o.requirements, "data_paths": list(o.data_paths),
-        "schedule": spec.retraining.schedule, "train_timeout_minutes": o.train_timeout_minutes,
+        "gpu": has_gpu,
+        "train_label": labels["gpu" if has_gpu else "cpu"],
+        "publish_label": labels["cpu"],
+        "mlflow_url": in_cluster_url(),
+        "mlflow_version": MLFLOW_CLIENT,
+        "training_image": RUNNER_IMAGE,
+        "experiment": o.experiment or o.model_name,
+        "model_name": o.model_name,
+        "model_artifact_path": o.model_artifact_path,
+        "metric": o.metric,
+        "greater_is_better": o.greater_is_better,
+        "train_command": o.train_command,
+        "requirements": o.requirements,
+        "data_paths": list(o.data_paths),
+        "schedule": spec.retraining.schedule,
+        "train_timeout_minutes": o.train_timeout_minutes,
         "models_repository": models_repository(spec, o.stack) if spec.runners.enabled else "",
     }
 
 
-def render_workflows(spec: StackSpec, options: WorkflowOptions | None = None, *, stack: str | None = None,
-                     backend_url: str | None = None, secrets_provider: str | None = None) -> dict[str, str]:
+def render_workflows(
+    spec: StackSpec,
+    options: WorkflowOptions | None = None,
+    *,
+    stack: str | None = None,
+    backend_url: str | None = None,
+    secrets_provider: str | None = None,
+) -> dict[str, str]:
     """{file name: workflow text}. The ML workflows need the stack's runners (runners.enabled).
 
     `stack`, `backend_url`, `secrets_provider` (the project's stack name, Pulumi backend and secrets
     provider) override the same fields of `options` when given.
     """
     o = options or WorkflowOptions()
-    given = {k: v for k, v in (("stack", stack), ("backend_url", backend_url), ("secrets_provider", secrets_provider))
-             if v is not None}
+    given = {
+        k: v
+        for k, v in (("stack", stack), ("backend_url", backend_url), ("secrets_provider", secrets_provider))
+        if v is not None
+    }
     if given:
         o = dataclasses.replace(o, **given)
     _validate(o)
     context = workflow_context(spec, o)
     env = _environment()
     if o.approval == "pull-request" and spec.runners.enabled and not o.model_owners:
-        raise SpecError("--model-owner", "pull-request approval needs the owners who approve model releases "
-                        "(CODEOWNERS of models/)", "pass --model-owner @org/ml-leads (repeatable), or --approval environment")
+        raise SpecError(
+            "--model-owner",
+            "pull-request approval needs the owners who approve model releases (CODEOWNERS of models/)",
+            "pass --model-owner @org/ml-leads (repeatable), or --approval environment",
+        )
     names = ["platform.yml"]
     if spec.runners.enabled:  # the ML workflows run on the stack's runners
-        names += ["train-evaluate.yml", *(["model-publish.yml"] if o.approval == "pull-request" else []),
-                  "model-review.yml"]
+        names += [
+            "train-evaluate.yml",
+            *(["model-publish.yml"] if o.approval == "pull-request" else []),
+            "model-review.yml",
+        ]
     return {n: env.get_template(TEMPLATES[n]).render(**context) for n in names}
 
 
@@ -339,8 +410,11 @@ def write_workflows(files: dict[str, str], out_dir: str | Path, force: bool = Fa
     unchanged = [p for p, text in targets.items() if p.is_file() and p.read_text() == text]
     clash = [p for p in targets if p.exists() and p not in unchanged]
     if clash and not force:
-        raise SpecError("--out", f"{', '.join(map(str, clash))} already exist{'s' if len(clash) == 1 else ''} "
-                        "with other content", "pass --force to overwrite, or choose another --out")
+        raise SpecError(
+            "--out",
+            f"{', '.join(map(str, clash))} already exist{'s' if len(clash) == 1 else ''} with other content",
+            "pass --force to overwrite, or choose another --out",
+        )
     todo = {p: text for p, text in targets.items() if p not in unchanged}
     previous = {p.name: p.read_text() for p in clash if p.is_file()}
     replace_all(out, {p.name: text for p, text in todo.items()}, previous, "--out")
@@ -367,8 +441,11 @@ def codeowners_text(existing: str | None, owners: list[str]) -> str:
     for n, line in enumerate(lines, 1):
         words = line.split("#", 1)[0].split()
         if words and words[0].rstrip("*").rstrip("/") in ("models", "/models") and words[1:] != owners:
-            raise SpecError("--codeowners", f"line {n} already gives models/ to {' '.join(words[1:]) or 'nobody'}",
-                            "pass the same --model-owner, or remove that line")
+            raise SpecError(
+                "--codeowners",
+                f"line {n} already gives models/ to {' '.join(words[1:]) or 'nobody'}",
+                "pass the same --model-owner, or remove that line",
+            )
     body = "\n".join(lines)
     return (body + ("\n\n" if body.strip() else "")) + f"{CODEOWNERS_MARK}\n{entry}\n"
 
@@ -396,24 +473,39 @@ def stale_workflows(files: dict[str, str], out_dir: str | Path, force: bool = Fa
     (model-publish.yml after switching to --approval environment keeps publishing merged release files).
     Refused (SpecError) unless `force`; the caller removes them after writing the new ones."""
     out = Path(out_dir)
-    stale = [out / n for n in TEMPLATES if n not in files and (out / n).is_file()
-             and (out / n).read_text().startswith(GENERATED_MARK)]
+    stale = [
+        out / n
+        for n in TEMPLATES
+        if n not in files and (out / n).is_file() and (out / n).read_text().startswith(GENERATED_MARK)
+    ]
     if stale and not force:
-        raise SpecError("--out", f"{', '.join(map(str, stale))} from an earlier render would still run",
-                        "pass --force to remove it, or delete it yourself")
+        raise SpecError(
+            "--out",
+            f"{', '.join(map(str, stale))} from an earlier render would still run",
+            "pass --force to remove it, or delete it yourself",
+        )
     return stale
 
 
-def write_render(files: dict[str, str], out_dir: str | Path, *, owners: list[str], codeowners: str | Path | None = None,
-                 force: bool = False) -> tuple[list[Path], list[Path], list[Path]]:
+def write_render(
+    files: dict[str, str],
+    out_dir: str | Path,
+    *,
+    owners: list[str],
+    codeowners: str | Path | None = None,
+    force: bool = False,
+) -> tuple[list[Path], list[Path], list[Path]]:
     """Everything `ci render` writes: the workflows (`write_workflows`), the `/models/` entry of CODEOWNERS
     when model-publish.yml is rendered (default beside the workflows folder), and the removal of workflows
     an earlier render wrote that this one does not. Checks everything before writing anything.
     Returns (written, unchanged, removed)."""
     from ..files import write_atomic
 
-    owners_file, owners_text = (plan_codeowners(codeowners or codeowners_path(out_dir), owners)
-                                if "model-publish.yml" in files else (None, None))
+    owners_file, owners_text = (
+        plan_codeowners(codeowners or codeowners_path(out_dir), owners)
+        if "model-publish.yml" in files
+        else (None, None)
+    )
     stale = stale_workflows(files, out_dir, force=force)
     written, unchanged = write_workflows(files, out_dir, force=force)
     if owners_file is not None:

@@ -24,14 +24,20 @@ def render_for_source(src: Any, secrets: str | None = None, **options: Any) -> d
     """{file name: workflow text} for the source's stack; `options` are the other WorkflowOptions fields."""
     backend = src.backend_url
     if backend is not None and backend.startswith("file://"):
-        raise SpecError("backend", f"the state of stack {src.stack} is in a local folder ({backend}) that CI cannot reach",
-                        "move it to S3 first: `mlplatform init --backend s3` in the project (then `pulumi stack "
-                        "export | pulumi stack import` into the new backend), and render again")
+        raise SpecError(
+            "backend",
+            f"the state of stack {src.stack} is in a local folder ({backend}) that CI cannot reach",
+            "move it to S3 first: `mlplatform init --backend s3` in the project (then `pulumi stack "
+            "export | pulumi stack import` into the new backend), and render again",
+        )
     if src.stack_file is not None and src.stack_file.kind == "pulumi":
         kind = secrets_kind(src.secrets_provider)
         if secrets is not None and secrets != kind:
-            raise SpecError("--secrets", f"{src.file} encrypts its secrets with {kind}, not {secrets}",
-                            "drop --secrets (the stack file decides)")
+            raise SpecError(
+                "--secrets",
+                f"{src.file} encrypts its secrets with {kind}, not {secrets}",
+                "drop --secrets (the stack file decides)",
+            )
         secrets = kind
     wanted = {"stack": src.stack, "secrets": secrets or "kms", **options}
     fields = set(WorkflowOptions.__dataclass_fields__)

@@ -15,19 +15,35 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import yaml
 
+from ..cloud.state_backend import (
+    DEFAULT_KMS_ALIAS,
+    LOCAL_STATE_DIR,
+    default_bucket_name,
+    ensure_s3_backend,
+    kms_secrets_provider,
+    local_backend_url,
+    s3_backend_url,
+)
 from ..config.regions import AZ_COUNT
-from ..config.spec import SECTIONS, SpecError, StackSpec, apply_set, deep_merge, load_spec, profile_defaults
-from ..config.spec import profile_for_team_size
+from ..config.spec import (
+    SECTIONS,
+    SpecError,
+    StackSpec,
+    apply_set,
+    deep_merge,
+    load_spec,
+    profile_defaults,
+    profile_for_team_size,
+)
 from ..files import replace_all
-from ..cloud.state_backend import DEFAULT_KMS_ALIAS, LOCAL_STATE_DIR, default_bucket_name, ensure_s3_backend
-from ..cloud.state_backend import kms_secrets_provider, local_backend_url, s3_backend_url
 
 PROJECT = "mlplatform"  # Pulumi project name: part of every URN, the same as `mlplatform plan` uses
 STACK_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")  # stack names prefix physical names (`ml-<stack>`)
@@ -115,8 +131,7 @@ def ask_missing(opts: InitOptions, ask: Ask) -> InitOptions:
     if opts.stack is None:
         opts.stack = str(ask("text", "Stack name (prefixes every resource name)", default="dev")).strip()
     if opts.backend is None:
-        opts.backend = ask("select", "Where should Pulumi keep the state?", default="local",
-                           choices=["local", "s3"])
+        opts.backend = ask("select", "Where should Pulumi keep the state?", default="local", choices=["local", "s3"])
     if opts.existing_vpc is None and ask("confirm", "Adopt an existing VPC instead of creating one?", default=False):
         opts.existing_vpc = {
             "vpc_id": str(ask("text", "VPC id (vpc-...)")).strip(),
@@ -125,10 +140,13 @@ def ask_missing(opts: InitOptions, ask: Ask) -> InitOptions:
         }
     if opts.existing_cluster is None and ask("confirm", "Adopt an existing EKS cluster?", default=False):
         opts.existing_cluster = str(ask("text", "EKS cluster name")).strip()
-    if opts.existing_monitoring is None and ask("confirm", "Adopt an existing Prometheus (kube-prometheus-stack)?",
-                                                default=False):
-        opts.existing_monitoring = {"namespace": str(ask("text", "Its namespace", default="monitoring")).strip(),
-                                    "release": str(ask("text", "Its Helm release name", default="kube-prometheus-stack")).strip()}
+    if opts.existing_monitoring is None and ask(
+        "confirm", "Adopt an existing Prometheus (kube-prometheus-stack)?", default=False
+    ):
+        opts.existing_monitoring = {
+            "namespace": str(ask("text", "Its namespace", default="monitoring")).strip(),
+            "release": str(ask("text", "Its Helm release name", default="kube-prometheus-stack")).strip(),
+        }
     if opts.github_org is None:
         opts.github_org = str(ask("text", "GitHub organization for the CI runners (empty: none)", default="")).strip()
     return opts
@@ -143,8 +161,10 @@ def overrides_of(opts: InitOptions, profile: str) -> dict[str, Any]:
     """
     over: dict[str, Any] = {}
     if opts.existing_vpc:
-        over = deep_merge(over, {"network": {"existing": {k: v for k, v in opts.existing_vpc.items()
-                                                          if v or k != "public_subnet_ids"}}})
+        over = deep_merge(
+            over,
+            {"network": {"existing": {k: v for k, v in opts.existing_vpc.items() if v or k != "public_subnet_ids"}}},
+        )
     if opts.existing_cluster:
         over = deep_merge(over, {"cluster": {"existing": {"name": opts.existing_cluster}}})
     if opts.existing_monitoring:
@@ -158,7 +178,11 @@ def overrides_of(opts: InitOptions, profile: str) -> dict[str, Any]:
         if path[0] in ("profile", "team_size", "region"):
             raise SpecError("--set", f"{path[0]} cannot be set this way", f"use --{path[0].replace('_', '-')}")
         if path[0] not in (*SECTIONS, "tags"):
-            raise SpecError(s.split("=", 1)[0], "unknown key", "remove it or check its spelling against stacks/profiles/pragmatic.yaml")
+            raise SpecError(
+                s.split("=", 1)[0],
+                "unknown key",
+                "remove it or check its spelling against stacks/profiles/pragmatic.yaml",
+            )
         full = apply_set(full, s)
         section = full[path[0]]
         changed = {path[0]: {path[1]: section[path[1]]} if len(path) > 1 and isinstance(section, dict) else section}
@@ -192,7 +216,9 @@ def requirement() -> str:
     """mlplatform as installed here, as a requirements.txt line: a release is `mlplatform==X.Y.Z`; a VCS or
     local install is the reference its PEP 610 `direct_url.json` records (so CI installs the same code)."""
     found = list(metadata.distributions(name="mlplatform")) or [metadata.distribution("mlplatform")]
-    dist = next((d for d in found if d.read_text("direct_url.json")), found[0])  # the installed one, not an egg-info beside it
+    dist = next(
+        (d for d in found if d.read_text("direct_url.json")), found[0]
+    )  # the installed one, not an egg-info beside it
     raw = dist.read_text("direct_url.json")
     if not raw:
         return f"mlplatform=={dist.version}"
@@ -207,27 +233,50 @@ def requirement() -> str:
     if vcs:
         ref = vcs.get("requested_revision") or vcs.get("commit_id")
         sub = info.get("subdirectory")
-        return f"mlplatform @ {vcs.get('vcs', 'git')}+{url}" + (f"@{ref}" if ref else "") + \
-            (f"#subdirectory={sub}" if sub else "")
+        return (
+            f"mlplatform @ {vcs.get('vcs', 'git')}+{url}"
+            + (f"@{ref}" if ref else "")
+            + (f"#subdirectory={sub}" if sub else "")
+        )
     if "archive_info" in info or url.startswith("file://"):
         return f"mlplatform @ {url}"
     return f"mlplatform=={dist.version}"
 
 
-def render(stack: str, spec: StackSpec, team_size: int | None, overrides: dict[str, Any], backend_url: str,
-           secrets_provider: str | None, title: str) -> dict[str, str]:
+def render(
+    stack: str,
+    spec: StackSpec,
+    team_size: int | None,
+    overrides: dict[str, Any],
+    backend_url: str,
+    secrets_provider: str | None,
+    title: str,
+) -> dict[str, str]:
     """Every project file, rendered in memory: {relative path: text}."""
     import jinja2
 
     folder = resources.files("mlplatform.stacks").joinpath("templates", "init")
-    env = jinja2.Environment(loader=jinja2.FunctionLoader(lambda n: folder.joinpath(n).read_text()),
-                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined, autoescape=False)
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda n: folder.joinpath(n).read_text()),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
     config = stack_config(spec, team_size, overrides)
     ctx = {
-        "project": PROJECT, "stack": stack, "profile": spec.profile, "region": spec.region,
-        "version": mlplatform_version(), "requirement": requirement(), "backend_url": backend_url, "secrets_provider": secrets_provider,
-        "local_backend": backend_url.startswith("file://"), "state_dir": LOCAL_STATE_DIR, "team_title": title,
+        "project": PROJECT,
+        "stack": stack,
+        "profile": spec.profile,
+        "region": spec.region,
+        "version": mlplatform_version(),
+        "requirement": requirement(),
+        "backend_url": backend_url,
+        "secrets_provider": secrets_provider,
+        "local_backend": backend_url.startswith("file://"),
+        "state_dir": LOCAL_STATE_DIR,
+        "team_title": title,
         "config_yaml": yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=100).rstrip("\n"),
         "plan_command": "mlplatform " + shlex.join(plan_args(spec, stack, team_size, overrides)),
     }
@@ -239,7 +288,9 @@ def _existing(directory: Path, files: dict[str, str]) -> dict[str, str]:
     for name in files:
         p = directory / name
         if p.is_dir():
-            raise SpecError("DIR", f"{p} is a folder, a file of that name is needed", "move it away or choose another folder")
+            raise SpecError(
+                "DIR", f"{p} is a folder, a file of that name is needed", "move it away or choose another folder"
+            )
         if p.exists():
             try:
                 out[name] = p.read_text()
@@ -259,8 +310,11 @@ def write_all(directory: Path, files: dict[str, str], force: bool = False) -> tu
     have = _existing(directory, files)
     differ = [n for n in files if n in have and have[n] != files[n]]
     if differ and not force:
-        raise SpecError("DIR", f"{directory} already has {', '.join(differ)}",
-                        "pass --force to overwrite them, or choose another folder")
+        raise SpecError(
+            "DIR",
+            f"{directory} already has {', '.join(differ)}",
+            "pass --force to overwrite them, or choose another folder",
+        )
     todo = [n for n in files if have.get(n) != files[n]]
     unchanged = [n for n in files if n not in todo]
     if not todo:
@@ -274,8 +328,11 @@ def resolve(opts: InitOptions) -> tuple[InitOptions, StackSpec, dict[str, Any]]:
     """Defaults for what is still open, then the validated spec and overrides."""
     opts.stack = opts.stack or "dev"
     if not STACK_RE.match(opts.stack):
-        raise SpecError("--stack", f"{opts.stack!r} is not a valid stack name",
-                        "use 1-20 lowercase letters, digits and hyphens, starting with a letter")
+        raise SpecError(
+            "--stack",
+            f"{opts.stack!r} is not a valid stack name",
+            "use 1-20 lowercase letters, digits and hyphens, starting with a letter",
+        )
     opts.backend = opts.backend or "local"
     if opts.secrets is None:
         opts.secrets = "kms" if opts.backend == "s3" else "passphrase"
@@ -286,8 +343,9 @@ def resolve(opts: InitOptions) -> tuple[InitOptions, StackSpec, dict[str, Any]]:
     if opts.team_size is not None and opts.profile is None:
         opts.profile = profile_for_team_size(opts.team_size)
     overrides = overrides_of(opts, opts.profile or "pragmatic")
-    spec = load_spec(profile=opts.profile, team_size=opts.team_size, region=opts.region or "us-east-1",
-                     overrides=overrides)
+    spec = load_spec(
+        profile=opts.profile, team_size=opts.team_size, region=opts.region or "us-east-1", overrides=overrides
+    )
     return opts, spec, overrides
 
 
@@ -301,8 +359,9 @@ def validate_rendered(text: str, path: Path) -> StackSpec:
     return resolve_stack_config(dict(data.get("config") or {})).spec
 
 
-def init_project(opts: InitOptions, ask: Ask | None = None,
-                 preflight: Callable[[StackSpec], Any] | None = None) -> InitResult:
+def init_project(
+    opts: InitOptions, ask: Ask | None = None, preflight: Callable[[StackSpec], Any] | None = None
+) -> InitResult:
     """Render and write the project. `ask`: fill open answers interactively. With the s3 backend,
     `preflight(spec)` runs first (blockers refuse), then the bucket and key are created or adopted
     only once the folder is known to take the files."""
@@ -312,8 +371,9 @@ def init_project(opts: InitOptions, ask: Ask | None = None,
     stack = opts.stack or "dev"
     directory = Path(opts.directory)
     title = f"{directory.resolve().name} ML platform".strip()
-    result = InitResult(directory=directory, stack=stack, spec=spec,
-                        plan_args=plan_args(spec, stack, opts.team_size, overrides))
+    result = InitResult(
+        directory=directory, stack=stack, spec=spec, plan_args=plan_args(spec, stack, opts.team_size, overrides)
+    )
 
     backend_url, provider, bucket = local_backend_url(), None, None
     if opts.backend == "s3":
@@ -325,7 +385,8 @@ def init_project(opts: InitOptions, ask: Ask | None = None,
             more = f" (+{len(report.blockers) - 1} more: run `mlplatform doctor`)" if len(report.blockers) > 1 else ""
             raise SpecError(first.check, first.detail + more, first.fix or "run `mlplatform doctor`")
         bucket = opts.state_bucket or default_bucket_name(
-            aws_client("sts", spec.region).get_caller_identity()["Account"], spec.region)
+            aws_client("sts", spec.region).get_caller_identity()["Account"], spec.region
+        )
         backend_url = s3_backend_url(bucket, spec.region)
         if opts.secrets == "kms":
             provider = kms_secrets_provider(opts.kms_alias or DEFAULT_KMS_ALIAS, spec.region)
@@ -335,11 +396,13 @@ def init_project(opts: InitOptions, ask: Ask | None = None,
     result.spec = spec
     differ = conflicts(directory, files)
     if differ and not opts.force:  # refuse before anything is created in the cloud
-        raise SpecError("DIR", f"{directory} already has {', '.join(differ)}",
-                        "pass --force to overwrite them, or choose another folder")
+        raise SpecError(
+            "DIR",
+            f"{directory} already has {', '.join(differ)}",
+            "pass --force to overwrite them, or choose another folder",
+        )
     if opts.backend == "s3":
-        backend = ensure_s3_backend(spec.region, bucket=bucket, kms_alias=opts.kms_alias,
-                                    use_kms=opts.secrets == "kms")
+        backend = ensure_s3_backend(spec.region, bucket=bucket, kms_alias=opts.kms_alias, use_kms=opts.secrets == "kms")
         result.backend_changes = list(backend.changes)
     result.written, result.unchanged = write_all(directory, files, force=opts.force)
     return result

@@ -43,21 +43,36 @@ class TeamChange:
     written: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": str(self.path), "action": self.action, "team": self.team, "written": self.written,
-                "diff": self.diff.to_dict(), "other_changes": self.other_changes, "kept": self.kept,
-                "notes": self.notes}
+        return {
+            "file": str(self.path),
+            "action": self.action,
+            "team": self.team,
+            "written": self.written,
+            "diff": self.diff.to_dict(),
+            "other_changes": self.other_changes,
+            "kept": self.kept,
+            "notes": self.notes,
+        }
 
 
 # -- add / remove ---------------------------------------------------------------------------------
-def new_team_entry(name: str, gpu_quota: int = 0, cpu_quota: int | None = None,
-                   principals: list[str] | tuple[str, ...] = (), memory_quota_gib: int | None = None) -> dict[str, Any]:
+def new_team_entry(
+    name: str,
+    gpu_quota: int = 0,
+    cpu_quota: int | None = None,
+    principals: list[str] | tuple[str, ...] = (),
+    memory_quota_gib: int | None = None,
+) -> dict[str, Any]:
     """The `teams:` entry `team add` writes; checks the name and the quotas first."""
     from mlplatform.components._common import ValidationError
     from mlplatform.components.team_space import check_team_name
 
     if not isinstance(name, str) or not TEAM_NAME.match(name):
-        raise SpecError("NAME", f"{name!r} is not a DNS-1123 label of at most 30 characters",
-                        "use lowercase letters, digits and '-', starting and ending with a letter or digit (like vision)")
+        raise SpecError(
+            "NAME",
+            f"{name!r} is not a DNS-1123 label of at most 30 characters",
+            "use lowercase letters, digits and '-', starting and ending with a letter or digit (like vision)",
+        )
     try:
         check_team_name(name, "NAME")
     except ValidationError as e:
@@ -67,8 +82,11 @@ def new_team_entry(name: str, gpu_quota: int = 0, cpu_quota: int | None = None,
             raise SpecError(option, f"{value} is negative", "use 0 or more")
     for arn in principals:
         if not re.match(IAM_PRINCIPAL, arn):
-            raise SpecError("--principal", f"{arn!r} is not an IAM role or user ARN",
-                            "use arn:aws:iam::<12-digit account>:role/<name> (or :user/<name>)")
+            raise SpecError(
+                "--principal",
+                f"{arn!r} is not an IAM role or user ARN",
+                "use arn:aws:iam::<12-digit account>:role/<name> (or :user/<name>)",
+            )
     if len(set(principals)) != len(principals):
         raise SpecError("--principal", "a principal is given twice", "give each principal once")
     entry: dict[str, Any] = {"name": name, "gpu_quota": gpu_quota}
@@ -81,8 +99,9 @@ def new_team_entry(name: str, gpu_quota: int = 0, cpu_quota: int | None = None,
     return entry
 
 
-def _team_diff(path: Path, before: StackSpec, after: StackSpec, team: str, stack: str,
-               to_label: str) -> tuple[PlanDiff, list[str]]:
+def _team_diff(
+    path: Path, before: StackSpec, after: StackSpec, team: str, stack: str, to_label: str
+) -> tuple[PlanDiff, list[str]]:
     """The offline diff of the team's own resources, and the URNs of any other change."""
     from ..program import base_name, plan
 
@@ -121,8 +140,11 @@ def add_team(src: StackSource, entry: dict[str, Any], write: bool = True) -> Tea
     before = src.spec
     name = entry["name"]
     if any(t.name == name for t in before.teams):
-        raise SpecError("NAME", f"team {name!r} already exists in {sf.path}",
-                        "pick another name, or `mlplatform team remove` it first")
+        raise SpecError(
+            "NAME",
+            f"team {name!r} already exists in {sf.path}",
+            "pick another name, or `mlplatform team remove` it first",
+        )
     new_text = sf.add_item("teams", entry)
     after = _spec_of(src, sf, new_text)
     d, others = _team_diff(sf.path, before, after, name, src.stack, f"{sf.path.name} + team {name}")
@@ -143,10 +165,14 @@ def remove_team(src: StackSource, name: str, write: bool = True) -> TeamChange:
     stack_name = src.stack
     d, others = _team_diff(sf.path, before, after, name, stack_name, f"{sf.path.name} - team {name}")
     bucket = before.registry.bucket_name or (before.registry.existing.bucket_name if before.registry.existing else None)
-    kept = [f"s3://{bucket or '<artifact bucket>'}/teams/{name}/ (objects stay in the bucket)",
-            f"ECR repositories {before.registry.repository_prefix}/{stack_name}/teams/{name}/* (images stay)"]
-    notes = [f"namespace {name} is deleted with everything in it, PersistentVolumeClaims (and their volumes) included; "
-             "copy what must stay to s3 first"]
+    kept = [
+        f"s3://{bucket or '<artifact bucket>'}/teams/{name}/ (objects stay in the bucket)",
+        f"ECR repositories {before.registry.repository_prefix}/{stack_name}/teams/{name}/* (images stay)",
+    ]
+    notes = [
+        f"namespace {name} is deleted with everything in it, PersistentVolumeClaims (and their volumes) included; "
+        "copy what must stay to s3 first"
+    ]
     change = TeamChange(sf.path, "remove", name, d, others, kept=kept, notes=notes)
     if write:
         sf.save(new_text)

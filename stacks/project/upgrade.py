@@ -33,9 +33,13 @@ class UpgradeRefused(PolicyRefusal):
     """The upgrade would lose data; `reasons` lists each stateful resource at risk (exit 3)."""
 
     def __init__(self, reasons: list[str]):
-        super().__init__("upgrade", "refused: it would lose data or fail halfway; nothing was written",
-                         "a change that needs this is a separate, explicit step (snapshot first, then set the value "
-                         "in your config and run preview), never part of a profile upgrade", reasons)
+        super().__init__(
+            "upgrade",
+            "refused: it would lose data or fail halfway; nothing was written",
+            "a change that needs this is a separate, explicit step (snapshot first, then set the value "
+            "in your config and run preview), never part of a profile upgrade",
+            reasons,
+        )
 
 
 @dataclass
@@ -67,22 +71,36 @@ def prepare(sources: list[StackSource], to: str) -> UpgradePlan:
     if to not in PROFILES:
         raise SpecError("--to", f"unknown profile {to!r}", f"use one of {', '.join(PROFILES)}")
     if not sources:
-        raise SpecError("--config", "no stack config given", "pass --config stack.yaml and/or --stack-file Pulumi.<stack>.yaml")
+        raise SpecError(
+            "--config", "no stack config given", "pass --config stack.yaml and/or --stack-file Pulumi.<stack>.yaml"
+        )
     main = sources[0]
     current, target_src = main.spec, main.with_profile(to)
     target = target_src.spec
     for other in sources[1:]:
         # Every file is rewritten, so every file must describe the stack that was diffed.
         if other.spec != current:
-            raise SpecError(str(other.file.name if other.file else "--config"), "describes a different stack than "
-                            f"{main.label} (profile {other.spec.profile} vs {current.profile}, or other values)",
-                            "make the two files agree, or upgrade each with its own command")
+            raise SpecError(
+                str(other.file.name if other.file else "--config"),
+                "describes a different stack than "
+                f"{main.label} (profile {other.spec.profile} vs {current.profile}, or other values)",
+                "make the two files agree, or upgrade each with its own command",
+            )
     if current.profile == to:
-        return UpgradePlan(sources, main.stack, current, target, PlanDiff(main.label, main.label, [], 0, []), None, None)
+        return UpgradePlan(
+            sources, main.stack, current, target, PlanDiff(main.label, main.label, [], 0, []), None, None
+        )
     before, after = main.plan(), target_src.plan()
     d = diff_plans(before, after, f"{current.profile} ({main.label})", f"{to} ({main.label})")
-    return UpgradePlan(sources, main.stack, current, target, d, estimate_if_priced(before, current.region),
-                       estimate_if_priced(after, target.region))
+    return UpgradePlan(
+        sources,
+        main.stack,
+        current,
+        target,
+        d,
+        estimate_if_priced(before, current.region),
+        estimate_if_priced(after, target.region),
+    )
 
 
 def check(up: UpgradePlan) -> None:
@@ -108,13 +126,19 @@ def next_steps(up: UpgradePlan, engine_found: bool) -> list[str]:
             continue
         if c.kind == "pulumi":
             folder = c.path.parent
-            steps.append(f"mlplatform preview --dir {folder} --stack {up.stack}   "
-                         f"(or: cd {folder} && pulumi preview --diff --stack {up.stack}); check it matches this diff")
+            steps.append(
+                f"mlplatform preview --dir {folder} --stack {up.stack}   "
+                f"(or: cd {folder} && pulumi preview --diff --stack {up.stack}); check it matches this diff"
+            )
             steps.append(f"mlplatform up --dir {folder} --stack {up.stack}")
         else:
-            steps.append(f"mlplatform plan --config {c.path}   (offline re-check); then `pulumi preview --diff "
-                         f"--stack {up.stack}` and `pulumi up --stack {up.stack}` in the project that reads {c.path}")
+            steps.append(
+                f"mlplatform plan --config {c.path}   (offline re-check); then `pulumi preview --diff "
+                f"--stack {up.stack}` and `pulumi up --stack {up.stack}` in the project that reads {c.path}"
+            )
     if not engine_found:
-        steps.append("the pulumi CLI is not on PATH here: run the engine steps where it is installed and logged in "
-                     "to your state backend")
+        steps.append(
+            "the pulumi CLI is not on PATH here: run the engine steps where it is installed and logged in "
+            "to your state backend"
+        )
     return steps
