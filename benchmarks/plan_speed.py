@@ -39,14 +39,16 @@ def time_command(args: list[str], runs: int) -> tuple[float, str]:
 
 
 _LIST_SDK_MODULES = (
-    "import sys, mlplatform.stacks.program, mlplatform.stacks.plan.offline; "
+    "import sys; from mlplatform.stacks.program import plan; from mlplatform.stacks.config.spec import load_spec; "
+    "plan(load_spec('full')); "
     "print('\\n'.join(sorted(m for m in sys.modules if m.split('.')[0] in "
     "('pulumi', 'pulumi_aws', 'pulumi_kubernetes', 'pulumi_random'))))"
 )
 
 
 def import_floor_command() -> list[str]:
-    """A fresh interpreter importing exactly the Pulumi SDK modules that a plan imports, nothing of ours."""
+    """A fresh interpreter importing exactly the Pulumi SDK modules a full plan has loaded once it ran (components
+    import some of them inside the program), and nothing of ours."""
     mods = subprocess.run([sys.executable, "-c", _LIST_SDK_MODULES], capture_output=True, text=True,
                           check=True).stdout.split()
     return [sys.executable, "-c", "import importlib\nfor m in %r: importlib.import_module(m)" % mods]
