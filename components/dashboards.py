@@ -28,6 +28,8 @@ import json
 from typing import Any
 
 from grafana_foundation_sdk.builders import bargauge, common, dashboard, heatmap, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import BigValueGraphMode, StackingMode
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
@@ -128,7 +130,7 @@ class Board:
 
 
 # -- panel shorthands ------------------------------------------------------------------------------
-def _refs(queries: list[prometheus.Dataquery]) -> list[prometheus.Dataquery]:
+def _refs(queries: list[prometheus.Dataquery]) -> list[cogbuilder.Builder[cogvariants.Dataquery]]:
     return [query.ref_id(chr(ord("A") + i)) for i, query in enumerate(queries)]
 
 

@@ -125,7 +125,9 @@ class NetworkArgs:
 
 def subnet_cidrs(cidr_block: str, az_count: int) -> tuple[list[str], list[str]]:
     """(public, private) subnet CIDRs for the first `az_count` zones (layout in the module docstring)."""
-    blocks = list(ipaddress.ip_network(cidr_block).subnets(prefixlen_diff=3))
+    blocks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = list(
+        ipaddress.ip_network(cidr_block).subnets(prefixlen_diff=3)
+    )
     private = [str(b) for b in blocks[:az_count]]
     public = [str(b) for b in list(blocks[7].subnets(prefixlen_diff=3))[:az_count]]
     return public, private
@@ -196,6 +198,8 @@ def _validate(args: NetworkArgs) -> None:
 
 def _validate_existing(args: NetworkArgs) -> None:
     ex = args.existing
+    if ex is None:  # callers check first; `ex.vpc_id` below would raise this same error
+        raise AttributeError("'NoneType' object has no attribute 'vpc_id'")
     if not isinstance(ex.vpc_id, str) or not _VPC_ID.match(ex.vpc_id):
         raise ValidationError(
             "existing.vpc_id",
