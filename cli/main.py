@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -237,9 +237,9 @@ def init(
     profile: str | None,
     region: str | None,
     stack: str | None,
-    backend: str | None,
+    backend: Literal["local", "s3"] | None,  # click.Choice gives one of these
     state_bucket: str | None,
-    secrets: str | None,
+    secrets: Literal["kms", "passphrase"] | None,  # click.Choice gives one of these
     kms_alias: str | None,
     github_org: str | None,
     sets: tuple[str, ...],
@@ -264,7 +264,7 @@ def init(
         backend=backend,
         state_bucket=state_bucket,
         secrets=secrets,
-        kms_alias=kms_alias,  # type: ignore[arg-type]
+        kms_alias=kms_alias,
         sets=sets,
         github_org=github_org,
         force=force,

@@ -14,7 +14,7 @@ class PipedConsole(Console):
     """A Rich console sized the usual way (the terminal, or COLUMNS); when the output is not a terminal,
     lines are written without trailing padding (a log or a file reads clean)."""
 
-    def print(self, *objects, **kwargs) -> None:  # type: ignore[override]
+    def print(self, *objects, **kwargs) -> None:
         if self.is_terminal or self._buffer_index:
             return super().print(*objects, **kwargs)
         with self.capture() as captured:

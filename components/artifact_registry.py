@@ -290,6 +290,7 @@ class ArtifactRegistry(pulumi.ComponentResource):
 
         self.repository_urls, self.repository_arns = {}, {}
         for repo in to_create:
+            assert key is not None  # created above whenever a repository is to be created
             repository = aws.ecr.Repository(
                 f"{name}-{repo}",
                 name=f"{args.repository_prefix}/{repo}",
@@ -319,7 +320,8 @@ class ArtifactRegistry(pulumi.ComponentResource):
             self.repository_urls[repo] = pulumi.Output.from_input(url)
             self.repository_arns[repo] = pulumi.Output.from_input(ecr_repository_arn(url))
 
-        if create_bucket:
+        if existing.bucket_name is None:
+            assert key is not None  # created above whenever the bucket is to be created
             bucket = self._bucket(name, args, key, t)
             self.bucket_name, self.bucket_arn = bucket.bucket, bucket.arn
             self._bucket_key_arn = key.arn
@@ -460,7 +462,7 @@ class ArtifactRegistry(pulumi.ComponentResource):
         kms_actions = ["kms:Decrypt", "kms:GenerateDataKey"] if write else ["kms:Decrypt"]
 
         def document(bucket_arn: str, key_arn: str | None) -> str:
-            statements = [
+            statements: list[dict[str, Any]] = [
                 {
                     "Sid": "ListPrefix",
                     "Effect": "Allow",

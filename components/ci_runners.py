@@ -127,10 +127,10 @@ class GitHubAppCredentials:
 def github_app_from_config(namespace: str = CONFIG_NAMESPACE) -> GitHubAppCredentials | None:
     """The credentials in the stack's secret config (`<namespace>:github_app_id`, ...); None if any is unset."""
     cfg = pulumi.Config(namespace)
-    values = [cfg.get_secret(key) for key in GITHUB_APP_KEYS]
-    if any(v is None for v in values):
+    app_id, installation_id, private_key = (cfg.get_secret(key) for key in GITHUB_APP_KEYS)
+    if app_id is None or installation_id is None or private_key is None:
         return None
-    return GitHubAppCredentials(*values)
+    return GitHubAppCredentials(app_id, installation_id, private_key)
 
 
 @dataclass

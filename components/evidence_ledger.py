@@ -534,7 +534,7 @@ class EvidenceLedger(pulumi.ComponentResource):
             opts=kube,
         )
         region = o.region or aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        env = [
+        env: list[dict[str, Any]] = [
             {"name": "MLPLATFORM_LEDGER", "value": self.ledger_url},
             {"name": "MLPLATFORM_LEDGER_KEY", "value": self.signing_key_arn},
             {"name": "AWS_REGION", "value": region},

@@ -823,6 +823,9 @@ class GpuNodePool(pulumi.ComponentResource):
     # -- managed node groups + cluster-autoscaler --------------------------------------------------
     def _managed(self, node_role: aws.iam.Role) -> None:
         args, name, t = self._args, self._name, self._tags
+        cluster_name = args.cluster_name
+        if cluster_name is None:  # checked by _validate(); here the type says so
+            raise ValidationError("cluster_name", "required", "pass cluster=<the Cluster>")
         groups: list[aws.eks.NodeGroup] = []
         priorities: dict[int, list[str]] = {SPOT_PRIORITY: [], ON_DEMAND_PRIORITY: [], OTHER_PRIORITY: [".*"]}
         for pool in args.pools:
@@ -889,7 +892,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 ]
                 asg_tags += [
                     ("enabled", f"{CA_TAG}/enabled", "true"),
-                    ("cluster", pulumi.Output.concat(f"{CA_TAG}/", args.cluster_name), "owned"),
+                    ("cluster", pulumi.Output.concat(f"{CA_TAG}/", cluster_name), "owned"),
                     ("mlplatform", AUTOSCALED_TAG, "enabled"),
                 ]
                 for slug, key, value in asg_tags:
@@ -914,7 +917,7 @@ class GpuNodePool(pulumi.ComponentResource):
             # the system group when cluster.system_nodes.scaled_by is cluster-autoscaler) carry it.
             "autoDiscovery": {
                 "clusterName": args.cluster_name,
-                "tags": [f"{CA_TAG}/enabled", pulumi.Output.concat(f"{CA_TAG}/", args.cluster_name), AUTOSCALED_TAG],
+                "tags": [f"{CA_TAG}/enabled", pulumi.Output.concat(f"{CA_TAG}/", cluster_name), AUTOSCALED_TAG],
             },
             "rbac": {
                 "serviceAccount": {
@@ -968,6 +971,9 @@ class GpuNodePool(pulumi.ComponentResource):
     # -- Karpenter ---------------------------------------------------------------------------------
     def _karpenter(self, node_role: aws.iam.Role) -> None:
         args, name, t = self._args, self._name, self._tags
+        subnet_ids = args.subnet_ids
+        if subnet_ids is None:  # checked by _validate(); here the type says so
+            raise ValidationError("subnet_ids", "required", "pass the private subnets GPU nodes start in")
         profile = aws.iam.InstanceProfile(f"{name}-gpu-node", role=node_role.name, tags=t, opts=child(self))
         access = aws.eks.AccessEntry(
             f"{name}-gpu-node",
@@ -1051,7 +1057,7 @@ class GpuNodePool(pulumi.ComponentResource):
             depends_on=[self._controller_policy, access],
         )
 
-        subnets = pulumi.Output.from_input(args.subnet_ids).apply(lambda ids: [{"id": i} for i in ids])
+        subnets = pulumi.Output.from_input(subnet_ids).apply(lambda ids: [{"id": i} for i in ids])
         after = [release, profile, access]
 
         def node_class(class_name: str, disk_gib: int) -> k8s.apiextensions.CustomResource:

@@ -17,7 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from ._common import child, irsa_trust_policy, policy_json
+from ._common import ValidationError, child, irsa_trust_policy, policy_json
 
 
 @dataclass
@@ -45,8 +45,8 @@ def trust_policy(oidc_provider_arn: str, oidc_issuer_url: str, subjects: Sequenc
 def irsa_role(
     parent: pulumi.Resource,
     resource_name: str,
-    oidc_provider_arn: pulumi.Input[str],
-    oidc_issuer_url: pulumi.Input[str],
+    oidc_provider_arn: pulumi.Input[str] | None,
+    oidc_issuer_url: pulumi.Input[str] | None,
     subjects: Sequence[tuple[str, str]],
     *,
     policies: Mapping[str, pulumi.Input[str]] | None = None,
@@ -56,7 +56,12 @@ def irsa_role(
     **role_args: Any,
 ) -> IrsaRole:
     """The IRSA role `resource_name` for `subjects` [(namespace, service account)], with inline
-    `policies` {resource name: policy JSON} and `managed_policy_arns` {resource name: policy ARN}."""
+    `policies` {resource name: policy JSON} and `managed_policy_arns` {resource name: policy ARN}.
+    The OIDC provider and issuer are required (components check them before any child; a cluster
+    without them cannot host IRSA roles)."""
+    if oidc_provider_arn is None or oidc_issuer_url is None:
+        missing = "oidc_provider_arn" if oidc_provider_arn is None else "oidc_issuer_url"
+        raise ValidationError(missing, "required for an IRSA role", "pass cluster=<the Cluster> (it has both)")
     subjects = list(subjects)
     role = aws.iam.Role(
         resource_name,

@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -308,7 +309,7 @@ def _validate(name: str, args: TeamSpaceArgs) -> None:
 def team_scale_sets(team: str, runners: TeamRunners) -> dict[str, tuple[str, ScaleSetArgs]]:
     """kind -> (runs-on label, ScaleSetArgs) of a team's runner sets: `<team>` (CPU), `<team>-gpu`."""
     ci = runners.ci
-    common = dict(
+    common: dict[str, Any] = dict(
         github_config_url=runners.github_config_url,
         github_config_secret=ci.github_secret,
         service_account=f"{team}-ci",
@@ -468,12 +469,12 @@ class TeamSpace(pulumi.ComponentResource):
         ).items():
             k8s.networking.v1.NetworkPolicy(f"{name}-{policy}", metadata=meta(policy), spec=spec, opts=in_ns)
 
-        subjects = [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": self.group}]
+        rbac_subjects = [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": self.group}]
         role = k8s.rbac.v1.Role(f"{name}-edit", metadata=meta("team-edit"), rules=TEAM_RULES, opts=in_ns)
         k8s.rbac.v1.RoleBinding(
             f"{name}-edit",
             metadata=meta("team-edit"),
-            subjects=subjects,
+            subjects=rbac_subjects,
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "team-edit"},
             opts=pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(depends_on=[role])),
         )
@@ -487,7 +488,7 @@ class TeamSpace(pulumi.ComponentResource):
         k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-cluster-view",
             metadata={"name": cluster_view, "labels": labels},
-            subjects=subjects,
+            subjects=rbac_subjects,
             role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_view},
             opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[view])),
         )
@@ -541,7 +542,7 @@ class TeamSpace(pulumi.ComponentResource):
 
         self.runner_labels: dict[str, str] = {}
         if args.runners is not None:
-            self._runners(name, args, irsa, labels)
+            self._runners(name, args, args.runners, irsa, labels)
 
         self.role_arn = irsa.arn
         self.artifact_uri = pulumi.Output.concat("s3://", args.registry.bucket_name, f"/{S3_PREFIX}/{team}/")
@@ -555,9 +556,12 @@ class TeamSpace(pulumi.ComponentResource):
             }
         )
 
-    def _runners(self, name: str, args: TeamSpaceArgs, role: aws.iam.Role, labels: dict[str, str]) -> None:
-        """The team's runner sets and their service account, in the CI runners' namespace."""
-        ci = args.runners.ci
+    def _runners(
+        self, name: str, args: TeamSpaceArgs, runners: TeamRunners, role: aws.iam.Role, labels: dict[str, str]
+    ) -> None:
+        """The team's runner sets (`runners`, which is `args.runners`) and their service account, in the CI
+        runners' namespace."""
+        ci = runners.ci
         sa = k8s.core.v1.ServiceAccount(
             f"{name}-ci",
             metadata={
@@ -569,7 +573,7 @@ class TeamSpace(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=pulumi.ResourceOptions(parent=self, provider=args.k8s_provider, depends_on=[ci]),
         )
-        for kind, (label, scale_set) in team_scale_sets(args.team, args.runners).items():
+        for kind, (label, scale_set) in team_scale_sets(args.team, runners).items():
             runner_scale_set(
                 self,
                 label,

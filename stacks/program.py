@@ -99,12 +99,13 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     )
 
     c = spec.cluster
+    version: dict[str, Any] = {"kubernetes_version": c.kubernetes_version} if c.kubernetes_version else {}
     cluster = Cluster(
         name,
         ClusterArgs(
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
-            **({"kubernetes_version": c.kubernetes_version} if c.kubernetes_version else {}),
+            **version,
             system_node_instance_type=c.system_nodes.instance_type,
             system_node_count=c.system_nodes.count,
             system_node_min=c.system_nodes.min,

@@ -339,14 +339,14 @@ def _disruption(rc: ResourceChange, old: PlannedResource | None, new: PlannedRes
         if rc.op == REPLACE:
             order = (
                 "the new group is created first (auto-named), then the old one drained"
-                if physical_name(new) is None
+                if new is None or physical_name(new) is None
                 else "named group: the new one cannot take the old name while it exists, so it needs "
                 "deleteBeforeReplace and its capacity is gone until the new group is ready"
             )
             out.append(f"node group replaced: its nodes are drained and their pods rescheduled; {order}")
         elif rc.op == DELETE:
             out.append("node group deleted: its pods are evicted")
-        elif rc.op == UPDATE:
+        elif rc.op == UPDATE and new is not None:  # an update has a new state
             if _changed(rc, "version", "releaseVersion", "launchTemplate.version"):
                 out.append(
                     "nodes are rolled (new AMI or launch template version), "
@@ -440,7 +440,8 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
             )
             continue
         o = before[r.urn]
-        props, ignored = [], []
+        props: list[PropertyChange] = []
+        ignored: list[PropertyChange] = []
         for c in property_changes(o.inputs, r.inputs):
             (ignored if _ignored(c, r) else props).append(_mask(r.type, c))
         rc = ResourceChange(

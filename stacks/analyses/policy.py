@@ -422,7 +422,7 @@ def _ssh_key(plan: Plan):
 @rule("nodes-encrypted-volumes", "high", "Node volumes are encrypted")
 def _volumes(plan: Plan):
     for r, _, mappings, _ in _node_templates(plan):
-        ebs = [m.get("ebs") for m in mappings if isinstance(m, dict) and m.get("ebs")]
+        ebs = [m["ebs"] for m in mappings if isinstance(m, dict) and m.get("ebs")]
         if r.type == LAUNCH_TEMPLATE and not ebs:
             yield (
                 r,

@@ -24,7 +24,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -413,7 +413,7 @@ def _deps(r: Mapping[str, Any]) -> set[str]:
     return out
 
 
-def kept_urns(resources: list[Mapping[str, Any]], purge: bool) -> list[str]:
+def kept_urns(resources: Sequence[Mapping[str, Any]], purge: bool) -> list[str]:
     """What `destroy` keeps (in state order): the data resources, their own configuration (same-service
     resources that depend on them: bucket policy, public access block, lifecycle rules...), and,
     transitively, everything those depend on (KMS keys, the subnets a database lives in, parents)."""
@@ -440,7 +440,7 @@ def _chart(r: Mapping[str, Any]) -> str:
     return str(inputs.get("chart", "")).rsplit("/", 1)[-1]
 
 
-def teardown_phases(resources: list[Mapping[str, Any]], keep: list[str]) -> list[tuple[str, list[str]]]:
+def teardown_phases(resources: Sequence[Mapping[str, Any]], keep: list[str]) -> list[tuple[str, list[str]]]:
     """Ordered (label, urns) phases of a destroy; the kept resources and the root stack are in none."""
     kept = set(keep)
     live = [
@@ -490,7 +490,7 @@ class DestroyPlan:
     unprotected: list[str]  # protected resources this destroy removes (the user confirms them)
 
 
-def plan_destroy(resources: list[Mapping[str, Any]], purge: bool) -> DestroyPlan:
+def plan_destroy(resources: Sequence[Mapping[str, Any]], purge: bool) -> DestroyPlan:
     keep = kept_urns(resources, purge)
     _, unprot = unprotect({"resources": [dict(r) for r in resources]}, keep)
     return DestroyPlan(phases=teardown_phases(resources, keep), kept=keep, unprotected=unprot)
@@ -526,7 +526,7 @@ def destroy(
     return dplan, runs
 
 
-def _lift_db_deletion_protection(resources: list[Mapping[str, Any]], region: str) -> None:
+def _lift_db_deletion_protection(resources: Sequence[Mapping[str, Any]], region: str) -> None:
     """--purge: RDS refuses to delete an instance with deletion protection on; turn it off first."""
     rds = None
     for r in resources:

@@ -114,10 +114,12 @@ def delete_orphans(orphans: list[Orphan], region: str, endpoint_url: str | None 
 
     instances = by_kind["instance"]
     if instances:
-        ids = [o.id for o in instances]
+        instance_ids = [o.id for o in instances]
         try:
-            ec2.terminate_instances(InstanceIds=ids)
-            ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 5, "MaxAttempts": 60})
+            ec2.terminate_instances(InstanceIds=instance_ids)
+            ec2.get_waiter("instance_terminated").wait(
+                InstanceIds=instance_ids, WaiterConfig={"Delay": 5, "MaxAttempts": 60}
+            )
             result.deleted += instances
         except (ClientError, WaiterError) as e:
             result.failed += [(o, f"not terminated: {e}".splitlines()[0]) for o in instances]

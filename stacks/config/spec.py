@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
@@ -470,7 +471,7 @@ def apply_set(data: dict[str, Any], assignment: str) -> dict[str, Any]:
     return out
 
 
-def _fix_for(err: dict[str, Any]) -> str:
+def _fix_for(err: ErrorDetails) -> str:
     t = err["type"]
     ctx = err.get("ctx") or {}
     if t == "extra_forbidden":

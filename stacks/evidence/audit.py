@@ -118,16 +118,16 @@ def timeline(ledger: Ledger, model: str) -> list[dict[str, Any]]:
 def live_at(ledger: Ledger, model: str, when: datetime, environment: str = R.DEFAULT_ENVIRONMENT) -> dict[str, Any]:
     """What was live in `environment` at `when`: digest, version, live since, approved by, trained from, metrics."""
     recs = [r for r in ledger.read(model) if not r.problem]
-    deployments = sorted(
-        (r for r in recs if r.kind == "deployment" and r.environment == environment and r.when),
-        key=lambda r: (r.when, r.seq),
+    deployments = sorted(  # (when, record): only dated records count
+        ((r.when, r) for r in recs if r.kind == "deployment" and r.environment == environment and r.when is not None),
+        key=lambda p: (p[0], p[1].seq),
     )
-    current = [d for d in deployments if d.when <= when]
+    current = [(w, d) for w, d in deployments if w <= when]
     answer: dict[str, Any] = {"model": model, "environment": environment, "at": R.iso(when), "live": None}
     if not current:
-        answer["first_deployment"] = R.iso(deployments[0].when) if deployments else None
+        answer["first_deployment"] = R.iso(deployments[0][0]) if deployments else None
         return answer
-    dep = current[-1]
+    dep_when, dep = current[-1]
     digest = dep.subject
     before = [r for r in recs if r.seq < dep.seq and r.subject == digest]
     approval = next(
@@ -138,13 +138,15 @@ def live_at(ledger: Ledger, model: str, when: datetime, environment: str = R.DEF
     ev = next((r for r in reversed(before) if r.kind == "evaluation"), None)
     facts = _provenance_facts(prov.predicate) if prov else {}
     observed = [
-        r for r in recs if r.kind == "observation" and r.environment == environment and r.when and r.when <= when
+        (r.when, r)
+        for r in recs
+        if r.kind == "observation" and r.environment == environment and r.when is not None and r.when <= when
     ]
-    obs = max(observed, key=lambda r: (r.when, r.seq)) if observed else None
+    obs_when, obs = max(observed, key=lambda p: (p[0], p[1].seq)) if observed else (when, None)
     answer["live"] = {
         "digest": digest,
         "version": dep.predicate.get("version") or facts.get("version"),
-        "live_since": R.iso(dep.when),
+        "live_since": R.iso(dep_when),
         "replaced": R.digest_of(dep.predicate.get("from")),
         "deployment": dep.key,
         "approved_by": approval.predicate.get("approver") if approval else None,
@@ -163,7 +165,7 @@ def live_at(ledger: Ledger, model: str, when: datetime, environment: str = R.DEF
         }
         if ev
         else None,
-        "observed": {"at": R.iso(obs.when), "running": [R.digest_of(d) for d in obs.predicate.get("running") or []]}
+        "observed": {"at": R.iso(obs_when), "running": [R.digest_of(d) for d in obs.predicate.get("running") or []]}
         if obs
         else None,
     }
@@ -344,14 +346,14 @@ def _verify_model(
         if r.kind == "provenance":
             provenance.update(r.subjects)
         elif r.kind == "approval":
-            for s in r.subjects:
-                approved.setdefault(s, set()).add(r.predicate.get("environment"))
+            for subject in r.subjects:
+                approved.setdefault(subject, set()).add(r.predicate.get("environment"))
         elif r.kind == "review" and when:
-            for s in r.subjects:
-                reviewed[s] = max(reviewed.get(s, when), when)
+            for subject in r.subjects:
+                reviewed[subject] = max(reviewed.get(subject, when), when)
         elif r.kind == "deployment":
             env = r.environment
-            envs = approved.get(d, set())
+            envs = approved.get(d, set()) if d is not None else set()
             if None not in envs and env not in envs:
                 breaks.append(
                     Break(
@@ -405,7 +407,7 @@ def _verify_model(
         since = dep.when or dep.recorded_at
         if since is None:
             continue
-        last = max(since, reviewed.get(dep.subject, since))
+        last = max(since, reviewed.get(dep.subject, since) if dep.subject is not None else since)
         if now - last > timedelta(days=review_days):
             what = "last reviewed" if last > since else "deployed, never reviewed,"
             breaks.append(

@@ -206,7 +206,11 @@ class Ledger:
         session = session or aws_session(region)
         cfg = Config(max_pool_connections=READ_THREADS + 4)
         self.s3 = session.client("s3", config=cfg)
-        self._session, self._kms, self._signer, self._public_key, self._who = session, None, None, None, None
+        self._session = session
+        self._kms: Any = None
+        self._signer: KmsSigner | None = None
+        self._public_key: tuple[Any, str | None] | None = None
+        self._who: str | None = None
         self.region = session.region_name
 
     @property

@@ -261,7 +261,9 @@ def _convert(tf_type: str, obj: dict[str, Any], path: str = "") -> tuple[dict, d
             if s:
                 sensitive[tf_key] = [s]
         elif isinstance(value, list):
-            items, items_u, items_s = [], [], []
+            items: list[Any] = []
+            items_u: list[Any] = []
+            items_s: list[Any] = []
             for item in value:
                 if isinstance(item, dict):
                     a, u, s = _convert(tf_type, item, ppath)
@@ -408,7 +410,9 @@ def terraform_plan(plan: Plan, region: str | None = None) -> dict[str, Any]:
     region = region or plan.region
     addr = addresses(plan)
     refs = references(plan, region)
-    planned, changes, config = [], [], []
+    planned: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    config: list[dict[str, Any]] = []
     for r in exported_resources(plan):
         tf_type, name = addr[r.urn].split(".", 1)
         provider = PROVIDERS[r.type.split(":", 1)[0]]

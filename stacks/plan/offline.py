@@ -372,12 +372,12 @@ class _CollectingLogger(logging.Logger):
         super().__init__("mlplatform.plan", level=logging.WARNING)
         self.warnings: list[str] = []
 
-    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
         text = str(msg)
         if " is deprecated" not in text and " has been deprecated" not in text:  # provider SDK chatter
             self.warnings.append(text)
 
-    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
         self.warnings.append(f"error: {msg}")
 
 

@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import jinja2
 
@@ -371,7 +371,7 @@ def render_workflows(
     provider) override the same fields of `options` when given.
     """
     o = options or WorkflowOptions()
-    given = {
+    given: dict[str, Any] = {
         k: v
         for k, v in (("stack", stack), ("backend_url", backend_url), ("secrets_provider", secrets_provider))
         if v is not None

@@ -137,7 +137,7 @@ def approval_from_pull_request(pull: dict[str, Any], reviews: Any) -> dict[str, 
             f"pull request #{number} was merged without an approving review of its last commit {str(head)[:12]}{why}",
             "require a CODEOWNERS review on the default branch (README, CI section) and merge a reviewed release",
         )
-    logins = [_login(r["user"]) for r in current]
+    logins = [_login(r["user"]) or "" for r in current]  # each has a login: `latest` is keyed by it
     return {
         "approver": ", ".join(logins),
         "method": "pull-request",
@@ -197,7 +197,7 @@ def approval_from_environment(approvals: Any, environment: str, run: dict[str, A
             f"add required reviewers to the {environment} environment (Settings > Environments)",
         )
     return {
-        "approver": ", ".join(_login(a["user"]) for a in approved),
+        "approver": ", ".join(_login(a["user"]) or "" for a in approved),  # each has a login (filtered above)
         "method": "environment",
         "environment": DEPLOY_ENVIRONMENT,  # what the approval lets the model into (the ledger's deployment)
         "githubEnvironment": environment,
@@ -564,7 +564,9 @@ def review_from_issue(issue: dict[str, Any], events: Any) -> tuple[str, str, dic
         )
     if issue.get("state") != "closed":
         raise NotApproved("review", f"issue #{number} is not closed", "close it with keep, retrain or retire")
-    labels = sorted({lb.get("name") for lb in issue.get("labels") or [] if isinstance(lb, dict)} & set(REVIEW_OUTCOMES))
+    labels = sorted(
+        {str(lb.get("name")) for lb in issue.get("labels") or [] if isinstance(lb, dict)} & set(REVIEW_OUTCOMES)
+    )
     if len(labels) != 1:
         raise NotApproved(
             "review",
