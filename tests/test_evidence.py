@@ -229,6 +229,17 @@ def test_a_record_overwritten_as_a_new_version_is_tampering(two_models):
     assert run("verify", "--model", "fraud").exit_code == 0
 
 
+def test_versions_of_one_second_are_read_oldest_first(ledger_env):
+    # S3 (and moto) give LastModified to the second and list a key's versions newest first: three writes
+    # in one second must still be read in the order they were written, or an overwrite passes as the record.
+    s3, key = ledger_env["s3"], "acme/ledger/churn/00000001-x.json"
+    written = [s3.put_object(Bucket=BUCKET, Key=key, Body=str(i).encode())["VersionId"] for i in range(3)]
+    s3.delete_object(Bucket=BUCKET, Key=key)
+    got = Ledger(f"s3://{BUCKET}/acme").versions("churn")[key]
+    assert [v["VersionId"] for v in got if not v["DeleteMarker"]] == written
+    assert got[-1]["DeleteMarker"]
+
+
 def test_a_record_with_a_forged_signature(two_models):
     s3 = two_models["s3"]
     tail = keys(s3, "fraud")[-1]

@@ -252,7 +252,11 @@ class Ledger:
         return sorted(out)
 
     def versions(self, model: str) -> dict[str, list[dict[str, Any]]]:
-        """key -> its versions and delete markers, oldest first (from ListObjectVersions)."""
+        """key -> its versions and delete markers, oldest first (from ListObjectVersions).
+
+        S3 lists a key's versions newest first and `LastModified` has one-second resolution, so two
+        writes in one second tie on it: the listing's own order decides (reversed, then a stable sort
+        by time), never a guess from `IsLatest`."""
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         paginator = self.s3.get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=self.location.bucket, Prefix=self.location.model_prefix(model)):
@@ -260,8 +264,10 @@ class Ledger:
                 out[v["Key"]].append({**v, "DeleteMarker": False})
             for d in page.get("DeleteMarkers", []):
                 out[d["Key"]].append({**d, "DeleteMarker": True})
-        for vs in out.values():
-            vs.sort(key=lambda v: (v["LastModified"], not v.get("IsLatest")))
+        for k, vs in out.items():
+            versions = [v for v in vs if not v["DeleteMarker"]][::-1]  # oldest first
+            markers = [v for v in vs if v["DeleteMarker"]][::-1]  # on a tie, after the versions they hide
+            out[k] = sorted(versions + markers, key=lambda v: v["LastModified"])
         return dict(sorted(out.items()))
 
     def keys(self, model: str) -> list[str]:
