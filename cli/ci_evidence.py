@@ -2,15 +2,15 @@
 
 Each reads the API responses the workflow saved to files and prints what the next step needs; the
 predicates go to `mlplatform evidence record KIND --predicate FILE` (the evidence CLI is the only
-writer). The logic lives in `mlplatform.stacks.project.promotion`. Exit codes: 0 ok, 1 bad input (one line
-naming the option and the fix), 3 refused (merged without approval, a direct push, an issue the review
-workflow did not open): nothing is to be published or recorded.
+writer). The logic lives in `mlplatform.stacks.project.promotion`. They raise `mlplatform.stacks.errors`
+types, which `MlplatformGroup` (cli/main.py) maps to exit codes: 0 ok, 1 bad input (`SpecError`: one line
+naming the option and the fix), 3 refused (`NotApproved`, exit_code 3: merged without approval, a direct
+push, an issue the review workflow did not open): nothing is to be published or recorded.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import click
 
 
 def _read_json(option: str, path: str) -> Any:
-    from mlplatform.stacks.config.spec import SpecError
+    from mlplatform.stacks.errors import SpecError
 
     try:
         return json.loads(Path(path).read_text())
@@ -28,26 +28,6 @@ def _read_json(option: str, path: str) -> Any:
         raise SpecError(
             option, f"{path} is not JSON ({e.msg}, line {e.lineno})", "pass the GitHub API response as saved"
         ) from None
-
-
-def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """SpecError -> one red line and exit 1; NotApproved -> exit 3 (the CLI's one mapping of codes)."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from mlplatform.cli.main import EXIT_DOMAIN, EXIT_POLICY, _fail
-        from mlplatform.stacks.config.spec import SpecError
-        from mlplatform.stacks.project.promotion import NotApproved
-
-        try:
-            return fn(*args, **kwargs)
-        except NotApproved as e:
-            _fail(str(e).replace("[", "\\["), EXIT_POLICY)
-        except SpecError as e:
-            _fail(str(e).replace("[", "\\["), EXIT_DOMAIN)
-
-    return wrapper
 
 
 def _emit(data: Any) -> None:
@@ -77,7 +57,6 @@ def evidence_predicate() -> None:
 @click.option("--run-id", default=None, help="The workflow run (with --approvals).")
 @click.option("--run-url", default=None, help="The workflow run's URL (with --approvals).")
 @click.option("--when", default=None, help="When the approved job started, ISO 8601 (with --approvals; default now).")
-@_errors
 def approval(
     pull_file: str | None,
     reviews_file: str | None,
@@ -88,7 +67,7 @@ def approval(
     when: str | None,
 ) -> None:
     """The approval predicate: from a merged pull request's reviews, or a run's environment approvals."""
-    from mlplatform.stacks.config.spec import SpecError
+    from mlplatform.stacks.errors import SpecError
     from mlplatform.stacks.project.promotion import (
         approval_from_environment,
         approval_from_pull_request,
@@ -139,7 +118,6 @@ def approval(
     default=None,
     help="Append model=… and digest=… lines to this file (e.g. $GITHUB_OUTPUT).",
 )
-@_errors
 def review(issue_file: str, events_file: str, subject_out: str | None) -> None:
     """The review predicate of a closed model-review issue (keep, retrain or retire)."""
     from mlplatform.stacks.project.promotion import review_from_issue
@@ -161,7 +139,6 @@ def review(issue_file: str, events_file: str, subject_out: str | None) -> None:
 )
 @click.option("--sha", required=True, help="The pushed commit (github.sha).")
 @click.option("--base", required=True, help="The branch it was pushed to.")
-@_errors
 def merged_pull(pulls_file: str, sha: str, base: str) -> None:
     """Print the number of the merged pull request that put SHA on BASE; exit 3 for a direct push."""
     from mlplatform.stacks.project.promotion import merged_pull_for_commit
@@ -177,10 +154,9 @@ def merged_pull(pulls_file: str, sha: str, base: str) -> None:
     type=click.Path(dir_okay=False),
     help="GET /repos/{o}/{r}/pulls/{n}/files response.",
 )
-@_errors
 def released_models_cmd(files_file: str) -> None:
     """Print the models whose models/<name>/release.yaml the pull request changed, one per line."""
-    from mlplatform.stacks.config.spec import SpecError
+    from mlplatform.stacks.errors import SpecError
     from mlplatform.stacks.project.promotion import released_models
 
     names = released_models(_read_json("--files", files_file))

@@ -20,38 +20,26 @@ from typing import Any
 
 import click
 
-EXIT_DOMAIN, EXIT_BREAKS = 1, 3
-
-
-def _fail(message: str, code: int = EXIT_DOMAIN) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
 
 def evidence_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """EvidenceError, stack-file errors and AWS failures as one line on stderr, exit 1."""
+    """An AWS refusal as the ledger's one line (which call, AWS's code, the policy to check); every other
+    error goes to the one mapping (`cli.main.MlplatformGroup`: one line, its exit code)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import ClientError
 
-        from mlplatform.stacks.config.spec import SpecError
-        from mlplatform.stacks.evidence import EvidenceError
+        from mlplatform.stacks.errors import MlplatformError
 
         try:
             return fn(*args, **kwargs)
-        except (EvidenceError, SpecError) as e:
-            _fail(str(e))
-        except NoCredentialsError:
-            _fail("aws credentials: none found; run `aws configure` or `aws sso login`, or set AWS_PROFILE")
         except ClientError as e:
             err = e.response.get("Error", {})
-            _fail(
-                f"aws {e.operation_name}: {err.get('Code')}: {err.get('Message') or ''}".rstrip(": ")
-                + "; check the role's evidence reader/writer policy and --ledger/--key"
-            )
-        except BotoCoreError as e:
-            _fail(f"aws: {str(e).splitlines()[0]}")
+            raise MlplatformError(
+                f"aws {e.operation_name}",
+                f"{err.get('Code')}: {err.get('Message') or ''}".rstrip(": "),
+                "check the role's evidence reader/writer policy and --ledger/--key",
+            ) from e
 
     return wrapper
 
@@ -90,32 +78,56 @@ def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def _open(ledger_url: str | None, key_id: str | None, region: str | None, directory: str, stack: str | None) -> Any:
+def _open_ledger(
+    ledger_url: str | None,
+    key_id: str | None,
+    region: str | None,
+    directory: str,
+    stack: str | None,
+    *,
+    header: bool = False,
+) -> Any:
+    """The ledger `ledger_options` name: --ledger/--key, else the stack outputs of the --dir project.
+
+    `header=True` (pass `not as_json`) then says which ledger it is; `log` and `at` say it only with their
+    answer, `record` on stderr once the key is known (`_header`)."""
     from mlplatform.stacks.evidence.ledger import Ledger
 
     source = ""
     if not ledger_url:
-        from pathlib import Path
-
         if _has_project(directory):
             from mlplatform.stacks.cloud import engine as workspace
+            from mlplatform.stacks.config.source import project_stack
+            from mlplatform.stacks.config.stackfile import find_project, stack_name_of
 
-            found = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in Path(directory).glob("Pulumi.*.yaml"))
-            name = stack or (found[0] if len(found) == 1 else "dev")
+            found = find_project(directory)
+            # --stack's, else the only stack; several or none is the same error every command gives
+            name = stack_name_of(project_stack(found, stack)) if found is not None else (stack or "dev")
             project = workspace.load_project(directory, name)
             outputs = dict(workspace.outputs(project))
             ledger_url = f"s3://{outputs['evidence_bucket']}" if outputs.get("evidence_bucket") else None
             key_id = key_id or outputs.get("evidence_key")
             region = region or project.region
             source = f" from the outputs of stack {name} ({directory})"
-    ledger = Ledger(ledger_url, key_id=key_id, region=region)  # type: ignore[arg-type]
+    ledger = Ledger(ledger_url, key_id=key_id, region=region)
     ledger.source = source
+    if header:
+        _header(ledger, as_json=False)
     return ledger
 
 
 def _header(ledger: Any, as_json: bool, err: bool = False) -> None:
     if not as_json:
         click.echo(ledger.describe() + ledger.source, err=err)
+
+
+def _output(as_json: bool, data: dict[str, Any], human: Callable[[], None], ledger: Any = None) -> None:
+    """The tail of the evidence commands: with --json `data` as indented JSON (after `"ledger": URL` when
+    given the ledger), else `human()` prints the table or lines."""
+    if as_json:
+        click.echo(json.dumps(data if ledger is None else {"ledger": ledger.location.url, **data}, indent=2))
+    else:
+        human()
 
 
 @click.group()
@@ -167,27 +179,16 @@ def record(
     R.check_model(model)
     R.check_digest(digest)
     predicate = R.build_predicate(kind, digest, R.parse_fields(fields), R.read_predicate(predicate_file))
-    ledger = _open(ledger_url, key_id, region, directory, stack)
+    ledger = _open_ledger(ledger_url, key_id, region, directory, stack)
     ledger.signer  # noqa: B018 - no key: one line before anything else
     _header(ledger, as_json, err=True)
     rec = ledger.append(kind, model, [digest], predicate)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "ledger": ledger.location.url,
-                    "key": rec.key,
-                    "seq": rec.seq,
-                    "record_digest": rec.digest,
-                    "kind": kind,
-                    "model": model,
-                    "subject": digest,
-                },
-                indent=2,
-            )
-        )
-    else:
-        click.echo(rec.key)
+    _output(
+        as_json,
+        {"key": rec.key, "seq": rec.seq, "record_digest": rec.digest, "kind": kind, "model": model, "subject": digest},
+        lambda: click.echo(rec.key),
+        ledger,
+    )
 
 
 @evidence.command("log")
@@ -204,17 +205,20 @@ def log(
     as_json: bool,
 ) -> None:
     """The model's timeline, oldest first: time, kind, digest, who, summary."""
-    from mlplatform.stacks.evidence.audit import short, timeline
+    from mlplatform.stacks.evidence.audit import timeline
 
-    ledger = _open(ledger_url, key_id, region, directory, stack)
+    ledger = _open_ledger(ledger_url, key_id, region, directory, stack)
     rows = timeline(ledger, model)
-    if as_json:
-        click.echo(json.dumps({"ledger": ledger.location.url, "model": model, "records": rows}, indent=2))
-        return
-    _header(ledger, as_json)
+    _output(as_json, {"model": model, "records": rows}, lambda: _print_timeline(ledger, model, rows), ledger)
+
+
+def _print_timeline(ledger: Any, model: str, rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from mlplatform.stacks.evidence.audit import short
+
+    _header(ledger, as_json=False)
     table = Table(title=f"evidence of {model}")
     for col in ("#", "time", "kind", "digest", "who", "summary"):
         table.add_column(col, overflow="fold")
@@ -248,12 +252,13 @@ def at(
 
     when = R.parse_time(time, "TIME")
     R.check_model(model)
-    ledger = _open(ledger_url, key_id, region, directory, stack)
+    ledger = _open_ledger(ledger_url, key_id, region, directory, stack)
     answer = live_at(ledger, model, when, environment)
-    if as_json:
-        click.echo(json.dumps({"ledger": ledger.location.url, **answer}, indent=2))
-        return
-    _header(ledger, as_json)
+    _output(as_json, answer, lambda: _print_live(ledger, model, environment, answer), ledger)
+
+
+def _print_live(ledger: Any, model: str, environment: str, answer: dict[str, Any]) -> None:
+    _header(ledger, as_json=False)
     live = answer["live"]
     if live is None:
         first = answer.get("first_deployment")
@@ -338,22 +343,24 @@ def verify(
 
     from mlplatform.stacks.evidence.audit import verify as run_verify
 
-    ledger = _open(ledger_url, key_id, region, directory, stack)
-    _header(ledger, as_json)
+    ledger = _open_ledger(ledger_url, key_id, region, directory, stack, header=not as_json)
     pub = Path(public_key_file).read_bytes() if public_key_file else None
     report = run_verify(ledger, model, public_key=pub, review_days=review_days)
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        for b in report.breaks:
-            click.echo(b.line())
-        n = len(report.breaks)
-        click.echo(
-            f"Verified {report.records} records of {len(report.models)} model(s) with the {report.key_source}: "
-            + (f"{n} break{'s' if n != 1 else ''}." if n else "no breaks.")
-        )
+    _output(as_json, report.to_dict(), lambda: _print_breaks(report))
     if report.breaks:
-        sys.exit(EXIT_BREAKS)
+        from mlplatform.stacks.errors import EXIT_POLICY
+
+        sys.exit(EXIT_POLICY)  # breaks found, each on its own line above
+
+
+def _print_breaks(report: Any) -> None:
+    for b in report.breaks:
+        click.echo(b.line())
+    n = len(report.breaks)
+    click.echo(
+        f"Verified {report.records} records of {len(report.models)} model(s) with the {report.key_source}: "
+        + (f"{n} break{'s' if n != 1 else ''}." if n else "no breaks.")
+    )
 
 
 @evidence.command("observe")
@@ -382,32 +389,27 @@ def observe(
     from mlplatform.stacks.evidence.observer import observe as run_observe
 
     pods = read_pods(pods_file) if pods_file else list_pods_in_cluster()
-    ledger = _open(ledger_url, key_id, region, directory, stack)
-    _header(ledger, as_json)
+    ledger = _open_ledger(ledger_url, key_id, region, directory, stack, header=not as_json)
     result = run_observe(ledger, pods, cluster=cluster)
     written = result.recorded
     for w in result.warnings():
         click.echo(f"warning: {w}", err=True)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "ledger": ledger.location.url,
-                    "recorded": [
-                        {
-                            "key": r.key,
-                            "model": r.model,
-                            "environment": r.environment,
-                            "running": [d for d in (x.get("sha256") for x in r.predicate.get("running", []))],
-                        }
-                        for r in written
-                    ],
-                    "unresolved": [f"{p.namespace}/{p.name}" for p in result.unresolved],
-                },
-                indent=2,
-            )
-        )
-        return
+    data = {
+        "recorded": [
+            {
+                "key": r.key,
+                "model": r.model,
+                "environment": r.environment,
+                "running": [d for d in (x.get("sha256") for x in r.predicate.get("running", []))],
+            }
+            for r in written
+        ],
+        "unresolved": [f"{p.namespace}/{p.name}" for p in result.unresolved],
+    }
+    _output(as_json, data, lambda: _print_recorded(written), ledger)
+
+
+def _print_recorded(written: list[Any]) -> None:
     for r in written:
         click.echo(r.key)
     click.echo(f"{len(written)} observation(s) recorded." if written else "No change: nothing recorded.")
@@ -436,7 +438,7 @@ def public_key(
     from mlplatform.stacks.files import write_atomic
 
     if not key_id and ledger_url is None:
-        key_id = _open(None, None, region, directory, stack).key_id if _has_project(directory) else None
+        key_id = _open_ledger(None, None, region, directory, stack).key_id if _has_project(directory) else None
     if not key_id:
         raise EvidenceError(
             "--key",

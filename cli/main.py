@@ -485,13 +485,7 @@ def _cost_delta(costs: tuple[Any, Any] | None) -> dict[str, Any] | None:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one value of B (repeatable).")
 @o.region
 @o.stack
-@click.option(
-    "--usage",
-    "usage_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Usage assumptions for the cost delta (default: stacks/data/usage-default.yaml).",
-)
+@o.usage_option("Usage assumptions for the cost delta (default: stacks/data/usage-default.yaml).")
 @o.as_json
 def diff(
     source_a: str,
@@ -543,13 +537,7 @@ def diff(
 @cli.command()
 @o.source_options
 @o.saved_plan
-@click.option(
-    "--usage",
-    "usage_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Usage assumptions (default: stacks/data/usage-default.yaml, which documents each one).",
-)
+@o.usage_option("Usage assumptions (default: stacks/data/usage-default.yaml, which documents each one).")
 @click.option(
     "--live-prices",
     is_flag=True,
@@ -616,13 +604,7 @@ def cost(
     type=click.Choice(["pragmatic", "growth", "full"]),
     help="The profile to move the stack to.",
 )
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="The stack config (YAML with `profile:` and sections, like examples/existing-vpc/stack.yaml).",
-)
+@o.config_option("The stack config (YAML with `profile:` and sections, like examples/existing-vpc/stack.yaml).")
 @click.option(
     "--stack-file",
     type=click.Path(dir_okay=False),
@@ -739,13 +721,9 @@ def team_options(verb: str) -> Any:
     def deco(fn: Any) -> Any:
         fn = o.stack(fn)
         fn = o.directory(fn)
-        return click.option(
-            "--config",
-            "config_file",
-            type=click.Path(dir_okay=False),
-            default=None,
-            help=f"The stack config to {verb}: a stack file (teams:) or Pulumi.<stack>.yaml "
-            "(mlplatform:teams); default: the project's.",
+        return o.config_option(
+            f"The stack config to {verb}: a stack file (teams:) or Pulumi.<stack>.yaml "
+            "(mlplatform:teams); default: the project's."
         )(fn)
 
     return deco

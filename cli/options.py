@@ -20,13 +20,14 @@ team_size = click.option(
     default=None,
     help="People on the ML team: picks the profile (1-5 pragmatic, 6-20 growth, 21+ full).",
 )
-config = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="A stack config: Pulumi.<stack>.yaml, or YAML with the keys of a profile.",
-)
+
+
+def config_option(help: str) -> Callable[[F], F]:
+    """--config FILE (`config_file`) with a command's own help: `upgrade`, `team` say which config they edit."""
+    return click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help=help)
+
+
+config = config_option("A stack config: Pulumi.<stack>.yaml, or YAML with the keys of a profile.")
 sets = click.option(
     "--set",
     "sets",
@@ -55,6 +56,11 @@ saved_plan = click.option(
     default=None,
     help="A saved plan (`mlplatform plan --json --out FILE`) instead of planning.",
 )
+
+
+def usage_option(help: str) -> Callable[[F], F]:
+    """--usage FILE (`usage_file`): the usage assumptions of a cost estimate; `cost` and `diff` each say what for."""
+    return click.option("--usage", "usage_file", type=click.Path(dir_okay=False), default=None, help=help)
 
 
 def apply(fn: F, *options: Callable[[F], F]) -> F:

@@ -1,11 +1,13 @@
-"""The evidence ledger's one error type: a one-line message naming what is wrong and the fix."""
+"""The evidence ledger's error type, one of the one hierarchy (`mlplatform.stacks.errors`, exit 1)."""
 
 from __future__ import annotations
 
+from ..errors import MlplatformError
 
-class EvidenceError(ValueError):
+
+class EvidenceError(MlplatformError, ValueError):
     """A domain error of the ledger (exit 1). `str()` is one line: `what: problem; fix`."""
 
     def __init__(self, what: str, problem: str, fix: str):
-        self.what, self.problem, self.fix = what, problem, fix
-        super().__init__(f"{what}: {problem}; {fix}")
+        self.what = what
+        super().__init__(what, problem, fix)

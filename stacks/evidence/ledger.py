@@ -196,7 +196,11 @@ class Ledger:
     """One ledger (bucket + prefix) and, for writing, its KMS signing key."""
 
     def __init__(
-        self, location: Location | str, key_id: str | None = None, session: Any = None, region: str | None = None
+        self,
+        location: Location | str | None,
+        key_id: str | None = None,
+        session: Any = None,
+        region: str | None = None,
     ):
         from botocore.config import Config
 
