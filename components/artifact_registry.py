@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from ._common import ValidationError, child, kms_key, policy_json, tags
+from ._common import ValidationError, child, kms_key, policy_json, secure_bucket, tags
 
 # Multipart uploads nobody completed (a crashed `aws s3 cp` of a checkpoint) are deleted after this.
 ABORT_MULTIPART_DAYS = 7
@@ -349,62 +349,7 @@ class ArtifactRegistry(pulumi.ComponentResource):
             tags=t,
             opts=child(self, protect=args.protect),
         )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{name}-artifacts",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child(self),
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-artifacts",
-            bucket=bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child(self),
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-artifacts",
-            bucket=bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=child(self),
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-artifacts",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {
-                        "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": key.arn,
-                    },
-                    "bucket_key_enabled": True,
-                    "blocked_encryption_types": ["SSE-C"],
-                }
-            ],
-            opts=child(self),
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-artifacts",
-            bucket=bucket.id,
-            policy=bucket.arn.apply(
-                lambda arn: policy_json(
-                    [
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [arn, f"{arn}/*"],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ]
-                )
-            ),
-            # S3 refuses a bucket policy while the public access block is still being applied.
-            opts=child(self, depends_on=[public_access]),
-        )
+        secure_bucket(self, f"{name}-artifacts", bucket, key.arn)
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-artifacts",
             bucket=bucket.id,

@@ -40,6 +40,7 @@ from ._common import (
     kms_key,
     namespace,
     policy_json,
+    secure_bucket,
     tags,
 )
 from .artifact_registry import _check_bucket_name
@@ -425,61 +426,13 @@ class EvidenceLedger(pulumi.ComponentResource):
             tags=t,
             opts=child(self, protect=args.protect),
         )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-evidence",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child(self),
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-evidence", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child(self)
-        )
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-evidence", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child(self)
-        )
+        versioning = secure_bucket(self, f"{name}-evidence", bucket, key.arn)
         aws.s3.BucketObjectLockConfiguration(
             f"{name}-evidence",
             bucket=bucket.id,
             object_lock_enabled="Enabled",
             rule={"default_retention": {"mode": args.retention_mode, "days": args.retention_days}},
             opts=child(self, depends_on=[versioning]),
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-evidence",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {
-                        "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": key.arn,
-                    },
-                    "bucket_key_enabled": True,
-                    "blocked_encryption_types": ["SSE-C"],
-                }
-            ],
-            opts=child(self),
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-evidence",
-            bucket=bucket.id,
-            policy=bucket.arn.apply(
-                lambda arn: policy_json(
-                    [
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [arn, f"{arn}/*"],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ]
-                )
-            ),
-            opts=child(self),
         )
         return bucket
 

@@ -83,8 +83,11 @@ def test_bucket_is_object_locked_versioned_encrypted_private_tls_only_and_protec
     assert sse["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] == key_arn("ml-evidence")
     pab = one(ledger, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
     assert all(pab[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
-    (deny,) = json.loads(one(ledger, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    policy = one(ledger, "aws:s3/bucketPolicy:BucketPolicy")
+    (deny,) = json.loads(policy.inputs["policy"])["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # S3 answers OperationAborted to a bucket policy while the public access block is being applied
+    assert one(ledger, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").urn in policy.depends_on
     assert not ledger.of_type("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")  # never expired
     signing = keys["ml-evidence-signing"]
     assert signing.inputs["customerMasterKeySpec"] == "ECC_NIST_P256" and signing.inputs["keyUsage"] == "SIGN_VERIFY"
