@@ -831,6 +831,16 @@ def _pvc(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     )
 
 
+def _stored_gb(usage_key: str, what: str, price_path: str) -> Callable[[PlannedResource, _Ctx], list[CostLine]]:
+    """The price line of a resource storing the GB the usage assumptions give as `usage_key` (per GB-month)."""
+
+    def lines(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
+        gb = ctx.usage.get(usage_key, 0)
+        return [ctx.line(f"{gb:g} GB {what}", "usage", float(gb), "GB-month", price_path, idle=False)]
+
+    return lines
+
+
 PRICED: dict[str, Callable[[PlannedResource, _Ctx], list[CostLine]]] = {
     "aws:eks/cluster:Cluster": lambda r, c: [
         c.line("EKS control plane (standard support)", "fixed", HOURS_PER_MONTH, "hours", "eks_cluster_hour", idle=True)
@@ -843,26 +853,8 @@ PRICED: dict[str, Callable[[PlannedResource, _Ctx], list[CostLine]]] = {
     "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
     "aws:kms/key:Key": lambda r, c: [c.line("KMS key", "fixed", 1, "key-months", "kms_key_month", idle=True)],
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
-    "aws:s3/bucket:Bucket": lambda r, c: [
-        c.line(
-            f"{c.usage.get('s3_artifact_gb', 0):g} GB S3 Standard",
-            "usage",
-            float(c.usage.get("s3_artifact_gb", 0)),
-            "GB-month",
-            "s3_standard_gb_month",
-            idle=False,
-        )
-    ],
-    "aws:ecr/repository:Repository": lambda r, c: [
-        c.line(
-            f"{c.usage.get('ecr_gb_per_repository', 0):g} GB images",
-            "usage",
-            float(c.usage.get("ecr_gb_per_repository", 0)),
-            "GB-month",
-            "ecr_gb_month",
-            idle=False,
-        )
-    ],
+    "aws:s3/bucket:Bucket": _stored_gb("s3_artifact_gb", "S3 Standard", "s3_standard_gb_month"),
+    "aws:ecr/repository:Repository": _stored_gb("ecr_gb_per_repository", "images", "ecr_gb_month"),
     "aws:rds/instance:Instance": _rds,
     "aws:secretsmanager/secret:Secret": lambda r, c: [
         c.line("Secrets Manager secret", "fixed", 1, "secret-months", "secretsmanager_secret_month", idle=True)
@@ -1016,6 +1008,23 @@ class PriceQuery:
         }
 
 
+def _rds_gp3_storage(deployment: str) -> tuple[str, tuple[tuple[str, str, str], ...]]:
+    """(service, filters) of PostgreSQL gp3 storage on RDS, for `deployment` (`Single-AZ`, `Multi-AZ`)."""
+    return (
+        "AmazonRDS",
+        (
+            ("TERM_MATCH", "volumeType", "General Purpose-GP3"),
+            ("TERM_MATCH", "deploymentOption", deployment),
+            ("TERM_MATCH", "databaseEngine", "PostgreSQL"),
+        ),
+    )
+
+
+def _family_usage(service: str, family: str, usagetype: str) -> tuple[str, tuple[tuple[str, str, str], ...]]:
+    """(service, filters) of the product of `family` whose usage type contains `usagetype`."""
+    return service, (("TERM_MATCH", "productFamily", family), ("CONTAINS", "usagetype", usagetype))
+
+
 def price_query(path: tuple[str, ...], region: str) -> PriceQuery | None:
     """The Price List API query for a price path (attribute names as the API documents them)."""
     rc = ("TERM_MATCH", "regionCode", region)
@@ -1043,14 +1052,8 @@ def price_query(path: tuple[str, ...], region: str) -> PriceQuery | None:
         )
     simple: dict[tuple[str, ...], tuple[str, tuple[tuple[str, str, str], ...]]] = {
         ("eks_cluster_hour",): ("AmazonEKS", (("CONTAINS", "usagetype", "AmazonEKS-Hours:perCluster"),)),
-        ("nat_gateway_hour",): (
-            "AmazonEC2",
-            (("TERM_MATCH", "productFamily", "NAT Gateway"), ("CONTAINS", "usagetype", "NatGateway-Hours")),
-        ),
-        ("nat_gateway_gb",): (
-            "AmazonEC2",
-            (("TERM_MATCH", "productFamily", "NAT Gateway"), ("CONTAINS", "usagetype", "NatGateway-Bytes")),
-        ),
+        ("nat_gateway_hour",): _family_usage("AmazonEC2", "NAT Gateway", "NatGateway-Hours"),
+        ("nat_gateway_gb",): _family_usage("AmazonEC2", "NAT Gateway", "NatGateway-Bytes"),
         ("public_ipv4_hour",): ("AmazonVPC", (("CONTAINS", "usagetype", "PublicIPv4:InUseAddress"),)),
         ("ebs_gp3_gb_month",): (
             "AmazonEC2",
@@ -1061,58 +1064,19 @@ def price_query(path: tuple[str, ...], region: str) -> PriceQuery | None:
             (("TERM_MATCH", "volumeType", "Standard"), ("TERM_MATCH", "storageClass", "General Purpose")),
         ),
         ("ecr_gb_month",): ("AmazonECR", (("CONTAINS", "usagetype", "TimedStorage-ByteHrs"),)),
-        ("cloudwatch_logs_ingest_gb",): (
-            "AmazonCloudWatch",
-            (("TERM_MATCH", "productFamily", "Data Payload"), ("CONTAINS", "usagetype", "DataProcessing-Bytes")),
-        ),
-        ("cloudwatch_logs_store_gb_month",): (
-            "AmazonCloudWatch",
-            (("TERM_MATCH", "productFamily", "Storage Snapshot"), ("CONTAINS", "usagetype", "TimedStorage-ByteHrs")),
+        ("cloudwatch_logs_ingest_gb",): _family_usage("AmazonCloudWatch", "Data Payload", "DataProcessing-Bytes"),
+        ("cloudwatch_logs_store_gb_month",): _family_usage(
+            "AmazonCloudWatch", "Storage Snapshot", "TimedStorage-ByteHrs"
         ),
         ("kms_key_month",): ("awskms", (("CONTAINS", "usagetype", "KMS-Keys"),)),
-        ("rds_gp3_gb_month", "single_az"): (
-            "AmazonRDS",
-            (
-                ("TERM_MATCH", "volumeType", "General Purpose-GP3"),
-                ("TERM_MATCH", "deploymentOption", "Single-AZ"),
-                ("TERM_MATCH", "databaseEngine", "PostgreSQL"),
-            ),
-        ),
-        ("rds_gp3_gb_month", "multi_az"): (
-            "AmazonRDS",
-            (
-                ("TERM_MATCH", "volumeType", "General Purpose-GP3"),
-                ("TERM_MATCH", "deploymentOption", "Multi-AZ"),
-                ("TERM_MATCH", "databaseEngine", "PostgreSQL"),
-            ),
-        ),
-        ("rds_backup_gb_month",): (
-            "AmazonRDS",
-            (("TERM_MATCH", "productFamily", "Storage Snapshot"), ("CONTAINS", "usagetype", "ChargedBackupUsage")),
-        ),
-        ("vpc_endpoint_interface_hour",): (
-            "AmazonVPC",
-            (("TERM_MATCH", "productFamily", "VpcEndpoint"), ("CONTAINS", "usagetype", "VpcEndpoint-Hours")),
-        ),
-        ("alb_hour",): (
-            "AWSELB",
-            (
-                ("TERM_MATCH", "productFamily", "Load Balancer-Application"),
-                ("CONTAINS", "usagetype", "LoadBalancerUsage"),
-            ),
-        ),
-        ("alb_lcu_hour",): (
-            "AWSELB",
-            (("TERM_MATCH", "productFamily", "Load Balancer-Application"), ("CONTAINS", "usagetype", "LCUUsage")),
-        ),
-        ("nlb_hour",): (
-            "AWSELB",
-            (("TERM_MATCH", "productFamily", "Load Balancer-Network"), ("CONTAINS", "usagetype", "LoadBalancerUsage")),
-        ),
-        ("nlb_lcu_hour",): (
-            "AWSELB",
-            (("TERM_MATCH", "productFamily", "Load Balancer-Network"), ("CONTAINS", "usagetype", "LCUUsage")),
-        ),
+        ("rds_gp3_gb_month", "single_az"): _rds_gp3_storage("Single-AZ"),
+        ("rds_gp3_gb_month", "multi_az"): _rds_gp3_storage("Multi-AZ"),
+        ("rds_backup_gb_month",): _family_usage("AmazonRDS", "Storage Snapshot", "ChargedBackupUsage"),
+        ("vpc_endpoint_interface_hour",): _family_usage("AmazonVPC", "VpcEndpoint", "VpcEndpoint-Hours"),
+        ("alb_hour",): _family_usage("AWSELB", "Load Balancer-Application", "LoadBalancerUsage"),
+        ("alb_lcu_hour",): _family_usage("AWSELB", "Load Balancer-Application", "LCUUsage"),
+        ("nlb_hour",): _family_usage("AWSELB", "Load Balancer-Network", "LoadBalancerUsage"),
+        ("nlb_lcu_hour",): _family_usage("AWSELB", "Load Balancer-Network", "LCUUsage"),
         ("secretsmanager_secret_month",): (
             "AWSSecretsManager",
             (("CONTAINS", "usagetype", "AWSSecretsManager-Secrets"),),

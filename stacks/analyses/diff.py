@@ -411,6 +411,24 @@ def _ignored(change: PropertyChange, r: PlannedResource) -> bool:
     return any(_touches(change, _norm(p)) for p in r.ignore_changes)
 
 
+def _change(op: str, old: PlannedResource | None, new: PlannedResource | None) -> ResourceChange:
+    """The change `op` of a resource from `old` to `new` (None: not in that plan), with no property
+    change yet; it is named and typed as the new plan has it, else as the old one."""
+    r = new if new is not None else old
+    assert r is not None  # a change has a resource on one side at least
+    return ResourceChange(
+        op,
+        r.urn,
+        r.type,
+        r.name,
+        r.type in STATEFUL_TYPES,
+        protect_old=old.protect if old is not None else None,
+        protect_new=new.protect if new is not None else None,
+        physical_old=physical_name(old) if old is not None else None,
+        physical_new=physical_name(new) if new is not None else None,
+    )
+
+
 def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "new") -> PlanDiff:
     """Compare two plans by URN or alias (see the module docstring)."""
     before, after = dict(old.by_urn()), new.by_urn()
@@ -429,33 +447,15 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
 
     for r in new.resources:
         if r.urn not in before:
-            changes[r.urn] = ResourceChange(
-                CREATE,
-                r.urn,
-                r.type,
-                r.name,
-                r.type in STATEFUL_TYPES,
-                protect_new=r.protect,
-                physical_new=physical_name(r),
-            )
+            changes[r.urn] = _change(CREATE, None, r)
             continue
         o = before[r.urn]
         props: list[PropertyChange] = []
         ignored: list[PropertyChange] = []
         for c in property_changes(o.inputs, r.inputs):
             (ignored if _ignored(c, r) else props).append(_mask(r.type, c))
-        rc = ResourceChange(
-            UPDATE,
-            r.urn,
-            r.type,
-            r.name,
-            r.type in STATEFUL_TYPES,
-            protect_old=o.protect,
-            protect_new=r.protect,
-            physical_old=physical_name(o),
-            physical_new=physical_name(r),
-            changes=props,
-        )
+        rc = _change(UPDATE, o, r)
+        rc.changes = props
         if r.urn in renamed:
             rc.notes.append(f"renamed from {renamed[r.urn]} (alias): the engine keeps the resource")
         if ignored:
@@ -512,15 +512,7 @@ def diff_plans(old: Plan, new: Plan, from_label: str = "old", to_label: str = "n
 
     for o in old.resources:
         if o.urn not in after and o.urn not in renamed.values():
-            rc = ResourceChange(
-                DELETE,
-                o.urn,
-                o.type,
-                o.name,
-                o.type in STATEFUL_TYPES,
-                protect_old=o.protect,
-                physical_old=physical_name(o),
-            )
+            rc = _change(DELETE, o, None)
             if o.protect:
                 rc.notes.append("protected: the engine refuses to delete it until `protect` is removed")
             if o.retain_on_delete:
@@ -563,18 +555,7 @@ def _cascade(new: Plan, before: dict[str, PlannedResource], changes: dict[str, R
                 if not paths:
                     continue
                 if rc is None:
-                    o = before[r.urn]
-                    rc = changes[r.urn] = ResourceChange(
-                        UPDATE,
-                        r.urn,
-                        r.type,
-                        r.name,
-                        r.type in STATEFUL_TYPES,
-                        protect_old=o.protect,
-                        protect_new=r.protect,
-                        physical_old=physical_name(o),
-                        physical_new=physical_name(r),
-                    )
+                    rc = changes[r.urn] = _change(UPDATE, before[r.urn], r)
                 rc.op = REPLACE
                 dep_name = changes[dep].name
                 rc.replace_reasons += [f"{p} (takes the id of replaced {dep_name})" for p in paths]

@@ -75,24 +75,31 @@ def known_paths(chart: str) -> dict[tuple[str, ...], dict[str, Any]]:
     return out
 
 
-def _type_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
+# bool before int: True is an int to isinstance.
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
+def json_type(value: Any) -> str:
+    """The JSON type of a value (`null` for None): how the facts files type each key, by its default."""
+    for python_type, name in _JSON_TYPES:
+        if isinstance(value, python_type):
+            return name
     return "null"
 
 
 def type_problem(node: dict[str, Any], value: Any) -> str | None:
     """Why `value` cannot be what the chart's default says (None: it fits). Lenient where Helm
     templates are (a number for a string); a commented key or a null default takes anything."""
-    want, got = node.get("type"), _type_of(value)
+    want, got = node.get("type"), json_type(value)
+    if got == "integer":  # this check does not tell integers from other numbers
+        got = "number"
     if node.get("commented") or want in (None, "null") or got == "null" or value in _PLACEHOLDERS:
         return None
     if want in ("integer", "number"):
@@ -349,6 +356,7 @@ __all__ = [
     "custom_resource_errors",
     "deep_merge",
     "did_you_mean",
+    "json_type",
     "known_paths",
     "schema_errors",
     "structural_to_jsonschema",

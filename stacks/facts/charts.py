@@ -30,6 +30,8 @@ from typing import Any
 import yaml
 
 from mlplatform.components.versions import HELM_CHARTS
+from mlplatform.stacks.config.chart_facts import ARRAY as _ARRAY
+from mlplatform.stacks.config.chart_facts import json_type
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 # The CRDs a chart's default install applies (argo-workflows: crds.full=true -> files/crds/full/).
@@ -38,7 +40,6 @@ CRD_SUBDIR = {"argo-workflows": "full"}
 _KEY = r'([A-Za-z0-9_./-]+|"[^"]+")'
 _REAL = re.compile(rf"^(\s*)(- )?{_KEY}:(\s|$)")
 _COMMENTED = re.compile(rf"^(\s*)#+ ?(\s*)(- )?{_KEY}:(\s|$)")
-_ARRAY = "[]"
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # C loader when built
@@ -67,23 +68,6 @@ def chart_source(shared: Path, chart: str) -> Path:
 
 
 # -- values ---------------------------------------------------------------------------------------
-def json_type(value: Any) -> str:
-    """The JSON type of a default (`null` when the chart leaves it unset)."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
-
-
 def _add(tree: dict[str, Any], path: tuple[str, ...], type_: str, commented: bool) -> dict[str, Any]:
     """Insert one key path into the key tree (list items under `[]`), creating parents as objects."""
     node: dict[str, Any] = {"keys": tree}
