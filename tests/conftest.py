@@ -14,6 +14,14 @@ def plan_of(program: Callable[[], Any], region: str = "us-east-1", **kw: Any) ->
     return run_offline(program, region=region, **kw)
 
 
+@pytest.fixture(autouse=True)
+def _piped_like_a_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands run as a user's piped command: no terminal size in the environment (pytest-xdist workers
+    set COLUMNS=80 and LINES=24). A test about a terminal width sets COLUMNS itself."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
 @pytest.fixture
 def offline() -> Callable[..., Plan]:
     return plan_of
