@@ -44,9 +44,11 @@ class MlplatformGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from mlplatform.stacks.errors import MlplatformError, PolicyRefusal, UsageError
+        from mlplatform.stacks.runtime import paused_gc
 
         try:
-            return super().invoke(ctx)
+            with paused_gc():  # the SDK imports and the plan, without the collector's passes over them
+                return super().invoke(ctx)
         except UsageError as e:
             _fail(str(e), EXIT_USAGE)
         except PolicyRefusal as e:
@@ -1107,7 +1109,16 @@ cli.add_command(_evidence)
 
 
 def main() -> None:
-    cli(prog_name="mlplatform")
+    """The `mlplatform` command. The cyclic collector stays off for the process (`stacks/runtime.py`), and
+    on the way out the heap is frozen: the interpreter's last collection at exit would otherwise walk
+    every object of the SDKs once more (about 0.6 s after a plan, `benchmarks/plan_speed.py`)."""
+    import gc
+
+    gc.disable()
+    try:
+        cli(prog_name="mlplatform")
+    finally:
+        gc.freeze()
 
 
 if __name__ == "__main__":  # pragma: no cover

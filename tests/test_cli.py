@@ -106,6 +106,26 @@ def test_console_script_exit_code_and_help():
         "error: profile: unknown profile 'nope'; use one of pragmatic, growth, full")
 
 
+def test_commands_pause_the_collector_and_give_it_back():
+    import gc
+
+    from mlplatform.stacks.runtime import paused_gc
+
+    seen = []
+    with paused_gc():
+        seen.append(gc.isenabled())
+        with paused_gc():
+            seen.append(gc.isenabled())
+        seen.append(gc.isenabled())
+    assert seen == [False, False, False] and gc.isenabled()
+    # in-process callers (a test, a notebook) get their collector back after a command and after a plan
+    assert run("plan", "-p", "pragmatic", "--json").exit_code == 0 and gc.isenabled()
+    from conftest import plan_of
+
+    plan_of(lambda: None)
+    assert gc.isenabled()
+
+
 def test_plan_inside_an_initialised_project_uses_its_stack_file(tmp_path, monkeypatch):
     (tmp_path / "Pulumi.yaml").write_text("name: mlplatform\nruntime: python\n")
     (tmp_path / "Pulumi.dev.yaml").write_text(

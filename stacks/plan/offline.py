@@ -29,6 +29,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
+from ..runtime import paused_gc
 from .mocks import PlanMocks
 
 # The one list of stateful resource types: replacing or deleting one loses data or identity (diff
@@ -362,7 +363,8 @@ def run_offline(
             region=region,
         )
 
-    return contextvars.Context().run(_run)
+    with paused_gc():
+        return contextvars.Context().run(_run)
 
 
 class _CollectingLogger(logging.Logger):
