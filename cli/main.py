@@ -26,7 +26,7 @@ EXIT_DOMAIN, EXIT_USAGE, EXIT_POLICY = 1, 2, 3
 def _err_console() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # a message quotes input as is
 
 
 def _fail(message: str, code: int = EXIT_DOMAIN, reasons: list[str] | None = None) -> None:

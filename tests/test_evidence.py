@@ -337,6 +337,7 @@ def test_reviews_overdue_for_live_models(ledger_env):
     (["log", "--model", "nope"], "error: --model: no records of model 'nope' in s3://team-evidence/acme; use one of "
                                  "churn"),
     (["at", "2026-01-01", "--model", "nope"], "error: --model: no records of model 'nope'"),
+    (["at", ":x:", "--model", "churn"], "error: TIME: ':x:' is not an ISO 8601 time"),  # quoted as typed
     (["verify", "--model", "nope"], "error: --model: no records of model 'nope'"),
     (["log", "--model", "churn", "--ledger", "s3://no-such-bucket"],
      "error: --ledger: bucket no-such-bucket does not exist; check --ledger / MLPLATFORM_LEDGER"),

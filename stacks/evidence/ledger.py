@@ -13,6 +13,7 @@ is asked only for the public key, unless the auditor brings it (`public_key=`).
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 from collections import defaultdict
@@ -259,8 +260,8 @@ class Ledger:
         """key -> its versions and delete markers, oldest first (from ListObjectVersions).
 
         S3 lists a key's versions newest first and `LastModified` has one-second resolution, so two
-        writes in one second tie on it: the listing's own order decides (reversed, then a stable sort
-        by time), never a guess from `IsLatest`."""
+        writes in one second tie on it: the listing's own order decides (reversed), never a guess
+        from `IsLatest`; delete markers are merged in by time."""
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         paginator = self.s3.get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=self.location.bucket, Prefix=self.location.model_prefix(model)):
@@ -269,9 +270,10 @@ class Ledger:
             for d in page.get("DeleteMarkers", []):
                 out[d["Key"]].append({**d, "DeleteMarker": True})
         for k, vs in out.items():
-            versions = [v for v in vs if not v["DeleteMarker"]][::-1]  # oldest first
-            markers = [v for v in vs if v["DeleteMarker"]][::-1]  # on a tie, after the versions they hide
-            out[k] = sorted(versions + markers, key=lambda v: v["LastModified"])
+            versions = [v for v in vs if not v["DeleteMarker"]][::-1]  # oldest first, in the listing's order
+            markers = [v for v in vs if v["DeleteMarker"]][::-1]
+            # interleaved by time, each list keeping its own order; on a tie a version comes first
+            out[k] = list(heapq.merge(versions, markers, key=lambda v: v["LastModified"]))
         return dict(sorted(out.items()))
 
     def keys(self, model: str) -> list[str]:
