@@ -95,14 +95,16 @@ def _open_ledger(
 
     source = ""
     if not ledger_url:
-        if _has_project(directory):
+        from mlplatform.stacks.config.stackfile import find_project
+
+        found = find_project(directory)
+        if found is not None and found.exists:  # a Pulumi.yaml: read its stack's outputs
             from mlplatform.stacks.cloud import engine as workspace
             from mlplatform.stacks.config.source import project_stack
-            from mlplatform.stacks.config.stackfile import find_project, stack_name_of
+            from mlplatform.stacks.config.stackfile import stack_name_of
 
-            found = find_project(directory)
             # --stack's, else the only stack; several or none is the same error every command gives
-            name = stack_name_of(project_stack(found, stack)) if found is not None else (stack or "dev")
+            name = stack_name_of(project_stack(found, stack))
             project = workspace.load_project(directory, name)
             outputs = dict(workspace.outputs(project))
             ledger_url = f"s3://{outputs['evidence_bucket']}" if outputs.get("evidence_bucket") else None
@@ -458,6 +460,8 @@ def public_key(
 
 
 def _has_project(directory: str) -> bool:
-    from pathlib import Path
+    """`directory` holds a Pulumi project file (what `find_project` reads)."""
+    from mlplatform.stacks.config.stackfile import find_project
 
-    return (Path(directory) / "Pulumi.yaml").is_file()
+    found = find_project(directory)
+    return found is not None and found.exists
