@@ -52,11 +52,15 @@ _LIST_SDK_MODULES = (
 )
 
 
-def import_floor_command(paused_gc: bool = False) -> list[str]:
-    """A fresh interpreter importing exactly the Pulumi SDK modules a full plan has loaded once it ran (components
-    import some of them inside the program), and nothing of ours; with `paused_gc`, the collector off first."""
-    mods = subprocess.run([sys.executable, "-c", _LIST_SDK_MODULES], capture_output=True, text=True,
+def sdk_modules() -> list[str]:
+    """The Pulumi SDK modules a full plan has loaded once it ran (components import some inside the program)."""
+    return subprocess.run([sys.executable, "-c", _LIST_SDK_MODULES], capture_output=True, text=True,
                           check=True).stdout.split()
+
+
+def import_floor_command(mods: list[str], paused_gc: bool = False) -> list[str]:
+    """A fresh interpreter importing exactly `mods` and nothing of ours; with `paused_gc`, the collector off first
+    and the heap frozen at exit."""
     first, last = ("import gc; gc.disable()\n", "\ngc.freeze()") if paused_gc else ("", "")
     return [sys.executable, "-c", first + "import importlib\nfor m in %r: importlib.import_module(m)" % mods + last]
 
@@ -69,7 +73,8 @@ def main() -> None:
     table = Table(title=f"mlplatform plan speed (median of {runs} fresh processes)")
     for col in ("command", "resources", "wall s", "x floor", "target s"):
         table.add_column(col, justify="right" if col != "command" else "left")
-    commands = {"floor": import_floor_command(), "floor-paused": import_floor_command(paused_gc=True)}
+    mods = sdk_modules()
+    commands = {"floor": import_floor_command(mods), "floor-paused": import_floor_command(mods, paused_gc=True)}
     for profile in ("pragmatic", "growth", "full"):
         commands[profile] = [exe, "plan", "--profile", profile, "--json"]
     commands["help"] = [exe, "--help"]
