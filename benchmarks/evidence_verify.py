@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -30,22 +29,13 @@ KINDS = ("provenance", "evaluation", "approval", "deployment", "observation")
 
 
 def _moto() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            return proc, url
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise SystemExit("moto server did not start")
-            time.sleep(0.2)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import moto_process
+
+    try:
+        return moto_process.start(timeout_s=60)
+    except RuntimeError as e:
+        raise SystemExit(str(e)) from None
 
 
 def fill(ledger, model: str, n: int) -> None:
@@ -134,12 +124,9 @@ def main() -> None:
         table.add_row("  of which signatures + chain + rules", f"{checks:.2f}", f"{report.records / checks:.0f}")
         Console().print(table)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        import moto_process
+
+        moto_process.stop(proc, timeout_s=30)
 
 
 if __name__ == "__main__":

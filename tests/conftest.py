@@ -83,43 +83,17 @@ def assert_valid_k8s(manifest: dict, strict: bool = True) -> None:
 
 
 # -- a real moto server process for the boto3 code (state backend, preflight, orphan sweep) --------
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_server():
     """`python -m moto.server` on 127.0.0.1 as a subprocess for the whole session; yields its URL."""
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+    import moto_process
 
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"moto server did not start on port {port}")
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        proc, url = moto_process.start(timeout_s=30)
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    yield url
+    moto_process.stop(proc)
 
 
 @pytest.fixture
