@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Real tools the tests run against, from Debian's packages, unpacked into .cache/tools (no service started):
+# prometheus + promtool (prometheus), prometheus-alertmanager + amtool (prometheus-alertmanager), pushgateway.
+# PostgreSQL comes from the machine (Debian's postgresql-15) or `apt-get install postgresql`.
+# Idempotent: a second run with the binaries present does nothing. Prints the bin folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dest="$PWD/.cache/tools"
+bin="$dest/usr/bin"
+need=(prometheus promtool prometheus-alertmanager amtool prometheus-pushgateway)
+missing=0
+for b in "${need[@]}"; do [[ -x "$bin/$b" ]] || missing=1; done
+if [[ $missing == 1 ]]; then
+  mkdir -p "$dest/debs"
+  if ! (cd "$dest/debs" && apt-get download prometheus prometheus-alertmanager prometheus-pushgateway >/dev/null 2>&1); then
+    apt-get update -qq >/dev/null
+    (cd "$dest/debs" && apt-get download prometheus prometheus-alertmanager prometheus-pushgateway >/dev/null)
+  fi
+  for deb in "$dest"/debs/*.deb; do dpkg-deb -x "$deb" "$dest"; done
+fi
+if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+echo "$bin"
