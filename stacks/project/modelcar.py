@@ -36,7 +36,8 @@ def mlserver_settings(
     metrics_port: int = 8082,
 ) -> dict[str, Any]:
     """settings.json: one process per replica (parallel_workers 0: a 1-CPU pod gains nothing from a
-    worker pool but an extra hop; scale with replicas), metrics on their own port for the PodMonitor."""
+    worker pool but an extra hop; scale with replicas), metrics on their own port for the PodMonitor, no
+    gzip of the (small) answers, no debug mode (neither changed CPU per request measurably)."""
     return {
         "host": host,
         "http_port": http_port,
@@ -45,6 +46,8 @@ def mlserver_settings(
         "metrics_endpoint": "/metrics",
         "parallel_workers": 0,
         "load_models_at_startup": True,
+        "gzip_enabled": False,
+        "debug": False,
     }
 
 
