@@ -12,7 +12,6 @@ from typing import Any
 
 import pulumi
 
-from mlplatform.components._common import GPU_LABEL, POOL_LABEL
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs, ExistingRegistry
 from mlplatform.components.ci_runners import (
     CiRunners,
@@ -22,10 +21,9 @@ from mlplatform.components.ci_runners import (
     github_app_from_config,
 )
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
+from mlplatform.components.conventions import CPU_BATCH_POOL, CPU_BATCH_TOLERATION, GPU_LABEL, POOL_LABEL
 from mlplatform.components.evidence_ledger import EvidenceLedger, EvidenceLedgerArgs, ExistingLedger, ObserverArgs
 from mlplatform.components.gpu_node_pool import (
-    CPU_BATCH_POOL,
-    CPU_BATCH_TOLERATION,
     ExistingGpuNodes,
     GpuNodePool,
     GpuNodePoolArgs,

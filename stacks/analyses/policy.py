@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from mlplatform.components.conventions import AUTOSCALED_TAG, POOL_LABEL, SYSTEM_POOL
+
 from ..plan.offline import SECRET, STATEFUL_TYPES, UNKNOWN, Plan, PlannedResource
 
 SEVERITIES = ("high", "medium", "low", "info")
@@ -611,7 +613,6 @@ def _stateful(plan: Plan):
 
 
 # -- autoscaled node groups (reads the recorded ignore_changes) ----------------------------------
-AUTOSCALED_TAG = "mlplatform.io/cluster-autoscaler"  # components/_common.AUTOSCALED_TAG
 ASG_TAG = "aws:autoscaling/tag:Tag"
 DESIRED_SIZE = "scalingConfig.desiredSize"
 
@@ -674,7 +675,7 @@ def _system_fit(plan: Plan):
     f = fit(plan)
     if f is not None and not f.ok:
         group = next(
-            g for g in plan.of_type(NODE_GROUP) if (g.inputs.get("labels") or {}).get("mlplatform.io/pool") == "system"
+            g for g in plan.of_type(NODE_GROUP) if (g.inputs.get("labels") or {}).get(POOL_LABEL) == SYSTEM_POOL
         )
         yield (
             group,
