@@ -21,6 +21,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from mlplatform.components.cron import FIX as CRON_FIX
+from mlplatform.components.cron import valid_cron
+from mlplatform.components.merge import deep_merge
+
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
 
@@ -248,6 +252,14 @@ class RunnersSpec(_Strict):
 class RetrainingSpec(_Strict):
     engine: Literal["cronjob", "argo"] = "cronjob"
     schedule: str = "0 3 * * 1"
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if not valid_cron(v):
+            raise ValueError(f"{v!r} is not a cron schedule; {CRON_FIX}")
+        return v
+
     # The tag of the `images` repository the retraining job runs. It is the ONE tag of the registry
     # that may be pushed again (ECR IMMUTABLE_WITH_EXCLUSION), so a new training image rolls out by
     # pushing it, without editing the stack; every other tag, and every tag of `models`, is immutable.
@@ -266,8 +278,8 @@ class ReviewSpec(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, v: str) -> str:
-        if not isinstance(v, str) or not re.fullmatch(r"[0-9*/,-]+( [0-9A-Za-z*/,-]+){4}", v.strip()):
-            raise ValueError(f'{v!r} is not a 5-field cron like "0 9 1 * *" (09:00 UTC on the 1st of the month)')
+        if not valid_cron(v):
+            raise ValueError(f"{v!r} is not a cron schedule; {CRON_FIX}")
         return v.strip()
 
 
@@ -418,17 +430,6 @@ def read_yaml_file(path: str | Path, what: str = "config") -> dict[str, Any]:
     from .stackfile import read_yaml_file as read
 
     return read(path, what)
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`over` on top of `base`: mappings merge key by key, everything else (lists too) is replaced."""
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
 
 
 _SET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*)=(.*)$", re.S)
