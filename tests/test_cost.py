@@ -14,8 +14,9 @@ from conftest import plan_of
 from test_diff import FULL_FEATURED
 from mlplatform.cli.main import cli
 from mlplatform.stacks.facts.charts import shared_dir
+from mlplatform.stacks.facts.prices import derive_region_prices
 from mlplatform.stacks.analyses.cost import (
-    FREE, PRICED, USAGE_DEFAULT, derive_region_prices, estimate, fetch_live_prices, gpu_hour_prices,
+    FREE, PRICED, USAGE_DEFAULT, estimate, fetch_live_prices, gpu_hour_prices,
     load_prices, load_usage, needed_prices, parse_price_list, price_query, uncovered_types,
 )
 from mlplatform.stacks.plan.offline import Plan, PlannedResource

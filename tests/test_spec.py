@@ -131,7 +131,7 @@ def test_set_with_a_non_numeric_list_index():
 
 
 def test_region_given_with_a_stack_file_is_validated(tmp_path):
-    from mlplatform.stacks.config.source import stack_source
+    from mlplatform.stacks.source import stack_source
 
     f = tmp_path / "Pulumi.dev.yaml"
     f.write_text("config:\n  mlplatform:profile: growth\n")

@@ -43,7 +43,6 @@ from ..plan.offline import Plan, PlannedResource
 HOURS_PER_MONTH = 730
 DATA = Path(__file__).parents[1] / "data"
 USAGE_DEFAULT = DATA / "usage-default.yaml"
-NOT_PRICED_REASON = "price not in the price file: run with --live-prices, or add it to stacks/data/prices-<region>.json"
 
 # Types that cost nothing by themselves, with the reason shown in the report.
 FREE: dict[str, str] = {
@@ -178,37 +177,12 @@ def load_prices(region: str) -> PriceBook:
     return PriceBook(json.loads(_price_data(region)))
 
 
-def derive_region_prices(snapshot: dict[str, Any], region: str) -> dict[str, Any]:
-    """One region's price file from the shared multi-region snapshot, keeping sources, date and gaps."""
-    prefix = f"{region}."
-    reg = snapshot["regions"][region]
-    gaps = [g.removeprefix(prefix) for g in snapshot["gaps"] if g.startswith(prefix)]
-    ec2 = reg.get("ec2") or {}
-    spot = None
-    if "us-east-1" in snapshot["spot_discount"].get("method", "") and region == "us-east-1":
-        spot = snapshot["spot_discount"]
-    return {
-        "region": region,
-        "currency": snapshot["currency"],
-        "hours_per_month": snapshot["hours_per_month"],
-        "snapshot_date": snapshot["snapshot_date"],
-        "snapshot_date_note": snapshot.get("snapshot_date_note", ""),
-        "derived_from": "shared/pricing/aws-prices.json (one file per region; values, sources and gaps unchanged)",
-        "prices": reg,
-        "sources": {k.removeprefix(prefix): v for k, v in snapshot["sources"].items() if k.startswith(prefix)},
-        "gaps": gaps,
-        "not_offered": sorted(t for t, v in ec2.items() if v is None and f"ec2.{t}" not in gaps),
-        "spot_discount": spot,
-        "notes": snapshot.get("notes", {}),
-    }
-
-
 # -- usage ---------------------------------------------------------------------------------------------
 def load_usage(path: str | Path | None = None) -> dict[str, Any]:
     """The usage defaults, with the user's file (same keys) merged over them."""
     from mlplatform.components.merge import deep_merge
 
-    from ..config.spec import read_yaml_file
+    from ..config.stackfile import read_yaml_file
 
     usage = yaml.safe_load(USAGE_DEFAULT.read_text())
     if path is None:

@@ -27,6 +27,8 @@ from mlplatform.components.merge import deep_merge
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
+from .rules import RULE_IDS
+from .stackfile import read_yaml_file
 
 PROFILES = ("pragmatic", "growth", "full")
 # Team size picks the profile: the upper bound of each band (DESIGN profile table).
@@ -336,8 +338,6 @@ class Waiver(_Strict):
     @field_validator("rule")
     @classmethod
     def _known_rule(cls, v: str) -> str:
-        from ..analyses.policy import RULE_IDS
-
         if (
             v not in RULE_IDS
             and v != "kubernetes-validate"
@@ -404,32 +404,6 @@ def profile_defaults(profile: str) -> dict[str, Any]:
     if profile not in PROFILES:
         raise SpecError("profile", f"unknown profile {profile!r}", f"use one of {', '.join(PROFILES)}")
     return yaml.safe_load(_profile_text(profile)) or {}
-
-
-class _DuplicateKey(yaml.YAMLError):
-    def __init__(self, key: Any, mark: Any):
-        self.key, self.where = key, f" (line {mark.line + 1})" if mark else ""
-        super().__init__(f"duplicate key {key!r}")
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load that refuses a mapping with the same key twice."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise _DuplicateKey(key, key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml_file(path: str | Path, what: str = "config") -> dict[str, Any]:
-    """Read a user's YAML mapping (stackfile.read_yaml_file: the one reader); problems are one SpecError."""
-    from .stackfile import read_yaml_file as read
-
-    return read(path, what)
 
 
 _SET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*)=(.*)$", re.S)
