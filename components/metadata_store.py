@@ -33,7 +33,7 @@ from . import versions
 from ._common import ValidationError, child, helm_release, kms_key, namespace, tags
 from .artifact_registry import ArtifactRegistry
 from .cluster_ref import ClusterLike, resolve_cluster
-from .conventions import DNS_LABEL, SYSTEM_NODE_SELECTOR
+from .conventions import DNS_LABEL, MLFLOW_CHART, SYSTEM_NODE_SELECTOR
 from .helm_values import check_user_values, with_user_values
 from .irsa import irsa_role
 
@@ -313,7 +313,7 @@ def _validate(name: str, args: MetadataStoreArgs) -> None:
             f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
             "pass the ArtifactRegistry whose bucket keeps the MLflow artifacts",
         )
-    check_user_values("mlflow", args.helm_values)
+    check_user_values(MLFLOW_CHART, args.helm_values)
     for fname in ("oidc_provider_arn", "oidc_issuer_url"):
         if getattr(args, fname) is None:
             raise ValidationError(
@@ -457,9 +457,9 @@ class MetadataStore(pulumi.ComponentResource):
         helm_release(
             self,
             f"{name}-mlflow",
-            "mlflow",
+            MLFLOW_CHART,
             args.namespace,
-            with_user_values("mlflow", values, args.helm_values),
+            with_user_values(MLFLOW_CHART, values, args.helm_values),
             args.k8s_provider,
             create_namespace=False,
             depends_on=[ns, secret, *irsa.policies, *([args.ingress_controller] if args.ingress_controller else [])],
