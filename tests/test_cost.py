@@ -321,6 +321,12 @@ def test_volume_sizes_are_kubernetes_quantities(size, gib):
     assert line.status == "ok" and line.quantity == pytest.approx(gib) and line.monthly == pytest.approx(gib * 0.08)
 
 
+def test_a_negative_volume_size_is_a_gap():
+    grafana = _release("monitoring", "kube-prometheus-stack", {"grafana": {"persistence": {"enabled": True, "size": "-1Gi"}}})
+    ((_, line),) = estimate(Plan("x", [grafana]), "us-east-1", USAGE).gaps
+    assert line.monthly is None and line.status == "negative size '-1Gi'"
+
+
 @pytest.mark.parametrize("size", ["20Gi ", "20 GB", "lots"])
 def test_an_unreadable_volume_size_is_a_gap_never_zero_dollars(size):
     grafana = _release("monitoring", "kube-prometheus-stack", {"grafana": {"persistence": {"enabled": True, "size": size}}})

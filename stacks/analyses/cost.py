@@ -657,6 +657,10 @@ def _volume_line(ctx: _Ctx, what: str, size: Any, count: int = 1) -> CostLine:
         gib = count * _gib(size)
     except QuantityError as e:
         return CostLine(what, "storage", 0.0, "GB-month", "ebs_gp3_gb_month", None, None, f"unreadable size: {e}", True)
+    if gib < 0:  # the quantity grammar allows a sign; a volume size does not
+        return CostLine(
+            what, "storage", 0.0, "GB-month", "ebs_gp3_gb_month", None, None, f"negative size {size!r}", True
+        )
     return ctx.line(what, "storage", gib, "GB-month", "ebs_gp3_gb_month", idle=True)
 
 
