@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import pytest
 
@@ -89,6 +91,13 @@ def test_cpu_quantities(q, m):
 def test_what_is_not_a_quantity_is_refused(q):
     with pytest.raises(QuantityError, match="is not a Kubernetes quantity"):
         capacity.memory_mib(q)
+
+
+def test_the_quantity_parser_loads_no_kubernetes_client():
+    code = ("import sys; from mlplatform.components.quantity import parse_quantity as p; "
+            "print(p('1Ti'), 'kubernetes' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1099511627776", "False"]
 
 
 def test_an_unreadable_request_is_reported_not_counted_as_zero(plans):
