@@ -17,7 +17,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-MODELS_ROOT = "/models"
 RUNTIME_CLASS = "mlplatform_runtime.MLflowRuntime"  # stacks/templates/serving/mlplatform_runtime.py
 RUNTIME_MODULE_DIR = Path(__file__).resolve().parents[1] / "templates" / "serving"
 
