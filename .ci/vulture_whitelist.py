@@ -44,3 +44,9 @@ _.mlserver_settings
 _.layout
 # called from the generated train-evaluate.yml (`from mlplatform.stacks.project.registration import ...`)
 _.candidate_model_uri
+# called from the generated train-evaluate.yml's push step (`from mlplatform.stacks.project.modelcar import ...`)
+_.add_models_layer
+# tarfile.TarInfo fields the modelcar layer sets (read by tarfile when it writes the header)
+_.mtime
+_.uname
+_.gname
