@@ -22,11 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError, UsageError
 from .spec import PROFILES, Resolved, StackSpec, resolve, resolve_stack_config
 from .stackfile import ProjectFile, StackFile, find_project, is_stack_file
+
+if TYPE_CHECKING:
+    from ..plan.offline import Plan
 
 DEFAULT_STACK = "dev"
 
@@ -41,9 +44,9 @@ class StackSource:
     file: Path | None = None  # the stack file / config / saved plan read
     project: ProjectFile | None = None
     stack_file: StackFile | None = None
-    saved_plan: Any = None  # a Plan, for kind "plan"
+    saved_plan: Plan | None = None  # for kind "plan"
     sets: tuple[str, ...] = ()
-    _plan: Any = field(default=None, repr=False)
+    _plan: Plan | None = field(default=None, repr=False)
 
     # -- what it is ------------------------------------------------------------------------------
     @property
@@ -102,7 +105,7 @@ class StackSource:
         }
 
     # -- what it makes -----------------------------------------------------------------------------
-    def plan(self) -> Any:
+    def plan(self) -> Plan:
         """The stack's Plan (the saved one, or made offline once)."""
         if self.saved_plan is not None:
             return self.saved_plan

@@ -19,12 +19,13 @@ engine is not run here: `next_steps()` says exactly what to run.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..analyses.cost import CostReport, estimate_if_priced
 from ..analyses.diff import PlanDiff, diff_plans
-from ..config.source import StackSource
+from ..config.source import StackSource, stack_source
 from ..config.spec import PROFILES, SpecError, StackSpec
 from ..errors import PolicyRefusal
 
@@ -32,10 +33,10 @@ from ..errors import PolicyRefusal
 class UpgradeRefused(PolicyRefusal):
     """The upgrade would lose data; `reasons` lists each stateful resource at risk (exit 3)."""
 
-    def __init__(self, reasons: list[str]):
+    def __init__(self, reasons: list[str], change: str = ""):
         super().__init__(
             "upgrade",
-            "refused: it would lose data or fail halfway; nothing was written",
+            f"{change + ' ' if change else ''}refused: it would lose data or fail halfway; nothing was written",
             "a change that needs this is a separate, explicit step (snapshot first, then set the value "
             "in your config and run preview), never part of a profile upgrade",
             reasons,
@@ -106,7 +107,7 @@ def prepare(sources: list[StackSource], to: str) -> UpgradePlan:
 def check(up: UpgradePlan) -> None:
     """Raise UpgradeRefused when the upgrade would replace, delete, rename or unprotect stateful resources."""
     if up.refused:
-        raise UpgradeRefused(up.refused)
+        raise UpgradeRefused(up.refused, f"{up.current.profile} -> {up.target.profile}")
 
 
 def apply(up: UpgradePlan) -> list[tuple[Path, Path | None]]:
@@ -117,8 +118,26 @@ def apply(up: UpgradePlan) -> list[tuple[Path, Path | None]]:
     return [(sf.path, sf.save(text, backup=True)) for sf, text in edits]
 
 
-def next_steps(up: UpgradePlan, engine_found: bool) -> list[str]:
-    """What to run after the config was rewritten (the engine makes the real changes)."""
+def upgrade_sources(files: list[str], stack: str | None = None, directory: str | None = None) -> list[StackSource]:
+    """The stack files `upgrade` reads and rewrites: the given ones (the Pulumi stack file first), else the
+    project's stack in `directory`; they must be stack files (a profile alone has nothing to rewrite)."""
+    sources = [stack_source(config_file=f, stack=stack) for f in files] or [
+        stack_source(stack=stack, directory=directory)
+    ]
+    if sources[0].stack_file is None:
+        raise SpecError(
+            "--dir",
+            f"{directory or '.'} has no Pulumi.yaml",
+            "run it in the project folder `mlplatform init` made, or pass --config FILE",
+        )
+    return sources
+
+
+def next_steps(up: UpgradePlan, engine_found: bool | None = None) -> list[str]:
+    """What to run after the config was rewritten (the engine makes the real changes); `engine_found`:
+    whether the pulumi CLI is on PATH (default: look)."""
+    if engine_found is None:
+        engine_found = shutil.which("pulumi") is not None
     steps = []
     for s in up.sources:
         c = s.stack_file

@@ -20,6 +20,8 @@ from typing import Any
 
 import click
 
+from .. import options as o
+
 
 def evidence_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """An AWS refusal as the ledger's one line (which call, AWS's code, the policy to check); every other
@@ -45,7 +47,7 @@ def evidence_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(fn)
+    fn = o.as_json(fn)
     fn = click.option("--stack", default=None, help="With --dir: the stack whose outputs name the ledger.")(fn)
     fn = click.option(
         "--dir",
@@ -419,7 +421,7 @@ def _print_recorded(written: list[Any]) -> None:
 
 @evidence.command("public-key")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the PEM here (default: stdout).")
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@o.force_option("Overwrite --out if it exists.")
 @ledger_options
 @evidence_errors
 def public_key(

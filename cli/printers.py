@@ -1,13 +1,33 @@
-"""Rendering a Plan for people: a `pulumi preview`-like tree and a Terraform-style summary line."""
+"""Every printer of the CLI in one place: rich tables and trees for people, JSON for machines.
+
+The commands (cli/commands/) parse options and call `mlplatform.stacks`; what they show goes through
+here: the stack line every output starts with (`say_source`), `--json` documents (`emit_json`, carrying
+`source`), the plan tree, diffs, cost tables, findings and reports.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from mlplatform.stacks.config.spec import StackSpec
 from mlplatform.stacks.plan.offline import Plan
+
+if TYPE_CHECKING:
+    from mlplatform.stacks.analyses.check import Report as CheckReport
+    from mlplatform.stacks.analyses.cost import CostReport
+    from mlplatform.stacks.analyses.diff import PlanDiff
+    from mlplatform.stacks.cloud.doctor import Finding
+    from mlplatform.stacks.cloud.engine import DestroyPlan
+    from mlplatform.stacks.config.source import StackSource
+    from mlplatform.stacks.project.team import TeamChange
 
 
 class PipedConsole(Console):
@@ -106,7 +126,7 @@ def _money(x: float | None) -> str:
     return "gap" if x is None else f"${x:,.2f}"
 
 
-def cost_delta_lines(before, after) -> list[str]:  # CostReport, CostReport
+def cost_delta_lines(before: CostReport, after: CostReport) -> list[str]:
     """'idle $A → $B (+$C)' and the same with usage, for diff and upgrade."""
 
     def delta(a: float, b: float) -> str:
@@ -134,7 +154,7 @@ def _list_rows(old: list, new: list) -> list[tuple[str, str]]:
     return rows or [("          (same elements, order changed)", "dim")]
 
 
-def print_diff(d, costs=None, console: Console | None = None) -> None:  # PlanDiff, (CostReport, CostReport)
+def print_diff(d: PlanDiff, costs: tuple[CostReport, CostReport] | None = None, console: Console | None = None) -> None:
     """A `pulumi preview --diff`-like listing, data loss and disruption apart, cost delta, summary line."""
     from mlplatform.stacks.analyses.diff import ENGINE_NOTE
 
@@ -207,7 +227,7 @@ def print_diff(d, costs=None, console: Console | None = None) -> None:  # PlanDi
     console.print(Text(ENGINE_NOTE, style="dim"))
 
 
-def print_cost(report, console: Console | None = None) -> None:  # CostReport
+def print_cost(report: CostReport, console: Console | None = None) -> None:
     """An Infracost-like breakdown: per component and resource, totals, $/GPU-hour, gaps."""
     table = Table(
         title=f"Monthly cost — profile {report.profile or '?'}, {report.region} "
@@ -288,3 +308,185 @@ def print_cost(report, console: Console | None = None) -> None:  # CostReport
             console.print(Text(f"  {r.type} {r.name}: {line.what} [{line.price_key}: {line.status}]", style="yellow"))
     if report.uncovered:
         console.print(f"[red]Not priced and not known to be free:[/] {', '.join(report.uncovered)}")
+
+
+# -- what every command prints first, and the --json documents ------------------------------------------
+def say_source(src: StackSource) -> None:
+    """The first line of every human output: which stack was read; then what was adjusted."""
+    click.echo(src.describe())
+    for n in src.notices:
+        click.echo(f"note: {n}")
+
+
+def with_source(data: dict[str, Any], src: StackSource) -> dict[str, Any]:
+    return {"source": src.to_dict(), **data}
+
+
+def emit_json(data: Any, src: StackSource | None = None) -> None:
+    """A --json document on stdout (with `source` first when the command read a stack)."""
+    click.echo(json.dumps(with_source(data, src) if src is not None else data, indent=2, default=str))
+
+
+def error_json(key: str, problem: str, fix: str, code: int) -> None:
+    """The --json answer of a failed command (stdout; the text line goes to stderr)."""
+    click.echo(json.dumps({"error": {"field": key, "problem": problem, "fix": fix}, "exit": code}, indent=2))
+
+
+def cost_delta(costs: tuple[CostReport, CostReport] | None) -> dict[str, Any] | None:
+    """The `cost` object of `diff --json` and `upgrade --json`."""
+    if costs is None:
+        return None
+    before, after = costs
+    return {
+        "region": after.region,
+        "idle_before": round(before.idle, 2),
+        "idle_after": round(after.idle, 2),
+        "monthly_before": round(before.monthly, 2),
+        "monthly_after": round(after.monthly, 2),
+        "gaps": len(before.gaps) + len(after.gaps),
+    }
+
+
+def progress(message: str) -> Any:
+    """A spinner on stderr while a slow step runs, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    status = Console(stderr=True).status(message)
+    status.start()
+    return status
+
+
+# -- profiles, doctor, outputs, destroy ---------------------------------------------------------------
+def print_profiles(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="mlplatform profiles", show_lines=True)
+    for col in ("profile", "team size", "components", "key sizes"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            f"[bold]{r['profile']}[/]",
+            r["team_size"],
+            "\n".join(r["components"]),
+            "\n".join(f"{k}: {v}" for k, v in r["sizes"].items()),
+        )
+    console_for().print(table)
+
+
+def print_findings(findings: Sequence[Finding]) -> None:
+    """The doctor's checks, one line each."""
+    console = Console(highlight=False, soft_wrap=True)
+    styles = {"ok": "green", "warn": "yellow", "blocker": "bold red"}
+    for f in findings:
+        console.print(f.line(), style=styles[f.status], markup=False)
+
+
+def print_outputs(rows: list[tuple[str, Any]]) -> None:
+    for key, value in rows:
+        click.echo(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
+
+
+def print_destroy_plan(dplan: DestroyPlan) -> None:
+    from mlplatform.stacks.cloud.engine import short_urn
+
+    for label, urns in dplan.phases:
+        click.echo(f"will delete, {label}: {len(urns)} resources")
+    for urn in dplan.unprotected:
+        type_, name = short_urn(urn)
+        click.echo(f"will delete protected: {name} ({type_})")
+    for urn in dplan.kept:
+        type_, name = short_urn(urn)
+        click.echo(f"keeps: {name} ({type_})")
+
+
+# -- check --------------------------------------------------------------------------------------------
+def print_report(report: CheckReport) -> None:
+    from rich.markup import escape
+
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(
+        f"Policy check of profile [bold]{report.profile}[/]: built-in rules"
+        + "".join(f", {s.name}" for s in report.scanners if s.status == "ran")
+        + "\n"
+    )
+    color = {"high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
+    for f in report.findings:
+        sev = f"[dim]{f.severity:<6}[/]" if f.waived else f"[{color.get(f.severity, 'white')}]{f.severity:<6}[/]"
+        console.print(f"{sev} {escape(f.rule)}  [bold]{escape(f.name)}[/]: {escape(f.message)}")
+        console.print(f"       [green]waived:[/] {escape(f.waived)}" if f.waived else f"       fix: {escape(f.fix)}")
+    console.print()
+    for run in report.scanners:
+        if run.status == "ran":
+            console.print(
+                f"{run.name}: {run.passed} passed, {run.failed} failed, {run.skipped} skipped ({run.message})"
+            )
+        else:
+            console.print(f"[yellow]{run.name}: {run.status}[/] - {escape(run.message)}")
+    for w in report.unused_waivers:
+        if w.origin == "config":  # a profile's waiver goes unused when your config fixed the finding
+            console.print(
+                f"[yellow]warning:[/] waiver {escape(w.rule)} for {escape(w.resource)!r} matched nothing; "
+                "remove it from your config"
+            )
+    c = report.counts()
+    console.print("Findings: " + ", ".join(f"{sev} {n['open']} open / {n['waived']} waived" for sev, n in c.items()))
+    high = len(report.blocking())
+    if high:
+        console.print(
+            f"[bold red]check failed:[/] {high} unwaived high finding(s); fix them or waive each "
+            "with a reason under `waivers:` in the stack config"
+        )
+    else:
+        console.print("[bold green]check passed:[/] no unwaived high finding")
+
+
+# -- team ---------------------------------------------------------------------------------------------
+def print_team_change(src: StackSource, change: TeamChange, as_json: bool) -> None:
+    if as_json:
+        emit_json(change.to_dict(), src)
+        return
+    say_source(src)
+    print_diff(change.diff)
+    verb = {"add": "added", "remove": "removed"}[change.action]
+    if change.written:
+        click.echo(f"{change.path}: {verb} team {change.team}; nothing else in the file changed.")
+    else:
+        click.echo(f"--dry-run: {change.path} not written (it would have {verb} team {change.team}).")
+    for k in change.kept:
+        click.echo(f"kept: {k}")
+    for n in change.notes:
+        click.echo(f"note: {n}")
+    if change.other_changes:
+        click.echo(
+            f"warning: {len(change.other_changes)} resources outside the team change too: "
+            + ", ".join(u.split("::")[-1] for u in change.other_changes)
+        )
+    click.echo("Nothing has changed in the cloud: run `mlplatform preview` then `mlplatform up` to apply it.")
+
+
+def print_teams(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="teams")
+    for col in ("team", "GPUs", "CPUs", "memory", "PVCs", "principals", "runners"):
+        table.add_column(col)
+    for r in rows:
+        runners = ", ".join(k for k in ("cpu", "gpu") if (r["runners"] or {}).get(k)) or "-"
+        table.add_row(
+            r["name"],
+            str(r["gpu_quota"]),
+            str(r["cpu_quota"]),
+            f"{r['memory_quota_gib']} GiB",
+            str(r["pvc_quota"]),
+            str(len(r["principals"])),
+            runners,
+        )
+    console_for().print(table)
+
+
+def confirm_or_refuse(question: str, yes: bool, what: str) -> None:
+    """--yes, or an interactive yes; without a terminal and without --yes: refuse (exit 3)."""
+    from mlplatform.stacks.errors import PolicyRefusal
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise PolicyRefusal(what, "needs confirmation and there is no terminal to ask", "pass --yes")
+    if not click.confirm(question, default=False):
+        raise PolicyRefusal(what, "not confirmed", "nothing was changed")
