@@ -10,38 +10,43 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from mlplatform.stacks.config.spec import StackSpec
-from mlplatform.stacks.plan.offline import Plan
+if TYPE_CHECKING:  # rich and the stack code load when a printer runs (`--help` and the observer need neither)
+    from rich.console import Console
 
-if TYPE_CHECKING:
     from mlplatform.stacks.analyses.check import Report as CheckReport
     from mlplatform.stacks.analyses.cost import CostReport
     from mlplatform.stacks.analyses.diff import PlanDiff
     from mlplatform.stacks.cloud.doctor import Finding
     from mlplatform.stacks.cloud.engine import DestroyPlan
     from mlplatform.stacks.config.source import StackSource
+    from mlplatform.stacks.config.spec import StackSpec
+    from mlplatform.stacks.plan.offline import Plan, PlannedResource
     from mlplatform.stacks.project.team import TeamChange
 
 
-class PipedConsole(Console):
-    """A Rich console sized the usual way (the terminal, or COLUMNS); when the output is not a terminal,
-    lines are written without trailing padding (a log or a file reads clean)."""
+@cache
+def _piped_console() -> type[Console]:
+    from rich.console import Console
 
-    def print(self, *objects, **kwargs) -> None:
-        if self.is_terminal or self._buffer_index:
-            return super().print(*objects, **kwargs)
-        with self.capture() as captured:
-            super().print(*objects, **kwargs)
-        text = captured.get()
-        self.file.write("\n".join(line.rstrip() for line in text.split("\n")))
-        self.file.flush()
+    class PipedConsole(Console):
+        """A Rich console sized the usual way (the terminal, or COLUMNS); when the output is not a terminal,
+        lines are written without trailing padding (a log or a file reads clean)."""
+
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            if self.is_terminal or self._buffer_index:
+                return super().print(*objects, **kwargs)
+            with self.capture() as captured:
+                super().print(*objects, **kwargs)
+            text = captured.get()
+            self.file.write("\n".join(line.rstrip() for line in text.split("\n")))
+            self.file.flush()
+
+    return PipedConsole
 
 
 def console_for(needed: int = 0, **kwargs) -> Console:
@@ -49,17 +54,23 @@ def console_for(needed: int = 0, **kwargs) -> Console:
     in a terminal or with COLUMNS set, that width is honoured."""
     import os
 
+    from rich.console import Console
+
     probe = Console()
     width = probe.width if (probe.is_terminal or os.environ.get("COLUMNS")) else max(needed, probe.width)
-    return PipedConsole(width=width, **kwargs)
+    return _piped_console()(width=width, **kwargs)
 
 
-def tree_rows(plan: Plan) -> list[tuple[str, str, str, str]]:
-    """(prefix, type, name, info) per resource, depth-first, with box-drawing tree prefixes."""
+Row = tuple[str, str, str, str, str, "PlannedResource"]
+
+
+def _walk(plan: Plan) -> list[Row]:
+    """(prefix, type, name, info, under, resource) per resource, depth-first, with box-drawing tree
+    prefixes; `under` is the prefix of lines printed below the row (its name line, its inputs)."""
     by_parent: dict[str | None, list] = {}
     for r in plan.resources:
         by_parent.setdefault(r.parent, []).append(r)
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[Row] = []
 
     def walk(parent: str | None, indent: str) -> None:
         kids = by_parent.get(parent, [])
@@ -67,41 +78,106 @@ def tree_rows(plan: Plan) -> list[tuple[str, str, str, str]]:
             last = i == len(kids) - 1
             branch = "" if parent is None else ("└─ " if last else "├─ ")
             info = ", ".join(x for x, on in (("protected", r.protect), ("retained", r.retain_on_delete)) if on)
-            rows.append((indent + branch, r.type, r.name, info))
-            walk(r.urn, indent + ("" if parent is None else ("   " if last else "│  ")))
+            child_indent = indent + ("" if parent is None else ("   " if last else "│  "))
+            under = child_indent + ("│  " if by_parent.get(r.urn) else "   ")
+            rows.append((indent + branch, r.type, r.name, info, under, r))
+            walk(r.urn, child_indent)
 
     walk(None, "")
     return rows
 
 
-def print_plan(plan: Plan, spec: StackSpec, stack: str, console: Console | None = None) -> None:
-    rows = tree_rows(plan)
-    if console is None:
-        # A plan is read like a log: never wrap a row, even in a narrow or piped terminal.
-        # Columns size to their longest cell, so the width needed is the sum of the column maxima.
-        needed = (
-            sum(
-                max((len(c) for c in col), default=0)
-                for col in ([p + t for p, t, _, _ in rows], [n for _, _, n, _ in rows], [i for *_, i in rows])
-            )
-            + 16
+def tree_rows(plan: Plan) -> list[tuple[str, str, str, str]]:
+    """(prefix, type, name, info) per resource, depth-first, with box-drawing tree prefixes."""
+    return [row[:4] for row in _walk(plan)]
+
+
+def _short_value(v: object) -> str:
+    return v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+
+
+def print_plan(plan: Plan, spec: StackSpec, stack: str, console: Console | None = None, details: bool = False) -> None:
+    """The plan as a tree, one row per resource. When a row does not fit the width (COLUMNS=80), each
+    resource takes two lines (`+ prefix type`, then its name and info) and what still does not fit is cut
+    with `…`, never wrapped; `details` prints each resource's inputs under its row."""
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = _walk(plan)
+    # Columns size to their longest cell, so the width needed is the sum of the column maxima.
+    needed = (
+        sum(
+            max((len(c) for c in col), default=0)
+            for col in ([p + t for p, t, *_ in rows], [r[2] for r in rows], [r[3] for r in rows])
         )
-        console = console_for(needed)
+        + 16
+    )
+    if console is None:
+        console = console_for(needed)  # piped without COLUMNS: as wide as a row needs
     console.print(
         f"Offline plan of stack [bold]{stack}[/]: profile [bold]{spec.profile}[/], region {spec.region} "
         "(mock engine: no cloud calls, no credentials)\n"
     )
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    table.add_column(" ", style="green")
-    table.add_column("Type")
-    table.add_column("Name")
-    table.add_column("Info", style="yellow")
-    for prefix, type_, name, info in rows:
-        table.add_row("+", Text(prefix, style="dim") + Text(type_), name, info)
-    console.print(table)
+    if needed <= console.width and not details:
+        table = Table(box=None, pad_edge=False, show_edge=False)
+        table.add_column(" ", style="green")
+        table.add_column("Type")
+        table.add_column("Name")
+        table.add_column("Info", style="yellow")
+        for prefix, type_, name, info, *_ in rows:
+            table.add_row("+", Text(prefix, style="dim") + Text(type_), name, info)
+        console.print(table)
+    else:
+        _print_tree_lines(rows, console, two_lines=needed > console.width, details=details)
     for w in plan.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     console.print(f"\n[bold]Plan:[/] {len(plan.resources)} to add.")
+
+
+def _print_tree_lines(rows: list[Row], console: Console, two_lines: bool, details: bool) -> None:
+    from rich.text import Text
+
+    def line(*parts: tuple[str, str]) -> None:
+        console.print(Text.assemble(*parts), no_wrap=True, overflow="ellipsis", crop=True)
+
+    width_type = max((len(p + t) for p, t, *_ in rows), default=0)
+    width_name = max((len(r[2]) for r in rows), default=0)
+    for prefix, type_, name, info, under, r in rows:
+        if two_lines:
+            line(("+ ", "green"), (prefix, "dim"), (type_, ""))
+            line(("  ", ""), (under, "dim"), (name, "bold"), (f"  {info}" if info else "", "yellow"))
+        else:
+            line(
+                ("+ ", "green"),
+                (prefix, "dim"),
+                (type_.ljust(width_type - len(prefix)), ""),
+                ("  " + name.ljust(width_name), ""),
+                (f"  {info}" if info else "", "yellow"),
+            )
+        if details:
+            for key, value in sorted(r.inputs.items()):
+                line(("  ", ""), (under, "dim"), (f"    {key}: ", "cyan"), (_short_value(value), ""))
+
+
+def print_resource(r: PlannedResource) -> None:
+    """`plan --show`: one resource's options and inputs, as YAML (never wrapped: it is copied from)."""
+    import yaml
+
+    options = {
+        "urn": r.urn,
+        "parent": r.parent,
+        "protect": r.protect,
+        "retain_on_delete": r.retain_on_delete,
+        "depends_on": r.depends_on,
+        "ignore_changes": r.ignore_changes,
+        "replace_on_changes": r.replace_on_changes,
+        "delete_before_replace": r.delete_before_replace,
+        "aliases": r.aliases,
+        "provider": r.provider,
+    }
+    click.echo(f"{r.type}  {r.name}")
+    click.echo(yaml.safe_dump({"options": options}, sort_keys=False, width=10_000).rstrip())
+    click.echo(yaml.safe_dump({"inputs": r.inputs}, sort_keys=True, width=10_000).rstrip())
 
 
 # -- diff, cost, upgrade (issue 7) -------------------------------------------------------------------
@@ -156,6 +232,8 @@ def _list_rows(old: list, new: list) -> list[tuple[str, str]]:
 
 def print_diff(d: PlanDiff, costs: tuple[CostReport, CostReport] | None = None, console: Console | None = None) -> None:
     """A `pulumi preview --diff`-like listing, data loss and disruption apart, cost delta, summary line."""
+    from rich.text import Text
+
     from mlplatform.stacks.analyses.diff import ENGINE_NOTE
 
     rows: list[tuple[str, str]] = []
@@ -229,6 +307,9 @@ def print_diff(d: PlanDiff, costs: tuple[CostReport, CostReport] | None = None, 
 
 def print_cost(report: CostReport, console: Console | None = None) -> None:
     """An Infracost-like breakdown: per component and resource, totals, $/GPU-hour, gaps."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         title=f"Monthly cost — profile {report.profile or '?'}, {report.region} "
         f"(prices of {report.snapshot_date}, 730 h/month, USD)",
@@ -349,6 +430,8 @@ def cost_delta(costs: tuple[CostReport, CostReport] | None) -> dict[str, Any] | 
 
 def progress(message: str) -> Any:
     """A spinner on stderr while a slow step runs, only when stderr is a terminal."""
+    from rich.console import Console
+
     if not sys.stderr.isatty():
         return None
     status = Console(stderr=True).status(message)
@@ -358,6 +441,8 @@ def progress(message: str) -> Any:
 
 # -- profiles, doctor, outputs, destroy ---------------------------------------------------------------
 def print_profiles(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
     table = Table(title="mlplatform profiles", show_lines=True)
     for col in ("profile", "team size", "components", "key sizes"):
         table.add_column(col, overflow="fold")
@@ -373,6 +458,8 @@ def print_profiles(rows: list[dict[str, Any]]) -> None:
 
 def print_findings(findings: Sequence[Finding]) -> None:
     """The doctor's checks, one line each."""
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=True)
     styles = {"ok": "green", "warn": "yellow", "blocker": "bold red"}
     for f in findings:
@@ -399,6 +486,7 @@ def print_destroy_plan(dplan: DestroyPlan) -> None:
 
 # -- check --------------------------------------------------------------------------------------------
 def print_report(report: CheckReport) -> None:
+    from rich.console import Console
     from rich.markup import escape
 
     console = Console(highlight=False, soft_wrap=True)
@@ -463,6 +551,8 @@ def print_team_change(src: StackSource, change: TeamChange, as_json: bool) -> No
 
 
 def print_teams(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
     table = Table(title="teams")
     for col in ("team", "GPUs", "CPUs", "memory", "PVCs", "principals", "runners"):
         table.add_column(col)

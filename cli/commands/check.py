@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     help="Also write the findings as SARIF 2.1.0 (GitHub code scanning) to this file.",
 )
 @o.force_option("Overwrite --sarif if it exists.")
-@click.option("--no-scanners", is_flag=True, help="Only the built-in rules: skip checkov and kubernetes-validate.")
+@click.option(
+    "--no-scanners", is_flag=True, help="Only the built-in rules: skip checkov, kubernetes-validate and parliament."
+)
 def check(src: StackSource, as_json: bool, sarif_file: str | None, force: bool, no_scanners: bool) -> None:
-    """Check, offline, a stack's security and reliability: built-in rules, checkov, kubernetes-validate.
+    """Check, offline, a stack's security and reliability: built-in rules, checkov, kubernetes-validate, parliament.
 
     Exits 3 when a high finding is not waived. Waive a finding in the stack config:
     `waivers: [{rule: ..., resource: ..., reason: ...}]`.
@@ -38,8 +40,10 @@ def check(src: StackSource, as_json: bool, sarif_file: str | None, force: bool, 
 
     from mlplatform.stacks.analyses.check import check as run_check
     from mlplatform.stacks.analyses.check import stack_waivers
-    from mlplatform.stacks.files import write_atomic
+    from mlplatform.stacks.files import check_writable, write_atomic
 
+    if sarif_file:
+        check_writable(sarif_file, force=force, what="--sarif")  # refused before planning and scanning
     if not as_json:
         printers.say_source(src)
     progress = printers.progress("check: planning and scanning") if not as_json else None

@@ -21,11 +21,12 @@ from .. import printers
     "source_b",
     default=None,
     metavar="B",
-    help="Same kinds as --from (default: the stack of the project folder you are in).",
+    help="Same kinds as --from (default: the stack of the project folder, --dir or the one you are in).",
 )
 @o.sets_option("Override one value of B (repeatable).")
 @o.region
 @o.stack
+@o.directory
 @o.usage_option("Usage assumptions for the cost delta (default: stacks/data/usage-default.yaml).")
 @o.as_json
 def diff(
@@ -34,6 +35,7 @@ def diff(
     sets: tuple[str, ...],
     region: str | None,
     stack: str | None,
+    directory: str | None,
     usage_file: str | None,
     as_json: bool,
 ) -> None:
@@ -44,7 +46,7 @@ def diff(
 
     usage = load_usage(usage_file)
     if source_b is None:
-        b = o.make_source(sets=sets, region=region, stack=stack)
+        b = o.make_source(sets=sets, region=region, stack=stack, directory=directory)
         if b.kind != "project":
             from mlplatform.stacks.errors import UsageError
 
@@ -54,8 +56,8 @@ def diff(
                 "pass --to PROFILE|FILE, or run it in the folder `mlplatform init` made",
             )
     else:
-        b = source_for(source_b, sets, region, stack, "--to")
-    a = source_for(source_a, (), region, stack or (b.stack if b.kind == "project" else None), "--from")
+        b = source_for(source_b, sets, region, stack, "--to", directory)
+    a = source_for(source_a, (), region, stack or (b.stack if b.kind == "project" else None), "--from", directory)
     plan_a, plan_b = a.plan(), b.plan()
     result = diff_plans(plan_a, plan_b, source_a, source_b or b.label)
     before, after = estimate_if_priced(plan_a, a.region, usage), estimate_if_priced(plan_b, b.region, usage)

@@ -141,7 +141,9 @@ def evidence() -> None:
 
 @evidence.command("record")
 @click.argument(
-    "kind", type=click.Choice(["provenance", "evaluation", "approval", "deployment", "observation", "review"])
+    "kind",
+    metavar="KIND",
+    type=click.Choice(["provenance", "evaluation", "approval", "deployment", "observation", "review"]),
 )
 @click.option("--model", required=True, help="The model (MLflow registered model / OCI tag prefix).")
 @click.option("--digest", required=True, metavar="sha256:HEX", help="Digest of the model's OCI manifest.")
@@ -175,6 +177,8 @@ def record(
     as_json: bool,
 ) -> None:
     """Sign and append a KIND record about the model artifact DIGEST; prints the record's key.
+
+    KIND is provenance, evaluation, approval, deployment, observation or review.
 
     The ledger line goes to stderr, so `KEY=$(mlplatform evidence record ...)` gets the key alone.
     """
@@ -347,8 +351,12 @@ def verify(
 
     from mlplatform.stacks.evidence.audit import verify as run_verify
 
-    ledger = _open_ledger(ledger_url, key_id, region, directory, stack, header=not as_json)
     pub = Path(public_key_file).read_bytes() if public_key_file else None
+    if pub is not None:
+        from mlplatform.stacks.evidence.dsse import load_public_key
+
+        load_public_key(pub, public_key_file)  # a wrong file is named before the ledger is read
+    ledger = _open_ledger(ledger_url, key_id, region, directory, stack, header=not as_json)
     report = run_verify(ledger, model, public_key=pub, review_days=review_days)
     _output(as_json, report.to_dict(), lambda: _print_breaks(report))
     if report.breaks:

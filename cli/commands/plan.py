@@ -32,11 +32,34 @@ if TYPE_CHECKING:
     help="json = --json; terraform-plan: Terraform plan JSON (checkov, OPA/conftest, "
     "Infracost); k8s-yaml: the Kubernetes objects as multi-document YAML.",
 )
-def plan(src: StackSource, as_json: bool, out: str | None, force: bool, fmt: str) -> None:
+@click.option(
+    "--show",
+    "show",
+    metavar="NAME_OR_URN",
+    default=None,
+    help="Print one resource's inputs and options (protect, parent, depends_on, ...) instead of the tree; "
+    "NAME, TYPE::NAME (like NodeGroup::NAME, when a name repeats) or the URN.",
+)
+@click.option("--details", is_flag=True, help="Print each resource's inputs under its row of the tree.")
+def plan(
+    src: StackSource, as_json: bool, out: str | None, force: bool, fmt: str, show: str | None, details: bool
+) -> None:
     """Show, offline, every resource a stack would create."""
-    from mlplatform.stacks.files import write_atomic
+    from mlplatform.stacks.files import check_writable, write_atomic
 
+    if out:
+        check_writable(out, force=force)  # a refused --out is refused before planning
     result = src.plan()
+    if show is not None:
+        from dataclasses import asdict
+
+        resource = result.find(show)
+        if as_json or fmt == "json":
+            printers.emit_json({"resource": asdict(resource)}, src)
+            return
+        printers.say_source(src)
+        printers.print_resource(resource)
+        return
     if fmt in ("terraform-plan", "k8s-yaml"):
         from mlplatform.stacks.plan import export
 
@@ -62,6 +85,6 @@ def plan(src: StackSource, as_json: bool, out: str | None, force: bool, fmt: str
         printers.emit_json(data)
         return
     printers.say_source(src)
-    printers.print_plan(result, src.spec, src.stack)
+    printers.print_plan(result, src.spec, src.stack, details=details)
     if out:
         click.echo(f"Plan written to {out}.")

@@ -51,6 +51,25 @@ def _team_source(config_file: str | None, directory: str | None, stack: str | No
 @click.option("--gpu-quota", type=int, default=0, show_default=True, help="Most GPUs the team's pods request at once.")
 @click.option("--cpu-quota", type=int, default=None, help="Most CPU cores the team's pods request (default 8).")
 @click.option("--memory-gib", type=int, default=None, help="Most memory (GiB) the team's pods request (default 32).")
+@click.option("--pvc-quota", type=int, default=None, help="Most PersistentVolumeClaims the team creates (default 10).")
+@click.option(
+    "--storage-gib",
+    type=int,
+    default=None,
+    help="Most storage (GiB) all the team's PersistentVolumeClaims request (default 500).",
+)
+@click.option(
+    "--cpu-runners",
+    metavar="MIN:MAX",
+    default=None,
+    help="The team's own CPU runner scale set (`runs-on: NAME`), e.g. 0:2 (default: none).",
+)
+@click.option(
+    "--gpu-runners",
+    metavar="MIN:MAX",
+    default=None,
+    help="The team's own GPU runner scale set (`runs-on: NAME-gpu`), e.g. 0:1 (default: none).",
+)
 @click.option(
     "--principal",
     "principals",
@@ -66,6 +85,10 @@ def team_add(
     gpu_quota: int,
     cpu_quota: int | None,
     memory_gib: int | None,
+    pvc_quota: int | None,
+    storage_gib: int | None,
+    cpu_runners: str | None,
+    gpu_runners: str | None,
     principals: tuple[str, ...],
     config_file: str | None,
     directory: str | None,
@@ -77,7 +100,14 @@ def team_add(
     from mlplatform.stacks.project.team import add_team, new_team_entry
 
     entry = new_team_entry(
-        name, gpu_quota=gpu_quota, cpu_quota=cpu_quota, principals=principals, memory_quota_gib=memory_gib
+        name,
+        gpu_quota=gpu_quota,
+        cpu_quota=cpu_quota,
+        principals=principals,
+        memory_quota_gib=memory_gib,
+        pvc_quota=pvc_quota,
+        storage_quota_gib=storage_gib,
+        runners={"cpu": cpu_runners or "", "gpu": gpu_runners or ""},
     )
     src = _team_source(config_file, directory, stack)
     printers.print_team_change(src, add_team(src, entry, write=not dry_run), as_json)

@@ -262,7 +262,7 @@ def _resolve_file(
         raise SpecError(
             sf.what if sf.what.startswith("--") else "--profile",
             f"{sf.path} is a Pulumi stack file; it names its own profile",
-            "drop --profile/--team-size, or change it with `mlplatform upgrade --to PROFILE`",
+            "drop --profile/--team-size, or change it with `mlplatform upgrade --profile PROFILE`",
         )
     try:
         return resolve_stack_config(sf.config, sets, profile=profile, team_size=team_size, region=region)
@@ -273,14 +273,21 @@ def _resolve_file(
 
 
 def source_for(
-    value: str, sets: tuple[str, ...] = (), region: str | None = None, stack: str | None = None, what: str = "--from"
+    value: str,
+    sets: tuple[str, ...] = (),
+    region: str | None = None,
+    stack: str | None = None,
+    what: str = "--from",
+    directory: str | Path | None = None,
 ) -> StackSource:
-    """One side of `diff`: a profile name, a stack config (YAML, or Pulumi.<stack>.yaml), or a saved plan (JSON)."""
+    """One side of `diff`: a profile name, a stack config (YAML, or Pulumi.<stack>.yaml), or a saved plan (JSON).
+    A profile named inside a project (`directory`, default the current folder) takes its stack's name and region."""
     if value in PROFILES:
+        project = find_project(directory if directory is not None else ".")
         return (
             stack_source(profile=value, sets=sets, region=region, stack=stack, directory=None)
-            if find_project(".") is None
-            else _profile_in_project(value, sets, region, stack)
+            if project is None
+            else _profile_in_project(project, value, sets, region, stack)
         )
     p = Path(value)
     if not p.is_file():
@@ -305,10 +312,10 @@ def source_for(
         raise type(e)(f"{what} {p}: {e.key}", e.problem, e.fix) from None
 
 
-def _profile_in_project(profile: str, sets: tuple[str, ...], region: str | None, stack: str | None) -> StackSource:
+def _profile_in_project(
+    project: ProjectFile, profile: str, sets: tuple[str, ...], region: str | None, stack: str | None
+) -> StackSource:
     """A bare profile named inside a project: that profile for the project's stack name and region."""
-    project = find_project(".")
-    assert project is not None
     here = StackFile.read(project_stack(project, stack))
     res = resolve(profile=profile, sets=sets, region=region or here.config.get("aws:region"))
     return StackSource("profile", here.stack or DEFAULT_STACK, res)

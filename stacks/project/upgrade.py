@@ -22,11 +22,13 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..analyses.cost import CostReport, estimate_if_priced
 from ..analyses.diff import PlanDiff, diff_plans
 from ..config.source import StackSource, stack_source
 from ..config.spec import PROFILES, SpecError, StackSpec
+from ..config.stackfile import is_stack_file
 from ..errors import PolicyRefusal
 
 
@@ -64,16 +66,16 @@ class UpgradePlan:
         return self.diff.unsafe() + self.diff.blockers()
 
 
-def prepare(sources: list[StackSource], to: str) -> UpgradePlan:
+def prepare(sources: list[StackSource], to: str, usage: dict[str, Any] | None = None) -> UpgradePlan:
     """Plan the stack at its current profile and at `to` (every value the user set kept) and diff them.
 
     The first source is the one the engine reads (the Pulumi stack file when both are given).
     """
     if to not in PROFILES:
-        raise SpecError("--to", f"unknown profile {to!r}", f"use one of {', '.join(PROFILES)}")
+        raise SpecError("--profile", f"unknown profile {to!r}", f"use one of {', '.join(PROFILES)}")
     if not sources:
         raise SpecError(
-            "--config", "no stack config given", "pass --config stack.yaml and/or --stack-file Pulumi.<stack>.yaml"
+            "--config", "no stack config given", "pass --config stack.yaml and/or --config Pulumi.<stack>.yaml"
         )
     main = sources[0]
     current, target_src = main.spec, main.with_profile(to)
@@ -99,8 +101,8 @@ def prepare(sources: list[StackSource], to: str) -> UpgradePlan:
         current,
         target,
         d,
-        estimate_if_priced(before, current.region),
-        estimate_if_priced(after, target.region),
+        estimate_if_priced(before, current.region, usage),
+        estimate_if_priced(after, target.region, usage),
     )
 
 
@@ -118,11 +120,19 @@ def apply(up: UpgradePlan) -> list[tuple[Path, Path | None]]:
     return [(sf.path, sf.save(text, backup=True)) for sf, text in edits]
 
 
-def upgrade_sources(files: list[str], stack: str | None = None, directory: str | None = None) -> list[StackSource]:
-    """The stack files `upgrade` reads and rewrites: the given ones (the Pulumi stack file first), else the
-    project's stack in `directory`; they must be stack files (a profile alone has nothing to rewrite)."""
-    sources = [stack_source(config_file=f, stack=stack) for f in files] or [
-        stack_source(stack=stack, directory=directory)
+def upgrade_sources(
+    files: list[str],
+    stack: str | None = None,
+    directory: str | None = None,
+    sets: tuple[str, ...] = (),
+    region: str | None = None,
+) -> list[StackSource]:
+    """The stack files `upgrade` reads and rewrites: the given ones (a Pulumi stack file first), else the
+    project's stack in `directory`; they must be stack files (a profile alone has nothing to rewrite).
+    `sets` and `region` change the stack on both sides of the diff (what-if: they are not written)."""
+    files = sorted(files, key=lambda f: not is_stack_file(Path(f)))  # the file the engine reads first
+    sources = [stack_source(config_file=f, stack=stack, sets=sets, region=region) for f in files] or [
+        stack_source(stack=stack, directory=directory, sets=sets, region=region)
     ]
     if sources[0].stack_file is None:
         raise SpecError(
