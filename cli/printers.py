@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # rich and the stack code load when a printer runs (`--help` 
     from mlplatform.stacks.cloud.engine import DestroyPlan
     from mlplatform.stacks.config.source import StackSource
     from mlplatform.stacks.config.spec import StackSpec
+    from mlplatform.stacks.evidence.audit import VerifyReport
+    from mlplatform.stacks.evidence.ledger import Ledger, Record
     from mlplatform.stacks.plan.offline import Plan, PlannedResource
     from mlplatform.stacks.project.team import TeamChange
 
@@ -580,3 +582,91 @@ def confirm_or_refuse(question: str, yes: bool, what: str) -> None:
         raise PolicyRefusal(what, "needs confirmation and there is no terminal to ask", "pass --yes")
     if not click.confirm(question, default=False):
         raise PolicyRefusal(what, "not confirmed", "nothing was changed")
+
+
+# -- evidence ---------------------------------------------------------------------------------------------
+def ledger_header(ledger: Ledger, as_json: bool, err: bool = False) -> None:
+    if not as_json:
+        click.echo(ledger.describe() + ledger.source, err=err)
+
+
+def print_timeline(ledger: Ledger, model: str, rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mlplatform.stacks.evidence.audit import short
+
+    ledger_header(ledger, as_json=False)
+    table = Table(title=f"evidence of {model}")
+    for col in ("#", "time", "kind", "digest", "who", "summary"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["seq"]), r["time"] or "-", r["kind"], short(r["digest"]), r["who"], r["summary"])
+    Console(highlight=False).print(table)
+    click.echo(f"{len(rows)} records. Not verified here: run `mlplatform evidence verify --model {model}`.")
+
+
+def print_live(ledger: Ledger, model: str, environment: str, answer: dict[str, Any]) -> None:
+    ledger_header(ledger, as_json=False)
+    live = answer["live"]
+    if live is None:
+        first = answer.get("first_deployment")
+        click.echo(
+            f"Nothing of {model} was live in {environment} at {answer['at']}"
+            + (f": its first deployment there was at {first}." if first else ": it was never deployed there.")
+        )
+        return
+    t = live["trained_from"] or {}
+    ev = live["evaluation"] or {}
+    lines = [
+        ("model", model),
+        ("environment", environment),
+        ("at", answer["at"]),
+        ("digest", live["digest"]),
+        ("version", live["version"] or "-"),
+        ("live since", live["live_since"]),
+        ("replaced", live["replaced"] or "-"),
+        (
+            "approved by",
+            f"{live['approved_by']} via {live['approved_via']} at {live['approved_at']}"
+            if live["approved_by"]
+            else "NO APPROVAL RECORDED",
+        ),
+        (
+            "trained from",
+            f"commit {t.get('commit')}"
+            + (f" of {t['repository']}" if t.get("repository") else "")
+            + (f", run {t['workflow_run']}" if t.get("workflow_run") else "")
+            if t
+            else "NO PROVENANCE RECORDED",
+        ),
+        ("training data", ", ".join(t.get("data") or []) or "-"),
+        ("training image", t.get("training_image") or "-"),
+        ("mlflow run", t.get("mlflow_run") or "-"),
+        ("evaluation", ", ".join(f"{k}={v:g}" for k, v in (ev.get("metrics") or {}).items()) or "-"),
+        (
+            "observed",
+            f"{', '.join(live['observed']['running']) or 'nothing'} at {live['observed']['at']}"
+            if live["observed"]
+            else "no observation yet",
+        ),
+    ]
+    width = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        click.echo(f"{k:<{width}}  {v}")
+
+
+def print_breaks(report: VerifyReport) -> None:
+    for b in report.breaks:
+        click.echo(b.line())
+    n = len(report.breaks)
+    click.echo(
+        f"Verified {report.records} records of {len(report.models)} model(s) with the {report.key_source}: "
+        + (f"{n} break{'s' if n != 1 else ''}." if n else "no breaks.")
+    )
+
+
+def print_recorded(written: Sequence[Record]) -> None:
+    for r in written:
+        click.echo(r.key)
+    click.echo(f"{len(written)} observation(s) recorded." if written else "No change: nothing recorded.")
