@@ -23,7 +23,9 @@ from .options import JSON_META
 EXIT_DOMAIN, EXIT_USAGE, EXIT_POLICY = 1, 2, 3
 
 
-def _fail(message: str, code: int, parts: tuple[str, str, str], reasons: list[str] | None = None) -> NoReturn:
+def _fail(
+    message: str, code: int, parts: tuple[str, str, str], reasons: list[str] | None = None, document: Any = None
+) -> NoReturn:
     """One red line on stderr (and, under --json, `parts` = (field, problem, fix) as JSON on stdout)."""
     from rich.console import Console
     from rich.markup import escape
@@ -32,7 +34,7 @@ def _fail(message: str, code: int, parts: tuple[str, str, str], reasons: list[st
 
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.meta.get(JSON_META):
-        error_json(*parts, code)
+        error_json(*parts, code, document)
     # a message quotes input as is: no emoji, no highlighting
     err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
@@ -63,7 +65,7 @@ class MlplatformGroup(click.Group):
             with paused_gc():  # the SDK imports and the plan, without the collector's passes over them
                 return super().invoke(ctx)
         except PolicyRefusal as e:
-            _fail(str(e), e.exit_code, (e.key, e.problem, e.fix), e.reasons)
+            _fail(str(e), e.exit_code, (e.key, e.problem, e.fix), e.reasons, e.document)
         except MlplatformError as e:
             _fail(str(e), e.exit_code, (e.key, e.problem, e.fix))
         except click.ClickException as e:  # click's own usage errors: its text on stderr, exit 2

@@ -410,9 +410,11 @@ def emit_json(data: Any, src: StackSource | None = None) -> None:
     click.echo(json.dumps(with_source(data, src) if src is not None else data, indent=2, default=str))
 
 
-def error_json(key: str, problem: str, fix: str, code: int) -> None:
-    """The --json answer of a failed command (stdout; the text line goes to stderr)."""
-    click.echo(json.dumps({"error": {"field": key, "problem": problem, "fix": fix}, "exit": code}, indent=2))
+def error_json(key: str, problem: str, fix: str, code: int, document: dict[str, Any] | None = None) -> None:
+    """The --json answer of a failed command (stdout; the text line goes to stderr); `document`: what the
+    command decided before it refused (an upgrade's diff), in the same object."""
+    error = {"error": {"field": key, "problem": problem, "fix": fix}, "exit": code}
+    click.echo(json.dumps({**(document or {}), **error}, indent=2, default=str))
 
 
 def cost_delta(costs: tuple[CostReport, CostReport] | None) -> dict[str, Any] | None:

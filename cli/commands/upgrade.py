@@ -71,7 +71,7 @@ def upgrade(
     from mlplatform.stacks.analyses.cost import load_usage
     from mlplatform.stacks.config.stackfile import check_writable
     from mlplatform.stacks.errors import UsageError
-    from mlplatform.stacks.project.upgrade import apply, check, next_steps, prepare, upgrade_sources
+    from mlplatform.stacks.project.upgrade import UpgradeRefused, apply, next_steps, prepare, upgrade_sources
 
     if profile and to and profile != to:
         raise UsageError("--profile", f"--profile {profile} and --to {to} disagree", "give --profile alone")
@@ -119,14 +119,15 @@ def upgrade(
     )
     if not as_json:
         printers.print_diff(up.diff, costs)
-    if up.refused or dry_run:
+    if up.refused:  # exit 3 with each stateful resource at risk; under --json one document: the upgrade + error
+        raise UpgradeRefused(up.refused, f"{up.current.profile} -> {to}", document={**data, "written": []})
+    if dry_run:
         if as_json:
             printers.emit_json({**data, "written": []})
-        elif dry_run and not up.refused:
+        else:
             click.echo(
                 f"--dry-run: nothing written ({', '.join(str(s.file) for s in sources)} would get profile {to})."
             )
-        check(up)  # refused: exit 3 with each stateful resource at risk
         return
     if not as_json:
         printers.confirm_or_refuse(

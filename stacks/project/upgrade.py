@@ -35,13 +35,14 @@ from ..errors import PolicyRefusal
 class UpgradeRefused(PolicyRefusal):
     """The upgrade would lose data; `reasons` lists each stateful resource at risk (exit 3)."""
 
-    def __init__(self, reasons: list[str], change: str = ""):
+    def __init__(self, reasons: list[str], change: str = "", document: dict[str, Any] | None = None):
         super().__init__(
             "upgrade",
             f"{change + ' ' if change else ''}refused: it would lose data or fail halfway; nothing was written",
             "a change that needs this is a separate, explicit step (snapshot first, then set the value "
             "in your config and run preview), never part of a profile upgrade",
             reasons,
+            document,
         )
 
 
