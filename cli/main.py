@@ -17,7 +17,6 @@ from typing import Any, NoReturn
 
 import click
 
-from .commands import check, ci, cost, diff, doctor, engine, evidence, init, plan, profiles, team, upgrade
 from .options import JSON_META
 
 EXIT_DOMAIN, EXIT_USAGE, EXIT_POLICY = 1, 2, 3
@@ -103,22 +102,32 @@ def cli() -> None:
     """
 
 
-cli.add_command(profiles.profiles)
-cli.add_command(plan.plan)
-cli.add_command(init.init)
-cli.add_command(doctor.doctor)
-cli.add_command(engine.preview)
-cli.add_command(engine.up)
-cli.add_command(engine.refresh)
-cli.add_command(engine.outputs)
-cli.add_command(engine.destroy)
-cli.add_command(diff.diff)
-cli.add_command(cost.cost)
-cli.add_command(upgrade.upgrade)
-cli.add_command(team.team)
-cli.add_command(ci.ci)
-cli.add_command(check.check)
-cli.add_command(evidence.evidence)
+def _command(module: str, name: str | None = None) -> click.Command:
+    """The command `name` (default: the module's name) of cli/commands/<module>.py."""
+    from importlib import import_module
+
+    command = getattr(import_module(f"{__package__}.commands.{module}"), name or module)
+    assert isinstance(command, click.Command)
+    return command
+
+
+# One line per command or group: a new one (cli/commands/serve.py) is `cli.add_command(_command("serve"))`.
+cli.add_command(_command("profiles"))
+cli.add_command(_command("plan"))
+cli.add_command(_command("init"))
+cli.add_command(_command("doctor"))
+cli.add_command(_command("engine", "preview"))
+cli.add_command(_command("engine", "up"))
+cli.add_command(_command("engine", "refresh"))
+cli.add_command(_command("engine", "outputs"))
+cli.add_command(_command("engine", "destroy"))
+cli.add_command(_command("diff"))
+cli.add_command(_command("cost"))
+cli.add_command(_command("upgrade"))
+cli.add_command(_command("team"))
+cli.add_command(_command("ci"))
+cli.add_command(_command("check"))
+cli.add_command(_command("evidence"))
 
 
 def main() -> None:
