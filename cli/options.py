@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from mlplatform.stacks.config.source import StackSource
+    from mlplatform.stacks.source import StackSource
 
 F = Callable[..., Any]
 
@@ -133,7 +133,7 @@ def make_source(
     directory: str | None = None,
     plan_file: str | None = None,
 ) -> StackSource:
-    from mlplatform.stacks.config.source import stack_source as make
+    from mlplatform.stacks.source import stack_source as make
 
     return make(
         profile=profile,

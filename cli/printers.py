@@ -23,12 +23,12 @@ if TYPE_CHECKING:  # rich and the stack code load when a printer runs (`--help` 
     from mlplatform.stacks.analyses.diff import PlanDiff
     from mlplatform.stacks.cloud.doctor import Finding
     from mlplatform.stacks.cloud.engine import DestroyPlan
-    from mlplatform.stacks.config.source import StackSource
     from mlplatform.stacks.config.spec import StackSpec
     from mlplatform.stacks.evidence.audit import VerifyReport
     from mlplatform.stacks.evidence.ledger import Ledger, Record
     from mlplatform.stacks.plan.offline import Plan, PlannedResource
     from mlplatform.stacks.project.team import TeamChange
+    from mlplatform.stacks.source import StackSource
 
 
 @cache
@@ -87,11 +87,6 @@ def _walk(plan: Plan) -> list[Row]:
 
     walk(None, "")
     return rows
-
-
-def tree_rows(plan: Plan) -> list[tuple[str, str, str, str]]:
-    """(prefix, type, name, info) per resource, depth-first, with box-drawing tree prefixes."""
-    return [row[:4] for row in _walk(plan)]
 
 
 def _short_value(v: object) -> str:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from mlplatform.cli.main import cli
 from mlplatform.stacks import files
-from mlplatform.stacks.config import source as source_module
+from mlplatform.stacks import source as source_module
 from mlplatform.stacks.config import stackfile
 
 ROOT = Path(__file__).resolve().parents[1]

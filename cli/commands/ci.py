@@ -11,7 +11,7 @@ from .. import printers
 from . import ci_evidence
 
 if TYPE_CHECKING:
-    from mlplatform.stacks.config.source import StackSource
+    from mlplatform.stacks.source import StackSource
 
 
 @click.group()

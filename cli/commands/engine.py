@@ -16,7 +16,7 @@ from .. import printers
 
 if TYPE_CHECKING:
     from mlplatform.stacks.cloud.engine import DestroyPlan, Project
-    from mlplatform.stacks.config.source import StackSource
+    from mlplatform.stacks.source import StackSource
 
 
 def _project(stack: str | None, directory: str | None, quiet: bool = False) -> tuple[StackSource, Project]:

@@ -10,7 +10,7 @@ from .. import options as o
 from .. import printers
 
 if TYPE_CHECKING:
-    from mlplatform.stacks.config.source import StackSource
+    from mlplatform.stacks.source import StackSource
 
 
 @click.group()

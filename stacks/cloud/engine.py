@@ -30,9 +30,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..config.source import StackSource
 from ..config.spec import SpecError
 from ..plan.offline import DATA_TYPES
+from ..source import StackSource
 from .doctor import AWS_LOGIN, PULUMI_INSTALL, aws_client
 
 # Python SDK distribution -> provider plugin name.
@@ -113,7 +113,7 @@ def project_of(source: StackSource, directory: str | Path | None = None) -> Proj
 
 def load_project(directory: str | Path, stack: str | None = None) -> Project:
     """The project folder's stack, read through StackSource (the one reader of stack files)."""
-    from ..config.source import stack_source
+    from ..source import stack_source
 
     return project_of(stack_source(stack=stack, directory=directory), directory)
 

@@ -26,10 +26,10 @@ from typing import Any
 
 from ..analyses.cost import CostReport, estimate_if_priced
 from ..analyses.diff import PlanDiff, diff_plans
-from ..config.source import StackSource, stack_source
 from ..config.spec import PROFILES, SpecError, StackSpec
 from ..config.stackfile import is_stack_file
 from ..errors import PolicyRefusal
+from ..source import StackSource, stack_source
 
 
 class UpgradeRefused(PolicyRefusal):
