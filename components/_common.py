@@ -8,6 +8,8 @@ from typing import Any
 
 import pulumi
 
+from .args import ValidationError as ValidationError  # defined with the Args models (Pulumi-free)
+
 MANAGED_BY = "mlplatform"
 
 
@@ -163,14 +165,6 @@ def secure_bucket(
         opts=child(parent, depends_on=[public_access]),
     )
     return versioning
-
-
-class ValidationError(ValueError):
-    """A component input is wrong. The message names the field and the fix, on one line."""
-
-    def __init__(self, field: str, problem: str, fix: str):
-        self.field, self.problem, self.fix = field, problem, fix
-        super().__init__(f"{field}: {problem}; {fix}")
 
 
 # -- Kubernetes conventions shared by every component -------------------------------------------

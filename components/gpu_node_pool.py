@@ -27,8 +27,6 @@ moved should carry `karpenter.sh/do-not-disrupt: "true"` and
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -44,7 +42,6 @@ from ._common import (
     GPU_TOLERATION,
     POOL_LABEL,
     SYSTEM_NODE_SELECTOR,
-    SYSTEM_POOL,
     ValidationError,
     assume_role_service,
     child,
@@ -52,13 +49,18 @@ from ._common import (
     policy_json,
     tags,
 )
-from .cluster_ref import ClusterLike, resolve_cluster
-from .gpu_instances import GPU_INSTANCE_TYPES, OTHER_ACCELERATORS, REGION_GPU_OFFERINGS, family, gpu_count, gpu_model
+from .args.gpu_node_pool import CAPACITIES as CAPACITIES
+from .args.gpu_node_pool import MECHANISMS as MECHANISMS
+from .args.gpu_node_pool import ExistingGpuNodes as ExistingGpuNodes
+from .args.gpu_node_pool import GpuNodePoolArgs as GpuNodePoolArgs
+from .args.gpu_node_pool import GpuPool as GpuPool
+from .args.gpu_node_pool import GpuSettings as GpuSettings
+from .args.gpu_node_pool import check_pool
+from .cluster_ref import resolve_cluster
+from .gpu_instances import family, gpu_count, gpu_model
 from .helm_values import check_user_values, with_user_values
 from .irsa import irsa_role
 
-MECHANISMS = ("managed", "karpenter")
-CAPACITIES = ("spot-first", "spot", "on-demand")
 ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"  # cluster-autoscaler's GPU label on AWS
 CA_TAG = "k8s.io/cluster-autoscaler"
 CONTROLLER_NAMESPACE = "kube-system"
@@ -73,9 +75,6 @@ NODE_EXPIRY = "720h"  # Karpenter replaces nodes after 30 days (patched AMIs); d
 # Spot groups first, then on-demand fallbacks, then any other group cluster-autoscaler finds.
 SPOT_PRIORITY, ON_DEMAND_PRIORITY, OTHER_PRIORITY = 50, 10, 1
 
-_POOL_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-_NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 # Managed node groups are auto-named `<name>-<pool>-ondemand-<7 hex>`; EKS allows 63 characters.
 _MAX_GROUP_NAME = 63 - 8
 
@@ -84,240 +83,26 @@ def _managed_policy(name: str) -> str:
     return f"arn:aws:iam::aws:policy/{name}"
 
 
-@dataclass
-class GpuPool:
-    """One GPU pool (a class of GPU nodes with its own limits).
-
-    Fields:
-        name (str, required): pool name, the `mlplatform.io/pool` label value: lowercase letters,
-            digits and '-', starting with a letter, at most 31 characters; not `system` or `cpu-batch`.
-        instance_types (list[str], default ["g6.xlarge", "g5.xlarge"]): NVIDIA GPU instance types
-            (gpu_instances.GPU_INSTANCE_TYPES), preferred first. Managed pools need one GPU count for all
-            of them (cluster-autoscaler sizes a group from its first type).
-        min (int, default 0): nodes kept running. 0 = nothing billed while idle. Karpenter pools must be 0.
-        max (int, default 2): most nodes per node group (managed) or, when gpu_limit is None, the GPU
-            limit's basis (Karpenter: max x the most GPUs one listed type has).
-        gpu_limit (int | None, default None): most GPUs the pool may run. Karpenter: the NodePool's
-            `limits.nvidia.com/gpu`. Managed: caps each node group's max at gpu_limit / GPUs per node.
-        capacity (str, default "spot-first"): "spot-first" (spot, on-demand when spot is short),
-            "spot" or "on-demand".
-        disk_gib (int, default 200): root volume (gp3, encrypted) in GiB, 50..16384; ML images are big.
-    """
-
-    name: str
-    instance_types: list[str] = field(default_factory=lambda: ["g6.xlarge", "g5.xlarge"])
-    min: int = 0
-    max: int = 2
-    gpu_limit: int | None = None
-    capacity: str = "spot-first"
-    disk_gib: int = 200
-
-
-@dataclass
-class ExistingGpuNodes:
-    """GPU nodes that already exist, to adopt instead of creating pools.
-
-    Fields:
-        node_names (list[str], required): Kubernetes node names. Each gets the pool and GPU labels and
-            the GPU taint (server-side apply; the node's taint list becomes the GPU taint, other
-            controllers re-add their own). For nodes that come and go, set the same labels and taint
-            on the node group that makes them instead.
-        pool (str, default "gpu"): the `mlplatform.io/pool` label value.
-    """
-
-    node_names: list[str]
-    pool: str = "gpu"
-
-
-@dataclass
-class GpuNodePoolArgs:
-    """Inputs of `GpuNodePool`.
-
-    Fields:
-        cluster (Cluster | ClusterRef | None, default None): the cluster the pools join; its name,
-            Kubernetes provider, OIDC provider, issuer and security group fill the five fields below.
-        cluster_name (Input[str] | None, default None): the EKS cluster (`Cluster.cluster_name`); required
-            without `cluster` (kept for existing programs, like the four below).
-        k8s_provider (ProviderResource | None, default None): the cluster's Kubernetes provider
-            (`Cluster.provider`); every Kubernetes object and Helm release uses it.
-        oidc_provider_arn (Input[str] | None, default None): the cluster's IAM OIDC provider, for the
-            controllers' IRSA roles; required unless `existing`.
-        oidc_issuer_url (Input[str] | None, default None): the cluster's OIDC issuer URL; required
-            unless `existing`.
-        subnet_ids (Input[list[str]] | None, default None): private subnets GPU nodes start in (node
-            groups; Karpenter's subnetSelectorTerms by id); required unless `existing`.
-        cluster_security_group_id (Input[str] | None, default None): the EKS cluster security group
-            Karpenter nodes join; required for mechanism "karpenter".
-        mechanism (str, default "managed"): "managed" (node groups + cluster-autoscaler) or "karpenter".
-        pools (list[GpuPool], default []): the GPU pools; at least one unless `existing`.
-        cpu_batch_pool (bool, default False): also a Karpenter NodePool for CPU training jobs (c/m/r
-            families, spot first, tainted CPU_BATCH_TAINT); mechanism "karpenter" only.
-        cpu_batch_vcpu_limit (int, default 64): most vCPUs the CPU batch pool may run.
-        idle_minutes (int, default 5): minutes an unused node stays before it is removed
-            (cluster-autoscaler scale-down-unneeded-time / Karpenter consolidateAfter), 1..60.
-        region (str | None, default None = the `aws:region` config): region whose GPU offerings the
-            instance types are checked against (gpu_instances.REGION_GPU_OFFERINGS; regions without a
-            list are not checked).
-        kubernetes_version (str | None, default None): node groups' Kubernetes version; None = the
-            cluster's version when the group is created.
-        cni_policy_on_node_role (bool, default False): attach AmazonEKS_CNI_Policy to the GPU node role.
-            Needed when the cluster's vpc-cni has no IRSA role of its own (many adopted clusters);
-            `Cluster` gives vpc-cni its own role, so leave it off there.
-        device_plugin (bool, default True): install the NVIDIA device plugin (off if the NVIDIA GPU
-            Operator already runs one).
-        existing (ExistingGpuNodes | None, default None): adopt these nodes: labels, taint and device
-            plugin only; pools must be empty.
-        tags (dict[str, str], default {}): extra tags on every AWS resource (and Karpenter's instances).
-        helm_values (dict | None, default None): your own values for the node autoscaler's chart
-            (cluster-autoscaler for "managed", karpenter for "karpenter"), deep-merged over the computed
-            ones; keys it owns (IRSA service account, cluster wiring) are refused (helm_values.OWNED).
-            Refused when adopting nodes (no autoscaler is installed).
-        device_plugin_helm_values (dict | None, default None): the same for the nvidia-device-plugin
-            chart (its tolerations and affinity are owned: GPU nodes only).
-    """
-
-    cluster_name: pulumi.Input[str] | None = None
-    k8s_provider: pulumi.ProviderResource | None = None
-    oidc_provider_arn: pulumi.Input[str] | None = None
-    oidc_issuer_url: pulumi.Input[str] | None = None
-    subnet_ids: pulumi.Input[list[str]] | None = None
-    cluster_security_group_id: pulumi.Input[str] | None = None
-    mechanism: str = "managed"
-    pools: list[GpuPool] = field(default_factory=list)
-    cpu_batch_pool: bool = False
-    cpu_batch_vcpu_limit: int = 64
-    idle_minutes: int = 5
-    region: str | None = None
-    kubernetes_version: str | None = None
-    cni_policy_on_node_role: bool = False
-    device_plugin: bool = True
-    existing: ExistingGpuNodes | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    helm_values: dict[str, Any] | None = None
-    device_plugin_helm_values: dict[str, Any] | None = None
-    cluster: ClusterLike | None = None
-
-
 def autoscaler_chart(mechanism: str) -> str:
     """The chart of the node autoscaler a mechanism installs (what `helm_values` applies to)."""
     return "karpenter" if mechanism == "karpenter" else "cluster-autoscaler"
 
 
 # -- validation ----------------------------------------------------------------------------------
-def _check_instance_type(where: str, itype: str, region: str | None) -> None:
-    if not isinstance(itype, str):
-        raise ValidationError(
-            where, f"{itype!r} is not an EC2 instance type name", 'write it like "g6.xlarge" (family.size)'
-        )
-    if itype in GPU_INSTANCE_TYPES:
-        offered = REGION_GPU_OFFERINGS.get(region or "")
-        if offered is not None and itype not in offered:
-            choices = ", ".join(sorted(offered, key=lambda t: (gpu_count(t), t))[:8])
-            raise ValidationError(
-                where,
-                f"{itype} is not offered in {region}",
-                f"use a type offered there ({choices}, ...) or another region",
-            )
-        return
-    if not _INSTANCE_TYPE.match(itype):
-        raise ValidationError(
-            where, f"{itype!r} is not an EC2 instance type name", 'write it like "g6.xlarge" (family.size)'
-        )
-    fam = family(itype)
-    if fam in OTHER_ACCELERATORS:
-        problem = f"{itype} {OTHER_ACCELERATORS[fam]}, not NVIDIA GPUs the EKS NVIDIA AMI drives"
-    elif any(family(t) == fam for t in GPU_INSTANCE_TYPES):
-        sizes = sorted(t for t in GPU_INSTANCE_TYPES if family(t) == fam)
-        problem = f"{itype} is not a {fam} size; {fam} comes as {', '.join(sizes)}"
-    else:
-        problem = f"{itype} is not an NVIDIA GPU instance type"
-    raise ValidationError(
-        where,
-        problem,
-        "use GPU types such as g6.xlarge, g5.xlarge, g6e.12xlarge or p4d.24xlarge "
-        "(components/gpu_instances.py lists them)",
-    )
-
-
-def _validate_pool(i: int, pool: GpuPool, args: GpuNodePoolArgs, name: str, region: str | None) -> None:
-    label = pool.name if isinstance(pool.name, str) and _POOL_NAME.match(pool.name) else str(i)
-    at = f"pools[{label}]"
-    if label == str(i):
-        raise ValidationError(
-            f"{at}.name",
-            f"{pool.name!r} is not a pool name",
-            "use lowercase letters, digits and '-', starting with a letter, at most 31 characters",
-        )
-    if pool.name in (SYSTEM_POOL, CPU_BATCH_POOL):
-        raise ValidationError(f"{at}.name", f"{pool.name!r} is reserved", "pick another pool name, like gpu or gpu-1x")
+def _validate_pool(pool: GpuPool, args: GpuNodePoolArgs, name: str, region: str | None) -> None:
+    at = f"pools[{pool.name}]"
     if args.mechanism == "managed" and len(f"{name}-{pool.name}-ondemand") > _MAX_GROUP_NAME:
         raise ValidationError(
             f"{at}.name",
             f"too long for an EKS node group name with component name {name!r}",
             f"keep len(name) + len(pool name) <= {_MAX_GROUP_NAME - len('--ondemand')}",
         )
-    if not pool.instance_types:
-        raise ValidationError(f"{at}.instance_types", "empty", "list one or more GPU instance types, like [g6.xlarge]")
-    if len(set(pool.instance_types)) != len(pool.instance_types):
-        raise ValidationError(f"{at}.instance_types", "lists a type twice", "list each instance type once")
-    for itype in pool.instance_types:
-        _check_instance_type(f"{at}.instance_types", itype, region)
-    if pool.capacity not in CAPACITIES:
-        raise ValidationError(
-            f"{at}.capacity", f"unknown capacity {pool.capacity!r}", f"use one of {', '.join(CAPACITIES)}"
-        )
-    if pool.min < 0:
-        raise ValidationError(f"{at}.min", f"{pool.min} is negative", "use 0 (scale from zero) or more")
-    if pool.max < 1:
-        raise ValidationError(f"{at}.max", f"{pool.max} lets the pool start no node", "use 1 or more")
-    if pool.max < pool.min:
-        raise ValidationError(f"{at}.max", f"{pool.max} is less than min {pool.min}", "raise max or lower min")
-    if args.mechanism == "karpenter" and pool.min > 0:
-        raise ValidationError(
-            f"{at}.min", f"{pool.min}: Karpenter keeps no idle nodes", "use min 0, or mechanism managed for warm nodes"
-        )
-    counts = sorted({gpu_count(t) for t in pool.instance_types})
-    if args.mechanism == "managed" and len(counts) > 1:
-        raise ValidationError(
-            f"{at}.instance_types",
-            f"mixes {'/'.join(map(str, counts))} GPUs per node",
-            "a managed node group needs one GPU count (cluster-autoscaler sizes it from the first type): "
-            "split them into two pools",
-        )
-    if pool.gpu_limit is not None:
-        if pool.gpu_limit < 1:
-            raise ValidationError(
-                f"{at}.gpu_limit",
-                f"{pool.gpu_limit} GPUs lets the pool start no node",
-                f"use at least {counts[0]} (one {pool.instance_types[0]}), or remove the pool",
-            )
-        if pool.gpu_limit < counts[0]:
-            raise ValidationError(
-                f"{at}.gpu_limit",
-                f"{pool.gpu_limit} is fewer GPUs than one node has ({counts[0]})",
-                f"use at least {counts[0]}",
-            )
-        if args.mechanism == "managed" and pool.gpu_limit // counts[0] < pool.min:
-            raise ValidationError(
-                f"{at}.gpu_limit",
-                f"{pool.gpu_limit} GPUs fit fewer nodes than min {pool.min}",
-                f"use at least {pool.min * counts[0]}, or lower min",
-            )
-    if not 50 <= pool.disk_gib <= 16384:
-        raise ValidationError(
-            f"{at}.disk_gib",
-            f"{pool.disk_gib} GiB is out of range",
-            "use 50 to 16384 (CUDA images alone take tens of GiB)",
-        )
+    check_pool(at, pool, args.mechanism, region)
 
 
 def _validate(name: str, args: GpuNodePoolArgs) -> None:
     if args.cluster_name is None:
         raise ValidationError("cluster_name", "required", "pass cluster=<the Cluster> (or its cluster_name)")
-    if args.mechanism not in MECHANISMS:
-        raise ValidationError(
-            "mechanism", f"unknown mechanism {args.mechanism!r}", f"use one of {', '.join(MECHANISMS)}"
-        )
     check_user_values("nvidia-device-plugin", args.device_plugin_helm_values, "device_plugin_helm_values")
     check_user_values(autoscaler_chart(args.mechanism), args.helm_values)
     if args.existing is not None and args.helm_values:
@@ -326,36 +111,12 @@ def _validate(name: str, args: GpuNodePoolArgs) -> None:
             "no node autoscaler is installed for adopted nodes",
             "drop helm_values, or create pools instead of adopting nodes",
         )
-    if not 1 <= args.idle_minutes <= 60:
-        raise ValidationError(
-            "idle_minutes",
-            f"{args.idle_minutes} is out of range",
-            "use 1 to 60 (an idle GPU node is billed every minute it stays)",
-        )
     if args.existing is not None:
         if args.pools or args.cpu_batch_pool:
             raise ValidationError(
                 "existing",
                 "cannot be combined with pools or cpu_batch_pool",
                 "adopt existing nodes in one GpuNodePool and create pools in another, or drop one",
-            )
-        nodes = args.existing.node_names
-        if not nodes:
-            raise ValidationError("existing.node_names", "empty", "list the names shown by `kubectl get nodes`")
-        for node in nodes:
-            if not isinstance(node, str) or not _NODE_NAME.match(node):
-                raise ValidationError(
-                    "existing.node_names",
-                    f"{node!r} is not a Kubernetes node name",
-                    "use the names shown by `kubectl get nodes`",
-                )
-        if len(set(nodes)) != len(nodes):
-            raise ValidationError("existing.node_names", "lists a node twice", "list each node once")
-        if not isinstance(args.existing.pool, str) or not _POOL_NAME.match(args.existing.pool):
-            raise ValidationError(
-                "existing.pool",
-                f"{args.existing.pool!r} is not a pool name",
-                "use lowercase letters, digits and '-', starting with a letter",
             )
         return
     if not args.pools:
@@ -371,26 +132,9 @@ def _validate(name: str, args: GpuNodePoolArgs) -> None:
         raise ValidationError(
             "cpu_batch_pool", "needs mechanism karpenter", "set mechanism to karpenter, or cpu_batch_pool to False"
         )
-    if args.cpu_batch_vcpu_limit < 1:
-        raise ValidationError(
-            "cpu_batch_vcpu_limit", f"{args.cpu_batch_vcpu_limit} vCPUs starts no node", "use 1 or more"
-        )
-    names = [p.name for p in args.pools]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ValidationError("pools", f"pool name(s) {', '.join(dup)} repeat", "give every pool its own name")
     region = args.region or pulumi.Config("aws").get("region")
-    for i, pool in enumerate(args.pools):
-        _validate_pool(i, pool, args, name, region)
-
-
-def narrowed_to_region(instance_types: list[str], region: str) -> list[str]:
-    """A profile's DEFAULT instance types narrowed to those the region offers (profiles list types for
-    every region; a user's own list is never narrowed, it is validated). Unchanged when the region
-    offers none of them (validation then says so) or mlplatform has no list for the region."""
-    offered = REGION_GPU_OFFERINGS.get(region)
-    kept = [t for t in instance_types if offered is None or t in offered]
-    return kept or list(instance_types)
+    for pool in args.pools:
+        _validate_pool(pool, args, name, region)
 
 
 # -- pure builders (tested directly) ---------------------------------------------------------------

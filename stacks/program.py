@@ -26,14 +26,12 @@ from mlplatform.components.evidence_ledger import EvidenceLedger, EvidenceLedger
 from mlplatform.components.gpu_node_pool import (
     CPU_BATCH_POOL,
     CPU_BATCH_TOLERATION,
-    ExistingGpuNodes,
     GpuNodePool,
     GpuNodePoolArgs,
-    GpuPool,
 )
 from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore, MetadataStoreArgs
-from mlplatform.components.monitoring import ARC_NAMESPACE, ExistingMonitoring, Monitoring, MonitoringArgs
+from mlplatform.components.monitoring import ARC_NAMESPACE, Monitoring, MonitoringArgs
 from mlplatform.components.network import ExistingVpc, Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
 from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
@@ -209,7 +207,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
                 if spec.runners.enabled
                 else None
             ),
-            existing=ExistingMonitoring(**mon.existing.model_dump()) if mon.existing else None,
+            existing=mon.existing,
             helm_values=mon.helm_values or None,
             dcgm_exporter_helm_values=mon.dcgm_exporter_helm_values or None,
         ),
@@ -447,7 +445,7 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
     if not g.pools and not g.existing:
         return None
     # A profile's default types are already narrowed to the region (spec.resolve, with a notice); a user's own are validated.
-    pools = [GpuPool(**p.model_dump()) for p in g.pools] if not g.existing else []
+    pools = list(g.pools) if not g.existing else []
     return GpuNodePool(
         name,
         GpuNodePoolArgs(
@@ -461,7 +459,7 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
             region=spec.region,
             kubernetes_version=None if c.existing else (c.kubernetes_version or KUBERNETES_VERSION),
             cni_policy_on_node_role=c.existing is not None,
-            existing=ExistingGpuNodes(**g.existing.model_dump()) if g.existing else None,
+            existing=g.existing,
             helm_values=g.helm_values or None,
             device_plugin_helm_values=g.device_plugin_helm_values or None,
             tags=tags,

@@ -455,38 +455,49 @@ def test_adopting_nodes_only_labels_taints_and_installs_the_device_plugin(adopte
     ({"pools": [GpuPool("gpu", ["g5.xlarge", "g6.xlarge"])], "region": "eu-west-1"},
      "pools[gpu].instance_types: g6.xlarge is not offered in eu-west-1; use a type offered there (g4dn.xlarge, "
      "g5.2xlarge, g5.xlarge, g5.12xlarge, p4d.24xlarge, ...) or another region"),
-    ({"pools": [GpuPool("gpu", max=1, min=2)]}, "pools[gpu].max: 1 is less than min 2; raise max or lower min"),
-    ({"pools": [GpuPool("gpu", max=0)]}, "pools[gpu].max: 0 lets the pool start no node; use 1 or more"),
-    ({"pools": [GpuPool("gpu", gpu_limit=0)]},
-     "pools[gpu].gpu_limit: 0 GPUs lets the pool start no node; use at least 1 (one g6.xlarge), or remove the pool"),
     ({"pools": [GpuPool("multi", ["g6e.12xlarge"], gpu_limit=2)], "mechanism": "karpenter"},
      "pools[multi].gpu_limit: 2 is fewer GPUs than one node has (4); use at least 4"),
     ({"pools": [GpuPool("gpu", min=2, max=4, gpu_limit=1)]},
      "pools[gpu].gpu_limit: 1 GPUs fit fewer nodes than min 2; use at least 2, or lower min"),
-    ({"pools": [GpuPool("gpu", [None])]}, "pools[gpu].instance_types: None is not an EC2 instance type name"),
     ({"pools": [GpuPool("gpu", ["g6.xlarge", "g6.12xlarge"])]},
      "pools[gpu].instance_types: mixes 1/4 GPUs per node; a managed node group needs one GPU count"),
     ({"pools": [GpuPool("gpu", min=1)], "mechanism": "karpenter"},
      "pools[gpu].min: 1: Karpenter keeps no idle nodes; use min 0, or mechanism managed for warm nodes"),
     ({"pools": [GpuPool("gpu")], "cpu_batch_pool": True}, "cpu_batch_pool: needs mechanism karpenter"),
     ({"pools": []}, "pools: empty; add a GpuPool, or set existing=ExistingGpuNodes(...) to adopt nodes"),
-    ({"pools": [GpuPool("system")]}, "pools[system].name: 'system' is reserved"),
-    ({"pools": [GpuPool("GPU")]}, "pools[0].name: 'GPU' is not a pool name"),
-    ({"pools": [GpuPool("gpu"), GpuPool("gpu")]}, "pools: pool name(s) gpu repeat"),
-    ({"pools": [GpuPool("gpu", capacity="cheap")]}, "pools[gpu].capacity: unknown capacity 'cheap'"),
-    ({"pools": [GpuPool("gpu", disk_gib=20)]}, "pools[gpu].disk_gib: 20 GiB is out of range"),
-    ({"pools": [GpuPool("gpu")], "mechanism": "fargate"}, "mechanism: unknown mechanism 'fargate'"),
-    ({"pools": [GpuPool("gpu")], "idle_minutes": 0}, "idle_minutes: 0 is out of range"),
     ({"pools": [GpuPool("gpu")], "mechanism": "karpenter", "cluster_security_group_id": None},
      "cluster_security_group_id: required for mechanism karpenter"),
     ({"pools": [GpuPool("gpu")], "existing": ExistingGpuNodes(["node-1"])},
      "existing: cannot be combined with pools or cpu_batch_pool"),
-    ({"existing": ExistingGpuNodes(["Node_1"])}, "existing.node_names: 'Node_1' is not a Kubernetes node name"),
 ])
 def test_validation_errors(fields, message):
     with pytest.raises(ValidationError) as err:
         plan_of(lambda: make(**fields))
     assert str(err.value).startswith(message)
+
+
+# The pool's and the Args' own bounds (components/args/gpu_node_pool.py, the same models the stack
+# spec's gpu section uses) refuse a value as the model is built, before any component exists.
+@pytest.mark.parametrize("build, message", [
+    (lambda: GpuPool("gpu", max=1, min=2), "GpuPool: min (2) is greater than max (1) in gpu pool gpu; raise max or lower min"),
+    (lambda: GpuPool("gpu", max=0), "max: input should be greater than or equal to 1; use a value >= 1"),
+    (lambda: GpuPool("gpu", gpu_limit=0), "gpu_limit: input should be greater than or equal to 1; use a value >= 1"),
+    (lambda: GpuPool("gpu", [None]), "instance_types.0: input should be a valid string; give a text value"),
+    (lambda: GpuPool("system"), "name: 'system' is reserved"),
+    (lambda: GpuPool("GPU"), "name: 'GPU' is not a pool name"),
+    (lambda: GpuPool("gpu", ["g6.xlarge", "g6.xlarge"]), "instance_types: lists a type twice"),
+    (lambda: make(pools=[GpuPool("gpu"), GpuPool("gpu")]), "pools: pool name(s) gpu repeat"),
+    (lambda: GpuPool("gpu", capacity="cheap"), "capacity: input should be 'spot-first', 'spot' or 'on-demand'"),
+    (lambda: GpuPool("gpu", disk_gib=20), "disk_gib: input should be greater than or equal to 50; use a value >= 50"),
+    (lambda: make(pools=[GpuPool("gpu")], mechanism="fargate"), "mechanism: input should be 'managed' or 'karpenter'"),
+    (lambda: make(pools=[GpuPool("gpu")], idle_minutes=0), "idle_minutes: input should be greater than or equal to 1"),
+    (lambda: ExistingGpuNodes(["Node_1"]), "node_names: 'Node_1' is not a Kubernetes node name"),
+    (lambda: ExistingGpuNodes([]), "node_names: list should have at least 1 item after validation"),
+])
+def test_model_bounds_refuse_as_the_args_are_built(build, message):
+    with pytest.raises(ValidationError) as err:
+        plan_of(build)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
 def test_validation_happens_before_any_resource():

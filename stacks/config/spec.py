@@ -19,7 +19,11 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
+
+from mlplatform.components.args import ValidationError as ComponentError
+from mlplatform.components.args import explain
+from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool
+from mlplatform.components.args.monitoring import MonitoringSettings
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
@@ -109,47 +113,15 @@ class ClusterSpec(_Strict):
         return v
 
 
-class GpuPool(_Strict):
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
-    instance_types: list[str] = Field(min_length=1)
-    min: int = Field(0, ge=0)
-    max: int = Field(2, ge=1)
-    gpu_limit: int | None = Field(None, ge=1)  # Karpenter `limits.nvidia.com/gpu`; None: from max
-    capacity: Literal["spot-first", "spot", "on-demand"] = "spot-first"
-    disk_gib: int = Field(200, ge=50, le=16384)
+class GpuSpec(GpuSettings, _Strict):
+    """`GpuSettings` (components/args/gpu_node_pool.py: mechanism, pools, cpu_batch_pool,
+    cpu_batch_vcpu_limit, idle_minutes, existing; their bounds and defaults) plus what the stack adds."""
 
-    @model_validator(mode="after")
-    def _bounds(self) -> GpuPool:
-        _min_max(self.min, self.max, f"gpu pool {self.name}")
-        return self
-
-
-class ExistingGpuNodes(_Strict):
-    node_names: list[str] = Field(min_length=1)  # `kubectl get nodes` names: labelled + tainted only
-    pool: str = Field("gpu", pattern=r"^[a-z][a-z0-9-]{0,30}$")
-
-
-class GpuSpec(_Strict):
-    mechanism: Literal["managed", "karpenter"] = "managed"
-    pools: list[GpuPool] = []
-    cpu_batch_pool: bool = False
-    cpu_batch_vcpu_limit: int = Field(64, ge=1)
-    idle_minutes: int = Field(5, ge=1, le=60)  # an unused GPU node goes away after this
-    existing: ExistingGpuNodes | None = None  # adopt these nodes instead of creating pools
     oversubscribe_gpus: bool = False  # let the teams' GPU quotas add up to more than the pools' GPU limits
     # Your own values for the node autoscaler's (cluster-autoscaler, or karpenter with mechanism karpenter) chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     helm_values: dict[str, Any] = {}
     # Your own values for the nvidia-device-plugin chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     device_plugin_helm_values: dict[str, Any] = {}
-
-    @field_validator("pools")
-    @classmethod
-    def _unique(cls, v: list[GpuPool]) -> list[GpuPool]:
-        names = [p.name for p in v]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"pool names must be unique, {sorted(dup)} repeats")
-        return v
 
 
 class ExistingRegistry(_Strict):
@@ -197,21 +169,11 @@ class MlflowSpec(_Strict):
         return self
 
 
-class ExistingMonitoring(_Strict):
-    namespace: str
-    release: str  # its Helm release name: added monitors, rules and dashboards are labelled for it
-    grafana_url: str | None = None  # None: the grafana_url output is a port-forward command
-    dashboard_label: str = "grafana_dashboard"  # its Grafana sidecar's sidecar.dashboards.label
-    dashboard_label_value: str = "1"
+class MonitoringSpec(MonitoringSettings, _Strict):
+    """`MonitoringSettings` (components/args/monitoring.py: retention_days, storage_gib,
+    prometheus_replicas, prometheus_memory_mib, alertmanager, existing; their bounds and defaults)
+    plus the stack's own chart values."""
 
-
-class MonitoringSpec(_Strict):
-    retention_days: int = Field(7, ge=1, le=365)
-    storage_gib: int = Field(20, ge=0)
-    prometheus_replicas: int = Field(1, ge=1, le=5)
-    prometheus_memory_mib: int = Field(1024, ge=256, le=65536)  # per replica; grows with series and retention
-    alertmanager: bool = False
-    existing: ExistingMonitoring | None = None
     # Your own values for the kube-prometheus-stack chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     helm_values: dict[str, Any] = {}
     # Your own values for the dcgm-exporter chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
@@ -471,47 +433,17 @@ def apply_set(data: dict[str, Any], assignment: str) -> dict[str, Any]:
     return out
 
 
-def _fix_for(err: ErrorDetails) -> str:
-    t = err["type"]
-    ctx = err.get("ctx") or {}
-    if t == "extra_forbidden":
-        return "remove it or check its spelling against stacks/profiles/pragmatic.yaml"
-    if t in ("greater_than_equal", "greater_than"):
-        return f"use a value >= {ctx.get('ge', ctx.get('gt'))}"
-    if t in ("less_than_equal", "less_than"):
-        return f"use a value <= {ctx.get('le', ctx.get('lt'))}"
-    if t == "literal_error":
-        return f"use one of {ctx.get('expected')}"
-    if t.endswith("_type") or t.endswith("_parsing"):
-        kind = {
-            "int": "a whole number",
-            "float": "a number",
-            "bool": "true or false",
-            "string": "a text value",
-            "list": "a list like [a, b]",
-            "dict": "a mapping of keys",
-            "model": "a mapping of keys",
-        }
-        return f"give {kind.get(t.split('_')[0], 'a value of the right type')}"
-    if t == "missing":
-        return "add this key"
-    if t == "string_pattern_mismatch":
-        return f"match the pattern {ctx.get('pattern')}"
-    return "fix this value"
-
-
 def _spec_error(e: ValidationError) -> SpecError:
+    """pydantic's first error as one SpecError: the same problem and fix a component built with that
+    value reports (components.args.explain), under the stack's key path."""
     err = e.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "config"
-    msg = err["msg"].removeprefix("Value error, ")
+    key, problem, fix = explain(err)
+    key = key or "config"
     if err["type"] == "extra_forbidden":
         near = _near_key([str(p) for p in err["loc"]])
         if near:
             return SpecError(key, f"did you mean {near}?", "it is not a key mlplatform reads; fix its spelling")
-        msg = "unknown key"
-    elif err["type"] == "value_error" and "is greater than max" in msg:
-        return SpecError(key, msg, "raise max or lower min")
-    return SpecError(key, msg[:1].lower() + msg[1:], _fix_for(err))
+    return SpecError(key, problem, fix)
 
 
 def _near_key(loc: list[str], prefix: str = "") -> str | None:
@@ -577,8 +509,6 @@ def validate(data: dict[str, Any]) -> StackSpec:
 def _check_components(spec: StackSpec) -> None:
     """What the components refuse before creating anything, checked here so every command (and `init`,
     which writes nothing then) refuses it alike, naming the stack's key path."""
-    from mlplatform.components._common import ValidationError as ComponentError
-    from mlplatform.components.gpu_node_pool import _check_instance_type
     from mlplatform.components.network import _validate_existing
 
     try:
@@ -591,11 +521,10 @@ def _check_components(spec: StackSpec) -> None:
         raise SpecError(f"network.{e.field}", e.problem, e.fix) from None
     if spec.gpu.existing is None:
         for i, pool in enumerate(spec.gpu.pools):
-            for itype in pool.instance_types:
-                try:
-                    _check_instance_type(f"gpu.pools.{i}.instance_types", itype, spec.region)
-                except ComponentError as e:
-                    raise SpecError(e.field, e.problem, e.fix) from None
+            try:
+                check_pool(f"gpu.pools.{i}", pool, spec.gpu.mechanism, spec.region)
+            except ComponentError as e:
+                raise SpecError(e.field, e.problem, e.fix) from None
 
 
 def _user_wrote_types(user: dict[str, Any], set_paths: list[list[str]], i: int) -> bool:
