@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from mlplatform.components import gpu_node_pool, monitoring
+from mlplatform.components import monitoring
+from mlplatform.components.gpu_node_pool import component as gpu_node_pool
 from mlplatform.components._common import ValidationError
 from mlplatform.components.args import Section
 from mlplatform.components.args.gpu_node_pool import GpuNodePoolArgs, GpuPool
