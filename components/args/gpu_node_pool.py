@@ -266,3 +266,59 @@ def check_pool(at: str, pool: GpuPool, mechanism: str, region: str | None) -> No
                 f"{pool.gpu_limit} GPUs fit fewer nodes than min {pool.min}",
                 f"use at least {pool.min * counts[0]}, or lower min",
             )
+    if mechanism == "managed" and pool.capacity == "spot-first":
+        # Two node groups (SPOT, ON_DEMAND) share the pool's nodes; EKS needs max size >= 1 for each.
+        n = node_limit(pool)
+        if n < 2:
+            raise ValidationError(
+                f"{at}.max" if pool.max < 2 else f"{at}.gpu_limit",
+                f"a spot-first pool is a spot and an on-demand node group sharing at most {n} node(s); each needs one",
+                "allow 2 nodes or more (max, gpu_limit), or use capacity spot or on-demand",
+            )
+        if pool.min >= n:
+            raise ValidationError(
+                f"{at}.min",
+                f"min {pool.min} leaves the on-demand fallback none of the pool's {n} nodes",
+                f"use min {n - 1} or less, or capacity spot or on-demand",
+            )
+
+
+# -- what `max` means: the most GPU nodes the pool may run, whatever the capacity type --------------
+def gpus_per_node(pool: GpuPool) -> int:
+    """The most GPUs one node of the pool has (a managed pool's types all have the same count)."""
+    return max(gpu_count(t) for t in pool.instance_types)
+
+
+def node_limit(pool: GpuPool) -> int:
+    """The most GPU nodes the pool may run, all capacity types together: `max`, or fewer when
+    `gpu_limit` fits fewer (gpu_limit // GPUs per node)."""
+    if pool.gpu_limit is None:
+        return pool.max
+    return min(pool.max, pool.gpu_limit // gpus_per_node(pool))
+
+
+def gpu_limit_of(pool: GpuPool, mechanism: str) -> int:
+    """The most GPUs the pool may run. Karpenter: `gpu_limit` (its NodePool's `limits.nvidia.com/gpu`),
+    else max x the most GPUs one of its types has. Managed: node_limit x GPUs per node (the node
+    groups' sizes together)."""
+    if mechanism == "karpenter":
+        return pool.gpu_limit if pool.gpu_limit is not None else pool.max * gpus_per_node(pool)
+    return node_limit(pool) * gpus_per_node(pool)
+
+
+def group_sizes(pool: GpuPool) -> list[tuple[str, int, int]]:
+    """(EKS capacity type, min size, max size) of a managed pool's node groups, first choice first;
+    their max sizes add up to node_limit(pool).
+
+    cluster-autoscaler has no limit shared by two node groups on AWS (`--gpu-total` works on GKE only;
+    `--max-nodes-total` counts the whole cluster), so a spot-first pool's nodes are split between its
+    groups: the on-demand fallback may run half of them (rounded down) and the spot group the rest,
+    with the warm nodes (min) in the spot group. The priority expander still asks for spot first; when
+    spot is short or the spot group is full, the on-demand group grows, never past the pool's total."""
+    n = node_limit(pool)
+    if pool.capacity == "spot":
+        return [("SPOT", pool.min, n)]
+    if pool.capacity == "on-demand":
+        return [("ON_DEMAND", pool.min, n)]
+    on_demand = min(n // 2, n - pool.min)
+    return [("SPOT", pool.min, n - on_demand), ("ON_DEMAND", 0, on_demand)]

@@ -4,11 +4,12 @@ One component per cluster holds every GPU pool of the stack plus the controllers
 once (so two pools never install two autoscalers):
 
 * mechanism "managed" (pragmatic): per pool, EKS managed node groups on the NVIDIA AMI, scaled from
-  zero by cluster-autoscaler. Spot-first is TWO node groups, a SPOT one and an ON_DEMAND fallback, and
-  cluster-autoscaler's `priority` expander tries spot first; when spot capacity does not come within
-  `max-node-provision-time` the group backs off and the on-demand group is used. (One group cannot mix
-  capacity types on EKS.) Each group may grow to the pool's max, so in the worst case a spot-first
-  pool runs max spot + max on-demand nodes; pass `gpu_limit` to cap each group's GPUs.
+  zero by cluster-autoscaler (managed.py). Spot-first is TWO node groups, a SPOT one and an ON_DEMAND
+  fallback, and cluster-autoscaler's `priority` expander tries spot first; when spot capacity does not
+  come within `max-node-provision-time` the group backs off and the on-demand group is used. (One group
+  cannot mix capacity types on EKS.) A pool's `max` is its total: the groups' max sizes add up to it
+  (the on-demand group half of it rounded down, the spot group the rest;
+  args.gpu_node_pool.group_sizes), since cluster-autoscaler has no limit two groups share on AWS.
 * mechanism "karpenter" (growth, full): the Karpenter controller (IRSA role, interruption queue fed by
   EventBridge, node role + instance profile + EKS access entry) and, per pool, an `EC2NodeClass` and a
   `NodePool` whose `limits` cap the pool's GPUs; optionally a CPU batch NodePool.
@@ -31,6 +32,9 @@ from ..args.gpu_node_pool import (
     GpuNodePoolArgs,
     GpuPool,
     GpuSettings,
+    gpu_limit_of,
+    group_sizes,
+    node_limit,
 )
 from ..conventions import ACCELERATOR_LABEL, CPU_BATCH_POOL, CPU_BATCH_TAINT, CPU_BATCH_TOLERATION
 from .component import GpuNodePool
@@ -49,7 +53,6 @@ from .nodes import (
     SPOT_PRIORITY,
     accelerator,
     autoscaler_chart,
-    gpu_limit_of,
     node_labels,
 )
 
@@ -80,6 +83,8 @@ __all__ = [
     "cluster_autoscaler_statements",
     "cpu_batch_node_pool",
     "gpu_limit_of",
+    "group_sizes",
+    "node_limit",
     "karpenter_node_pool",
     "karpenter_statements",
     "node_labels",

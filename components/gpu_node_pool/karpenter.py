@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 
 from .. import versions
 from .._common import ValidationError, child, helm_release, policy_json
-from ..args.gpu_node_pool import GpuPool
+from ..args.gpu_node_pool import GpuPool, gpu_limit_of
 from ..conventions import CPU_BATCH_POOL, CPU_BATCH_TAINT, GPU_TAINT, POOL_LABEL, SYSTEM_NODE_SELECTOR
 from ..gpu_instances import family, gpu_count
 from ..helm_values import with_user_values
@@ -23,7 +23,6 @@ from .nodes import (
     CPU_BATCH_DISK_GIB,
     KARPENTER_SA,
     NODE_EXPIRY,
-    gpu_limit_of,
     metadata_options,
     node_labels,
 )
@@ -73,7 +72,7 @@ def karpenter_node_pool(pool: GpuPool, idle_minutes: int) -> dict[str, Any]:
                 "expireAfter": NODE_EXPIRY,
             },
         },
-        "limits": {"nvidia.com/gpu": str(gpu_limit_of(pool))},
+        "limits": {"nvidia.com/gpu": str(gpu_limit_of(pool, "karpenter"))},
         "disruption": {
             "consolidationPolicy": "WhenEmpty",
             "consolidateAfter": f"{idle_minutes}m",

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from .. import versions
 from .._common import ValidationError, child, helm_release
-from ..args.gpu_node_pool import GpuPool
+from ..args.gpu_node_pool import GpuPool, group_sizes
 from ..conventions import AUTOSCALED_TAG, GPU_TAINT, SYSTEM_NODE_SELECTOR
 from ..gpu_instances import gpu_count
 from ..helm_values import with_user_values
@@ -69,13 +69,11 @@ def build(c: GpuNodePool, node_role: aws.iam.Role) -> None:
             tags=t,
             opts=child(c),
         )
-        kinds = {"spot-first": ["SPOT", "ON_DEMAND"], "spot": ["SPOT"], "on-demand": ["ON_DEMAND"]}[pool.capacity]
-        per_node = gpu_count(pool.instance_types[0])
-        high = pool.max if pool.gpu_limit is None else min(pool.max, pool.gpu_limit // per_node)
-        for i, kind in enumerate(kinds):
+        # The groups' max sizes add up to the pool's node limit (max, or fewer when gpu_limit says so):
+        # a spot-first pool's spot and on-demand groups together never run more than `max` nodes.
+        for kind, low, high in group_sizes(pool):
             suffix = "spot" if kind == "SPOT" else "ondemand"
             group_name = f"{name}-{pool.name}-{suffix}"
-            low = pool.min if i == 0 else 0  # warm nodes live in the first-choice group
             group = aws.eks.NodeGroup(
                 group_name,
                 cluster_name=args.cluster_name,

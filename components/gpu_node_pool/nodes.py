@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..args.gpu_node_pool import GpuPool
 from ..conventions import ACCELERATOR_LABEL, GPU_LABEL, POOL_LABEL
-from ..gpu_instances import gpu_count, gpu_model
+from ..gpu_instances import gpu_model
 
 CA_TAG = "k8s.io/cluster-autoscaler"
 CONTROLLER_NAMESPACE = "kube-system"
@@ -33,11 +32,6 @@ def accelerator(instance_types: list[str]) -> str:
     models = sorted({gpu_model(t) for t in instance_types})
     joined = ".".join(models)
     return joined if len(joined) <= 63 else "nvidia-mixed"
-
-
-def gpu_limit_of(pool: GpuPool) -> int:
-    """The pool's GPU cap: `gpu_limit`, else max x the most GPUs one of its types has."""
-    return pool.gpu_limit if pool.gpu_limit is not None else pool.max * max(gpu_count(t) for t in pool.instance_types)
 
 
 def node_labels(pool: str, instance_types: list[str] | None) -> dict[str, str]:

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlplatform.components.args import ValidationError as ComponentError
 from mlplatform.components.args import explain
-from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool
+from mlplatform.components.args.gpu_node_pool import GpuPool as GpuPool  # the spec's pools ARE these
+from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool, gpu_limit_of
 from mlplatform.components.args.monitoring import MonitoringSettings
 
 from ..errors import SpecError, UsageError
@@ -569,20 +570,18 @@ def narrow_profile_gpu_types(
 
 
 def pools_gpu_limit(spec: StackSpec) -> int | None:
-    """GPUs the stack's pools may run at most (each pool's gpu_limit, else max x GPUs per node, like
-    GpuNodePool does); None when unknown (adopted GPU nodes, or a type mlplatform doesn't know)."""
+    """GPUs the stack's pools may run at most (components.args.gpu_node_pool.gpu_limit_of: what
+    GpuNodePool builds, a spot-first managed pool's two groups together); None when unknown (adopted
+    GPU nodes, or a type mlplatform doesn't know)."""
     from mlplatform.components.gpu_instances import GPU_INSTANCE_TYPES
 
     if spec.gpu.existing is not None:
         return None
     total = 0
     for p in spec.gpu.pools:
-        if p.gpu_limit is not None:
-            total += p.gpu_limit
-        elif all(t in GPU_INSTANCE_TYPES for t in p.instance_types):
-            total += p.max * max(GPU_INSTANCE_TYPES[t][0] for t in p.instance_types)
-        else:
+        if not all(t in GPU_INSTANCE_TYPES for t in p.instance_types):
             return None  # GpuNodePool names the unknown type
+        total += gpu_limit_of(p, spec.gpu.mechanism)
     return total
 
 
