@@ -32,7 +32,7 @@ from mlplatform.components.gpu_node_pool import (
 from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore, MetadataStoreArgs
 from mlplatform.components.monitoring import ARC_NAMESPACE, Monitoring, MonitoringArgs
-from mlplatform.components.network import ExistingVpc, Network, NetworkArgs
+from mlplatform.components.network import Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
 from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
 from mlplatform.components.versions import KUBERNETES_VERSION
@@ -91,7 +91,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             flow_logs=n.flow_logs and not n.existing,
             vpc_endpoints=n.vpc_endpoints and not n.existing,
             cluster_name=name,
-            existing=ExistingVpc(**n.existing.model_dump()) if n.existing else None,
+            existing=n.existing,
             tags=tags,
         ),
     )

@@ -23,6 +23,7 @@ from mlplatform.components._common import ValidationError
 from mlplatform.components.args import Section
 from mlplatform.components.args.gpu_node_pool import GpuNodePoolArgs, GpuPool
 from mlplatform.components.args.monitoring import MonitoringArgs
+from mlplatform.components.args.network import NetworkArgs
 from mlplatform.stacks.config.spec import StackSpec, apply_set, profile_defaults, validate
 from mlplatform.stacks.errors import SpecError
 
@@ -78,6 +79,10 @@ def _gpu(field: str, value: Any, base: dict[str, Any]) -> None:
     gpu_node_pool._validate("ml", args)
 
 
+def _network(field: str, value: Any, base: dict[str, Any]) -> None:
+    NetworkArgs(**{**base["network"], field: value})  # Network checks nothing more before its children
+
+
 def _monitoring(field: str, value: Any, base: dict[str, Any]) -> None:
     monitoring._validate("ml", MonitoringArgs(**{**base["monitoring"], field: value}))
 
@@ -92,12 +97,12 @@ SECTIONS = {
     "gpu.pools.0": ComponentSide("gpu.pools.0", _gpu_pool),
     "gpu": ComponentSide("gpu", _gpu),
     "monitoring": ComponentSide("monitoring", _monitoring),
+    "network": ComponentSide("network", _network),
 }
 
 # Bounded spec fields whose section is not (yet) built from a component's Args: their bounds are the
 # spec's alone, or still written twice (each listed with where the other copy is).
 NOT_YET_FROM_ARGS = {
-    "network.az_count": "components/network.py _validate (MAX_AZS)",
     "cluster.system_nodes.count": "components/cluster.py _validate",
     "cluster.system_nodes.min": "components/cluster.py _validate",
     "cluster.system_nodes.max": "components/cluster.py _validate",
@@ -142,7 +147,7 @@ def test_every_bounded_field_is_declared_once_by_a_component_args_model():
     assert {p for p, _, _ in FIELDS if _section(p)} >= {
         "gpu.pools.0.min", "gpu.pools.0.max", "gpu.pools.0.gpu_limit", "gpu.pools.0.disk_gib",
         "gpu.idle_minutes", "gpu.cpu_batch_vcpu_limit", "monitoring.retention_days", "monitoring.storage_gib",
-        "monitoring.prometheus_replicas", "monitoring.prometheus_memory_mib",
+        "monitoring.prometheus_replicas", "monitoring.prometheus_memory_mib", "network.az_count",
     }
 
 

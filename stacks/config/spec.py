@@ -25,6 +25,7 @@ from mlplatform.components.args import explain
 from mlplatform.components.args.gpu_node_pool import GpuPool as GpuPool  # the spec's pools ARE these
 from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool, gpu_limit_of
 from mlplatform.components.args.monitoring import MonitoringSettings
+from mlplatform.components.args.network import NetworkSettings
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
@@ -44,27 +45,9 @@ def _min_max(lo: int, hi: int, where: str) -> None:
 
 
 # -- sections ------------------------------------------------------------------------------------
-class ExistingVpc(_Strict):
-    vpc_id: str
-    private_subnet_ids: list[str]
-    public_subnet_ids: list[str] = []
-
-
-class NetworkSpec(_Strict):
-    az_count: int = Field(2, ge=1, le=6)
-    cidr_block: str = "10.0.0.0/16"
-    nat_gateways: Literal["single", "per_az", "none"] = "single"
-    flow_logs: bool = False
-    vpc_endpoints: bool = False
-    existing: ExistingVpc | None = None
-
-    @field_validator("cidr_block")
-    @classmethod
-    def _cidr(cls, v: str) -> str:
-        net = ipaddress.ip_network(v, strict=True)
-        if net.version != 4 or not 16 <= net.prefixlen <= 20:
-            raise ValueError("must be an IPv4 network from /16 to /20, like 10.0.0.0/16")
-        return v
+class NetworkSpec(NetworkSettings, _Strict):
+    """`NetworkSettings` (components/args/network.py: az_count, cidr_block, nat_gateways, flow_logs,
+    vpc_endpoints, existing; their bounds and defaults). The region's zone count is checked in validate()."""
 
 
 class SystemNodes(_Strict):
@@ -510,16 +493,6 @@ def validate(data: dict[str, Any]) -> StackSpec:
 def _check_components(spec: StackSpec) -> None:
     """What the components refuse before creating anything, checked here so every command (and `init`,
     which writes nothing then) refuses it alike, naming the stack's key path."""
-    from mlplatform.components.network import _validate_existing
-
-    try:
-        if spec.network.existing is not None:
-            from types import SimpleNamespace
-
-            ex = spec.network.existing
-            _validate_existing(SimpleNamespace(existing=ex, flow_logs=False, vpc_endpoints=False))  # type: ignore[arg-type]
-    except ComponentError as e:
-        raise SpecError(f"network.{e.field}", e.problem, e.fix) from None
     if spec.gpu.existing is None:
         for i, pool in enumerate(spec.gpu.pools):
             try:
