@@ -22,7 +22,7 @@ from mlplatform.components.ci_runners import (
     github_app_from_config,
 )
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
-from mlplatform.components.evidence_ledger import EvidenceLedger, EvidenceLedgerArgs, ExistingLedger, ObserverArgs
+from mlplatform.components.evidence_ledger import EvidenceLedger, EvidenceLedgerArgs, ObserverArgs
 from mlplatform.components.gpu_node_pool import (
     CPU_BATCH_POOL,
     CPU_BATCH_TOLERATION,
@@ -308,7 +308,7 @@ def _evidence(
             )
             if ev.observer
             else None,
-            existing=ExistingLedger(**ev.existing.model_dump()) if ev.existing else None,
+            existing=ev.existing,
             tags=tags,
         ),
     )

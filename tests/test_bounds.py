@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from mlplatform.components import monitoring
+from mlplatform.components import evidence_ledger, monitoring
+from mlplatform.components.args.evidence_ledger import EvidenceLedgerArgs
 from mlplatform.components.gpu_node_pool import component as gpu_node_pool
 from mlplatform.components._common import ValidationError
 from mlplatform.components.args import Section
@@ -83,6 +84,11 @@ def _network(field: str, value: Any, base: dict[str, Any]) -> None:
     NetworkArgs(**{**base["network"], field: value})  # Network checks nothing more before its children
 
 
+def _evidence(field: str, value: Any, base: dict[str, Any]) -> None:
+    settings = {k: v for k, v in base["evidence"].items() if k != "observer"}
+    evidence_ledger._validate("ml", EvidenceLedgerArgs(**{**settings, field: value}))
+
+
 def _monitoring(field: str, value: Any, base: dict[str, Any]) -> None:
     monitoring._validate("ml", MonitoringArgs(**{**base["monitoring"], field: value}))
 
@@ -98,6 +104,7 @@ SECTIONS = {
     "gpu": ComponentSide("gpu", _gpu),
     "monitoring": ComponentSide("monitoring", _monitoring),
     "network": ComponentSide("network", _network),
+    "evidence": ComponentSide("evidence", _evidence),
 }
 
 # Bounded spec fields whose section is not (yet) built from a component's Args: their bounds are the
@@ -117,7 +124,6 @@ NOT_YET_FROM_ARGS = {
     "runners.gpu.min": "components/ci_runners.py validate_scale_set",
     "runners.gpu.max": "components/ci_runners.py validate_scale_set",
     "review.due_days": "spec only (no component: the review workflow reads it)",
-    "evidence.retention_days": "components/evidence_ledger.py _validate",
     "team_size": "spec only (picks the profile)",
     "teams.0.gpu_quota": "components/team_space.py _validate",
     "teams.0.cpu_quota": "components/team_space.py _validate",
@@ -148,6 +154,7 @@ def test_every_bounded_field_is_declared_once_by_a_component_args_model():
         "gpu.pools.0.min", "gpu.pools.0.max", "gpu.pools.0.gpu_limit", "gpu.pools.0.disk_gib",
         "gpu.idle_minutes", "gpu.cpu_batch_vcpu_limit", "monitoring.retention_days", "monitoring.storage_gib",
         "monitoring.prometheus_replicas", "monitoring.prometheus_memory_mib", "network.az_count",
+        "evidence.retention_days",
     }
 
 

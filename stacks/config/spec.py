@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlplatform.components.args import ValidationError as ComponentError
 from mlplatform.components.args import explain
+from mlplatform.components.args.evidence_ledger import EvidenceSettings
 from mlplatform.components.args.gpu_node_pool import GpuPool as GpuPool  # the spec's pools ARE these
 from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool, gpu_limit_of
 from mlplatform.components.args.monitoring import MonitoringSettings
@@ -217,19 +218,11 @@ class ReviewSpec(_Strict):
         return v.strip()
 
 
-class ExistingEvidence(_Strict):
-    bucket_name: str
-    signing_key_arn: str = Field(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-    kms_key_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+class EvidenceSpec(EvidenceSettings, _Strict):
+    """The evidence ledger (components/evidence_ledger.py): `EvidenceSettings` (components/args/
+    evidence_ledger.py: Object Lock retention_mode and retention_days, existing) and the observer."""
 
-
-class EvidenceSpec(_Strict):
-    """The evidence ledger (components/evidence_ledger.py): Object Lock retention and the observer."""
-
-    retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"  # COMPLIANCE: nobody can shorten it
-    retention_days: int = Field(365, ge=1, le=36500)
     observer: bool = True  # the CronJob that records what the cluster runs
-    existing: ExistingEvidence | None = None
 
 
 TEAM_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$")
