@@ -30,7 +30,7 @@ from mlplatform.components.gpu_node_pool import (
     GpuNodePoolArgs,
 )
 from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore, MetadataStoreArgs
+from mlplatform.components.metadata_store import MetadataStore, MetadataStoreArgs
 from mlplatform.components.monitoring import ARC_NAMESPACE, Monitoring, MonitoringArgs
 from mlplatform.components.network import Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
@@ -164,7 +164,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             multi_az=d.multi_az,
             backup_retention_days=d.backup_retention_days,
             performance_insights=d.performance_insights,
-            existing=ExistingDatabase(**d.existing.model_dump()) if d.existing else None,
+            existing=d.existing,
             model_repositories=models,
             replicas=m.replicas,
             ingress=m.ingress,

@@ -17,12 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from mlplatform.components import evidence_ledger, monitoring
+from mlplatform.components import evidence_ledger, metadata_store, monitoring
 from mlplatform.components.args.evidence_ledger import EvidenceLedgerArgs
 from mlplatform.components.gpu_node_pool import component as gpu_node_pool
 from mlplatform.components._common import ValidationError
 from mlplatform.components.args import Section
 from mlplatform.components.args.gpu_node_pool import GpuNodePoolArgs, GpuPool
+from mlplatform.components.args.metadata_store import MetadataStoreArgs, MlflowSettings
 from mlplatform.components.args.monitoring import MonitoringArgs
 from mlplatform.components.args.network import NetworkArgs
 from mlplatform.stacks.config.spec import StackSpec, apply_set, profile_defaults, validate
@@ -65,6 +66,7 @@ def _bounded_fields(model: type[BaseModel], path: str) -> list[tuple[str, type[B
 
 
 # -- the component side of each section the spec builds from a component's Args ---------------------
+DB_WIRING = dict(vpc_id="vpc-1", private_subnet_ids=["subnet-a", "subnet-b"], client_security_group_id="sg-1")
 WIRING = dict(cluster_name="ml", oidc_provider_arn="arn", oidc_issuer_url="https://oidc", subnet_ids=["s-1", "s-2"])
 
 
@@ -89,6 +91,16 @@ def _evidence(field: str, value: Any, base: dict[str, Any]) -> None:
     evidence_ledger._validate("ml", EvidenceLedgerArgs(**{**settings, field: value}))
 
 
+def _database(field: str, value: Any, base: dict[str, Any]) -> None:
+    args = MetadataStoreArgs(registry=None, **{**base["database"], field: value})
+    metadata_store._validate_database(args.model_copy(update=DB_WIRING))
+
+
+def _mlflow(field: str, value: Any, base: dict[str, Any]) -> None:
+    settings = {k: base["mlflow"][k] for k in MlflowSettings.model_fields if k in base["mlflow"]}
+    MetadataStoreArgs(registry=None, **{**settings, field: value})  # the rest of _validate needs a registry
+
+
 def _monitoring(field: str, value: Any, base: dict[str, Any]) -> None:
     monitoring._validate("ml", MonitoringArgs(**{**base["monitoring"], field: value}))
 
@@ -105,6 +117,8 @@ SECTIONS = {
     "monitoring": ComponentSide("monitoring", _monitoring),
     "network": ComponentSide("network", _network),
     "evidence": ComponentSide("evidence", _evidence),
+    "database": ComponentSide("database", _database),
+    "mlflow": ComponentSide("mlflow", _mlflow),
 }
 
 # Bounded spec fields whose section is not (yet) built from a component's Args: their bounds are the
@@ -116,9 +130,6 @@ NOT_YET_FROM_ARGS = {
     "cluster.system_nodes.disk_gib": "components/cluster.py _validate",
     "registry.keep_tagged_images": "components/artifact_registry.py _validate",
     "registry.noncurrent_version_days": "components/artifact_registry.py _validate",
-    "database.backup_retention_days": "components/metadata_store.py _validate_database",
-    "database.allocated_storage_gib": "components/metadata_store.py _validate_database",
-    "mlflow.replicas": "components/metadata_store.py _validate",
     "runners.cpu.min": "components/ci_runners.py validate_scale_set",
     "runners.cpu.max": "components/ci_runners.py validate_scale_set",
     "runners.gpu.min": "components/ci_runners.py validate_scale_set",
@@ -154,7 +165,8 @@ def test_every_bounded_field_is_declared_once_by_a_component_args_model():
         "gpu.pools.0.min", "gpu.pools.0.max", "gpu.pools.0.gpu_limit", "gpu.pools.0.disk_gib",
         "gpu.idle_minutes", "gpu.cpu_batch_vcpu_limit", "monitoring.retention_days", "monitoring.storage_gib",
         "monitoring.prometheus_replicas", "monitoring.prometheus_memory_mib", "network.az_count",
-        "evidence.retention_days",
+        "evidence.retention_days", "database.backup_retention_days", "database.allocated_storage_gib",
+        "mlflow.replicas",
     }
 
 

@@ -25,6 +25,7 @@ from mlplatform.components.args import explain
 from mlplatform.components.args.evidence_ledger import EvidenceSettings
 from mlplatform.components.args.gpu_node_pool import GpuPool as GpuPool  # the spec's pools ARE these
 from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool, gpu_limit_of
+from mlplatform.components.args.metadata_store import DatabaseSettings, MlflowSettings
 from mlplatform.components.args.monitoring import MonitoringSettings
 from mlplatform.components.args.network import NetworkSettings
 
@@ -123,23 +124,14 @@ class RegistrySpec(_Strict):
     existing: ExistingRegistry | None = None
 
 
-class ExistingDatabase(_Strict):
-    endpoint: str
-    secret_arn: str
+class DatabaseSpec(DatabaseSettings, _Strict):
+    """`DatabaseSettings` (components/args/metadata_store.py: instance_class, allocated_storage_gib,
+    multi_az, backup_retention_days, performance_insights, existing; their bounds and defaults)."""
 
 
-class DatabaseSpec(_Strict):
-    instance_class: str = Field("db.t4g.micro", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
-    multi_az: bool = False
-    backup_retention_days: int = Field(7, ge=1, le=35)
-    allocated_storage_gib: int = Field(20, ge=20, le=65536)
-    performance_insights: bool = False
-    existing: ExistingDatabase | None = None
+class MlflowSpec(MlflowSettings, _Strict):
+    """`MlflowSettings` (components/args/metadata_store.py: replicas, ingress) plus the stack's own."""
 
-
-class MlflowSpec(_Strict):
-    replicas: int = Field(1, ge=1, le=10)
-    ingress: bool = False
     # DNS name of MLflow's internal ALB (you point it at the ALB); without it the URL is the ALB's own name.
     host: str | None = Field(None, pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
     # Your own values for the mlflow chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
