@@ -25,11 +25,16 @@ from mlplatform.components.args import Section
 from mlplatform.components.args.gpu_node_pool import GpuNodePoolArgs, GpuPool
 from mlplatform.components.args.metadata_store import MetadataStoreArgs, MlflowSettings
 from mlplatform.components.args.monitoring import MonitoringArgs
+from mlplatform.components.args.team_space import TeamSpaceArgs
 from mlplatform.components.args.network import NetworkArgs
 from mlplatform.stacks.config.spec import StackSpec, apply_set, profile_defaults, validate
 from mlplatform.stacks.errors import SpecError
 
-PROFILE = profile_defaults("pragmatic")
+_P = profile_defaults("pragmatic")
+# A team, for its quotas' bounds; GPU oversubscription on, because whether the teams' GPU quotas fit the
+# stack's pools is the stack's check (spec._check_teams, tested with `team add`), which a TeamSpace used
+# on its own cannot make: it knows no pools.
+PROFILE = {**_P, "gpu": {**_P["gpu"], "oversubscribe_gpus": True}, "teams": [{"name": "vision"}]}
 # The same profile with an on-demand GPU pool: there each pool bound is the binding one (a spot-first
 # managed pool also needs room for two groups, which refuses max 1 on both sides alike).
 ON_DEMAND = {**PROFILE, "gpu": {**PROFILE["gpu"], "pools": [{**PROFILE["gpu"]["pools"][0], "capacity": "on-demand"}]}}
@@ -101,6 +106,10 @@ def _mlflow(field: str, value: Any, base: dict[str, Any]) -> None:
     MetadataStoreArgs(registry=None, **{**settings, field: value})  # the rest of _validate needs a registry
 
 
+def _team(field: str, value: Any, base: dict[str, Any]) -> None:
+    TeamSpaceArgs(team="vision", registry=None, ecr_repository_prefix="mlplatform/dev", **{field: value})
+
+
 def _monitoring(field: str, value: Any, base: dict[str, Any]) -> None:
     monitoring._validate("ml", MonitoringArgs(**{**base["monitoring"], field: value}))
 
@@ -119,6 +128,7 @@ SECTIONS = {
     "evidence": ComponentSide("evidence", _evidence),
     "database": ComponentSide("database", _database),
     "mlflow": ComponentSide("mlflow", _mlflow),
+    "teams.0": ComponentSide("teams.0", _team),
 }
 
 # Bounded spec fields whose section is not (yet) built from a component's Args: their bounds are the
@@ -136,11 +146,6 @@ NOT_YET_FROM_ARGS = {
     "runners.gpu.max": "components/ci_runners.py validate_scale_set",
     "review.due_days": "spec only (no component: the review workflow reads it)",
     "team_size": "spec only (picks the profile)",
-    "teams.0.gpu_quota": "components/team_space.py _validate",
-    "teams.0.cpu_quota": "components/team_space.py _validate",
-    "teams.0.memory_quota_gib": "components/team_space.py _validate",
-    "teams.0.pvc_quota": "components/team_space.py _validate",
-    "teams.0.storage_quota_gib": "components/team_space.py _validate",
     "teams.0.runners.cpu.min": "components/ci_runners.py validate_scale_set",
     "teams.0.runners.cpu.max": "components/ci_runners.py validate_scale_set",
     "teams.0.runners.gpu.min": "components/ci_runners.py validate_scale_set",
@@ -166,7 +171,7 @@ def test_every_bounded_field_is_declared_once_by_a_component_args_model():
         "gpu.idle_minutes", "gpu.cpu_batch_vcpu_limit", "monitoring.retention_days", "monitoring.storage_gib",
         "monitoring.prometheus_replicas", "monitoring.prometheus_memory_mib", "network.az_count",
         "evidence.retention_days", "database.backup_retention_days", "database.allocated_storage_gib",
-        "mlflow.replicas",
+        "mlflow.replicas", "teams.0.gpu_quota", "teams.0.cpu_quota",
     }
 
 

@@ -15,9 +15,9 @@ Errors: building an Args (or a sub-model) with a bad value raises `ValidationErr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticError
 from pydantic._internal._model_construction import ModelMetaclass
 from pydantic_core import ErrorDetails
@@ -113,6 +113,17 @@ class Section(BaseModel, metaclass=_Built):
     # Fields that may also be given by position, in this order (the dataclasses these models replaced
     # were built that way: `GpuPool("gpu", ["g6.xlarge"])`).
     positional: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, v: Any, info: ValidationInfo) -> Any:
+        """`true` is not 1: pydantic's lax mode would take it for a count (a quota of True cores)."""
+        if isinstance(v, bool) and info.field_name is not None:
+            ann = cls.model_fields[info.field_name].annotation
+            kinds = get_args(ann) or (ann,)
+            if bool not in kinds and any(k in (int, float) for k in kinds):
+                raise ValidationError("", f"{v!r} is not a number", "give a whole number, like 2")
+        return v
 
 
 class Args(Section):

@@ -28,6 +28,7 @@ from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool, gp
 from mlplatform.components.args.metadata_store import DatabaseSettings, MlflowSettings
 from mlplatform.components.args.monitoring import MonitoringSettings
 from mlplatform.components.args.network import NetworkSettings
+from mlplatform.components.args.team_space import TeamQuotas
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
@@ -229,15 +230,11 @@ class TeamRunners(_Strict):
     gpu: MinMax | None = None
 
 
-class TeamSpec(_Strict):
-    """One team's space on the cluster (components/team_space.py)."""
+class TeamSpec(TeamQuotas, _Strict):
+    """One team's space on the cluster (components/team_space.py): `TeamQuotas` (components/args/
+    team_space.py: gpu_quota, cpu_quota, memory_quota_gib, pvc_quota, storage_quota_gib) and these."""
 
     name: str  # a DNS-1123 label of at most 30 characters (checked in _check_teams, with the fix)
-    gpu_quota: int = Field(0, ge=0)  # requests.nvidia.com/gpu
-    cpu_quota: int = Field(8, ge=0)  # requests.cpu (cores)
-    memory_quota_gib: int = Field(32, ge=0)  # requests.memory
-    pvc_quota: int = Field(10, ge=0)  # PersistentVolumeClaims
-    storage_quota_gib: int = Field(500, ge=0)  # requests.storage of all PVCs
     principals: list[str] = []  # IAM role/user ARNs mapped to the team's group (EKS access entries)
     runners: TeamRunners | None = None
 
