@@ -141,7 +141,7 @@ class TeamRunners:
             Secret are reused (the team's sets run in `ci.namespace`).
         github_config_url (str, required): where the team's runners register (https://github.com/<org>
             or /<org>/<repo>).
-        cpu (RunnerScale | None, default RunnerScale(0, 2)): the CPU set, `runs-on: <team>`; None: none.
+        cpu (RunnerScale | None, default RunnerScale(min_runners=0, max_runners=2)): the CPU set, `runs-on: <team>`; None: none.
         gpu (RunnerScale | None, default None): the GPU set (one GPU per runner), `runs-on: <team>-gpu`.
         gpu_node_selector (dict[str, str], default {"mlplatform.io/gpu": "true"}): GPU runners' node labels.
         cpu_node_selector (dict[str, str], default {}): CPU runners' node labels ({}: any untainted node).
@@ -150,7 +150,7 @@ class TeamRunners:
 
     ci: CiRunners
     github_config_url: str
-    cpu: RunnerScale | None = field(default_factory=lambda: RunnerScale(0, 2))
+    cpu: RunnerScale | None = field(default_factory=lambda: RunnerScale(min_runners=0, max_runners=2))
     gpu: RunnerScale | None = None
     gpu_node_selector: dict[str, str] = field(default_factory=lambda: {GPU_LABEL: "true"})
     cpu_node_selector: dict[str, str] = field(default_factory=dict)

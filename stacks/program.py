@@ -18,7 +18,6 @@ from mlplatform.components.ci_runners import (
     CiRunners,
     CiRunnersArgs,
     ExistingController,
-    RunnerScale,
     github_app_from_config,
 )
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
@@ -374,8 +373,8 @@ def _runners(
             registry=registry,
             cluster=cluster,
             github_app=credentials,
-            cpu=RunnerScale(r.cpu.min, r.cpu.max),
-            gpu=RunnerScale(r.gpu.min, r.gpu.max) if gpu is not None else None,
+            cpu=r.cpu,
+            gpu=r.gpu if gpu is not None else None,
             gpu_node_selector=gpu_selector,
             cpu_node_selector=cpu_selector,
             cpu_tolerations=cpu_tolerations,
@@ -404,12 +403,11 @@ def _teams(
     def runners(t: Any) -> TeamRunners | None:
         if t.runners is None or ci is None:  # spec validation refuses team runners without CI runners
             return None
-        scale = lambda mm: RunnerScale(mm.min, mm.max) if mm is not None else None  # noqa: E731
         return TeamRunners(
             ci=ci,
             github_config_url=spec.runners.github_config_url or UNSET_GITHUB_URL,
-            cpu=scale(t.runners.cpu),
-            gpu=scale(t.runners.gpu),
+            cpu=t.runners.cpu,
+            gpu=t.runners.gpu,
             gpu_node_selector=gpu_selector,
             cpu_node_selector=cpu_selector,
             cpu_tolerations=cpu_tolerations,

@@ -15,9 +15,10 @@ import annotated_types as at
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel
 
 from mlplatform.components import evidence_ledger, metadata_store, monitoring
+from mlplatform.components.args.ci_runners import RunnerScale
 from mlplatform.components.args.evidence_ledger import EvidenceLedgerArgs
 from mlplatform.components.gpu_node_pool import component as gpu_node_pool
 from mlplatform.components._common import ValidationError
@@ -54,7 +55,9 @@ def _bounded_fields(model: type[BaseModel], path: str) -> list[tuple[str, type[B
     """(spec key path, the model that declares the field, field name) of every bounded field below `model`."""
     found = []
     for name, info in model.model_fields.items():
-        here = f"{path}.{name}" if path else name
+        alias = info.validation_alias.choices[0] if isinstance(info.validation_alias, AliasChoices) else None
+        key = alias if isinstance(alias, str) else name  # what a stack's config writes (`min` of a RunnerScale)
+        here = f"{path}.{key}" if path else key
         if _bounds(model, name):
             owner = next(c for c in model.__mro__ if name in getattr(c, "__annotations__", {}))
             found.append((here, owner, name))
@@ -110,6 +113,17 @@ def _team(field: str, value: Any, base: dict[str, Any]) -> None:
     TeamSpaceArgs(team="vision", registry=None, ecr_repository_prefix="mlplatform/dev", **{field: value})
 
 
+def _runner_scale(where: str) -> Callable[[str, Any, dict[str, Any]], None]:
+    def build(field: str, value: Any, base: dict[str, Any]) -> None:
+        node: Any = base
+        for part in where.split("."):
+            node = node[int(part)] if isinstance(node, list) else (node or {}).get(part)
+        key = {"min_runners": "min", "max_runners": "max"}[field]
+        RunnerScale(**{**(node or {}), key: value})  # CiRunners / TeamSpace take it as built
+
+    return build
+
+
 def _monitoring(field: str, value: Any, base: dict[str, Any]) -> None:
     monitoring._validate("ml", MonitoringArgs(**{**base["monitoring"], field: value}))
 
@@ -129,6 +143,8 @@ SECTIONS = {
     "database": ComponentSide("database", _database),
     "mlflow": ComponentSide("mlflow", _mlflow),
     "teams.0": ComponentSide("teams.0", _team),
+    **{w: ComponentSide(w, _runner_scale(w)) for w in ("runners.cpu", "runners.gpu", "teams.0.runners.cpu",
+                                                         "teams.0.runners.gpu")},
 }
 
 # Bounded spec fields whose section is not (yet) built from a component's Args: their bounds are the
@@ -140,16 +156,8 @@ NOT_YET_FROM_ARGS = {
     "cluster.system_nodes.disk_gib": "components/cluster.py _validate",
     "registry.keep_tagged_images": "components/artifact_registry.py _validate",
     "registry.noncurrent_version_days": "components/artifact_registry.py _validate",
-    "runners.cpu.min": "components/ci_runners.py validate_scale_set",
-    "runners.cpu.max": "components/ci_runners.py validate_scale_set",
-    "runners.gpu.min": "components/ci_runners.py validate_scale_set",
-    "runners.gpu.max": "components/ci_runners.py validate_scale_set",
     "review.due_days": "spec only (no component: the review workflow reads it)",
     "team_size": "spec only (picks the profile)",
-    "teams.0.runners.cpu.min": "components/ci_runners.py validate_scale_set",
-    "teams.0.runners.cpu.max": "components/ci_runners.py validate_scale_set",
-    "teams.0.runners.gpu.min": "components/ci_runners.py validate_scale_set",
-    "teams.0.runners.gpu.max": "components/ci_runners.py validate_scale_set",
 }
 
 FIELDS = _bounded_fields(StackSpec, "")
@@ -172,6 +180,7 @@ def test_every_bounded_field_is_declared_once_by_a_component_args_model():
         "monitoring.prometheus_replicas", "monitoring.prometheus_memory_mib", "network.az_count",
         "evidence.retention_days", "database.backup_retention_days", "database.allocated_storage_gib",
         "mlflow.replicas", "teams.0.gpu_quota", "teams.0.cpu_quota",
+        "runners.cpu.max", "teams.0.runners.gpu.min",
     }
 
 

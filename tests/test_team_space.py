@@ -421,8 +421,8 @@ def test_cpu_only_team_runners():
 def test_team_runners_are_validated_before_anything_is_made():
     with pytest.raises(ValidationError, match=r"^runners: asks for neither a CPU nor a GPU scale set"):
         plan_of(runner_program(cpu=None, gpu=None))
-    with pytest.raises(ValidationError, match=r"^runners.cpu.max_runners: 0 lets the scale set start no runner"):
-        plan_of(runner_program(cpu=RunnerScale(0, 0)))
+    with pytest.raises(ValidationError, match=r"^max_runners: input should be greater than or equal to 1"):
+        plan_of(runner_program(cpu=RunnerScale(0, 0)))  # RunnerScale refuses it as it is built
 
 
 def test_stack_team_runners_need_the_stack_runners_and_gpu_nodes():

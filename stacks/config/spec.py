@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlplatform.components.args import ValidationError as ComponentError
 from mlplatform.components.args import explain
+from mlplatform.components.args.ci_runners import RunnerScale
 from mlplatform.components.args.evidence_ledger import EvidenceSettings
 from mlplatform.components.args.gpu_node_pool import GpuPool as GpuPool  # the spec's pools ARE these
 from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool, gpu_limit_of
@@ -158,16 +159,6 @@ class MonitoringSpec(MonitoringSettings, _Strict):
     dcgm_exporter_helm_values: dict[str, Any] = {}
 
 
-class MinMax(_Strict):
-    min: int = Field(0, ge=0)
-    max: int = Field(1, ge=0)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> MinMax:
-        _min_max(self.min, self.max, "runner scale set")
-        return self
-
-
 class ExistingRunnerController(_Strict):
     namespace: str  # an Actions Runner Controller that already runs: its namespace
     service_account: str  # and its service account (the scale sets are bound to it)
@@ -176,8 +167,9 @@ class ExistingRunnerController(_Strict):
 class RunnersSpec(_Strict):
     enabled: bool = True
     github_config_url: str | None = None  # https://github.com/<org> or /<org>/<repo>
-    cpu: MinMax = MinMax(min=0, max=4)
-    gpu: MinMax = MinMax(min=0, max=1)  # GPU runners exist only when the stack has GPU nodes
+    # Each a RunnerScale (components/args/ci_runners.py): min >= 0, max >= 1, min <= max.
+    cpu: RunnerScale = RunnerScale(min_runners=0, max_runners=4)
+    gpu: RunnerScale = RunnerScale(min_runners=0, max_runners=1)  # GPU runners exist only when the stack has GPU nodes
     existing_controller: ExistingRunnerController | None = None  # adopt it instead of installing one
     # Your own values for the gha-runner-scale-set (the stack's CPU and GPU scale sets) chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     helm_values: dict[str, Any] = {}
@@ -226,8 +218,8 @@ class TeamRunners(_Strict):
     """A team's own runner scale sets on the stack's runner controller: `runs-on: <team>` (CPU) and
     `runs-on: <team>-gpu`; None: no set of that kind."""
 
-    cpu: MinMax | None = None
-    gpu: MinMax | None = None
+    cpu: RunnerScale | None = None
+    gpu: RunnerScale | None = None
 
 
 class TeamSpec(TeamQuotas, _Strict):
