@@ -82,7 +82,9 @@ def test_zones_are_the_first_available_or_the_adopted_subnets(aws):
     adopted = load_spec(region="eu-west-1", overrides={"network": {"existing": {
         "vpc_id": vpc, "private_subnet_ids": subnets}}})
     assert stack_zones(ec2, adopted)[0] == ["eu-west-1b", "eu-west-1c"]
-    gone = unchecked("eu-west-1", network={"existing": {"vpc_id": vpc, "private_subnet_ids": ["subnet-0123456789abcdef0"]}})
+    # Two well-formed ids (an adopted VPC needs 2 private subnets, ExistingVpc's own rule) that AWS does not have.
+    gone = unchecked("eu-west-1", network={"existing": {"vpc_id": vpc, "private_subnet_ids": [
+        "subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]}})
     zones, f = stack_zones(ec2, gone)
     assert zones == [] and f.status == "blocker" and "network.existing.private_subnet_ids" in f.fix
 
