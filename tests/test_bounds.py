@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import AliasChoices, BaseModel
 
-from mlplatform.components import evidence_ledger, metadata_store, monitoring
+from mlplatform.components import cluster, evidence_ledger, metadata_store, monitoring
 from mlplatform.components.args.ci_runners import RunnerScale
 from mlplatform.components.args.evidence_ledger import EvidenceLedgerArgs
 from mlplatform.components.gpu_node_pool import component as gpu_node_pool
@@ -38,7 +38,12 @@ _P = profile_defaults("pragmatic")
 PROFILE = {**_P, "gpu": {**_P["gpu"], "oversubscribe_gpus": True}, "teams": [{"name": "vision"}]}
 # The same profile with an on-demand GPU pool: there each pool bound is the binding one (a spot-first
 # managed pool also needs room for two groups, which refuses max 1 on both sides alike).
-ON_DEMAND = {**PROFILE, "gpu": {**PROFILE["gpu"], "pools": [{**PROFILE["gpu"]["pools"][0], "capacity": "on-demand"}]}}
+# Likewise one system node (min = count = 1), so count's, min's and max's lower bounds are each reachable.
+ON_DEMAND = {
+    **PROFILE,
+    "gpu": {**PROFILE["gpu"], "pools": [{**PROFILE["gpu"]["pools"][0], "capacity": "on-demand"}]},
+    "cluster": {**PROFILE["cluster"], "system_nodes": {**PROFILE["cluster"]["system_nodes"], "count": 1, "min": 1}},
+}
 
 
 def _bounds(model: type[BaseModel], name: str) -> list[int]:
@@ -124,6 +129,16 @@ def _runner_scale(where: str) -> Callable[[str, Any, dict[str, Any]], None]:
     return build
 
 
+def _system_nodes(field: str, value: Any, base: dict[str, Any]) -> None:
+    n = {**base["cluster"]["system_nodes"], field: value}
+    args = cluster.ClusterArgs(
+        vpc_id="vpc-1", private_subnet_ids=["subnet-a", "subnet-b"], system_node_instance_type=n["instance_type"],
+        system_node_count=n["count"], system_node_min=n["min"], system_node_max=n["max"],
+        system_node_disk_gib=n["disk_gib"], system_node_scaled_by=n["scaled_by"],
+    )
+    cluster._validate("ml", args)
+
+
 def _monitoring(field: str, value: Any, base: dict[str, Any]) -> None:
     monitoring._validate("ml", MonitoringArgs(**{**base["monitoring"], field: value}))
 
@@ -143,6 +158,7 @@ SECTIONS = {
     "database": ComponentSide("database", _database),
     "mlflow": ComponentSide("mlflow", _mlflow),
     "teams.0": ComponentSide("teams.0", _team),
+    "cluster.system_nodes": ComponentSide("cluster.system_nodes", _system_nodes),
     **{w: ComponentSide(w, _runner_scale(w)) for w in ("runners.cpu", "runners.gpu", "teams.0.runners.cpu",
                                                          "teams.0.runners.gpu")},
 }
@@ -150,10 +166,6 @@ SECTIONS = {
 # Bounded spec fields whose section is not (yet) built from a component's Args: their bounds are the
 # spec's alone, or still written twice (each listed with where the other copy is).
 NOT_YET_FROM_ARGS = {
-    "cluster.system_nodes.count": "components/cluster.py _validate",
-    "cluster.system_nodes.min": "components/cluster.py _validate",
-    "cluster.system_nodes.max": "components/cluster.py _validate",
-    "cluster.system_nodes.disk_gib": "components/cluster.py _validate",
     "registry.keep_tagged_images": "components/artifact_registry.py _validate",
     "registry.noncurrent_version_days": "components/artifact_registry.py _validate",
     "review.due_days": "spec only (no component: the review workflow reads it)",
@@ -180,7 +192,7 @@ def test_every_bounded_field_is_declared_once_by_a_component_args_model():
         "monitoring.prometheus_replicas", "monitoring.prometheus_memory_mib", "network.az_count",
         "evidence.retention_days", "database.backup_retention_days", "database.allocated_storage_gib",
         "mlflow.replicas", "teams.0.gpu_quota", "teams.0.cpu_quota",
-        "runners.cpu.max", "teams.0.runners.gpu.min",
+        "runners.cpu.max", "teams.0.runners.gpu.min", "cluster.system_nodes.min",
     }
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlplatform.components.args import ValidationError as ComponentError
 from mlplatform.components.args import explain
 from mlplatform.components.args.ci_runners import RunnerScale
+from mlplatform.components.args.cluster import SystemNodes
 from mlplatform.components.args.evidence_ledger import EvidenceSettings
 from mlplatform.components.args.gpu_node_pool import GpuPool as GpuPool  # the spec's pools ARE these
 from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool, gpu_limit_of
@@ -43,34 +44,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=False, validate_default=True)
 
 
-def _min_max(lo: int, hi: int, where: str) -> None:
-    if lo > hi:
-        raise ValueError(f"min ({lo}) is greater than max ({hi}) in {where}")
-
-
 # -- sections ------------------------------------------------------------------------------------
 class NetworkSpec(NetworkSettings, _Strict):
     """`NetworkSettings` (components/args/network.py: az_count, cidr_block, nat_gateways, flow_logs,
     vpc_endpoints, existing; their bounds and defaults). The region's zone count is checked in validate()."""
-
-
-class SystemNodes(_Strict):
-    instance_type: str = "t3.large"
-    count: int = Field(2, ge=1)
-    min: int = Field(2, ge=1)
-    max: int = Field(3, ge=1)
-    disk_gib: int = Field(50, ge=20, le=16384)
-    # Who owns the system group's desired size: "stack" (`up` sets it to count; cluster-autoscaler
-    # cannot see the group) or "cluster-autoscaler" (gpu.mechanism managed only: the autoscaler scales
-    # it between min and max and `up` ignores its desired size).
-    scaled_by: Literal["stack", "cluster-autoscaler"] = "stack"
-
-    @model_validator(mode="after")
-    def _bounds(self) -> SystemNodes:
-        _min_max(self.min, self.max, "system_nodes")
-        if not self.min <= self.count <= self.max:
-            raise ValueError(f"count ({self.count}) must be between min ({self.min}) and max ({self.max})")
-        return self
 
 
 class ExistingCluster(_Strict):
