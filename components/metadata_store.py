@@ -28,7 +28,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from . import versions
-from ._common import SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, kms_key, namespace, tags
+from ._common import ValidationError, child, helm_release, kms_key, namespace, tags
 from .args.metadata_store import DB_IDENT, HOST
 from .args.metadata_store import POSTGRES_FAMILIES as POSTGRES_FAMILIES
 from .args.metadata_store import POSTGRES_PORT as POSTGRES_PORT
@@ -38,6 +38,7 @@ from .args.metadata_store import MetadataStoreArgs as MetadataStoreArgs
 from .args.metadata_store import MlflowSettings as MlflowSettings
 from .artifact_registry import ArtifactRegistry
 from .cluster_ref import resolve_cluster
+from .conventions import DNS_LABEL, MLFLOW_CHART, SYSTEM_NODE_SELECTOR
 from .helm_values import check_user_values, with_user_values
 from .irsa import irsa_role
 
@@ -52,7 +53,6 @@ MLFLOW_RESOURCES = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"me
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 _NAME = re.compile(r"^[a-z](-?[a-z0-9])*$")  # RDS identifiers: lowercase, no '--', no trailing '-'
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Host headers MLflow's DNS-rebinding guard lets through besides the Service names: loopback and the
 # private ranges (kubelet probes and `kubectl port-forward` use the pod IP or localhost).
 _PRIVATE_HOSTS = [
@@ -117,7 +117,7 @@ def _validate(name: str, args: MetadataStoreArgs) -> None:
             f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
             "pass the ArtifactRegistry whose bucket keeps the MLflow artifacts",
         )
-    check_user_values("mlflow", args.helm_values)
+    check_user_values(MLFLOW_CHART, args.helm_values)
     for fname in ("oidc_provider_arn", "oidc_issuer_url"):
         if getattr(args, fname) is None:
             raise ValidationError(
@@ -128,7 +128,7 @@ def _validate(name: str, args: MetadataStoreArgs) -> None:
     if args.existing is None:
         _validate_database(args)
     args.registry.check_repositories("model_repositories", args.model_repositories)
-    if not isinstance(args.namespace, str) or not _DNS_LABEL.match(args.namespace):
+    if not isinstance(args.namespace, str) or not DNS_LABEL.match(args.namespace):
         raise ValidationError(
             "namespace",
             f"{args.namespace!r} is not a Kubernetes namespace name",
@@ -258,9 +258,9 @@ class MetadataStore(pulumi.ComponentResource):
         helm_release(
             self,
             f"{name}-mlflow",
-            "mlflow",
+            MLFLOW_CHART,
             args.namespace,
-            with_user_values("mlflow", values, args.helm_values),
+            with_user_values(MLFLOW_CHART, values, args.helm_values),
             args.k8s_provider,
             create_namespace=False,
             depends_on=[ns, secret, *irsa.policies, *([args.ingress_controller] if args.ingress_controller else [])],

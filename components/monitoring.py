@@ -27,16 +27,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from ._common import (
-    GPU_NODE_AFFINITY,
-    GPU_TOLERATION,
-    PART_OF,
-    SYSTEM_NODE_SELECTOR,
-    ValidationError,
-    child,
-    helm_release,
-    namespace,
-)
+from ._common import ValidationError, child, helm_release, namespace
 from .args.monitoring import ARC_NAMESPACE as ARC_NAMESPACE
 from .args.monitoring import DASHBOARD_LABEL as DASHBOARD_LABEL
 from .args.monitoring import DASHBOARD_LABEL_VALUE as DASHBOARD_LABEL_VALUE
@@ -44,11 +35,19 @@ from .args.monitoring import ExistingMonitoring as ExistingMonitoring
 from .args.monitoring import MonitoringArgs as MonitoringArgs
 from .args.monitoring import MonitoringSettings as MonitoringSettings
 from .cluster_ref import resolve_cluster
-from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT, all_dashboards
+from .conventions import (
+    DCGM_CHART,
+    DNS_LABEL,
+    GPU_NODE_AFFINITY,
+    GPU_TOLERATION,
+    MODEL_METRICS_POD_LABEL,
+    PART_OF,
+    PROMETHEUS_CHART,
+    SYSTEM_NODE_SELECTOR,
+)
+from .dashboards import MODEL_METRICS_PORT, all_dashboards
 from .helm_values import check_user_values, with_user_values
 
-PROMETHEUS_CHART = "kube-prometheus-stack"
-DCGM_CHART = "dcgm-exporter"
 # kube-prometheus-stack's Prometheus selects ServiceMonitors, PodMonitors and PrometheusRules that carry
 # `release: <helm release name>` (prometheusSpec.*SelectorNilUsesHelmValues: true).
 RELEASE_LABEL = "release"
@@ -94,14 +93,13 @@ DCGM_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 # Longest component name: f"{name}-dcgm-exporter" must fit Helm's 53-character release names.
 MAX_NAME_LENGTH = 39
 
 
 def _check_dns_label(field: str, value: Any) -> None:
-    if not isinstance(value, str) or not _DNS_LABEL.match(value):
+    if not isinstance(value, str) or not DNS_LABEL.match(value):
         raise ValidationError(
             field,
             f"{value!r} is not a Kubernetes namespace name",
@@ -110,7 +108,7 @@ def _check_dns_label(field: str, value: Any) -> None:
 
 
 def _validate(name: str, args: MonitoringArgs) -> None:
-    if not _DNS_LABEL.match(name) or len(name) > MAX_NAME_LENGTH:
+    if not DNS_LABEL.match(name) or len(name) > MAX_NAME_LENGTH:
         raise ValidationError(
             "name",
             f"{name!r} cannot prefix Helm release names",

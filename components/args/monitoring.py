@@ -8,13 +8,13 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from ..conventions import DNS_LABEL
 from . import Args, Section, ValidationError
 
 # The Grafana sidecar loads ConfigMaps with this label (kube-prometheus-stack values
 # grafana.sidecar.dashboards.label / labelValue, set explicitly so they cannot drift).
 DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE = "grafana_dashboard", "1"
 ARC_NAMESPACE = "arc-systems"
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
