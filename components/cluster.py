@@ -30,7 +30,6 @@ ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy")
 ADDON_CONFIG = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
 ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 SUPPORT_TYPES = ("STANDARD", "EXTENDED")
-SYSTEM_SCALERS = ("stack", "cluster-autoscaler")
 # Role names get Pulumi's 8-character suffix; IAM allows 64, node group names 63.
 MAX_NAME_LENGTH = 40
 
