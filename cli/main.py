@@ -1106,6 +1106,9 @@ def _progress(message: str) -> Any:
 from mlplatform.cli.evidence import evidence as _evidence  # noqa: E402 - evidence record|log|at|verify
 
 cli.add_command(_evidence)
+from mlplatform.cli.commands.alerts import alerts as _alerts  # noqa: E402 - alerts test
+
+cli.add_command(_alerts)
 
 
 def main() -> None:

@@ -598,13 +598,16 @@ def training_dashboard() -> dict[str, Any]:
 def mlflow_dashboard(namespace: str = "mlflow") -> dict[str, Any]:
     ns = f'namespace="{namespace}"'
     pods = f'{ns}, pod=~".*mlflow.*"'
-    flask = f"flask_http_request_total{{{ns}}}"
+    # MLflow's exporter (mlflow/server/prometheus_exporter.py: prometheus-flask-exporter with
+    # defaults_prefix="mlflow") names its request metrics mlflow_http_request_*.
+    flask = f"mlflow_http_request_total{{{ns}}}"
     return (
         Board(
             "mlplatform-mlflow",
             "MLflow server",
             f"Health of the MLflow tracking server in namespace {namespace}. Request panels need MLflow's "
-            "Prometheus metrics (`mlflow server --expose-prometheus`, scraped through the chart's ServiceMonitor).",
+            "Prometheus metrics (`mlflow_http_request_*`: the chart's serviceMonitor.enabled passes "
+            "`--expose-prometheus` and creates the ServiceMonitor the stack's Prometheus scrapes).",
         )
         .row("Availability")
         .add(
@@ -653,7 +656,7 @@ def mlflow_dashboard(namespace: str = "mlflow") -> dict[str, Any]:
                 *[
                     q(
                         f"histogram_quantile({p}, sum by (le) "
-                        f"(rate(flask_http_request_duration_seconds_bucket{{{ns}}}[$__rate_interval])))",
+                        f"(rate(mlflow_http_request_duration_seconds_bucket{{{ns}}}[$__rate_interval])))",
                         f"p{int(p * 100)}",
                     )
                     for p in (0.5, 0.95, 0.99)
@@ -668,7 +671,7 @@ def mlflow_dashboard(namespace: str = "mlflow") -> dict[str, Any]:
                 "Server errors (5xx share)",
                 "percentunit",
                 q(
-                    f'sum(rate(flask_http_request_total{{{ns}, status=~"5.."}}[$__rate_interval])) '
+                    f'sum(rate(mlflow_http_request_total{{{ns}, status=~"5.."}}[$__rate_interval])) '
                     f"/ sum(rate({flask}[$__rate_interval]))",
                     "5xx",
                 ),

@@ -38,6 +38,7 @@ from .irsa import irsa_role
 
 POSTGRES_PORT = 5432
 MLFLOW_PREFIX = "mlflow"  # S3 prefix of MLflow artifacts (and of the IRSA policy)
+MLFLOW_NAMESPACE = "mlflow"  # default namespace of the MLflow server
 MLFLOW_SERVICE = "mlflow"  # the chart's fullnameOverride: Service, Deployment and Ingress name
 MLFLOW_PORT = 80
 SERVICE_ACCOUNT = "mlflow"
@@ -172,6 +173,12 @@ class MetadataStoreArgs:
         helm_values (dict | None, default None): your own mlflow chart values (extra env, auth...),
             deep-merged over the computed ones; keys the component owns (the database and its secret,
             the artifact bucket, the IRSA service account) are refused (components/helm_values.OWNED).
+        metrics_labels (dict[str, str] | None, default None): switch on MLflow's Prometheus exporter
+            (the chart passes `--expose-prometheus` with `serviceMonitor.enabled`) and label its
+            ServiceMonitor with these (`Monitoring.scrape_labels`, so that release's Prometheus scrapes it);
+            None: no exporter.
+        metrics_after (Resource | None, default None): the release that installs the ServiceMonitor CRD
+            (`Monitoring.stack_release`); the chart creates its ServiceMonitor only when the CRD exists.
     """
 
     registry: ArtifactRegistry
@@ -192,7 +199,7 @@ class MetadataStoreArgs:
     username: str = "mlflow"
     existing: ExistingDatabase | None = None
     model_repositories: list[str] = field(default_factory=lambda: ["models"])
-    namespace: str = "mlflow"
+    namespace: str = MLFLOW_NAMESPACE
     replicas: int = 1
     ingress: bool = False
     ingress_host: str | None = None
@@ -202,6 +209,8 @@ class MetadataStoreArgs:
     tags: dict[str, str] = field(default_factory=dict)
     helm_values: dict[str, Any] | None = None
     cluster: ClusterLike | None = None
+    metrics_labels: dict[str, str] | None = None
+    metrics_after: pulumi.Resource | None = None
 
 
 def _int_in(field_name: str, value: object, low: int, high: int, why: str) -> None:
@@ -454,6 +463,19 @@ class MetadataStore(pulumi.ComponentResource):
             "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
             "ingress": self._ingress(args),
         }
+        if args.metrics_labels:
+            # mlflow chart 1.11.5: serviceMonitor.enabled adds `--expose-prometheus=/mlflow/metrics` (the
+            # exporter's multiprocess directory; metrics served on /metrics) and a ServiceMonitor in the
+            # release namespace. useServicePort: the endpoint names the Service port (`http`); the default
+            # targetPort would name a container port called `http`, which the pod does not have (`mlflow`).
+            values["serviceMonitor"] = {
+                "enabled": True,
+                "useServicePort": True,
+                "namespace": args.namespace,
+                "interval": "30s",
+                "telemetryPath": "/metrics",
+                "labels": dict(args.metrics_labels),
+            }
         helm_release(
             self,
             f"{name}-mlflow",
@@ -462,7 +484,13 @@ class MetadataStore(pulumi.ComponentResource):
             with_user_values("mlflow", values, args.helm_values),
             args.k8s_provider,
             create_namespace=False,
-            depends_on=[ns, secret, *irsa.policies, *([args.ingress_controller] if args.ingress_controller else [])],
+            depends_on=[
+                ns,
+                secret,
+                *irsa.policies,
+                *([args.ingress_controller] if args.ingress_controller else []),
+                *([args.metrics_after] if args.metrics_after else []),
+            ],
         )
 
         self.tracking_url = pulumi.Output.from_input(in_cluster_url(args.namespace))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ from ._common import (
     helm_release,
     namespace,
 )
+from .alerting import RECEIVER_SECRET, AlertsArgs, alertmanager_config
 from .cluster_ref import ClusterLike, resolve_cluster
 from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT, all_dashboards
 from .helm_values import check_user_values, with_user_values
@@ -142,7 +144,13 @@ class MonitoringArgs:
         prometheus_memory_mib (int, default 1024): memory each Prometheus replica requests (MiB, 256..65536;
             limit 2x, CPU request a quarter of it in millicores). Its working set grows with the series
             scraped and the retention: profiles size it (512 pragmatic, 2048 growth, 4096 full).
-        alertmanager (bool, default False): run Alertmanager (routes alerts; configure receivers in it).
+        alertmanager (bool, default True): run Alertmanager (one replica per Prometheus replica), which
+            routes the alerts to `alerts.receivers`.
+        alerts (AlertsArgs, default AlertsArgs()): receivers, routes by severity, grouping and repeat
+            intervals (components/alerting.py); not with `existing` (configure that release's Alertmanager).
+        alert_secrets (dict[str, Input[str]] | None, default None): each receiver's secret by receiver name
+            (a Pulumi secret: webhook URL, routing key, SMTP password, bearer token); exactly the receivers
+            whose kind needs one. They reach Alertmanager through a Kubernetes Secret, never Helm values.
         mlflow_namespace (str, default "mlflow"): where the MLflow server runs (MLflow dashboard and alert).
         runner_controller_namespace (str | None, default "arc-systems"): namespace of the Actions Runner
             Controller, whose listener pods are scraped for the `gha_*` metrics of the stuck-runner alert;
@@ -165,7 +173,9 @@ class MonitoringArgs:
     storage_class: str | None = None
     prometheus_replicas: int = 1
     prometheus_memory_mib: int = 1024
-    alertmanager: bool = False
+    alertmanager: bool = True
+    alerts: AlertsArgs | None = None
+    alert_secrets: Mapping[str, pulumi.Input[str]] | None = None
     mlflow_namespace: str = "mlflow"
     runner_controller_namespace: str | None = ARC_NAMESPACE
     gpu_hour_usd: float | None = None
@@ -208,6 +218,7 @@ def _validate(name: str, args: MonitoringArgs) -> None:
             f"{args.gpu_hour_usd} is not a price",
             "give the USD price of one GPU-hour (> 0), or None to show GPU-hours only",
         )
+    _validate_alerts(args)
     e = args.existing
     if e is not None:
         _check_dns_label("existing.namespace", e.namespace)
@@ -262,6 +273,47 @@ def _validate(name: str, args: MonitoringArgs) -> None:
             "storage_class",
             f"{args.storage_class!r} is not a StorageClass name",
             "pass an existing class's name, or None to create gp3-encrypted",
+        )
+
+
+def _secret_input(value: pulumi.Input[str]) -> pulumi.Output[str]:
+    out: pulumi.Output[str] = pulumi.Output.from_input(value)
+    return pulumi.Output.secret(out)
+
+
+def _validate_alerts(args: MonitoringArgs) -> None:
+    if args.alerts is not None and not isinstance(args.alerts, AlertsArgs):
+        raise ValidationError(
+            "alerts", f"must be AlertsArgs, got {type(args.alerts).__name__}", "pass AlertsArgs(receivers=[...])"
+        )
+    alerts = args.alerts or AlertsArgs()
+    if alerts.receivers and args.existing is not None:
+        raise ValidationError(
+            "alerts.receivers",
+            "the adopted release's Alertmanager is not configured by this component",
+            "add the receivers where that release is managed, or drop alerts.receivers",
+        )
+    if alerts.receivers and not args.alertmanager:
+        raise ValidationError(
+            "alertmanager", "is off while alerts.receivers are set", "set alertmanager to true, or drop the receivers"
+        )
+    dup = alerts.duplicate_names()
+    if dup:
+        raise ValidationError(
+            "alerts.receivers", f"name(s) {', '.join(dup)} used twice or reserved", "give every receiver its own name"
+        )
+    given = set(args.alert_secrets or {})
+    missing = [n for n in alerts.secret_names() if n not in given]
+    if missing:
+        raise ValidationError(
+            "alert_secrets",
+            f"no secret for receiver(s) {', '.join(missing)}",
+            "pass each one's webhook URL / routing key / password as a Pulumi secret",
+        )
+    extra = sorted(given - set(alerts.secret_names()))
+    if extra:
+        raise ValidationError(
+            "alert_secrets", f"{', '.join(extra)} is not a receiver that takes a secret", "drop it, or add the receiver"
         )
 
 
@@ -323,11 +375,14 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
     if volume:
         prometheus_spec["storageSpec"] = volume
         prometheus_spec["retentionSize"] = f"{int(args.storage_gib * 1024 * RETENTION_SIZE_SHARE)}MB"
+    alerts = args.alerts or AlertsArgs()
     alertmanager_spec: dict[str, Any] = {
         "replicas": args.prometheus_replicas,
         "nodeSelector": SYSTEM_NODE_SELECTOR,
         "resources": ALERTMANAGER_RESOURCES,
     }
+    if alerts.secret_names():  # mounted at /etc/alertmanager/secrets/<name>/, read by the *_file fields
+        alertmanager_spec["secrets"] = [RECEIVER_SECRET]
     if volume:  # silences survive restarts
         alertmanager_spec["storage"] = {
             "volumeClaimTemplate": {
@@ -354,7 +409,12 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
             }
         },
         "prometheus": {"prometheusSpec": prometheus_spec},
-        "alertmanager": {"enabled": args.alertmanager, "alertmanagerSpec": alertmanager_spec},
+        "alertmanager": {
+            "enabled": args.alertmanager,
+            "alertmanagerSpec": alertmanager_spec,
+            # Routes and receivers; every secret is a file path into the mounted Secret.
+            "config": alertmanager_config(alerts),
+        },
         "prometheusOperator": {
             "nodeSelector": SYSTEM_NODE_SELECTOR,
             "resources": OPERATOR_RESOURCES,
@@ -536,7 +596,8 @@ class Monitoring(pulumi.ComponentResource):
 
     Outputs: grafana_url (a URL, or a port-forward command and the local URL), grafana_admin_password
     (secret; None when adopting). Attributes: namespace, release (the kube-prometheus-stack release whose
-    Prometheus selects the monitors) and scrape_labels (labels other components put on their own
+    Prometheus selects the monitors), stack_release (that Helm release resource; None when adopting) and
+    scrape_labels (labels other components put on their own
     ServiceMonitors, for example the MLflow chart's serviceMonitor.labels).
     """
 
@@ -545,6 +606,7 @@ class Monitoring(pulumi.ComponentResource):
     namespace: str
     release: str
     scrape_labels: dict[str, str]
+    stack_release: pulumi.Resource | None
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         args = resolve_cluster(args)
@@ -558,11 +620,13 @@ class Monitoring(pulumi.ComponentResource):
             self.namespace, self.release = args.namespace, f"{name}-monitoring"
             dashboard_label = {DASHBOARD_LABEL: DASHBOARD_LABEL_VALUE}
             stack_ready = [self._install_stack(name, args)]
+            self.stack_release = stack_ready[0]
             self.grafana_url = self._port_forward(self.namespace, self.release)
         else:
             self.namespace, self.release = e.namespace, e.release
             dashboard_label = {e.dashboard_label: e.dashboard_label_value}
             self.grafana_admin_password = None
+            self.stack_release = None
             self.grafana_url = e.grafana_url or self._port_forward(e.namespace, e.release)
         self.scrape_labels = {RELEASE_LABEL: self.release}
         labels = {**self.scrape_labels, **PART_OF}
@@ -667,6 +731,18 @@ class Monitoring(pulumi.ComponentResource):
                     volume_binding_mode="WaitForFirstConsumer",  # the volume is made in the pod's zone
                     allow_volume_expansion=True,
                     opts=child(self, provider=provider),
+                )
+            )
+
+        alerts = args.alerts or AlertsArgs()
+        if alerts.secret_names() and args.alertmanager:
+            before.append(
+                k8s.core.v1.Secret(
+                    f"{name}-alert-receivers",
+                    metadata={"name": RECEIVER_SECRET, "namespace": args.namespace, "labels": PART_OF},
+                    type="Opaque",
+                    string_data={n: _secret_input((args.alert_secrets or {})[n]) for n in alerts.secret_names()},
+                    opts=child(self, provider=provider, depends_on=[ns]),
                 )
             )
 

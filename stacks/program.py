@@ -13,8 +13,10 @@ from typing import Any
 import pulumi
 
 from mlplatform.components._common import GPU_LABEL, POOL_LABEL
+from mlplatform.components.alerting import config_key
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs, ExistingRegistry
 from mlplatform.components.ci_runners import (
+    CONFIG_NAMESPACE,
     CiRunners,
     CiRunnersArgs,
     ExistingController,
@@ -32,7 +34,7 @@ from mlplatform.components.gpu_node_pool import (
     GpuPool,
 )
 from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore, MetadataStoreArgs
+from mlplatform.components.metadata_store import MLFLOW_NAMESPACE, ExistingDatabase, MetadataStore, MetadataStoreArgs
 from mlplatform.components.monitoring import ARC_NAMESPACE, ExistingMonitoring, Monitoring, MonitoringArgs
 from mlplatform.components.network import ExistingVpc, Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
@@ -138,6 +140,35 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         ),
     )
 
+    mon = spec.monitoring
+    if not mon.alerts.receivers and mon.existing is None:
+        pulumi.log.warn(
+            "monitoring.alerts: no receiver, so every alert (GPU node NotReady, XID errors, MLflow down, ...) "
+            "reaches nobody; add one under monitoring.alerts.receivers (README: Where alerts go)"
+        )
+    monitoring = Monitoring(
+        name,
+        MonitoringArgs(
+            cluster=cluster,
+            retention_days=mon.retention_days,
+            storage_gib=mon.storage_gib,
+            prometheus_replicas=mon.prometheus_replicas,
+            prometheus_memory_mib=mon.prometheus_memory_mib,
+            alertmanager=mon.alertmanager,
+            alerts=mon.alerts,
+            alert_secrets=_alert_secrets(spec),
+            mlflow_namespace=MLFLOW_NAMESPACE,
+            runner_controller_namespace=(
+                (spec.runners.existing_controller.namespace if spec.runners.existing_controller else ARC_NAMESPACE)
+                if spec.runners.enabled
+                else None
+            ),
+            existing=ExistingMonitoring(**mon.existing.model_dump()) if mon.existing else None,
+            helm_values=mon.helm_values or None,
+            dcgm_exporter_helm_values=mon.dcgm_exporter_helm_values or None,
+        ),
+    )
+
     d, m = spec.database, spec.mlflow
     lb_controller = (
         LoadBalancerController(
@@ -174,6 +205,8 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             ingress_controller=lb_controller.release if lb_controller else None,
             helm_values=m.helm_values or None,
             tags=tags,
+            metrics_labels=monitoring.scrape_labels,
+            metrics_after=monitoring.stack_release,
         ),
     )
 
@@ -190,28 +223,6 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             model_repositories=models,
             helm_values=spec.retraining.helm_values or None,
             tags=tags,
-        ),
-    )
-
-    mon = spec.monitoring
-    monitoring = Monitoring(
-        name,
-        MonitoringArgs(
-            cluster=cluster,
-            retention_days=mon.retention_days,
-            storage_gib=mon.storage_gib,
-            prometheus_replicas=mon.prometheus_replicas,
-            prometheus_memory_mib=mon.prometheus_memory_mib,
-            alertmanager=mon.alertmanager,
-            mlflow_namespace=metadata.namespace,
-            runner_controller_namespace=(
-                (spec.runners.existing_controller.namespace if spec.runners.existing_controller else ARC_NAMESPACE)
-                if spec.runners.enabled
-                else None
-            ),
-            existing=ExistingMonitoring(**mon.existing.model_dump()) if mon.existing else None,
-            helm_values=mon.helm_values or None,
-            dcgm_exporter_helm_values=mon.dcgm_exporter_helm_values or None,
         ),
     )
 
@@ -331,6 +342,30 @@ def _runner_placement(spec: StackSpec) -> tuple[dict[str, str], dict[str, str], 
     if g.cpu_batch_pool and not g.existing and g.mechanism == "karpenter":
         return gpu_selector, {POOL_LABEL: CPU_BATCH_POOL}, [dict(CPU_BATCH_TOLERATION)]
     return gpu_selector, {}, []
+
+
+# Stands in for an alert receiver's secret in the offline plan until it is set (preview/up refuse it).
+UNSET_ALERT_SECRET = "unset"
+
+
+def _alert_secrets(spec: StackSpec) -> dict[str, pulumi.Output[str]]:
+    """Each alert receiver's secret from the stack's Pulumi config (`mlplatform:alert_<name>`, --secret).
+
+    Unset: one warning, a stand-in value; `preview`/`up` refuse (stacks/cloud/secrets_check).
+    """
+    cfg = pulumi.Config(CONFIG_NAMESPACE)
+    out: dict[str, pulumi.Output[str]] = {}
+    for receiver in spec.monitoring.alerts.secret_names():
+        value = cfg.get_secret(config_key(receiver))
+        if value is None:
+            key = f"{CONFIG_NAMESPACE}:{config_key(receiver)}"
+            pulumi.log.warn(
+                f"monitoring.alerts: receiver {receiver}'s secret {key} is not set; `preview` and `up` refuse "
+                f"this stack until then (pulumi config set --secret {key} ...)"
+            )
+            value = pulumi.Output.secret(UNSET_ALERT_SECRET)
+        out[receiver] = value
+    return out
 
 
 # Stands in for runners.github_config_url in the offline plan until it is set (preview/up refuse it).

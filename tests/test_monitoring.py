@@ -34,7 +34,7 @@ KUBELET = {"kubelet_volume_stats_available_bytes", "kubelet_volume_stats_capacit
 CADVISOR = {"container_cpu_usage_seconds_total", "container_memory_working_set_bytes"}  # kubelet /metrics/cadvisor
 PROMETHEUS = {"up"}  # synthetic scrape-health series
 ARC_LISTENER = {"gha_desired_runners", "gha_max_runners", "gha_assigned_jobs", "gha_running_jobs"}  # ARC listener
-MLFLOW = {"flask_http_request_total", "flask_http_request_duration_seconds_bucket"}  # prometheus_flask_exporter
+MLFLOW = {"mlflow_http_request_total", "mlflow_http_request_duration_seconds_bucket"}  # prometheus_flask_exporter, prefix "mlflow"
 MODEL = {f"{m}{suffix}" for m, (kind, _, _) in MODEL_METRICS.items()
          for suffix in (("_bucket", "_sum", "_count") if kind == "histogram" else ("",))}
 # Grafana variables, replaced by plausible values before a dashboard query is parsed.

@@ -21,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from mlplatform.components.alerting import AlertsArgs
+
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
 
@@ -210,7 +212,9 @@ class MonitoringSpec(_Strict):
     storage_gib: int = Field(20, ge=0)
     prometheus_replicas: int = Field(1, ge=1, le=5)
     prometheus_memory_mib: int = Field(1024, ge=256, le=65536)  # per replica; grows with series and retention
-    alertmanager: bool = False
+    alertmanager: bool = True  # every profile: the alerts reach `alerts.receivers` through it
+    # Receivers, routes by severity, grouping (the Monitoring component's own Args: components/alerting.py).
+    alerts: AlertsArgs = AlertsArgs()
     existing: ExistingMonitoring | None = None
     # Your own values for the kube-prometheus-stack chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     helm_values: dict[str, Any] = {}
