@@ -135,6 +135,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             # The retraining job's tag is the one tag that moves (new image, same stack); models never move.
             mutable_tags={"images": [spec.retraining.image_tag]} if "images" in r.repositories else {},
             noncurrent_version_days=r.noncurrent_version_days,
+            prediction_retention_days=spec.serving.prediction_retention_days,
             existing=ExistingRegistry(**r.existing.model_dump()) if r.existing else None,
             tags=tags,
         ),

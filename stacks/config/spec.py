@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from mlplatform.components.alerting import AlertsArgs
+from mlplatform.components.serving.prediction_log import PredictionLogArgs
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
@@ -222,6 +223,25 @@ class MonitoringSpec(_Strict):
     dcgm_exporter_helm_values: dict[str, Any] = {}
 
 
+class ServedModelSpec(PredictionLogArgs):
+    """One served model (`serving.models.<name>`): its prediction-log settings (log_sample, drop_fields)."""
+
+
+class ServingSpec(_Strict):
+    # Prediction logs (s3://<artifact bucket>/predictions/) expire after this many days; None: never
+    # (no lifecycle rule: how long logs of real requests are kept is the user's decision).
+    prediction_retention_days: int | None = Field(None, ge=1)
+    models: dict[str, ServedModelSpec] = {}
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, v: dict[str, ServedModelSpec]) -> dict[str, ServedModelSpec]:
+        bad = [n for n in v if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?", n)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: model names are lowercase letters, digits and '-' (at most 40)")
+        return v
+
+
 class MinMax(_Strict):
     min: int = Field(0, ge=0)
     max: int = Field(1, ge=0)
@@ -365,6 +385,7 @@ class StackSpec(_Strict):
     database: DatabaseSpec = DatabaseSpec()
     mlflow: MlflowSpec = MlflowSpec()
     monitoring: MonitoringSpec = MonitoringSpec()
+    serving: ServingSpec = ServingSpec()
     runners: RunnersSpec = RunnersSpec()
     retraining: RetrainingSpec = RetrainingSpec()
     review: ReviewSpec = ReviewSpec()
