@@ -42,6 +42,7 @@ from ._common import (
 from .alerting import RECEIVER_SECRET, AlertsArgs, alertmanager_config
 from .cluster_ref import ClusterLike, resolve_cluster
 from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT, all_dashboards
+from .drift import drift_alert_expr
 from .helm_values import check_user_values, with_user_values
 
 PROMETHEUS_CHART = "kube-prometheus-stack"
@@ -588,7 +589,24 @@ def alert_rules(
                 "(gha_job_execution_duration_seconds on the listener).",
             )
         )
-    return [{"name": "mlplatform.gpu", "rules": gpu}, {"name": "mlplatform.platform", "rules": platform}]
+    models = [
+        _rule(
+            "ModelDrift",
+            drift_alert_expr(),
+            None,
+            "warning",
+            "Model {{ $labels.model }} ({{ $labels.digest }}) drifted: drift score {{ $value }} reached its threshold",
+            "The drift job found the model's recent inputs and predictions unlike its training data "
+            "(Evidently's share of drifted columns; monitoring.drift_runs holds each column's score).",
+            "Open the Model drift dashboard and the `drift` ledger record (mlplatform evidence log <model>); "
+            "decide retrain, rollback or keep in the model's review issue.",
+        )
+    ]
+    return [
+        {"name": "mlplatform.gpu", "rules": gpu},
+        {"name": "mlplatform.platform", "rules": platform},
+        {"name": "mlplatform.models", "rules": models},
+    ]
 
 
 class Monitoring(pulumi.ComponentResource):

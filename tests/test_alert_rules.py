@@ -19,6 +19,8 @@ RULE_TYPE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 GPU = {"gpu": "0", "UUID": "GPU-1", "node": "ip-10-0-1-5", "Hostname": "ip-10-0-1-5", "modelName": "NVIDIA L4",
        "namespace": "team-a", "pod": "train-7f9", "container": "trainer"}
 
+DRIFT = {"job": "mlplatform-drift", "model": "churn", "digest": "sha256:" + "ab" * 32}
+
 
 def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
     inner = ", ".join(f'{k}="{v}"' for k, v in labels.items())
@@ -92,6 +94,13 @@ CASES: dict[str, dict] = {
                                                        series("gha_max_runners", {"name": "gpu"}, "4x40"),
                                                        series("gha_assigned_jobs", {"name": "gpu"}, "4x40"),
                                                        series("gha_running_jobs", {"name": "gpu"}, "4x40")], "35m")],
+    },
+    "ModelDrift": {
+        "fires": ([series("mlplatform_model_drift_score", DRIFT, "0.6x10"),
+                   series("mlplatform_model_drift_threshold", DRIFT, "0.5x10")], "5m",
+                  {"model": DRIFT["model"], "digest": DRIFT["digest"]}, 0.6),  # one-to-one `on`: those labels
+        "quiet": [("score under the threshold", [series("mlplatform_model_drift_score", DRIFT, "0.4x10"),
+                                                 series("mlplatform_model_drift_threshold", DRIFT, "0.5x10")], "5m")],
     },
 }
 

@@ -179,7 +179,7 @@ def test_no_runner_monitor_or_alert_without_runners():
 # -- alert rules ---------------------------------------------------------------------------------
 PROM_DURATION = r"0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?"
 EXPECTED_ALERTS = {"GpuAllocatedButIdle", "GpuMemoryNearlyFull", "GpuXidHardwareError", "GpuXidError",
-                   "GpuNodeNotReady", "MlflowDown", "PrometheusStorageFilling", "RunnerScaleSetStuckAtMax"}
+                   "GpuNodeNotReady", "MlflowDown", "PrometheusStorageFilling", "RunnerScaleSetStuckAtMax", "ModelDrift"}
 
 
 @pytest.mark.parametrize("which", ["full_plan", "adopted_plan"])

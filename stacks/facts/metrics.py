@@ -18,6 +18,7 @@ One file per exporter:
 | arc-listener | gha-runner-scale-set 0.14.2 | cmd/ghalistener/metrics/metrics.go (default metrics) |
 | mlflow | MLflow 3.15.1 (mlflow chart 1.11.5 appVersion) | mlflow/server/prometheus_exporter.py + prometheus_flask_exporter |
 | prometheus | Prometheus itself: the series it writes for every scrape | docs/configuration (up, scrape_*) |
+| mlplatform-drift | this repository's drift job | components/drift.DRIFT_METRICS |
 
 A source that cannot be read here (the Kubernetes repository is too large to mirror) keeps its
 committed file, whose `source` says where the names were read. `tests/test_metric_facts.py` re-derives
@@ -245,6 +246,16 @@ def derive(mirror: Path | None, wheels: Path | None) -> dict[str, dict[str, Any]
             "components/monitoring.DCGM_COUNTERS)",
             {f: {"type": kind, "labels": sorted(DCGM_LABELS)} for f, kind, _ in DCGM_COUNTERS},
         )
+    # The drift job this repository ships (stacks/monitoring/drift.py pushes components/drift.DRIFT_METRICS
+    # through the Pushgateway, which keeps the pushed labels: honorLabels).
+    from mlplatform.components.drift import DRIFT_METRICS
+
+    out["mlplatform-drift"] = _doc(
+        "mlplatform-drift",
+        "this repository",
+        "mlplatform@HEAD components/drift.py (DRIFT_METRICS, pushed by stacks/monitoring/drift.py)",
+        {n: {"type": t, "labels": sorted(labels)} for n, (t, labels) in DRIFT_METRICS.items()},
+    )
     if wheels is not None:
         exporter_py, mlflow_wheel = wheel_file(wheels, "mlflow", MLFLOW_VERSION, "mlflow/server/prometheus_exporter.py")
         flask_py, flask_wheel = wheel_file(
