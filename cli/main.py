@@ -1109,6 +1109,9 @@ cli.add_command(_evidence)
 from mlplatform.cli.commands.alerts import alerts as _alerts  # noqa: E402 - alerts test
 
 cli.add_command(_alerts)
+from mlplatform.cli.commands.drift import drift as _drift  # noqa: E402 - drift run
+
+cli.add_command(_drift)
 
 
 def main() -> None:

@@ -41,8 +41,9 @@ from ._common import (
 )
 from .alerting import RECEIVER_SECRET, AlertsArgs, alertmanager_config
 from .cluster_ref import ClusterLike, resolve_cluster
+from .conventions import PUSHGATEWAY_CHART
 from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT, all_dashboards
-from .drift import drift_alert_expr
+from .drift import DriftArgs, drift_alert_expr
 from .helm_values import check_user_values, with_user_values
 
 PROMETHEUS_CHART = "kube-prometheus-stack"
@@ -152,6 +153,12 @@ class MonitoringArgs:
         alert_secrets (dict[str, Input[str]] | None, default None): each receiver's secret by receiver name
             (a Pulumi secret: webhook URL, routing key, SMTP password, bearer token); exactly the receivers
             whose kind needs one. They reach Alertmanager through a Kubernetes Secret, never Helm values.
+        served_models (list[str] | None, default None): the served models (`serving.models`); for each, a
+            drift CronJob (`drift` settings, `drift_image`, `drift_env`) and a panel on the Model drift
+            dashboard; with any, the pinned Pushgateway the drift job pushes its scores to.
+        drift (DriftArgs | None, default DriftArgs()): schedule, window_days, threshold of the drift job.
+        drift_image (Input[str] | None): the drift job's image (required with served_models).
+        drift_env (Mapping[str, Input[str]] | None): extra environment of the drift job (bucket, ledger).
         mlflow_namespace (str, default "mlflow"): where the MLflow server runs (MLflow dashboard and alert).
         runner_controller_namespace (str | None, default "arc-systems"): namespace of the Actions Runner
             Controller, whose listener pods are scraped for the `gha_*` metrics of the stuck-runner alert;
@@ -177,6 +184,10 @@ class MonitoringArgs:
     alertmanager: bool = True
     alerts: AlertsArgs | None = None
     alert_secrets: Mapping[str, pulumi.Input[str]] | None = None
+    served_models: list[str] | None = None
+    drift: DriftArgs | None = None
+    drift_image: pulumi.Input[str] | None = None
+    drift_env: Mapping[str, pulumi.Input[str]] | None = None
     mlflow_namespace: str = "mlflow"
     runner_controller_namespace: str | None = ARC_NAMESPACE
     gpu_hour_usd: float | None = None
@@ -220,6 +231,15 @@ def _validate(name: str, args: MonitoringArgs) -> None:
             "give the USD price of one GPU-hour (> 0), or None to show GPU-hours only",
         )
     _validate_alerts(args)
+    for model in args.served_models or []:
+        if not isinstance(model, str) or not _DNS_LABEL.match(model) or len(model) > 40:
+            raise ValidationError(
+                "served_models", f"{model!r} is not a model name", "use lowercase letters, digits, '-'"
+            )
+    if args.served_models and args.drift_image is None:
+        raise ValidationError(
+            "drift_image", "is needed by the drift jobs of served_models", "pass the drift job's image"
+        )
     e = args.existing
     if e is not None:
         _check_dns_label("existing.namespace", e.namespace)
@@ -442,6 +462,33 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
         "kube-state-metrics": {"nodeSelector": SYSTEM_NODE_SELECTOR, "resources": KUBE_STATE_METRICS_RESOURCES},
         # node-exporter is a DaemonSet on every node (its chart tolerates every NoSchedule taint).
         "prometheus-node-exporter": {"resources": NODE_EXPORTER_RESOURCES},
+    }
+
+
+PUSHGATEWAY = "mlplatform-pushgateway"
+PUSHGATEWAY_RESOURCES = _requests(10, 32)
+# One drift run holds the window and the reference in memory (about 1 GiB per million rows of 20 features,
+# benchmarks/drift.py).
+DRIFT_JOB_RESOURCES = _requests(500, 1536, 3072)
+MONITORING_DB_SECRET = "mlplatform-monitoring-db"  # PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD of the role
+
+
+def pushgateway_url(namespace: str) -> str:
+    return f"http://{PUSHGATEWAY}.{namespace}.svc:9091"
+
+
+def pushgateway_values(release: str, namespace: str) -> dict[str, Any]:
+    """prometheus-pushgateway 3.8.0: scraped by `release`'s Prometheus, keeping the pushed labels."""
+    return {
+        "fullnameOverride": PUSHGATEWAY,
+        "nodeSelector": SYSTEM_NODE_SELECTOR,
+        "resources": PUSHGATEWAY_RESOURCES,
+        "serviceMonitor": {
+            "enabled": True,
+            "namespace": namespace,
+            "additionalLabels": {RELEASE_LABEL: release},
+            "honorLabels": True,  # model/digest as pushed, not the Pushgateway pod's labels
+        },
     }
 
 
@@ -702,7 +749,10 @@ class Monitoring(pulumi.ComponentResource):
             opts=after_stack(),
         )
 
-        for slug, board in all_dashboards(args.mlflow_namespace, args.gpu_hour_usd).items():
+        if args.served_models:
+            self._drift_jobs(name, args, labels, stack_ready)
+
+        for slug, board in all_dashboards(args.mlflow_namespace, args.gpu_hour_usd, args.served_models).items():
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard-{slug}",
                 metadata={
@@ -715,6 +765,85 @@ class Monitoring(pulumi.ComponentResource):
             )
 
         self.register_outputs({"grafana_url": self.grafana_url, "grafana_admin_password": self.grafana_admin_password})
+
+    def _drift_jobs(
+        self, name: str, args: MonitoringArgs, labels: dict[str, str], stack_ready: list[pulumi.Resource]
+    ) -> None:
+        """The Pushgateway (pinned chart) and one drift CronJob per served model."""
+        provider, drift = args.k8s_provider, args.drift or DriftArgs()
+        gateway = helm_release(
+            self,
+            f"{name}-pushgateway",
+            PUSHGATEWAY_CHART,
+            self.namespace,
+            pushgateway_values(self.release, self.namespace),
+            provider,
+            create_namespace=False,
+            depends_on=stack_ready,
+        )
+        env: list[dict[str, pulumi.Input[str]]] = [
+            {"name": "MLPLATFORM_PUSHGATEWAY", "value": pushgateway_url(self.namespace)}
+        ]
+        env += [{"name": k, "value": v} for k, v in sorted((args.drift_env or {}).items())]
+        for model in args.served_models or []:
+            k8s.batch.v1.CronJob(
+                f"{name}-drift-{model}",
+                metadata={"name": f"mlplatform-drift-{model}", "namespace": self.namespace, "labels": PART_OF},
+                spec={
+                    "schedule": drift.schedule,
+                    "concurrencyPolicy": "Forbid",
+                    "successfulJobsHistoryLimit": 3,
+                    "failedJobsHistoryLimit": 3,
+                    "jobTemplate": {
+                        "spec": {
+                            "backoffLimit": 1,
+                            "activeDeadlineSeconds": 3600,
+                            "template": {
+                                "metadata": {"labels": {**PART_OF, "mlplatform.io/model": model}},
+                                "spec": {
+                                    "restartPolicy": "Never",
+                                    "nodeSelector": SYSTEM_NODE_SELECTOR,
+                                    "automountServiceAccountToken": False,
+                                    "securityContext": {
+                                        "runAsNonRoot": True,
+                                        "runAsUser": 65532,
+                                        "seccompProfile": {"type": "RuntimeDefault"},
+                                    },
+                                    "containers": [
+                                        {
+                                            "name": "drift",
+                                            "image": args.drift_image,
+                                            "imagePullPolicy": "IfNotPresent",
+                                            "args": [
+                                                "drift",
+                                                "run",
+                                                "--model",
+                                                model,
+                                                "--window-days",
+                                                str(drift.window_days),
+                                                "--threshold",
+                                                str(drift.threshold),
+                                            ],
+                                            "env": env,
+                                            # host/port/dbname/user/password of the monitoring role
+                                            "envFrom": [{"secretRef": {"name": MONITORING_DB_SECRET}}],
+                                            "resources": DRIFT_JOB_RESOURCES,
+                                            "securityContext": {
+                                                "allowPrivilegeEscalation": False,
+                                                "readOnlyRootFilesystem": True,
+                                                "capabilities": {"drop": ["ALL"]},
+                                            },
+                                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                                        }
+                                    ],
+                                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+                                },
+                            },
+                        }
+                    },
+                },
+                opts=child(self, provider=provider, depends_on=[gateway]),
+            )
 
     @staticmethod
     def _port_forward(namespace: str, release: str) -> str:

@@ -39,7 +39,7 @@ from mlplatform.components.monitoring import ARC_NAMESPACE, ExistingMonitoring, 
 from mlplatform.components.network import ExistingVpc, Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
 from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
-from mlplatform.components.versions import KUBERNETES_VERSION
+from mlplatform.components.versions import DRIFT_JOB_TAG, KUBERNETES_VERSION
 
 from .cloud.secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
 from .config.spec import SECTIONS, StackSpec, check_stack_config_keys, spec_from_stack_config
@@ -158,6 +158,12 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             alertmanager=mon.alertmanager,
             alerts=mon.alerts,
             alert_secrets=_alert_secrets(spec),
+            served_models=list(spec.serving.models),
+            drift=mon.drift,
+            drift_image=pulumi.Output.concat(_images_url(registry), ":", DRIFT_JOB_TAG)
+            if spec.serving.models
+            else None,
+            drift_env={"MLPLATFORM_PREDICTION_LOG_BUCKET": registry.bucket_name},
             mlflow_namespace=MLFLOW_NAMESPACE,
             runner_controller_namespace=(
                 (spec.runners.existing_controller.namespace if spec.runners.existing_controller else ARC_NAMESPACE)
@@ -343,6 +349,10 @@ def _runner_placement(spec: StackSpec) -> tuple[dict[str, str], dict[str, str], 
     if g.cpu_batch_pool and not g.existing and g.mechanism == "karpenter":
         return gpu_selector, {POOL_LABEL: CPU_BATCH_POOL}, [dict(CPU_BATCH_TOLERATION)]
     return gpu_selector, {}, []
+
+
+def _images_url(registry: ArtifactRegistry) -> pulumi.Output[str]:
+    return registry.repository_urls.get("images") or next(iter(registry.repository_urls.values()))
 
 
 # Stands in for an alert receiver's secret in the offline plan until it is set (preview/up refuse it).

@@ -190,3 +190,61 @@ def test_request_formats_of_the_scoring_server():
     assert drift.feature_rows({"inputs": {"a": [1, 2], "b": [3, 4]}}) == [{"a": 1, "b": 3}, {"a": 2, "b": 4}]
     assert drift.feature_rows({"instances": [[1, 2]]}) == [{"f0": 1, "f1": 2}]
     assert drift.predictions_of([[0.2], [0.9]]) == [0.2, 0.9]
+
+
+def test_the_cronjobs_entry_point_finds_the_versions_and_reads_its_environment(env, postgres, monkeypatch):
+    from mlplatform.stacks.monitoring.job import run_from_env
+
+    log_window(env["s3"], env["rng"], shift=1.0)
+    for k, v in {"PGHOST": "127.0.0.1", "PGPORT": str(postgres.port), "PGDATABASE": "mlflow", "PGUSER": store.ROLE,
+                 "PGPASSWORD": MONITORING_PW}.items():
+        monkeypatch.setenv(k, v)
+    environ = {"MLPLATFORM_PREDICTION_LOG_BUCKET": ARTIFACTS, "MLPLATFORM_LEDGER": f"s3://{EVIDENCE}/acme",
+               "MLPLATFORM_LEDGER_KEY": env["ledger"].key_id}
+    # today's window: the log was written for 2026-12-05..07, so pin the job's clock to that day
+    import mlplatform.stacks.monitoring.job as job
+
+    class _Today(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 12, 7, 18, tzinfo=UTC)
+
+    monkeypatch.setattr(job, "datetime", _Today)
+    (result,) = run_from_env(MODEL, None, 7, 0.5, environ)
+    assert result.digest == DIGEST and result.drifted
+    assert env["ledger"].read(MODEL)[-1].kind == "drift"
+    from mlplatform.stacks.errors import SpecError
+
+    with pytest.raises(SpecError, match="^MLPLATFORM_LEDGER: not set"):
+        run_from_env(MODEL, None, 7, 0.5, {"MLPLATFORM_PREDICTION_LOG_BUCKET": ARTIFACTS})
+
+
+def test_a_served_model_gets_a_pushgateway_a_cronjob_and_a_drift_panel(profile_plans):
+    import json as _json
+
+    from chartcheck import check_values
+    from conftest import assert_valid_k8s, helm_values, k8s_objects, one
+    from mlplatform.stacks.config.spec import load_spec
+    from mlplatform.stacks.program import plan
+    from test_metric_facts import PENDING_SERVING_RUNTIMES, unknown_metrics
+
+    p = plan(load_spec("growth", overrides={"serving": {"models": {"churn": {}, "ranker": {"log_sample": 0.5}}},
+                                            "monitoring": {"drift": {"schedule": "30 2 * * *", "threshold": 0.3}}}))
+    gateway = helm_values(p, "prometheus-pushgateway")[0]
+    assert gateway["serviceMonitor"]["honorLabels"] is True
+    assert gateway["serviceMonitor"]["additionalLabels"] == {"release": "ml-dev-monitoring"}
+    report = check_values("prometheus-pushgateway", gateway)
+    assert report.ok, report
+    jobs = {r.name: r for r in p.of_type("kubernetes:batch/v1:CronJob") if "drift" in r.name}
+    assert set(jobs) == {"ml-dev-drift-churn", "ml-dev-drift-ranker"}
+    spec = jobs["ml-dev-drift-churn"].inputs["spec"]
+    assert spec["schedule"] == "30 2 * * *"
+    args = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["drift", "run", "--model", "churn", "--window-days", "7", "--threshold", "0.3"]
+    for obj in k8s_objects(p):
+        if obj.get("kind") == "CronJob":
+            assert_valid_k8s(obj)
+    board = _json.loads(next(iter(one(p, "kubernetes:core/v1:ConfigMap", "ml-dev-dashboard-model-drift").inputs["data"].values())))
+    titles = [panel.get("title") for panel in board["panels"]]
+    assert "churn: drift score" in titles and "ranker: drift score" in titles
+    assert unknown_metrics(p, PENDING_SERVING_RUNTIMES) == []

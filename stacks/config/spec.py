@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from mlplatform.components.alerting import AlertsArgs
+from mlplatform.components.drift import DriftArgs
 from mlplatform.components.serving.prediction_log import PredictionLogArgs
 
 from ..errors import SpecError, UsageError
@@ -216,6 +217,8 @@ class MonitoringSpec(_Strict):
     alertmanager: bool = True  # every profile: the alerts reach `alerts.receivers` through it
     # Receivers, routes by severity, grouping (the Monitoring component's own Args: components/alerting.py).
     alerts: AlertsArgs = AlertsArgs()
+    # The drift job of each served model (the Monitoring component's own Args: components/drift.py).
+    drift: DriftArgs = DriftArgs()
     existing: ExistingMonitoring | None = None
     # Your own values for the kube-prometheus-stack chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     helm_values: dict[str, Any] = {}
