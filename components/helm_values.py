@@ -37,6 +37,11 @@ OWNED: dict[str, dict[str, str]] = {
         "alertmanager.alertmanagerSpec.useExistingSecret": "set monitoring.alerts: mlplatform writes the configuration",
     },
     "dcgm-exporter": {"tolerations": _GPU_ONLY, "affinity": _GPU_ONLY},
+    "prometheus-pushgateway": {
+        "fullnameOverride": "the drift jobs push to this Service by name",
+        "serviceMonitor.additionalLabels": "the stack's Prometheus selects the ServiceMonitor by this label",
+        "serviceMonitor.honorLabels": "the drift scores keep the model and digest labels they were pushed with",
+    },
     "nvidia-device-plugin": {"tolerations": _GPU_ONLY, "affinity": _GPU_ONLY},
     "mlflow": {
         "backendStore.existingDatabaseSecret": "the database password stays in the Secret the component writes",
