@@ -44,7 +44,8 @@ from .cluster_ref import ClusterLike, resolve_cluster
 from .conventions import PUSHGATEWAY_CHART
 from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT, all_dashboards
 from .drift import DriftArgs, drift_alert_expr
-from .helm_values import check_user_values, with_user_values
+from .helm_values import IRSA_ANNOTATION, check_user_values, with_user_values
+from .irsa import irsa_role
 
 PROMETHEUS_CHART = "kube-prometheus-stack"
 DCGM_CHART = "dcgm-exporter"
@@ -159,6 +160,12 @@ class MonitoringArgs:
         drift (DriftArgs | None, default DriftArgs()): schedule, window_days, threshold of the drift job.
         drift_image (Input[str] | None): the drift job's image (required with served_models).
         drift_env (Mapping[str, Input[str]] | None): extra environment of the drift job (bucket, ledger).
+        drift_policies (Mapping[str, Input[str]] | None): inline IAM policies (name -> JSON) of the drift
+            jobs' IRSA role (service account `mlplatform-drift`): read the prediction logs and reference data.
+        drift_managed_policy_arns (Mapping[str, Input[str]] | None): managed policies attached to that role
+            (the evidence ledger's writer and reader policies).
+        oidc_provider_arn, oidc_issuer_url (Input[str] | None): the cluster's OIDC provider (from `cluster`),
+            needed for the drift jobs' role.
         mlflow_namespace (str, default "mlflow"): where the MLflow server runs (MLflow dashboard and alert).
         runner_controller_namespace (str | None, default "arc-systems"): namespace of the Actions Runner
             Controller, whose listener pods are scraped for the `gha_*` metrics of the stuck-runner alert;
@@ -188,6 +195,10 @@ class MonitoringArgs:
     drift: DriftArgs | None = None
     drift_image: pulumi.Input[str] | None = None
     drift_env: Mapping[str, pulumi.Input[str]] | None = None
+    drift_policies: Mapping[str, pulumi.Input[str]] | None = None
+    drift_managed_policy_arns: Mapping[str, pulumi.Input[str]] | None = None
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_issuer_url: pulumi.Input[str] | None = None
     mlflow_namespace: str = "mlflow"
     runner_controller_namespace: str | None = ARC_NAMESPACE
     gpu_hour_usd: float | None = None
@@ -470,7 +481,8 @@ PUSHGATEWAY_RESOURCES = _requests(10, 32)
 # One drift run holds the window and the reference in memory (about 1 GiB per million rows of 20 features,
 # benchmarks/drift.py).
 DRIFT_JOB_RESOURCES = _requests(500, 1536, 3072)
-MONITORING_DB_SECRET = "mlplatform-monitoring-db"  # PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD of the role
+MONITORING_DB_SECRET = "mlplatform-monitoring-db"
+DRIFT_SERVICE_ACCOUNT = "mlplatform-drift"  # PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD of the role
 
 
 def pushgateway_url(namespace: str) -> str:
@@ -781,6 +793,28 @@ class Monitoring(pulumi.ComponentResource):
             create_namespace=False,
             depends_on=stack_ready,
         )
+        irsa = irsa_role(
+            self,
+            f"{name}-drift",
+            args.oidc_provider_arn,
+            args.oidc_issuer_url,
+            [(self.namespace, DRIFT_SERVICE_ACCOUNT)],
+            policies={f"{name}-drift-{k}": v for k, v in sorted((args.drift_policies or {}).items())},
+            managed_policy_arns={
+                f"{name}-drift-{k}": v for k, v in sorted((args.drift_managed_policy_arns or {}).items())
+            },
+            description="mlplatform drift jobs: read prediction logs and reference data, append drift records",
+        )
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-drift",
+            metadata={
+                "name": DRIFT_SERVICE_ACCOUNT,
+                "namespace": self.namespace,
+                "labels": PART_OF,
+                "annotations": {IRSA_ANNOTATION: irsa.arn},
+            },
+            opts=child(self, provider=provider, depends_on=stack_ready),
+        )
         env: list[dict[str, pulumi.Input[str]]] = [
             {"name": "MLPLATFORM_PUSHGATEWAY", "value": pushgateway_url(self.namespace)}
         ]
@@ -803,7 +837,8 @@ class Monitoring(pulumi.ComponentResource):
                                 "spec": {
                                     "restartPolicy": "Never",
                                     "nodeSelector": SYSTEM_NODE_SELECTOR,
-                                    "automountServiceAccountToken": False,
+                                    "serviceAccountName": DRIFT_SERVICE_ACCOUNT,
+                                    "automountServiceAccountToken": False,  # IRSA projects its own token
                                     "securityContext": {
                                         "runAsNonRoot": True,
                                         "runAsUser": 65532,
@@ -842,7 +877,7 @@ class Monitoring(pulumi.ComponentResource):
                         }
                     },
                 },
-                opts=child(self, provider=provider, depends_on=[gateway]),
+                opts=child(self, provider=provider, depends_on=[gateway, account, *irsa.policies]),
             )
 
     @staticmethod

@@ -164,6 +164,13 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             if spec.serving.models
             else None,
             drift_env={"MLPLATFORM_PREDICTION_LOG_BUCKET": registry.bucket_name},
+            # The drift jobs read the prediction logs and the reference data under datasets/ of the bucket.
+            drift_policies={
+                "predictions": registry.prefix_policy("predictions", write=False),
+                "datasets": registry.prefix_policy("datasets", write=False),
+            }
+            if spec.serving.models
+            else None,
             mlflow_namespace=MLFLOW_NAMESPACE,
             runner_controller_namespace=(
                 (spec.runners.existing_controller.namespace if spec.runners.existing_controller else ARC_NAMESPACE)

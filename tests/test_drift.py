@@ -244,6 +244,16 @@ def test_a_served_model_gets_a_pushgateway_a_cronjob_and_a_drift_panel(profile_p
     for obj in k8s_objects(p):
         if obj.get("kind") == "CronJob":
             assert_valid_k8s(obj)
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    account = one(p, "kubernetes:core/v1:ServiceAccount", "ml-dev-drift")
+    assert pod["serviceAccountName"] == account.inputs["metadata"]["name"] == "mlplatform-drift"
+    assert "eks.amazonaws.com/role-arn" in account.inputs["metadata"]["annotations"]
+    policies = {r.name: _json.loads(r.inputs["policy"]) for r in p.of_type("aws:iam/rolePolicy:RolePolicy")
+                if r.name.startswith("ml-dev-drift-")}
+    assert set(policies) == {"ml-dev-drift-predictions", "ml-dev-drift-datasets"}
+    for doc in policies.values():  # read only
+        actions = {a for st in doc["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+        assert actions <= {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
     board = _json.loads(next(iter(one(p, "kubernetes:core/v1:ConfigMap", "ml-dev-dashboard-model-drift").inputs["data"].values())))
     titles = [panel.get("title") for panel in board["panels"]]
     assert "churn: drift score" in titles and "ranker: drift score" in titles
