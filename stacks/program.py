@@ -141,6 +141,11 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         ),
     )
 
+    # GPU nodes, runners and the ledger first: the drift jobs of the monitoring append to the ledger.
+    gpu = _gpu(spec, name, network, cluster, tags)
+    runners = _runners(spec, name, cluster, registry, gpu, tags)
+    evidence = _evidence(spec, name, cluster, _images_url(registry), runners, tags)
+
     mon = spec.monitoring
     if not mon.alerts.receivers and mon.existing is None:
         pulumi.log.warn(
@@ -163,7 +168,17 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             drift_image=pulumi.Output.concat(_images_url(registry), ":", DRIFT_JOB_TAG)
             if spec.serving.models
             else None,
-            drift_env={"MLPLATFORM_PREDICTION_LOG_BUCKET": registry.bucket_name},
+            drift_env={
+                "MLPLATFORM_PREDICTION_LOG_BUCKET": registry.bucket_name,
+                "MLPLATFORM_LEDGER": evidence.ledger_url,
+                "MLPLATFORM_LEDGER_KEY": evidence.signing_key_arn,
+            },
+            drift_managed_policy_arns={
+                "ledger-writer": evidence.writer_policy_arn,
+                "ledger-reader": evidence.reader_policy_arn,
+            }
+            if spec.serving.models
+            else None,
             # The drift jobs read the prediction logs and the reference data under datasets/ of the bucket.
             drift_policies={
                 "predictions": registry.prefix_policy("predictions", write=False),
@@ -240,10 +255,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         ),
     )
 
-    gpu = _gpu(spec, name, network, cluster, tags)
-    runners = _runners(spec, name, cluster, registry, gpu, tags)
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
-    evidence = _evidence(spec, name, cluster, images, runners, tags)
     platform = Platform(
         network=network,
         cluster=cluster,

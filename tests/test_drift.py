@@ -251,6 +251,10 @@ def test_a_served_model_gets_a_pushgateway_a_cronjob_and_a_drift_panel(profile_p
     policies = {r.name: _json.loads(r.inputs["policy"]) for r in p.of_type("aws:iam/rolePolicy:RolePolicy")
                 if r.name.startswith("ml-dev-drift-")}
     assert set(policies) == {"ml-dev-drift-predictions", "ml-dev-drift-datasets"}
+    attached = {r.name for r in p.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") if r.name.startswith("ml-dev-drift-")}
+    assert attached == {"ml-dev-drift-ledger-writer", "ml-dev-drift-ledger-reader"}
+    env_names = {e["name"] for e in pod["containers"][0]["env"]}
+    assert {"MLPLATFORM_PREDICTION_LOG_BUCKET", "MLPLATFORM_LEDGER", "MLPLATFORM_LEDGER_KEY", "MLPLATFORM_PUSHGATEWAY"} <= env_names
     for doc in policies.values():  # read only
         actions = {a for st in doc["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
         assert actions <= {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
