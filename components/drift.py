@@ -10,7 +10,10 @@ Pushgateway (so `ModelDrift` fires and routes like every alert) and appends a `d
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .cron import FIX as CRON_FIX
+from .cron import valid_cron
 
 # The metrics the drift job pushes (grouping key job=mlplatform-drift, model=<name>): name -> (type, labels).
 DRIFT_JOB = "mlplatform-drift"
@@ -21,7 +24,6 @@ DRIFT_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "mlplatform_model_drift_rows": ("gauge", ("job", "model", "digest")),
     "mlplatform_model_drift_last_run_timestamp_seconds": ("gauge", ("job", "model", "digest")),
 }
-CRON = r"^(\S+\s+){4}\S+$"
 
 
 class DriftArgs(BaseModel):
@@ -36,9 +38,16 @@ class DriftArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    schedule: str = Field("0 4 * * *", pattern=CRON)
+    schedule: str = "0 4 * * *"
     window_days: int = Field(7, ge=1, le=90)
     threshold: float = Field(0.5, gt=0, le=1)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if not valid_cron(v):
+            raise ValueError(f"{v!r} is not a cron schedule: {CRON_FIX}")
+        return v
 
 
 def drift_alert_expr() -> str:

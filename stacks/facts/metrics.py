@@ -13,7 +13,7 @@ One file per exporter:
 |---|---|---|
 | dcgm-exporter | the counters CSV the plan mounts (components/monitoring.DCGM_COUNTERS), each field checked against the exporter's own field list | NVIDIA/dcgm-exporter etc/dcp-metrics-included.csv |
 | kube-state-metrics | kube-prometheus-stack 88.5.3 -> kube-state-metrics chart 8.4.0 -> v2.20.0 | docs/metrics/**/*.md tables, each name checked in internal/store/*.go |
-| kubelet | Kubernetes (versions.KUBERNETES_VERSION) | pkg/kubelet/metrics/metrics.go keys + collectors/volume_stats.go |
+| kubelet | Kubernetes (versions.KUBERNETES_VERSION) | recorded, not derived here: pkg/kubelet/metrics/collectors/volume_stats.go read with the search tools (the repository is too large to mirror) |
 | cadvisor | the cAdvisor the kubelet embeds | metrics/prometheus.go |
 | arc-listener | gha-runner-scale-set 0.14.2 | cmd/ghalistener/metrics/metrics.go (default metrics) |
 | mlflow | MLflow 3.15.1 (mlflow chart 1.11.5 appVersion) | mlflow/server/prometheus_exporter.py + prometheus_flask_exporter |
@@ -153,19 +153,6 @@ def parse_cadvisor(text: str) -> dict[str, dict[str, Any]]:
         extra = re.search(r"extraLabels:\s*\[\]string\{([^}]*)\}", body)
         labels = re.findall(r'"(\w+)"', extra.group(1)) if extra else []
         out[m.group(1)] = {"type": kind, "labels": sorted(set(CADVISOR_BASE_LABELS + labels))}
-    return out
-
-
-def parse_kubelet_volume_stats(metrics_go: str, collector_go: str) -> dict[str, dict[str, Any]]:
-    keys = dict(re.findall(r"(VolumeStats\w+Key)\s*=\s*\"(\w+)\"", metrics_go))
-    out: dict[str, dict[str, Any]] = {}
-    for m in re.finditer(
-        r"BuildFQName\(\"\", kubeletmetrics\.KubeletSubsystem, kubeletmetrics\.(VolumeStats\w+Key)\),"
-        r"\s*\"[^\"]*\",\s*\[\]string\{([^}]*)\}",
-        collector_go,
-    ):
-        if m.group(1) in keys:
-            out[f"kubelet_{keys[m.group(1)]}"] = {"type": "gauge", "labels": sorted(re.findall(r'"(\w+)"', m.group(2)))}
     return out
 
 
