@@ -307,3 +307,14 @@ def test_alerts_test_refuses_an_unknown_receiver_and_a_stack_without_receivers()
         build_test_alerts(AlertsArgs(receivers=[RECEIVERS["pagerduty"]]), "nope")
     with pytest.raises(SpecError, match="monitoring.alerts.receivers: is empty"):
         build_test_alerts(AlertsArgs(), None)
+
+
+def test_the_cli_commands_are_registered_and_alerts_test_needs_a_project(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from mlplatform.cli.main import cli
+
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["alerts", "test", "--receiver", "oncall"])
+    assert res.exit_code == 1 and res.stderr.count("\n") == 1 and res.stderr.startswith("error: "), res.output
+    assert CliRunner().invoke(cli, ["drift", "run", "--help"]).exit_code == 0
