@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -29,13 +28,13 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from ._common import ValidationError, child, helm_release, namespace
+from .alerting import RECEIVER_SECRET, AlertsArgs, alertmanager_config
 from .args.monitoring import ARC_NAMESPACE as ARC_NAMESPACE
 from .args.monitoring import DASHBOARD_LABEL as DASHBOARD_LABEL
 from .args.monitoring import DASHBOARD_LABEL_VALUE as DASHBOARD_LABEL_VALUE
 from .args.monitoring import ExistingMonitoring as ExistingMonitoring
 from .args.monitoring import MonitoringArgs as MonitoringArgs
 from .args.monitoring import MonitoringSettings as MonitoringSettings
-from .alerting import RECEIVER_SECRET, AlertsArgs, alertmanager_config
 from .cluster_ref import resolve_cluster
 from .conventions import (
     DCGM_CHART,
@@ -45,9 +44,9 @@ from .conventions import (
     MODEL_METRICS_POD_LABEL,
     PART_OF,
     PROMETHEUS_CHART,
+    PUSHGATEWAY_CHART,
     SYSTEM_NODE_SELECTOR,
 )
-from .conventions import PUSHGATEWAY_CHART
 from .dashboards import MODEL_METRICS_PORT, all_dashboards
 from .drift import DriftArgs, drift_alert_expr
 from .helm_values import IRSA_ANNOTATION, check_user_values, with_user_values
@@ -133,9 +132,13 @@ def _validate(name: str, args: MonitoringArgs) -> None:
     _validate_alerts(args)
     for model in args.served_models or []:
         if not isinstance(model, str) or not DNS_LABEL.match(model) or len(model) > 40:
-            raise ValidationError("served_models", f"{model!r} is not a model name", "use lowercase letters, digits, '-'")
+            raise ValidationError(
+                "served_models", f"{model!r} is not a model name", "use lowercase letters, digits, '-'"
+            )
     if args.served_models and args.drift_image is None:
-        raise ValidationError("drift_image", "is needed by the drift jobs of served_models", "pass the drift job's image")
+        raise ValidationError(
+            "drift_image", "is needed by the drift jobs of served_models", "pass the drift job's image"
+        )
     if args.served_models and (args.oidc_provider_arn is None or args.oidc_issuer_url is None):
         raise ValidationError(
             "cluster", "the drift jobs of served_models need the cluster's OIDC provider (IRSA)", "pass cluster=..."
@@ -509,8 +512,6 @@ def alert_rules(
         {"name": "mlplatform.platform", "rules": platform},
         {"name": "mlplatform.models", "rules": models},
     ]
-
-
 
 
 class Monitoring(pulumi.ComponentResource):

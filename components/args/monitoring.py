@@ -10,7 +10,8 @@ from pydantic import Field, field_validator
 
 from ..alerting import AlertsArgs
 from ..conventions import DNS_LABEL
-from ..drift import DriftArgs
+from ..cron import FIX as CRON_FIX
+from ..cron import valid_cron
 from . import Args, Section, ValidationError
 
 # The Grafana sidecar loads ConfigMaps with this label (kube-prometheus-stack values
@@ -90,6 +91,28 @@ class ExistingMonitoring(Section):
             raise ValidationError(
                 "", f"{v!r} is not a label value", "pass the Grafana sidecar's sidecar.dashboards.labelValue"
             )
+        return v
+
+
+class DriftArgs(Section):
+    """When and how the drift job compares a served model's inputs and predictions with its training data.
+
+    Fields:
+        schedule (cron, default "0 4 * * *"): when the job runs (UTC), one CronJob per served model.
+        window_days (int, default 7, 1..90): how many days of prediction logs it reads.
+        threshold (float, default 0.5, 0 < t <= 1): the drift score (share of drifted columns, Evidently's
+            dataset-drift share) at which `ModelDrift` fires.
+    """
+
+    schedule: str = "0 4 * * *"
+    window_days: int = Field(7, ge=1, le=90)
+    threshold: float = Field(0.5, gt=0, le=1)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if not valid_cron(v):
+            raise ValidationError("", f"{v!r} is not a cron schedule", CRON_FIX)
         return v
 
 
