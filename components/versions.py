@@ -45,6 +45,8 @@ HELM_CHARTS: dict[str, tuple[str, str]] = {
     "argo-workflows": ("1.0.18", "https://argoproj.github.io/argo-helm"),
     # Argo Rollouts v1.9.0 (chart appVersion): the canary controller of ModelServing.
     "argo-rollouts": ("2.41.0", "https://argoproj.github.io/argo-helm"),
+    # Where the drift job pushes its scores (Prometheus scrapes it; honorLabels keeps model/digest).
+    "prometheus-pushgateway": ("3.8.0", "https://prometheus-community.github.io/helm-charts"),
 }
 
 # The GitHub Actions runner image of the CI runner scale sets (the image's user is `runner`, uid 1001),
@@ -69,6 +71,9 @@ GITHUB_ACTIONS: dict[str, tuple[str, str]] = {
 # `observer-image.yml` workflow (`mlplatform ci render`) into the stack's `images` ECR repository, whose
 # tags are immutable: the tag pins one digest. It moves with the package version.
 EVIDENCE_OBSERVER_TAG = "evidence-observer-0.1.0"
+# The drift job's image (`mlplatform drift run`): this package with the [drift] extra, built like the observer
+# image into the stack's `images` repository; the tag moves with the package version.
+DRIFT_JOB_TAG = "drift-job-0.1.0"
 # Its base image (Debian bookworm, Python 3.12, non-root uid 65532 added by the Dockerfile).
 EVIDENCE_OBSERVER_BASE_IMAGE = "python:3.12.8-slim-bookworm"
 
