@@ -104,26 +104,35 @@ def cli() -> None:
 
 
 @cli.command()
+@click.option("--region", default=None, help="Region of the cost column (default: the stack's, else us-east-1).")
+@o.stack
+@o.directory
 @o.as_json
-def profiles(as_json: bool) -> None:
-    """List the profiles: team size, components and key sizes."""
+def profiles(region: str | None, stack: str | None, directory: str | None, as_json: bool) -> None:
+    """List the profiles: team size, components, key sizes and idle cost."""
+    from mlplatform.stacks.analyses.cost import idle_cell, profile_idle_costs
     from mlplatform.stacks.config.profiles import profile_rows
 
-    rows = profile_rows()
+    src = o.make_source(region=region, stack=stack, directory=directory)
+    costs = {c["profile"]: c for c in profile_idle_costs(src.region)}
+    rows = [{**r, "idle_cost": costs[r["profile"]]} for r in profile_rows()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.table import Table
 
+    _say_source(src)
     table = Table(title="mlplatform profiles", show_lines=True)
-    for col in ("profile", "team size", "components", "key sizes"):
+    for col in ("profile", "team size", "components", "key sizes", f"idle cost, {src.region}"):
         table.add_column(col, overflow="fold")
     for r in rows:
+        c = r["idle_cost"]
         table.add_row(
             f"[bold]{r['profile']}[/]",
             r["team_size"],
             "\n".join(r["components"]),
             "\n".join(f"{k}: {v}" for k, v in r["sizes"].items()),
+            idle_cell(c["idle_monthly"], c["unpriced"]),
         )
     from mlplatform.cli.render import console_for
 

@@ -253,12 +253,14 @@ def print_cost(report, console: Console | None = None) -> None:  # CostReport
             )
     console = console or console_for(150, highlight=False)
     console.print(table)
-    unpriced = f" + {len(report.gaps)} unpriced item(s), listed below" if report.gaps else ""
     console.print(
-        f"[bold]Idle:[/] {_money(report.idle)}/month{unpriced} (always-on resources and volumes; GPU pools "
-        f"and runners at their minimum)"
+        Text.assemble(
+            ("Idle: ", "bold"),
+            report.headline(idle=True),
+            " (always-on resources and volumes; GPU pools and runners at their minimum)",
+        )
     )
-    console.print(f"[bold]With the usage file:[/] {_money(report.monthly)}/month{unpriced}")
+    console.print(Text.assemble(("With the usage file: ", "bold"), report.headline(idle=False)))
     console.print(
         f"{free} resources cost nothing by themselves (IAM, routes, Kubernetes objects, ...); "
         "`--json` lists each with the reason."
