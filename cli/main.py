@@ -282,6 +282,8 @@ def init(
     )
     interactive = not non_interactive and sys.stdin.isatty()
     result = init_project(opts, ask=questionary_ask if interactive else None)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for change in result.backend_changes:
         click.echo(f"state backend: {change}")
     if result.no_op:
@@ -709,7 +711,12 @@ def upgrade(
     if as_json:
         click.echo(
             json.dumps(
-                {**data, "written": [{"file": str(f), "backup": str(b)} for f, b in written], "next_steps": steps},
+                {
+                    **data,
+                    "written": [{"file": str(f), "backup": str(b)} for f, b in written],
+                    "also_changed": up.notes,
+                    "next_steps": steps,
+                },
                 indent=2,
                 default=str,
             )
@@ -717,6 +724,8 @@ def upgrade(
         return
     for f, b in written:
         click.echo(f"wrote {f} (profile: {to}); the previous file is {b}")
+    for note in up.notes:
+        click.echo(f"  also changed: {note}")
     click.echo("Nothing has changed in the cloud yet. Next:")
     for s in steps:
         click.echo(f"  {s}")
