@@ -118,6 +118,20 @@ def _open_ledger(
     return ledger
 
 
+allow_unprotected_option = click.option(
+    "--allow-unprotected-ledger",
+    "allow_unprotected",
+    is_flag=True,
+    help="Write even when the ledger bucket is not versioned with Object Lock (a loud warning; default: refuse, exit 3).",
+)
+
+
+def _unprotected(ledger: Any, allow: bool) -> None:
+    """--allow-unprotected-ledger: the ledger warns on stderr, before it writes, instead of refusing."""
+    ledger.allow_unprotected = allow
+    ledger.warn = lambda message: click.echo(f"WARNING: {message}", err=True)
+
+
 def _header(ledger: Any, as_json: bool, err: bool = False) -> None:
     if not as_json:
         click.echo(ledger.describe() + ledger.source, err=err)
@@ -157,6 +171,7 @@ def evidence() -> None:
     default=None,
     help="A JSON predicate; --field values are merged into it.",
 )
+@allow_unprotected_option
 @ledger_options
 @evidence_errors
 def record(
@@ -165,6 +180,7 @@ def record(
     digest: str,
     fields: tuple[str, ...],
     predicate_file: str | None,
+    allow_unprotected: bool,
     ledger_url: str | None,
     key_id: str | None,
     region: str | None,
@@ -182,6 +198,7 @@ def record(
     R.check_digest(digest)
     predicate = R.build_predicate(kind, digest, R.parse_fields(fields), R.read_predicate(predicate_file))
     ledger = _open_ledger(ledger_url, key_id, region, directory, stack)
+    _unprotected(ledger, allow_unprotected)
     ledger.signer  # noqa: B018 - no key: one line before anything else
     _header(ledger, as_json, err=True)
     rec = ledger.append(kind, model, [digest], predicate)
@@ -374,11 +391,13 @@ def _print_breaks(report: Any) -> None:
     help="A recorded `kubectl get pods -A -l mlplatform.io/model -o json` (default: the in-cluster API).",
 )
 @click.option("--cluster", default=None, envvar="MLPLATFORM_CLUSTER", help="Cluster name written into observations.")
+@allow_unprotected_option
 @ledger_options
 @evidence_errors
 def observe(
     pods_file: str | None,
     cluster: str | None,
+    allow_unprotected: bool,
     ledger_url: str | None,
     key_id: str | None,
     region: str | None,
@@ -392,6 +411,7 @@ def observe(
 
     pods = read_pods(pods_file) if pods_file else list_pods_in_cluster()
     ledger = _open_ledger(ledger_url, key_id, region, directory, stack, header=not as_json)
+    _unprotected(ledger, allow_unprotected)
     result = run_observe(ledger, pods, cluster=cluster)
     written = result.recorded
     for w in result.warnings():

@@ -513,3 +513,68 @@ def test_the_readme_recipe_verifies_a_record_with_openssl_and_the_public_key(led
     bad = subprocess.run(["bash", "-uo", "pipefail", "-c", "\n".join(again)], cwd=tmp_path, capture_output=True,
                          text=True, timeout=60)
     assert "Verification failure" in bad.stdout + bad.stderr
+
+
+# -- a careless bucket (issue 25) ------------------------------------------------------------------------------
+def _versions(s3, bucket: str, prefix: str) -> list[tuple[str, bool]]:
+    r = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+    return sorted([(v["Key"], False) for v in r.get("Versions", [])] + [(d["Key"], True) for d in r.get("DeleteMarkers", [])])
+
+
+@pytest.mark.parametrize("setup,problem", [
+    ("plain", "versioning is off, so an overwrite or a delete loses the record; Object Lock is off"),
+    ("versioned", "Object Lock is off, so anyone with s3:DeleteObjectVersion can erase a record"),
+    ("lock-without-retention", "Object Lock has no default retention, so the records written are not locked"),
+])
+def test_record_refuses_a_bucket_that_does_not_keep_every_record(ledger_env, monkeypatch, setup, problem):
+    s3 = ledger_env["s3"]
+    bucket = f"careless-{setup}"
+    if setup == "lock-without-retention":
+        s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    else:
+        s3.create_bucket(Bucket=bucket)
+    if setup == "versioned":
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    monkeypatch.setenv("MLPLATFORM_LEDGER", f"s3://{bucket}")
+    res = run("record", "provenance", "--model", "churn", "--digest", D1, "--field", f"commit={COMMIT1}")
+    assert res.exit_code == 3, res.output
+    [line] = [x for x in res.stderr.splitlines() if x.startswith("error:")]
+    assert f"refused to write: ledger bucket {bucket}: " in line and problem in line
+    assert "pass --allow-unprotected-ledger to write anyway" in line and "Object Lock" in line
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0  # nothing written
+    # the explicit flag downgrades it to a loud warning, printed before the write
+    res = run("record", "provenance", "--model", "churn", "--digest", D1, "--field", f"commit={COMMIT1}",
+              "--allow-unprotected-ledger")
+    assert res.exit_code == 0, res.output
+    assert "WARNING: ledger bucket" in res.stderr and "not evidence an auditor should rely on" in res.stderr
+    assert res.stdout.strip().startswith("ledger/churn/00000001-")
+
+
+def test_the_component_bucket_is_accepted_without_a_warning(ledger_env):
+    res = run("record", "provenance", "--model", "churn", "--digest", D1, "--field", f"commit={COMMIT1}")
+    assert res.exit_code == 0 and "WARNING" not in res.stderr
+
+
+def test_writing_after_a_deleted_record_refuses_and_never_forks(two_models):
+    """A delete marker on the tail (record 10 of churn) hides it from ListObjects: the next write must not
+    become a second record 10 (or link past it); it refuses, says how to restore, and works once restored."""
+    s3 = two_models["s3"]
+    tail = keys(s3, "churn")[-1]
+    assert tail.rsplit("/", 1)[-1].startswith("00000010-")
+    marker = s3.delete_object(Bucket=BUCKET, Key=tail)["VersionId"]
+    before = _versions(s3, BUCKET, "acme/ledger/churn/")
+    res = run("record", "review", "--model", "churn", "--digest", D2, "--field", "outcome=keep", "--field", "by=alice")
+    assert res.exit_code == 3, res.output
+    [line] = [x for x in res.stderr.splitlines() if x.startswith("error:")]
+    assert f"record 10 of churn ({tail}) was deleted: a delete marker (version {marker}" in line
+    assert "writing now would fork the chain at 10" in line and "nothing was written" in line
+    assert f"aws s3api delete-object --bucket {BUCKET} --key {tail} --version-id {marker}" in line
+    assert _versions(s3, BUCKET, "acme/ledger/churn/") == before  # no second record 10, nothing at all
+    with pytest.raises(Exception, match="was deleted"):  # the observer appends through the same check
+        record("observation", "churn", D2, "cluster=ml-dev")
+    # the recovery the message gives: remove the marker; the chain continues at 11, linked to 10
+    s3.delete_object(Bucket=BUCKET, Key=tail, VersionId=marker)
+    new = cli_record("review", "churn", D2, "outcome=keep", "by=alice")
+    assert new.rsplit("/", 1)[-1].startswith("00000011-")
+    verified = run("verify", "--model", "churn")
+    assert verified.exit_code == 0 and "Verified 11 records" in verified.stdout and "no breaks" in verified.stdout
