@@ -162,7 +162,8 @@ def evidence() -> None:
     "fields",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A predicate field, e.g. commit=3f2a9c1, metric.val_loss=0.21, by=alice (repeatable).",
+    help="A predicate field, e.g. commit=$GITHUB_SHA (the full 40/64-hex SHA), metric.val_loss=0.21, by=alice "
+    "(repeatable).",
 )
 @click.option(
     "--predicate",
