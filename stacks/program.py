@@ -167,7 +167,6 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             backup_retention_days=d.backup_retention_days,
             performance_insights=d.performance_insights,
             existing=ExistingDatabase(**d.existing.model_dump()) if d.existing else None,
-            model_repositories=models,
             replicas=m.replicas,
             ingress=m.ingress,
             ingress_host=m.host,
