@@ -134,7 +134,7 @@ def test_set_with_a_non_numeric_list_index():
 
 
 def test_region_given_with_a_stack_file_is_validated(tmp_path):
-    from mlplatform.stacks.config.source import stack_source
+    from mlplatform.stacks.source import stack_source
 
     f = tmp_path / "Pulumi.dev.yaml"
     f.write_text("config:\n  mlplatform:profile: growth\n")
@@ -161,3 +161,17 @@ def test_one_az_is_refused_at_load_by_every_command(tmp_path):
             "(vpcConfig.subnetIds) and so does the RDS DB subnet group; AWS refuses both at `up`; "
             "set network.az_count to 2 or more"]
     assert load_spec(sets=["network.az_count=2"]).network.az_count == 2
+
+
+@pytest.mark.parametrize("field", ["retraining.schedule", "review.schedule"])
+@pytest.mark.parametrize("cron", ["99 99 99 99 99", "0 3 ? * 1", "0 0 L * *", "0 3 * *", "0 24 * * *"])
+def test_a_schedule_that_is_not_cron_is_refused_in_one_line(field, cron):
+    with pytest.raises(SpecError) as e:
+        load_spec("pragmatic", sets=[f"{field}={cron}"])
+    assert str(e.value).startswith(f"{field}: {cron!r} is not a cron schedule; use 5 fields") and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("cron", ["0 3 * * 1", "*/15 2-4 * * MON-FRI", "0 0 1,15 jan *", "@daily"])
+def test_a_cron_schedule_is_kept(cron):
+    spec = load_spec("pragmatic", sets=[f"retraining.schedule={cron}", f"review.schedule={cron}"])
+    assert spec.retraining.schedule == spec.review.schedule == cron

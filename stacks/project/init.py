@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import yaml
 
+from mlplatform.components.merge import deep_merge
+
 from ..cloud.state_backend import (
     DEFAULT_KMS_ALIAS,
     LOCAL_STATE_DIR,
@@ -38,7 +40,6 @@ from ..config.spec import (
     SpecError,
     StackSpec,
     apply_set,
-    deep_merge,
     load_spec,
     profile_defaults,
     profile_for_team_size,
@@ -263,12 +264,6 @@ def requirement_info() -> Requirement:
         (d for d in found if d.read_text("direct_url.json")), found[0]
     )  # the installed one, not an egg-info beside it
     return requirement_of(dist.version, dist.read_text("direct_url.json"))
-
-
-def requirement() -> str:
-    """mlplatform as a requirements.txt line: a release (`mlplatform==X.Y.Z`, also for a local-folder install,
-    with `requirement_info().warning`), or the VCS / remote archive reference it was installed from."""
-    return requirement_info().line
 
 
 PROJECT_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")

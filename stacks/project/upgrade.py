@@ -27,10 +27,10 @@ import yaml
 
 from ..analyses.cost import CostReport, estimate_if_priced
 from ..analyses.diff import PlanDiff, diff_plans
-from ..config.source import StackSource
 from ..config.spec import PROFILES, TEAM_SIZE_BANDS, SpecError, StackSpec
 from ..config.stackfile import StackFile
 from ..errors import PolicyRefusal
+from ..source import StackSource
 
 
 class UpgradeRefused(PolicyRefusal):
