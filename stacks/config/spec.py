@@ -380,10 +380,6 @@ def _near_key(loc: list[str], prefix: str = "") -> str | None:
     return prefix + ".".join([*loc[:-1], found[0]]) if found else None
 
 
-# EKS (CreateCluster: subnets in at least two AZs) and an RDS DB subnet group (at least two AZs) both refuse one.
-MIN_AZS = 2
-
-
 def validate(data: dict[str, Any]) -> StackSpec:
     """Raw merged data -> StackSpec, or one SpecError."""
     try:
@@ -397,13 +393,6 @@ def validate(data: dict[str, Any]) -> StackSpec:
             "use one like us-east-1, us-west-2, eu-west-1, eu-central-1",
         )
     zones = AZ_COUNT[spec.region]
-    if spec.network.existing is None and spec.network.az_count < MIN_AZS:
-        raise SpecError(
-            "network.az_count",
-            f"is {spec.network.az_count}, but EKS needs subnets in at least {MIN_AZS} availability zones "
-            f"(vpcConfig.subnetIds) and so does the RDS DB subnet group; AWS refuses both at `up`",
-            f"set network.az_count to {MIN_AZS} or more",
-        )
     if spec.network.existing is None and spec.network.az_count > zones:
         raise SpecError(
             "network.az_count",
