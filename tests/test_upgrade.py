@@ -243,3 +243,13 @@ def test_diff_from_the_backup_upgrade_wrote(tmp_path, monkeypatch):
     a, b = json.loads(via_backup.stdout), json.loads(via_name.stdout)
     assert a["summary"] == b["summary"] and a["summary"]["add"] > 0
     assert a["from_source"]["stack"] == "dev"
+
+
+def test_a_refused_upgrade_under_json_is_one_document_with_the_diff_and_the_error(project, monkeypatch):
+    _unsafe_growth(monkeypatch)
+    res = run("upgrade", "-p", "growth", "--config", str(project / "stack.yaml"), "--yes", "--json")
+    assert res.exit_code == 3
+    data = json.loads(res.stdout)  # one JSON document, not the upgrade then the error
+    assert len(data["refused"]) == 2 and data["written"] == [] and data["exit"] == 3
+    assert data["error"]["field"] == "upgrade" and "nothing was written" in data["error"]["problem"]
+    assert "refused" in res.stderr
