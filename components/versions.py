@@ -56,6 +56,9 @@ RUNNER_IMAGE = (
 )
 # MLflow client the generated workflows install: the tracking server's version (mlflow chart appVersion).
 MLFLOW_CLIENT = "3.15.1"
+# The MLflow server image: the mlflow chart's own image (values `image.repository`) at its appVersion, which
+# the chart runs by default; the one-shot schema migration Job and the CA-bundle init container use it too.
+MLFLOW_IMAGE = f"burakince/mlflow:{MLFLOW_CLIENT}"
 
 # GitHub Actions the generated workflows use: action -> (tag, full commit SHA). Workflows reference the
 # SHA (a tag can be moved, a commit cannot) with the tag as a comment; update both together.

@@ -233,7 +233,6 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             backup_retention_days=d.backup_retention_days,
             performance_insights=d.performance_insights,
             existing=d.existing,
-            model_repositories=models,
             replicas=m.replicas,
             ingress=m.ingress,
             ingress_host=m.host,

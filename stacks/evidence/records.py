@@ -123,7 +123,7 @@ def parse_fields(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not re.match(r"^[a-z][a-z0-9_]*(\.[A-Za-z0-9_./-]+)?$", key):
             # a malformed option is a usage error (exit 2), like `--set k`
-            raise UsageError("--field", f"{pair!r} is not key=value", "write it like --field commit=3f2a9c1")
+            raise UsageError("--field", f"{pair!r} is not key=value", "write it like --field by=alice")
         if key in out:
             out[key] = (out[key] if isinstance(out[key], list) else [out[key]]) + [value]
         else:
@@ -220,13 +220,22 @@ def _data_dependency(ref: str) -> dict[str, Any]:
     )
 
 
+# in-toto's DigestSet: gitCommit is a full SHA-1 (40) or SHA-256 (64) object name in lowercase hex.
+GIT_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
 def _provenance(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
     commit, repo, ref = f.one("commit"), f.one("repository"), f.one("ref")
     image, run = f.one("image"), f.one("run")
     deps: list[dict[str, Any]] = []
     if commit:
-        if not re.match(r"^[0-9a-f]{7,64}$", commit):
-            raise EvidenceError("--field commit", f"{commit!r} is not a git commit", "give the hex commit SHA")
+        if not GIT_COMMIT.match(commit):
+            raise EvidenceError(
+                "--field commit",
+                f"{commit!r} is not a full git commit: an in-toto gitCommit digest is exactly 40 (SHA-1) or 64 "
+                f"(SHA-256) lowercase hex characters",
+                "give the full SHA (`git rev-parse HEAD`, $GITHUB_SHA), not an abbreviation",
+            )
         deps.append(
             {
                 "uri": f"git+{repo}" + (f"@{ref}" if ref else "") if repo else "git",
@@ -282,7 +291,14 @@ def _provenance(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any
             "--field commit", "a provenance record needs the git commit it trained from", "add --field commit=<sha>"
         )
     bd.setdefault("buildType", BUILD_TYPE)
-    bd.setdefault("externalParameters", {})
+    if not bd.get("externalParameters"):  # SLSA v1 requires it, and counts an empty object as unset
+        raise EvidenceError(
+            "--field repository",
+            "a provenance record needs the build's external parameters (SLSA v1 `externalParameters`: what "
+            "the caller chose), and none was given",
+            "add --field repository=https://github.com/OWNER/REPO --field ref=$GITHUB_REF "
+            "--field workflow=$GITHUB_WORKFLOW_REF (or give them in --predicate)",
+        )
     out.setdefault("runDetails", {}).setdefault("builder", {"id": "https://mlplatform.dev/evidence/ci"})
     return out
 
