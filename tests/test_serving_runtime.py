@@ -153,7 +153,7 @@ def test_runtime_phases(served):
 
     # 4. Slow answers (batches that take the server over a second, beyond the template's 0.5 s bound) in
     # more than 5% of the window's requests: p95 latency fails.
-    big = v2_request([[(i % 97) / 97, 0.5, 0.25, 0.75] for i in range(150_000)], COLUMNS)
+    big = v2_request([[(i % 97) / 97, 0.5, 0.25, 0.75] for i in range(400_000)], COLUMNS)
     for _ in range(6):
         assert post_json(f"{served['url']}/v2/models/churn/infer", big, timeout=120)[0] == 200
     _wait_scraped(prom, "rest_server_requests_total", 78)
