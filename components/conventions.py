@@ -53,3 +53,13 @@ MLFLOW_CHART = "mlflow"
 RUNNER_CONTROLLER_CHART = "gha-runner-scale-set-controller"
 RUNNER_CHART = "gha-runner-scale-set"
 LOAD_BALANCER_CONTROLLER_CHART = "aws-load-balancer-controller"
+KUEUE_CHART = "kueue"
+
+# -- queueing (Kueue) --------------------------------------------------------------------------------
+KUEUE_NAMESPACE = "kueue-system"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # a job's LocalQueue; unset in a team namespace: `default`
+PRIORITY_CLASS_LABEL = "kueue.x-k8s.io/priority-class"  # a job's WorkloadPriorityClass
+# Kueue gives a job without QUEUE_LABEL the LocalQueue named "default" of its namespace (v0.19:
+# pkg/controller/constants.DefaultLocalQueueName), so each team's LocalQueue has this name.
+TEAM_LOCAL_QUEUE = "default"
+GPU_RESOURCE = "nvidia.com/gpu"

@@ -44,6 +44,7 @@ HELM_CHARTS: dict[str, tuple[str, str]] = {
     "cluster-autoscaler": ("9.59.0", "https://kubernetes.github.io/autoscaler"),
     "aws-load-balancer-controller": ("3.5.0", "https://aws.github.io/eks-charts"),
     "argo-workflows": ("1.0.18", "https://argoproj.github.io/argo-helm"),
+    "kueue": ("0.19.2", "oci://registry.k8s.io/kueue/charts"),
 }
 
 # The GitHub Actions runner image of the CI runner scale sets (the image's user is `runner`, uid 1001),
@@ -70,3 +71,7 @@ GITHUB_ACTIONS: dict[str, tuple[str, str]] = {
 EVIDENCE_OBSERVER_TAG = "evidence-observer-0.1.0"
 # Its base image (Debian bookworm, Python 3.12, non-root uid 65532 added by the Dockerfile).
 EVIDENCE_OBSERVER_BASE_IMAGE = "python:3.12.8-slim-bookworm"
+
+# Kueue's controller image. The chart's values.yaml in git names a staging image (tag release-0.19, pulled
+# Always); its release script rewrites them to this one in the published chart: pinned here, set explicitly.
+KUEUE_IMAGE = ("registry.k8s.io/kueue/kueue", "v0.19.2")

@@ -40,6 +40,7 @@ from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceAr
 from mlplatform.components.versions import KUBERNETES_VERSION
 
 from .cloud.secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
+from .config.queues import admissible_gpus, flavors, queueing_on, team_queues
 from .config.spec import SECTIONS, StackSpec, check_stack_config_keys, spec_from_stack_config
 from .plan.offline import Plan, run_offline
 
@@ -58,6 +59,7 @@ class Platform:
     teams: list[TeamSpace] = field(default_factory=list)
     runners: CiRunners | None = None
     evidence: EvidenceLedger | None = None
+    queueing: Any = None  # components.queueing.Queueing when queueing is on
 
 
 MLFLOW_EXTERNAL_URL_COMMAND = (
@@ -218,6 +220,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     gpu = _gpu(spec, name, network, cluster, tags)
     runners = _runners(spec, name, cluster, registry, gpu, tags)
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
+    queueing = _queueing(spec, name, cluster, monitoring, gpu, teams)
     evidence = _evidence(spec, name, cluster, images, runners, tags)
     platform = Platform(
         network=network,
@@ -230,6 +233,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         teams=teams,
         runners=runners,
         evidence=evidence,
+        queueing=queueing,
     )
     _export(spec, platform)
     return platform
@@ -425,7 +429,9 @@ def _teams(
                 registry=registry,
                 ecr_repository_prefix=f"{spec.registry.repository_prefix}/{stack}",
                 cluster=cluster,
-                gpu_quota=t.gpu_quota,
+                # With queueing, Kueue admits the team's GPU work (borrowed GPUs included) and the
+                # quota's GPU line is what Kueue may admit at most: it never rejects admitted work.
+                gpu_quota=admissible_gpus(spec, t) if queueing_on(spec) else t.gpu_quota,
                 cpu_quota=t.cpu_quota,
                 memory_quota_gib=t.memory_quota_gib,
                 pvc_quota=t.pvc_quota,
@@ -439,6 +445,39 @@ def _teams(
         )
         for t in spec.teams
     ]
+
+
+def _queueing(
+    spec: StackSpec,
+    name: str,
+    cluster: Cluster,
+    monitoring: Monitoring,
+    gpu: GpuNodePool | None,
+    teams: list[TeamSpace],
+) -> Any:
+    """Kueue and the teams' queues (queueing.enabled), sized from the same numbers as the GPU pools."""
+    if not queueing_on(spec):
+        return None
+    from mlplatform.components.queueing import Queueing, QueueingArgs
+
+    q = spec.queueing
+    return Queueing(
+        name,
+        QueueingArgs(
+            enabled=True,
+            wait_for_pods_ready_minutes=q.wait_for_pods_ready_minutes,
+            controller_replicas=q.controller_replicas,
+            cohort=q.cohort,
+            flavors=flavors(spec),
+            teams=team_queues(spec),
+            oversubscribe=spec.gpu.oversubscribe_gpus,
+            cluster=cluster,
+            monitoring_namespace=monitoring.namespace,
+            monitoring_release=monitoring.release,
+        ),
+        # LocalQueues live in the team namespaces; flavors name the pools' labels.
+        pulumi.ResourceOptions(depends_on=[*teams, *([gpu] if gpu is not None else [])]),
+    )
 
 
 def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: dict[str, str]) -> GpuNodePool | None:

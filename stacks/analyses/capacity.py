@@ -122,6 +122,14 @@ PODS: dict[str, tuple[Pod, ...]] = {
     "gha-runner-scale-set-controller": (Pod("controller", ("resources",), replicas="replicaCount"),),
     "gha-runner-scale-set": (Pod("listener", ("listenerTemplate",), get=_listener),),
     "mlflow": (Pod("mlflow", ("resources",), replicas="replicaCount"),),
+    "kueue": (
+        Pod(
+            "controller-manager",
+            ("controllerManager.manager.resources",),
+            replicas="controllerManager.replicas",
+            default_replicas=1,
+        ),
+    ),
     "argo-workflows": (
         Pod("workflow-controller", ("controller.resources",), replicas="controller.replicas"),
         Pod("server", ("server.resources",), replicas="server.replicas", enabled="server.enabled"),

@@ -752,7 +752,8 @@ def _secrets(plan: Plan):
 
 
 # -- evaluation and waivers ----------------------------------------------------------------------
-from . import chart_rules  # noqa: E402,F401  # registers the rules checked against the pinned charts' facts
+# chart_rules: the rules checked against the pinned charts' facts; queue_rules: queue-capacity.
+from . import chart_rules, queue_rules  # noqa: E402,F401  # registering imports
 
 RULE_IDS = tuple(r.id for r in RULES)
 RULES_BY_ID = {r.id: r for r in RULES}

@@ -21,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from mlplatform.components.queueing.args import GpuCount, GpuLimit, QueueingSettings
+
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
 
@@ -309,6 +311,11 @@ class TeamSpec(_Strict):
     storage_quota_gib: int = Field(500, ge=0)  # requests.storage of all PVCs
     principals: list[str] = []  # IAM role/user ARNs mapped to the team's group (EKS access entries)
     runners: TeamRunners | None = None
+    # Queueing (Kueue): the team's GPUs per pool (their sum is gpu_quota; unset: gpu_quota fills the
+    # pools in order), the most GPUs it borrows from the cohort and lends of its own, per pool (None: all).
+    gpu_quota_by_pool: dict[str, GpuCount] = {}
+    gpu_borrowing_limit: GpuLimit = None
+    gpu_lending_limit: GpuLimit = None
 
 
 class Waiver(_Strict):
@@ -365,6 +372,7 @@ class StackSpec(_Strict):
     retraining: RetrainingSpec = RetrainingSpec()
     review: ReviewSpec = ReviewSpec()
     evidence: EvidenceSpec = EvidenceSpec()
+    queueing: QueueingSettings = QueueingSettings()
     teams: list[TeamSpec] = []
     waivers: list[Waiver] = []
 
@@ -567,6 +575,9 @@ def validate(data: dict[str, Any]) -> StackSpec:
             "set cluster.system_nodes.scaled_by: stack, or gpu.mechanism: managed with pools",
         )
     _check_teams(spec)
+    from .queues import check_queueing
+
+    check_queueing(spec)
     _check_components(spec)
     from .helm_overrides import check_helm_values
 
@@ -640,20 +651,18 @@ def narrow_profile_gpu_types(
 
 
 def pools_gpu_limit(spec: StackSpec) -> int | None:
-    """GPUs the stack's pools may run at most (each pool's gpu_limit, else max x GPUs per node, like
-    GpuNodePool does); None when unknown (adopted GPU nodes, or a type mlplatform doesn't know)."""
-    from mlplatform.components.gpu_instances import GPU_INSTANCE_TYPES
+    """GPUs the stack's pools may run at most (pool_capacity.pool_gpus of each); None when unknown
+    (adopted GPU nodes, or a type mlplatform doesn't know)."""
+    from .pool_capacity import pool_gpus
 
     if spec.gpu.existing is not None:
         return None
     total = 0
     for p in spec.gpu.pools:
-        if p.gpu_limit is not None:
-            total += p.gpu_limit
-        elif all(t in GPU_INSTANCE_TYPES for t in p.instance_types):
-            total += p.max * max(GPU_INSTANCE_TYPES[t][0] for t in p.instance_types)
-        else:
+        gpus = pool_gpus(p)
+        if gpus is None:
             return None  # GpuNodePool names the unknown type
+        total += gpus
     return total
 
 

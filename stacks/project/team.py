@@ -102,13 +102,23 @@ def new_team_entry(
 def _team_diff(
     path: Path, before: StackSpec, after: StackSpec, team: str, stack: str, to_label: str
 ) -> tuple[PlanDiff, list[str]]:
-    """The offline diff of the team's own resources, and the URNs of any other change."""
+    """The offline diff of the team's own resources, and the URNs of any other change. The team's
+    ClusterQueue and LocalQueue (queueing on) are its own, and so is the cohort's change: the GPUs a
+    team is given leave the cohort's shared pool, the GPUs a removed team had go back to it."""
+    from mlplatform.components.queueing.objects import COHORT_SUFFIX, team_resource_names
+
     from ..program import base_name, plan
 
     old, new = plan(before, stack=stack), plan(after, stack=stack)
     full = diff_plans(old, new, path.name, to_label)
     component = f"{base_name(stack)}-team-{team}"
-    roots = {r.urn for r in (*old.resources, *new.resources) if r.type == TEAM_TYPE and r.name == component}
+    queue_names = {*team_resource_names(base_name(stack), team), f"{base_name(stack)}{COHORT_SUFFIX}"}
+    roots = {
+        r.urn
+        for r in (*old.resources, *new.resources)
+        if (r.type == TEAM_TYPE and r.name == component)
+        or (r.type.startswith("kubernetes:kueue") and r.name in queue_names)
+    }
     parents = {r.urn: r.parent for r in (*old.resources, *new.resources)}
 
     def in_team(urn: str | None) -> bool:
