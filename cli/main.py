@@ -716,7 +716,12 @@ def upgrade(
 # -- team add | list | remove (edit the stack config, offline diff of that team) ---------------------
 @cli.group()
 def team() -> None:
-    """Self-serve team spaces: add, list or remove a team in the stack config (offline)."""
+    """Self-serve team spaces: add, list or remove a team in the stack config (offline); budget."""
+
+
+from mlplatform.cli.commands.team_budget import team_budget  # noqa: E402  # the group exists first
+
+team.add_command(team_budget)
 
 
 def team_options(verb: str) -> Any:
@@ -811,9 +816,15 @@ def team_add(
 @team_options("read")
 @o.as_json
 def team_list(config_file: str | None, directory: str | None, stack: str | None, as_json: bool) -> None:
-    """The teams of the stack config, with their quotas (defaults filled in)."""
+    """The teams of the stack config, with their quotas (defaults filled in); with queueing, what Kueue
+    may admit, the GPU budget and the cluster's usage (kubectl; says so when no cluster is reachable)."""
+    from mlplatform.stacks.config.queues import queueing_on
+    from mlplatform.stacks.project.budget import cluster_usage, team_status
+
     src = _team_source(config_file, directory, stack)
-    rows = [t.model_dump() for t in src.spec.teams]
+    queues = queueing_on(src.spec)
+    usage = cluster_usage([t.name for t in src.spec.teams]) if queues and src.spec.teams else None
+    rows = team_status(src.spec, usage)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -824,10 +835,25 @@ def team_list(config_file: str | None, directory: str | None, stack: str | None,
     from rich.table import Table
 
     table = Table(title="teams")
-    for col in ("team", "GPUs", "CPUs", "memory", "PVCs", "principals", "runners"):
+    extra = ("GPUs by pool (may admit)", "budget $/month", "GPUs in use") if queues else ()
+    for col in ("team", "GPUs", "CPUs", "memory", "PVCs", "principals", "runners", *extra):
         table.add_column(col)
     for r in rows:
         runners = ", ".join(k for k in ("cpu", "gpu") if (r["runners"] or {}).get(k)) or "-"
+        cells = []
+        if queues:
+            pools = ", ".join(f"{p} {n}" for p, n in r["gpus_by_pool"].items()) or "-"
+            use = r["usage"]
+            in_use = (
+                use
+                if isinstance(use, str)
+                else (
+                    (", ".join(f"{f} {n}" for f, n in use["gpus_in_use"].items()) or "0")
+                    + ("" if use["stop_policy"] == "None" else f" (queue: {use['stop_policy']})")
+                )
+            )
+            budget = r["gpu_budget_usd_month"]
+            cells = [f"{pools} ({r['gpus_admissible']})", f"{budget:g}" if budget else "-", in_use]
         table.add_row(
             r["name"],
             str(r["gpu_quota"]),
@@ -836,10 +862,13 @@ def team_list(config_file: str | None, directory: str | None, stack: str | None,
             str(r["pvc_quota"]),
             str(len(r["principals"])),
             runners,
+            *cells,
         )
     from mlplatform.cli.render import console_for
 
     console_for().print(table)
+    if queues and usage is None:
+        click.echo("GPUs in use: ? (no cluster reachable with kubectl; the quotas and budgets are the stack's)")
 
 
 @team.command("remove")

@@ -220,7 +220,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     gpu = _gpu(spec, name, network, cluster, tags)
     runners = _runners(spec, name, cluster, registry, gpu, tags)
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
-    queueing = _queueing(spec, name, cluster, monitoring, gpu, teams)
+    queueing = _queueing(spec, name, cluster, monitoring, gpu, teams, images)
     evidence = _evidence(spec, name, cluster, images, runners, tags)
     platform = Platform(
         network=network,
@@ -454,13 +454,22 @@ def _queueing(
     monitoring: Monitoring,
     gpu: GpuNodePool | None,
     teams: list[TeamSpace],
+    images: Any,
 ) -> Any:
-    """Kueue and the teams' queues (queueing.enabled), sized from the same numbers as the GPU pools."""
+    """Kueue and the teams' queues (queueing.enabled), sized from the same numbers as the GPU pools;
+    the teams' GPU budgets priced from the price data (a flavor without a price: a warning, no dollars)."""
     if not queueing_on(spec):
         return None
     from mlplatform.components.queueing import Queueing, QueueingArgs
+    from mlplatform.components.versions import EVIDENCE_OBSERVER_TAG
+
+    from .analyses.budgets import flavor_gpu_hour_prices
 
     q = spec.queueing
+    budgeted = any(t.gpu_budget_usd_month for t in spec.teams)
+    prices, gaps = flavor_gpu_hour_prices(spec.region, flavors(spec)) if budgeted else ({}, [])
+    for gap in gaps:
+        pulumi.log.warn(f"GPU budgets: {gap}")
     return Queueing(
         name,
         QueueingArgs(
@@ -474,6 +483,9 @@ def _queueing(
             cluster=cluster,
             monitoring_namespace=monitoring.namespace,
             monitoring_release=monitoring.release,
+            gpu_hour_prices=prices,
+            # The budget hold job runs this package's image (the evidence observer's, built by CI).
+            budget_job_image=pulumi.Output.concat(images, ":", EVIDENCE_OBSERVER_TAG) if budgeted else None,
         ),
         # LocalQueues live in the team namespaces; flavors name the pools' labels.
         pulumi.ResourceOptions(depends_on=[*teams, *([gpu] if gpu is not None else [])]),

@@ -83,6 +83,7 @@ class TeamQueue(BaseModel):
         gpu_borrowing_limit (int | None): most GPUs the team may borrow from the cohort per flavor
             (None: all it has unused).
         gpu_lending_limit (int | None): most of its nominal GPUs the team lends per flavor (None: all).
+        budget_usd_month (float | None, > 0): the team's GPU budget per month in USD (None: none).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -94,6 +95,7 @@ class TeamQueue(BaseModel):
     memory_gib: int = Field(0, ge=0)
     gpu_borrowing_limit: int | None = Field(None, ge=0)
     gpu_lending_limit: int | None = Field(None, ge=0)
+    budget_usd_month: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _non_negative(self) -> TeamQueue:
@@ -115,6 +117,10 @@ class QueueingArgs(QueueingSettings):
         namespace (str, default "kueue-system"): where Kueue runs.
         monitoring_namespace, monitoring_release (str | None): the kube-prometheus-stack that scrapes
             Kueue's metrics (a ServiceMonitor labelled for that release); None: no ServiceMonitor.
+        gpu_hour_prices (dict[str, float]): flavor -> on-demand USD per GPU-hour (budgets; a flavor
+            without one is not priced, never guessed).
+        budget_job_image (Input[str] | None): the image of this package the budget hold CronJob runs;
+            needed when a team has a budget.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -126,6 +132,8 @@ class QueueingArgs(QueueingSettings):
     namespace: str = Field(KUEUE_NAMESPACE, pattern=DNS_LABEL)
     monitoring_namespace: str | None = Field(None, pattern=DNS_LABEL)
     monitoring_release: str | None = None
+    gpu_hour_prices: dict[str, float] = {}
+    budget_job_image: Any = None
 
     @model_validator(mode="after")
     def _consistent(self) -> QueueingArgs:
@@ -144,6 +152,9 @@ class QueueingArgs(QueueingSettings):
                 raise ValueError(
                     f"teams.{t.team}.gpus: {unknown} is not a GPU flavor; use one of {sorted(gpu_flavors) or 'none'}"
                 )
+        if any(t.budget_usd_month for t in self.teams):
+            if self.budget_job_image is None or not (self.monitoring_namespace and self.monitoring_release):
+                raise ValueError("teams: a GPU budget needs budget_job_image and the monitoring namespace and release")
         if not self.oversubscribe:
             for flavor, cap in gpu_flavors.items():
                 asked = sum(t.gpus.get(flavor, 0) for t in self.teams)
@@ -158,3 +169,4 @@ class QueueingArgs(QueueingSettings):
 # Bounds the stack's `teams[]` entries reuse (stacks/config/spec.TeamSpec).
 GpuLimit = Annotated[int | None, Field(None, ge=0)]
 GpuCount = Annotated[int, Field(ge=0)]
+BudgetUsd = Annotated[float | None, Field(None, gt=0)]

@@ -19,6 +19,7 @@ from ..conventions import KUEUE_CHART, SYSTEM_NODE_SELECTOR
 from ..versions import KUEUE_IMAGE
 from . import objects
 from .args import QueueingArgs
+from .budgets import budget_rule_groups
 from .objects import COHORT_SUFFIX, team_resource_names
 
 # Kueue's controller: its request fits the system nodes (stacks/analyses/capacity.py counts it); memory
@@ -47,6 +48,62 @@ def kueue_values(args: QueueingArgs) -> dict[str, Any]:
         # select it: the component makes its own (below).
         "enablePrometheus": False,
         "enableKueueViz": False,
+    }
+
+
+BUDGET_JOB = "budget-hold"
+BUDGET_JOB_UID = 65532  # the package image's non-root user (stacks/evidence/observer.Dockerfile)
+BUDGET_JOB_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+
+
+def budget_job_spec(image: Any, teams: list[str], prometheus_url: str) -> dict[str, Any]:
+    """The hold job: every 5 minutes, holds the queues of teams whose budget alert fires and releases
+    last month's holds (stacks/project/budget.py); restricted Pod Security, system nodes."""
+    container = {
+        "name": BUDGET_JOB,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python", "-m", "mlplatform.stacks.project.budget"],
+        "args": ["--prometheus", prometheus_url, "--teams", ",".join(teams)],
+        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+        "resources": BUDGET_JOB_RESOURCES,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "runAsUser": BUDGET_JOB_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    pod = {
+        "serviceAccountName": BUDGET_JOB,
+        "automountServiceAccountToken": True,  # it gets and patches the teams' ClusterQueues
+        "restartPolicy": "Never",
+        "nodeSelector": {"kubernetes.io/os": "linux", **SYSTEM_NODE_SELECTOR},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": BUDGET_JOB_UID,
+            "runAsGroup": BUDGET_JOB_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+    }
+    return {
+        "schedule": "*/5 * * * *",
+        "timeZone": "Etc/UTC",
+        "concurrencyPolicy": "Forbid",
+        "startingDeadlineSeconds": 120,
+        "successfulJobsHistoryLimit": 1,
+        "failedJobsHistoryLimit": 3,
+        "jobTemplate": {
+            "spec": {
+                "backoffLimit": 0,
+                "activeDeadlineSeconds": 240,
+                "ttlSecondsAfterFinished": 3600,
+                "template": {"metadata": {"labels": {"app.kubernetes.io/name": BUDGET_JOB, **PART_OF}}, "spec": pod},
+            }
+        },
     }
 
 
@@ -139,4 +196,63 @@ class Queueing(pulumi.ComponentResource):
                     },
                 },
             )
+        budgets = {t.team: t.budget_usd_month for t in args.teams if t.budget_usd_month}
+        if budgets:
+            self._budgets(name, args, budgets, provider)
         self.register_outputs({"namespace": self.namespace})
+
+    def _budgets(self, name: str, args: QueueingArgs, budgets: dict[str, float], provider: Any) -> None:
+        """The budget rules (in the monitoring namespace, labelled for its Prometheus) and the hold job."""
+        opts = child(self, provider=provider, depends_on=[self.release])
+        KubernetesObject(
+            f"{name}-gpu-budgets",
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PrometheusRule",
+                "metadata": {
+                    "name": "mlplatform-gpu-budgets",
+                    "namespace": args.monitoring_namespace,
+                    "labels": {"release": args.monitoring_release, **PART_OF},
+                },
+                "spec": {"groups": budget_rule_groups(budgets, args.gpu_hour_prices)},
+            },
+            opts,
+        )
+        sa = k8s.core.v1.ServiceAccount(
+            f"{name}-budget-hold",
+            metadata={"name": BUDGET_JOB, "namespace": args.namespace, "labels": PART_OF},
+            automount_service_account_token=False,  # the job's pod mounts it (it patches ClusterQueues)
+            opts=opts,
+        )
+        role = k8s.rbac.v1.ClusterRole(
+            f"{name}-budget-hold",
+            metadata={"name": f"mlplatform-{BUDGET_JOB}", "labels": PART_OF},
+            # The teams' ClusterQueues by name, get and patch: nothing to list, create or delete.
+            rules=[
+                {
+                    "apiGroups": ["kueue.x-k8s.io"],
+                    "resources": ["clusterqueues"],
+                    "resourceNames": sorted(budgets),
+                    "verbs": ["get", "patch"],
+                }
+            ],
+            opts=opts,
+        )
+        binding = k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-budget-hold",
+            metadata={"name": f"mlplatform-{BUDGET_JOB}", "labels": PART_OF},
+            role_ref={
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": f"mlplatform-{BUDGET_JOB}",
+            },
+            subjects=[{"kind": "ServiceAccount", "name": BUDGET_JOB, "namespace": args.namespace}],
+            opts=opts,
+        )
+        prometheus = f"http://prometheus-operated.{args.monitoring_namespace}.svc.cluster.local:9090"
+        k8s.batch.v1.CronJob(
+            f"{name}-budget-hold",
+            metadata={"name": BUDGET_JOB, "namespace": args.namespace, "labels": PART_OF},
+            spec=budget_job_spec(args.budget_job_image, sorted(budgets), prometheus),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[sa, role, binding])),
+        )

@@ -107,6 +107,7 @@ def team_queues(spec: StackSpec) -> list[TeamQueue]:
             memory_gib=t.memory_quota_gib,
             gpu_borrowing_limit=t.gpu_borrowing_limit,
             gpu_lending_limit=t.gpu_lending_limit,
+            budget_usd_month=t.gpu_budget_usd_month,
         )
         for t in spec.teams
     ]
@@ -129,12 +130,17 @@ def check_queueing(spec: StackSpec) -> None:
                 f"adds up to {sum(t.gpu_quota_by_pool.values())} GPUs, gpu_quota is {t.gpu_quota}",
                 "make gpu_quota the sum of gpu_quota_by_pool",
             )
-        if (t.gpu_quota_by_pool or t.gpu_borrowing_limit is not None or t.gpu_lending_limit is not None) and not (
-            spec.queueing.enabled
-        ):
+        queue_settings = (
+            t.gpu_quota_by_pool
+            or t.gpu_borrowing_limit is not None
+            or t.gpu_lending_limit is not None
+            or t.gpu_budget_usd_month is not None
+        )
+        if queue_settings and not spec.queueing.enabled:
             raise SpecError(
                 f"teams.{i}",
-                "gpu_quota_by_pool, gpu_borrowing_limit and gpu_lending_limit are queue settings, and queueing is off",
+                "gpu_quota_by_pool, gpu_borrowing_limit, gpu_lending_limit and gpu_budget_usd_month are queue "
+                "settings (Kueue counts what a budget spends), and queueing is off",
                 "set queueing.enabled: true, or remove them",
             )
     if not spec.queueing.enabled:

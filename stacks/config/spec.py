@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
-from mlplatform.components.queueing.args import GpuCount, GpuLimit, QueueingSettings
+from mlplatform.components.queueing.args import BudgetUsd, GpuCount, GpuLimit, QueueingSettings
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
@@ -316,6 +316,9 @@ class TeamSpec(_Strict):
     gpu_quota_by_pool: dict[str, GpuCount] = {}
     gpu_borrowing_limit: GpuLimit = None
     gpu_lending_limit: GpuLimit = None
+    # The team's GPU spend per month in USD (on-demand prices of the GPU-hours Kueue admits): alerts at
+    # 80 % and 100 %, and at 100 % its queue is held until the month's start (None: no budget).
+    gpu_budget_usd_month: BudgetUsd = None
 
 
 class Waiver(_Strict):
