@@ -63,3 +63,7 @@ PRIORITY_CLASS_LABEL = "kueue.x-k8s.io/priority-class"  # a job's WorkloadPriori
 # pkg/controller/constants.DefaultLocalQueueName), so each team's LocalQueue has this name.
 TEAM_LOCAL_QUEUE = "default"
 GPU_RESOURCE = "nvidia.com/gpu"
+TRAINER_CHART = "kubeflow-trainer"
+TRAINER_NAMESPACE = "kubeflow-system"
+TORCH_RUNTIME = "torch-distributed"  # the ClusterTrainingRuntime a TrainJob names
+EFA_RESOURCE = "vpc.amazonaws.com/efa"

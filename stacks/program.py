@@ -60,6 +60,7 @@ class Platform:
     runners: CiRunners | None = None
     evidence: EvidenceLedger | None = None
     queueing: Any = None  # components.queueing.Queueing when queueing is on
+    training: Any = None  # components.training.Training when training is on
 
 
 MLFLOW_EXTERNAL_URL_COMMAND = (
@@ -221,6 +222,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     runners = _runners(spec, name, cluster, registry, gpu, tags)
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
     queueing = _queueing(spec, name, cluster, monitoring, gpu, teams, images)
+    training = _training(spec, name, cluster, queueing)
     evidence = _evidence(spec, name, cluster, images, runners, tags)
     platform = Platform(
         network=network,
@@ -234,6 +236,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         runners=runners,
         evidence=evidence,
         queueing=queueing,
+        training=training,
     )
     _export(spec, platform)
     return platform
@@ -489,6 +492,24 @@ def _queueing(
         ),
         # LocalQueues live in the team namespaces; flavors name the pools' labels.
         pulumi.ResourceOptions(depends_on=[*teams, *([gpu] if gpu is not None else [])]),
+    )
+
+
+def _training(spec: StackSpec, name: str, cluster: Cluster, queueing: Any) -> Any:
+    """Kubeflow Trainer + JobSet and the torch-distributed runtime (training.enabled, which needs
+    queueing); the EFA device plugin on the multi-GPU pools' EFA instance types."""
+    if not spec.training.enabled:
+        return None
+    from mlplatform.components.training import EfaPool, Training, TrainingArgs
+    from mlplatform.components.training.efa import efa_types
+
+    from .config.queues import multi_gpu_pools
+
+    efa = [EfaPool(pool=p, instance_types=efa_types(types)) for p, types in multi_gpu_pools(spec) if efa_types(types)]
+    return Training(
+        name,
+        TrainingArgs(enabled=True, efa=spec.training.efa, cluster=cluster, efa_pools=efa),
+        pulumi.ResourceOptions(depends_on=[queueing] if queueing is not None else []),
     )
 
 

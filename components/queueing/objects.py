@@ -166,7 +166,8 @@ def controller_config(wait_minutes: int) -> dict[str, Any]:
       and the namespace's GPU ResourceQuota never has to reject queued work;
     * `waitForPodsReady`: the timeout a GPU node's start from zero needs (args.WAIT_FOR_PODS_READY_MINUTES),
       other admissions not blocked meanwhile, requeued with a backoff that starts at 5 minutes;
-    * integrations: the frameworks whose CRDs the stack installs.
+    * integrations: the frameworks whose CRDs the stack installs;
+    * `resources.excludeResourcePrefixes`: EFA devices are not counted against any quota.
     """
     return {
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
@@ -199,6 +200,9 @@ def controller_config(wait_minutes: int) -> dict[str, Any]:
             },
         },
         "integrations": {"frameworks": list(FRAMEWORKS)},
+        # EFA interfaces (vpc.amazonaws.com/efa) are the node's, not a quota: a TrainJob that asks for
+        # one is not refused for a resource no ClusterQueue covers.
+        "resources": {"excludeResourcePrefixes": ["vpc.amazonaws.com/"]},
     }
 
 

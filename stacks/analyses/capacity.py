@@ -130,6 +130,11 @@ PODS: dict[str, tuple[Pod, ...]] = {
             default_replicas=1,
         ),
     ),
+    "kubeflow-trainer": (
+        Pod("trainer-controller-manager", ("manager.resources",), replicas="manager.replicas"),
+        # its jobset dependency (jobset.install, on by default)
+        Pod("jobset-controller", ("jobset.controller.resources",), replicas="jobset.controller.replicas"),
+    ),
     "argo-workflows": (
         Pod("workflow-controller", ("controller.resources",), replicas="controller.replicas"),
         Pod("server", ("server.resources",), replicas="server.replicas", enabled="server.enabled"),

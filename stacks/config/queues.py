@@ -143,6 +143,12 @@ def check_queueing(spec: StackSpec) -> None:
                 "settings (Kueue counts what a budget spends), and queueing is off",
                 "set queueing.enabled: true, or remove them",
             )
+    if spec.training.enabled and not spec.queueing.enabled:
+        raise SpecError(
+            "training.enabled",
+            "TrainJobs are admitted by Kueue, all their nodes at once, and queueing is off",
+            "set queueing.enabled: true, or training.enabled: false",
+        )
     if not spec.queueing.enabled:
         return
     if spec.gpu.existing is not None:
@@ -163,3 +169,14 @@ def check_queueing(spec: StackSpec) -> None:
                 f"the teams' GPUs on pool {pool} add up to {sum(asked.values())} ({per_team}), the pool may run {cap}",
                 "give teams gpu_quota_by_pool on other pools, lower the quotas, or raise the pool's gpu_limit/max",
             )
+
+
+def multi_gpu_pools(spec: StackSpec) -> list[tuple[str, list[str]]]:
+    """(pool, instance types) of the pools whose nodes have more than one GPU (distributed training)."""
+    from mlplatform.components.gpu_instances import GPU_INSTANCE_TYPES
+
+    return [
+        (p.name, list(p.instance_types))
+        for p in spec.gpu.pools
+        if max((GPU_INSTANCE_TYPES.get(t, (1, ""))[0] for t in p.instance_types), default=1) > 1
+    ]

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from mlplatform.components.queueing.args import BudgetUsd, GpuCount, GpuLimit, QueueingSettings
+from mlplatform.components.training.args import TrainingSettings
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
@@ -376,6 +377,7 @@ class StackSpec(_Strict):
     review: ReviewSpec = ReviewSpec()
     evidence: EvidenceSpec = EvidenceSpec()
     queueing: QueueingSettings = QueueingSettings()
+    training: TrainingSettings = TrainingSettings()
     teams: list[TeamSpec] = []
     waivers: list[Waiver] = []
 

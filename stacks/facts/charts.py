@@ -36,7 +36,7 @@ from mlplatform.stacks.config.chart_facts import json_type
 DATA = Path(__file__).resolve().parents[1] / "data"
 # The CRDs a chart's default install applies (argo-workflows: crds.full=true -> files/crds/full/; kueue
 # ships its CRDs as templates: crds/plain/ holds the same spec as plain YAML, without the webhook conversion).
-CRD_SUBDIR = {"argo-workflows": "full", "kueue": "plain"}
+CRD_SUBDIR = {"argo-workflows": "full", "kueue": "plain", "kubeflow-trainer": "plain"}
 
 _KEY = r'([A-Za-z0-9_./-]+|"[^"]+")'
 _REAL = re.compile(rf"^(\s*)(- )?{_KEY}:(\s|$)")
