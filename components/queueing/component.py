@@ -53,7 +53,7 @@ def kueue_values(args: QueueingArgs) -> dict[str, Any]:
 
 BUDGET_JOB = "budget-hold"
 BUDGET_JOB_UID = 65532  # the package image's non-root user (stacks/evidence/observer.Dockerfile)
-BUDGET_JOB_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+BUDGET_JOB_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}
 
 
 def budget_job_spec(image: Any, teams: list[str], prometheus_url: str) -> dict[str, Any]:
@@ -62,7 +62,7 @@ def budget_job_spec(image: Any, teams: list[str], prometheus_url: str) -> dict[s
     container = {
         "name": BUDGET_JOB,
         "image": image,
-        "imagePullPolicy": "IfNotPresent",
+        "imagePullPolicy": "Always",
         "command": ["python", "-m", "mlplatform.stacks.project.budget"],
         "args": ["--prometheus", prometheus_url, "--teams", ",".join(teams)],
         "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],

@@ -35,7 +35,7 @@ from .args import EfaPool, TrainingArgs
 
 TRAINER_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
 JOBSET_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
-EFA_RESOURCES = {"requests": {"cpu": "10m", "memory": "20Mi"}, "limits": {"memory": "64Mi"}}
+EFA_RESOURCES = {"requests": {"cpu": "10m", "memory": "20Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
 EFA_NAME = "aws-efa-k8s-device-plugin"
 RESTARTS = 3  # gang restarts of a TrainJob before it fails
 RUNTIME_UID = 1000  # any non-root UID: the training code writes only /tmp and S3
@@ -130,6 +130,7 @@ def efa_daemonset_spec(pools: list[EfaPool]) -> dict[str, Any]:
                     {
                         "name": EFA_NAME,
                         "image": EFA_DEVICE_PLUGIN_IMAGE,
+                        "imagePullPolicy": "Always",
                         "securityContext": {
                             "allowPrivilegeEscalation": True,
                             "privileged": True,
