@@ -216,6 +216,13 @@ def test_queue_capacity_fails_when_a_pool_and_its_queues_disagree(plans):
         ("ml-dev-flavor-gpu-multi", "the queues admit 16 GPUs on pool gpu-multi (no team, cohort 16) but the pool may run 8")]
 
 
+def test_queue_capacity_accepts_oversubscription_the_stack_asked_for():
+    p = plan(load_spec("growth", sets=["gpu.oversubscribe_gpus=true", "teams=[{name: a, gpu_quota: 6}, {name: b, gpu_quota: 6}]"]))
+    assert list(RULES_BY_ID["queue-capacity"].check(p)) == []
+    cohort = next(m for _, m in kueue_objects(p) if m["kind"] == "Cohort")
+    assert cohort["metadata"]["annotations"] == {"mlplatform.io/gpu-oversubscribed": "true"}
+
+
 def test_queue_capacity_counts_every_managed_group_of_a_pool():
     """Pragmatic spot-first makes a spot and an on-demand group, each `maxSize: max`: the rule reads the
     real capacity (both groups) and reports that it is twice what the queues were sized from."""

@@ -48,6 +48,8 @@ FRAMEWORKS = (
 
 
 COHORT_SUFFIX = "-cohort"
+# On the cohort when the stack lets the teams' GPUs add up to more than the pools run (oversubscribe).
+OVERSUBSCRIBED_ANNOTATION = "mlplatform.io/gpu-oversubscribed"
 
 
 def team_resource_names(name: str, team: str) -> tuple[str, str]:
@@ -125,10 +127,13 @@ def cohort(args: QueueingArgs) -> dict[str, Any]:
         }
         for f in args.flavors
     ]
+    meta: dict[str, Any] = {"name": args.cohort}
+    if args.oversubscribe:
+        meta["annotations"] = {OVERSUBSCRIBED_ANNOTATION: "true"}
     return {
         "apiVersion": KUEUE_API,
         "kind": "Cohort",
-        "metadata": {"name": args.cohort},
+        "metadata": meta,
         "spec": {"resourceGroups": [{"coveredResources": list(COVERED), "flavors": entries}]},
     }
 

@@ -6,7 +6,8 @@ in the same plan: the Karpenter `NodePool`'s `limits.nvidia.com/gpu`, or the sum
 managed node groups of `maxSize` x the GPUs of its largest instance type (every group of a pool can
 grow at once). More quota than capacity admits jobs whose pods then wait for nodes that can never
 come (Kueue's ProvisioningRequest check, which would catch it, works with cluster-autoscaler only:
-kueue#5133); less leaves GPUs no queue can use.
+kueue#5133); less leaves GPUs no queue can use. A stack that sets `gpu.oversubscribe_gpus` marks its
+cohort (objects.OVERSUBSCRIBED_ANNOTATION): more quota than GPUs is then what it asked for.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mlplatform.components.conventions import GPU_RESOURCE, POOL_LABEL
+from mlplatform.components.queueing.objects import OVERSUBSCRIBED_ANNOTATION
 
 from ..plan.offline import Plan, PlannedResource
 from .policy import rule
@@ -84,6 +86,10 @@ def _queue_capacity(plan: Plan) -> Iterator[tuple[PlannedResource, str, str]]:
     queues = _kueue(plan, "ClusterQueue")
     cohorts = _kueue(plan, "Cohort")
     capacity = pool_capacity_in_plan(plan)
+    oversubscribed = any(
+        ((c.get("metadata") or {}).get("annotations") or {}).get(OVERSUBSCRIBED_ANNOTATION) == "true"
+        for _, c in cohorts
+    )
     for r, m in flavors:
         spec = m.get("spec") or {}
         if not any(t.get("key") == GPU_RESOURCE for t in spec.get("nodeTaints") or []):
@@ -100,6 +106,8 @@ def _queue_capacity(plan: Plan) -> Iterator[tuple[PlannedResource, str, str]]:
                 "give the flavor the pool's mlplatform.io/pool label (stacks/config/queues.py)",
             )
             continue
+        if quota > capacity[pool] and oversubscribed and shared == 0:
+            continue  # gpu.oversubscribe_gpus: more quota than GPUs, on purpose
         if quota != capacity[pool]:
             per_team = ", ".join(f"{t} {n}" for t, n in teams.items() if n) or "no team"
             yield (
