@@ -533,7 +533,7 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
             region=spec.region,
             kubernetes_version=None if c.existing else (c.kubernetes_version or KUBERNETES_VERSION),
             cni_policy_on_node_role=c.existing is not None,
-            existing=ExistingGpuNodes(**g.existing.model_dump()) if g.existing else None,
+            existing=ExistingGpuNodes(**g.existing.model_dump(exclude={"gpus_per_node"})) if g.existing else None,
             helm_values=g.helm_values or None,
             device_plugin_helm_values=g.device_plugin_helm_values or None,
             tags=tags,

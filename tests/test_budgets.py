@@ -259,3 +259,19 @@ def test_team_list_says_when_no_cluster_is_reachable(tmp_path, stack_yaml, monke
     assert "GPUs in use: ? (no cluster reachable with kubectl" in res.output
     rows = json.loads(CliRunner().invoke(cli, ["team", "list", "--config", str(stack_yaml), "--json"]).stdout)
     assert rows[0]["usage"] == "no cluster reachable (kubectl)" and rows[0]["gpu_budget_usd_month"] == 800
+
+
+def test_team_add_with_a_budget_keeps_the_budget_objects_in_step(stack_yaml):
+    from mlplatform.stacks.config.source import stack_source
+    from mlplatform.stacks.project.team import add_team, new_team_entry
+
+    entry = {**new_team_entry("speech", gpu_quota=1), "gpu_budget_usd_month": 300}
+    change = add_team(stack_source(config_file=stack_yaml), entry, write=False)
+    assert change.other_changes == []
+    ops = {(c.type.rsplit(":", 1)[-1], c.name): c.op for c in change.diff.resources
+           if "budget" in c.name or c.type.endswith(("ClusterQueue", "LocalQueue"))}
+    assert ops == {("ClusterQueue", "ml-dev-team-speech-clusterqueue"): "create",
+                   ("LocalQueue", "ml-dev-team-speech-localqueue"): "create",
+                   ("PrometheusRule", "ml-dev-gpu-budgets"): "update",  # speech's budget joins the rules
+                   ("ClusterRole", "ml-dev-budget-hold"): "update",  # and the hold job may patch its queue
+                   ("CronJob", "ml-dev-budget-hold"): "update"}

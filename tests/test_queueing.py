@@ -280,3 +280,13 @@ def test_upgrade_pragmatic_to_growth_adds_queueing_without_touching_stateful_res
             assert changed.get(r.urn) is None or changed[r.urn].op == "update"
     added = {c.type for c in d.resources if c.op == "create"}
     assert {"mlplatform:scheduling:Queueing", "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue"} <= added
+
+
+def test_adopted_gpu_nodes_are_one_flavor_sized_by_the_stack():
+    p = plan(load_spec("growth", sets=["gpu.existing.node_names=[gpu-a, gpu-b]", "gpu.existing.gpus_per_node=4",
+                                       "teams=[{name: a, gpu_quota: 3}]"]))
+    objs = {(m["kind"], m["metadata"]["name"]): m for _, m in kueue_objects(p)}
+    assert {n for k, n in objs if k == "ResourceFlavor"} == {"system", "gpu"}  # no batch pool without Karpenter pools
+    cohort = objs[("Cohort", "mlplatform")]["spec"]["resourceGroups"][0]["flavors"]
+    assert {f["name"]: f["resources"][2]["nominalQuota"] for f in cohort} == {"system": 0, "gpu": 8 - 3}
+    assert list(RULES_BY_ID["queue-capacity"].check(p)) == []  # the plan only labels adopted nodes

@@ -22,6 +22,7 @@ from ..plan.offline import Plan, PlannedResource
 from .policy import rule
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+ADOPTED = -1  # a pool of adopted nodes: no capacity in the plan to compare with
 KUEUE_GROUP = "kueue.x-k8s.io/"
 
 
@@ -60,6 +61,7 @@ def pool_capacity_in_plan(plan: Plan) -> dict[str, int]:
     from ..plan import export
 
     out: dict[str, int] = {}
+    adopted: set[str] = set()
     for _, m in export.kubernetes_objects(plan):
         if m.get("kind") == "NodePool" and str(m.get("apiVersion", "")).startswith("karpenter.sh/"):
             spec = m.get("spec") or {}
@@ -67,6 +69,10 @@ def pool_capacity_in_plan(plan: Plan) -> dict[str, int]:
             limit = (spec.get("limits") or {}).get(GPU_RESOURCE)
             if POOL_LABEL in labels and limit is not None:
                 out[labels[POOL_LABEL]] = out.get(labels[POOL_LABEL], 0) + _quantity(limit)
+    for _, m in export.kubernetes_objects(plan):
+        # adopted GPU nodes: their pool's capacity is what the stack says (gpu.existing.gpus_per_node)
+        if m.get("kind") == "Node" and POOL_LABEL in ((m.get("metadata") or {}).get("labels") or {}):
+            adopted.add(m["metadata"]["labels"][POOL_LABEL])
     for g in plan.of_type(NODE_GROUP):
         labels = g.inputs.get("labels") or {}
         types = [t for t in g.inputs.get("instanceTypes") or [] if t in GPU_INSTANCE_TYPES]
@@ -75,6 +81,8 @@ def pool_capacity_in_plan(plan: Plan) -> dict[str, int]:
         per_node = max(GPU_INSTANCE_TYPES[t][0] for t in types)
         size = _quantity((g.inputs.get("scalingConfig") or {}).get("maxSize", 0))
         out[labels[POOL_LABEL]] = out.get(labels[POOL_LABEL], 0) + size * per_node
+    for pool in adopted - set(out):
+        out[pool] = ADOPTED
     return out
 
 
@@ -106,6 +114,8 @@ def _queue_capacity(plan: Plan) -> Iterator[tuple[PlannedResource, str, str]]:
                 "give the flavor the pool's mlplatform.io/pool label (stacks/config/queues.py)",
             )
             continue
+        if capacity[pool] == ADOPTED:
+            continue  # adopted nodes: the plan patches their labels, it does not know their GPUs
         if quota > capacity[pool] and oversubscribed and shared == 0:
             continue  # gpu.oversubscribe_gpus: more quota than GPUs, on purpose
         if quota != capacity[pool]:

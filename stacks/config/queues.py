@@ -38,7 +38,11 @@ def has_batch_pool(spec: StackSpec) -> bool:
 
 
 def gpu_capacity(spec: StackSpec) -> dict[str, int]:
-    """Pool name -> GPUs it may run (pools of unknown types are left out: GpuNodePool refuses them)."""
+    """Pool name -> GPUs it may run (pools of unknown types are left out: GpuNodePool refuses them);
+    adopted GPU nodes: their count x `gpu.existing.gpus_per_node`."""
+    if spec.gpu.existing is not None:
+        e = spec.gpu.existing
+        return {e.pool: len(e.node_names) * e.gpus_per_node}
     out: dict[str, int] = {}
     for p in spec.gpu.pools:
         gpus = pool_gpus(p)
@@ -54,15 +58,18 @@ def flavors(spec: StackSpec) -> list[Flavor]:
     else:
         cpu = Flavor(name=SYSTEM_POOL, node_labels=dict(SYSTEM_NODE_SELECTOR))
     caps = gpu_capacity(spec)
+    pools = [(p.name, list(p.instance_types)) for p in spec.gpu.pools]
+    if spec.gpu.existing is not None:
+        pools = [(spec.gpu.existing.pool, [])]  # adopted nodes: their types are not known (no price)
     gpus = [
         Flavor(
-            name=p.name,
-            node_labels={POOL_LABEL: p.name, GPU_LABEL: "true"},
+            name=name,
+            node_labels={POOL_LABEL: name, GPU_LABEL: "true"},
             node_taints=[dict(GPU_TAINT)],
-            gpus=caps.get(p.name, 0),
-            instance_types=list(p.instance_types),
+            gpus=caps.get(name, 0),
+            instance_types=types,
         )
-        for p in spec.gpu.pools
+        for name, types in pools
     ]
     return [cpu, *gpus]
 
@@ -115,7 +122,7 @@ def team_queues(spec: StackSpec) -> list[TeamQueue]:
 
 def check_queueing(spec: StackSpec) -> None:
     """What the queues refuse, named by the stack's key path (SpecError)."""
-    pools = {p.name for p in spec.gpu.pools}
+    pools = {p.name for p in spec.gpu.pools} | ({spec.gpu.existing.pool} if spec.gpu.existing else set())
     for i, t in enumerate(spec.teams):
         unknown = sorted(set(t.gpu_quota_by_pool) - pools)
         if unknown:
@@ -151,12 +158,6 @@ def check_queueing(spec: StackSpec) -> None:
         )
     if not spec.queueing.enabled:
         return
-    if spec.gpu.existing is not None:
-        raise SpecError(
-            "queueing.enabled",
-            "adopted GPU nodes (gpu.existing) have no capacity the queues could be sized from",
-            "set queueing.enabled: false, or let the stack create its GPU pools",
-        )
     if spec.gpu.oversubscribe_gpus:
         return
     caps = gpu_capacity(spec)

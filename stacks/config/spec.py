@@ -130,6 +130,7 @@ class GpuPool(_Strict):
 class ExistingGpuNodes(_Strict):
     node_names: list[str] = Field(min_length=1)  # `kubectl get nodes` names: labelled + tainted only
     pool: str = Field("gpu", pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    gpus_per_node: int = Field(1, ge=1, le=16)  # the queues' capacity of the adopted pool (queueing)
 
 
 class GpuSpec(_Strict):
