@@ -290,3 +290,21 @@ def test_adopted_gpu_nodes_are_one_flavor_sized_by_the_stack():
     cohort = objs[("Cohort", "mlplatform")]["spec"]["resourceGroups"][0]["flavors"]
     assert {f["name"]: f["resources"][2]["nominalQuota"] for f in cohort} == {"system": 0, "gpu": 8 - 3}
     assert list(RULES_BY_ID["queue-capacity"].check(p)) == []  # the plan only labels adopted nodes
+
+
+def test_the_component_refuses_bad_args_with_one_line_before_any_child(offline):
+    from mlplatform.components._common import ValidationError
+    from mlplatform.components.queueing import Queueing
+
+    errors = []
+
+    def program():
+        try:
+            Queueing("q", {"flavors": [{"name": "gpu", "gpus": 2}], "wait_for_pods_ready_minutes": 5})
+        except ValidationError as e:
+            errors.append(str(e))
+
+    p = offline(program)
+    assert errors == ["wait_for_pods_ready_minutes: Input should be greater than or equal to 10; "
+                      "see QueueingArgs's fields and bounds"]
+    assert not p.resources

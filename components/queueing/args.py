@@ -170,3 +170,20 @@ class QueueingArgs(QueueingSettings):
 GpuLimit = Annotated[int | None, Field(None, ge=0)]
 GpuCount = Annotated[int, Field(ge=0)]
 BudgetUsd = Annotated[float | None, Field(None, gt=0)]
+
+
+def validated(model: type[BaseModel], args: Any) -> Any:
+    """`args` as `model` (an instance passes through; a mapping is validated), pydantic's error turned
+    into the components' one-line ValidationError (field, problem, fix)."""
+    import pydantic
+
+    from .._common import ValidationError
+
+    if isinstance(args, model):
+        return args
+    try:
+        return model.model_validate(args)
+    except pydantic.ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or model.__name__
+        raise ValidationError(field, err["msg"], f"see {model.__name__}'s fields and bounds") from None

@@ -18,7 +18,7 @@ from .._common import PART_OF, child, helm_release
 from ..conventions import KUEUE_CHART, SYSTEM_NODE_SELECTOR
 from ..versions import KUEUE_IMAGE
 from . import objects
-from .args import QueueingArgs
+from .args import QueueingArgs, validated
 from .budgets import budget_rule_groups
 from .objects import COHORT_SUFFIX, team_resource_names
 
@@ -123,8 +123,7 @@ class Queueing(pulumi.ComponentResource):
     cluster_queues: dict[str, Any]
 
     def __init__(self, name: str, args: QueueingArgs, opts: pulumi.ResourceOptions | None = None):
-        if not isinstance(args, QueueingArgs):  # validated on construction; a dict is validated here
-            args = QueueingArgs.model_validate(args)
+        args = validated(QueueingArgs, args)  # an Args instance is valid; a mapping is validated here
         super().__init__("mlplatform:scheduling:Queueing", name, None, opts)
         provider = getattr(args.cluster, "provider", None) if args.cluster is not None else None
         self.namespace = args.namespace

@@ -29,6 +29,7 @@ from ..conventions import (
     TORCH_RUNTIME,
     TRAINER_CHART,
 )
+from ..queueing.args import validated
 from ..queueing.component import KubernetesObject
 from ..versions import EFA_DEVICE_PLUGIN_IMAGE, JOBSET_IMAGE, TORCH_RUNTIME_IMAGE, TRAINER_IMAGE
 from .args import EfaPool, TrainingArgs
@@ -157,8 +158,7 @@ class Training(pulumi.ComponentResource):
     """Kubeflow Trainer + JobSet, the torch-distributed runtime, and EFA on the multi-GPU pool."""
 
     def __init__(self, name: str, args: TrainingArgs, opts: pulumi.ResourceOptions | None = None):
-        if not isinstance(args, TrainingArgs):
-            args = TrainingArgs.model_validate(args)
+        args = validated(TrainingArgs, args)  # an Args instance is valid; a mapping is validated here
         super().__init__("mlplatform:training:Training", name, None, opts)
         provider = getattr(args.cluster, "provider", None) if args.cluster is not None else None
         ns = k8s.core.v1.Namespace(
