@@ -100,8 +100,8 @@ def _open_ledger(
         found = find_project(directory)
         if found is not None and found.exists:  # a Pulumi.yaml: read its stack's outputs
             from mlplatform.stacks.cloud import engine as workspace
-            from mlplatform.stacks.config.source import project_stack
             from mlplatform.stacks.config.stackfile import stack_name_of
+            from mlplatform.stacks.source import project_stack
 
             # --stack's, else the only stack; several or none is the same error every command gives
             name = stack_name_of(project_stack(found, stack))

@@ -501,7 +501,7 @@ def diff(
     """Show, offline, what changes between two stacks: add, change, replace, destroy."""
     from mlplatform.stacks.analyses.cost import estimate_if_priced, load_usage
     from mlplatform.stacks.analyses.diff import diff_plans
-    from mlplatform.stacks.config.source import source_for
+    from mlplatform.stacks.source import source_for
 
     usage = load_usage(usage_file)
     if source_b is None:

@@ -89,7 +89,7 @@ def make_source(
     directory: str | None = None,
     plan_file: str | None = None,
 ) -> Any:
-    from mlplatform.stacks.config.source import stack_source
+    from mlplatform.stacks.source import stack_source
 
     return stack_source(
         profile=profile,

@@ -18,7 +18,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from . import versions
-from ._common import AUTOSCALED_TAG, ValidationError, assume_role_service, child, kms_key, policy_json, tags
+from ._common import ValidationError, assume_role_service, child, kms_key, policy_json, tags
+from .conventions import AUTOSCALED_TAG, SYSTEM_NODE_SELECTOR
 from .irsa import IrsaRole, irsa_role
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -554,7 +555,7 @@ class Cluster(pulumi.ComponentResource):
                 id=launch_template.id, version=launch_template.latest_version.apply(str)
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-            labels={"mlplatform.io/pool": "system"},
+            labels=dict(SYSTEM_NODE_SELECTOR),
             tags=t,
             opts=child(
                 self,

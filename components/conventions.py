@@ -6,6 +6,7 @@ observer image can read it without loading the SDK.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # -- nodes ------------------------------------------------------------------------------------------
@@ -39,6 +40,8 @@ MANAGED_BY = "mlplatform"
 AUTOSCALED_TAG = "mlplatform.io/cluster-autoscaler"
 
 # -- Kubernetes objects -----------------------------------------------------------------------------
+# An RFC 1123 label (namespace, Helm release, team name): lowercase alphanumerics and '-', at most 63.
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 PART_OF = {"app.kubernetes.io/part-of": "mlplatform"}
 TEAM_LABEL = "mlplatform.io/team"
 MODEL_LABEL = "mlplatform.io/model"  # a serving pod: the model it serves
@@ -57,13 +60,10 @@ KUEUE_CHART = "kueue"
 
 # -- queueing (Kueue) --------------------------------------------------------------------------------
 KUEUE_NAMESPACE = "kueue-system"
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # a job's LocalQueue; unset in a team namespace: `default`
-PRIORITY_CLASS_LABEL = "kueue.x-k8s.io/priority-class"  # a job's WorkloadPriorityClass
-# Kueue gives a job without QUEUE_LABEL the LocalQueue named "default" of its namespace (v0.19:
+# Kueue gives a job without a kueue.x-k8s.io/queue-name label the LocalQueue named "default" of its namespace (v0.19:
 # pkg/controller/constants.DefaultLocalQueueName), so each team's LocalQueue has this name.
 TEAM_LOCAL_QUEUE = "default"
 GPU_RESOURCE = "nvidia.com/gpu"
 TRAINER_CHART = "kubeflow-trainer"
 TRAINER_NAMESPACE = "kubeflow-system"
 TORCH_RUNTIME = "torch-distributed"  # the ClusterTrainingRuntime a TrainJob names
-EFA_RESOURCE = "vpc.amazonaws.com/efa"

@@ -32,8 +32,6 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from ._common import (
-    PART_OF,
-    SYSTEM_NODE_SELECTOR,
     ValidationError,
     child,
     irsa_trust_policy,
@@ -44,6 +42,9 @@ from ._common import (
     tags,
 )
 from .artifact_registry import _check_bucket_name
+from .conventions import DNS_LABEL, PART_OF, SYSTEM_NODE_SELECTOR
+from .cron import FIX as CRON_FIX
+from .cron import valid_cron
 
 LEDGER_PREFIX = "ledger"  # records: ledger/<model>/<seq>-<sha256>.json
 RETENTION_MODES = ("GOVERNANCE", "COMPLIANCE")
@@ -71,7 +72,6 @@ FORBIDDEN_WRITER_ACTIONS = (
 )
 
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass
@@ -161,7 +161,7 @@ def _validate(name: str, args: EvidenceLedgerArgs) -> None:
     if args.bucket_name is not None:
         _check_bucket_name("bucket_name", args.bucket_name)
     if not isinstance(args.writer_roles, dict) or not all(
-        isinstance(k, str) and _DNS_LABEL.match(k) for k in args.writer_roles
+        isinstance(k, str) and DNS_LABEL.match(k) for k in args.writer_roles
     ):
         raise ValidationError(
             "writer_roles",
@@ -198,16 +198,14 @@ def _validate(name: str, args: EvidenceLedgerArgs) -> None:
                 f"must be ObserverArgs or None, got {type(o).__name__}",
                 "pass ObserverArgs(oidc_provider_arn=..., oidc_issuer_url=..., image=...)",
             )
-        if not _DNS_LABEL.match(o.namespace):
+        if not DNS_LABEL.match(o.namespace):
             raise ValidationError(
                 "observer.namespace",
                 f"{o.namespace!r} is not a namespace name",
                 "use lowercase letters, digits and '-'",
             )
-        if not isinstance(o.schedule, str) or len(o.schedule.split()) != 5:
-            raise ValidationError(
-                "observer.schedule", f"{o.schedule!r} is not a 5-field cron schedule", 'use for example "*/5 * * * *"'
-            )
+        if not valid_cron(o.schedule):
+            raise ValidationError("observer.schedule", f"{o.schedule!r} is not a cron schedule", CRON_FIX)
         if o.image is None or (isinstance(o.image, str) and (not o.image or any(c.isspace() for c in o.image))):
             raise ValidationError(
                 "observer.image",

@@ -30,9 +30,10 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from . import versions
-from ._common import SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, kms_key, namespace, tags
+from ._common import ValidationError, child, helm_release, kms_key, namespace, tags
 from .artifact_registry import ArtifactRegistry
 from .cluster_ref import ClusterLike, resolve_cluster
+from .conventions import DNS_LABEL, MLFLOW_CHART, SYSTEM_NODE_SELECTOR
 from .helm_values import check_user_values, with_user_values
 from .irsa import irsa_role
 
@@ -86,7 +87,6 @@ POSTGRES_FAMILIES = (
 _INSTANCE_CLASS = re.compile(r"^db\.([a-z0-9]+)\.(micro|small|medium|large|\d{0,2}xlarge|metal(-\d+xl)?)$")
 _NAME = re.compile(r"^[a-z](-?[a-z0-9])*$")  # RDS identifiers: lowercase, no '--', no trailing '-'
 _DB_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _HOST = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
@@ -313,7 +313,7 @@ def _validate(name: str, args: MetadataStoreArgs) -> None:
             f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
             "pass the ArtifactRegistry whose bucket keeps the MLflow artifacts",
         )
-    check_user_values("mlflow", args.helm_values)
+    check_user_values(MLFLOW_CHART, args.helm_values)
     for fname in ("oidc_provider_arn", "oidc_issuer_url"):
         if getattr(args, fname) is None:
             raise ValidationError(
@@ -326,7 +326,7 @@ def _validate(name: str, args: MetadataStoreArgs) -> None:
     else:
         _validate_database(args)
     args.registry.check_repositories("model_repositories", args.model_repositories)
-    if not isinstance(args.namespace, str) or not _DNS_LABEL.match(args.namespace):
+    if not isinstance(args.namespace, str) or not DNS_LABEL.match(args.namespace):
         raise ValidationError(
             "namespace",
             f"{args.namespace!r} is not a Kubernetes namespace name",
@@ -457,9 +457,9 @@ class MetadataStore(pulumi.ComponentResource):
         helm_release(
             self,
             f"{name}-mlflow",
-            "mlflow",
+            MLFLOW_CHART,
             args.namespace,
-            with_user_values("mlflow", values, args.helm_values),
+            with_user_values(MLFLOW_CHART, values, args.helm_values),
             args.k8s_provider,
             create_namespace=False,
             depends_on=[ns, secret, *irsa.policies, *([args.ingress_controller] if args.ingress_controller else [])],

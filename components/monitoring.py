@@ -28,22 +28,21 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from ._common import (
+from ._common import ValidationError, child, helm_release, namespace
+from .cluster_ref import ClusterLike, resolve_cluster
+from .conventions import (
+    DCGM_CHART,
+    DNS_LABEL,
     GPU_NODE_AFFINITY,
     GPU_TOLERATION,
+    MODEL_METRICS_POD_LABEL,
     PART_OF,
+    PROMETHEUS_CHART,
     SYSTEM_NODE_SELECTOR,
-    ValidationError,
-    child,
-    helm_release,
-    namespace,
 )
-from .cluster_ref import ClusterLike, resolve_cluster
-from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT, all_dashboards
+from .dashboards import MODEL_METRICS_PORT, all_dashboards
 from .helm_values import check_user_values, with_user_values
 
-PROMETHEUS_CHART = "kube-prometheus-stack"
-DCGM_CHART = "dcgm-exporter"
 # kube-prometheus-stack's Prometheus selects ServiceMonitors, PodMonitors and PrometheusRules that carry
 # `release: <helm release name>` (prometheusSpec.*SelectorNilUsesHelmValues: true).
 RELEASE_LABEL = "release"
@@ -93,7 +92,6 @@ DCGM_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
@@ -176,7 +174,7 @@ class MonitoringArgs:
 
 
 def _check_dns_label(field: str, value: Any) -> None:
-    if not isinstance(value, str) or not _DNS_LABEL.match(value):
+    if not isinstance(value, str) or not DNS_LABEL.match(value):
         raise ValidationError(
             field,
             f"{value!r} is not a Kubernetes namespace name",
@@ -185,7 +183,7 @@ def _check_dns_label(field: str, value: Any) -> None:
 
 
 def _validate(name: str, args: MonitoringArgs) -> None:
-    if not _DNS_LABEL.match(name) or len(name) > MAX_NAME_LENGTH:
+    if not DNS_LABEL.match(name) or len(name) > MAX_NAME_LENGTH:
         raise ValidationError(
             "name",
             f"{name!r} cannot prefix Helm release names",
@@ -211,7 +209,7 @@ def _validate(name: str, args: MonitoringArgs) -> None:
     e = args.existing
     if e is not None:
         _check_dns_label("existing.namespace", e.namespace)
-        if not _DNS_LABEL.match(e.release or "") or len(e.release) > 53:
+        if not DNS_LABEL.match(e.release or "") or len(e.release) > 53:
             raise ValidationError(
                 "existing.release",
                 f"{e.release!r} is not a Helm release name",

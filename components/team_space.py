@@ -45,15 +45,15 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ._common import GPU_LABEL, ValidationError, child, namespace, policy_json, tags
+from ._common import ValidationError, child, namespace, policy_json, tags
 from .artifact_registry import ECR_PUSH_PULL_ACTIONS, ArtifactRegistry
 from .ci_runners import CiRunners, RunnerScale, ScaleSetArgs, runner_scale_set, validate_scale_set
 from .cluster_ref import ClusterLike, resolve_cluster
-from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT
+from .conventions import DNS_LABEL, GPU_LABEL, MODEL_METRICS_POD_LABEL, PART_OF, TEAM_LABEL
+from .dashboards import MODEL_METRICS_PORT
 from .irsa import irsa_role
 
 GROUP_PREFIX = "mlplatform:team:"
-TEAM_LABEL = "mlplatform.io/team"
 S3_PREFIX = "teams"  # s3://<bucket>/teams/<name>/ and ECR <prefix>/teams/<name>/*
 MLFLOW_POD_PORT = 5000  # the mlflow chart's service.containerPort (NetworkPolicy matches pod ports)
 HTTPS_PORT = 443
@@ -82,7 +82,6 @@ RESERVED_NAMESPACES = frozenset(
 # IAM role names get Pulumi's 8-character suffix after f"{name}-ml"; IAM allows 64.
 MAX_NAME_LENGTH = 53
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _PRINCIPAL = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 _ECR_PREFIX = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 _QUANTITY_FIELDS = ("gpu_quota", "cpu_quota", "memory_quota_gib", "pvc_quota", "storage_quota_gib")
@@ -229,7 +228,7 @@ class TeamSpaceArgs:
 
 def check_team_name(team: object, field_name: str = "team") -> None:
     """A team name is a DNS-1123 label the platform does not use itself."""
-    if not isinstance(team, str) or not _DNS_LABEL.match(team):
+    if not isinstance(team, str) or not DNS_LABEL.match(team):
         raise ValidationError(
             field_name,
             f"{team!r} is not a DNS-1123 label",
@@ -262,7 +261,7 @@ def _validate(name: str, args: TeamSpaceArgs) -> None:
             f"{args.ecr_repository_prefix!r} is not an ECR repository prefix",
             "pass the registry's repository_prefix, like mlplatform/dev (no leading or trailing '/')",
         )
-    if not isinstance(args.mlflow_namespace, str) or not _DNS_LABEL.match(args.mlflow_namespace):
+    if not isinstance(args.mlflow_namespace, str) or not DNS_LABEL.match(args.mlflow_namespace):
         raise ValidationError(
             "mlflow_namespace",
             f"{args.mlflow_namespace!r} is not a Kubernetes namespace name",
@@ -450,7 +449,7 @@ class TeamSpace(pulumi.ComponentResource):
         team = args.team
         t = tags(name, args.tags, **{"mlplatform:team": team})
         self.namespace, self.group, self.service_account = team, f"{GROUP_PREFIX}{team}", f"{team}-ml"
-        labels = {"app.kubernetes.io/part-of": "mlplatform", "app.kubernetes.io/managed-by": "pulumi", TEAM_LABEL: team}
+        labels = {**PART_OF, "app.kubernetes.io/managed-by": "pulumi", TEAM_LABEL: team}
         kube = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
 
         ns = namespace(

@@ -12,9 +12,10 @@ from typing import Any
 
 import pulumi
 
-from mlplatform.components._common import GPU_LABEL, POOL_LABEL
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs, ExistingRegistry
 from mlplatform.components.ci_runners import (
+    CONFIG_NAMESPACE,
+    GITHUB_APP_KEYS,
     CiRunners,
     CiRunnersArgs,
     ExistingController,
@@ -22,10 +23,9 @@ from mlplatform.components.ci_runners import (
     github_app_from_config,
 )
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
+from mlplatform.components.conventions import CPU_BATCH_POOL, CPU_BATCH_TOLERATION, GPU_LABEL, POOL_LABEL
 from mlplatform.components.evidence_ledger import EvidenceLedger, EvidenceLedgerArgs, ExistingLedger, ObserverArgs
 from mlplatform.components.gpu_node_pool import (
-    CPU_BATCH_POOL,
-    CPU_BATCH_TOLERATION,
     ExistingGpuNodes,
     GpuNodePool,
     GpuNodePoolArgs,
@@ -39,10 +39,20 @@ from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
 from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
 from mlplatform.components.versions import KUBERNETES_VERSION
 
-from .cloud.secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
 from .config.queues import admissible_gpus, flavors, queueing_on, team_queues
 from .config.spec import SECTIONS, StackSpec, check_stack_config_keys, spec_from_stack_config
 from .plan.offline import Plan, run_offline
+
+# The stack's Pulumi config keys for the CI runners' GitHub App (secrets; cloud/secrets_check.py checks them).
+GITHUB_APP_CONFIG_KEYS = tuple(f"{CONFIG_NAMESPACE}:{k}" for k in GITHUB_APP_KEYS)
+
+
+def github_app_fix() -> str:
+    """How to set the GitHub App secret config (in the project folder)."""
+    return (
+        "run `pulumi config set --secret mlplatform:github_app_id <app id>` in the project folder, likewise "
+        "github_app_installation_id and github_app_private_key (< the App's .pem), or set runners.enabled: false"
+    )
 
 
 @dataclass
@@ -355,7 +365,7 @@ def _runners(
     """The CI runner scale sets (CPU; GPU when the stack has GPU nodes), or None when runners are off.
 
     Missing GitHub App secret config or runners.github_config_url: one warning, the Secret shown as
-    unset (`github_app_secret` output); `preview`/`up` refuse (stacks/secrets_check.check_deployable).
+    unset (`github_app_secret` output); `preview`/`up` refuse (stacks/cloud/secrets_check.check_deployable).
     """
     r = spec.runners
     if not r.enabled:
@@ -466,7 +476,7 @@ def _queueing(
     from mlplatform.components.queueing import Queueing, QueueingArgs
     from mlplatform.components.versions import EVIDENCE_OBSERVER_TAG
 
-    from .analyses.budgets import flavor_gpu_hour_prices
+    from .config.gpu_prices import flavor_gpu_hour_prices
 
     q = spec.queueing
     budgeted = any(t.gpu_budget_usd_month for t in spec.teams)

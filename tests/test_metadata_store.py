@@ -12,6 +12,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from chartcheck import chart_values, check_values
+from mlplatform.components.merge import deep_merge
 from mlplatform.stacks.config.chart_facts import chart_facts
 from conftest import assert_valid_k8s, helm_values, k8s_objects, one, plan_of
 from mlplatform.components import versions
@@ -63,13 +64,6 @@ def plan():
 def mlflow_values(plan) -> dict:
     (values,) = helm_values(plan, "mlflow")
     return values
-
-
-def deep_merge(base, over):
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def assert_chart_accepts(values: dict) -> None:

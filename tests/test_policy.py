@@ -416,3 +416,13 @@ def test_rules_skip_values_known_only_after_apply():
                         {"bucket": "b", "policy": "[unknown]"}, depends_on=["urn:b"]),
     ])
     assert policy.evaluate(p, [policy.RULES_BY_ID["s3-tls-only"]]) == []
+
+
+def test_a_rule_must_be_listed_where_the_stack_config_reads_the_ids():
+    """config/rules.py lists the ids the waivers may name; a rule not listed there cannot register."""
+    from mlplatform.stacks.analyses.rules import rule
+    from mlplatform.stacks.config.rules import RULE_IDS
+
+    with pytest.raises(RuntimeError, match=r"'no-such-rule' is not listed in stacks/config/rules.py"):
+        rule("no-such-rule", "high", "never registered")
+    assert [r.id for r in policy.RULES] == list(RULE_IDS)

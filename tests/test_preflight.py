@@ -39,7 +39,8 @@ from mlplatform.stacks.config.spec import load_spec
 def unchecked(region: str, **overrides):
     """A spec as a user may write it, without the offline checks `load_spec` runs first (the GPU table, the
     adopted VPC's shape): doctor's own judgement on real zone data is what these tests look at."""
-    from mlplatform.stacks.config.spec import StackSpec, deep_merge, profile_defaults
+    from mlplatform.components.merge import deep_merge
+    from mlplatform.stacks.config.spec import StackSpec, profile_defaults
 
     return StackSpec.model_validate({**deep_merge(profile_defaults("pragmatic"), overrides), "region": region})
 

@@ -19,7 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from mlplatform.cli.main import cli
-from mlplatform.stacks.config.source import stack_source
+from mlplatform.stacks.source import stack_source
 from mlplatform.stacks.config.stackfile import StackFile
 from mlplatform.stacks.errors import SpecError, UsageError
 

@@ -131,7 +131,7 @@ def test_set_with_a_non_numeric_list_index():
 
 
 def test_region_given_with_a_stack_file_is_validated(tmp_path):
-    from mlplatform.stacks.config.source import stack_source
+    from mlplatform.stacks.source import stack_source
 
     f = tmp_path / "Pulumi.dev.yaml"
     f.write_text("config:\n  mlplatform:profile: growth\n")
@@ -142,3 +142,17 @@ def test_region_given_with_a_stack_file_is_validated(tmp_path):
     f.write_text("config:\n  aws:region: mars-1\n  mlplatform:profile: growth\n")
     with pytest.raises(SpecError, match=r"^Pulumi.dev.yaml: aws:region: 'mars-1' is not an AWS region"):
         stack_source(config_file=f)
+
+
+@pytest.mark.parametrize("field", ["retraining.schedule", "review.schedule"])
+@pytest.mark.parametrize("cron", ["99 99 99 99 99", "0 3 ? * 1", "0 0 L * *", "0 3 * *", "0 24 * * *"])
+def test_a_schedule_that_is_not_cron_is_refused_in_one_line(field, cron):
+    with pytest.raises(SpecError) as e:
+        load_spec("pragmatic", sets=[f"{field}={cron}"])
+    assert str(e.value).startswith(f"{field}: {cron!r} is not a cron schedule; use 5 fields") and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("cron", ["0 3 * * 1", "*/15 2-4 * * MON-FRI", "0 0 1,15 jan *", "@daily"])
+def test_a_cron_schedule_is_kept(cron):
+    spec = load_spec("pragmatic", sets=[f"retraining.schedule={cron}", f"review.schedule={cron}"])
+    assert spec.retraining.schedule == spec.review.schedule == cron

@@ -16,7 +16,7 @@ from mlplatform.stacks.config import spec as spec_module
 from mlplatform.stacks.analyses.diff import STATEFUL_TYPES, diff_plans, physical_name
 from mlplatform.stacks.program import plan
 from mlplatform.stacks.config.spec import PROFILES, load_spec
-from mlplatform.stacks.config.source import stack_source
+from mlplatform.stacks.source import stack_source
 from mlplatform.stacks.project.upgrade import UpgradeRefused, apply, prepare
 
 

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..conventions import DNS_LABEL as _DNS_LABEL
 from ..conventions import KUEUE_NAMESPACE
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_LABEL = _DNS_LABEL.pattern
 # Why 30 minutes (kueue#2215: a timeout shorter than a GPU node's start from zero evicts work that was
 # about to run): spot capacity that does not come is given up after cluster-autoscaler's
 # max-node-provision-time (10 min in this stack; Karpenter tries the next offering sooner), the

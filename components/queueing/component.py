@@ -14,8 +14,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .._common import PART_OF, child, helm_release
-from ..conventions import KUEUE_CHART, SYSTEM_NODE_SELECTOR
+from .._common import child, helm_release
+from ..conventions import KUEUE_CHART, PART_OF, SYSTEM_NODE_SELECTOR
 from ..versions import KUEUE_IMAGE
 from . import objects
 from .args import QueueingArgs, validated

@@ -21,9 +21,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .._common import PART_OF, child, helm_release
+from .._common import child, helm_release
 from ..conventions import (
     GPU_TOLERATION,
+    PART_OF,
     POOL_LABEL,
     SYSTEM_NODE_SELECTOR,
     TORCH_RUNTIME,

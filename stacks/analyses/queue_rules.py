@@ -19,7 +19,7 @@ from mlplatform.components.conventions import GPU_RESOURCE, POOL_LABEL
 from mlplatform.components.queueing.objects import OVERSUBSCRIBED_ANNOTATION
 
 from ..plan.offline import Plan, PlannedResource
-from .policy import rule
+from .rules import rule
 
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ADOPTED = -1  # a pool of adopted nodes: no capacity in the plan to compare with

@@ -112,7 +112,7 @@ def project_of(source: Any, directory: str | Path | None = None) -> Project:
 
 def load_project(directory: str | Path, stack: str | None = None) -> Project:
     """The project folder's stack, read through StackSource (the one reader of stack files)."""
-    from ..config.source import stack_source
+    from ..source import stack_source
 
     return project_of(stack_source(stack=stack, directory=directory), directory)
 

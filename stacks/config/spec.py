@@ -21,11 +21,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from mlplatform.components.cron import FIX as CRON_FIX
+from mlplatform.components.cron import valid_cron
+from mlplatform.components.merge import deep_merge
 from mlplatform.components.queueing.args import BudgetUsd, GpuCount, GpuLimit, QueueingSettings
 from mlplatform.components.training.args import TrainingSettings
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
+from .rules import RULE_IDS
+from .stackfile import read_yaml_file
 
 PROFILES = ("pragmatic", "growth", "full")
 # Team size picks the profile: the upper bound of each band (DESIGN profile table).
@@ -252,6 +257,14 @@ class RunnersSpec(_Strict):
 class RetrainingSpec(_Strict):
     engine: Literal["cronjob", "argo"] = "cronjob"
     schedule: str = "0 3 * * 1"
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if not valid_cron(v):
+            raise ValueError(f"{v!r} is not a cron schedule; {CRON_FIX}")
+        return v
+
     # The tag of the `images` repository the retraining job runs. It is the ONE tag of the registry
     # that may be pushed again (ECR IMMUTABLE_WITH_EXCLUSION), so a new training image rolls out by
     # pushing it, without editing the stack; every other tag, and every tag of `models`, is immutable.
@@ -270,8 +283,8 @@ class ReviewSpec(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, v: str) -> str:
-        if not isinstance(v, str) or not re.fullmatch(r"[0-9*/,-]+( [0-9A-Za-z*/,-]+){4}", v.strip()):
-            raise ValueError(f'{v!r} is not a 5-field cron like "0 9 1 * *" (09:00 UTC on the 1st of the month)')
+        if not valid_cron(v):
+            raise ValueError(f"{v!r} is not a cron schedule; {CRON_FIX}")
         return v.strip()
 
 
@@ -336,8 +349,6 @@ class Waiver(_Strict):
     @field_validator("rule")
     @classmethod
     def _known_rule(cls, v: str) -> str:
-        from ..analyses.policy import RULE_IDS
-
         if (
             v not in RULE_IDS
             and v != "kubernetes-validate"
@@ -406,43 +417,6 @@ def profile_defaults(profile: str) -> dict[str, Any]:
     if profile not in PROFILES:
         raise SpecError("profile", f"unknown profile {profile!r}", f"use one of {', '.join(PROFILES)}")
     return yaml.safe_load(_profile_text(profile)) or {}
-
-
-class _DuplicateKey(yaml.YAMLError):
-    def __init__(self, key: Any, mark: Any):
-        self.key, self.where = key, f" (line {mark.line + 1})" if mark else ""
-        super().__init__(f"duplicate key {key!r}")
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load that refuses a mapping with the same key twice."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise _DuplicateKey(key, key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml_file(path: str | Path, what: str = "config") -> dict[str, Any]:
-    """Read a user's YAML mapping (stackfile.read_yaml_file: the one reader); problems are one SpecError."""
-    from .stackfile import read_yaml_file as read
-
-    return read(path, what)
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`over` on top of `base`: mappings merge key by key, everything else (lists too) is replaced."""
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
 
 
 _SET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*)=(.*)$", re.S)

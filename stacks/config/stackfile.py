@@ -30,6 +30,25 @@ from ..errors import SpecError
 NAMESPACE = "mlplatform:"
 
 
+class DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, mark: Any):
+        self.key, self.where = key, f" (line {mark.line + 1})" if mark else ""
+        super().__init__(f"duplicate key {key!r}")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a mapping with the same key twice."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise DuplicateKey(key, key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def is_stack_file(path: str | Path) -> bool:
     """`Pulumi.<stack>.yaml` (not the project's own `Pulumi.yaml`)."""
     name = Path(path).name
@@ -60,11 +79,9 @@ def _read_text(p: Path, what: str) -> str:
 
 def parse_yaml(text: str, p: Path, what: str) -> dict[str, Any]:
     """A YAML mapping, duplicate keys refused; any problem is one SpecError naming the file."""
-    from .spec import _DuplicateKey, _UniqueKeyLoader
-
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except _DuplicateKey as e:
+        data = yaml.load(text, Loader=UniqueKeyLoader)
+    except DuplicateKey as e:
         raise SpecError(
             what, f"{p} sets {e.key!r} twice{e.where}", "keep one of them (YAML would silently keep the last)"
         ) from None

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ..analyses.diff import PlanDiff, diff_plans
-from ..config.source import StackSource
 from ..config.spec import IAM_PRINCIPAL, TEAM_NAME, SpecError, StackSpec
 from ..config.stackfile import StackFile, parse_yaml
+from ..source import StackSource
 
 TEAM_TYPE = "mlplatform:teams:TeamSpace"
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from ..analyses.cost import CostReport, estimate_if_priced
 from ..analyses.diff import PlanDiff, diff_plans
-from ..config.source import StackSource
 from ..config.spec import PROFILES, SpecError, StackSpec
 from ..errors import PolicyRefusal
+from ..source import StackSource
 
 
 class UpgradeRefused(PolicyRefusal):

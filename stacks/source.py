@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError, UsageError
-from .spec import PROFILES, Resolved, StackSpec, resolve, resolve_stack_config
-from .stackfile import ProjectFile, StackFile, find_project, is_stack_file
+from .config.spec import PROFILES, Resolved, StackSpec, resolve, resolve_stack_config
+from .config.stackfile import ProjectFile, StackFile, find_project, is_stack_file
+from .errors import SpecError, UsageError
 
 DEFAULT_STACK = "dev"
 
@@ -109,7 +109,7 @@ class StackSource:
         if self._plan is None:
             from mlplatform.components._common import ValidationError
 
-            from ..program import plan
+            from .program import plan
 
             try:
                 self._plan = plan(self.spec, stack=self.stack)
@@ -185,7 +185,7 @@ def stack_source(
     config_option: str = "--config",
 ) -> StackSource:
     """The StackSource the shared options and the current folder describe (see the module docstring)."""
-    from ..plan.offline import read_saved_plan
+    from .plan.offline import read_saved_plan
 
     sets = tuple(sets)
     if profile is not None and team_size is not None:
