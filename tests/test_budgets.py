@@ -262,7 +262,7 @@ def test_team_list_says_when_no_cluster_is_reachable(tmp_path, stack_yaml, monke
 
 
 def test_team_add_with_a_budget_keeps_the_budget_objects_in_step(stack_yaml):
-    from mlplatform.stacks.config.source import stack_source
+    from mlplatform.stacks.source import stack_source
     from mlplatform.stacks.project.team import add_team, new_team_entry
 
     entry = {**new_team_entry("speech", gpu_quota=1), "gpu_budget_usd_month": 300}

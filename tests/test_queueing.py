@@ -17,7 +17,7 @@ from mlplatform.components.versions import HELM_CHARTS, KUEUE_IMAGE
 from mlplatform.stacks.analyses.diff import STATEFUL_TYPES, diff_plans
 from mlplatform.stacks.analyses.policy import RULES_BY_ID
 from mlplatform.stacks.config.chart_facts import custom_resource_errors
-from mlplatform.stacks.config.source import stack_source
+from mlplatform.stacks.source import stack_source
 from mlplatform.stacks.config.spec import PROFILES, SpecError, load_spec
 from mlplatform.stacks.plan import export
 from mlplatform.stacks.program import plan
