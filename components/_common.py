@@ -8,6 +8,8 @@ from typing import Any
 
 import pulumi
 
+from .args import ValidationError as ValidationError  # defined with the Args models (Pulumi-free)
+
 # Re-exported only for components/gpu_node_pool.py, which branch `bounds` is turning into a package that
 # imports them from .conventions; drop these once that lands. Everything else imports .conventions.
 from .conventions import AUTOSCALED_TAG as AUTOSCALED_TAG
@@ -173,14 +175,6 @@ def secure_bucket(
         opts=child(parent, depends_on=[public_access]),
     )
     return versioning
-
-
-class ValidationError(ValueError):
-    """A component input is wrong. The message names the field and the fix, on one line."""
-
-    def __init__(self, field: str, problem: str, fix: str):
-        self.field, self.problem, self.fix = field, problem, fix
-        super().__init__(f"{field}: {problem}; {fix}")
 
 
 def namespace(

@@ -57,6 +57,7 @@ import pulumi_kubernetes as k8s
 
 from . import versions
 from ._common import ValidationError, child, helm_release, namespace, tags
+from .args.ci_runners import RunnerScale as RunnerScale
 from .artifact_registry import ArtifactRegistry
 from .cluster_ref import ClusterLike, resolve_cluster
 from .conventions import DNS_LABEL, GPU_LABEL, GPU_TOLERATION, PART_OF, SYSTEM_NODE_SELECTOR
@@ -139,19 +140,6 @@ class ExistingController:
 
 
 @dataclass
-class RunnerScale:
-    """How many runners one scale set may run.
-
-    Fields:
-        min_runners (int, default 0): idle runners kept waiting; 0 means nothing runs (or bills) without a job.
-        max_runners (int, default 1): most runners at once, at least 1 and at least min_runners.
-    """
-
-    min_runners: int = 0
-    max_runners: int = 1
-
-
-@dataclass
 class ScaleSetArgs:
     """Inputs of one runner scale set (`runner_scale_set`).
 
@@ -220,8 +208,8 @@ class CiRunnersArgs:
             (`Cluster.provider`); None: the ambient kubeconfig.
         github_app (GitHubAppCredentials | None, default None): credentials put into the Secret
             `github_secret`; None: no Secret is created and one of that name must exist in `namespace`.
-        cpu (RunnerScale, default RunnerScale(0, 4)): the CPU scale set `<name>-cpu`.
-        gpu (RunnerScale | None, default RunnerScale(0, 1)): the GPU scale set `<name>-gpu` (one GPU
+        cpu (RunnerScale, default RunnerScale(min_runners=0, max_runners=4)): the CPU scale set `<name>-cpu`.
+        gpu (RunnerScale | None, default RunnerScale(min_runners=0, max_runners=1)): the GPU scale set `<name>-gpu` (one GPU
             per runner); None: no GPU runners (a cluster without GPU nodes).
         gpu_node_selector (dict[str, str], default {"mlplatform.io/gpu": "true"}): GPU runners' node labels.
         cpu_node_selector (dict[str, str], default {}): CPU runners' node labels ({}: any untainted node).
@@ -247,8 +235,8 @@ class CiRunnersArgs:
     oidc_issuer_url: pulumi.Input[str] | None = None
     k8s_provider: pulumi.ProviderResource | None = None
     github_app: GitHubAppCredentials | None = None
-    cpu: RunnerScale = field(default_factory=lambda: RunnerScale(0, 4))
-    gpu: RunnerScale | None = field(default_factory=lambda: RunnerScale(0, 1))
+    cpu: RunnerScale = field(default_factory=lambda: RunnerScale(min_runners=0, max_runners=4))
+    gpu: RunnerScale | None = field(default_factory=lambda: RunnerScale(min_runners=0, max_runners=1))
     gpu_node_selector: dict[str, str] = field(default_factory=lambda: {GPU_LABEL: "true"})
     cpu_node_selector: dict[str, str] = field(default_factory=dict)
     cpu_tolerations: list[dict[str, Any]] = field(default_factory=list)

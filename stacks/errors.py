@@ -40,6 +40,9 @@ class PolicyRefusal(MlplatformError):
 
     exit_code = EXIT_POLICY
 
-    def __init__(self, key: str, problem: str, fix: str, reasons: list[str] | None = None):
+    def __init__(
+        self, key: str, problem: str, fix: str, reasons: list[str] | None = None, document: dict | None = None
+    ):
         self.reasons = list(reasons or [])
+        self.document = document  # under --json: what the command decided, printed with the error object
         super().__init__(key, problem, fix)

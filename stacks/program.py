@@ -19,22 +19,19 @@ from mlplatform.components.ci_runners import (
     CiRunners,
     CiRunnersArgs,
     ExistingController,
-    RunnerScale,
     github_app_from_config,
 )
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
 from mlplatform.components.conventions import CPU_BATCH_POOL, CPU_BATCH_TOLERATION, GPU_LABEL, POOL_LABEL
-from mlplatform.components.evidence_ledger import EvidenceLedger, EvidenceLedgerArgs, ExistingLedger, ObserverArgs
+from mlplatform.components.evidence_ledger import EvidenceLedger, EvidenceLedgerArgs, ObserverArgs
 from mlplatform.components.gpu_node_pool import (
-    ExistingGpuNodes,
     GpuNodePool,
     GpuNodePoolArgs,
-    GpuPool,
 )
 from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore, MetadataStoreArgs
-from mlplatform.components.monitoring import ARC_NAMESPACE, ExistingMonitoring, Monitoring, MonitoringArgs
-from mlplatform.components.network import ExistingVpc, Network, NetworkArgs
+from mlplatform.components.metadata_store import MetadataStore, MetadataStoreArgs
+from mlplatform.components.monitoring import ARC_NAMESPACE, Monitoring, MonitoringArgs
+from mlplatform.components.network import Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
 from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
 from mlplatform.components.versions import KUBERNETES_VERSION
@@ -106,7 +103,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             flow_logs=n.flow_logs and not n.existing,
             vpc_endpoints=n.vpc_endpoints and not n.existing,
             cluster_name=name,
-            existing=ExistingVpc(**n.existing.model_dump()) if n.existing else None,
+            existing=n.existing,
             tags=tags,
         ),
     )
@@ -179,7 +176,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             multi_az=d.multi_az,
             backup_retention_days=d.backup_retention_days,
             performance_insights=d.performance_insights,
-            existing=ExistingDatabase(**d.existing.model_dump()) if d.existing else None,
+            existing=d.existing,
             model_repositories=models,
             replicas=m.replicas,
             ingress=m.ingress,
@@ -222,7 +219,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
                 if spec.runners.enabled
                 else None
             ),
-            existing=ExistingMonitoring(**mon.existing.model_dump()) if mon.existing else None,
+            existing=mon.existing,
             helm_values=mon.helm_values or None,
             dcgm_exporter_helm_values=mon.dcgm_exporter_helm_values or None,
         ),
@@ -327,7 +324,7 @@ def _evidence(
             )
             if ev.observer
             else None,
-            existing=ExistingLedger(**ev.existing.model_dump()) if ev.existing else None,
+            existing=ev.existing,
             tags=tags,
         ),
     )
@@ -393,8 +390,8 @@ def _runners(
             registry=registry,
             cluster=cluster,
             github_app=credentials,
-            cpu=RunnerScale(r.cpu.min, r.cpu.max),
-            gpu=RunnerScale(r.gpu.min, r.gpu.max) if gpu is not None else None,
+            cpu=r.cpu,
+            gpu=r.gpu if gpu is not None else None,
             gpu_node_selector=gpu_selector,
             cpu_node_selector=cpu_selector,
             cpu_tolerations=cpu_tolerations,
@@ -423,12 +420,11 @@ def _teams(
     def runners(t: Any) -> TeamRunners | None:
         if t.runners is None or ci is None:  # spec validation refuses team runners without CI runners
             return None
-        scale = lambda mm: RunnerScale(mm.min, mm.max) if mm is not None else None  # noqa: E731
         return TeamRunners(
             ci=ci,
             github_config_url=spec.runners.github_config_url or UNSET_GITHUB_URL,
-            cpu=scale(t.runners.cpu),
-            gpu=scale(t.runners.gpu),
+            cpu=t.runners.cpu,
+            gpu=t.runners.gpu,
             gpu_node_selector=gpu_selector,
             cpu_node_selector=cpu_selector,
             cpu_tolerations=cpu_tolerations,
@@ -529,7 +525,7 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
     if not g.pools and not g.existing:
         return None
     # A profile's default types are already narrowed to the region (spec.resolve, with a notice); a user's own are validated.
-    pools = [GpuPool(**p.model_dump()) for p in g.pools] if not g.existing else []
+    pools = list(g.pools) if not g.existing else []
     return GpuNodePool(
         name,
         GpuNodePoolArgs(
@@ -543,7 +539,7 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
             region=spec.region,
             kubernetes_version=None if c.existing else (c.kubernetes_version or KUBERNETES_VERSION),
             cni_policy_on_node_role=c.existing is not None,
-            existing=ExistingGpuNodes(**g.existing.model_dump(exclude={"gpus_per_node"})) if g.existing else None,
+            existing=g.existing,
             helm_values=g.helm_values or None,
             device_plugin_helm_values=g.device_plugin_helm_values or None,
             tags=tags,

@@ -283,7 +283,7 @@ def test_upgrade_pragmatic_to_growth_adds_queueing_without_touching_stateful_res
 
 
 def test_adopted_gpu_nodes_are_one_flavor_sized_by_the_stack():
-    p = plan(load_spec("growth", sets=["gpu.existing.node_names=[gpu-a, gpu-b]", "gpu.existing.gpus_per_node=4",
+    p = plan(load_spec("growth", sets=["gpu.existing.node_names=[gpu-a, gpu-b]", "queueing.adopted_gpus_per_node=4",
                                        "teams=[{name: a, gpu_quota: 3}]"]))
     objs = {(m["kind"], m["metadata"]["name"]): m for _, m in kueue_objects(p)}
     assert {n for k, n in objs if k == "ResourceFlavor"} == {"system", "gpu"}  # no batch pool without Karpenter pools

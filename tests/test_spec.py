@@ -80,7 +80,7 @@ def test_apply_set_does_not_mutate_its_input():
      "network.az_count: us-west-1 has 2 availability zones, 3 asked; set network.az_count to 2 or less"),
     (dict(region="us-middle-1"), "region: 'us-middle-1' is not an AWS region mlplatform knows"),
     (dict(sets=["database.backup_retention_days=40"]), "database.backup_retention_days: input should be less than or equal to 35"),
-    (dict(sets=["network.cidr_block=10.0.0.0/8"]), "network.cidr_block: must be an IPv4 network from /16 to /20"),
+    (dict(sets=["network.cidr_block=10.0.0.0/8"]), "network.cidr_block: prefix /8 of 10.0.0.0/8 is outside /16../20; use a /16"),
     (dict(sets=["network.nat_gateways=many"]), "network.nat_gateways: input should be 'single', 'per_az' or 'none'"),
     (dict(sets=["gpu.pools.5.max=1"]), "gpu.pools.5: index 5 is out of range; use 0 to 0"),
     (dict(sets=["az_count"]), "--set: 'az_count' is not key=value"),

@@ -1,1 +1,1 @@
-"""One module per command or command group of the `mlplatform` CLI (registered in cli/main.py)."""
+"""One module per command or group of the `mlplatform` CLI; cli/main.py registers each with `cli.add_command`."""

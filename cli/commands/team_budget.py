@@ -6,7 +6,7 @@ import json
 
 import click
 
-from mlplatform.cli import options as o
+from .. import options as o
 
 
 @click.command("budget")

@@ -37,6 +37,8 @@ class QueueingSettings(BaseModel):
             to be ready (a GPU node starting from zero included) before Kueue evicts and requeues it.
         controller_replicas (int, default 1, 1..3): Kueue controller replicas (leader-elected; 2+ adds a PDB).
         cohort (str, default "mlplatform"): the cohort every team's ClusterQueue borrows and lends in.
+        adopted_gpus_per_node (int, default 1, 1..16): GPUs of each adopted GPU node (gpu.existing): the
+            queues' capacity of that pool (the stack does not know the nodes' types).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -45,6 +47,7 @@ class QueueingSettings(BaseModel):
     wait_for_pods_ready_minutes: int = Field(WAIT_FOR_PODS_READY_MINUTES, ge=10, le=240)
     controller_replicas: int = Field(1, ge=1, le=3)
     cohort: str = Field("mlplatform", pattern=DNS_LABEL, max_length=63)
+    adopted_gpus_per_node: int = Field(1, ge=1, le=16)
 
 
 class Flavor(BaseModel):

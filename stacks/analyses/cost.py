@@ -1110,3 +1110,14 @@ def fetch_live_prices(
             f"({', '.join(f'{f}={v}' for _, f, v in query.filters)}), fetched {today.isoformat()}",
         )
     return book.with_prices(found), missed
+
+
+def estimate_live(plan: Plan, region: str, usage: dict[str, Any] | None = None) -> tuple[CostReport, list[str]]:
+    """`cost --live-prices`: the estimate with every price the Price List API answers (over the shipped
+    price file, or over nothing in a region without one), and the price paths it did not answer."""
+    try:
+        book = load_prices(region)
+    except SpecError:
+        book = PriceBook({"region": region, "snapshot_date": "live", "prices": {}, "sources": {}})
+    book, missed = fetch_live_prices(book, needed_prices(plan, region, usage))
+    return estimate(plan, region, usage, prices=book), missed

@@ -70,7 +70,7 @@ def pool_capacity_in_plan(plan: Plan) -> dict[str, int]:
             if POOL_LABEL in labels and limit is not None:
                 out[labels[POOL_LABEL]] = out.get(labels[POOL_LABEL], 0) + _quantity(limit)
     for _, m in export.kubernetes_objects(plan):
-        # adopted GPU nodes: their pool's capacity is what the stack says (gpu.existing.gpus_per_node)
+        # adopted GPU nodes: their pool's capacity is what the stack says (queueing.adopted_gpus_per_node)
         if m.get("kind") == "Node" and POOL_LABEL in ((m.get("metadata") or {}).get("labels") or {}):
             adopted.add(m["metadata"]["labels"][POOL_LABEL])
     for g in plan.of_type(NODE_GROUP):

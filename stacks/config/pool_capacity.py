@@ -1,8 +1,8 @@
-"""How many GPUs a pool may run: ONE definition, read by the stack spec (quota totals), the queues
-(each flavor's capacity, the cohort's share) and the `queue-capacity` check rule's expectation.
+"""How many GPUs a pool may run: ONE definition, read by the queues (each flavor's capacity, the
+cohort's share) and through them the `queue-capacity` check rule's expectation.
 
-The meaning of `gpu.pools[].max` is being settled elsewhere (the most GPU nodes the pool may run,
-whatever the capacity type); when that lands, this function is pointed at its definition.
+It is `components.args.gpu_node_pool.gpu_limit_of`, the definition GpuNodePool builds from (Karpenter:
+the NodePool's GPU limit; managed: the node groups' sizes together, `gpu.pools[].max` nodes in all).
 """
 
 from __future__ import annotations
@@ -10,13 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 
-def pool_gpus(pool: Any) -> int | None:
-    """Most GPUs the pool may run: its `gpu_limit`, else `max` nodes x the most GPUs one of its types
-    has; None when a type is unknown to mlplatform (GpuNodePool names it)."""
+def pool_gpus(pool: Any, mechanism: str) -> int | None:
+    """Most GPUs the pool may run; None when a type is unknown to mlplatform (GpuNodePool names it)."""
+    from mlplatform.components.args.gpu_node_pool import gpu_limit_of
     from mlplatform.components.gpu_instances import GPU_INSTANCE_TYPES
 
-    if pool.gpu_limit is not None:
-        return int(pool.gpu_limit)
     if not all(t in GPU_INSTANCE_TYPES for t in pool.instance_types):
         return None
-    return int(pool.max) * max(GPU_INSTANCE_TYPES[t][0] for t in pool.instance_types)
+    return gpu_limit_of(pool, mechanism)

@@ -39,13 +39,13 @@ def has_batch_pool(spec: StackSpec) -> bool:
 
 def gpu_capacity(spec: StackSpec) -> dict[str, int]:
     """Pool name -> GPUs it may run (pools of unknown types are left out: GpuNodePool refuses them);
-    adopted GPU nodes: their count x `gpu.existing.gpus_per_node`."""
+    adopted GPU nodes: their count x `queueing.adopted_gpus_per_node`."""
     if spec.gpu.existing is not None:
         e = spec.gpu.existing
-        return {e.pool: len(e.node_names) * e.gpus_per_node}
+        return {e.pool: len(e.node_names) * spec.queueing.adopted_gpus_per_node}
     out: dict[str, int] = {}
     for p in spec.gpu.pools:
-        gpus = pool_gpus(p)
+        gpus = pool_gpus(p, spec.gpu.mechanism)
         if gpus is not None:
             out[p.name] = gpus
     return out
