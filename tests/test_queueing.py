@@ -155,7 +155,7 @@ def test_the_component_refuses_more_nominal_gpus_than_a_pool_has():
         QueueingArgs(flavors=[Flavor(name="gpu", gpus=2)], teams=[TeamQueue(team="a", namespace="a", gpus={"gpu": 3})])
     with pytest.raises(ValueError, match="wait_for_pods_ready_minutes"):
         QueueingArgs(flavors=[Flavor(name="gpu", gpus=2)], wait_for_pods_ready_minutes=1)
-    with pytest.raises(ValueError, match="Extra inputs are not permitted"):
+    with pytest.raises(ValueError, match="waitForPodsReady: unknown key"):
         QueueingArgs(flavors=[Flavor(name="gpu", gpus=2)], waitForPodsReady=5)
 
 

@@ -6,10 +6,11 @@ Pulumi-free, so the stack spec and the analyses read it without loading the SDK.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..args.queueing import QueueingSettings, TeamQueueSettings
 from ..conventions import DNS_LABEL as _DNS_LABEL
 from ..conventions import KUEUE_NAMESPACE
 
@@ -21,33 +22,11 @@ DNS_LABEL = _DNS_LABEL.pattern
 # GPUs in 1-2 min, and a CUDA training image of 5-10 GB is pulled onto the fresh node in 5-10 min.
 # 10 + 5 + 2 + 10 = 27 min, rounded up to 30. It is also Kueue v0.19's own default, set explicitly here
 # so that the figure is ours and shown in the plan.
-WAIT_FOR_PODS_READY_MINUTES = 30
+WAIT_FOR_PODS_READY_MINUTES = 30  # (components/args/queueing.py uses the same figure as its default)
 # Kueue requeues an evicted workload after backoffBaseSeconds * 2^(n-1): capacity that did not come in
 # 30 minutes is unlikely to be there a minute later (kueue#2215), so the first retry waits 5 minutes.
 REQUEUE_BACKOFF_BASE_SECONDS = 300
 REQUEUE_BACKOFF_MAX_SECONDS = 3600
-
-
-class QueueingSettings(BaseModel):
-    """What a user sets (the stack's `queueing:` section).
-
-    Fields:
-        enabled (bool, default False): install Kueue and the queues (growth and full profiles: on).
-        wait_for_pods_ready_minutes (int, default 30, 10..240): how long an admitted job's pods may take
-            to be ready (a GPU node starting from zero included) before Kueue evicts and requeues it.
-        controller_replicas (int, default 1, 1..3): Kueue controller replicas (leader-elected; 2+ adds a PDB).
-        cohort (str, default "mlplatform"): the cohort every team's ClusterQueue borrows and lends in.
-        adopted_gpus_per_node (int, default 1, 1..16): GPUs of each adopted GPU node (gpu.existing): the
-            queues' capacity of that pool (the stack does not know the nodes' types).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = False
-    wait_for_pods_ready_minutes: int = Field(WAIT_FOR_PODS_READY_MINUTES, ge=10, le=240)
-    controller_replicas: int = Field(1, ge=1, le=3)
-    cohort: str = Field("mlplatform", pattern=DNS_LABEL, max_length=63)
-    adopted_gpus_per_node: int = Field(1, ge=1, le=16)
 
 
 class Flavor(BaseModel):
@@ -75,7 +54,7 @@ class Flavor(BaseModel):
     instance_types: list[str] = []
 
 
-class TeamQueue(BaseModel):
+class TeamQueue(TeamQueueSettings):
     """One team's ClusterQueue and LocalQueue.
 
     Fields:
@@ -87,19 +66,15 @@ class TeamQueue(BaseModel):
         gpu_borrowing_limit (int | None): most GPUs the team may borrow from the cohort per flavor
             (None: all it has unused).
         gpu_lending_limit (int | None): most of its nominal GPUs the team lends per flavor (None: all).
-        budget_usd_month (float | None, > 0): the team's GPU budget per month in USD (None: none).
+        gpu_budget_usd_month (float | None, > 0): the team's GPU budget per month in USD (None: none).
+        (gpu_quota_by_pool is the stack's split, resolved into `gpus`.)
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     team: str = Field(pattern=DNS_LABEL)
     namespace: str = Field(pattern=DNS_LABEL)
     gpus: dict[str, int] = {}
     cpu: int = Field(0, ge=0)
     memory_gib: int = Field(0, ge=0)
-    gpu_borrowing_limit: int | None = Field(None, ge=0)
-    gpu_lending_limit: int | None = Field(None, ge=0)
-    budget_usd_month: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _non_negative(self) -> TeamQueue:
@@ -156,7 +131,7 @@ class QueueingArgs(QueueingSettings):
                 raise ValueError(
                     f"teams.{t.team}.gpus: {unknown} is not a GPU flavor; use one of {sorted(gpu_flavors) or 'none'}"
                 )
-        if any(t.budget_usd_month for t in self.teams):
+        if any(t.gpu_budget_usd_month for t in self.teams):
             if self.budget_job_image is None or not (self.monitoring_namespace and self.monitoring_release):
                 raise ValueError("teams: a GPU budget needs budget_job_image and the monitoring namespace and release")
         if not self.oversubscribe:
@@ -168,12 +143,6 @@ class QueueingArgs(QueueingSettings):
                         "lower the quotas or set oversubscribe"
                     )
         return self
-
-
-# Bounds the stack's `teams[]` entries reuse (stacks/config/spec.TeamSpec).
-GpuLimit = Annotated[int | None, Field(None, ge=0)]
-GpuCount = Annotated[int, Field(ge=0)]
-BudgetUsd = Annotated[float | None, Field(None, gt=0)]
 
 
 def validated(model: type[BaseModel], args: Any) -> Any:

@@ -195,7 +195,7 @@ class Queueing(pulumi.ComponentResource):
                     },
                 },
             )
-        budgets = {t.team: t.budget_usd_month for t in args.teams if t.budget_usd_month}
+        budgets = {t.team: t.gpu_budget_usd_month for t in args.teams if t.gpu_budget_usd_month}
         if budgets:
             self._budgets(name, args, budgets, provider)
         self.register_outputs({"namespace": self.namespace})

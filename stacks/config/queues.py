@@ -114,7 +114,7 @@ def team_queues(spec: StackSpec) -> list[TeamQueue]:
             memory_gib=t.memory_quota_gib,
             gpu_borrowing_limit=t.gpu_borrowing_limit,
             gpu_lending_limit=t.gpu_lending_limit,
-            budget_usd_month=t.gpu_budget_usd_month,
+            gpu_budget_usd_month=t.gpu_budget_usd_month,
         )
         for t in spec.teams
     ]

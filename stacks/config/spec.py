@@ -30,11 +30,11 @@ from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool, gp
 from mlplatform.components.args.metadata_store import DatabaseSettings, MlflowSettings
 from mlplatform.components.args.monitoring import MonitoringSettings
 from mlplatform.components.args.network import NetworkSettings
+from mlplatform.components.args.queueing import QueueingSettings, TeamQueueSettings
 from mlplatform.components.args.team_space import TeamQuotas
 from mlplatform.components.cron import FIX as CRON_FIX
 from mlplatform.components.cron import valid_cron
 from mlplatform.components.merge import deep_merge
-from mlplatform.components.queueing.args import BudgetUsd, GpuCount, GpuLimit, QueueingSettings
 from mlplatform.components.training.args import TrainingSettings
 
 from ..errors import SpecError, UsageError
@@ -214,21 +214,15 @@ class TeamRunners(_Strict):
     gpu: RunnerScale | None = None
 
 
-class TeamSpec(TeamQuotas, _Strict):
+class TeamSpec(TeamQuotas, TeamQueueSettings, _Strict):
     """One team's space on the cluster (components/team_space.py): `TeamQuotas` (components/args/
     team_space.py: gpu_quota, cpu_quota, memory_quota_gib, pvc_quota, storage_quota_gib) and these."""
 
     name: str  # a DNS-1123 label of at most 30 characters (checked in _check_teams, with the fix)
     principals: list[str] = []  # IAM role/user ARNs mapped to the team's group (EKS access entries)
     runners: TeamRunners | None = None
-    # Queueing (Kueue): the team's GPUs per pool (their sum is gpu_quota; unset: gpu_quota fills the
-    # pools in order), the most GPUs it borrows from the cohort and lends of its own, per pool (None: all).
-    gpu_quota_by_pool: dict[str, GpuCount] = {}
-    gpu_borrowing_limit: GpuLimit = None
-    gpu_lending_limit: GpuLimit = None
-    # The team's GPU spend per month in USD (on-demand prices of the GPU-hours Kueue admits): alerts at
-    # 80 % and 100 %, and at 100 % its queue is held until the month's start (None: no budget).
-    gpu_budget_usd_month: BudgetUsd = None
+    # TeamQueueSettings (components/args/queueing.py): gpu_quota_by_pool, gpu_borrowing_limit,
+    # gpu_lending_limit, gpu_budget_usd_month (queueing on only: stacks/config/queues.check_queueing).
 
 
 class Waiver(_Strict):
