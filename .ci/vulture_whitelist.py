@@ -32,3 +32,31 @@ _.narrowed_to_region
 chart_rules  # stacks/analyses/policy.py imports it to register its @rule checks (helm-values, custom-resource-schema)
 queue_rules  # likewise: registers queue-capacity
 __getattr__  # PEP 562 module __getattr__: components/queueing and training load their Pulumi component on first use
+# serving (issue 21): the analysis templates' API, used by ModelServing and `serve render` (branch `serving`)
+_.cluster_analysis_templates
+_.analysis_templates_for
+_.analysis_args
+# the `mlflow` runtime image's pins: tests/test_modelcar.py holds stacks/templates/serving/mlserver.Dockerfile to them
+_.MLSERVER_MLFLOW
+_.SERVING_BASE_IMAGE
+_.SERVING_SCIKIT_LEARN
+_.SERVING_MLSERVER_TAG
+# the modelcar layout and MLServer settings: the runtime test and benchmarks/serving.py serve from them
+_.RUNTIME_MODULE_DIR
+_.mlserver_settings
+_.layout
+# called from the generated train-evaluate.yml (`from mlplatform.stacks.project.registration import ...`)
+_.candidate_model_uri
+# called from the generated train-evaluate.yml's push step (`from mlplatform.stacks.project.modelcar import ...`)
+_.add_models_layer
+# tarfile.TarInfo fields the modelcar layer sets (read by tarfile when it writes the header)
+_.mtime
+_.uname
+_.gname
+# monitoring (issue 22)
+_.routes_to  # AlertsArgs.routes_to: which receivers a severity reaches (tests hold the README's table to it)
+_.prediction_log_policy  # the served model's role attaches it (ModelServing, branch serving); tests check it
+_.log_sample  # serving.models.<name>.log_sample: a pydantic field the serving runtime's environment carries
+_.from_env  # PredictionLogger.from_env: what a served model's runtime calls in its container
+_.emitted_names  # every name a pinned exporter emits: the metric-facts tests check rules and dashboards with it
+_.setup  # stacks/monitoring/store.setup: the administrator's one-time role and schema setup (tests run it)

@@ -43,6 +43,7 @@ from .helm_values import check_user_values, with_user_values
 from .irsa import irsa_role
 
 MLFLOW_PREFIX = "mlflow"  # S3 prefix of MLflow artifacts (and of the IRSA policy)
+MLFLOW_NAMESPACE = "mlflow"  # default namespace of the MLflow server
 MLFLOW_SERVICE = "mlflow"  # the chart's fullnameOverride: Service, Deployment and Ingress name
 MLFLOW_PORT = 80
 SERVICE_ACCOUNT = "mlflow"
@@ -255,6 +256,19 @@ class MetadataStore(pulumi.ComponentResource):
             "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
             "ingress": self._ingress(args),
         }
+        if args.metrics_labels:
+            # mlflow chart 1.11.5: serviceMonitor.enabled adds `--expose-prometheus=/mlflow/metrics` (the
+            # exporter's multiprocess directory; metrics served on /metrics) and a ServiceMonitor in the
+            # release namespace. useServicePort: the endpoint names the Service port (`http`); the default
+            # targetPort would name a container port called `http`, which the pod does not have (`mlflow`).
+            values["serviceMonitor"] = {
+                "enabled": True,
+                "useServicePort": True,
+                "namespace": args.namespace,
+                "interval": "30s",
+                "telemetryPath": "/metrics",
+                "labels": dict(args.metrics_labels),
+            }
         helm_release(
             self,
             f"{name}-mlflow",
@@ -263,7 +277,13 @@ class MetadataStore(pulumi.ComponentResource):
             with_user_values(MLFLOW_CHART, values, args.helm_values),
             args.k8s_provider,
             create_namespace=False,
-            depends_on=[ns, secret, *irsa.policies, *([args.ingress_controller] if args.ingress_controller else [])],
+            depends_on=[
+                ns,
+                secret,
+                *irsa.policies,
+                *([args.ingress_controller] if args.ingress_controller else []),
+                *([args.metrics_after] if args.metrics_after else []),
+            ],
         )
 
         self.tracking_url = pulumi.Output.from_input(in_cluster_url(args.namespace))

@@ -48,6 +48,10 @@ HELM_CHARTS: dict[str, tuple[str, str]] = {
     # Installed as kubeflow-trainer 2.3.0's own dependency (`jobset.install`, the same version), never
     # on its own: pinned here so its values and its JobSet CRD are checked against the real chart.
     "jobset": ("0.12.0", "oci://registry.k8s.io/jobset/charts"),
+    # Argo Rollouts v1.9.0 (chart appVersion): the canary controller of ModelServing.
+    "argo-rollouts": ("2.41.0", "https://argoproj.github.io/argo-helm"),
+    # Where the drift job pushes its scores (Prometheus scrapes it; honorLabels keeps model/digest).
+    "prometheus-pushgateway": ("3.8.0", "https://prometheus-community.github.io/helm-charts"),
 }
 
 # The GitHub Actions runner image of the CI runner scale sets (the image's user is `runner`, uid 1001),
@@ -72,6 +76,9 @@ GITHUB_ACTIONS: dict[str, tuple[str, str]] = {
 # `observer-image.yml` workflow (`mlplatform ci render`) into the stack's `images` ECR repository, whose
 # tags are immutable: the tag pins one digest. It moves with the package version.
 EVIDENCE_OBSERVER_TAG = "evidence-observer-0.1.0"
+# The drift job's image (`mlplatform drift run`): this package with the [drift] extra, built like the observer
+# image into the stack's `images` repository; the tag moves with the package version.
+DRIFT_JOB_TAG = "drift-job-0.1.0"
 # Its base image (Debian bookworm, Python 3.12, non-root uid 65532 added by the Dockerfile).
 EVIDENCE_OBSERVER_BASE_IMAGE = "python:3.12.8-slim-bookworm"
 
@@ -90,3 +97,21 @@ TORCH_RUNTIME_IMAGE = "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime"
 # appVersion v0.5.20), the commit the aws-load-balancer-controller chart is pinned at. EKS's image
 # registry account 602401143452 serves it in every commercial region (the chart names us-west-2).
 EFA_DEVICE_PLUGIN_IMAGE = "602401143452.dkr.ecr.us-west-2.amazonaws.com/eks/aws-efa-k8s-device-plugin:v0.5.20"
+# -- model serving (ModelServing, `serve render`) ------------------------------------------------------
+# The `mlflow` runtime: MLServer with its MLflow runtime (Apache-2.0, SeldonIO/MLServer). The platform
+# builds its serving image from these pins (stacks/templates/serving/mlserver.Dockerfile) with the MLflow
+# the models are logged with (MLFLOW_CLIENT): Seldon's own mlserver images carry an older MLflow.
+MLSERVER = "1.7.1"
+MLSERVER_MLFLOW = "1.7.1"
+STARLETTE_EXPORTER = "0.24.0"  # MLServer's REST metrics middleware, as resolved with MLSERVER
+SERVING_BASE_IMAGE = "python:3.12.8-slim-bookworm"
+SERVING_SCIKIT_LEARN = "1.9.1"  # the flavour library in the image; models must be trained with it
+SERVING_MLSERVER_TAG = f"mlserver-{MLSERVER}-mlflow-{MLFLOW_CLIENT}"
+# The modelcar's base (train-evaluate.yml: the model under /models on top of it): minimal, with the `sh`
+# and `cp` an init container uses to copy /models into the server's volume. linux/amd64 is taken.
+MODELCAR_BASE_IMAGE = "docker.io/library/busybox:1.37.0"
+# The `vllm` runtime: the vLLM source its `vllm:` metric facts were read at (stacks/data/metrics/vllm.json;
+# the only vLLM source the build tools could read, NOT verified to be the served image's release), and
+# the prometheus-fastapi-instrumentator whose default metrics its API server mounts.
+VLLM_SOURCE = ("vllm-project/vllm", "005a810bc40faa25b8870fbc8559c3462581eee3")
+PROMETHEUS_FASTAPI_INSTRUMENTATOR = "7.1.0"

@@ -185,6 +185,12 @@ class MetadataStoreArgs(DatabaseSettings, MlflowSettings, Args):
         helm_values (dict | None, default None): your own mlflow chart values (extra env, auth...),
             deep-merged over the computed ones; keys the component owns (the database and its secret,
             the artifact bucket, the IRSA service account) are refused (components/helm_values.OWNED).
+        metrics_labels (dict[str, str] | None, default None): switch on MLflow's Prometheus exporter
+            (the chart passes `--expose-prometheus` with `serviceMonitor.enabled`) and label its
+            ServiceMonitor with these (`Monitoring.scrape_labels`, so that release's Prometheus scrapes it);
+            None: no exporter.
+        metrics_after (Resource | None, default None): the release that installs the ServiceMonitor CRD
+            (`Monitoring.stack_release`); the chart creates its ServiceMonitor only when the CRD exists.
     """
 
     registry: Any
@@ -207,3 +213,5 @@ class MetadataStoreArgs(DatabaseSettings, MlflowSettings, Args):
     tags: dict[str, str] = {}
     helm_values: dict[str, Any] | None = None
     cluster: Any = None
+    metrics_labels: dict[str, str] | None = None
+    metrics_after: Any = None

@@ -35,6 +35,7 @@ from mlplatform.components.args.team_space import TeamQuotas
 from mlplatform.components.cron import FIX as CRON_FIX
 from mlplatform.components.cron import valid_cron
 from mlplatform.components.merge import deep_merge
+from mlplatform.components.serving.prediction_log import PredictionLogArgs
 from mlplatform.components.training.args import TrainingSettings
 
 from ..errors import SpecError, UsageError
@@ -134,13 +135,32 @@ class MlflowSpec(MlflowSettings, _Strict):
 
 class MonitoringSpec(MonitoringSettings, _Strict):
     """`MonitoringSettings` (components/args/monitoring.py: retention_days, storage_gib,
-    prometheus_replicas, prometheus_memory_mib, alertmanager, existing; their bounds and defaults)
+    prometheus_replicas, prometheus_memory_mib, alertmanager, alerts, drift, existing; their bounds and defaults)
     plus the stack's own chart values."""
 
     # Your own values for the kube-prometheus-stack chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     helm_values: dict[str, Any] = {}
     # Your own values for the dcgm-exporter chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     dcgm_exporter_helm_values: dict[str, Any] = {}
+
+
+class ServedModelSpec(PredictionLogArgs):
+    """One served model (`serving.models.<name>`): its prediction-log settings (log_sample, drop_fields)."""
+
+
+class ServingSpec(_Strict):
+    # Prediction logs (s3://<artifact bucket>/predictions/) expire after this many days; None: never
+    # (no lifecycle rule: how long logs of real requests are kept is the user's decision).
+    prediction_retention_days: int | None = Field(None, ge=1)
+    models: dict[str, ServedModelSpec] = {}
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, v: dict[str, ServedModelSpec]) -> dict[str, ServedModelSpec]:
+        bad = [n for n in v if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?", n)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: model names are lowercase letters, digits and '-' (at most 40)")
+        return v
 
 
 class ExistingRunnerController(_Strict):
@@ -273,6 +293,7 @@ class StackSpec(_Strict):
     database: DatabaseSpec = DatabaseSpec()
     mlflow: MlflowSpec = MlflowSpec()
     monitoring: MonitoringSpec = MonitoringSpec()
+    serving: ServingSpec = ServingSpec()
     runners: RunnersSpec = RunnersSpec()
     retraining: RetrainingSpec = RetrainingSpec()
     review: ReviewSpec = ReviewSpec()

@@ -10,6 +10,7 @@ Predicate types (one per KIND of `mlplatform evidence record KIND`):
 | deployment  | https://mlplatform.dev/evidence/deployment/v1      | environment/alias moved from digest -> to digest (the subject), version, when |
 | observation | https://mlplatform.dev/evidence/observation/v1     | what the cluster actually ran (pods and their model digests), when |
 | review      | https://mlplatform.dev/evidence/review/v1          | outcome of a periodic inspection: who, when, outcome, comment |
+| drift       | https://mlplatform.dev/evidence/drift/v1           | a drift job's result: window, reference data, score, threshold, drifted, per-feature scores |
 
 Every predicate carries one more field, `ledger`, the hash-chain link (signed with the rest):
 `{"model", "seq", "previous": "sha256:<hex of the previous record's envelope>" | null, "recordedAt",
@@ -47,6 +48,7 @@ PREDICATE_TYPES: dict[str, str] = {
     "deployment": f"{EVIDENCE_URI}/deployment/v1",
     "observation": f"{EVIDENCE_URI}/observation/v1",
     "review": f"{EVIDENCE_URI}/review/v1",
+    "drift": f"{EVIDENCE_URI}/drift/v1",
 }
 KINDS = tuple(PREDICATE_TYPES)
 KIND_OF = {v: k for k, v in PREDICATE_TYPES.items()}
@@ -399,6 +401,17 @@ def _review(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
     return out
 
 
+def _drift(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
+    """Written by the drift job (stacks/monitoring/drift.py) with --predicate; fields may add to it."""
+    fields = {"measuredAt": f.time("when"), "score": f.one("score"), "threshold": f.one("threshold")}
+    f.done("when, score, threshold")
+    out = _merge(base, {k: v for k, v in fields.items() if v is not None})
+    if out.get("score") is None or out.get("threshold") is None:
+        raise EvidenceError("--field score/threshold", "a drift record needs its score and threshold", "add both")
+    out["drifted"] = float(out["score"]) >= float(out["threshold"])
+    return out
+
+
 BUILDERS: dict[str, Callable[[_Fields, dict[str, Any], str], dict[str, Any]]] = {
     "provenance": _provenance,
     "evaluation": _evaluation,
@@ -406,6 +419,7 @@ BUILDERS: dict[str, Callable[[_Fields, dict[str, Any], str], dict[str, Any]]] = 
     "deployment": _deployment,
     "observation": _observation,
     "review": _review,
+    "drift": _drift,
 }
 # The predicate field that says when the thing happened (defaults to when it was recorded).
 WHEN_FIELD = {
@@ -414,6 +428,7 @@ WHEN_FIELD = {
     "deployment": "deployedAt",
     "observation": "observedAt",
     "review": "reviewedAt",
+    "drift": "measuredAt",
 }
 
 
