@@ -29,6 +29,9 @@ _.review_issue
 # components/gpu_node_pool.py is being split into a package on branch `bounds`, which removes this dead
 # function; drop the entry when that lands.
 _.narrowed_to_region
+chart_rules  # stacks/analyses/policy.py imports it to register its @rule checks (helm-values, custom-resource-schema)
+queue_rules  # likewise: registers queue-capacity
+__getattr__  # PEP 562 module __getattr__: components/queueing and training load their Pulumi component on first use
 # serving (issue 21): the analysis templates' API, used by ModelServing and `serve render` (branch `serving`)
 _.cluster_analysis_templates
 _.analysis_templates_for

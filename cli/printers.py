@@ -555,14 +555,28 @@ def print_team_change(src: StackSource, change: TeamChange, as_json: bool) -> No
     click.echo("Nothing has changed in the cloud: run `mlplatform preview` then `mlplatform up` to apply it.")
 
 
-def print_teams(rows: list[dict[str, Any]]) -> None:
+def print_teams(rows: list[dict[str, Any]], queues: bool = False) -> None:
+    """The teams table; with queues: GPUs by pool (what Kueue may admit), budget, GPUs in use."""
     from rich.table import Table
 
     table = Table(title="teams")
-    for col in ("team", "GPUs", "CPUs", "memory", "PVCs", "principals", "runners"):
+    extra = ("GPUs by pool (may admit)", "budget $/month", "GPUs in use") if queues else ()
+    for col in ("team", "GPUs", "CPUs", "memory", "PVCs", "principals", "runners", *extra):
         table.add_column(col)
     for r in rows:
         runners = ", ".join(k for k in ("cpu", "gpu") if (r["runners"] or {}).get(k)) or "-"
+        cells = []
+        if queues:
+            pools = ", ".join(f"{p} {n}" for p, n in r["gpus_by_pool"].items()) or "-"
+            use = r["usage"]
+            in_use = (
+                "?"
+                if isinstance(use, str)
+                else (", ".join(f"{f} {n}" for f, n in use["gpus_in_use"].items()) or "0")
+                + ("" if use["stop_policy"] == "None" else f" (queue: {use['stop_policy']})")
+            )
+            budget = r["gpu_budget_usd_month"]
+            cells = [f"{pools} ({r['gpus_admissible']})", f"{budget:g}" if budget else "-", in_use]
         table.add_row(
             r["name"],
             str(r["gpu_quota"]),
@@ -571,6 +585,7 @@ def print_teams(rows: list[dict[str, Any]]) -> None:
             str(r["pvc_quota"]),
             str(len(r["principals"])),
             runners,
+            *cells,
         )
     console_for().print(table)
 

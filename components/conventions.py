@@ -57,3 +57,14 @@ PUSHGATEWAY_CHART = "prometheus-pushgateway"
 RUNNER_CONTROLLER_CHART = "gha-runner-scale-set-controller"
 RUNNER_CHART = "gha-runner-scale-set"
 LOAD_BALANCER_CONTROLLER_CHART = "aws-load-balancer-controller"
+KUEUE_CHART = "kueue"
+
+# -- queueing (Kueue) --------------------------------------------------------------------------------
+KUEUE_NAMESPACE = "kueue-system"
+# Kueue gives a job without a kueue.x-k8s.io/queue-name label the LocalQueue named "default" of its namespace (v0.19:
+# pkg/controller/constants.DefaultLocalQueueName), so each team's LocalQueue has this name.
+TEAM_LOCAL_QUEUE = "default"
+GPU_RESOURCE = "nvidia.com/gpu"
+TRAINER_CHART = "kubeflow-trainer"
+TRAINER_NAMESPACE = "kubeflow-system"
+TORCH_RUNTIME = "torch-distributed"  # the ClusterTrainingRuntime a TrainJob names

@@ -82,6 +82,17 @@ OWNED: dict[str, dict[str, str]] = {
         "maxRunners": "set max_runners (runners.cpu/gpu.max)",
     },
     "gha-runner-scale-set-controller": {},
+    "kueue": {
+        "managerConfig.controllerManagerConfigYaml": "the Configuration is generated: only the team namespaces "
+        "are managed, waitForPodsReady is sized for GPU nodes from zero (set queueing.*)",
+        "controllerManager.manager.image": "the released image pinned in components/versions.py (KUEUE_IMAGE)",
+    },
+    "kubeflow-trainer": {
+        "image": "the released image pinned in components/versions.py (TRAINER_IMAGE)",
+        "jobset.install": "JobSet comes with the trainer (the TrainJob's gang)",
+        "jobset.image": "the released image pinned in components/versions.py (JOBSET_IMAGE)",
+    },
+    "jobset": {},
     "argo-rollouts": {
         "installCRDs": "the analysis templates and every rendered Rollout need the Argo Rollouts CRDs",
         "keepCRDs": "deleting the CRDs would delete every Rollout, and with it every served model",

@@ -13,7 +13,7 @@ Per team (its name is the namespace's name):
   endpoints); the IAM role below is what limits WHAT the pods reach there. On EKS, policies are
   enforced only when the VPC CNI's network policy agent is on (`enableNetworkPolicy`).
 * RBAC for the Kubernetes group `mlplatform:team:<name>`: a namespaced Role to run workloads (pods,
-  jobs, deployments, services, config, secrets, PVCs, Argo workflows) bound in the team's namespace;
+  jobs, deployments, services, config, secrets, PVCs, Argo workflows, TrainJobs; read its LocalQueue and workloads) bound in the team's namespace;
   a ClusterRole + ClusterRoleBinding that only reads cluster-scoped objects (nodes, namespaces,
   storage/priority/runtime classes, Karpenter pools) so the team sees capacity but not other teams'
   namespaces. The team can't change its quota, limits, network policies or RBAC, and nothing is
@@ -114,6 +114,10 @@ TEAM_RULES = [
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": WRITE},
     {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": WRITE},
     {"apiGroups": ["argoproj.io"], "resources": ["workflows", "workflowtemplates", "cronworkflows"], "verbs": WRITE},
+    # queueing and training (growth/full): submit TrainJobs, see the team's queue and its workloads
+    {"apiGroups": ["trainer.kubeflow.org"], "resources": ["trainjobs"], "verbs": WRITE},
+    {"apiGroups": ["jobset.x-k8s.io"], "resources": ["jobsets"], "verbs": READ},
+    {"apiGroups": ["kueue.x-k8s.io"], "resources": ["localqueues", "workloads"], "verbs": READ},
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies", "ingresses"], "verbs": READ},
     {"apiGroups": ["metrics.k8s.io"], "resources": ["pods"], "verbs": READ},
 ]
@@ -125,6 +129,12 @@ CLUSTER_VIEW_RULES = [
     {"apiGroups": ["node.k8s.io"], "resources": ["runtimeclasses"], "verbs": READ},
     {"apiGroups": ["networking.k8s.io"], "resources": ["ingressclasses"], "verbs": READ},
     {"apiGroups": ["karpenter.sh"], "resources": ["nodepools", "nodeclaims"], "verbs": READ},
+    {
+        "apiGroups": ["kueue.x-k8s.io"],
+        "resources": ["clusterqueues", "cohorts", "resourceflavors", "workloadpriorityclasses"],
+        "verbs": READ,
+    },
+    {"apiGroups": ["trainer.kubeflow.org"], "resources": ["clustertrainingruntimes"], "verbs": READ},
     {"apiGroups": ["metrics.k8s.io"], "resources": ["nodes"], "verbs": READ},
 ]
 # Read-only ECR calls a team needs inside its prefix (find its repositories and images).

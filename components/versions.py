@@ -43,6 +43,11 @@ HELM_CHARTS: dict[str, tuple[str, str]] = {
     "cluster-autoscaler": ("9.59.0", "https://kubernetes.github.io/autoscaler"),
     "aws-load-balancer-controller": ("3.5.0", "https://aws.github.io/eks-charts"),
     "argo-workflows": ("1.0.18", "https://argoproj.github.io/argo-helm"),
+    "kueue": ("0.19.2", "oci://registry.k8s.io/kueue/charts"),
+    "kubeflow-trainer": ("2.3.0", "oci://ghcr.io/kubeflow/charts"),
+    # Installed as kubeflow-trainer 2.3.0's own dependency (`jobset.install`, the same version), never
+    # on its own: pinned here so its values and its JobSet CRD are checked against the real chart.
+    "jobset": ("0.12.0", "oci://registry.k8s.io/jobset/charts"),
     # Argo Rollouts v1.9.0 (chart appVersion): the canary controller of ModelServing.
     "argo-rollouts": ("2.41.0", "https://argoproj.github.io/argo-helm"),
     # Where the drift job pushes its scores (Prometheus scrapes it; honorLabels keeps model/digest).
@@ -80,6 +85,21 @@ DRIFT_JOB_TAG = "drift-job-0.1.0"
 # Its base image (Debian bookworm, Python 3.12, non-root uid 65532 added by the Dockerfile).
 EVIDENCE_OBSERVER_BASE_IMAGE = "python:3.12.8-slim-bookworm"
 
+# Kueue's controller image. The chart's values.yaml in git names a staging image (tag release-0.19, pulled
+# Always); its release script rewrites them to this one in the published chart: pinned here, set explicitly.
+KUEUE_IMAGE = ("registry.k8s.io/kueue/kueue", "v0.19.2")
+
+# Kubeflow Trainer's controller and the JobSet controller it installs: the released images, set
+# explicitly (jobset's values.yaml in git names a staging image, rewritten only in the published chart).
+TRAINER_IMAGE = ("ghcr.io", "kubeflow/trainer/trainer-controller-manager", "v2.3.0")
+JOBSET_IMAGE = ("registry.k8s.io/jobset/jobset", "v0.12.0")
+# The torch-distributed runtime's default image (kubeflow/trainer v2.3.0 manifests/base/runtimes/
+# torch_distributed.yaml); a TrainJob names its own with spec.trainer.image.
+TORCH_RUNTIME_IMAGE = "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime"
+# The EFA device plugin: aws/eks-charts stable/aws-efa-k8s-device-plugin at 5239609242f3 (chart v0.5.30,
+# appVersion v0.5.20), the commit the aws-load-balancer-controller chart is pinned at. EKS's image
+# registry account 602401143452 serves it in every commercial region (the chart names us-west-2).
+EFA_DEVICE_PLUGIN_IMAGE = "602401143452.dkr.ecr.us-west-2.amazonaws.com/eks/aws-efa-k8s-device-plugin:v0.5.20"
 # -- model serving (ModelServing, `serve render`) ------------------------------------------------------
 # The `mlflow` runtime: MLServer with its MLflow runtime (Apache-2.0, SeldonIO/MLServer). The platform
 # builds its serving image from these pins (stacks/templates/serving/mlserver.Dockerfile) with the MLflow

@@ -37,6 +37,7 @@ from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
 from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
 from mlplatform.components.versions import DRIFT_JOB_TAG, KUBERNETES_VERSION
 
+from .config.queues import admissible_gpus, flavors, queueing_on, team_queues
 from .config.spec import SECTIONS, StackSpec, check_stack_config_keys, spec_from_stack_config
 from .plan.offline import Plan, run_offline
 
@@ -66,6 +67,8 @@ class Platform:
     teams: list[TeamSpace] = field(default_factory=list)
     runners: CiRunners | None = None
     evidence: EvidenceLedger | None = None
+    queueing: Any = None  # components.queueing.Queueing when queueing is on
+    training: Any = None  # components.training.Training when training is on
 
 
 MLFLOW_EXTERNAL_URL_COMMAND = (
@@ -261,6 +264,8 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     )
 
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
+    queueing = _queueing(spec, name, cluster, monitoring, gpu, teams, _images_url(registry))
+    training = _training(spec, name, cluster, queueing)
     platform = Platform(
         network=network,
         cluster=cluster,
@@ -272,6 +277,8 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         teams=teams,
         runners=runners,
         evidence=evidence,
+        queueing=queueing,
+        training=training,
     )
     _export(spec, platform)
     return platform
@@ -494,7 +501,9 @@ def _teams(
                 registry=registry,
                 ecr_repository_prefix=f"{spec.registry.repository_prefix}/{stack}",
                 cluster=cluster,
-                gpu_quota=t.gpu_quota,
+                # With queueing, Kueue admits the team's GPU work (borrowed GPUs included) and the
+                # quota's GPU line is what Kueue may admit at most: it never rejects admitted work.
+                gpu_quota=admissible_gpus(spec, t) if queueing_on(spec) else t.gpu_quota,
                 cpu_quota=t.cpu_quota,
                 memory_quota_gib=t.memory_quota_gib,
                 pvc_quota=t.pvc_quota,
@@ -508,6 +517,69 @@ def _teams(
         )
         for t in spec.teams
     ]
+
+
+def _queueing(
+    spec: StackSpec,
+    name: str,
+    cluster: Cluster,
+    monitoring: Monitoring,
+    gpu: GpuNodePool | None,
+    teams: list[TeamSpace],
+    images: Any,
+) -> Any:
+    """Kueue and the teams' queues (queueing.enabled), sized from the same numbers as the GPU pools;
+    the teams' GPU budgets priced from the price data (a flavor without a price: a warning, no dollars)."""
+    if not queueing_on(spec):
+        return None
+    from mlplatform.components.queueing import Queueing, QueueingArgs
+    from mlplatform.components.versions import EVIDENCE_OBSERVER_TAG
+
+    from .config.gpu_prices import flavor_gpu_hour_prices
+
+    q = spec.queueing
+    budgeted = any(t.gpu_budget_usd_month for t in spec.teams)
+    prices, gaps = flavor_gpu_hour_prices(spec.region, flavors(spec)) if budgeted else ({}, [])
+    for gap in gaps:
+        pulumi.log.warn(f"GPU budgets: {gap}")
+    return Queueing(
+        name,
+        QueueingArgs(
+            enabled=True,
+            wait_for_pods_ready_minutes=q.wait_for_pods_ready_minutes,
+            controller_replicas=q.controller_replicas,
+            cohort=q.cohort,
+            flavors=flavors(spec),
+            teams=team_queues(spec),
+            oversubscribe=spec.gpu.oversubscribe_gpus,
+            cluster=cluster,
+            monitoring_namespace=monitoring.namespace,
+            monitoring_release=monitoring.release,
+            gpu_hour_prices=prices,
+            # The budget hold job runs this package's image (the evidence observer's, built by CI).
+            budget_job_image=pulumi.Output.concat(images, ":", EVIDENCE_OBSERVER_TAG) if budgeted else None,
+        ),
+        # LocalQueues live in the team namespaces; flavors name the pools' labels.
+        pulumi.ResourceOptions(depends_on=[*teams, *([gpu] if gpu is not None else [])]),
+    )
+
+
+def _training(spec: StackSpec, name: str, cluster: Cluster, queueing: Any) -> Any:
+    """Kubeflow Trainer + JobSet and the torch-distributed runtime (training.enabled, which needs
+    queueing); the EFA device plugin on the multi-GPU pools' EFA instance types."""
+    if not spec.training.enabled:
+        return None
+    from mlplatform.components.training import EfaPool, Training, TrainingArgs
+    from mlplatform.components.training.efa import efa_types
+
+    from .config.queues import multi_gpu_pools
+
+    efa = [EfaPool(pool=p, instance_types=efa_types(types)) for p, types in multi_gpu_pools(spec) if efa_types(types)]
+    return Training(
+        name,
+        TrainingArgs(enabled=True, efa=spec.training.efa, cluster=cluster, efa_pools=efa),
+        pulumi.ResourceOptions(depends_on=[queueing] if queueing is not None else []),
+    )
 
 
 def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: dict[str, str]) -> GpuNodePool | None:

@@ -35,7 +35,9 @@ _P = profile_defaults("pragmatic")
 # A team, for its quotas' bounds; GPU oversubscription on, because whether the teams' GPU quotas fit the
 # stack's pools is the stack's check (spec._check_teams, tested with `team add`), which a TeamSpace used
 # on its own cannot make: it knows no pools.
-PROFILE = {**_P, "gpu": {**_P["gpu"], "oversubscribe_gpus": True}, "teams": [{"name": "vision"}]}
+# Queueing on, so that the teams' queue settings (which need it: a stack rule) meet only their bounds.
+PROFILE = {**_P, "gpu": {**_P["gpu"], "oversubscribe_gpus": True}, "teams": [{"name": "vision"}],
+           "queueing": {**_P["queueing"], "enabled": True}}
 # The same profile with an on-demand GPU pool: there each pool bound is the binding one (a spot-first
 # managed pool also needs room for two groups, which refuses max 1 on both sides alike).
 # Likewise one system node (min = count = 1), so count's, min's and max's lower bounds are each reachable.
@@ -115,7 +117,19 @@ def _mlflow(field: str, value: Any, base: dict[str, Any]) -> None:
 
 
 def _team(field: str, value: Any, base: dict[str, Any]) -> None:
+    from mlplatform.components.args.queueing import TeamQueueSettings
+    from mlplatform.components.queueing import TeamQueue
+
+    if field in TeamQueueSettings.model_fields:  # the team's queue settings: Queueing's TeamQueue takes them
+        TeamQueue(team="vision", namespace="vision", **{field: value})
+        return
     TeamSpaceArgs(team="vision", registry=None, ecr_repository_prefix="mlplatform/dev", **{field: value})
+
+
+def _queueing(field: str, value: Any, base: dict[str, Any]) -> None:
+    from mlplatform.components.queueing import Flavor, QueueingArgs
+
+    QueueingArgs(**{**base.get("queueing", {}), field: value}, flavors=[Flavor(name="gpu", gpus=2)])
 
 
 def _runner_scale(where: str) -> Callable[[str, Any, dict[str, Any]], None]:
@@ -166,6 +180,7 @@ SECTIONS = {
     "database": ComponentSide("database", _database),
     "mlflow": ComponentSide("mlflow", _mlflow),
     "teams.0": ComponentSide("teams.0", _team),
+    "queueing": ComponentSide("queueing", _queueing),
     "cluster.system_nodes": ComponentSide("cluster.system_nodes", _system_nodes),
     **{w: ComponentSide(w, _runner_scale(w)) for w in ("runners.cpu", "runners.gpu", "teams.0.runners.cpu",
                                                          "teams.0.runners.gpu")},

@@ -74,6 +74,11 @@ def test_the_pinned_charts_crds_are_all_there():
             ("monitoring.coreos.com/v1", "PodMonitor"), ("monitoring.coreos.com/v1", "ServiceMonitor"),
             ("monitoring.coreos.com/v1", "PrometheusRule"), ("argoproj.io/v1alpha1", "CronWorkflow"),
             ("actions.github.com/v1alpha1", "AutoscalingRunnerSet")} <= kinds
+    # kueue ships its CRDs as templates; the facts come from crds/plain (v1beta2 stored, v1beta1 served).
+    assert {("kueue.x-k8s.io/v1beta2", k) for k in ("ClusterQueue", "LocalQueue", "ResourceFlavor", "Cohort",
+                                                    "WorkloadPriorityClass", "Workload")} <= kinds
+    assert {("trainer.kubeflow.org/v1alpha1", "TrainJob"), ("trainer.kubeflow.org/v1alpha1", "ClusterTrainingRuntime"),
+            ("jobset.x-k8s.io/v1alpha2", "JobSet")} <= kinds
 
 
 def test_values_yaml_keys_documented_only_as_comments_are_known(tmp_path):

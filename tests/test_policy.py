@@ -264,6 +264,28 @@ CASES += [
 ]
 
 
+def gpu_queues(group_max: int, quota: int):
+    """A managed GPU node group of g6.xlarge (1 GPU) with `group_max` nodes, and the Queueing component
+    sized for a pool of 2 GPUs with one team given `quota` of them."""
+    def program():
+        from mlplatform.components.conventions import GPU_TAINT
+        from mlplatform.components.queueing import Flavor, Queueing, QueueingArgs, TeamQueue
+
+        aws.eks.NodeGroup("gpu", cluster_name="c", node_role_arn="arn:aws:iam::123456789012:role/n",
+                          subnet_ids=["subnet-1"], instance_types=["g6.xlarge"], labels={"mlplatform.io/pool": "gpu"},
+                          scaling_config={"min_size": 0, "desired_size": 0, "max_size": group_max})
+        Queueing("q", QueueingArgs(flavors=[Flavor(name="system"), Flavor(
+            name="gpu", node_labels={"mlplatform.io/pool": "gpu"}, node_taints=[GPU_TAINT], gpus=2)],
+            teams=[TeamQueue(team="a", namespace="a", gpus={"gpu": quota})]))
+    return program
+
+
+CASES += [
+    ("queue-capacity", gpu_queues(2, 1), gpu_queues(3, 1),
+     "the queues admit 2 GPUs on pool gpu (a 1, cohort 1) but the pool may run 3", "q-flavor-gpu"),
+]
+
+
 def _ids(case):
     return f"{case[0]}:{case[3][:24]}"
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 @click.group()
 def team() -> None:
-    """Self-serve team spaces: add, list or remove a team in the stack config (offline)."""
+    """Self-serve team spaces: add, list or remove a team in the stack config (offline); budget."""
 
 
 def team_options(verb: str) -> Any:
@@ -117,9 +117,15 @@ def team_add(
 @team_options("read")
 @o.as_json
 def team_list(config_file: str | None, directory: str | None, stack: str | None, as_json: bool) -> None:
-    """The teams of the stack config, with their quotas (defaults filled in)."""
+    """The teams of the stack config, with their quotas (defaults filled in); with queueing, what Kueue
+    may admit, the GPU budget and the cluster's usage (kubectl; says so when no cluster is reachable)."""
+    from mlplatform.stacks.config.queues import queueing_on
+    from mlplatform.stacks.project.budget import cluster_usage, team_status
+
     src = _team_source(config_file, directory, stack)
-    rows = [t.model_dump() for t in src.spec.teams]
+    queues = queueing_on(src.spec)
+    usage = cluster_usage([t.name for t in src.spec.teams]) if queues and src.spec.teams else None
+    rows = team_status(src.spec, usage)
     if as_json:
         printers.emit_json(rows)
         return
@@ -127,7 +133,9 @@ def team_list(config_file: str | None, directory: str | None, stack: str | None,
     if not rows:
         click.echo("No teams. Add one with `mlplatform team add NAME --gpu-quota N`.")
         return
-    printers.print_teams(rows)
+    printers.print_teams(rows, queues)
+    if queues and usage is None:
+        click.echo("GPUs in use: ? (no cluster reachable with kubectl; the quotas and budgets are the stack's)")
 
 
 @team.command("remove")
@@ -143,3 +151,8 @@ def team_remove(
 
     src = _team_source(config_file, directory, stack)
     printers.print_team_change(src, remove_team(src, name, write=not dry_run), as_json)
+
+
+from .team_budget import team_budget  # noqa: E402  # its own module; a subcommand of this group
+
+team.add_command(team_budget)

@@ -124,6 +124,19 @@ PODS: dict[str, tuple[Pod, ...]] = {
     "gha-runner-scale-set-controller": (Pod("controller", ("resources",), replicas="replicaCount"),),
     "gha-runner-scale-set": (Pod("listener", ("listenerTemplate",), get=_listener),),
     "mlflow": (Pod("mlflow", ("resources",), replicas="replicaCount"),),
+    "kueue": (
+        Pod(
+            "controller-manager",
+            ("controllerManager.manager.resources",),
+            replicas="controllerManager.replicas",
+            default_replicas=1,
+        ),
+    ),
+    "kubeflow-trainer": (
+        Pod("trainer-controller-manager", ("manager.resources",), replicas="manager.replicas"),
+        # its jobset dependency (jobset.install, on by default)
+        Pod("jobset-controller", ("jobset.controller.resources",), replicas="jobset.controller.replicas"),
+    ),
     "argo-workflows": (
         Pod("workflow-controller", ("controller.resources",), replicas="controller.replicas"),
         Pod("server", ("server.resources",), replicas="server.replicas", enabled="server.enabled"),

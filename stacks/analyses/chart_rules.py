@@ -44,6 +44,12 @@ def _helm_values(plan: Plan) -> Iterator[tuple[PlannedResource, str, str]]:
             )
             continue
         report = check_values(chart, values)
+        if chart == "kubeflow-trainer" and isinstance(values.get("jobset"), dict):
+            # the jobset dependency's values, against the jobset chart (pinned at the same version)
+            sub = check_values("jobset", {k: v for k, v in values["jobset"].items() if k != "install"})
+            report.unknown += [f"jobset.{u}" for u in sub.unknown]
+            report.suggestions.update({f"jobset.{k}": f"jobset.{v}" for k, v in sub.suggestions.items()})
+            report.mismatched += [f"jobset.{m}" for m in sub.mismatched]
         for path in report.unknown:
             hint = report.suggestions.get(path)
             yield (

@@ -299,11 +299,18 @@ def checkov_findings(plan: Plan, result: CheckovResult) -> list[Finding]:
     `Kind.namespace.name` -> URN)."""
     by_address = {a: u for u, a in export.addresses(plan).items()}
     by_object = {export.k8s_object_id(m): r.urn for r, m in export.kubernetes_objects(plan)}
+    # checkov's graph checks name the pods of a workload `Pod.<namespace>.<workload>.<labels>`
+    by_pod = {
+        f"Pod.{(m.get('metadata') or {}).get('namespace', 'default')}.{(m.get('metadata') or {}).get('name')}.": r.urn
+        for r, m in export.kubernetes_objects(plan)
+        if isinstance((m.get("spec") or {}).get("template"), dict)
+    }
     names = {r.urn: r.name for r in plan.resources}
     out = []
     for c in result.failed:
         resource = str(c.get("resource", ""))
-        urn = by_address.get(resource) or by_object.get(resource) or resource
+        pod_of = next((u for prefix, u in by_pod.items() if resource.startswith(prefix)), None)
+        urn = by_address.get(resource) or by_object.get(resource) or pod_of or resource
         out.append(
             Finding(
                 rule=str(c.get("check_id")),

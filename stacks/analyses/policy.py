@@ -22,7 +22,10 @@ from mlplatform.components.conventions import AUTOSCALED_TAG, POOL_LABEL, SYSTEM
 
 from ..config.rules import RULE_IDS
 from ..plan.offline import SECRET, STATEFUL_TYPES, UNKNOWN, Plan, PlannedResource
-from . import chart_rules  # noqa: F401  # registers the rules checked against the pinned charts' facts
+from . import (
+    chart_rules,  # noqa: F401  # registers the rules checked against the pinned charts' facts
+    queue_rules,  # noqa: F401  # registers queue-capacity (Kueue quotas against the pools)
+)
 from .rules import REGISTERED, Rule, rule
 
 SEVERITIES = ("high", "medium", "low", "info")

@@ -37,6 +37,8 @@ FREE_FORM: dict[str, tuple[str, ...]] = {
     # check it with the real amtool).
     "kube-prometheus-stack": ("grafana", "kube-state-metrics", "prometheus-node-exporter", "alertmanager.config"),
     "gha-runner-scale-set": ("template",),
+    # its jobset dependency's values: checked against the jobset chart's own facts (chart_rules)
+    "kubeflow-trainer": ("jobset",),
 }
 FREE_FORM_NAMES = frozenset({"nodeSelector", "annotations", "labels", "podAnnotations", "podLabels", "extraArgs"})
 # Placeholders the offline plan holds for values known only after apply (stacks/plan/offline.py).

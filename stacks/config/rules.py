@@ -38,4 +38,5 @@ RULE_IDS = (
     "alerts-route-nowhere",
     "helm-values",
     "custom-resource-schema",
+    "queue-capacity",
 )

@@ -30,11 +30,13 @@ from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool, gp
 from mlplatform.components.args.metadata_store import DatabaseSettings, MlflowSettings
 from mlplatform.components.args.monitoring import MonitoringSettings
 from mlplatform.components.args.network import NetworkSettings
+from mlplatform.components.args.queueing import QueueingSettings, TeamQueueSettings
 from mlplatform.components.args.team_space import TeamQuotas
 from mlplatform.components.cron import FIX as CRON_FIX
 from mlplatform.components.cron import valid_cron
 from mlplatform.components.merge import deep_merge
 from mlplatform.components.serving.prediction_log import PredictionLogArgs
+from mlplatform.components.training.args import TrainingSettings
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
@@ -232,13 +234,15 @@ class TeamRunners(_Strict):
     gpu: RunnerScale | None = None
 
 
-class TeamSpec(TeamQuotas, _Strict):
+class TeamSpec(TeamQuotas, TeamQueueSettings, _Strict):
     """One team's space on the cluster (components/team_space.py): `TeamQuotas` (components/args/
     team_space.py: gpu_quota, cpu_quota, memory_quota_gib, pvc_quota, storage_quota_gib) and these."""
 
     name: str  # a DNS-1123 label of at most 30 characters (checked in _check_teams, with the fix)
     principals: list[str] = []  # IAM role/user ARNs mapped to the team's group (EKS access entries)
     runners: TeamRunners | None = None
+    # TeamQueueSettings (components/args/queueing.py): gpu_quota_by_pool, gpu_borrowing_limit,
+    # gpu_lending_limit, gpu_budget_usd_month (queueing on only: stacks/config/queues.check_queueing).
 
 
 class Waiver(_Strict):
@@ -294,6 +298,8 @@ class StackSpec(_Strict):
     retraining: RetrainingSpec = RetrainingSpec()
     review: ReviewSpec = ReviewSpec()
     evidence: EvidenceSpec = EvidenceSpec()
+    queueing: QueueingSettings = QueueingSettings()
+    training: TrainingSettings = TrainingSettings()
     teams: list[TeamSpec] = []
     waivers: list[Waiver] = []
 
@@ -429,6 +435,9 @@ def validate(data: dict[str, Any]) -> StackSpec:
             "set cluster.system_nodes.scaled_by: stack, or gpu.mechanism: managed with pools",
         )
     _check_teams(spec)
+    from .queues import check_queueing
+
+    check_queueing(spec)
     _check_components(spec)
     from .helm_overrides import check_helm_values
 

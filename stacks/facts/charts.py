@@ -35,8 +35,9 @@ from mlplatform.stacks.config.chart_facts import json_type
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 # The CRDs a chart's default install applies (argo-workflows: crds.full=true -> files/crds/full/;
-# argo-rollouts ships them as plain manifests under crds/plain/).
-CRD_SUBDIR = {"argo-workflows": "full", "argo-rollouts": "plain"}
+# argo-rollouts, kueue and kubeflow-trainer ship theirs as templates: crds/plain/ holds the same spec as
+# plain manifests (kueue's without the webhook conversion)).
+CRD_SUBDIR = {"argo-workflows": "full", "argo-rollouts": "plain", "kueue": "plain", "kubeflow-trainer": "plain"}
 
 _KEY = r'([A-Za-z0-9_./-]+|"[^"]+")'
 _REAL = re.compile(rf"^(\s*)(- )?{_KEY}:(\s|$)")

@@ -128,13 +128,30 @@ def _min_max(option: str, text: str) -> dict[str, int]:
 def _team_diff(
     path: Path, before: StackSpec, after: StackSpec, team: str, stack: str, to_label: str
 ) -> tuple[PlanDiff, list[str]]:
-    """The offline diff of the team's own resources, and the URNs of any other change."""
+    """The offline diff of the team's own resources, and the URNs of any other change. The team's
+    ClusterQueue and LocalQueue (queueing on) are its own, and so are the changes of the objects that
+    follow the teams: the cohort (the GPUs a team is given leave its shared pool, a removed team's go back)
+    and the budget rules and hold job (a team with a budget is added to or removed from them)."""
+    from mlplatform.components.queueing.objects import COHORT_SUFFIX, team_resource_names
+
     from ..program import base_name, plan
 
     old, new = plan(before, stack=stack), plan(after, stack=stack)
     full = diff_plans(old, new, path.name, to_label)
     component = f"{base_name(stack)}-team-{team}"
-    roots = {r.urn for r in (*old.resources, *new.resources) if r.type == TEAM_TYPE and r.name == component}
+    base = base_name(stack)
+    # shared objects whose content follows the teams: the cohort's GPUs, the budget rules and hold job
+    queue_names = {
+        *team_resource_names(base, team),
+        f"{base}{COHORT_SUFFIX}",
+        f"{base}-gpu-budgets",
+        f"{base}-budget-hold",
+    }
+    roots = {
+        r.urn
+        for r in (*old.resources, *new.resources)
+        if (r.type == TEAM_TYPE and r.name == component) or (r.type.startswith("kubernetes:") and r.name in queue_names)
+    }
     parents = {r.urn: r.parent for r in (*old.resources, *new.resources)}
 
     def in_team(urn: str | None) -> bool:
