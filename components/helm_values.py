@@ -72,6 +72,11 @@ OWNED: dict[str, dict[str, str]] = {
         "maxRunners": "set max_runners (runners.cpu/gpu.max)",
     },
     "gha-runner-scale-set-controller": {},
+    "argo-rollouts": {
+        "installCRDs": "the analysis templates and every rendered Rollout need the Argo Rollouts CRDs",
+        "keepCRDs": "deleting the CRDs would delete every Rollout, and with it every served model",
+        "controller.replicas": "set serving.controller_replicas",
+    },
 }
 
 

@@ -44,6 +44,8 @@ HELM_CHARTS: dict[str, tuple[str, str]] = {
     "cluster-autoscaler": ("9.59.0", "https://kubernetes.github.io/autoscaler"),
     "aws-load-balancer-controller": ("3.5.0", "https://aws.github.io/eks-charts"),
     "argo-workflows": ("1.0.18", "https://argoproj.github.io/argo-helm"),
+    # Argo Rollouts controller (appVersion v1.9.0): canary rollouts of served models on the ALB.
+    "argo-rollouts": ("2.41.0", "https://argoproj.github.io/argo-helm"),
 }
 
 # The GitHub Actions runner image of the CI runner scale sets (the image's user is `runner`, uid 1001),

@@ -36,6 +36,7 @@ from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore
 from mlplatform.components.monitoring import ARC_NAMESPACE, ExistingMonitoring, Monitoring, MonitoringArgs
 from mlplatform.components.network import ExistingVpc, Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
+from mlplatform.components.serving import ExistingRollouts, ModelServing, ModelServingArgs
 from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
 from mlplatform.components.versions import KUBERNETES_VERSION
 
@@ -58,6 +59,7 @@ class Platform:
     teams: list[TeamSpace] = field(default_factory=list)
     runners: CiRunners | None = None
     evidence: EvidenceLedger | None = None
+    serving: ModelServing | None = None
 
 
 MLFLOW_EXTERNAL_URL_COMMAND = (
@@ -139,6 +141,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     )
 
     d, m = spec.database, spec.mlflow
+    # MLflow's ingress and the models' canary traffic split both need ALBs from the controller.
     lb_controller = (
         LoadBalancerController(
             name,
@@ -150,7 +153,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
                 tags=tags,
             ),
         )
-        if m.ingress
+        if m.ingress or spec.serving.enabled
         else None
     )
     models = [repo for repo in ("models",) if repo in registry.repository_urls]
@@ -219,6 +222,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     runners = _runners(spec, name, cluster, registry, gpu, tags)
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
     evidence = _evidence(spec, name, cluster, images, runners, tags)
+    serving = _serving(spec, name, cluster, monitoring, tags)
     platform = Platform(
         network=network,
         cluster=cluster,
@@ -230,6 +234,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         teams=teams,
         runners=runners,
         evidence=evidence,
+        serving=serving,
     )
     _export(spec, platform)
     return platform
@@ -311,6 +316,49 @@ def _evidence(
             if ev.observer
             else None,
             existing=ExistingLedger(**ev.existing.model_dump()) if ev.existing else None,
+            tags=tags,
+        ),
+    )
+
+
+def prometheus_address(spec: StackSpec, namespace: str, release: str) -> str:
+    """The in-cluster URL of the Prometheus the canary analyses query: `serving.prometheus_url`, else the
+    kube-prometheus-stack Service `<fullname>-prometheus` (our release sets fullnameOverride to the
+    release name cut to 26 characters; an adopted release has the chart's default fullname)."""
+    if spec.serving.prometheus_url:
+        return spec.serving.prometheus_url
+    if spec.monitoring.existing is None:
+        fullname = release[:26].rstrip("-")
+    else:
+        chart = "kube-prometheus-stack"
+        fullname = (release if chart in release else f"{release}-{chart}")[:26].rstrip("-")
+    return f"http://{fullname}-prometheus.{namespace}.svc.cluster.local:9090"
+
+
+def serving_gpu_pool(spec: StackSpec) -> str | None:
+    """The GPU pool GPU models run on: the first pool (the single-GPU class), or the adopted GPU nodes."""
+    if spec.gpu.existing is not None:
+        return spec.gpu.existing.pool
+    return spec.gpu.pools[0].name if spec.gpu.pools else None
+
+
+def _serving(
+    spec: StackSpec, name: str, cluster: Cluster, monitoring: Monitoring, tags: dict[str, str]
+) -> ModelServing | None:
+    """The Argo Rollouts controller, analysis templates and serving namespaces (serving.enabled)."""
+    s = spec.serving
+    if not s.enabled:
+        return None
+    settings = {k: getattr(s, k) for k in type(s).model_fields if k != "existing"}  # validated already
+    return ModelServing(
+        name,
+        ModelServingArgs(
+            **settings,
+            existing=ExistingRollouts(**s.existing.model_dump()) if s.existing else None,
+            cluster=cluster,
+            prometheus_address=prometheus_address(spec, monitoring.namespace, monitoring.release),
+            monitoring_release=monitoring.release,
+            gpu_pool=serving_gpu_pool(spec),
             tags=tags,
         ),
     )

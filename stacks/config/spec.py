@@ -21,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from mlplatform.components.serving.args import ServingSettings
+
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
 
@@ -365,6 +367,9 @@ class StackSpec(_Strict):
     retraining: RetrainingSpec = RetrainingSpec()
     review: ReviewSpec = ReviewSpec()
     evidence: EvidenceSpec = EvidenceSpec()
+    # Model serving (components/serving): the Argo Rollouts controller, analysis templates, namespaces
+    # and the served models; the bounds are ModelServing's own (ServingSettings).
+    serving: ServingSettings = ServingSettings()
     teams: list[TeamSpec] = []
     waivers: list[Waiver] = []
 
@@ -567,6 +572,7 @@ def validate(data: dict[str, Any]) -> StackSpec:
             "set cluster.system_nodes.scaled_by: stack, or gpu.mechanism: managed with pools",
         )
     _check_teams(spec)
+    _check_serving(spec)
     _check_components(spec)
     from .helm_overrides import check_helm_values
 
@@ -596,6 +602,34 @@ def _check_components(spec: StackSpec) -> None:
                     _check_instance_type(f"gpu.pools.{i}.instance_types", itype, spec.region)
                 except ComponentError as e:
                     raise SpecError(e.field, e.problem, e.fix) from None
+
+
+def _check_serving(spec: StackSpec) -> None:
+    """Where serving pods go must exist in this stack."""
+    s = spec.serving
+    if not s.enabled:
+        if s.models:
+            raise SpecError(
+                "serving.models", "serving.enabled is false", "set serving.enabled: true, or remove the models"
+            )
+        return
+    if s.placement == "cpu-batch" and (
+        spec.gpu.mechanism != "karpenter" or not spec.gpu.cpu_batch_pool or spec.gpu.existing is not None
+    ):
+        raise SpecError(
+            "serving.placement",
+            "cpu-batch needs the Karpenter CPU batch pool (gpu.mechanism: karpenter, gpu.cpu_batch_pool: true)",
+            "set serving.placement: system, or turn the CPU batch pool on",
+        )
+    for name, m in s.models.items():
+        if m.gpu and not spec.gpu.pools and spec.gpu.existing is None:
+            raise SpecError(f"serving.models.{name}.gpu", "the stack has no GPU nodes", "add a gpu pool, or set gpu: 0")
+    if s.existing is not None and s.helm_values:
+        raise SpecError(
+            "serving.helm_values",
+            "serving.existing adopts a controller mlplatform does not install",
+            "remove serving.helm_values",
+        )
 
 
 def _user_wrote_types(user: dict[str, Any], set_paths: list[list[str]], i: int) -> bool:

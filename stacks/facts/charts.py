@@ -34,8 +34,9 @@ from mlplatform.stacks.config.chart_facts import ARRAY as _ARRAY
 from mlplatform.stacks.config.chart_facts import json_type
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-# The CRDs a chart's default install applies (argo-workflows: crds.full=true -> files/crds/full/).
-CRD_SUBDIR = {"argo-workflows": "full"}
+# The CRDs a chart's default install applies (argo-workflows: crds.full=true -> files/crds/full/;
+# argo-rollouts ships them as Helm templates, whose spec equals the plain manifests of its appVersion).
+CRD_SUBDIR = {"argo-workflows": "full", "argo-rollouts": "plain"}
 
 _KEY = r'([A-Za-z0-9_./-]+|"[^"]+")'
 _REAL = re.compile(rf"^(\s*)(- )?{_KEY}:(\s|$)")

@@ -1,0 +1,111 @@
+"""`ModelServing` (`mlplatform:serving:ModelServing`): the Argo Rollouts controller (or an adopted one),
+the ClusterAnalysisTemplates every canary runs (analysis.py), and the namespace of each environment.
+
+Each environment's namespace (`serving-<environment>`) enforces the restricted Pod Security level and,
+when models are configured, holds a ResourceQuota sized for its models at the rollout peak (stable +
+full-size canary), annotated with what it is sized for (the capacity check and `cost` read it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .._common import ValidationError, helm_release, namespace
+from ..conventions import PART_OF, ROLLOUTS_CHART, SERVING_POOL_ANNOTATION, serving_namespace
+from ..helm_values import check_user_values, with_user_values
+from .args import ModelServingArgs
+from .controller import NAMESPACE, controller_values
+from .placement import quota, sized_for
+
+TYPE = "mlplatform:serving:ModelServing"
+
+
+class ModelServing(pulumi.ComponentResource):
+    """Argo Rollouts + analysis templates + serving namespaces.
+
+    Attributes: `namespaces` (environment -> namespace), `controller_namespace`, `template_names`
+    (the ClusterAnalysisTemplates created), `release` (the Helm release, None when adopted).
+    """
+
+    namespaces: dict[str, str]
+    controller_namespace: str
+    template_names: list[str]
+    release: Any
+
+    def __init__(self, name: str, args: ModelServingArgs, opts: pulumi.ResourceOptions | None = None):
+        if not isinstance(args, ModelServingArgs):
+            raise ValidationError(
+                "args", f"must be ModelServingArgs, got {type(args).__name__}", "pass ModelServingArgs(...)"
+            )
+        check_user_values(ROLLOUTS_CHART, args.helm_values)
+        if args.helm_values and args.existing is not None:
+            raise ValidationError(
+                "helm_values",
+                "the adopted Argo Rollouts controller is not installed by this component",
+                "set its values where that controller is managed, or drop helm_values",
+            )
+        if not args.enabled:
+            raise ValidationError("enabled", "is false", "leave ModelServing out of the program instead")
+        from .analysis import cluster_analysis_templates
+
+        templates = cluster_analysis_templates(args.prometheus_address)
+        super().__init__(TYPE, name, None, opts)
+        provider = getattr(args.cluster, "provider", None) if args.cluster is not None else None
+        kube = pulumi.ResourceOptions(parent=self, provider=provider)
+
+        self.namespaces = {env: serving_namespace(env) for env in args.environments}
+        ready: list[pulumi.Resource] = []
+        if args.existing is None:
+            self.controller_namespace = NAMESPACE
+            values = with_user_values(
+                ROLLOUTS_CHART, controller_values(args.controller_replicas, args.monitoring_release), args.helm_values
+            )
+            self.release = helm_release(self, f"{name}-argo-rollouts", ROLLOUTS_CHART, NAMESPACE, values, provider)
+            ready.append(self.release)
+        else:
+            self.controller_namespace = args.existing.namespace
+            self.release = None
+
+        self.template_names = []
+        for t in templates:
+            meta = t.get("metadata") or {}
+            self.template_names.append(meta["name"])
+            k8s.apiextensions.CustomResource(
+                f"{name}-analysis-{meta['name']}",
+                api_version=t["apiVersion"],
+                kind=t["kind"],
+                metadata={**meta, "labels": {**PART_OF, **(meta.get("labels") or {})}},
+                spec=t["spec"],
+                opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=list(ready))),
+            )
+
+        for env, ns_name in self.namespaces.items():
+            ns = namespace(self, f"{name}-serving-{env}", ns_name, provider, enforce="restricted")
+            if args.models:
+                k8s.core.v1.ResourceQuota(
+                    f"{name}-serving-{env}",
+                    metadata={
+                        "name": "serving",
+                        "namespace": ns_name,
+                        "labels": dict(PART_OF),
+                        "annotations": {
+                            SERVING_POOL_ANNOTATION: json.dumps(
+                                sized_for(args.models, args.placement, args.gpu_pool), sort_keys=True
+                            )
+                        },
+                    },
+                    spec={"hard": quota(args.models)},
+                    opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns])),
+                )
+
+        self.register_outputs(
+            {
+                "namespaces": self.namespaces,
+                "controller_namespace": self.controller_namespace,
+                "template_names": self.template_names,
+            }
+        )
