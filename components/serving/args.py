@@ -19,7 +19,6 @@ RUNTIME_NAMES = ("mlflow", "vllm", "image")
 # A Kubernetes quantity as the API server accepts it in resources (a plain number, milli, binary or SI).
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
 MODEL_NAME = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"  # a DNS label short enough for `<model>-ping` etc.
-METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"  # a Prometheus metric name
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DNS_NAME = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 
@@ -47,7 +46,8 @@ class ServedModel(_Strict):
             throttles a latency-bound server).
         gpu: `nvidia.com/gpu` of each pod; a GPU model runs on the stack's GPU pool (vllm needs >= 1).
         port: the port the `image` runtime serves on (the other runtimes have their own).
-        model_metric: a model-quality metric the server exports; the canary analysis adds its template.
+        model_metric: the canary analysis also judges the model itself (mlflow/image: how far the canary's
+            mean prediction moved from the stable pods'; vllm: p95 time to first token).
         log_sample: share of predictions logged to S3 for drift (0: none).
         host: DNS name of the model's internal ALB (you point it at the ALB); none: the ALB's own name.
     """
@@ -58,7 +58,7 @@ class ServedModel(_Strict):
     memory: Quantity = "1Gi"
     gpu: int = Field(0, ge=0, le=8)
     port: int = Field(8080, ge=1024, le=65535)
-    model_metric: str | None = Field(None, pattern=METRIC_NAME)
+    model_metric: bool = False
     log_sample: float = Field(0.0, ge=0.0, le=1.0)
     host: str | None = Field(None, pattern=DNS_NAME)
 
