@@ -1077,7 +1077,14 @@ def check(
         _say_source(src)
     progress = _progress("check: planning and scanning") if not as_json else None
     try:
-        report = run_check(src.plan(), stack_waivers(src.spec), region=src.region, scanners=not no_scanners)
+        report = run_check(
+            src.plan(),
+            stack_waivers(src.spec),
+            region=src.region,
+            scanners=not no_scanners,
+            spec=None if src.kind == "plan" else src.spec,
+            stack=src.stack,
+        )
     finally:
         if progress is not None:
             progress.stop()
@@ -1106,6 +1113,9 @@ def _progress(message: str) -> Any:
 from mlplatform.cli.evidence import evidence as _evidence  # noqa: E402 - evidence record|log|at|verify
 
 cli.add_command(_evidence)
+from mlplatform.cli.commands.serve import serve as _serve  # noqa: E402 - serve render|status|rollback
+
+cli.add_command(_serve)
 
 
 def main() -> None:

@@ -72,3 +72,13 @@ GITHUB_ACTIONS: dict[str, tuple[str, str]] = {
 EVIDENCE_OBSERVER_TAG = "evidence-observer-0.1.0"
 # Its base image (Debian bookworm, Python 3.12, non-root uid 65532 added by the Dockerfile).
 EVIDENCE_OBSERVER_BASE_IMAGE = "python:3.12.8-slim-bookworm"
+
+# Model servers of `mlplatform serve render` (runtime -> image, by release tag): MLServer 1.7.1 with its
+# MLflow runtime (the image's user is uid 1000), and vLLM's OpenAI-compatible server. The `image`
+# runtime serves the released image itself, pinned by its digest.
+MODEL_SERVER_IMAGES = {
+    "mlflow": "docker.io/seldonio/mlserver:1.7.1-mlflow",
+    "vllm": "docker.io/vllm/vllm-openai:v0.33.0",
+}
+# The init container that copies a modelcar's /models into the pod runs the modelcar image itself
+# (its minimal base carries `cp`); nothing else is pulled.

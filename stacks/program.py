@@ -222,7 +222,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     runners = _runners(spec, name, cluster, registry, gpu, tags)
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
     evidence = _evidence(spec, name, cluster, images, runners, tags)
-    serving = _serving(spec, name, cluster, monitoring, tags)
+    serving = _serving(spec, name, cluster, monitoring, tags, stack)
     platform = Platform(
         network=network,
         cluster=cluster,
@@ -321,18 +321,22 @@ def _evidence(
     )
 
 
-def prometheus_address(spec: StackSpec, namespace: str, release: str) -> str:
-    """The in-cluster URL of the Prometheus the canary analyses query: `serving.prometheus_url`, else the
-    kube-prometheus-stack Service `<fullname>-prometheus` (our release sets fullnameOverride to the
-    release name cut to 26 characters; an adopted release has the chart's default fullname)."""
+def prometheus_address(spec: StackSpec, stack: str) -> str:
+    """The in-cluster URL of the stack's Prometheus (the canary analyses and the review workflow query it):
+    `serving.prometheus_url` when set, else kube-prometheus-stack's `<fullname>-prometheus` Service (our
+    release sets fullnameOverride to its name cut to 26 characters; an adopted one is read the same way)."""
     if spec.serving.prometheus_url:
         return spec.serving.prometheus_url
-    if spec.monitoring.existing is None:
-        fullname = release[:26].rstrip("-")
-    else:
-        chart = "kube-prometheus-stack"
-        fullname = (release if chart in release else f"{release}-{chart}")[:26].rstrip("-")
-    return f"http://{fullname}-prometheus.{namespace}.svc.cluster.local:9090"
+    m = spec.monitoring
+    namespace, release = (
+        (m.existing.namespace, m.existing.release) if m.existing else ("monitoring", monitoring_release(stack))
+    )
+    return f"http://{release[:26].rstrip('-')}-prometheus.{namespace}.svc.cluster.local:9090"
+
+
+def monitoring_release(stack: str) -> str:
+    """The kube-prometheus-stack release of a stack (Monitoring names it `<base name>-monitoring`)."""
+    return f"{base_name(stack)}-monitoring"
 
 
 def serving_gpu_pool(spec: StackSpec) -> str | None:
@@ -343,7 +347,7 @@ def serving_gpu_pool(spec: StackSpec) -> str | None:
 
 
 def _serving(
-    spec: StackSpec, name: str, cluster: Cluster, monitoring: Monitoring, tags: dict[str, str]
+    spec: StackSpec, name: str, cluster: Cluster, monitoring: Monitoring, tags: dict[str, str], stack: str | None = None
 ) -> ModelServing | None:
     """The Argo Rollouts controller, analysis templates and serving namespaces (serving.enabled)."""
     s = spec.serving
@@ -356,7 +360,7 @@ def _serving(
             **settings,
             existing=ExistingRollouts(**s.existing.model_dump()) if s.existing else None,
             cluster=cluster,
-            prometheus_address=prometheus_address(spec, monitoring.namespace, monitoring.release),
+            prometheus_address=prometheus_address(spec, pulumi.get_stack() if stack is None else stack),
             monitoring_release=monitoring.release,
             gpu_pool=serving_gpu_pool(spec),
             tags=tags,

@@ -22,6 +22,7 @@ from .controller import NAMESPACE, controller_values
 from .placement import quota, sized_for
 
 TYPE = "mlplatform:serving:ModelServing"
+READINESS_GATE_LABEL = {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
 
 
 class ModelServing(pulumi.ComponentResource):
@@ -84,7 +85,12 @@ class ModelServing(pulumi.ComponentResource):
             )
 
         for env, ns_name in self.namespaces.items():
-            ns = namespace(self, f"{name}-serving-{env}", ns_name, provider, enforce="restricted")
+            # The AWS Load Balancer Controller injects its readiness gate into pods behind an ALB target group
+            # here: a pod counts as ready once the ALB sends it traffic. The ping/pong Services never change
+            # their selectors, so the gate is injected into every canary pod (argo-rollouts#2864).
+            ns = namespace(
+                self, f"{name}-serving-{env}", ns_name, provider, enforce="restricted", labels=READINESS_GATE_LABEL
+            )
             if args.models:
                 k8s.core.v1.ResourceQuota(
                     f"{name}-serving-{env}",

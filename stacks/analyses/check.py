@@ -459,9 +459,16 @@ def check(
     region: str | None = None,
     scanners: bool = True,
     workdir: str | Path | None = None,
+    spec: Any = None,
+    stack: str | None = None,
 ) -> Report:
-    """Built-in rules (+ checkov and kubernetes-validate when `scanners` and installed), then waivers."""
+    """Built-in rules (+ checkov and kubernetes-validate when `scanners` and installed), then waivers.
+    With `spec` (and `stack`): also the pods of its served models (stacks/analyses/serving_pods.py)."""
     findings = evaluate(plan)
+    if spec is not None:
+        from .serving_pods import serving_findings
+
+        findings += serving_findings(spec, stack or plan.stack, plan)
     runs: list[ScannerRun] = []
     checkov_result: CheckovResult | None = None
     if scanners:

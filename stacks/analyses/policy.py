@@ -754,7 +754,9 @@ def _secrets(plan: Plan):
 # -- evaluation and waivers ----------------------------------------------------------------------
 from . import chart_rules  # noqa: E402,F401  # registers the rules checked against the pinned charts' facts
 
-RULE_IDS = tuple(r.id for r in RULES)
+# Rules over what the stack's config renders outside the Plan (stacks/analyses/serving_pods.py).
+SPEC_RULE_IDS = ("serving-pods",)
+RULE_IDS = tuple(r.id for r in RULES) + SPEC_RULE_IDS
 RULES_BY_ID = {r.id: r for r in RULES}
 
 

@@ -220,14 +220,10 @@ def review_period_days(cron: str) -> int:
 
 
 def prometheus_url(spec: StackSpec, stack: str) -> str:
-    """The stack's Prometheus inside the cluster (kube-prometheus-stack's `<fullname>-prometheus` Service)."""
-    from ..program import base_name
+    """The stack's Prometheus inside the cluster (program.prometheus_address: one definition)."""
+    from ..program import prometheus_address
 
-    m = spec.monitoring
-    if m.existing:
-        return f"http://{m.existing.release[:26].rstrip('-')}-prometheus.{m.existing.namespace}.svc.cluster.local:{PROMETHEUS_PORT}"
-    release = f"{base_name(stack)}-monitoring"[:26].rstrip("-")
-    return f"http://{release}-prometheus.monitoring.svc.cluster.local:{PROMETHEUS_PORT}"
+    return prometheus_address(spec, stack)
 
 
 def gpu_price(spec: StackSpec) -> tuple[str | None, float | None]:
