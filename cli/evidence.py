@@ -139,7 +139,8 @@ def evidence() -> None:
 
 @evidence.command("record")
 @click.argument(
-    "kind", type=click.Choice(["provenance", "evaluation", "approval", "deployment", "observation", "review"])
+    "kind",
+    type=click.Choice(["provenance", "evaluation", "approval", "deployment", "observation", "review", "rollback"]),
 )
 @click.option("--model", required=True, help="The model (MLflow registered model / OCI tag prefix).")
 @click.option("--digest", required=True, metavar="sha256:HEX", help="Digest of the model's OCI manifest.")
@@ -279,6 +280,14 @@ def _print_live(ledger: Any, model: str, environment: str, answer: dict[str, Any
         ("version", live["version"] or "-"),
         ("live since", live["live_since"]),
         ("replaced", live["replaced"] or "-"),
+        ("live by", live.get("by") or "deployment"),
+        (
+            "last rollback",
+            f"{live['last_rollback']['at']} ({live['last_rollback']['reason']}): "
+            f"{live['last_rollback']['failed'] or '-'} did not stay live"
+            if live.get("last_rollback")
+            else "-",
+        ),
         (
             "approved by",
             f"{live['approved_by']} via {live['approved_via']} at {live['approved_at']}"

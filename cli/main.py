@@ -1071,6 +1071,7 @@ def check(
     from mlplatform.stacks.analyses.check import check as run_check
     from mlplatform.stacks.analyses.check import stack_waivers
     from mlplatform.stacks.files import write_atomic
+    from mlplatform.stacks.project.serving_check import serving_findings
 
     src = o.make_source(profile, team_size, config_file, sets, region, stack, directory, plan_file)
     if not as_json:
@@ -1082,8 +1083,7 @@ def check(
             stack_waivers(src.spec),
             region=src.region,
             scanners=not no_scanners,
-            spec=None if src.kind == "plan" else src.spec,
-            stack=src.stack,
+            extra=[] if src.kind == "plan" else serving_findings(src.spec, src.stack, src.plan()),
         )
     finally:
         if progress is not None:

@@ -222,7 +222,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     runners = _runners(spec, name, cluster, registry, gpu, tags)
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
     evidence = _evidence(spec, name, cluster, images, runners, tags)
-    serving = _serving(spec, name, cluster, monitoring, tags, stack)
+    serving = _serving(spec, name, cluster, monitoring, tags, stack, runners)
     platform = Platform(
         network=network,
         cluster=cluster,
@@ -347,7 +347,13 @@ def serving_gpu_pool(spec: StackSpec) -> str | None:
 
 
 def _serving(
-    spec: StackSpec, name: str, cluster: Cluster, monitoring: Monitoring, tags: dict[str, str], stack: str | None = None
+    spec: StackSpec,
+    name: str,
+    cluster: Cluster,
+    monitoring: Monitoring,
+    tags: dict[str, str],
+    stack: str | None = None,
+    runners: CiRunners | None = None,
 ) -> ModelServing | None:
     """The Argo Rollouts controller, analysis templates and serving namespaces (serving.enabled)."""
     s = spec.serving
@@ -363,6 +369,8 @@ def _serving(
             prometheus_address=prometheus_address(spec, pulumi.get_stack() if stack is None else stack),
             monitoring_release=monitoring.release,
             gpu_pool=serving_gpu_pool(spec),
+            # model-publish.yml runs on the CI runners: their role applies the rendered objects
+            deployer_role_arn=runners.role_arn if runners is not None else None,
             tags=tags,
         ),
     )

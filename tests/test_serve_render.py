@@ -16,7 +16,7 @@ from conftest import assert_valid_k8s
 from mlplatform.cli.main import cli
 from mlplatform.components.conventions import ENVIRONMENT_LABEL, MODEL_DIGEST_ANNOTATION, MODEL_LABEL
 from mlplatform.components.serving.analysis import POD_TARGET_LABELS, template_name
-from mlplatform.stacks.analyses.serving_pods import pod_problems, rendered, serving_findings
+from mlplatform.stacks.project.serving_check import pod_problems, rendered, serving_findings
 from mlplatform.stacks.config.chart_facts import custom_resource_errors
 from mlplatform.stacks.config.spec import load_spec
 from mlplatform.stacks.errors import SpecError

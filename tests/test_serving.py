@@ -176,3 +176,16 @@ def test_quota_arithmetic():
                   "b": ServedModel(runtime="vllm", gpu=2, cpu="500m", memory="512Mi", replicas=1)}) == {
         "requests.cpu": "4000m", "requests.memory": "3072Mi", "limits.memory": "3072Mi",
         "requests.nvidia.com/gpu": "4"}
+
+
+def test_the_ci_runners_role_may_deploy_into_the_serving_namespaces_only(profile_plans):
+    p = profile_plans["growth"]
+    (entry,) = [r for r in p.resources if r.type == "aws:eks/accessEntry:AccessEntry" and "serving" in r.name]
+    assert entry.inputs["kubernetesGroups"] == ["mlplatform:serving-deployers"] and entry.inputs["type"] == "STANDARD"
+    roles = [o for o in k8s_objects(p) if o.get("kind") == "Role" and o["metadata"]["name"] == "mlplatform-serving-deployer"]
+    assert {r["metadata"]["namespace"] for r in roles} == {"serving-staging", "serving-production"}
+    resources = {res for rule in roles[0]["rules"] for res in rule["resources"]}
+    assert "secrets" not in resources and "pods/exec" not in resources
+    writable = {res for rule in roles[0]["rules"] if "patch" in rule["verbs"] for res in rule["resources"]}
+    assert writable == {"services", "ingresses", "poddisruptionbudgets", "podmonitors", "rollouts"}
+    assert not [o for o in k8s_objects(p) if o.get("kind") == "ClusterRoleBinding" and "serving" in o["metadata"]["name"]]

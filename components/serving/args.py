@@ -139,7 +139,10 @@ class ModelServingArgs(ServingSettings):
         monitoring_release (str | None): the kube-prometheus-stack release whose Prometheus scrapes the
             controller (its ServiceMonitor carries `release: <it>`); none: no controller ServiceMonitor.
         gpu_pool (str | None): the GPU pool GPU models run on (`mlplatform.io/pool`); required by a GPU model.
-        tags (dict[str, str]): extra tags (no AWS resource is created today; kept for the component contract).
+        deployer_role_arn (Input[str] | None): the IAM role that applies the rendered objects (the CI
+            runners' role): an EKS access entry in the group `mlplatform:serving-deployers`, which may
+            manage Rollouts, Services, Ingresses, PodMonitors and PDBs in the serving namespaces only.
+        tags (dict[str, str]): extra tags of the AWS resources (the access entry).
     """
 
     model_config = ConfigDict(extra="forbid", validate_default=True, arbitrary_types_allowed=True)
@@ -148,6 +151,7 @@ class ModelServingArgs(ServingSettings):
     prometheus_address: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
     monitoring_release: str | None = Field(None, pattern=DNS_LABEL)
     gpu_pool: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    deployer_role_arn: Any = None
     tags: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")

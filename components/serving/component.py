@@ -22,6 +22,36 @@ from .controller import NAMESPACE, controller_values
 from .placement import quota, sized_for
 
 TYPE = "mlplatform:serving:ModelServing"
+DEPLOYERS_GROUP = "mlplatform:serving-deployers"
+DEPLOYER_ROLE = "mlplatform-serving-deployer"
+# What `serve apply` needs in a serving namespace: the objects `serve render` writes, read access to
+# what the Rollout makes (ReplicaSets, pods, analysis runs), nothing else (no Secrets, no exec).
+DEPLOYER_RULES = [
+    {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch", "create", "update", "patch"]},
+    {
+        "apiGroups": ["networking.k8s.io"],
+        "resources": ["ingresses"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch"],
+    },
+    {
+        "apiGroups": ["policy"],
+        "resources": ["poddisruptionbudgets"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch"],
+    },
+    {
+        "apiGroups": ["monitoring.coreos.com"],
+        "resources": ["podmonitors"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch"],
+    },
+    {
+        "apiGroups": ["argoproj.io"],
+        "resources": ["rollouts"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch"],
+    },
+    {"apiGroups": ["argoproj.io"], "resources": ["analysisruns"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list", "watch"]},
+]
 READINESS_GATE_LABEL = {"elbv2.k8s.aws/pod-readiness-gate-inject": "enabled"}
 
 
@@ -107,6 +137,41 @@ class ModelServing(pulumi.ComponentResource):
                     spec={"hard": quota(args.models)},
                     opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns])),
                 )
+            if args.deployer_role_arn is not None:
+                in_ns = pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns]))
+                role = k8s.rbac.v1.Role(
+                    f"{name}-serving-{env}-deployer",
+                    metadata={"name": DEPLOYER_ROLE, "namespace": ns_name, "labels": dict(PART_OF)},
+                    rules=DEPLOYER_RULES,
+                    opts=in_ns,
+                )
+                k8s.rbac.v1.RoleBinding(
+                    f"{name}-serving-{env}-deployer",
+                    metadata={"name": DEPLOYER_ROLE, "namespace": ns_name, "labels": dict(PART_OF)},
+                    subjects=[{"kind": "Group", "name": DEPLOYERS_GROUP, "apiGroup": "rbac.authorization.k8s.io"}],
+                    role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": DEPLOYER_ROLE},
+                    opts=pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(depends_on=[role])),
+                )
+
+        if args.deployer_role_arn is not None:
+            cluster_name = getattr(args.cluster, "cluster_name", None)
+            if cluster_name is None:
+                raise ValidationError(
+                    "deployer_role_arn", "needs the cluster's name", "pass cluster=<the stack's Cluster or ClusterRef>"
+                )
+            import pulumi_aws as aws
+
+            from .._common import tags
+
+            aws.eks.AccessEntry(
+                f"{name}-serving-deployers",
+                cluster_name=cluster_name,
+                principal_arn=args.deployer_role_arn,
+                type="STANDARD",
+                kubernetes_groups=[DEPLOYERS_GROUP],
+                tags=tags(name, args.tags),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
         self.register_outputs(
             {

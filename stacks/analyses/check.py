@@ -459,16 +459,11 @@ def check(
     region: str | None = None,
     scanners: bool = True,
     workdir: str | Path | None = None,
-    spec: Any = None,
-    stack: str | None = None,
+    extra: Iterable[Finding] = (),
 ) -> Report:
     """Built-in rules (+ checkov and kubernetes-validate when `scanners` and installed), then waivers.
-    With `spec` (and `stack`): also the pods of its served models (stacks/analyses/serving_pods.py)."""
-    findings = evaluate(plan)
-    if spec is not None:
-        from .serving_pods import serving_findings
-
-        findings += serving_findings(spec, stack or plan.stack, plan)
+    `extra`: findings about what the stack renders outside the Plan (stacks/project/serving_check.py)."""
+    findings = evaluate(plan) + list(extra)
     runs: list[ScannerRun] = []
     checkov_result: CheckovResult | None = None
     if scanners:

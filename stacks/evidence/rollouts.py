@@ -60,16 +60,14 @@ def outcome(rollout: dict[str, Any]) -> Outcome:
     timed_out = progressing.get("reason") == "ProgressDeadlineExceeded" or (
         st.get("abort") and "progress deadline" in message.lower()
     )
-    if timed_out:
+    seen = generation is None or observed is None or str(observed) == str(generation)
+    if not seen:  # the controller has not acted on the spec just applied: the status is the last rollout's
+        state = "progressing"
+    elif timed_out:
         state = "timed-out"
     elif st.get("abort"):
         state = "aborted"
-    elif (
-        st.get("phase") == "Healthy"
-        and stable is not None
-        and stable == current
-        and (generation is None or observed is None or str(observed) == str(generation))
-    ):
+    elif st.get("phase") == "Healthy" and stable is not None and stable == current:
         state = "completed"
     elif st.get("phase") == "Paused" or st.get("pauseConditions"):
         state = "paused"
@@ -157,3 +155,64 @@ def record_rollout(
     for k, v in (extra or {}).items():
         predicate.setdefault(k, v)
     return o, ledger.append(kind, model, [subject], predicate)
+
+
+def settled(rollout: dict[str, Any]) -> bool:
+    """Finished, or paused for a person: waiting longer changes nothing by itself."""
+    o = outcome(rollout)
+    return o.finished or o.state == "paused"
+
+
+def summary(rollout: dict[str, Any]) -> dict[str, Any]:
+    """What `serve status` shows of a Rollout: wanted version and digest, state, canary step, analysis."""
+    meta, spec, st = rollout.get("metadata") or {}, rollout.get("spec") or {}, rollout.get("status") or {}
+    steps = ((spec.get("strategy") or {}).get("canary") or {}).get("steps") or []
+    o = outcome(rollout)
+    weight = ((st.get("canary") or {}).get("weights") or {}).get("canary", {}).get("weight")
+    return {
+        "wanted_version": (meta.get("labels") or {}).get("mlplatform.io/version"),
+        "wanted_digest": (meta.get("annotations") or {}).get("mlplatform.io/model-digest"),
+        "state": o.state,
+        "step": f"{st.get('currentStepIndex', len(steps))}/{len(steps)}" if steps else None,
+        "canary_weight": weight,
+        "analysis": o.analysis,
+        "message": o.message or None,
+        "stable_is_wanted": o.stable_hash is not None and o.stable_hash == o.current_hash,
+    }
+
+
+def approved_versions(ledger: Ledger, model: str, environment: str) -> dict[str, str]:
+    """version -> digest of every version that was live in `environment` (a deployment or rollback
+    record names it) and has an approval record: what `serve rollback --to` may go back to."""
+    recs = [r for r in ledger.read(model) if not r.problem]
+    approved = {s for r in recs if r.kind == "approval" for s in r.subjects}
+    out: dict[str, str] = {}
+    for r in recs:
+        if r.kind in ("deployment", "rollback") and r.environment == environment and r.subject in approved:
+            version = r.predicate.get("version")
+            if version and R.digest_of(r.predicate.get("from")) != r.subject:
+                out[str(version)] = r.subject
+    return out
+
+
+def rollback_target(versions: dict[str, str], live: dict[str, Any], to: str | None) -> Version:
+    """The version `serve rollback` goes to: `to` (approved and once live here), else the one before the live one."""
+    current = str(live.get("version"))
+    if to is not None:
+        if to == current:
+            raise EvidenceError("--to", f"v{to} is what serves now", "name an earlier version")
+        if to not in versions:
+            known = ", ".join(f"v{v}" for v in sorted(versions, key=lambda v: int(v) if v.isdigit() else 0)) or "none"
+            raise EvidenceError(
+                "--to",
+                f"v{to} was never approved and live here (approved and live before: {known})",
+                "pick one of them",
+            )
+        return Version(to, versions[to])
+    earlier = [
+        v for v in versions if v != current and (not v.isdigit() or not current.isdigit() or int(v) < int(current))
+    ]
+    if not earlier:
+        raise EvidenceError("--to", f"no approved version was live before v{current}", "there is nothing to go back to")
+    best = max(earlier, key=lambda v: int(v) if v.isdigit() else 0)
+    return Version(best, versions[best])

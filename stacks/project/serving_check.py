@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..analyses.policy import Finding
 from ..config.spec import StackSpec
 from ..plan.offline import Plan
-from .policy import Finding
 
 SERVING_TYPE = "mlplatform:serving:ModelServing"
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
@@ -61,8 +61,8 @@ def pod_problems(pod: dict[str, Any]) -> list[tuple[str, str]]:
 
 def rendered(spec: StackSpec, stack: str) -> dict[str, list[dict[str, Any]]]:
     """`<environment>/<model>` -> the objects `serve render` would apply for it (placeholder release)."""
-    from ..project.ci import models_repository
-    from ..project.serving import Release, render
+    from .ci import models_repository
+    from .serving import Release, render
 
     if not spec.serving.enabled:
         return {}
