@@ -350,6 +350,9 @@ def workflow_context(spec: StackSpec, o: WorkflowOptions) -> dict[str, object]:
         "schedule": spec.retraining.schedule,
         "train_timeout_minutes": o.train_timeout_minutes,
         "models_repository": models_repository(spec, o.stack) if spec.runners.enabled else "",
+        # ModelServing: the publish job rolls released models out through these environments, in order
+        "serving": spec.serving.enabled,
+        "serving_environments": list(spec.serving.environments),
     }
 
 
