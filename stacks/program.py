@@ -371,6 +371,7 @@ def _serving(
             gpu_pool=serving_gpu_pool(spec),
             # model-publish.yml runs on the CI runners: their role applies the rendered objects
             deployer_role_arn=runners.role_arn if runners is not None else None,
+            deployer_role_name=runners.role_name if runners is not None else None,
             tags=tags,
         ),
     )

@@ -189,3 +189,6 @@ def test_the_ci_runners_role_may_deploy_into_the_serving_namespaces_only(profile
     writable = {res for rule in roles[0]["rules"] if "patch" in rule["verbs"] for res in rule["resources"]}
     assert writable == {"services", "ingresses", "poddisruptionbudgets", "podmonitors", "rollouts"}
     assert not [o for o in k8s_objects(p) if o.get("kind") == "ClusterRoleBinding" and "serving" in o["metadata"]["name"]]
+    (policy,) = [r for r in p.resources if r.type == "aws:iam/rolePolicy:RolePolicy" and r.name == "ml-dev-serving-deployers"]
+    (statement,) = json.loads(policy.inputs["policy"])["Statement"]
+    assert statement["Action"] == "eks:DescribeCluster" and statement["Resource"].endswith(":cluster/ml-dev")

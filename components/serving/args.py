@@ -142,6 +142,8 @@ class ModelServingArgs(ServingSettings):
         deployer_role_arn (Input[str] | None): the IAM role that applies the rendered objects (the CI
             runners' role): an EKS access entry in the group `mlplatform:serving-deployers`, which may
             manage Rollouts, Services, Ingresses, PodMonitors and PDBs in the serving namespaces only.
+        deployer_role_name (Input[str] | None): that role's name: it gets `eks:DescribeCluster` on this
+            cluster (what `serve apply` asks first: the endpoint and CA).
         tags (dict[str, str]): extra tags of the AWS resources (the access entry).
     """
 
@@ -152,6 +154,7 @@ class ModelServingArgs(ServingSettings):
     monitoring_release: str | None = Field(None, pattern=DNS_LABEL)
     gpu_pool: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
     deployer_role_arn: Any = None
+    deployer_role_name: Any = None
     tags: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")

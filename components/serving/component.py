@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .._common import ValidationError, helm_release, namespace
+from .._common import ValidationError, helm_release, namespace, policy_json
 from ..conventions import PART_OF, ROLLOUTS_CHART, SERVING_POOL_ANNOTATION, serving_namespace
 from ..helm_values import check_user_values, with_user_values
 from .args import ModelServingArgs
@@ -163,6 +163,26 @@ class ModelServing(pulumi.ComponentResource):
 
             from .._common import tags
 
+            if args.deployer_role_name is not None:
+                invoke = pulumi.InvokeOutputOptions(parent=self)
+                cluster_arn = pulumi.Output.concat(
+                    "arn:",
+                    aws.get_partition_output(opts=invoke).partition,
+                    ":eks:",
+                    aws.get_region_output(opts=invoke).region,
+                    ":",
+                    aws.get_caller_identity_output(opts=invoke).account_id,
+                    ":cluster/",
+                    cluster_name,
+                )
+                aws.iam.RolePolicy(
+                    f"{name}-serving-deployers",
+                    role=args.deployer_role_name,
+                    policy=cluster_arn.apply(
+                        lambda arn: policy_json([{"Effect": "Allow", "Action": "eks:DescribeCluster", "Resource": arn}])
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
             aws.eks.AccessEntry(
                 f"{name}-serving-deployers",
                 cluster_name=cluster_name,
