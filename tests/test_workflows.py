@@ -708,8 +708,9 @@ def test_the_publish_steps_run_record_the_approval_then_move_the_alias(publish_e
     assert roll.returncode == 0, roll.stderr
     calls = e["log"].read_text().splitlines()[3:]
     assert calls[0].startswith("mlplatform evidence at ") and calls[0].endswith(" --model churn --environment production --json")
-    assert calls[1] == (f"mlplatform serve apply --model churn --environment production --releases . --rollout-out "
-                        f"{e['temp']}/rollout-churn-production.json --dir . --stack dev")
+    assert calls[1] == (f"mlplatform serve apply --model churn --environment production --version 2 --digest {e['d7']} "
+                        f"--repository {e['env']['REPOSITORY']} --rollout-out {e['temp']}/rollout-churn-production.json "
+                        "--dir . --stack dev")
     assert calls[2] == (f"mlplatform serve record --model churn --environment production --rollout "
                         f"{e['temp']}/rollout-churn-production.json --version 2 --digest {e['d7']} --predicate "
                         f"{e['temp']}/rollout-churn-production-predicate.json --from-version 1 --from-digest {e['d6']}")

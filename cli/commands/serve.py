@@ -195,16 +195,19 @@ def _cluster(src, cluster_name: str | None):
     return kube.eks(name, src.region)
 
 
-def _release(spec, model: str, releases: str, version: str | None, digest: str | None):
+def _release(spec, model: str, releases: str, version: str | None, digest: str | None, repository: str | None = None):
     from mlplatform.stacks.errors import UsageError
-    from mlplatform.stacks.project.serving import read_release_file, served_model
+    from mlplatform.stacks.evidence import records as R
+    from mlplatform.stacks.project.serving import Release, read_release_file, served_model
 
     served_model(spec, model)
-    release = read_release_file(model, releases)
     if (version is None) != (digest is None):
         raise UsageError(
             "--version/--digest", "only one is given", "give both (an earlier approved version), or neither"
         )
+    if repository and version and digest:  # the environment mode's promote job: no release file on main
+        return Release(model, version, R.check_digest(digest), f"{repository}@{digest}")
+    release = read_release_file(model, releases)
     return release.at(version, digest) if version and digest else release
 
 
@@ -247,6 +250,9 @@ _releases_opt = click.option(
 @_releases_opt
 @click.option("--version", default=None, help="Serve this earlier approved version instead (with --digest).")
 @click.option("--digest", default=None, metavar="sha256:HEX", help="Its digest.")
+@click.option(
+    "--repository", default=None, help="With --version/--digest: the models repository URL (no release file needed)."
+)
 @_cluster_opt
 @_timeout_opt
 @click.option("--rollout-out", default=None, type=click.Path(dir_okay=False), help="Write the final Rollout (JSON).")
@@ -264,6 +270,7 @@ def apply_cmd(
     releases,
     version,
     digest,
+    repository,
     cluster_name,
     timeout,
     rollout_out,
@@ -277,7 +284,7 @@ def apply_cmd(
     src = options.make_source(profile, team_size, config_file, sets, region, stack, directory)
     if not as_json:
         click.echo(src.describe())
-    release = _release(src.spec, model, releases, version, digest)
+    release = _release(src.spec, model, releases, version, digest, repository)
     final = _roll_out(src, release, environment, cluster_name, timeout, rollout_out)
     o = outcome(final) if final else None
     if as_json:
