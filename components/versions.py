@@ -73,12 +73,23 @@ EVIDENCE_OBSERVER_TAG = "evidence-observer-0.1.0"
 # Its base image (Debian bookworm, Python 3.12, non-root uid 65532 added by the Dockerfile).
 EVIDENCE_OBSERVER_BASE_IMAGE = "python:3.12.8-slim-bookworm"
 
-# Model servers of `mlplatform serve render` (runtime -> image, by release tag): MLServer 1.7.1 with its
-# MLflow runtime (the image's user is uid 1000), and vLLM's OpenAI-compatible server. The `image`
-# runtime serves the released image itself, pinned by its digest.
-MODEL_SERVER_IMAGES = {
-    "mlflow": "docker.io/seldonio/mlserver:1.7.1-mlflow",
-    "vllm": "docker.io/vllm/vllm-openai:v0.33.0",
-}
-# The init container that copies a modelcar's /models into the pod runs the modelcar image itself
-# (its minimal base carries `cp`); nothing else is pulled.
+# -- model serving (ModelServing, `serve render`) ------------------------------------------------------
+# The `mlflow` runtime: MLServer with its MLflow runtime (Apache-2.0, SeldonIO/MLServer). The platform
+# builds its serving image from these pins (stacks/templates/serving/mlserver.Dockerfile) with the MLflow
+# the models are logged with (MLFLOW_CLIENT): Seldon's own mlserver images carry an older MLflow.
+MLSERVER = "1.7.1"
+MLSERVER_MLFLOW = "1.7.1"
+STARLETTE_EXPORTER = "0.24.0"  # MLServer's REST metrics middleware, as resolved with MLSERVER
+SERVING_BASE_IMAGE = "python:3.12.8-slim-bookworm"
+SERVING_SCIKIT_LEARN = "1.9.1"  # the flavour library in the image; models must be trained with it
+SERVING_MLSERVER_TAG = f"mlserver-{MLSERVER}-mlflow-{MLFLOW_CLIENT}"
+# The `vllm` runtime: the vLLM source its `vllm:` metric facts were read at (stacks/data/metrics/vllm.json;
+# the only vLLM source the build tools could read, NOT verified to be the served image's release), and
+# the prometheus-fastapi-instrumentator whose default metrics its API server mounts.
+VLLM_SOURCE = ("vllm-project/vllm", "005a810bc40faa25b8870fbc8559c3462581eee3")
+PROMETHEUS_FASTAPI_INSTRUMENTATOR = "7.1.0"
+# The image `serve render` runs a `vllm` model on (vLLM's OpenAI-compatible server, by release tag; its user
+# is set to uid 1000 by the pod, the restricted Pod Security level refuses root). The `mlflow` runtime runs
+# the stack's own serving image, `<images repository>:SERVING_MLSERVER_TAG`; the `image` runtime the
+# released image itself, pinned by its digest.
+VLLM_IMAGE = "docker.io/vllm/vllm-openai:v0.33.0"

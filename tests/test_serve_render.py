@@ -121,6 +121,12 @@ def test_runtimes_place_and_run_their_pods():
     own = objects(release=Release("own", "2", DIGEST, f"{REPO}@{DIGEST}"))["Rollout"]["spec"]["template"]["spec"]
     assert own["containers"][0]["image"] == f"{REPO}@{DIGEST}" and "initContainers" not in own
     assert own["containers"][0]["ports"][0]["containerPort"] == 9000
+    from mlplatform.components.versions import SERVING_MLSERVER_TAG
+
+    server = objects()["Rollout"]["spec"]["template"]["spec"]["containers"][0]
+    # the platform's MLServer image from the stack's images repository, starting on the copied modelcar tree
+    assert server["image"] == f"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlplatform/dev/images:{SERVING_MLSERVER_TAG}"
+    assert server["command"] == ["mlserver", "start", "/mnt/models"]
     churn = objects("pragmatic")["Rollout"]["spec"]["template"]["spec"]
     assert churn["nodeSelector"]["mlplatform.io/pool"] == "system" and "tolerations" not in churn
 

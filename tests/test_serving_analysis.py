@@ -5,6 +5,7 @@ make "no data yet" inconclusive, the expr subset checked against argo-rollouts' 
 from __future__ import annotations
 
 import math
+import re
 
 import promql_parser
 import pytest
@@ -165,3 +166,46 @@ def test_expr_subset_errors_as_expr_does():
     # Outside the subset: refused, not guessed.
     with pytest.raises(ExprError):
         eval_condition([1.0], "all(result, # > 10)")
+
+
+# -- every series a template queries is one its runtime really emits -----------------------------------
+def _facts(runtime: str) -> dict[str, dict]:
+    from mlplatform.components.dashboards import MODEL_METRICS
+    from mlplatform.stacks.facts import metrics
+
+    if runtime == "image":  # the documented convention a team's server follows
+        return {n: {"type": t, "labels": list(labels)} for n, (t, labels, _) in MODEL_METRICS.items()}
+    files = {"mlflow": ("mlserver", "mlplatform-runtime"), "vllm": ("vllm", "prometheus-fastapi-instrumentator")}
+    out: dict[str, dict] = {}
+    for exporter in files[runtime]:
+        out.update(metrics.load(exporter)["metrics"])
+    return out
+
+
+def test_queried_series_and_labels_are_emitted_at_the_pinned_versions(templates):
+    from mlplatform.stacks.facts.metrics import series
+
+    pod_labels = {"namespace", *analysis.SERIES_LABELS.values()}
+    for t in templates:
+        runtime = t["metadata"]["labels"]["mlplatform.io/runtime"]
+        facts = _facts(runtime)
+        emitted = {s: facts[name]["labels"] for name in facts for s in series(name, {"metrics": facts})}
+        query = t["spec"]["metrics"][0]["provider"]["prometheus"]["query"]
+        selectors = re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", query)
+        assert selectors, t["metadata"]["name"]
+        for name, matchers in selectors:
+            assert name in emitted, f"{t['metadata']['name']}: {name} is not emitted by the {runtime} runtime"
+            for label in re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!=|!~|=)", matchers):
+                assert label in pod_labels or label in emitted[name], (t["metadata"]["name"], name, label)
+
+
+def test_metric_facts_are_what_the_script_derives():
+    pytest.importorskip("mlserver")
+    from mlplatform.stacks.facts import metrics
+
+    assert metrics.render(metrics.derive_mlserver()) == (metrics.DATA / "mlserver.json").read_text()
+    for name in ("mlserver", "vllm", "prometheus-fastapi-instrumentator", "mlplatform-runtime"):
+        facts = metrics.load(name)
+        assert set(facts) == {"exporter", "version", "source", "metrics"} and facts["exporter"] == name
+        for m in facts["metrics"].values():
+            assert m["type"] in ("counter", "gauge", "histogram", "summary") and isinstance(m["labels"], list)

@@ -294,7 +294,9 @@ def test_train_evaluate_trains_compares_pushes_the_candidate_and_records_its_evi
     assert 'oras push "$REPOSITORY:$tag"' in text and "--password-stdin" in text
     record = next(s for s in steps(candidate) if s.get("id") == "record")["run"]
     assert '["mlplatform", "evidence", "record", kind, "--model", model, "--digest", digest' in record
-    assert record.index('record("provenance"') < record.index('record("evaluation"') < record.index("create_model_version(")
+    assert record.index('record("provenance"') < record.index('record("evaluation"') < record.index("register_model(")
+    # the logged model (models:/m-<id>), not create_model_version of runs:/<run>/model, which MLflow 3 cannot load
+    assert 'os.environ["MODEL_URI"], model' in record and "create_model_version(" not in record
     assert '"oci.digest": digest' in record  # the version remembers the artifact it was reviewed as
     assert candidate["env"]["MLPLATFORM_LEDGER"] == "${{ vars.MLPLATFORM_LEDGER }}"
     assert candidate["env"]["MLPLATFORM_LEDGER_KEY"] == "${{ vars.MLPLATFORM_LEDGER_KEY }}"
@@ -765,7 +767,10 @@ def test_the_train_and_candidate_steps_compare_record_evidence_and_write_the_rel
             "p = c.get_model_version_by_alias('churn', 'production')\nc.log_metric(p.run_id, 'val_loss', 0.25)\n"
             "r = c.create_run(c.get_experiment_by_name('churn').experiment_id, tags={'data.train': 's3://acme-data/churn/train.parquet?versionId=3HL4kq', 'data.note': 'unpinned'})\n"
             "c.log_metric(r.info.run_id, 'val_loss', 0.2)\nc.log_metric(r.info.run_id, 'auc', 0.9)\n"
-            "c.log_text(r.info.run_id, 'weights', 'model/weights.bin')\nc.set_terminated(r.info.run_id)\n"
+            "from sklearn.dummy import DummyClassifier\n"
+            "with mlflow.start_run(run_id=r.info.run_id):\n"
+            "    mlflow.sklearn.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), name='model')\n"
+            "c.set_terminated(r.info.run_id)\n"
             "print(r.info.run_id)")
     made = subprocess.run([sys.executable, "-c", code], env={**e["env"], **os_env}, capture_output=True, text=True,
                           timeout=120)
@@ -779,9 +784,14 @@ def test_the_train_and_candidate_steps_compare_record_evidence_and_write_the_rel
     assert (e["tmp"] / "output").read_text() == "promote=true\n"
     assert "| val_loss (decides) | 0.2 | 0.25 | -0.05 |" in (e["tmp"] / "summary.md").read_text()
     (e["tmp"] / "output").unlink()
+    download = _bash(_step(wf, "candidate", "Download the candidate model")["run"], {**e, "env": base})
+    assert download.returncode == 0, download.stderr
+    model_uri = (e["tmp"] / "output").read_text().strip().removeprefix("model_uri=")
+    assert model_uri.startswith("models:/m-") and (e["temp"] / "candidate" / "model" / "MLmodel").is_file()
+    (e["tmp"] / "output").unlink()
     step = _step(wf, "candidate", "Record provenance")
     env = {**base, **_with_env(wf["jobs"]["candidate"]["env"], PROMOTE="true"),
-           **_with_env(step["env"], DIGEST=e["d7"], OCI_REF=f"{e['env']['REPOSITORY']}@{e['d7']}")}
+           **_with_env(step["env"], DIGEST=e["d7"], OCI_REF=f"{e['env']['REPOSITORY']}@{e['d7']}", MODEL_URI=model_uri)}
     recorded = _bash(step["run"], {**e, "env": env})
     assert recorded.returncode == 0, recorded.stderr
     calls = e["log"].read_text().splitlines()

@@ -49,7 +49,7 @@ from mlplatform.components.serving.analysis import (
 )
 from mlplatform.components.serving.args import ServedModel, ServingSettings
 from mlplatform.components.serving.placement import resources, scheduling
-from mlplatform.components.versions import MODEL_SERVER_IMAGES
+from mlplatform.components.versions import SERVING_MLSERVER_TAG, VLLM_IMAGE
 
 from ..config.spec import SpecError, StackSpec
 from .promotion import read_release, release_path
@@ -154,26 +154,43 @@ def _labels(model: str, environment: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": model, MODEL_LABEL: model, ENVIRONMENT_LABEL: environment}
 
 
-def _container(release: Release, m: ServedModel, rt: Runtime) -> dict[str, Any]:
+def images_repository(spec: StackSpec, stack: str, release: Release) -> str:
+    """The stack's `images` ECR repository (where the platform's MLServer image is pushed): the adopted
+    one's URL, else the models repository's registry host + `<prefix>/<stack>/images`."""
+    r = spec.registry
+    if r.existing and "images" in r.existing.repository_urls:
+        return r.existing.repository_urls["images"]
+    host = release.repository.split("/", 1)[0]
+    return f"{host}/{r.repository_prefix}/{stack}/images"
+
+
+def _container(release: Release, m: ServedModel, rt: Runtime, images: str) -> dict[str, Any]:
     port = m.port if m.runtime == "image" else rt.port
     ports = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
     env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"}]
     if m.runtime == "mlflow":
-        image = MODEL_SERVER_IMAGES["mlflow"]
+        # The platform's MLServer image (stacks/templates/serving/mlserver.Dockerfile), pushed to the stack's
+        # `images` repository under an immutable tag; it finds `<model>/model-settings.json` (the modelcar
+        # layout, stacks/project/modelcar.py) under the folder it starts on.
+        image = f"{images}:{SERVING_MLSERVER_TAG}"
         command = ["mlserver", "start", MODEL_DIR]
         ports.append({"name": "metrics", "containerPort": 8082, "protocol": "TCP"})
         env += [
             {"name": "MLSERVER_HTTP_PORT", "value": str(port)},
             {"name": "MLSERVER_GRPC_PORT", "value": "8081"},
             {"name": "MLSERVER_METRICS_PORT", "value": "8082"},
-            {"name": "MLSERVER_MODEL_NAME", "value": release.model},
-            {"name": "MLSERVER_MODEL_VERSION", "value": release.version},
-            {"name": "MLSERVER_MODEL_IMPLEMENTATION", "value": "mlserver_mlflow.MLflowRuntime"},
-            {"name": "MLSERVER_MODEL_URI", "value": MODEL_DIR},
         ]
     elif m.runtime == "vllm":
-        image = MODEL_SERVER_IMAGES["vllm"]
-        command = ["vllm", "serve", MODEL_DIR, "--served-model-name", release.model, "--port", str(port)]
+        image = VLLM_IMAGE
+        command = [
+            "vllm",
+            "serve",
+            f"{MODEL_DIR}/{release.model}",
+            "--served-model-name",
+            release.model,
+            "--port",
+            str(port),
+        ]
         env += [{"name": "HF_HUB_OFFLINE", "value": "1"}]
     else:
         image, command = release.reference, []
@@ -203,7 +220,12 @@ def _container(release: Release, m: ServedModel, rt: Runtime) -> dict[str, Any]:
 
 
 def pod_template(
-    release: Release, m: ServedModel, environment: str, settings: ServingSettings, gpu_pool: str | None
+    release: Release,
+    m: ServedModel,
+    environment: str,
+    settings: ServingSettings,
+    gpu_pool: str | None,
+    images: str,
 ) -> dict[str, Any]:
     """The Rollout's pod template."""
     rt = RUNTIMES[m.runtime]
@@ -225,7 +247,7 @@ def pod_template(
             }
         ],
         "terminationGracePeriodSeconds": 30,
-        "containers": [_container(release, m, rt)],
+        "containers": [_container(release, m, rt, images)],
         "volumes": volumes,
     }
     if m.runtime != "image":
@@ -271,6 +293,7 @@ def render_environment(
     settings: ServingSettings,
     gpu_pool: str | None,
     monitoring_release: str,
+    images: str,
 ) -> list[dict[str, Any]]:
     """The objects that serve `release` in one environment, in apply order."""
     name, ns = release.model, serving_namespace(environment)
@@ -326,7 +349,7 @@ def render_environment(
             "progressDeadlineSeconds": PROGRESS_DEADLINE_SECONDS,
             "progressDeadlineAbort": True,
             "selector": {"matchLabels": _labels(name, environment)},
-            "template": pod_template(release, m, environment, settings, gpu_pool),
+            "template": pod_template(release, m, environment, settings, gpu_pool, images),
             "strategy": {
                 "canary": {
                     "pingPong": {"pingService": ping, "pongService": pong},
@@ -384,7 +407,8 @@ def render(
                 "pick one of serving.environments",
             )
     mon = spec.monitoring.existing.release if spec.monitoring.existing else monitoring_release(stack)
-    return {e: render_environment(release, m, e, spec.serving, serving_gpu_pool(spec), mon) for e in envs}
+    images = images_repository(spec, stack, release)
+    return {e: render_environment(release, m, e, spec.serving, serving_gpu_pool(spec), mon, images) for e in envs}
 
 
 class _Dumper(yaml.SafeDumper):

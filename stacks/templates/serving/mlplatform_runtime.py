@@ -1,0 +1,111 @@
+"""The `mlflow` runtime's model class inside MLServer: MLServer's MLflow runtime plus the platform's
+model metric and a prediction hook.
+
+Why MLServer. An MLflow model on CPU needs a maintained server that loads an MLflow model and exports
+Prometheus metrics the canary analysis can judge (requests by status, a latency histogram). Compared
+(sources read at the pinned versions; licences from the LICENSE files at the repositories' newest
+snapshots the tools held, December 2025):
+
+* MLServer 1.7.1 + mlserver-mlflow (SeldonIO/MLServer): Apache-2.0 (Seldon moved Core v2 to the BSL in
+  2024; MLServer's LICENSE is still Apache-2.0). Loads any MLflow pyfunc (`MLflowRuntime`; V2 inference
+  protocol and MLflow's `/invocations`). Metrics: `rest_server_requests_total{path,status_code}` and the
+  `rest_server_request_duration_seconds` histogram (starlette-exporter), `model_infer_request_
+  {success,failure}_total`, `model_infer_request_duration` (summary). Maintenance slow but alive: 1.7.1
+  in June 2025, dependency updates for 1.7.2 in December 2025.
+* KServe 0.21 Python `ModelServer` (kserve/kserve): Apache-2.0, CNCF, active. No MLflow loader of its
+  own (KServe serves MLflow models through MLServer; we would write and maintain one), and its metrics
+  are `request_{preprocess,predict,postprocess,explain}_seconds{model_name}` histograms only: no status,
+  so no error share for the canary.
+* `mlflow models serve` (MLflow 3.15): Apache-2.0, loads the model, exports no metrics (mlflow#25263).
+
+MLServer is the only one that loads MLflow models AND exports the error and latency series, under a
+permissive licence. Its risks: slow releases (pinned, watch the repository), and Seldon's own
+`mlserver:*-mlflow` images ship an older MLflow (1.7.1's lock: MLflow 2.x, which cannot read an MLflow 3
+`skops` model), so the platform builds its serving image from versions.MLSERVER, MLSERVER_MLFLOW and
+MLFLOW_CLIENT (`mlserver.Dockerfile` here). One process per replica (`parallel_workers: 0`): scale
+with replicas. `benchmarks/serving.py` measures it against `mlflow models serve` on one core.
+
+Shipped into the serving image next to MLServer (`mlserver.Dockerfile`) and named in the model's
+`model-settings.json` as `"implementation": "mlplatform_runtime.MLflowRuntime"`. It imports only what the
+image has (MLServer, mlserver-mlflow, prometheus_client), nothing of mlplatform.
+
+What it adds to `mlserver_mlflow.MLflowRuntime.predict`, after the model answered:
+
+* `model_prediction_value{model, version}` (histogram): every numeric prediction of the first output
+  (class label or score), the documented model metric convention, which the canary's `model-metric`
+  analysis compares between canary and stable pods;
+* the prediction hook: every callable registered under the entry point group `mlplatform.prediction`
+  is called as `hook(model_name, model_version, request, response)` after each answered request (the
+  place prediction logging plugs in); a hook that raises is logged and never fails the request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+import numpy as np
+from mlserver.codecs import NumpyCodec
+from mlserver.types import InferenceRequest, InferenceResponse
+from mlserver_mlflow import MLflowRuntime as _MLflowRuntime
+from prometheus_client import Histogram
+
+logger = logging.getLogger("mlplatform.runtime")
+
+HOOK_GROUP = "mlplatform.prediction"
+PREDICTION_METRIC = "model_prediction_value"
+# Buckets for class labels 0..9 and scores in [0, 1] alike.
+BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 2.0, 3.0, 5.0, 10.0, 100.0)
+
+
+_HISTOGRAM: list[Histogram] = []
+
+
+def _histogram() -> Histogram:
+    # In prometheus_client's default registry, as MLServer's own model_infer_* metrics: its /metrics
+    # serves that registry with parallel_workers 0 (mlserver.metrics.REGISTRY is served only with worker
+    # processes, through the multiprocess files, which the default registry's metrics reach too).
+    if not _HISTOGRAM:
+        _HISTOGRAM.append(
+            Histogram(PREDICTION_METRIC, "predicted value or score", ["model", "version"], buckets=BUCKETS)
+        )
+    return _HISTOGRAM[0]
+
+
+def load_hooks() -> list[Callable[..., Any]]:
+    """The installed prediction hooks (entry points in HOOK_GROUP), loaded once per model."""
+    hooks = []
+    for ep in entry_points(group=HOOK_GROUP):
+        try:
+            hooks.append(ep.load())
+        except Exception:  # a broken plugin must not stop the model from serving
+            logger.exception("prediction hook %s could not be loaded", ep.name)
+    return hooks
+
+
+class MLflowRuntime(_MLflowRuntime):
+    async def load(self) -> bool:
+        loaded = await super().load()
+        self._prediction_values = _histogram()
+        self._hooks = load_hooks()
+        return loaded
+
+    async def predict(self, payload: InferenceRequest) -> InferenceResponse:
+        response = await super().predict(payload)
+        name, version = self.settings.name, str(self.settings.version or "")
+        if response.outputs:
+            try:
+                values = np.asarray(NumpyCodec.decode_output(response.outputs[0]), dtype=float).ravel()
+            except (TypeError, ValueError):
+                values = np.asarray([])  # a non-numeric output (text) has no value to observe
+            child = self._prediction_values.labels(model=name, version=version)
+            for v in values[np.isfinite(values)]:
+                child.observe(float(v))
+        for hook in self._hooks:
+            try:
+                hook(name, version, payload, response)
+            except Exception:
+                logger.exception("prediction hook %r failed", hook)
+        return response
