@@ -148,3 +148,43 @@ def test_serve_status_answers_from_the_ledger_alone_and_says_so(ledger_env):
                                                "--cluster", "no-such-cluster"]).output)
     assert any(n.startswith("cluster not reachable") for n in data["notes"])
     assert data["models"][0]["ledger"]["digest"] == D1 and data["models"][0]["cluster"] is None
+
+
+class Model(BaseHTTPRequestHandler):
+    answers: list[int] = []
+    seen: list[tuple[str, str, bytes]] = []
+
+    def _go(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        Model.seen.append((self.command, self.path, body))
+        code = Model.answers.pop(0) if Model.answers else 200
+        self.send_response(code)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_POST = _go
+
+    def log_message(self, *args):
+        pass
+
+
+def test_smoke_requests_go_to_the_root_service_and_fail_on_any_error():
+    from mlplatform.stacks.project.serving import smoke, smoke_request
+
+    spec = load_spec("growth", sets=["serving.models.churn.smoke.path=/invocations",
+                                     "serving.models.churn.smoke.body={inputs: [[1, 2]]}",
+                                     "serving.models.plain.runtime=mlflow"])
+    method, url, body = smoke_request(spec.serving.models["churn"], "churn", "staging")
+    assert (method, url) == ("POST", "http://churn.serving-staging.svc.cluster.local:80/invocations")
+    assert json.loads(body) == {"inputs": [[1, 2]]}
+    assert smoke_request(spec.serving.models["plain"], "plain", "staging")[1].endswith(":80/v2/health/ready")
+    Model.answers, Model.seen = [200, 200, 503], []
+    server = HTTPServer(("127.0.0.1", 0), Model)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        results = smoke(spec.serving.models["churn"], "churn", "staging", 3, base=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+    assert [r.status for r in results] == [200, 200, 503] and [r.ok for r in results] == [True, True, False]
+    assert Model.seen[0] == ("POST", "/invocations", b'{"inputs": [[1, 2]]}')

@@ -953,3 +953,12 @@ def test_the_test_extras_mlflow_is_the_one_the_workflows_install():
 
     extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert f"mlflow-skinny=={MLFLOW_CLIENT}" in extras["test"]
+
+
+def test_growth_rolls_out_through_staging_with_smoke_requests_before_production():
+    wf = load(render_workflows(load_spec("growth"), options())["model-publish.yml"])
+    step = _step(wf, "publish", "Roll out through staging, production")
+    assert step["env"]["ENVIRONMENTS"] == "staging production"
+    text = step["run"]
+    assert text.index('"mlplatform", "serve", "record"') < text.index('"mlplatform", "serve", "smoke"')
+    assert 'if env != "production"' in text

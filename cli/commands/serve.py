@@ -482,3 +482,44 @@ def rollback_cmd(
         )
     else:
         click.echo(f"{model} in {environment}: v{current.version} -> v{target.version}: {o.state}; recorded {rec.key}")
+
+
+@serve.command("smoke")
+@options.source_options
+@click.option("--model", required=True, help="The served model.")
+@click.option("--environment", default="staging", show_default=True, help="staging or production.")
+@click.option("--requests", "count", type=click.IntRange(1, 100), default=5, show_default=True, help="How many.")
+@options.as_json
+def smoke_cmd(profile, team_size, config_file, sets, region, stack, directory, model, environment, count, as_json):
+    """Send the model's smoke request (serving.models.<name>.smoke, else its readiness path) through its
+    Service, from inside the cluster (a CI runner pod): exit 0 when every answer is 2xx, 3 otherwise."""
+    from mlplatform.stacks.errors import PolicyRefusal
+    from mlplatform.stacks.project.serving import served_model, smoke
+
+    src = options.make_source(profile, team_size, config_file, sets, region, stack, directory)
+    results = smoke(served_model(src.spec, model), model, environment, count)
+    failed = [r for r in results if not r.ok]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "source": src.to_dict(),
+                    "model": model,
+                    "environment": environment,
+                    "results": [{"url": r.url, "status": r.status, "detail": r.detail} for r in results],
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(src.describe())
+        click.echo(
+            f"{model} in {environment}: {len(results) - len(failed)} of {len(results)} smoke requests answered 2xx"
+        )
+    if failed:
+        raise PolicyRefusal(
+            f"{model} {environment}",
+            f"{len(failed)} of {len(results)} smoke requests failed ({failed[0].status or failed[0].detail} "
+            f"from {failed[0].url})",
+            "fix the model before it reaches production; production still serves the previous version",
+        )

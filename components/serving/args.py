@@ -35,6 +35,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+class SmokeRequest(_Strict):
+    """One request a healthy model answers with 2xx (POSTed as JSON to its root Service)."""
+
+    path: str = Field(pattern=r"^/[A-Za-z0-9._~/-]*$")
+    body: Any = None
+
+
 class ServedModel(_Strict):
     """How one model is served (`serving.models.<name>`).
 
@@ -50,6 +57,9 @@ class ServedModel(_Strict):
             mean prediction moved from the stable pods'; vllm: p95 time to first token).
         log_sample: share of predictions logged to S3 for drift (0: none).
         host: DNS name of the model's internal ALB (you point it at the ALB); none: the ALB's own name.
+        smoke: the request `serve smoke` sends after a staging rollout (before production): a path and a
+            JSON body to POST, e.g. {path: /invocations, body: {inputs: [[1, 2]]}}; none: GET the
+            runtime's readiness path.
     """
 
     runtime: Literal["mlflow", "vllm", "image"] = "mlflow"
@@ -61,6 +71,7 @@ class ServedModel(_Strict):
     model_metric: bool = False
     log_sample: float = Field(0.0, ge=0.0, le=1.0)
     host: str | None = Field(None, pattern=DNS_NAME)
+    smoke: SmokeRequest | None = None
 
     @model_validator(mode="after")
     def _runtime_fits(self) -> ServedModel:

@@ -440,3 +440,49 @@ def render_files(
 
 
 MODEL_ARG = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    url: str
+    status: int | None  # the HTTP status; None: no answer
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def smoke_request(m: ServedModel, model: str, environment: str) -> tuple[str, str, bytes | None]:
+    """(method, in-cluster URL, body) of the smoke request: through the model's root Service, so it
+    reaches what the ALB would."""
+    base = f"http://{model}.{serving_namespace(environment)}.svc.cluster.local:{SERVICE_PORT}"
+    if m.smoke is None:
+        return "GET", base + RUNTIMES[m.runtime].health, None
+    import json
+
+    return "POST", base + m.smoke.path, json.dumps(m.smoke.body).encode()
+
+
+def smoke(
+    m: ServedModel, model: str, environment: str, requests: int = 5, timeout: float = 10.0, base: str | None = None
+) -> list[SmokeResult]:
+    """Send the smoke request `requests` times (`base` replaces the Service URL's scheme://host:port)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    method, url, body = smoke_request(m, model, environment)
+    if base is not None:
+        url = base.rstrip("/") + urllib.parse.urlsplit(url).path
+    out = []
+    for _ in range(requests):
+        req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                out.append(SmokeResult(url, r.status, ""))
+        except urllib.error.HTTPError as e:
+            out.append(SmokeResult(url, e.code, e.read().decode(errors="replace")[:200]))
+        except (urllib.error.URLError, OSError) as e:
+            out.append(SmokeResult(url, None, str(getattr(e, "reason", e))))
+    return out
