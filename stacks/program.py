@@ -339,6 +339,12 @@ def monitoring_release(stack: str) -> str:
     return f"{base_name(stack)}-monitoring"
 
 
+def cpu_batch_pool(spec: StackSpec) -> bool:
+    """The stack has the Karpenter CPU batch pool (CPU runners and `auto`-placed models use it)."""
+    g = spec.gpu
+    return bool(g.cpu_batch_pool and not g.existing and g.mechanism == "karpenter")
+
+
 def serving_gpu_pool(spec: StackSpec) -> str | None:
     """The GPU pool GPU models run on: the first pool (the single-GPU class), or the adopted GPU nodes."""
     if spec.gpu.existing is not None:
@@ -369,6 +375,7 @@ def _serving(
             prometheus_address=prometheus_address(spec, pulumi.get_stack() if stack is None else stack),
             monitoring_release=monitoring.release,
             gpu_pool=serving_gpu_pool(spec),
+            cpu_batch_pool=cpu_batch_pool(spec),
             # model-publish.yml runs on the CI runners: their role applies the rendered objects
             deployer_role_arn=runners.role_arn if runners is not None else None,
             deployer_role_name=runners.role_name if runners is not None else None,
@@ -389,7 +396,7 @@ def _runner_placement(spec: StackSpec) -> tuple[dict[str, str], dict[str, str], 
         gpu_selector[POOL_LABEL] = g.existing.pool
     elif g.pools:
         gpu_selector[POOL_LABEL] = g.pools[0].name
-    if g.cpu_batch_pool and not g.existing and g.mechanism == "karpenter":
+    if cpu_batch_pool(spec):
         return gpu_selector, {POOL_LABEL: CPU_BATCH_POOL}, [dict(CPU_BATCH_TOLERATION)]
     return gpu_selector, {}, []
 

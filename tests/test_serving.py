@@ -130,7 +130,16 @@ def test_every_profile_holds_the_controller_and_its_namespaces(profile_plans):
 
 def test_the_serving_section_reuses_the_components_bounds():
     spec = load_spec("growth", sets=["serving.models.churn.replicas=3"])
-    assert spec.serving.models["churn"].replicas == 3 and spec.serving.placement == "cpu-batch"
+    assert spec.serving.models["churn"].replicas == 3 and spec.serving.placement == "auto"
+    # auto: the CPU pool where the stack has one, the system nodes where it adopts GPU nodes (no CPU pool)
+    from mlplatform.stacks.project.serving import Release, render
+
+    rel = Release("churn", "1", "sha256:" + "a" * 64, "r/models@sha256:" + "a" * 64)
+    pod = render(spec, "dev", rel, ["production"])["production"][-1]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"]["mlplatform.io/pool"] == "cpu-batch"
+    adopted = load_spec("growth", sets=["serving.models.churn.replicas=3", "gpu.existing.node_names=[n1]"])
+    pod = render(adopted, "dev", rel, ["production"])["production"][-1]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"]["mlplatform.io/pool"] == "system"
     with pytest.raises(SpecError) as e:
         load_spec("pragmatic", sets=["serving.models.churn.replicas=21"])
     assert e.value.key == "serving.models.churn.replicas" and "20" in e.value.fix

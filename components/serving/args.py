@@ -95,8 +95,9 @@ class ServingSettings(_Strict):
         enabled: install the Argo Rollouts controller, the analysis templates and the serving namespaces.
         environments: the environments a release goes through, in order (`staging` then `production`,
             or `production` alone); each is a namespace `serving-<environment>`.
-        placement: where CPU models run: `system` (the system nodes) or `cpu-batch` (the Karpenter CPU
-            pool, tolerating its taint). GPU models always run on the GPU pool.
+        placement: where CPU models run: `system` (the system nodes), `cpu-batch` (the Karpenter CPU
+            pool, tolerating its taint) or `auto` (that pool when the stack has it, else the system
+            nodes). GPU models always run on the GPU pool.
         canary_weights: the traffic shares of the canary steps, each followed by an analysis; the
             rollout then goes to 100 %.
         controller_replicas: Argo Rollouts controller pods (leader election above 1).
@@ -108,7 +109,7 @@ class ServingSettings(_Strict):
 
     enabled: bool = True
     environments: list[Environment] = Field(default_factory=lambda: list[Environment](["production"]))
-    placement: Literal["system", "cpu-batch"] = "system"
+    placement: Literal["auto", "system", "cpu-batch"] = "auto"
     canary_weights: list[int] = Field(default_factory=lambda: [10, 50], min_length=1, max_length=5)
     controller_replicas: int = Field(1, ge=1, le=3)
     models: dict[str, ServedModel] = Field(default_factory=dict)
@@ -150,6 +151,7 @@ class ModelServingArgs(ServingSettings):
         monitoring_release (str | None): the kube-prometheus-stack release whose Prometheus scrapes the
             controller (its ServiceMonitor carries `release: <it>`); none: no controller ServiceMonitor.
         gpu_pool (str | None): the GPU pool GPU models run on (`mlplatform.io/pool`); required by a GPU model.
+        cpu_batch_pool (bool): the cluster has the Karpenter CPU batch pool (`placement` auto uses it).
         deployer_role_arn (Input[str] | None): the IAM role that applies the rendered objects (the CI
             runners' role): an EKS access entry in the group `mlplatform:serving-deployers`, which may
             manage Rollouts, Services, Ingresses, PodMonitors and PDBs in the serving namespaces only.
@@ -164,12 +166,17 @@ class ModelServingArgs(ServingSettings):
     prometheus_address: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
     monitoring_release: str | None = Field(None, pattern=DNS_LABEL)
     gpu_pool: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    cpu_batch_pool: bool = False
     deployer_role_arn: Any = None
     deployer_role_name: Any = None
     tags: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _gpu_models_have_a_pool(self) -> ModelServingArgs:
+        if self.placement == "cpu-batch" and not self.cpu_batch_pool:
+            raise ValueError(
+                "placement cpu-batch needs the Karpenter CPU batch pool: set cpu_batch_pool, or placement auto"
+            )
         for name, m in self.models.items():
             if m.gpu and not self.gpu_pool:
                 raise ValueError(f"models.{name} asks for {m.gpu} GPU(s) and the stack has no GPU pool: add one")

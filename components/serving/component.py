@@ -19,7 +19,7 @@ from ..conventions import PART_OF, ROLLOUTS_CHART, SERVING_POOL_ANNOTATION, serv
 from ..helm_values import check_user_values, with_user_values
 from .args import ModelServingArgs
 from .controller import NAMESPACE, controller_values
-from .placement import quota, sized_for
+from .placement import effective, quota, sized_for
 
 TYPE = "mlplatform:serving:ModelServing"
 DEPLOYERS_GROUP = "mlplatform:serving-deployers"
@@ -130,7 +130,8 @@ class ModelServing(pulumi.ComponentResource):
                         "labels": dict(PART_OF),
                         "annotations": {
                             SERVING_POOL_ANNOTATION: json.dumps(
-                                sized_for(args.models, args.placement, args.gpu_pool), sort_keys=True
+                                sized_for(args.models, effective(args.placement, args.cpu_batch_pool), args.gpu_pool),
+                                sort_keys=True,
                             )
                         },
                     },

@@ -26,6 +26,13 @@ from .args import ServedModel
 PEAK = 2  # stable + a full-size canary at the rollout's last step
 
 
+def effective(placement: str, cpu_batch_pool: bool) -> str:
+    """`system` or `cpu-batch`: what `placement` (auto | system | cpu-batch) means on this cluster."""
+    if placement == "auto":
+        return "cpu-batch" if cpu_batch_pool else "system"
+    return placement
+
+
 def pool_of(model: ServedModel, placement: str, gpu_pool: str | None) -> str:
     """The node pool (`mlplatform.io/pool`) a model's pods run on."""
     if model.gpu:

@@ -48,7 +48,7 @@ from mlplatform.components.serving.analysis import (
     analysis_templates_for,
 )
 from mlplatform.components.serving.args import ServedModel, ServingSettings
-from mlplatform.components.serving.placement import resources, scheduling
+from mlplatform.components.serving.placement import effective, resources, scheduling
 from mlplatform.components.versions import SERVING_MLSERVER_TAG, VLLM_IMAGE
 
 from ..config.spec import SpecError, StackSpec
@@ -226,6 +226,7 @@ def pod_template(
     settings: ServingSettings,
     gpu_pool: str | None,
     images: str,
+    cpu_batch_pool: bool = False,
 ) -> dict[str, Any]:
     """The Rollout's pod template."""
     rt = RUNTIMES[m.runtime]
@@ -237,7 +238,7 @@ def pod_template(
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": security,
-        **scheduling(m, settings.placement, gpu_pool),
+        **scheduling(m, effective(settings.placement, cpu_batch_pool), gpu_pool),
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,
@@ -294,6 +295,7 @@ def render_environment(
     gpu_pool: str | None,
     monitoring_release: str,
     images: str,
+    cpu_batch_pool: bool = False,
 ) -> list[dict[str, Any]]:
     """The objects that serve `release` in one environment, in apply order."""
     name, ns = release.model, serving_namespace(environment)
@@ -349,7 +351,7 @@ def render_environment(
             "progressDeadlineSeconds": PROGRESS_DEADLINE_SECONDS,
             "progressDeadlineAbort": True,
             "selector": {"matchLabels": _labels(name, environment)},
-            "template": pod_template(release, m, environment, settings, gpu_pool, images),
+            "template": pod_template(release, m, environment, settings, gpu_pool, images, cpu_batch_pool),
             "strategy": {
                 "canary": {
                     "pingPong": {"pingService": ping, "pongService": pong},
@@ -395,7 +397,7 @@ def render(
     spec: StackSpec, stack: str, release: Release, environments: list[str] | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """environment -> the objects serving `release` there (every environment of the stack by default)."""
-    from ..program import monitoring_release, serving_gpu_pool
+    from ..program import cpu_batch_pool, monitoring_release, serving_gpu_pool
 
     m = served_model(spec, release.model)
     envs = environments or list(spec.serving.environments)
@@ -408,7 +410,10 @@ def render(
             )
     mon = spec.monitoring.existing.release if spec.monitoring.existing else monitoring_release(stack)
     images = images_repository(spec, stack, release)
-    return {e: render_environment(release, m, e, spec.serving, serving_gpu_pool(spec), mon, images) for e in envs}
+    batch = cpu_batch_pool(spec)
+    return {
+        e: render_environment(release, m, e, spec.serving, serving_gpu_pool(spec), mon, images, batch) for e in envs
+    }
 
 
 class _Dumper(yaml.SafeDumper):
