@@ -8,7 +8,19 @@ from typing import Any
 
 import pulumi
 
-MANAGED_BY = "mlplatform"
+from .args import ValidationError as ValidationError  # defined with the Args models (Pulumi-free)
+
+# Re-exported only for components/gpu_node_pool.py, which branch `bounds` is turning into a package that
+# imports them from .conventions; drop these once that lands. Everything else imports .conventions.
+from .conventions import AUTOSCALED_TAG as AUTOSCALED_TAG
+from .conventions import GPU_LABEL as GPU_LABEL
+from .conventions import GPU_NODE_AFFINITY as GPU_NODE_AFFINITY
+from .conventions import GPU_TAINT as GPU_TAINT
+from .conventions import GPU_TOLERATION as GPU_TOLERATION
+from .conventions import MANAGED_BY, PART_OF
+from .conventions import POOL_LABEL as POOL_LABEL
+from .conventions import SYSTEM_NODE_SELECTOR as SYSTEM_NODE_SELECTOR
+from .conventions import SYSTEM_POOL as SYSTEM_POOL
 
 
 def tags(name: str, extra: Mapping[str, str] | None = None, **more: str) -> dict[str, str]:
@@ -163,40 +175,6 @@ def secure_bucket(
         opts=child(parent, depends_on=[public_access]),
     )
     return versioning
-
-
-class ValidationError(ValueError):
-    """A component input is wrong. The message names the field and the fix, on one line."""
-
-    def __init__(self, field: str, problem: str, fix: str):
-        self.field, self.problem, self.fix = field, problem, fix
-        super().__init__(f"{field}: {problem}; {fix}")
-
-
-# -- Kubernetes conventions shared by every component -------------------------------------------
-# GPU nodes carry this taint, so only pods that tolerate it (GPU work, GPU DaemonSets) land there and
-# nothing else can keep a GPU node alive.
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-POOL_LABEL = "mlplatform.io/pool"  # every node: its pool name (`system`, `gpu`, `gpu-1x`, ...)
-GPU_LABEL = "mlplatform.io/gpu"  # GPU nodes only: "true"
-SYSTEM_POOL = "system"
-SYSTEM_NODE_SELECTOR = {POOL_LABEL: SYSTEM_POOL}
-# cluster-autoscaler discovers and may scale ONLY Auto Scaling groups carrying this tag key (besides
-# the `k8s.io/cluster-autoscaler/*` keys EKS puts on EVERY managed node group's ASG, which by key alone
-# would make the system group autoscaled and have `up` fight the autoscaler over its desired size).
-AUTOSCALED_TAG = "mlplatform.io/cluster-autoscaler"
-# Node affinity that only matches GPU nodes (for GPU DaemonSets such as the device plugin).
-GPU_NODE_AFFINITY = {
-    "nodeAffinity": {
-        "requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [{"key": GPU_LABEL, "operator": "In", "values": ["true"]}]}]
-        }
-    }
-}
-
-
-PART_OF = {"app.kubernetes.io/part-of": "mlplatform"}
 
 
 def namespace(

@@ -56,25 +56,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
-from ._common import (
-    GPU_LABEL,
-    GPU_TOLERATION,
-    PART_OF,
-    SYSTEM_NODE_SELECTOR,
-    ValidationError,
-    child,
-    helm_release,
-    namespace,
-    tags,
-)
+from ._common import ValidationError, child, helm_release, namespace, tags
+from .args.ci_runners import RunnerScale as RunnerScale
 from .artifact_registry import ArtifactRegistry
 from .cluster_ref import ClusterLike, resolve_cluster
+from .conventions import DNS_LABEL, GPU_LABEL, GPU_TOLERATION, PART_OF, SYSTEM_NODE_SELECTOR
+from .conventions import RUNNER_CHART as SCALE_SET_CHART
+from .conventions import RUNNER_CONTROLLER_CHART as CONTROLLER_CHART
 from .helm_values import check_user_values, with_user_values
 from .irsa import irsa_role
 from .monitoring import ARC_NAMESPACE
 
-CONTROLLER_CHART = "gha-runner-scale-set-controller"
-SCALE_SET_CHART = "gha-runner-scale-set"
 CONTROLLER_NAMESPACE = ARC_NAMESPACE  # where Monitoring's listener PodMonitor looks
 RUNNER_NAMESPACE = "arc-runners"
 CONTROLLER_SERVICE_ACCOUNT = "arc-controller"
@@ -101,7 +93,6 @@ METRICS_PATH = "/metrics"
 MAX_SCALE_SET_NAME = 45
 MAX_NAME_LENGTH = MAX_SCALE_SET_NAME - len("-cpu")
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 # https://github.com/<org>, https://github.com/<org>/<repo>, https://github.com/enterprises/<slug>, or
 # the same on a GitHub Enterprise Server host.
@@ -146,19 +137,6 @@ class ExistingController:
 
     namespace: str
     service_account: str
-
-
-@dataclass
-class RunnerScale:
-    """How many runners one scale set may run.
-
-    Fields:
-        min_runners (int, default 0): idle runners kept waiting; 0 means nothing runs (or bills) without a job.
-        max_runners (int, default 1): most runners at once, at least 1 and at least min_runners.
-    """
-
-    min_runners: int = 0
-    max_runners: int = 1
 
 
 @dataclass
@@ -230,8 +208,8 @@ class CiRunnersArgs:
             (`Cluster.provider`); None: the ambient kubeconfig.
         github_app (GitHubAppCredentials | None, default None): credentials put into the Secret
             `github_secret`; None: no Secret is created and one of that name must exist in `namespace`.
-        cpu (RunnerScale, default RunnerScale(0, 4)): the CPU scale set `<name>-cpu`.
-        gpu (RunnerScale | None, default RunnerScale(0, 1)): the GPU scale set `<name>-gpu` (one GPU
+        cpu (RunnerScale, default RunnerScale(min_runners=0, max_runners=4)): the CPU scale set `<name>-cpu`.
+        gpu (RunnerScale | None, default RunnerScale(min_runners=0, max_runners=1)): the GPU scale set `<name>-gpu` (one GPU
             per runner); None: no GPU runners (a cluster without GPU nodes).
         gpu_node_selector (dict[str, str], default {"mlplatform.io/gpu": "true"}): GPU runners' node labels.
         cpu_node_selector (dict[str, str], default {}): CPU runners' node labels ({}: any untainted node).
@@ -257,8 +235,8 @@ class CiRunnersArgs:
     oidc_issuer_url: pulumi.Input[str] | None = None
     k8s_provider: pulumi.ProviderResource | None = None
     github_app: GitHubAppCredentials | None = None
-    cpu: RunnerScale = field(default_factory=lambda: RunnerScale(0, 4))
-    gpu: RunnerScale | None = field(default_factory=lambda: RunnerScale(0, 1))
+    cpu: RunnerScale = field(default_factory=lambda: RunnerScale(min_runners=0, max_runners=4))
+    gpu: RunnerScale | None = field(default_factory=lambda: RunnerScale(min_runners=0, max_runners=1))
     gpu_node_selector: dict[str, str] = field(default_factory=lambda: {GPU_LABEL: "true"})
     cpu_node_selector: dict[str, str] = field(default_factory=dict)
     cpu_tolerations: list[dict[str, Any]] = field(default_factory=list)
@@ -327,12 +305,12 @@ def _check_github_url(field_name: str, url: Any) -> None:
 
 def validate_scale_set(name: str, args: ScaleSetArgs, at: str = "scale_set") -> None:
     """Refuse a scale set that cannot work, naming the field (`at.<field>`) and the fix."""
-    _check_name(f"{at}.name", name, _DNS_LABEL, "scale set name (it is the runs-on label)", MAX_SCALE_SET_NAME)
+    _check_name(f"{at}.name", name, DNS_LABEL, "scale set name (it is the runs-on label)", MAX_SCALE_SET_NAME)
     _check_github_url(f"{at}.github_config_url", args.github_config_url)
     _check_name(f"{at}.github_config_secret", args.github_config_secret, _DNS_SUBDOMAIN, "Secret name", 253)
     _check_name(f"{at}.service_account", args.service_account, _DNS_SUBDOMAIN, "service account name", 253)
-    _check_name(f"{at}.namespace", args.namespace, _DNS_LABEL, "namespace name")
-    _check_name(f"{at}.controller_namespace", args.controller_namespace, _DNS_LABEL, "namespace name")
+    _check_name(f"{at}.namespace", args.namespace, DNS_LABEL, "namespace name")
+    _check_name(f"{at}.controller_namespace", args.controller_namespace, DNS_LABEL, "namespace name")
     _check_name(
         f"{at}.controller_service_account", args.controller_service_account, _DNS_SUBDOMAIN, "service account name", 253
     )
@@ -371,7 +349,7 @@ def validate_scale_set(name: str, args: ScaleSetArgs, at: str = "scale_set") -> 
 
 
 def _validate(name: str, args: CiRunnersArgs) -> None:
-    _check_name("name", name, _DNS_LABEL, "component name (it prefixes the runs-on labels)", MAX_NAME_LENGTH)
+    _check_name("name", name, DNS_LABEL, "component name (it prefixes the runs-on labels)", MAX_NAME_LENGTH)
     if not isinstance(args.registry, ArtifactRegistry):
         raise ValidationError(
             "registry",
@@ -404,16 +382,16 @@ def _validate(name: str, args: CiRunnersArgs) -> None:
         _check_scale("gpu", args.gpu.min_runners, args.gpu.max_runners)
     _check_labels("gpu_node_selector", args.gpu_node_selector)
     _check_labels("cpu_node_selector", args.cpu_node_selector)
-    _check_name("namespace", args.namespace, _DNS_LABEL, "namespace name")
+    _check_name("namespace", args.namespace, DNS_LABEL, "namespace name")
     _check_name("github_secret", args.github_secret, _DNS_SUBDOMAIN, "Secret name", 253)
     e = args.existing_controller
     if e is not None:
-        _check_name("existing_controller.namespace", e.namespace, _DNS_LABEL, "namespace name")
+        _check_name("existing_controller.namespace", e.namespace, DNS_LABEL, "namespace name")
         _check_name(
             "existing_controller.service_account", e.service_account, _DNS_SUBDOMAIN, "service account name", 253
         )
     else:
-        _check_name("controller_namespace", args.controller_namespace, _DNS_LABEL, "namespace name")
+        _check_name("controller_namespace", args.controller_namespace, DNS_LABEL, "namespace name")
         if args.controller_namespace == args.namespace:
             raise ValidationError(
                 "namespace",

@@ -18,7 +18,9 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from . import versions
-from ._common import AUTOSCALED_TAG, ValidationError, assume_role_service, child, kms_key, policy_json, tags
+from ._common import ValidationError, assume_role_service, child, kms_key, policy_json, tags
+from .args.cluster import SystemNodes
+from .conventions import AUTOSCALED_TAG, SYSTEM_NODE_SELECTOR
 from .irsa import IrsaRole, irsa_role
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -28,7 +30,6 @@ ADDONS_BEFORE_NODES = ("vpc-cni", "kube-proxy")
 ADDON_CONFIG = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
 ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 SUPPORT_TYPES = ("STANDARD", "EXTENDED")
-SYSTEM_SCALERS = ("stack", "cluster-autoscaler")
 # Role names get Pulumi's 8-character suffix; IAM allows 64, node group names 63.
 MAX_NAME_LENGTH = 40
 
@@ -65,7 +66,8 @@ class ClusterArgs:
         kubernetes_version (str, default versions.KUBERNETES_VERSION): EKS Kubernetes version ("1.35").
         system_node_instance_type (str, default "t3.large"): instance type of the system node group.
         system_node_count (int, default 2): desired size of the system node group (at least 1).
-        system_node_min (int | None, default None = system_node_count): minimum size.
+        system_node_min (int | None, default None = system_node_count): minimum size, at least 1 (the
+            node autoscaler runs on these nodes). The system group's rules are args.cluster.SystemNodes'.
         system_node_max (int | None, default None = system_node_count + 1): maximum size.
         system_node_disk_gib (int, default 50): root volume (gp3, encrypted) size in GiB, 20..16384.
         system_node_scaled_by (str, default "stack"): who owns the system group's desired size.
@@ -166,45 +168,24 @@ def _validate(name: str, args: ClusterArgs) -> None:
             f"{args.kubernetes_version!r} is not an EKS version",
             f'use "major.minor", for example "{versions.KUBERNETES_VERSION}"',
         )
-    count = args.system_node_count
     low, high = _node_bounds(args)
-    if count < 1:
-        raise ValidationError(
-            "system_node_count",
-            f"{count} nodes cannot run CoreDNS and the controllers",
-            "use 1 or more (2 for redundancy)",
+    try:  # the system group's rules are SystemNodes' (the stack spec's cluster.system_nodes)
+        SystemNodes(
+            instance_type=args.system_node_instance_type,
+            count=args.system_node_count,
+            min=low,
+            max=high,
+            disk_gib=args.system_node_disk_gib,
+            scaled_by=args.system_node_scaled_by,
         )
-    if low < 0:
-        raise ValidationError("system_node_min", f"{low} is negative", "use 0 or more")
-    if low > high:
-        raise ValidationError(
-            "system_node_min",
-            f"{low} is greater than system_node_max {high}",
-            "make system_node_min <= system_node_count <= system_node_max",
-        )
-    if not low <= count <= high:
-        raise ValidationError(
-            "system_node_count",
-            f"{count} is outside [{low}, {high}]",
-            "make system_node_min <= system_node_count <= system_node_max",
-        )
-    if not 20 <= args.system_node_disk_gib <= 16384:
-        raise ValidationError(
-            "system_node_disk_gib",
-            f"{args.system_node_disk_gib} GiB is out of range",
-            "use 20 (the EKS AMI's size) to 16384",
-        )
+    except ValidationError as e:
+        field = e.field if e.field != "SystemNodes" else "count"
+        raise ValidationError(f"system_node_{field}", e.problem, e.fix) from None
     if args.support_type not in SUPPORT_TYPES:
         raise ValidationError(
             "support_type",
             f"{args.support_type!r} is not an EKS support type",
             "use STANDARD (upgraded at end of standard support) or EXTENDED (billed 6x)",
-        )
-    if args.system_node_scaled_by not in SYSTEM_SCALERS:
-        raise ValidationError(
-            "system_node_scaled_by",
-            f"{args.system_node_scaled_by!r} is not a scaler",
-            f"use one of {', '.join(SYSTEM_SCALERS)}",
         )
     bad = [t for t in args.control_plane_logs if t not in LOG_TYPES]
     if bad:
@@ -554,7 +535,7 @@ class Cluster(pulumi.ComponentResource):
                 id=launch_template.id, version=launch_template.latest_version.apply(str)
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-            labels={"mlplatform.io/pool": "system"},
+            labels=dict(SYSTEM_NODE_SELECTOR),
             tags=t,
             opts=child(
                 self,

@@ -75,7 +75,8 @@ def resolve_cluster(args: A) -> A:
             f"{type(cluster).__name__} has no {', '.join(missing)}",
             "pass the stack's Cluster, or a ClusterRef(cluster_name=..., oidc_provider_arn=...)",
         )
-    names = {f.name for f in dataclasses.fields(args)}  # type: ignore[arg-type]  # every Args is a dataclass
+    model_fields = getattr(type(args), "model_fields", None)  # an Args pydantic model, or a dataclass
+    names = set(model_fields) if model_fields is not None else {f.name for f in dataclasses.fields(args)}  # type: ignore[arg-type]
     filled: dict[str, Any] = {}
     for field_name, attr in FROM_CLUSTER.items():
         if field_name not in names:
@@ -92,4 +93,6 @@ def resolve_cluster(args: A) -> A:
                 f"pass cluster alone (its {attr} is used), or drop cluster",
             )
         filled[field_name] = value
+    if model_fields is not None:
+        return args.model_copy(update=filled)  # type: ignore[attr-defined]
     return dataclasses.replace(args, **filled)  # type: ignore[type-var]  # a dataclass instance

@@ -6,6 +6,7 @@ observer image can read it without loading the SDK.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # -- nodes ------------------------------------------------------------------------------------------
@@ -39,6 +40,8 @@ MANAGED_BY = "mlplatform"
 AUTOSCALED_TAG = "mlplatform.io/cluster-autoscaler"
 
 # -- Kubernetes objects -----------------------------------------------------------------------------
+# An RFC 1123 label (namespace, Helm release, team name): lowercase alphanumerics and '-', at most 63.
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 PART_OF = {"app.kubernetes.io/part-of": "mlplatform"}
 TEAM_LABEL = "mlplatform.io/team"
 MODEL_LABEL = "mlplatform.io/model"  # a serving pod: the model it serves

@@ -42,7 +42,6 @@ MODEL_METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "model_prediction_value": ("histogram", ("model", "version"), "predicted value or score"),
     "model_predictions_total": ("counter", ("model", "version", "class"), "predictions per class (classifiers)"),
 }
-MODEL_METRICS_POD_LABEL = {"mlplatform.io/model-metrics": "true"}
 MODEL_METRICS_PORT = "metrics"
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")

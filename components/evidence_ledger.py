@@ -24,16 +24,14 @@ from an image built from this package (`versions.EVIDENCE_OBSERVER_TAG`), record
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from ._common import (
-    PART_OF,
-    SYSTEM_NODE_SELECTOR,
     ValidationError,
     child,
     irsa_trust_policy,
@@ -43,10 +41,16 @@ from ._common import (
     secure_bucket,
     tags,
 )
+from .args.evidence_ledger import RETENTION_MODES as RETENTION_MODES
+from .args.evidence_ledger import EvidenceLedgerArgs as EvidenceLedgerArgs
+from .args.evidence_ledger import EvidenceSettings as EvidenceSettings
+from .args.evidence_ledger import ExistingLedger as ExistingLedger
 from .artifact_registry import _check_bucket_name
+from .conventions import DNS_LABEL, PART_OF, SYSTEM_NODE_SELECTOR
+from .cron import FIX as CRON_FIX
+from .cron import valid_cron
 
 LEDGER_PREFIX = "ledger"  # records: ledger/<model>/<seq>-<sha256>.json
-RETENTION_MODES = ("GOVERNANCE", "COMPLIANCE")
 OBSERVER_NAMESPACE = "mlplatform-evidence"
 OBSERVER_NAME = "evidence-observer"
 OBSERVER_SCHEDULE = "*/5 * * * *"
@@ -69,24 +73,6 @@ FORBIDDEN_WRITER_ACTIONS = (
     "kms:DisableKey",
     "kms:PutKeyPolicy",
 )
-
-_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-@dataclass
-class ExistingLedger:
-    """A ledger that already exists, to adopt instead of create.
-
-    Fields:
-        bucket_name (str, required): the bucket (made with Object Lock and versioning).
-        signing_key_arn (str, required): its ECC_NIST_P256 SIGN_VERIFY KMS key.
-        kms_key_arn (str | None, default None): the key the bucket encrypts with (SSE-KMS); None: SSE-S3.
-    """
-
-    bucket_name: str
-    signing_key_arn: str
-    kms_key_arn: str | None = None
 
 
 @dataclass
@@ -114,54 +100,15 @@ class ObserverArgs:
     schedule: str = OBSERVER_SCHEDULE
 
 
-@dataclass
-class EvidenceLedgerArgs:
-    """Inputs of EvidenceLedger.
-
-    Fields:
-        retention_mode (str, default "GOVERNANCE"): Object Lock default retention mode. "COMPLIANCE":
-            nobody (not even the root user) can shorten or lift a record's retention, nor delete the
-            bucket while a record is retained; a warning says so.
-        retention_days (int, default 365): default retention of every record, 1..36500 days.
-        bucket_name (str | None, default None): physical bucket name; None: auto-named `<name>-evidence-...`.
-        writer_roles (dict[str, Input[str]], default {}): IAM role NAMES the writer policy is attached to,
-            by a stable logical name (for example {"ci-runners": runners.role_name}).
-        observer (ObserverArgs | None, default None): run the observer CronJob.
-        existing (ExistingLedger | None, default None): adopt this bucket and key instead of creating them.
-        protect (bool, default True): Pulumi `protect` on the bucket and both keys.
-        tags (dict[str, str], default {}): extra tags on every AWS resource.
-    """
-
-    retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"
-    retention_days: int = 365
-    bucket_name: str | None = None
-    writer_roles: dict[str, pulumi.Input[str]] = field(default_factory=dict)
-    observer: ObserverArgs | None = None
-    existing: ExistingLedger | None = None
-    protect: bool = True
-    tags: dict[str, str] = field(default_factory=dict)
-
-
 def _validate(name: str, args: EvidenceLedgerArgs) -> None:
     if not re.match(r"^[A-Za-z0-9/_-]+$", name):
         raise ValidationError(
             "name", f"{name!r} cannot be part of a KMS alias", "use letters, digits, '/', '_' and '-'"
         )
-    if args.retention_mode not in RETENTION_MODES:
-        raise ValidationError(
-            "retention_mode",
-            f"{args.retention_mode!r} is not an Object Lock mode",
-            "use GOVERNANCE (the default) or COMPLIANCE",
-        )
-    d = args.retention_days
-    if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= 36500:
-        raise ValidationError(
-            "retention_days", f"must be a whole number of days from 1 to 36500, got {d!r}", "use for example 365"
-        )
     if args.bucket_name is not None:
         _check_bucket_name("bucket_name", args.bucket_name)
     if not isinstance(args.writer_roles, dict) or not all(
-        isinstance(k, str) and _DNS_LABEL.match(k) for k in args.writer_roles
+        isinstance(k, str) and DNS_LABEL.match(k) for k in args.writer_roles
     ):
         raise ValidationError(
             "writer_roles",
@@ -176,20 +123,6 @@ def _validate(name: str, args: EvidenceLedgerArgs) -> None:
                 "is set together with existing",
                 "set bucket_name to create a ledger, or existing to adopt one, not both",
             )
-        if not isinstance(e.bucket_name, str) or not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", e.bucket_name):
-            raise ValidationError(
-                "existing.bucket_name",
-                f"{e.bucket_name!r} is not an S3 bucket name",
-                "give the bare bucket name (no s3://)",
-            )
-        for fname in ("signing_key_arn", "kms_key_arn"):
-            v = getattr(e, fname)
-            if (v is not None or fname == "signing_key_arn") and not (isinstance(v, str) and _KEY_ARN.match(v)):
-                raise ValidationError(
-                    f"existing.{fname}",
-                    f"{v!r} is not a KMS key ARN",
-                    "use arn:aws:kms:<region>:<account-id>:key/<key-id>",
-                )
     o = args.observer
     if o is not None:
         if not isinstance(o, ObserverArgs):
@@ -198,16 +131,14 @@ def _validate(name: str, args: EvidenceLedgerArgs) -> None:
                 f"must be ObserverArgs or None, got {type(o).__name__}",
                 "pass ObserverArgs(oidc_provider_arn=..., oidc_issuer_url=..., image=...)",
             )
-        if not _DNS_LABEL.match(o.namespace):
+        if not DNS_LABEL.match(o.namespace):
             raise ValidationError(
                 "observer.namespace",
                 f"{o.namespace!r} is not a namespace name",
                 "use lowercase letters, digits and '-'",
             )
-        if not isinstance(o.schedule, str) or len(o.schedule.split()) != 5:
-            raise ValidationError(
-                "observer.schedule", f"{o.schedule!r} is not a 5-field cron schedule", 'use for example "*/5 * * * *"'
-            )
+        if not valid_cron(o.schedule):
+            raise ValidationError("observer.schedule", f"{o.schedule!r} is not a cron schedule", CRON_FIX)
         if o.image is None or (isinstance(o.image, str) and (not o.image or any(c.isspace() for c in o.image))):
             raise ValidationError(
                 "observer.image",

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import pulumi
-
-from ._common import GPU_TAINT, ValidationError
+from ._common import ValidationError
+from .conventions import GPU_TAINT
+from .merge import deep_merge
 
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 _IRSA = "the component sets it: the IRSA role's trust policy names this service account"
@@ -122,19 +122,6 @@ def owned_problem(chart: str, values: Mapping[str, Any]) -> tuple[str, str] | No
                 "work and the GPU DaemonSets tolerate it"
             )
     return None
-
-
-def deep_merge(base: Any, over: Mapping[str, Any]) -> Any:
-    """`over` on top of `base`: mappings merge key by key, everything else (lists too) is replaced."""
-    if isinstance(base, pulumi.Output):
-        return base.apply(lambda b: deep_merge(b, over))
-    out = dict(base or {})
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
 
 
 def with_user_values(chart: str, values: Any, user: Mapping[str, Any] | None, field: str = "helm_values") -> Any:

@@ -17,18 +17,13 @@ from typing import Any
 
 import pulumi
 
-from ._common import (
-    SYSTEM_NODE_SELECTOR,
-    ValidationError,
-    helm_release,
-    policy_json,
-    tags,
-)
+from ._common import ValidationError, helm_release, policy_json, tags
 from .cluster_ref import ClusterLike, resolve_cluster
+from .conventions import LOAD_BALANCER_CONTROLLER_CHART as CHART
+from .conventions import SYSTEM_NODE_SELECTOR
 from .helm_values import check_user_values, with_user_values
 from .irsa import irsa_role
 
-CHART = "aws-load-balancer-controller"
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "aws-load-balancer-controller"
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -30,13 +28,20 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from . import versions
-from ._common import SYSTEM_NODE_SELECTOR, ValidationError, child, helm_release, kms_key, namespace, tags
+from ._common import ValidationError, child, helm_release, kms_key, namespace, tags
+from .args.metadata_store import DB_IDENT, HOST
+from .args.metadata_store import POSTGRES_FAMILIES as POSTGRES_FAMILIES
+from .args.metadata_store import POSTGRES_PORT as POSTGRES_PORT
+from .args.metadata_store import DatabaseSettings as DatabaseSettings
+from .args.metadata_store import ExistingDatabase as ExistingDatabase
+from .args.metadata_store import MetadataStoreArgs as MetadataStoreArgs
+from .args.metadata_store import MlflowSettings as MlflowSettings
 from .artifact_registry import ArtifactRegistry
-from .cluster_ref import ClusterLike, resolve_cluster
+from .cluster_ref import resolve_cluster
+from .conventions import DNS_LABEL, MLFLOW_CHART, SYSTEM_NODE_SELECTOR
 from .helm_values import check_user_values, with_user_values
 from .irsa import irsa_role
 
-POSTGRES_PORT = 5432
 MLFLOW_PREFIX = "mlflow"  # S3 prefix of MLflow artifacts (and of the IRSA policy)
 MLFLOW_SERVICE = "mlflow"  # the chart's fullnameOverride: Service, Deployment and Ingress name
 MLFLOW_PORT = 80
@@ -47,50 +52,7 @@ DB_LOG_EXPORTS = ("postgresql", "upgrade")  # PostgreSQL logs sent to CloudWatch
 MLFLOW_RESOURCES = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 
-# RDS DB instance class families that run RDS for PostgreSQL 17 (RDS user guide, "Supported DB engines
-# for DB instance classes"). Older families (t2, m4, r4) no longer run current PostgreSQL majors.
-POSTGRES_FAMILIES = (
-    "t3",
-    "t4g",
-    "m5",
-    "m5d",
-    "m6g",
-    "m6gd",
-    "m6i",
-    "m6id",
-    "m6idn",
-    "m6in",
-    "m7g",
-    "m7gd",
-    "m7i",
-    "m8g",
-    "m8gd",
-    "r5",
-    "r5b",
-    "r5d",
-    "r6g",
-    "r6gd",
-    "r6i",
-    "r6id",
-    "r6idn",
-    "r6in",
-    "r7g",
-    "r7gd",
-    "r7i",
-    "r8g",
-    "r8gd",
-    "x2g",
-    "x2idn",
-    "x2iedn",
-)
-_INSTANCE_CLASS = re.compile(r"^db\.([a-z0-9]+)\.(micro|small|medium|large|\d{0,2}xlarge|metal(-\d+xl)?)$")
 _NAME = re.compile(r"^[a-z](-?[a-z0-9])*$")  # RDS identifiers: lowercase, no '--', no trailing '-'
-_DB_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_HOST = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
 # Host headers MLflow's DNS-rebinding guard lets through besides the Service names: loopback and the
 # private ranges (kubelet probes and `kubectl port-forward` use the pod IP or localhost).
 _PRIVATE_HOSTS = [
@@ -104,146 +66,9 @@ _PRIVATE_HOSTS = [
 ]
 
 
-@dataclass
-class ExistingDatabase:
-    """A PostgreSQL database that already exists, to adopt instead of creating one.
-
-    Fields:
-        endpoint (str, required): `host` or `host:port` (port 5432 when omitted), for example an RDS
-            endpoint `mydb.abc123.eu-west-1.rds.amazonaws.com:5432`. Its security group must admit the
-            cluster's nodes on that port.
-        secret_arn (str, required): ARN of the Secrets Manager secret holding the credentials as JSON
-            with `username` and `password` keys (the RDS-managed master secret has this shape). Read at
-            deploy time into a Kubernetes Secret; the value stays a Pulumi secret.
-        database_name (str, default "mlflow"): database MLflow uses; it must exist.
-    """
-
-    endpoint: str
-    secret_arn: str | None
-    database_name: str = "mlflow"
-
-
-@dataclass
-class MetadataStoreArgs:
-    """Inputs of `MetadataStore`.
-
-    Fields:
-        registry (ArtifactRegistry, required): the registry whose bucket keeps MLflow artifacts under
-            `mlflow/` and whose model repositories MLflow (and training jobs) push to.
-        cluster (Cluster | ClusterRef | None, default None): the cluster MLflow runs on; its OIDC provider,
-            issuer, Kubernetes provider and security group fill the four fields below.
-        oidc_provider_arn (Input[str] | None, default None): the cluster's IAM OIDC provider
-            (`Cluster.oidc_provider_arn`); required without `cluster` (kept for existing programs).
-        oidc_issuer_url (Input[str] | None, default None): the cluster's OIDC issuer
-            (`Cluster.oidc_issuer_url`); required without `cluster`.
-        k8s_provider (ProviderResource | None, default None): Kubernetes provider of the cluster
-            (`Cluster.provider`); None uses the ambient kubeconfig.
-        vpc_id (Input[str] | None, default None): VPC of the database; required unless `existing`.
-        private_subnet_ids (Input[list[str]] | None, default None): private subnets in two or more
-            zones for the DB subnet group; required unless `existing`.
-        client_security_group_id (Input[str] | None, default None): the one security group allowed to
-            reach PostgreSQL on 5432: the EKS cluster security group (`Cluster.cluster_security_group_id`),
-            which EKS puts on every managed node and so on every pod. Required unless `existing`.
-        instance_class (str, default "db.t4g.micro"): RDS instance class, `db.<family>.<size>`, of a
-            family in POSTGRES_FAMILIES.
-        allocated_storage_gib (int, default 20): gp3 storage in GiB, 20..65536.
-        multi_az (bool, default False): a synchronous standby in a second zone.
-        backup_retention_days (int, default 7): days of automated backups (point-in-time recovery), 1..35.
-        performance_insights (bool, default False): Performance Insights (7 days, encrypted with the DB key).
-        iam_auth (bool, default False): also allow IAM database authentication.
-        apply_immediately (bool, default False): apply instance changes now (may restart the database)
-            instead of in the next maintenance window.
-        database_name (str, default "mlflow"): database created for MLflow.
-        username (str, default "mlflow"): master user name; its password is generated (40 characters).
-        existing (ExistingDatabase | None, default None): adopt this database; the database fields
-            above (vpc_id .. username) are then ignored and nothing is created in AWS for it.
-        model_repositories (list[str], default ["models"]): logical names of the registry's ECR
-            repositories MLflow may push models to (OCI artifacts); [] for none.
-        namespace (str, default "mlflow"): Kubernetes namespace of MLflow (created).
-        replicas (int, default 1): MLflow server replicas, 1..10.
-        ingress (bool, default False): expose MLflow through an Ingress (internal ALB: reachable from
-            the VPC and peered networks / VPN, never from the internet; needs an ingress controller).
-        ingress_host (str | None, default None): host name of the Ingress; None: the ALB's own DNS name.
-        ingress_class (str, default "alb"): IngressClass of the Ingress.
-        ingress_controller (Resource | None, default None): the ingress controller's release
-            (LoadBalancerController); MLflow installs after it, so its admission webhook answers.
-        protect (bool, default True): protect the database and its KMS key against deletion.
-        tags (dict[str, str], default {}): extra tags on every AWS resource.
-        helm_values (dict | None, default None): your own mlflow chart values (extra env, auth...),
-            deep-merged over the computed ones; keys the component owns (the database and its secret,
-            the artifact bucket, the IRSA service account) are refused (components/helm_values.OWNED).
-    """
-
-    registry: ArtifactRegistry
-    oidc_provider_arn: pulumi.Input[str] | None = None
-    oidc_issuer_url: pulumi.Input[str] | None = None
-    k8s_provider: pulumi.ProviderResource | None = None
-    vpc_id: pulumi.Input[str] | None = None
-    private_subnet_ids: pulumi.Input[list[str]] | None = None
-    client_security_group_id: pulumi.Input[str] | None = None
-    instance_class: str = "db.t4g.micro"
-    allocated_storage_gib: int = 20
-    multi_az: bool = False
-    backup_retention_days: int = 7
-    performance_insights: bool = False
-    iam_auth: bool = False
-    apply_immediately: bool = False
-    database_name: str = "mlflow"
-    username: str = "mlflow"
-    existing: ExistingDatabase | None = None
-    model_repositories: list[str] = field(default_factory=lambda: ["models"])
-    namespace: str = "mlflow"
-    replicas: int = 1
-    ingress: bool = False
-    ingress_host: str | None = None
-    ingress_class: str = "alb"
-    ingress_controller: pulumi.Resource | None = None
-    protect: bool = True
-    tags: dict[str, str] = field(default_factory=dict)
-    helm_values: dict[str, Any] | None = None
-    cluster: ClusterLike | None = None
-
-
-def _int_in(field_name: str, value: object, low: int, high: int, why: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(field_name, f"must be a whole number, got {value!r}", f"use {low} to {high}")
-    if not low <= value <= high:
-        raise ValidationError(field_name, f"{value} is out of range", f"use {low} to {high} ({why})")
-
-
 def _split_endpoint(endpoint: str) -> tuple[str, int]:
     host, _, port = endpoint.partition(":")
     return host, int(port) if port else POSTGRES_PORT
-
-
-def _validate_existing(existing: ExistingDatabase) -> None:
-    if not existing.secret_arn:
-        raise ValidationError(
-            "existing.secret_arn",
-            "required when adopting a database",
-            "pass the ARN of the Secrets Manager secret holding its username and password "
-            "(the RDS-managed master secret works)",
-        )
-    if not isinstance(existing.secret_arn, str) or not _SECRET_ARN.match(existing.secret_arn):
-        raise ValidationError(
-            "existing.secret_arn",
-            f"{existing.secret_arn!r} is not a Secrets Manager secret ARN",
-            "use arn:aws:secretsmanager:<region>:<account-id>:secret:<name>",
-        )
-    endpoint = existing.endpoint if isinstance(existing.endpoint, str) else ""
-    host, _, port = endpoint.partition(":")
-    if not _HOST.match(host) or (port and not (port.isdigit() and 1 <= int(port) <= 65535)):
-        raise ValidationError(
-            "existing.endpoint",
-            f"{existing.endpoint!r} is not a host or host:port",
-            "use for example mydb.abc123.eu-west-1.rds.amazonaws.com:5432 (no scheme, no path)",
-        )
-    if not isinstance(existing.database_name, str) or not _DB_IDENT.match(existing.database_name):
-        raise ValidationError(
-            "existing.database_name",
-            f"{existing.database_name!r} is not a database name",
-            "use a letter then letters, digits or '_' (at most 63)",
-        )
 
 
 def _validate_database(args: MetadataStoreArgs) -> None:
@@ -264,35 +89,14 @@ def _validate_database(args: MetadataStoreArgs) -> None:
             f"{len(args.private_subnet_ids)} subnet(s) given",
             "an RDS subnet group needs subnets in at least two availability zones",
         )
-    m = _INSTANCE_CLASS.match(args.instance_class) if isinstance(args.instance_class, str) else None
-    if not m:
-        raise ValidationError(
-            "instance_class",
-            f"{args.instance_class!r} is not an RDS instance class",
-            'write it as db.<family>.<size>, for example "db.t4g.micro" or "db.m7g.large"',
-        )
-    if m.group(1) not in POSTGRES_FAMILIES:
-        raise ValidationError(
-            "instance_class",
-            f"unknown instance class family {m.group(1)!r} for RDS for PostgreSQL",
-            f"use one of {', '.join(POSTGRES_FAMILIES)}",
-        )
-    _int_in(
-        "backup_retention_days",
-        args.backup_retention_days,
-        1,
-        35,
-        "RDS keeps automated backups 1 to 35 days; 0 would turn backups off",
-    )
-    _int_in("allocated_storage_gib", args.allocated_storage_gib, 20, 65536, "gp3 storage limits for PostgreSQL")
-    if not isinstance(args.database_name, str) or not _DB_IDENT.match(args.database_name):
+    if not isinstance(args.database_name, str) or not DB_IDENT.match(args.database_name):
         raise ValidationError(
             "database_name",
             f"{args.database_name!r} is not a database name",
             "use a letter then letters, digits or '_' (at most 63)",
         )
     reserved = ("rdsadmin", "rds_superuser")
-    if not isinstance(args.username, str) or not _DB_IDENT.match(args.username) or args.username.lower() in reserved:
+    if not isinstance(args.username, str) or not DB_IDENT.match(args.username) or args.username.lower() in reserved:
         raise ValidationError(
             "username",
             f"{args.username!r} is not a usable master user name",
@@ -313,7 +117,7 @@ def _validate(name: str, args: MetadataStoreArgs) -> None:
             f"must be an ArtifactRegistry, got {type(args.registry).__name__}",
             "pass the ArtifactRegistry whose bucket keeps the MLflow artifacts",
         )
-    check_user_values("mlflow", args.helm_values)
+    check_user_values(MLFLOW_CHART, args.helm_values)
     for fname in ("oidc_provider_arn", "oidc_issuer_url"):
         if getattr(args, fname) is None:
             raise ValidationError(
@@ -321,24 +125,21 @@ def _validate(name: str, args: MetadataStoreArgs) -> None:
                 "required for the MLflow service account's IAM role",
                 f"pass cluster=<the Cluster> (or the Cluster's {fname})",
             )
-    if args.existing is not None:
-        _validate_existing(args.existing)
-    else:
+    if args.existing is None:
         _validate_database(args)
     args.registry.check_repositories("model_repositories", args.model_repositories)
-    if not isinstance(args.namespace, str) or not _DNS_LABEL.match(args.namespace):
+    if not isinstance(args.namespace, str) or not DNS_LABEL.match(args.namespace):
         raise ValidationError(
             "namespace",
             f"{args.namespace!r} is not a Kubernetes namespace name",
             "use lowercase letters, digits and '-', at most 63 characters",
         )
-    _int_in("replicas", args.replicas, 1, 10, "MLflow server replicas")
     if args.ingress_host is not None:
         if not args.ingress:
             raise ValidationError(
                 "ingress_host", "is set while ingress is off", "set ingress=True, or drop ingress_host"
             )
-        if not isinstance(args.ingress_host, str) or not _HOST.match(args.ingress_host) or "." not in args.ingress_host:
+        if not isinstance(args.ingress_host, str) or not HOST.match(args.ingress_host) or "." not in args.ingress_host:
             raise ValidationError(
                 "ingress_host", f"{args.ingress_host!r} is not a DNS name", "use for example mlflow.example.com"
             )
@@ -457,9 +258,9 @@ class MetadataStore(pulumi.ComponentResource):
         helm_release(
             self,
             f"{name}-mlflow",
-            "mlflow",
+            MLFLOW_CHART,
             args.namespace,
-            with_user_values("mlflow", values, args.helm_values),
+            with_user_values(MLFLOW_CHART, values, args.helm_values),
             args.k8s_provider,
             create_namespace=False,
             depends_on=[ns, secret, *irsa.policies, *([args.ingress_controller] if args.ingress_controller else [])],

@@ -21,42 +21,42 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from ._common import (
+from ._common import ValidationError, child, helm_release, namespace
+from .args.monitoring import ARC_NAMESPACE as ARC_NAMESPACE
+from .args.monitoring import DASHBOARD_LABEL as DASHBOARD_LABEL
+from .args.monitoring import DASHBOARD_LABEL_VALUE as DASHBOARD_LABEL_VALUE
+from .args.monitoring import ExistingMonitoring as ExistingMonitoring
+from .args.monitoring import MonitoringArgs as MonitoringArgs
+from .args.monitoring import MonitoringSettings as MonitoringSettings
+from .cluster_ref import resolve_cluster
+from .conventions import (
+    DCGM_CHART,
+    DNS_LABEL,
     GPU_NODE_AFFINITY,
     GPU_TOLERATION,
+    MODEL_METRICS_POD_LABEL,
     PART_OF,
+    PROMETHEUS_CHART,
     SYSTEM_NODE_SELECTOR,
-    ValidationError,
-    child,
-    helm_release,
-    namespace,
 )
-from .cluster_ref import ClusterLike, resolve_cluster
-from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT, all_dashboards
+from .dashboards import MODEL_METRICS_PORT, all_dashboards
 from .helm_values import check_user_values, with_user_values
 
-PROMETHEUS_CHART = "kube-prometheus-stack"
-DCGM_CHART = "dcgm-exporter"
 # kube-prometheus-stack's Prometheus selects ServiceMonitors, PodMonitors and PrometheusRules that carry
 # `release: <helm release name>` (prometheusSpec.*SelectorNilUsesHelmValues: true).
 RELEASE_LABEL = "release"
-# The Grafana sidecar loads ConfigMaps with this label (kube-prometheus-stack values
-# grafana.sidecar.dashboards.label / labelValue, set explicitly below so they cannot drift).
-DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE = "grafana_dashboard", "1"
 GRAFANA_ADMIN_SECRET = "grafana-admin-credentials"
 GRAFANA_ADMIN_USER = "admin"
 STORAGE_CLASS = "gp3-encrypted"
 EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
 # Prometheus deletes old blocks once the TSDB reaches this share of its volume (retention by size).
 RETENTION_SIZE_SHARE = 0.8
-ARC_NAMESPACE = "arc-systems"
 # Labels and port ARC gives every runner scale set listener pod (port only when the controller's
 # `metrics.listenerAddr` is set).
 ARC_LISTENER_LABELS = {"app.kubernetes.io/component": "runner-scale-set-listener"}
@@ -93,90 +93,13 @@ DCGM_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 # Longest component name: f"{name}-dcgm-exporter" must fit Helm's 53-character release names.
 MAX_NAME_LENGTH = 39
 
 
-@dataclass
-class ExistingMonitoring:
-    """A kube-prometheus-stack release that already runs, to extend instead of installing one.
-
-    Fields:
-        namespace (str, required): its namespace; dcgm-exporter, the rules, monitors and dashboards go there.
-        release (str, required): its Helm release name; everything added is labelled `release: <release>`
-            so its Prometheus selects it (kube-prometheus-stack's default selectors).
-        grafana_url (str | None, default None): where its Grafana is reached (https://...); None: the
-            output is a port-forward command to `<release>-grafana`.
-        dashboard_label (str, default "grafana_dashboard"): its Grafana sidecar's
-            `sidecar.dashboards.label`.
-        dashboard_label_value (str, default "1"): its `sidecar.dashboards.labelValue`.
-    """
-
-    namespace: str
-    release: str
-    grafana_url: str | None = None
-    dashboard_label: str = DASHBOARD_LABEL
-    dashboard_label_value: str = DASHBOARD_LABEL_VALUE
-
-
-@dataclass
-class MonitoringArgs:
-    """Inputs of `Monitoring`.
-
-    Fields:
-        cluster (Cluster | ClusterRef | None, default None): the cluster; its Kubernetes provider fills
-            k8s_provider (kept for existing programs).
-        k8s_provider (pulumi.ProviderResource | None, default None): the cluster's Kubernetes provider
-            (`Cluster.provider`); None: the ambient kubeconfig.
-        namespace (str, default "monitoring"): namespace of the bundled stack (ignored when adopting).
-        retention_days (int, default 7): how long Prometheus keeps samples, at least 1.
-        storage_gib (int, default 20): Prometheus volume per replica in GiB (gp3, encrypted); 0: no volume
-            (data lost when the pod moves). Retention by size keeps the TSDB under 80 % of it.
-        storage_class (str | None, default None): StorageClass of the volumes; None: create
-            `gp3-encrypted` (EBS CSI driver, encrypted) when a volume is asked for.
-        prometheus_replicas (int, default 1): Prometheus replicas (1..10); Alertmanager runs as many.
-        prometheus_memory_mib (int, default 1024): memory each Prometheus replica requests (MiB, 256..65536;
-            limit 2x, CPU request a quarter of it in millicores). Its working set grows with the series
-            scraped and the retention: profiles size it (512 pragmatic, 2048 growth, 4096 full).
-        alertmanager (bool, default False): run Alertmanager (routes alerts; configure receivers in it).
-        mlflow_namespace (str, default "mlflow"): where the MLflow server runs (MLflow dashboard and alert).
-        runner_controller_namespace (str | None, default "arc-systems"): namespace of the Actions Runner
-            Controller, whose listener pods are scraped for the `gha_*` metrics of the stuck-runner alert;
-            None: no runners, no listener PodMonitor and no runner alert.
-        gpu_hour_usd (float | None, default None): price of one GPU-hour; when given, the GPU cost
-            dashboard also shows dollars (editable there).
-        existing (ExistingMonitoring | None, default None): extend this kube-prometheus-stack release
-            instead of installing one; namespace, retention_days, storage_gib, storage_class,
-            prometheus_replicas and alertmanager are then ignored.
-        helm_values (dict | None, default None): your own kube-prometheus-stack values, deep-merged over the ones
-            this component computes (checked against the pinned chart by `mlplatform check`); keys it owns
-            for safety are refused (components/helm_values.OWNED).
-        dcgm_exporter_helm_values (dict | None, default None): the same for the dcgm-exporter chart.
-    """
-
-    k8s_provider: pulumi.ProviderResource | None = None
-    namespace: str = "monitoring"
-    retention_days: int = 7
-    storage_gib: int = 20
-    storage_class: str | None = None
-    prometheus_replicas: int = 1
-    prometheus_memory_mib: int = 1024
-    alertmanager: bool = False
-    mlflow_namespace: str = "mlflow"
-    runner_controller_namespace: str | None = ARC_NAMESPACE
-    gpu_hour_usd: float | None = None
-    existing: ExistingMonitoring | None = None
-    helm_values: dict[str, Any] | None = None
-    dcgm_exporter_helm_values: dict[str, Any] | None = None
-    cluster: ClusterLike | None = None
-
-
 def _check_dns_label(field: str, value: Any) -> None:
-    if not isinstance(value, str) or not _DNS_LABEL.match(value):
+    if not isinstance(value, str) or not DNS_LABEL.match(value):
         raise ValidationError(
             field,
             f"{value!r} is not a Kubernetes namespace name",
@@ -185,7 +108,7 @@ def _check_dns_label(field: str, value: Any) -> None:
 
 
 def _validate(name: str, args: MonitoringArgs) -> None:
-    if not _DNS_LABEL.match(name) or len(name) > MAX_NAME_LENGTH:
+    if not DNS_LABEL.match(name) or len(name) > MAX_NAME_LENGTH:
         raise ValidationError(
             "name",
             f"{name!r} cannot prefix Helm release names",
@@ -202,61 +125,9 @@ def _validate(name: str, args: MonitoringArgs) -> None:
         )
     if args.runner_controller_namespace is not None:
         _check_dns_label("runner_controller_namespace", args.runner_controller_namespace)
-    if args.gpu_hour_usd is not None and not args.gpu_hour_usd > 0:
-        raise ValidationError(
-            "gpu_hour_usd",
-            f"{args.gpu_hour_usd} is not a price",
-            "give the USD price of one GPU-hour (> 0), or None to show GPU-hours only",
-        )
-    e = args.existing
-    if e is not None:
-        _check_dns_label("existing.namespace", e.namespace)
-        if not _DNS_LABEL.match(e.release or "") or len(e.release) > 53:
-            raise ValidationError(
-                "existing.release",
-                f"{e.release!r} is not a Helm release name",
-                "pass the name shown by `helm list -n <namespace>`",
-            )
-        if e.grafana_url is not None and not re.match(r"^https?://[^\s/]+", e.grafana_url):
-            raise ValidationError(
-                "existing.grafana_url",
-                f"{e.grafana_url!r} is not a URL",
-                "write it like https://grafana.example.com, or leave it None",
-            )
-        if not _LABEL_KEY.match(e.dashboard_label or ""):
-            raise ValidationError(
-                "existing.dashboard_label",
-                f"{e.dashboard_label!r} is not a label key",
-                "pass the Grafana sidecar's sidecar.dashboards.label",
-            )
-        if not _LABEL_VALUE.match(e.dashboard_label_value or ""):
-            raise ValidationError(
-                "existing.dashboard_label_value",
-                f"{e.dashboard_label_value!r} is not a label value",
-                "pass the Grafana sidecar's sidecar.dashboards.labelValue",
-            )
+    if args.existing is not None:
         return
     _check_dns_label("namespace", args.namespace)
-    if args.retention_days < 1:
-        raise ValidationError("retention_days", f"{args.retention_days} days keeps nothing", "use 1 or more")
-    if args.storage_gib < 0:
-        raise ValidationError("storage_gib", f"{args.storage_gib} GiB is negative", "use 0 (no volume) or more")
-    if (
-        isinstance(args.prometheus_memory_mib, bool)
-        or not isinstance(args.prometheus_memory_mib, int)
-        or not (256 <= args.prometheus_memory_mib <= 65536)
-    ):
-        raise ValidationError(
-            "prometheus_memory_mib",
-            f"{args.prometheus_memory_mib!r} is out of range",
-            "use 256 to 65536 (MiB per Prometheus replica)",
-        )
-    if not 1 <= args.prometheus_replicas <= 10:
-        raise ValidationError(
-            "prometheus_replicas",
-            f"{args.prometheus_replicas} is out of range",
-            "use 1 (2 for high availability) to 10",
-        )
     if args.storage_class is not None and not _DNS_SUBDOMAIN.match(args.storage_class):
         raise ValidationError(
             "storage_class",

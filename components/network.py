@@ -17,110 +17,22 @@ and NAT gateways). Block 6 is left free for later use.
 from __future__ import annotations
 
 import ipaddress
-import re
-from dataclasses import dataclass, field
-from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
 
 from ._common import ValidationError, child, policy_json, tags
+from .args.network import LOG_RETENTION_DAYS as LOG_RETENTION_DAYS
+from .args.network import MAX_AZS as MAX_AZS
+from .args.network import NAT_MODES as NAT_MODES
+from .args.network import ExistingVpc as ExistingVpc
+from .args.network import NatMode as NatMode
+from .args.network import NetworkArgs as NetworkArgs
+from .args.network import NetworkSettings as NetworkSettings
 
-NatMode = Literal["single", "per_az", "none"]
-NAT_MODES = ("single", "per_az", "none")
-MAX_AZS = 6
-# The retention periods CloudWatch Logs accepts (0 = never expire).
-LOG_RETENTION_DAYS = (
-    0,
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
 # Interface endpoints (resource-name suffix -> service suffix): image pulls and IRSA credentials stay
 # inside the VPC. ECR image layers come from S3, through the gateway endpoint.
 INTERFACE_ENDPOINTS = {"ecr-api": "ecr.api", "ecr-dkr": "ecr.dkr", "sts": "sts"}
-
-_VPC_ID = re.compile(r"^vpc-([0-9a-f]{8}|[0-9a-f]{17})$")
-_SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
-_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
-
-
-@dataclass
-class ExistingVpc:
-    """A VPC and subnets that already exist; the Network adopts them and creates nothing.
-
-    Fields:
-        vpc_id (str): the VPC's id, `vpc-` + 8 or 17 hex digits.
-        private_subnet_ids (list[str]): at least 2 private subnets (in different zones, for EKS), where
-            nodes and the database go.
-        public_subnet_ids (list[str], default []): public subnets for internet-facing load balancers;
-            empty when the VPC has none.
-    """
-
-    vpc_id: str
-    private_subnet_ids: list[str]
-    public_subnet_ids: list[str] = field(default_factory=list)
-
-
-@dataclass
-class NetworkArgs:
-    """Inputs of a Network.
-
-    Fields:
-        az_count (int, default 2): availability zones to span, 1..6. The zones are the first `az_count`
-            the region reports as available (or of `availability_zones`, when given).
-        availability_zones (list[str] | None, default None): zone names to use instead of asking AWS;
-            needs at least `az_count` distinct names.
-        cidr_block (str, default "10.0.0.0/16"): the VPC's IPv4 CIDR, prefix /16 to /20.
-        nat_gateways ("single" | "per_az" | "none", default "single"): one NAT gateway in the first
-            zone (cheapest), one per zone (egress survives a zone outage), or none (private subnets get
-            no route to the internet; pair with `vpc_endpoints`).
-        flow_logs (bool, default False): record all VPC traffic (ACCEPT and REJECT) to a CloudWatch log
-            group through a role that may only write to that group.
-        flow_log_retention_days (int, default 30): days the flow-log group keeps records; one of the
-            periods CloudWatch Logs accepts (0 = forever).
-        vpc_endpoints (bool, default False): an S3 gateway endpoint on the private route tables and
-            ECR API, ECR Docker and STS interface endpoints (private DNS) in the private subnets, behind
-            a security group admitting HTTPS from the VPC CIDR only.
-        cluster_name (str | None, default None): the EKS cluster that uses the subnets; tags them
-            `kubernetes.io/cluster/<name>: shared`, and the private ones `karpenter.sh/discovery: <name>`.
-            Public subnets are always tagged `kubernetes.io/role/elb: 1`, private ones
-            `kubernetes.io/role/internal-elb: 1` (load balancer subnet discovery).
-        existing (ExistingVpc | None, default None): adopt this VPC instead of creating one; then
-            nothing is created, and `flow_logs` / `vpc_endpoints` must stay off (they would need
-            resources in a VPC mlplatform does not own).
-        tags (dict[str, str], default {}): extra tags on every AWS resource.
-    """
-
-    az_count: int = 2
-    availability_zones: list[str] | None = None
-    cidr_block: str = "10.0.0.0/16"
-    nat_gateways: NatMode = "single"
-    flow_logs: bool = False
-    flow_log_retention_days: int = 30
-    vpc_endpoints: bool = False
-    cluster_name: str | None = None
-    existing: ExistingVpc | None = None
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 def subnet_cidrs(cidr_block: str, az_count: int) -> tuple[list[str], list[str]]:
@@ -131,112 +43,6 @@ def subnet_cidrs(cidr_block: str, az_count: int) -> tuple[list[str], list[str]]:
     private = [str(b) for b in blocks[:az_count]]
     public = [str(b) for b in list(blocks[7].subnets(prefixlen_diff=3))[:az_count]]
     return public, private
-
-
-def _validate(args: NetworkArgs) -> None:
-    if isinstance(args.az_count, bool) or not isinstance(args.az_count, int) or not 1 <= args.az_count <= MAX_AZS:
-        raise ValidationError(
-            "az_count",
-            f"must be an integer from 1 to {MAX_AZS}, got {args.az_count!r}",
-            "use 2 (one NAT, cheapest HA for EKS) or 3 (production)",
-        )
-    if args.availability_zones is not None:
-        zones = list(args.availability_zones)
-        if not all(isinstance(z, str) and z for z in zones) or len(set(zones)) != len(zones):
-            raise ValidationError(
-                "availability_zones",
-                f"must be distinct zone names, got {zones!r}",
-                "list each zone once, like ['us-east-1a', 'us-east-1b']",
-            )
-        if len(zones) < args.az_count:
-            raise ValidationError(
-                "availability_zones",
-                f"names {len(zones)} zone(s) but az_count is {args.az_count}",
-                f"list at least {args.az_count} zones or lower az_count",
-            )
-    try:
-        net = ipaddress.ip_network(args.cidr_block, strict=True)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(
-            "cidr_block",
-            f"{args.cidr_block!r} is not an IPv4 network ({exc})",
-            "use a network address with its prefix, like 10.0.0.0/16",
-        ) from None
-    if not isinstance(net, ipaddress.IPv4Network):
-        raise ValidationError("cidr_block", f"{args.cidr_block!r} is IPv6", "use an IPv4 network like 10.0.0.0/16")
-    if not 16 <= net.prefixlen <= 20:
-        raise ValidationError(
-            "cidr_block",
-            f"prefix /{net.prefixlen} of {args.cidr_block} is outside /16../20",
-            "use a /16 (recommended: EKS pods take VPC IPs) down to a /20",
-        )
-    if args.nat_gateways not in NAT_MODES:
-        raise ValidationError(
-            "nat_gateways",
-            f"must be one of {', '.join(NAT_MODES)}, got {args.nat_gateways!r}",
-            "use 'single' (one NAT), 'per_az' (one per zone) or 'none'",
-        )
-    if args.flow_log_retention_days not in LOG_RETENTION_DAYS:
-        raise ValidationError(
-            "flow_log_retention_days",
-            f"{args.flow_log_retention_days!r} is not a retention CloudWatch Logs accepts",
-            f"use one of {', '.join(map(str, LOG_RETENTION_DAYS))}",
-        )
-    if args.cluster_name is not None and not _CLUSTER_NAME.match(str(args.cluster_name)):
-        raise ValidationError(
-            "cluster_name",
-            f"{args.cluster_name!r} is not a valid EKS cluster name",
-            "use 1-100 letters, digits, '-' or '_', starting with a letter or digit",
-        )
-    if not isinstance(args.tags, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in args.tags.items()
-    ):
-        raise ValidationError("tags", "must map strings to strings", "quote every tag key and value")
-    if args.existing is not None:
-        _validate_existing(args)
-
-
-def _validate_existing(args: NetworkArgs) -> None:
-    ex = args.existing
-    if ex is None:  # callers check first; `ex.vpc_id` below would raise this same error
-        raise AttributeError("'NoneType' object has no attribute 'vpc_id'")
-    if not isinstance(ex.vpc_id, str) or not _VPC_ID.match(ex.vpc_id):
-        raise ValidationError(
-            "existing.vpc_id",
-            f"{ex.vpc_id!r} is not a VPC id",
-            "give the id from the VPC console, like vpc-0123456789abcdef0",
-        )
-    for fname in ("private_subnet_ids", "public_subnet_ids"):
-        ids = list(getattr(ex, fname))
-        bad = [s for s in ids if not isinstance(s, str) or not _SUBNET_ID.match(s)]
-        if bad:
-            raise ValidationError(
-                f"existing.{fname}",
-                f"{', '.join(map(repr, bad))} not subnet id(s)",
-                "give ids like subnet-0123456789abcdef0",
-            )
-        if len(set(ids)) != len(ids):
-            raise ValidationError(f"existing.{fname}", "lists a subnet twice", "list each subnet once")
-    if len(ex.private_subnet_ids) < 2:
-        raise ValidationError(
-            "existing.private_subnet_ids",
-            f"has {len(ex.private_subnet_ids)} subnet(s); EKS needs at least 2",
-            "give private subnets in at least 2 availability zones",
-        )
-    both = set(ex.private_subnet_ids) & set(ex.public_subnet_ids)
-    if both:
-        raise ValidationError(
-            "existing",
-            f"{', '.join(sorted(both))} listed as both private and public",
-            "list each subnet under the one role it has",
-        )
-    if args.flow_logs or args.vpc_endpoints:
-        on = " and ".join(f for f in ("flow_logs", "vpc_endpoints") if getattr(args, f))
-        raise ValidationError(
-            "existing",
-            f"{on} would create resources in an adopted VPC, and adopting creates nothing",
-            f"set {on} to False and configure them on the existing VPC itself",
-        )
 
 
 class Network(pulumi.ComponentResource):
@@ -253,7 +59,6 @@ class Network(pulumi.ComponentResource):
     availability_zones: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
-        _validate(args)
         super().__init__("mlplatform:network:Network", name, None, opts)
         if args.existing is not None:
             self._adopt(args.existing)

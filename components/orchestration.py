@@ -13,7 +13,6 @@ with `kubectl -n retraining patch cronjob retrain -p '{"spec":{"suspend":false}}
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,12 +20,16 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ._common import GPU_TOLERATION, SYSTEM_NODE_SELECTOR, ValidationError, helm_release, namespace, tags
+from ._common import ValidationError, helm_release, namespace, tags
 from .artifact_registry import ArtifactRegistry
 from .cluster_ref import ClusterLike, resolve_cluster
+from .conventions import DNS_LABEL, GPU_TOLERATION, SYSTEM_NODE_SELECTOR
+from .cron import FIX as CRON_FIX
+from .cron import valid_cron
 from .helm_values import check_user_values, with_user_values
 from .irsa import irsa_role
 from .metadata_store import IRSA_ANNOTATION, MLFLOW_PREFIX
+from .quantity import is_quantity
 
 ENGINES = ("cronjob", "argo")
 ARGO_PREFIX = "argo"  # S3 prefix of the Argo artifact repository
@@ -38,11 +41,6 @@ CONTROLLER_SERVICE_ACCOUNT = "argo-workflow-controller"
 HISTORY = 3  # finished runs kept, each of successful and failed
 TTL_SECONDS = 7 * 24 * 3600  # finished runs' pods/workflows are deleted after a week
 ARGO_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
-
-_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$|^[A-Za-z]{3}(-[A-Za-z]{3})?$")
-_CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
 
 
 @dataclass
@@ -105,16 +103,6 @@ class OrchestrationArgs:
     cluster: ClusterLike | None = None
 
 
-def valid_schedule(schedule: object) -> bool:
-    """A standard 5-field cron expression (numbers, ranges, steps, lists, names) or a macro."""
-    if not isinstance(schedule, str):
-        return False
-    if schedule.strip() in _CRON_MACROS:
-        return True
-    fields = schedule.split()
-    return len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields)
-
-
 def _validate(name: str, args: OrchestrationArgs) -> None:
     if args.engine not in ENGINES:
         raise ValidationError("engine", f"unknown engine {args.engine!r}", f"use one of {', '.join(ENGINES)}")
@@ -137,16 +125,12 @@ def _validate(name: str, args: OrchestrationArgs) -> None:
     ):
         if getattr(args, fname) in (None, ""):
             raise ValidationError(fname, "required", fix)
-    if not valid_schedule(args.schedule):
-        raise ValidationError(
-            "schedule",
-            f"{args.schedule!r} is not a cron schedule",
-            'use 5 fields "minute hour day-of-month month day-of-week" (UTC), like "0 3 * * 1", or @daily',
-        )
+    if not valid_cron(args.schedule):
+        raise ValidationError("schedule", f"{args.schedule!r} is not a cron schedule", CRON_FIX)
     if isinstance(args.gpus, bool) or not isinstance(args.gpus, int) or not 1 <= args.gpus <= 8:
         raise ValidationError("gpus", f"{args.gpus!r} is out of range", "use 1 to 8 (GPUs of one node)")
     for fname in ("cpu", "memory"):
-        if not isinstance(getattr(args, fname), str) or not _QUANTITY.match(getattr(args, fname)):
+        if not isinstance(getattr(args, fname), str) or not is_quantity(getattr(args, fname)):
             raise ValidationError(
                 fname, f"{getattr(args, fname)!r} is not a Kubernetes quantity", 'write it like "2", "500m" or "8Gi"'
             )
@@ -159,7 +143,7 @@ def _validate(name: str, args: OrchestrationArgs) -> None:
             'use for example ["python", "train.py"], or None for the image\'s entrypoint',
         )
     for fname in ("namespace", "argo_namespace"):
-        if not isinstance(getattr(args, fname), str) or not _DNS_LABEL.match(getattr(args, fname)):
+        if not isinstance(getattr(args, fname), str) or not DNS_LABEL.match(getattr(args, fname)):
             raise ValidationError(
                 fname,
                 f"{getattr(args, fname)!r} is not a Kubernetes namespace name",

@@ -45,17 +45,19 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ._common import GPU_LABEL, ValidationError, child, namespace, policy_json, tags
-from .artifact_registry import ECR_PUSH_PULL_ACTIONS, ArtifactRegistry
+from ._common import ValidationError, child, namespace, policy_json, tags
+from .args.team_space import MLFLOW_POD_PORT as MLFLOW_POD_PORT  # the mlflow chart's service.containerPort
+from .args.team_space import TeamQuotas as TeamQuotas
+from .args.team_space import TeamSpaceArgs as TeamSpaceArgs
+from .artifact_registry import ECR_PUSH_PULL_ACTIONS
 from .ci_runners import CiRunners, RunnerScale, ScaleSetArgs, runner_scale_set, validate_scale_set
-from .cluster_ref import ClusterLike, resolve_cluster
-from .dashboards import MODEL_METRICS_POD_LABEL, MODEL_METRICS_PORT
+from .cluster_ref import resolve_cluster
+from .conventions import DNS_LABEL, GPU_LABEL, MODEL_METRICS_POD_LABEL, PART_OF, TEAM_LABEL
+from .dashboards import MODEL_METRICS_PORT
 from .irsa import irsa_role
 
 GROUP_PREFIX = "mlplatform:team:"
-TEAM_LABEL = "mlplatform.io/team"
 S3_PREFIX = "teams"  # s3://<bucket>/teams/<name>/ and ECR <prefix>/teams/<name>/*
-MLFLOW_POD_PORT = 5000  # the mlflow chart's service.containerPort (NetworkPolicy matches pod ports)
 HTTPS_PORT = 443
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 # Containers without their own requests/limits get these (LimitRange), so every pod counts in the quota.
@@ -82,10 +84,8 @@ RESERVED_NAMESPACES = frozenset(
 # IAM role names get Pulumi's 8-character suffix after f"{name}-ml"; IAM allows 64.
 MAX_NAME_LENGTH = 53
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _PRINCIPAL = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 _ECR_PREFIX = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
-_QUANTITY_FIELDS = ("gpu_quota", "cpu_quota", "memory_quota_gib", "pvc_quota", "storage_quota_gib")
 
 READ = ["get", "list", "watch"]
 WRITE = [*READ, "create", "update", "patch", "delete", "deletecollection"]
@@ -140,7 +140,7 @@ class TeamRunners:
             Secret are reused (the team's sets run in `ci.namespace`).
         github_config_url (str, required): where the team's runners register (https://github.com/<org>
             or /<org>/<repo>).
-        cpu (RunnerScale | None, default RunnerScale(0, 2)): the CPU set, `runs-on: <team>`; None: none.
+        cpu (RunnerScale | None, default RunnerScale(min_runners=0, max_runners=2)): the CPU set, `runs-on: <team>`; None: none.
         gpu (RunnerScale | None, default None): the GPU set (one GPU per runner), `runs-on: <team>-gpu`.
         gpu_node_selector (dict[str, str], default {"mlplatform.io/gpu": "true"}): GPU runners' node labels.
         cpu_node_selector (dict[str, str], default {}): CPU runners' node labels ({}: any untainted node).
@@ -149,77 +149,16 @@ class TeamRunners:
 
     ci: CiRunners
     github_config_url: str
-    cpu: RunnerScale | None = field(default_factory=lambda: RunnerScale(0, 2))
+    cpu: RunnerScale | None = field(default_factory=lambda: RunnerScale(min_runners=0, max_runners=2))
     gpu: RunnerScale | None = None
     gpu_node_selector: dict[str, str] = field(default_factory=lambda: {GPU_LABEL: "true"})
     cpu_node_selector: dict[str, str] = field(default_factory=dict)
     cpu_tolerations: list[dict] = field(default_factory=list)
 
 
-@dataclass
-class TeamSpaceArgs:
-    """Inputs of `TeamSpace`.
-
-    Fields:
-        team (str, required): the team's name, a DNS-1123 label (lowercase letters, digits, '-'); it is
-            the namespace, the Kubernetes group `mlplatform:team:<team>` and the S3/ECR prefix. Not one
-            of RESERVED_NAMESPACES nor `kube-*`.
-        registry (ArtifactRegistry, required): the stack's registry; the IRSA role reaches its bucket
-            under `teams/<team>/` only.
-        ecr_repository_prefix (str, required): the registry's repository prefix (the
-            `ArtifactRegistryArgs.repository_prefix` it was made with, e.g. "mlplatform/dev"); the role
-            may push and pull `<prefix>/teams/<team>/*`.
-        cluster_name (Input[str] | None, default None): EKS cluster the access entries go into; required
-            when `principals` is not empty.
-        cluster (Cluster | ClusterRef | None, default None): the cluster; its name, OIDC provider, issuer
-            and Kubernetes provider fill cluster_name, oidc_provider_arn, oidc_issuer_url and k8s_provider
-            (those loose fields are kept for existing programs).
-        oidc_provider_arn (Input[str] | None, default None): the cluster's IAM OIDC provider
-            (`Cluster.oidc_provider_arn`); required without `cluster`.
-        oidc_issuer_url (Input[str] | None, default None): its issuer URL (`Cluster.oidc_issuer_url`);
-            required without `cluster`.
-        k8s_provider (pulumi.ProviderResource | None, default None): the cluster's Kubernetes provider
-            (`Cluster.provider`); None: the ambient kubeconfig.
-        gpu_quota (int, default 0): most GPUs (`requests.nvidia.com/gpu`) the team's pods request at once.
-        cpu_quota (int, default 8): most CPU cores the team's pods request at once.
-        memory_quota_gib (int, default 32): most memory (GiB) the team's pods request at once.
-        pvc_quota (int, default 10): most PersistentVolumeClaims in the namespace.
-        storage_quota_gib (int, default 500): most storage (GiB) all the team's PVCs request together.
-        principals (list[str], default []): IAM role/user ARNs (`arn:aws:iam::<account>:role/<name>`) of
-            the team's members, each mapped to the team's group through an EKS access entry. An IAM
-            principal can have only one access entry per cluster: list it in one team only.
-        mlflow_namespace (str, default "mlflow"): namespace of the MLflow server the team's pods may reach.
-        mlflow_port (int, default 5000): MLflow's pod (container) port.
-        monitoring_namespace (str, default "monitoring"): namespace of the Prometheus that scrapes
-            served models (pods labelled `mlplatform.io/model-metrics: "true"`, port `metrics`).
-        runners (TeamRunners | None, default None): the team's own runner scale sets; None: none.
-        tags (dict[str, str], default {}): extra tags on every AWS resource.
-    """
-
-    team: str
-    registry: ArtifactRegistry
-    ecr_repository_prefix: str
-    oidc_provider_arn: pulumi.Input[str] | None = None
-    oidc_issuer_url: pulumi.Input[str] | None = None
-    cluster_name: pulumi.Input[str] | None = None
-    k8s_provider: pulumi.ProviderResource | None = None
-    gpu_quota: int = 0
-    cpu_quota: int = 8
-    memory_quota_gib: int = 32
-    pvc_quota: int = 10
-    storage_quota_gib: int = 500
-    principals: list[str] = field(default_factory=list)
-    mlflow_namespace: str = "mlflow"
-    mlflow_port: int = MLFLOW_POD_PORT
-    monitoring_namespace: str = "monitoring"
-    runners: TeamRunners | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    cluster: ClusterLike | None = None
-
-
 def check_team_name(team: object, field_name: str = "team") -> None:
     """A team name is a DNS-1123 label the platform does not use itself."""
-    if not isinstance(team, str) or not _DNS_LABEL.match(team):
+    if not isinstance(team, str) or not DNS_LABEL.match(team):
         raise ValidationError(
             field_name,
             f"{team!r} is not a DNS-1123 label",
@@ -242,17 +181,13 @@ def _validate(name: str, args: TeamSpaceArgs) -> None:
             f"{name!r} is {len(name)} characters; IAM role names would be too long",
             f"use at most {MAX_NAME_LENGTH} characters (a shorter team or stack name)",
         )
-    for f in _QUANTITY_FIELDS:
-        v = getattr(args, f)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ValidationError(f, f"must be a whole number >= 0, got {v!r}", "use 0 or more")
     if not isinstance(args.ecr_repository_prefix, str) or not _ECR_PREFIX.match(args.ecr_repository_prefix):
         raise ValidationError(
             "ecr_repository_prefix",
             f"{args.ecr_repository_prefix!r} is not an ECR repository prefix",
             "pass the registry's repository_prefix, like mlplatform/dev (no leading or trailing '/')",
         )
-    if not isinstance(args.mlflow_namespace, str) or not _DNS_LABEL.match(args.mlflow_namespace):
+    if not isinstance(args.mlflow_namespace, str) or not DNS_LABEL.match(args.mlflow_namespace):
         raise ValidationError(
             "mlflow_namespace",
             f"{args.mlflow_namespace!r} is not a Kubernetes namespace name",
@@ -440,7 +375,7 @@ class TeamSpace(pulumi.ComponentResource):
         team = args.team
         t = tags(name, args.tags, **{"mlplatform:team": team})
         self.namespace, self.group, self.service_account = team, f"{GROUP_PREFIX}{team}", f"{team}-ml"
-        labels = {"app.kubernetes.io/part-of": "mlplatform", "app.kubernetes.io/managed-by": "pulumi", TEAM_LABEL: team}
+        labels = {**PART_OF, "app.kubernetes.io/managed-by": "pulumi", TEAM_LABEL: team}
         kube = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
 
         ns = namespace(

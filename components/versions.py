@@ -13,7 +13,6 @@ EKS_STANDARD_SUPPORT_END = {"1.33": "2026-07-29", "1.34": "2026-12-02", "1.35": 
 
 # EKS-optimized AMI families (managed node group `amiType`).
 AMI_TYPE_CPU = "AL2023_x86_64_STANDARD"
-AMI_TYPE_CPU_ARM = "AL2023_ARM_64_STANDARD"
 AMI_TYPE_GPU = "AL2023_x86_64_NVIDIA"
 
 # EKS managed add-ons: each resolves to EKS's default build for KUBERNETES_VERSION

@@ -10,7 +10,7 @@ Every error's `str()` is one line: `key: problem; fix`.
 
 from __future__ import annotations
 
-EXIT_OK, EXIT_DOMAIN, EXIT_USAGE, EXIT_POLICY = 0, 1, 2, 3
+EXIT_DOMAIN, EXIT_USAGE, EXIT_POLICY = 1, 2, 3  # success is 0
 
 
 class MlplatformError(Exception):
@@ -40,11 +40,9 @@ class PolicyRefusal(MlplatformError):
 
     exit_code = EXIT_POLICY
 
-    def __init__(self, key: str, problem: str, fix: str, reasons: list[str] | None = None):
+    def __init__(
+        self, key: str, problem: str, fix: str, reasons: list[str] | None = None, document: dict | None = None
+    ):
         self.reasons = list(reasons or [])
+        self.document = document  # under --json: what the command decided, printed with the error object
         super().__init__(key, problem, fix)
-
-
-def exit_code_of(error: BaseException) -> int:
-    """The exit code of any error (the one mapping): ours by class, components' validation 1, else 1."""
-    return getattr(error, "exit_code", EXIT_DOMAIN) if isinstance(error, MlplatformError) else EXIT_DOMAIN

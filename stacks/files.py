@@ -17,17 +17,7 @@ def write_atomic(path: str | Path, text: str, *, force: bool = False, what: str 
     Refuses (SpecError) when the file exists and `force` is false, or the folder is not writable.
     """
     p = Path(path)
-    if p.exists() and not force:
-        raise SpecError(what, f"{p} already exists", "pass --force to overwrite it, or choose another path")
-    folder = p.parent if str(p.parent) else Path(".")
-    if folder.exists() and not folder.is_dir():
-        raise SpecError(what, f"{folder} is a file, so {p} cannot be written inside it", "choose a path in a folder")
-    if not folder.is_dir():
-        raise SpecError(what, f"folder {folder} does not exist", "create it first or choose another path")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=".tmp")
-    except OSError as e:
-        raise SpecError(what, f"cannot write in {folder}: {e.strerror}", "choose a writable folder") from None
+    fd, tmp = _temporary_beside(p, force, what)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -37,6 +27,30 @@ def write_atomic(path: str | Path, text: str, *, force: bool = False, what: str 
         Path(tmp).unlink(missing_ok=True)
         raise
     return p
+
+
+def check_writable(path: str | Path, *, force: bool = False, what: str = "--out") -> None:
+    """Refuse now (SpecError) what `write_atomic(path, ..., force=force)` would refuse later: an existing
+    file without `force`, a missing folder, a folder that takes no new file (read-only, no permission).
+    Commands call it before the slow part (planning), so a refused write costs nothing."""
+    fd, tmp = _temporary_beside(Path(path), force, what)
+    os.close(fd)
+    Path(tmp).unlink(missing_ok=True)
+
+
+def _temporary_beside(p: Path, force: bool, what: str) -> tuple[int, str]:
+    """The checks before a write, then a temporary file in the target's folder (the write's first step)."""
+    if p.exists() and not force:
+        raise SpecError(what, f"{p} already exists", "pass --force to overwrite it, or choose another path")
+    folder = p.parent if str(p.parent) else Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise SpecError(what, f"{folder} is a file, so {p} cannot be written inside it", "choose a path in a folder")
+    if not folder.is_dir():
+        raise SpecError(what, f"folder {folder} does not exist", "create it first or choose another path")
+    try:
+        return tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=".tmp")
+    except OSError as e:
+        raise SpecError(what, f"cannot write in {folder}: {e.strerror}", "choose a writable folder") from None
 
 
 def replace_all(directory: Path, files: dict[str, str], previous: dict[str, str], what: str) -> None:

@@ -12,37 +12,44 @@ from typing import Any
 
 import pulumi
 
-from mlplatform.components._common import GPU_LABEL, POOL_LABEL
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs, ExistingRegistry
 from mlplatform.components.ci_runners import (
+    CONFIG_NAMESPACE,
+    GITHUB_APP_KEYS,
     CiRunners,
     CiRunnersArgs,
     ExistingController,
-    RunnerScale,
     github_app_from_config,
 )
 from mlplatform.components.cluster import Cluster, ClusterArgs, ExistingCluster
-from mlplatform.components.evidence_ledger import EvidenceLedger, EvidenceLedgerArgs, ExistingLedger, ObserverArgs
+from mlplatform.components.conventions import CPU_BATCH_POOL, CPU_BATCH_TOLERATION, GPU_LABEL, POOL_LABEL
+from mlplatform.components.evidence_ledger import EvidenceLedger, EvidenceLedgerArgs, ObserverArgs
 from mlplatform.components.gpu_node_pool import (
-    CPU_BATCH_POOL,
-    CPU_BATCH_TOLERATION,
-    ExistingGpuNodes,
     GpuNodePool,
     GpuNodePoolArgs,
-    GpuPool,
 )
 from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from mlplatform.components.metadata_store import ExistingDatabase, MetadataStore, MetadataStoreArgs
-from mlplatform.components.monitoring import ARC_NAMESPACE, ExistingMonitoring, Monitoring, MonitoringArgs
-from mlplatform.components.network import ExistingVpc, Network, NetworkArgs
+from mlplatform.components.metadata_store import MetadataStore, MetadataStoreArgs
+from mlplatform.components.monitoring import ARC_NAMESPACE, Monitoring, MonitoringArgs
+from mlplatform.components.network import Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
 from mlplatform.components.serving import ExistingRollouts, ModelServing, ModelServingArgs
 from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
 from mlplatform.components.versions import KUBERNETES_VERSION
 
-from .cloud.secrets_check import GITHUB_APP_CONFIG_KEYS, github_app_fix
 from .config.spec import SECTIONS, StackSpec, check_stack_config_keys, spec_from_stack_config
 from .plan.offline import Plan, run_offline
+
+# The stack's Pulumi config keys for the CI runners' GitHub App (secrets; cloud/secrets_check.py checks them).
+GITHUB_APP_CONFIG_KEYS = tuple(f"{CONFIG_NAMESPACE}:{k}" for k in GITHUB_APP_KEYS)
+
+
+def github_app_fix() -> str:
+    """How to set the GitHub App secret config (in the project folder)."""
+    return (
+        "run `pulumi config set --secret mlplatform:github_app_id <app id>` in the project folder, likewise "
+        "github_app_installation_id and github_app_private_key (< the App's .pem), or set runners.enabled: false"
+    )
 
 
 @dataclass
@@ -95,7 +102,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             flow_logs=n.flow_logs and not n.existing,
             vpc_endpoints=n.vpc_endpoints and not n.existing,
             cluster_name=name,
-            existing=ExistingVpc(**n.existing.model_dump()) if n.existing else None,
+            existing=n.existing,
             tags=tags,
         ),
     )
@@ -169,7 +176,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             multi_az=d.multi_az,
             backup_retention_days=d.backup_retention_days,
             performance_insights=d.performance_insights,
-            existing=ExistingDatabase(**d.existing.model_dump()) if d.existing else None,
+            existing=d.existing,
             model_repositories=models,
             replicas=m.replicas,
             ingress=m.ingress,
@@ -212,7 +219,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
                 if spec.runners.enabled
                 else None
             ),
-            existing=ExistingMonitoring(**mon.existing.model_dump()) if mon.existing else None,
+            existing=mon.existing,
             helm_values=mon.helm_values or None,
             dcgm_exporter_helm_values=mon.dcgm_exporter_helm_values or None,
         ),
@@ -315,7 +322,7 @@ def _evidence(
             )
             if ev.observer
             else None,
-            existing=ExistingLedger(**ev.existing.model_dump()) if ev.existing else None,
+            existing=ev.existing,
             tags=tags,
         ),
     )
@@ -416,7 +423,7 @@ def _runners(
     """The CI runner scale sets (CPU; GPU when the stack has GPU nodes), or None when runners are off.
 
     Missing GitHub App secret config or runners.github_config_url: one warning, the Secret shown as
-    unset (`github_app_secret` output); `preview`/`up` refuse (stacks/secrets_check.check_deployable).
+    unset (`github_app_secret` output); `preview`/`up` refuse (stacks/cloud/secrets_check.check_deployable).
     """
     r = spec.runners
     if not r.enabled:
@@ -444,8 +451,8 @@ def _runners(
             registry=registry,
             cluster=cluster,
             github_app=credentials,
-            cpu=RunnerScale(r.cpu.min, r.cpu.max),
-            gpu=RunnerScale(r.gpu.min, r.gpu.max) if gpu is not None else None,
+            cpu=r.cpu,
+            gpu=r.gpu if gpu is not None else None,
             gpu_node_selector=gpu_selector,
             cpu_node_selector=cpu_selector,
             cpu_tolerations=cpu_tolerations,
@@ -474,12 +481,11 @@ def _teams(
     def runners(t: Any) -> TeamRunners | None:
         if t.runners is None or ci is None:  # spec validation refuses team runners without CI runners
             return None
-        scale = lambda mm: RunnerScale(mm.min, mm.max) if mm is not None else None  # noqa: E731
         return TeamRunners(
             ci=ci,
             github_config_url=spec.runners.github_config_url or UNSET_GITHUB_URL,
-            cpu=scale(t.runners.cpu),
-            gpu=scale(t.runners.gpu),
+            cpu=t.runners.cpu,
+            gpu=t.runners.gpu,
             gpu_node_selector=gpu_selector,
             cpu_node_selector=cpu_selector,
             cpu_tolerations=cpu_tolerations,
@@ -515,7 +521,7 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
     if not g.pools and not g.existing:
         return None
     # A profile's default types are already narrowed to the region (spec.resolve, with a notice); a user's own are validated.
-    pools = [GpuPool(**p.model_dump()) for p in g.pools] if not g.existing else []
+    pools = list(g.pools) if not g.existing else []
     return GpuNodePool(
         name,
         GpuNodePoolArgs(
@@ -529,7 +535,7 @@ def _gpu(spec: StackSpec, name: str, network: Network, cluster: Cluster, tags: d
             region=spec.region,
             kubernetes_version=None if c.existing else (c.kubernetes_version or KUBERNETES_VERSION),
             cni_policy_on_node_role=c.existing is not None,
-            existing=ExistingGpuNodes(**g.existing.model_dump()) if g.existing else None,
+            existing=g.existing,
             helm_values=g.helm_values or None,
             device_plugin_helm_values=g.device_plugin_helm_values or None,
             tags=tags,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import pytest
 
 from mlplatform.stacks.analyses import capacity, policy
+from mlplatform.components.quantity import QuantityError
 from mlplatform.stacks.plan.offline import Plan
 from mlplatform.stacks.program import plan
 from mlplatform.stacks.config.spec import PROFILES, load_spec
@@ -72,6 +75,37 @@ def test_allocatable_follows_the_eks_ami_formula():
     assert capacity.reserved_cpu_m(8) == 60 + 10 + 10 + 10
 
 
-@pytest.mark.parametrize("q,mib", [("64Mi", 64), ("1Gi", 1024), ("512M", 489), ("1.5Gi", 1536)])
+@pytest.mark.parametrize("q,mib", [("64Mi", 64), ("1Gi", 1024), ("512M", 489), ("1.5Gi", 1536),
+                                   ("1T", 953675), ("1Ti", 1048576), ("500Ki", 1), ("1e9", 954), (268435456, 256)])
 def test_memory_quantities(q, mib):
     assert capacity.memory_mib(q) == mib
+
+
+@pytest.mark.parametrize("q,m", [("250m", 250), ("1.5", 1500), ("2", 2000), (1, 1000), ("0.1", 100)])
+def test_cpu_quantities(q, m):
+    assert capacity.cpu_m(q) == m
+
+
+@pytest.mark.parametrize("q", ["20Gi ", " 1Gi", "1Gb", "1ki", "NaN", "Infinity", "1_000", "", "Gi", None, True,
+                               float("nan")])
+def test_what_is_not_a_quantity_is_refused(q):
+    with pytest.raises(QuantityError, match="is not a Kubernetes quantity"):
+        capacity.memory_mib(q)
+
+
+def test_the_quantity_parser_loads_no_kubernetes_client():
+    code = ("import sys; from mlplatform.components.quantity import parse_quantity as p; "
+            "print(p('1Ti'), 'kubernetes' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1099511627776", "False"]
+
+
+def test_an_unreadable_request_is_reported_not_counted_as_zero(plans):
+    """A request Kubernetes would refuse is not counted (as 0 or anything): the pod-requests rule names it."""
+    broken = copy.deepcopy(plans["growth"].resources)
+    release = next(r for r in broken if r.type == capacity.HELM_RELEASE and capacity._chart(r.inputs) == "kube-prometheus-stack")
+    release.inputs["values"]["prometheus"]["prometheusSpec"]["resources"]["requests"]["memory"] = "2 Gi"
+    found = capacity.unrequested(Plan("growth", broken))
+    assert found == [f"{release.name}/prometheus: prometheus.prometheusSpec.resources.requests "
+                     "('2 Gi' is not a Kubernetes quantity (like 500m, 512Mi, 20Gi, 1T))"]
+    assert [f.rule for f in policy.evaluate(Plan("growth", broken), [policy.RULES_BY_ID["pod-requests"]])] == ["pod-requests"]

@@ -223,9 +223,8 @@ def test_cli_check_saved_plan(tmp_path):
     bad.write_text("{}")
     res = run("check", "--plan", str(bad))
     assert res.exit_code == 1
-    assert res.stderr.strip() == (
-        f"error: --plan: {bad} is not a saved plan (KeyError); write one with `mlplatform plan --json --out FILE`"
-    )
+    assert res.stderr.strip() == (f"error: --plan: {bad} is JSON but not a saved plan: it has no `resources` list; "
+                                  "give a file written by `mlplatform plan --json --out FILE`")
 
 
 @needs_checkov

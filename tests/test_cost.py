@@ -14,8 +14,9 @@ from conftest import plan_of
 from test_diff import FULL_FEATURED
 from mlplatform.cli.main import cli
 from mlplatform.stacks.facts.charts import shared_dir
+from mlplatform.stacks.facts.prices import derive_region_prices
 from mlplatform.stacks.analyses.cost import (
-    FREE, PRICED, USAGE_DEFAULT, derive_region_prices, estimate, fetch_live_prices, gpu_hour_prices,
+    FREE, PRICED, USAGE_DEFAULT, estimate, fetch_live_prices, gpu_hour_prices,
     load_prices, load_usage, needed_prices, parse_price_list, price_query, uncovered_types,
 )
 from mlplatform.stacks.plan.offline import Plan, PlannedResource
@@ -309,6 +310,30 @@ def test_helm_volumes_and_runner_scale_sets():
     assert by["arc"].lines == [] and "runs on the cluster's nodes" in by["arc"].free
     assert by["gpu-spot"].idle == 0 and "upper bound" in by["gpu-spot"].lines[0].what
     assert by["gpu-spot"].lines[0].monthly == pytest.approx(10 * 0.8048)  # the pool's own hours, not `default`
+
+
+@pytest.mark.parametrize("size, gib", [("20Gi", 20), ("1G", 1e9 / 2**30), ("500Ki", 500 / 2**20), ("1Ti", 1024),
+                                       ("1T", 1e12 / 2**30), ("1.5Gi", 1.5)])
+def test_volume_sizes_are_kubernetes_quantities(size, gib):
+    """GB is not GiB: EBS bills GiB-months, so "1G" (10^9 bytes) is 0.93 of a GiB-month."""
+    grafana = _release("monitoring", "kube-prometheus-stack", {"grafana": {"persistence": {"enabled": True, "size": size}}})
+    (line,) = estimate(Plan("x", [grafana]), "us-east-1", USAGE).resources[0].lines
+    assert line.status == "ok" and line.quantity == pytest.approx(gib) and line.monthly == pytest.approx(gib * 0.08)
+
+
+def test_a_negative_volume_size_is_a_gap():
+    grafana = _release("monitoring", "kube-prometheus-stack", {"grafana": {"persistence": {"enabled": True, "size": "-1Gi"}}})
+    ((_, line),) = estimate(Plan("x", [grafana]), "us-east-1", USAGE).gaps
+    assert line.monthly is None and line.status == "negative size '-1Gi'"
+
+
+@pytest.mark.parametrize("size", ["20Gi ", "20 GB", "lots"])
+def test_an_unreadable_volume_size_is_a_gap_never_zero_dollars(size):
+    grafana = _release("monitoring", "kube-prometheus-stack", {"grafana": {"persistence": {"enabled": True, "size": size}}})
+    report = estimate(Plan("x", [grafana]), "us-east-1", USAGE)
+    ((r, line),) = report.gaps
+    assert line.monthly is None and line.status == f"unreadable size: {size!r} is not a Kubernetes quantity (like 500m, 512Mi, 20Gi, 1T)"
+    assert r.name == "monitoring" and report.to_dict()["gaps"][0]["status"].startswith("unreadable size")
 
 
 def test_load_balancers_that_ingresses_and_services_create(plans):

@@ -357,3 +357,28 @@ def test_plan_json_carries_the_options_and_reads_them_back(plans):
     assert helm["provider"].endswith("$pulumi:providers:kubernetes::ml-dev-k8s")  # the cluster's provider
     back = Plan.from_dict(json.loads(json.dumps(data)))
     assert back.resources == plans["pragmatic"].resources
+
+
+def test_a_stack_planned_with_max_per_group_sees_its_gpu_groups_shrink_in_place(tmp_path):
+    """Before issue 23, each of a spot-first pool's two node groups had maxSize: max (2 x max nodes). A
+    saved plan of that shape diffed against today's: two in-place updates of scalingConfig.maxSize,
+    nothing replaced, no data loss; the output says what changed."""
+    saved = tmp_path / "before.json"
+    assert run("plan", "--profile", "pragmatic", "--json", "--out", str(saved)).exit_code == 0
+    data = json.loads(saved.read_text())
+    gpu = [r for r in data["resources"] if r["type"] == NG and r["inputs"].get("labels", {}).get("mlplatform.io/gpu")]
+    assert len(gpu) == 2
+    for r in gpu:
+        r["inputs"]["scalingConfig"]["maxSize"] = 2  # what the previous release planned for max: 2
+    saved.write_text(json.dumps(data))
+    out = json.loads(run("diff", "--from", str(saved), "--to", "pragmatic", "--json").stdout)
+    assert out["summary"] == {"add": 0, "change": 2, "replace": 0, "destroy": 0}
+    changed = {r["name"]: r["changes"] for r in out["resources"] if r["op"] != "same"}
+    assert changed == {
+        name: [{"path": "scalingConfig.maxSize", "kind": "update", "old": 2, "new": 1, "replaces": False}]
+        for name in ("ml-dev-gpu-spot", "ml-dev-gpu-ondemand")
+    }
+    assert out["data_loss"] == []
+    text = run("diff", "--from", str(saved), "--to", "pragmatic").stdout
+    assert "~ aws:eks/nodeGroup:NodeGroup  ml-dev-gpu-spot\n      ~ scalingConfig.maxSize: 2 => 1" in text
+    assert "Data loss: none" in text and "Plan: 0 to add, 2 to change, 0 to replace, 0 to destroy." in text

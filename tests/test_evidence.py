@@ -344,7 +344,7 @@ def test_reviews_overdue_for_live_models(ledger_env):
     (["record", "approval", "--model", "churn", "--digest", "sha256:abc", "--field", "by=a"],
      "error: --digest: 'sha256:abc' is not a sha256 digest"),
     (["record", "approval", "--model", "churn", "--digest", D1, "--field", "who=a"],
-     "error: --field who: is not a field of a approval record; use by, via"),
+     "error: --field who: is not a field of an approval record; use by, via"),
     (["record", "approval", "--model", "churn", "--digest", D1],
      "error: --field by: an approval record needs who approved; add --field by=<GitHub login>"),
     (["record", "deployment", "--model", "churn", "--digest", D1, "--field", "when=yesterday"],

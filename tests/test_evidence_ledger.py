@@ -212,10 +212,12 @@ def test_adopting_an_existing_bucket_and_key_creates_neither():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"retention_mode": "LEGAL"}, "retention_mode: 'LEGAL' is not an Object Lock mode"),
-    ({"retention_days": 0}, "retention_days: must be a whole number of days from 1 to 36500"),
+    ({"retention_mode": "LEGAL"}, "retention_mode: input should be 'GOVERNANCE' or 'COMPLIANCE'"),
+    ({"retention_days": 0}, "retention_days: input should be greater than or equal to 1; use a value >= 1"),
+    ({"retention_days": 36501}, "retention_days: input should be less than or equal to 36500"),
     ({"bucket_name": "Bad_Name"}, "bucket_name: 'Bad_Name' is not a valid S3 bucket name"),
-    ({"existing": ExistingLedger("acme-evidence", "key-1")}, "existing.signing_key_arn: 'key-1' is not a KMS key ARN"),
+    ({"existing": {"bucket_name": "acme-evidence", "signing_key_arn": "key-1"}},
+     "existing.signing_key_arn: 'key-1' is not a KMS key ARN"),
     ({"writer_roles": {"CI": "role"}}, "writer_roles: must map lowercase logical names to IAM role names"),
 ])
 def test_bad_inputs_are_refused_before_anything_is_created(overrides, message):

@@ -123,8 +123,10 @@ def tolerations_in(node) -> list[dict]:
 def test_managed_groups_start_at_zero_with_the_taint_and_labels(managed):
     groups = {g.inputs["capacityType"]: g for g in managed.of_type(NODE_GROUP)}
     assert set(groups) == {"SPOT", "ON_DEMAND"}  # spot first, on-demand fallback: two groups
+    # max 2 is the pool's total: the spot group and the on-demand fallback share it.
+    assert groups["SPOT"].inputs["scalingConfig"] == {"minSize": 0, "desiredSize": 0, "maxSize": 1}
+    assert groups["ON_DEMAND"].inputs["scalingConfig"] == {"minSize": 0, "desiredSize": 0, "maxSize": 1}
     for g in groups.values():
-        assert g.inputs["scalingConfig"] == {"minSize": 0, "desiredSize": 0, "maxSize": 2}
         assert g.inputs["amiType"] == versions.AMI_TYPE_GPU == "AL2023_x86_64_NVIDIA"
         assert g.inputs["instanceTypes"] == ["g6.xlarge", "g5.xlarge"]
         assert g.inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
@@ -218,9 +220,10 @@ def test_cluster_autoscaler_values(managed):
     assert priority(spot) > priority(ondemand) > priority("eks-ml-dev-system-1234")
 
 
-def test_gpu_limit_caps_each_managed_group():
+def test_gpu_limit_caps_the_pools_nodes():
     plan = plan_of(program(pools=[GpuPool("big", ["g6.12xlarge", "g5.12xlarge"], max=4, gpu_limit=8)]))
-    assert {g.inputs["scalingConfig"]["maxSize"] for g in plan.of_type(NODE_GROUP)} == {2}  # 8 GPUs / 4 per node
+    # 8 GPUs / 4 per node = 2 nodes (fewer than max 4), shared by the spot and on-demand groups.
+    assert sum(g.inputs["scalingConfig"]["maxSize"] for g in plan.of_type(NODE_GROUP)) == 2
     tag = {t.inputs["tag"]["key"]: t.inputs["tag"]["value"] for t in plan.of_type("aws:autoscaling/tag:Tag")}
     assert tag[f"{CA}/node-template/resources/nvidia.com/gpu"] == "4"
 
@@ -455,38 +458,49 @@ def test_adopting_nodes_only_labels_taints_and_installs_the_device_plugin(adopte
     ({"pools": [GpuPool("gpu", ["g5.xlarge", "g6.xlarge"])], "region": "eu-west-1"},
      "pools[gpu].instance_types: g6.xlarge is not offered in eu-west-1; use a type offered there (g4dn.xlarge, "
      "g5.2xlarge, g5.xlarge, g5.12xlarge, p4d.24xlarge, ...) or another region"),
-    ({"pools": [GpuPool("gpu", max=1, min=2)]}, "pools[gpu].max: 1 is less than min 2; raise max or lower min"),
-    ({"pools": [GpuPool("gpu", max=0)]}, "pools[gpu].max: 0 lets the pool start no node; use 1 or more"),
-    ({"pools": [GpuPool("gpu", gpu_limit=0)]},
-     "pools[gpu].gpu_limit: 0 GPUs lets the pool start no node; use at least 1 (one g6.xlarge), or remove the pool"),
     ({"pools": [GpuPool("multi", ["g6e.12xlarge"], gpu_limit=2)], "mechanism": "karpenter"},
      "pools[multi].gpu_limit: 2 is fewer GPUs than one node has (4); use at least 4"),
     ({"pools": [GpuPool("gpu", min=2, max=4, gpu_limit=1)]},
      "pools[gpu].gpu_limit: 1 GPUs fit fewer nodes than min 2; use at least 2, or lower min"),
-    ({"pools": [GpuPool("gpu", [None])]}, "pools[gpu].instance_types: None is not an EC2 instance type name"),
     ({"pools": [GpuPool("gpu", ["g6.xlarge", "g6.12xlarge"])]},
      "pools[gpu].instance_types: mixes 1/4 GPUs per node; a managed node group needs one GPU count"),
     ({"pools": [GpuPool("gpu", min=1)], "mechanism": "karpenter"},
      "pools[gpu].min: 1: Karpenter keeps no idle nodes; use min 0, or mechanism managed for warm nodes"),
     ({"pools": [GpuPool("gpu")], "cpu_batch_pool": True}, "cpu_batch_pool: needs mechanism karpenter"),
     ({"pools": []}, "pools: empty; add a GpuPool, or set existing=ExistingGpuNodes(...) to adopt nodes"),
-    ({"pools": [GpuPool("system")]}, "pools[system].name: 'system' is reserved"),
-    ({"pools": [GpuPool("GPU")]}, "pools[0].name: 'GPU' is not a pool name"),
-    ({"pools": [GpuPool("gpu"), GpuPool("gpu")]}, "pools: pool name(s) gpu repeat"),
-    ({"pools": [GpuPool("gpu", capacity="cheap")]}, "pools[gpu].capacity: unknown capacity 'cheap'"),
-    ({"pools": [GpuPool("gpu", disk_gib=20)]}, "pools[gpu].disk_gib: 20 GiB is out of range"),
-    ({"pools": [GpuPool("gpu")], "mechanism": "fargate"}, "mechanism: unknown mechanism 'fargate'"),
-    ({"pools": [GpuPool("gpu")], "idle_minutes": 0}, "idle_minutes: 0 is out of range"),
     ({"pools": [GpuPool("gpu")], "mechanism": "karpenter", "cluster_security_group_id": None},
      "cluster_security_group_id: required for mechanism karpenter"),
     ({"pools": [GpuPool("gpu")], "existing": ExistingGpuNodes(["node-1"])},
      "existing: cannot be combined with pools or cpu_batch_pool"),
-    ({"existing": ExistingGpuNodes(["Node_1"])}, "existing.node_names: 'Node_1' is not a Kubernetes node name"),
 ])
 def test_validation_errors(fields, message):
     with pytest.raises(ValidationError) as err:
         plan_of(lambda: make(**fields))
     assert str(err.value).startswith(message)
+
+
+# The pool's and the Args' own bounds (components/args/gpu_node_pool.py, the same models the stack
+# spec's gpu section uses) refuse a value as the model is built, before any component exists.
+@pytest.mark.parametrize("build, message", [
+    (lambda: GpuPool("gpu", max=1, min=2), "GpuPool: min (2) is greater than max (1) in gpu pool gpu; raise max or lower min"),
+    (lambda: GpuPool("gpu", max=0), "max: input should be greater than or equal to 1; use a value >= 1"),
+    (lambda: GpuPool("gpu", gpu_limit=0), "gpu_limit: input should be greater than or equal to 1; use a value >= 1"),
+    (lambda: GpuPool("gpu", [None]), "instance_types.0: input should be a valid string; give a text value"),
+    (lambda: GpuPool("system"), "name: 'system' is reserved"),
+    (lambda: GpuPool("GPU"), "name: 'GPU' is not a pool name"),
+    (lambda: GpuPool("gpu", ["g6.xlarge", "g6.xlarge"]), "instance_types: lists a type twice"),
+    (lambda: make(pools=[GpuPool("gpu"), GpuPool("gpu")]), "pools: pool name(s) gpu repeat"),
+    (lambda: GpuPool("gpu", capacity="cheap"), "capacity: input should be 'spot-first', 'spot' or 'on-demand'"),
+    (lambda: GpuPool("gpu", disk_gib=20), "disk_gib: input should be greater than or equal to 50; use a value >= 50"),
+    (lambda: make(pools=[GpuPool("gpu")], mechanism="fargate"), "mechanism: input should be 'managed' or 'karpenter'"),
+    (lambda: make(pools=[GpuPool("gpu")], idle_minutes=0), "idle_minutes: input should be greater than or equal to 1"),
+    (lambda: ExistingGpuNodes(["Node_1"]), "node_names: 'Node_1' is not a Kubernetes node name"),
+    (lambda: ExistingGpuNodes([]), "node_names: list should have at least 1 item after validation"),
+])
+def test_model_bounds_refuse_as_the_args_are_built(build, message):
+    with pytest.raises(ValidationError) as err:
+        plan_of(build)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
 def test_validation_happens_before_any_resource():
@@ -564,6 +578,45 @@ def test_full_profile_has_two_gpu_classes_each_with_its_own_limit():
     for manifest in k8s_objects(p):
         if manifest["kind"] in ("NodePool", "EC2NodeClass"):
             assert chartcheck.custom_resource_errors(manifest) == [], manifest["metadata"]["name"]
+
+
+def test_a_pragmatic_pool_with_max_2_runs_at_most_2_gpu_nodes_in_total():
+    """gpu.pools[].max is the pool's total, whatever the capacity type (issue 23): the spot group and
+    the on-demand fallback together never exceed it, and every reader counts the same nodes."""
+    from mlplatform.components.args.gpu_node_pool import gpu_limit_of
+    from mlplatform.stacks.config.profiles import sizes_of
+    from mlplatform.stacks.config.spec import load_spec, pools_gpu_limit
+    from mlplatform.stacks.program import plan
+
+    for max_ in (2, 3, 5):
+        spec = load_spec("pragmatic", sets=[f"gpu.pools.0.max={max_}"])
+        groups = [g for g in plan(spec).of_type(NODE_GROUP) if g.inputs["amiType"] == versions.AMI_TYPE_GPU]
+        sizes = {g.inputs["capacityType"]: g.inputs["scalingConfig"]["maxSize"] for g in groups}
+        assert set(sizes) == {"SPOT", "ON_DEMAND"} and sum(sizes.values()) == max_, sizes
+        assert sizes["SPOT"] >= sizes["ON_DEMAND"] >= 1  # spot first; a fallback that can start a node
+        # 1 GPU per g6.xlarge/g5.xlarge: the GPUs team quotas may add up to are those nodes' GPUs.
+        assert pools_gpu_limit(spec) == gpu_limit_of(spec.gpu.pools[0], "managed") == max_
+        assert f"0-{max_} nodes spot-first (at most {sizes['SPOT']} spot + {sizes['ON_DEMAND']} on-demand)" \
+            in sizes_of(spec)["GPU"]
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["gpu.pools.0.max=1"], "gpu.pools.0.max: a spot-first pool is a spot and an on-demand node group sharing at "
+                            "most 1 node(s); each needs one; allow 2 nodes or more (max, gpu_limit), or use capacity"),
+    (["gpu.pools.0.min=2"], "gpu.pools.0.min: min 2 leaves the on-demand fallback none of the pool's 2 nodes; "
+                            "use min 1 or less, or capacity spot or on-demand"),
+])
+def test_a_spot_first_pool_that_cannot_hold_both_groups_is_refused_by_spec_and_component(sets, message):
+    from mlplatform.stacks.config.spec import SpecError, load_spec
+
+    with pytest.raises(SpecError) as e:
+        load_spec("pragmatic", sets=sets)
+    assert str(e.value).startswith(message)
+    key, value = sets[0].removeprefix("gpu.pools.0.").split("=")
+    with pytest.raises(ValidationError, match=r"^pools\[gpu\]\." + key):
+        plan_of(lambda: make(pools=[GpuPool("gpu", **{key: int(value)})]))
+    # The same pool is fine as spot-only or on-demand-only: one group holds all of max.
+    assert load_spec("pragmatic", sets=[*sets, "gpu.pools.0.capacity=on-demand"]).gpu.pools[0].capacity == "on-demand"
 
 
 def test_profile_defaults_follow_the_region_but_a_users_list_is_checked():

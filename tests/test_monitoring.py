@@ -439,35 +439,39 @@ def test_grafana_url():
 
 # -- validation ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, args, message", [
-    ("ML_dev", MonitoringArgs(), "name: 'ML_dev' cannot prefix Helm release names; use lowercase"),
-    ("ml-" + "x" * 40, MonitoringArgs(), "at most 39 characters"),
-    ("ml", MonitoringArgs(namespace="Monitoring"), "namespace: 'Monitoring' is not a Kubernetes namespace name;"),
-    ("ml", MonitoringArgs(retention_days=0), "retention_days: 0 days keeps nothing; use 1 or more"),
-    ("ml", MonitoringArgs(storage_gib=-1), "storage_gib: -1 GiB is negative; use 0 (no volume) or more"),
-    ("ml", MonitoringArgs(prometheus_replicas=0), "prometheus_replicas: 0 is out of range; use 1"),
-    ("ml", MonitoringArgs(storage_class="GP3"), "storage_class: 'GP3' is not a StorageClass name"),
-    ("ml", MonitoringArgs(mlflow_namespace="ml flow"), "mlflow_namespace: 'ml flow' is not a Kubernetes namespace"),
-    ("ml", MonitoringArgs(runner_controller_namespace=""), "runner_controller_namespace: '' is not a Kubernetes"),
-    ("ml", MonitoringArgs(gpu_hour_usd=0), "gpu_hour_usd: 0 is not a price; give the USD price"),
-    ("ml", MonitoringArgs(existing=ExistingMonitoring(namespace="obs", release="Kube_Prom")),
+    ("ML_dev", {}, "name: 'ML_dev' cannot prefix Helm release names; use lowercase"),
+    ("ml-" + "x" * 40, {}, "at most 39 characters"),
+    ("ml", dict(namespace="Monitoring"), "namespace: 'Monitoring' is not a Kubernetes namespace name;"),
+    ("ml", dict(retention_days=0), "retention_days: input should be greater than or equal to 1; use a value >= 1"),
+    ("ml", dict(retention_days=366), "retention_days: input should be less than or equal to 365; use a value <= 365"),
+    ("ml", dict(storage_gib=-1), "storage_gib: input should be greater than or equal to 0; use a value >= 0"),
+    ("ml", dict(prometheus_replicas=0), "prometheus_replicas: input should be greater than or equal to 1"),
+    ("ml", dict(prometheus_replicas=11), "prometheus_replicas: input should be less than or equal to 10"),
+    ("ml", dict(storage_class="GP3"), "storage_class: 'GP3' is not a StorageClass name"),
+    ("ml", dict(mlflow_namespace="ml flow"), "mlflow_namespace: 'ml flow' is not a Kubernetes namespace"),
+    ("ml", dict(runner_controller_namespace=""), "runner_controller_namespace: '' is not a Kubernetes"),
+    ("ml", dict(gpu_hour_usd=0), "gpu_hour_usd: input should be greater than 0; use a value > 0"),
+    ("ml", dict(existing=dict(namespace="obs", release="Kube_Prom")),
      "existing.release: 'Kube_Prom' is not a Helm release name; pass the name shown by `helm list"),
-    ("ml", MonitoringArgs(existing=ExistingMonitoring(namespace="", release="kps")), "existing.namespace: ''"),
-    ("ml", MonitoringArgs(existing=ExistingMonitoring(namespace="obs", release="kps", grafana_url="grafana.local")),
+    ("ml", dict(existing=dict(namespace="", release="kps")), "existing.namespace: ''"),
+    ("ml", dict(existing=dict(namespace="obs", release="kps", grafana_url="grafana.local")),
      "existing.grafana_url: 'grafana.local' is not a URL"),
-    ("ml", MonitoringArgs(existing=ExistingMonitoring(namespace="obs", release="kps", dashboard_label="a b")),
+    ("ml", dict(existing=dict(namespace="obs", release="kps", dashboard_label="a b")),
      "existing.dashboard_label: 'a b' is not a label key"),
-    ("ml", MonitoringArgs(existing=ExistingMonitoring(namespace="obs", release="kps", dashboard_label_value="-x")),
+    ("ml", dict(existing=dict(namespace="obs", release="kps", dashboard_label_value="-x")),
      "existing.dashboard_label_value: '-x' is not a label value"),
 ])
 def test_validation_errors(name, args, message):
+    # Bounds are refused as MonitoringArgs is built (components/args/monitoring.py, the spec's own types).
     with pytest.raises(ValidationError) as err:
-        plan_of(lambda: Monitoring(name, args))
+        plan_of(lambda: Monitoring(name, MonitoringArgs(**args)))
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_bundled_only_fields_are_ignored_when_adopting():
     # A profile's sizes are always passed; adopting must not trip over them.
-    plan = plan_of(lambda: Monitoring("ml", MonitoringArgs(retention_days=0, namespace="Bad", existing=ExistingMonitoring(
+    # (The sizes are still checked: the stack passes a profile's, which are in range.)
+    plan = plan_of(lambda: Monitoring("ml", MonitoringArgs(retention_days=30, namespace="Bad", existing=ExistingMonitoring(
         namespace="obs", release="kps"))))
     assert not helm_values(plan, KPS) and helm_values(plan, DCGM)
 

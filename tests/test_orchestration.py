@@ -13,7 +13,8 @@ from conftest import assert_valid_k8s, helm_values, k8s_objects, one, plan_of
 from mlplatform.components import versions
 from mlplatform.components._common import GPU_TOLERATION, SYSTEM_NODE_SELECTOR, ValidationError
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs
-from mlplatform.components.orchestration import Orchestration, OrchestrationArgs, valid_schedule
+from mlplatform.components.cron import valid_cron as valid_schedule
+from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
 from mlplatform.stacks.plan.mocks import ACCOUNT_ID
 from mlplatform.stacks.program import plan as stack_plan
 from mlplatform.stacks.config.spec import load_spec
@@ -212,6 +213,9 @@ def test_argo_kubernetes_objects(argo):
     ({"engine": "airflow"}, "engine: unknown engine 'airflow'; use one of cronjob, argo"),
     ({"schedule": "every monday"}, "schedule: 'every monday' is not a cron schedule"),
     ({"schedule": "0 3 * *"}, "schedule: '0 3 * *' is not a cron schedule"),
+    ({"schedule": "99 99 99 99 99"}, "schedule: '99 99 99 99 99' is not a cron schedule; use 5 fields"),
+    ({"cpu": "2 "}, "cpu: '2 ' is not a Kubernetes quantity"),
+    ({"memory": "8GB"}, "memory: '8GB' is not a Kubernetes quantity"),
     ({"gpus": 0}, "gpus: 0 is out of range; use 1 to 8"),
     ({"cpu": "two"}, "cpu: 'two' is not a Kubernetes quantity"),
     ({"command": []}, "command: must be a non-empty list of strings"),
@@ -242,7 +246,8 @@ def test_bad_input_is_refused_and_nothing_is_created(fields, message):
 
 @pytest.mark.parametrize("schedule, ok", [
     ("0 3 * * 1", True), ("*/15 * * * *", True), ("0 0 1,15 * MON-FRI", True), ("@weekly", True),
-    ("0 3 * * 1 2024", False), ("", False), ("0 3 ? * 1", False),
+    ("0 3 * * 1 2024", False), ("", False), ("0 3 ? * 1", False), ("99 99 99 99 99", False), ("60 * * * *", False),
+    ("0 0 L * *", False), ("0 0 * * 1#2", False), ("H 3 * * *", False), ("@reboot", False), (None, False),
 ])
 def test_valid_schedule(schedule, ok):
     assert valid_schedule(schedule) is ok

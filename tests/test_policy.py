@@ -268,8 +268,7 @@ def test_each_rule_passes_a_good_resource_and_flags_a_bad_one(rule_id, good, bad
 
 
 def test_every_rule_has_a_case():
-    # serving-pods judges what `serve render` would run, not the Plan: tests/test_serve_render.py has its cases
-    assert {c[0] for c in CASES} == set(policy.RULE_IDS) - set(policy.SPEC_RULE_IDS)
+    assert {c[0] for c in CASES} == set(policy.RULE_IDS)
 
 
 def test_severities():
@@ -395,3 +394,13 @@ def test_rules_skip_values_known_only_after_apply():
                         {"bucket": "b", "policy": "[unknown]"}, depends_on=["urn:b"]),
     ])
     assert policy.evaluate(p, [policy.RULES_BY_ID["s3-tls-only"]]) == []
+
+
+def test_a_rule_must_be_listed_where_the_stack_config_reads_the_ids():
+    """config/rules.py lists the ids the waivers may name; a rule not listed there cannot register."""
+    from mlplatform.stacks.analyses.rules import rule
+    from mlplatform.stacks.config.rules import RULE_IDS
+
+    with pytest.raises(RuntimeError, match=r"'no-such-rule' is not listed in stacks/config/rules.py"):
+        rule("no-such-rule", "high", "never registered")
+    assert [r.id for r in policy.RULES] == list(RULE_IDS)

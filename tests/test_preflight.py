@@ -39,7 +39,8 @@ from mlplatform.stacks.config.spec import load_spec
 def unchecked(region: str, **overrides):
     """A spec as a user may write it, without the offline checks `load_spec` runs first (the GPU table, the
     adopted VPC's shape): doctor's own judgement on real zone data is what these tests look at."""
-    from mlplatform.stacks.config.spec import StackSpec, deep_merge, profile_defaults
+    from mlplatform.components.merge import deep_merge
+    from mlplatform.stacks.config.spec import StackSpec, profile_defaults
 
     return StackSpec.model_validate({**deep_merge(profile_defaults("pragmatic"), overrides), "region": region})
 
@@ -82,7 +83,9 @@ def test_zones_are_the_first_available_or_the_adopted_subnets(aws):
     adopted = load_spec(region="eu-west-1", overrides={"network": {"existing": {
         "vpc_id": vpc, "private_subnet_ids": subnets}}})
     assert stack_zones(ec2, adopted)[0] == ["eu-west-1b", "eu-west-1c"]
-    gone = unchecked("eu-west-1", network={"existing": {"vpc_id": vpc, "private_subnet_ids": ["subnet-0123456789abcdef0"]}})
+    # Two well-formed ids (an adopted VPC needs 2 private subnets, ExistingVpc's own rule) that AWS does not have.
+    gone = unchecked("eu-west-1", network={"existing": {"vpc_id": vpc, "private_subnet_ids": [
+        "subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]}})
     zones, f = stack_zones(ec2, gone)
     assert zones == [] and f.status == "blocker" and "network.existing.private_subnet_ids" in f.fix
 
@@ -154,7 +157,8 @@ def test_moto_has_no_ec2_quota_so_the_check_warns(aws):
 
 
 def test_quota_covers_the_pools_max_or_blocks(aws, quota_shape):
-    spec = spec_with_pools("us-east-1", {"name": "gpu", "instance_types": ["g6.xlarge", "g6.2xlarge"], "max": 3})
+    spec = spec_with_pools("us-east-1", {"name": "gpu", "instance_types": ["g6.xlarge", "g6.2xlarge"], "max": 3,
+                                         "capacity": "on-demand"})
     ec2 = boto3.client("ec2", region_name="us-east-1")
     zones, _ = stack_zones(ec2, spec)
     offered = gpu_offerings(ec2, ["g6.xlarge", "g6.2xlarge"], zones)
@@ -170,6 +174,19 @@ def test_quota_covers_the_pools_max_or_blocks(aws, quota_shape):
     assert low.detail == ("'On-Demand G and VT instances' is 4 vCPUs, the pools need up to 24 "
                           "(gpu: 3 x g6.2xlarge (8 vCPUs))")
     assert "--quota-code L-DB2E81BA --desired-value 24 --region us-east-1" in low.fix
+
+
+def test_a_spot_first_pools_max_is_split_between_the_spot_and_on_demand_quotas(aws):
+    # gpu.pools[].max is the pool's total: a managed spot-first pool of max 3 is a spot group of 2 and
+    # an on-demand group of 1 (components.args.gpu_node_pool.group_sizes), each against its own quota.
+    spec = spec_with_pools("us-east-1", {"name": "gpu", "instance_types": ["g6.2xlarge"], "max": 3})
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    zones, _ = stack_zones(ec2, spec)
+    needs = quota_needs(spec, vcpus_of(ec2, ["g6.2xlarge"]), gpu_offerings(ec2, ["g6.2xlarge"], zones), zones)
+    assert {c: (n.vcpus, n.parts) for c, n in needs.items()} == {
+        "L-3819A6DF": (16, ["gpu: 2 x g6.2xlarge (8 vCPUs)"]),  # spot G and VT
+        "L-DB2E81BA": (8, ["gpu: 1 x g6.2xlarge (8 vCPUs)"]),  # on-demand G and VT
+    }
 
 
 def test_spot_pools_need_the_spot_quota_and_mixed_pools_can_fall_back(aws, quota_shape):
@@ -271,12 +288,14 @@ def test_doctor_gpu_type_not_offered_exits_1(aws, tools_ok, tmp_path):
 
 
 def test_doctor_quota_too_low_exits_1(aws, tools_ok, tmp_path, monkeypatch):
-    monkeypatch.setattr(preflight, "read_quota", lambda client, code: 4.0)
+    monkeypatch.setattr(preflight, "read_quota", lambda client, code: 3.0)
     res = doctor("--dir", str(tmp_path), "--json")
     assert res.exit_code == 1
     data = json.loads(res.stdout)
-    [blocker] = [f for f in data["findings"] if f["status"] == "blocker"]
-    assert blocker["check"] == "quota L-DB2E81BA" and "is 4 vCPUs, the pools need up to 8" in blocker["detail"]
+    # pragmatic's spot-first pool (max 2 nodes of 4 vCPUs) is 1 spot + 1 on-demand node at most.
+    blockers = {f["check"]: f["detail"] for f in data["findings"] if f["status"] == "blocker"}
+    assert set(blockers) == {"quota L-DB2E81BA", "quota L-3819A6DF"}
+    assert all("is 3 vCPUs, the pools need up to 4" in d for d in blockers.values())
 
 
 def test_doctor_unknown_region_is_one_line(tmp_path):

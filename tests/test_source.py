@@ -19,7 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from mlplatform.cli.main import cli
-from mlplatform.stacks.config.source import stack_source
+from mlplatform.stacks.source import stack_source
 from mlplatform.stacks.config.stackfile import StackFile
 from mlplatform.stacks.errors import SpecError, UsageError
 
@@ -294,7 +294,7 @@ def test_messages_name_the_file_and_the_option(tmp_path, monkeypatch):
     res = run("diff", "--from", str(bad), "--to", "pragmatic")
     assert res.exit_code == 1 and str(bad) in res.stderr and "--from" in res.stderr
     res = run("diff", "--from", "pragmatic", "--to", str(_write(tmp_path / "p.json", "{}")))
-    assert res.exit_code == 1 and "--to" in res.stderr and "p.json is not a saved plan" in res.stderr
+    assert res.exit_code == 1 and "--to" in res.stderr and "p.json is JSON but not a saved plan" in res.stderr
     res = run("upgrade", "--to", "growth", "--dir", str(tmp_path / "missing"))
     assert res.exit_code == 1 and "--dir: no folder" in res.stderr and "--stack-file" not in res.stderr
     _write(tmp_path / "file", "x")

@@ -80,7 +80,7 @@ def test_apply_set_does_not_mutate_its_input():
      "network.az_count: us-west-1 has 2 availability zones, 3 asked; set network.az_count to 2 or less"),
     (dict(region="us-middle-1"), "region: 'us-middle-1' is not an AWS region mlplatform knows"),
     (dict(sets=["database.backup_retention_days=40"]), "database.backup_retention_days: input should be less than or equal to 35"),
-    (dict(sets=["network.cidr_block=10.0.0.0/8"]), "network.cidr_block: must be an IPv4 network from /16 to /20"),
+    (dict(sets=["network.cidr_block=10.0.0.0/8"]), "network.cidr_block: prefix /8 of 10.0.0.0/8 is outside /16../20; use a /16"),
     (dict(sets=["network.nat_gateways=many"]), "network.nat_gateways: input should be 'single', 'per_az' or 'none'"),
     (dict(sets=["gpu.pools.5.max=1"]), "gpu.pools.5: index 5 is out of range; use 0 to 0"),
     (dict(sets=["az_count"]), "--set: 'az_count' is not key=value"),
@@ -131,7 +131,7 @@ def test_set_with_a_non_numeric_list_index():
 
 
 def test_region_given_with_a_stack_file_is_validated(tmp_path):
-    from mlplatform.stacks.config.source import stack_source
+    from mlplatform.stacks.source import stack_source
 
     f = tmp_path / "Pulumi.dev.yaml"
     f.write_text("config:\n  mlplatform:profile: growth\n")
@@ -142,3 +142,17 @@ def test_region_given_with_a_stack_file_is_validated(tmp_path):
     f.write_text("config:\n  aws:region: mars-1\n  mlplatform:profile: growth\n")
     with pytest.raises(SpecError, match=r"^Pulumi.dev.yaml: aws:region: 'mars-1' is not an AWS region"):
         stack_source(config_file=f)
+
+
+@pytest.mark.parametrize("field", ["retraining.schedule", "review.schedule"])
+@pytest.mark.parametrize("cron", ["99 99 99 99 99", "0 3 ? * 1", "0 0 L * *", "0 3 * *", "0 24 * * *"])
+def test_a_schedule_that_is_not_cron_is_refused_in_one_line(field, cron):
+    with pytest.raises(SpecError) as e:
+        load_spec("pragmatic", sets=[f"{field}={cron}"])
+    assert str(e.value).startswith(f"{field}: {cron!r} is not a cron schedule; use 5 fields") and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("cron", ["0 3 * * 1", "*/15 2-4 * * MON-FRI", "0 0 1,15 jan *", "@daily"])
+def test_a_cron_schedule_is_kept(cron):
+    spec = load_spec("pragmatic", sets=[f"retraining.schedule={cron}", f"review.schedule={cron}"])
+    assert spec.retraining.schedule == spec.review.schedule == cron

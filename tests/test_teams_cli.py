@@ -194,6 +194,22 @@ def test_bad_requests_are_refused_and_nothing_is_written(hand_written, argv, mes
     assert snapshot(hand_written.parent) == before
 
 
+def test_team_add_counts_a_pragmatic_pools_max_as_its_total(tmp_path):
+    """pragmatic's pool (max 2 x 1-GPU nodes, spot-first) runs at most 2 GPUs whatever the capacity
+    type: a quota of 3 is refused with that number, which is what the node groups can hold."""
+    from mlplatform.stacks.config.spec import load_spec
+    from mlplatform.stacks.program import plan
+
+    cfg = tmp_path / "stack.yaml"
+    cfg.write_text("profile: pragmatic\nregion: us-east-1\n")
+    res = CliRunner().invoke(cli, ["team", "add", "vision", "--gpu-quota", "3", "--config", str(cfg)])
+    assert res.exit_code == 1 and "but the GPU pools can run at most 2 GPUs" in res.stderr, res.output
+    groups = plan(load_spec("pragmatic")).of_type("aws:eks/nodeGroup:NodeGroup")
+    gpu_nodes = sum(g.inputs["scalingConfig"]["maxSize"] for g in groups if g.inputs["labels"].get("mlplatform.io/gpu"))
+    assert gpu_nodes == 2  # 1 spot + 1 on-demand, 1 GPU each
+    assert run("team", "add", "vision", "--gpu-quota", "2", "--config", str(cfg), "--dry-run").exit_code == 0
+
+
 def test_oversubscription_setting_allows_quotas_above_the_pools(hand_written):
     hand_written.write_text(HAND_WRITTEN.replace("monitoring:", "gpu:\n  oversubscribe_gpus: true\n\nmonitoring:"))
     res = run("team", "add", "vision", "--gpu-quota", "7", "--config", str(hand_written), "--dry-run", "--json")

@@ -16,7 +16,7 @@ from mlplatform.stacks.config import spec as spec_module
 from mlplatform.stacks.analyses.diff import STATEFUL_TYPES, diff_plans, physical_name
 from mlplatform.stacks.program import plan
 from mlplatform.stacks.config.spec import PROFILES, load_spec
-from mlplatform.stacks.config.source import stack_source
+from mlplatform.stacks.source import stack_source
 from mlplatform.stacks.project.upgrade import UpgradeRefused, apply, prepare
 
 
@@ -203,3 +203,13 @@ def test_two_files_that_disagree_are_refused_before_anything_is_written(tmp_path
         "Pulumi.dev.yaml", "stack.yaml"]
     b.write_text("config:\n  mlplatform:profile: pragmatic\n")
     assert prepare([read_config(b), read_config(a)], "growth").target.profile == "growth"
+
+
+def test_a_refused_upgrade_under_json_is_one_document_with_the_diff_and_the_error(project, monkeypatch):
+    _unsafe_growth(monkeypatch)
+    res = run("upgrade", "-p", "growth", "--config", str(project / "stack.yaml"), "--yes", "--json")
+    assert res.exit_code == 3
+    data = json.loads(res.stdout)  # one JSON document, not the upgrade then the error
+    assert len(data["refused"]) == 2 and data["written"] == [] and data["exit"] == 3
+    assert data["error"]["field"] == "upgrade" and "nothing was written" in data["error"]["problem"]
+    assert "refused" in res.stderr

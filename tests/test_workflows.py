@@ -423,7 +423,7 @@ def test_model_review_opens_issues_on_the_review_schedule_and_records_closed_one
 
 
 def test_a_bad_review_schedule_is_refused_in_the_stack_config():
-    with pytest.raises(SpecError, match=r"^review\.schedule: 'monthly' is not a 5-field cron"):
+    with pytest.raises(SpecError, match=r"^review\.schedule: 'monthly' is not a cron schedule; use 5 fields"):
         load_spec("pragmatic", sets=["review.schedule=monthly"])
     with pytest.raises(SpecError, match=r"^review\.due_days: "):
         load_spec("pragmatic", sets=["review.due_days=0"])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from .. import evidence as evidence_cli
-from .. import options
+from .. import options, printers
+from . import evidence as evidence_cli
 
 
 @click.group()
@@ -17,7 +17,7 @@ def serve() -> None:
 
 
 @serve.command("render")
-@options.source_options
+@options.stack_source
 @click.option(
     "--model", "models", multiple=True, help="A model of serving.models (repeatable; default: every released one)."
 )
@@ -34,13 +34,7 @@ def serve() -> None:
 @options.force
 @options.as_json
 def render_cmd(
-    profile,
-    team_size,
-    config_file,
-    sets,
-    region,
-    stack,
-    directory,
+    src,
     models,
     environments,
     releases,
@@ -54,7 +48,6 @@ def render_cmd(
     from mlplatform.stacks.files import write_atomic
     from mlplatform.stacks.project.serving import released_models, render_files
 
-    src = options.make_source(profile, team_size, config_file, sets, region, stack, directory)
     chosen = list(models) or released_models(src.spec, releases)
     if not chosen:
         raise UsageError(
@@ -171,7 +164,7 @@ def record_cmd(
             )
         )
     else:
-        evidence_cli._header(ledger, as_json=False, err=True)
+        printers.ledger_header(ledger, as_json=False, err=True)
         click.echo(rec.key)
     if rec.kind == "rollback" and not manual:
         failed = f"analysis {o.analysis['name']} {o.analysis['status']}" if o.analysis else o.message
@@ -244,7 +237,7 @@ _releases_opt = click.option(
 
 
 @serve.command("apply")
-@options.source_options
+@options.stack_source
 @click.option("--model", required=True, help="A model of serving.models with a release.")
 @click.option("--environment", required=True, help="staging or production.")
 @_releases_opt
@@ -258,13 +251,7 @@ _releases_opt = click.option(
 @click.option("--rollout-out", default=None, type=click.Path(dir_okay=False), help="Write the final Rollout (JSON).")
 @options.as_json
 def apply_cmd(
-    profile,
-    team_size,
-    config_file,
-    sets,
-    region,
-    stack,
-    directory,
+    src,
     model,
     environment,
     releases,
@@ -281,7 +268,6 @@ def apply_cmd(
     from mlplatform.stacks.errors import MlplatformError
     from mlplatform.stacks.evidence.rollouts import outcome
 
-    src = options.make_source(profile, team_size, config_file, sets, region, stack, directory)
     if not as_json:
         click.echo(src.describe())
     release = _release(src.spec, model, releases, version, digest, repository)
@@ -315,7 +301,7 @@ def apply_cmd(
 
 
 @serve.command("status")
-@options.source_options
+@options.stack_source
 @click.option("--model", "models", multiple=True, help="A served model (repeatable; default: all of serving.models).")
 @_cluster_opt
 @click.option(
@@ -328,9 +314,7 @@ def apply_cmd(
 )
 @click.option("--offline", is_flag=True, help="Do not ask the cluster: the ledger alone.")
 @options.as_json
-def status_cmd(
-    profile, team_size, config_file, sets, region, stack, directory, models, cluster_name, ledger_url, offline, as_json
-) -> None:
+def status_cmd(src, models, cluster_name, ledger_url, offline, as_json) -> None:
     """Per model and environment: the live digest and version, the canary's step and analysis (from the
     cluster), and what the ledger says; from the ledger alone when no cluster is reachable."""
     from mlplatform.stacks.cloud import kube
@@ -339,7 +323,6 @@ def status_cmd(
     from mlplatform.stacks.evidence.ledger import Ledger
     from mlplatform.stacks.evidence.rollouts import summary
 
-    src = options.make_source(profile, team_size, config_file, sets, region, stack, directory)
     spec = src.spec
     names = list(models) or sorted(spec.serving.models)
     notes: list[str] = []
@@ -402,7 +385,7 @@ def status_cmd(
 
 
 @serve.command("rollback")
-@options.source_options
+@options.stack_source
 @click.option("--model", required=True, help="The served model.")
 @click.option("--to", "to_version", default=None, help="An earlier approved version (default: the one before).")
 @click.option("--environment", default="production", show_default=True, help="staging or production.")
@@ -420,13 +403,7 @@ def status_cmd(
 @click.option("--key", "key_id", required=True, envvar="MLPLATFORM_LEDGER_KEY", help="Its signing key.")
 @options.as_json
 def rollback_cmd(
-    profile,
-    team_size,
-    config_file,
-    sets,
-    region,
-    stack,
-    directory,
+    src,
     model,
     to_version,
     environment,
@@ -445,7 +422,6 @@ def rollback_cmd(
     from mlplatform.stacks.evidence.ledger import Ledger
     from mlplatform.stacks.evidence.rollouts import Version, approved_versions, outcome, rollback_target
 
-    src = options.make_source(profile, team_size, config_file, sets, region, stack, directory)
     if not as_json:
         click.echo(src.describe())
     ledger = Ledger(ledger_url, key_id=key_id, region=src.region)
@@ -485,18 +461,17 @@ def rollback_cmd(
 
 
 @serve.command("smoke")
-@options.source_options
+@options.stack_source
 @click.option("--model", required=True, help="The served model.")
 @click.option("--environment", default="staging", show_default=True, help="staging or production.")
 @click.option("--requests", "count", type=click.IntRange(1, 100), default=5, show_default=True, help="How many.")
 @options.as_json
-def smoke_cmd(profile, team_size, config_file, sets, region, stack, directory, model, environment, count, as_json):
+def smoke_cmd(src, model, environment, count, as_json):
     """Send the model's smoke request (serving.models.<name>.smoke, else its readiness path) through its
     Service, from inside the cluster (a CI runner pod): exit 0 when every answer is 2xx, 3 otherwise."""
     from mlplatform.stacks.errors import PolicyRefusal
     from mlplatform.stacks.project.serving import served_model, smoke
 
-    src = options.make_source(profile, team_size, config_file, sets, region, stack, directory)
     results = smoke(served_model(src.spec, model), model, environment, count)
     failed = [r for r in results if not r.ok]
     if as_json:

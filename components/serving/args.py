@@ -15,7 +15,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from ..conventions import SERVING_ENVIRONMENTS
 
-RUNTIME_NAMES = ("mlflow", "vllm", "image")
 # A Kubernetes quantity as the API server accepts it in resources (a plain number, milli, binary or SI).
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
 MODEL_NAME = r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$"  # a DNS label short enough for `<model>-ping` etc.

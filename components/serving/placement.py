@@ -79,34 +79,12 @@ def sized_for(models: dict[str, ServedModel], placement: str, gpu_pool: str | No
     ]
 
 
-_SUFFIX = {
-    "": 1,
-    "m": 0.001,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-}
-
-
-def quantity(q: str) -> float:
-    """A quantity of the QUANTITY pattern (the only ones ServedModel accepts) as a number of units."""
-    import re
-
-    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?", q)
-    if not m:
-        raise ValueError(f"{q!r} is not a Kubernetes quantity")
-    return float(m[1]) * _SUFFIX[m[2] or ""]
-
-
 def quota(models: dict[str, ServedModel]) -> dict[str, str]:
     """ResourceQuota `hard` of one environment: its models' requests at the rollout peak."""
-    cpu_m = sum(quantity(m.cpu) * 1000 * m.replicas * PEAK for m in models.values())
-    mem_mi = sum(quantity(m.memory) / 2**20 * m.replicas * PEAK for m in models.values())
+    from ..quantity import MIB, parse_quantity  # the one quantity parser (the Kubernetes client's arithmetic)
+
+    cpu_m = sum(float(parse_quantity(m.cpu)) * 1000 * m.replicas * PEAK for m in models.values())
+    mem_mi = sum(float(parse_quantity(m.memory)) / MIB * m.replicas * PEAK for m in models.values())
     gpus = sum(m.gpu * m.replicas * PEAK for m in models.values())
     hard = {
         "requests.cpu": f"{int(-(-cpu_m // 1))}m",

@@ -22,16 +22,18 @@ HEADROOM of allocatable free. Pods of the EKS add-ons are counted from `ADDON_PO
 
 from __future__ import annotations
 
-import re
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from mlplatform.components.conventions import POOL_LABEL, SYSTEM_POOL
+from mlplatform.components.quantity import MIB, QuantityError, parse_quantity
 
 from ..plan.offline import Plan
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
-SYSTEM_LABEL = ("mlplatform.io/pool", "system")
 HEADROOM = 0.10  # of allocatable, kept free (kubelet's MemTotal < nominal memory; rolling updates)
 
 # instance type -> (vCPUs, memory MiB, maxPods): EC2's published sizes, eni-max-pods.txt.
@@ -156,26 +158,13 @@ class PodRequests:
 
 
 def cpu_m(q: Any) -> int:
-    s = str(q)
-    return int(float(s[:-1])) if s.endswith("m") else int(float(s) * 1000)
-
-
-_MEM = {
-    "Ki": 1 / 1024,
-    "Mi": 1,
-    "Gi": 1024,
-    "Ti": 1024 * 1024,
-    "K": 1000 / 1048576,
-    "M": 1000000 / 1048576,
-    "G": 1e9 / 1048576,
-}
+    """A CPU quantity in millicores, rounded up (QuantityError when it is not a quantity)."""
+    return math.ceil(parse_quantity(q) * 1000)
 
 
 def memory_mib(q: Any) -> int:
-    m = re.fullmatch(r"([0-9.]+)([KMGT]i?)?", str(q))
-    if not m:
-        raise ValueError(f"{q!r} is not a memory quantity")
-    return int(float(m[1]) * _MEM.get(m[2] or "", 1 / 1048576) + 0.999)
+    """A memory quantity in MiB, rounded up (QuantityError when it is not a quantity)."""
+    return math.ceil(parse_quantity(q) / MIB)
 
 
 def _chart(release_inputs: dict[str, Any]) -> str:
@@ -195,11 +184,14 @@ def system_pods(plan: Plan) -> list[PodRequests]:
             for p in pod.containers:
                 res = pod.get(values, p) if pod.get else _path(values, p)
                 requests = (res or {}).get("requests") or {}
+                where = f"{p}.requests" if not pod.get else "listener.resources.requests"
                 if "cpu" not in requests or "memory" not in requests:
-                    missing.append(f"{p}.requests" if not pod.get else "listener.resources.requests")
+                    missing.append(where)
                     continue
-                cpu += cpu_m(requests["cpu"])
-                mem += memory_mib(requests["memory"])
+                try:
+                    cpu, mem = cpu + cpu_m(requests["cpu"]), mem + memory_mib(requests["memory"])
+                except QuantityError as e:  # counted as unrequested: Kubernetes would refuse it
+                    missing.append(f"{where} ({e})")
             if pod.daemonset:
                 replicas = 0
             else:
@@ -268,9 +260,7 @@ def serving_pods(plan: Plan, pool: str | None = None) -> list[PodRequests]:
 def fit(plan: Plan) -> Fit | None:
     """The system node group's allocatable capacity at its minimum size against the requests of every
     system pod (DaemonSets once per node) and the add-ons' pods; None: no system group or unknown type."""
-    groups = [
-        g for g in plan.of_type(NODE_GROUP) if (g.inputs.get("labels") or {}).get(SYSTEM_LABEL[0]) == SYSTEM_LABEL[1]
-    ]
+    groups = [g for g in plan.of_type(NODE_GROUP) if (g.inputs.get("labels") or {}).get(POOL_LABEL) == SYSTEM_POOL]
     if len(groups) != 1:
         return None
     g = groups[0].inputs
@@ -286,6 +276,6 @@ def fit(plan: Plan) -> Fit | None:
     for _, c, m, replicas in ADDON_PODS:
         n = nodes if replicas is None else replicas
         cpu, mem, pods = cpu + c * n, mem + m * n, pods + n
-    for p in serving_pods(plan, SYSTEM_LABEL[1]):  # models placed on the system nodes, at the rollout peak
+    for p in serving_pods(plan, SYSTEM_POOL):  # models placed on the system nodes, at the rollout peak
         cpu, mem, pods = cpu + p.cpu_m * p.replicas, mem + p.memory_mib * p.replicas, pods + p.replicas
     return Fit(itype, nodes, alloc[0] * nodes, alloc[1] * nodes, cpu, mem, pods, alloc[2] * nodes)

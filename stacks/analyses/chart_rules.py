@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..plan.offline import Plan, PlannedResource
-from .policy import HELM_RELEASE, rule
+from .capacity import HELM_RELEASE
+from .rules import rule
 
 HELM_VALUES_FIX = "use the chart's own key (see its values.yaml at the pinned version in components/versions.py)"
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -36,6 +35,8 @@ from typing import Any
 import yaml
 
 from mlplatform.components.conventions import CPU_BATCH_POOL as CPU_BATCH_POOL_NAME
+from mlplatform.components.conventions import GPU_LABEL, POOL_LABEL, RUNNER_CHART
+from mlplatform.components.quantity import GIB, QuantityError, parse_quantity
 
 from ..config.spec import SpecError
 from ..plan.offline import Plan, PlannedResource
@@ -43,10 +44,6 @@ from ..plan.offline import Plan, PlannedResource
 HOURS_PER_MONTH = 730
 DATA = Path(__file__).parents[1] / "data"
 USAGE_DEFAULT = DATA / "usage-default.yaml"
-POOL_LABEL = "mlplatform.io/pool"
-GPU_LABEL = "mlplatform.io/gpu"
-RUNNER_CHART = "gha-runner-scale-set"
-NOT_PRICED_REASON = "price not in the price file: run with --live-prices, or add it to stacks/data/prices-<region>.json"
 
 # Types that cost nothing by themselves, with the reason shown in the report.
 FREE: dict[str, str] = {
@@ -181,35 +178,12 @@ def load_prices(region: str) -> PriceBook:
     return PriceBook(json.loads(_price_data(region)))
 
 
-def derive_region_prices(snapshot: dict[str, Any], region: str) -> dict[str, Any]:
-    """One region's price file from the shared multi-region snapshot, keeping sources, date and gaps."""
-    prefix = f"{region}."
-    reg = snapshot["regions"][region]
-    gaps = [g.removeprefix(prefix) for g in snapshot["gaps"] if g.startswith(prefix)]
-    ec2 = reg.get("ec2") or {}
-    spot = None
-    if "us-east-1" in snapshot["spot_discount"].get("method", "") and region == "us-east-1":
-        spot = snapshot["spot_discount"]
-    return {
-        "region": region,
-        "currency": snapshot["currency"],
-        "hours_per_month": snapshot["hours_per_month"],
-        "snapshot_date": snapshot["snapshot_date"],
-        "snapshot_date_note": snapshot.get("snapshot_date_note", ""),
-        "derived_from": "shared/pricing/aws-prices.json (one file per region; values, sources and gaps unchanged)",
-        "prices": reg,
-        "sources": {k.removeprefix(prefix): v for k, v in snapshot["sources"].items() if k.startswith(prefix)},
-        "gaps": gaps,
-        "not_offered": sorted(t for t, v in ec2.items() if v is None and f"ec2.{t}" not in gaps),
-        "spot_discount": spot,
-        "notes": snapshot.get("notes", {}),
-    }
-
-
 # -- usage ---------------------------------------------------------------------------------------------
 def load_usage(path: str | Path | None = None) -> dict[str, Any]:
     """The usage defaults, with the user's file (same keys) merged over them."""
-    from ..config.spec import deep_merge, read_yaml_file
+    from mlplatform.components.merge import deep_merge
+
+    from ..config.stackfile import read_yaml_file
 
     usage = yaml.safe_load(USAGE_DEFAULT.read_text())
     if path is None:
@@ -665,10 +639,7 @@ def _vpc_endpoint(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
 def _helm_release(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     chart = str(r.inputs.get("chart", "")).rsplit("/", 1)[-1]
     values = r.inputs.get("values") or {}
-    lines = [
-        ctx.line(f"persistent volume {what}", "storage", gb, "GB-month", "ebs_gp3_gb_month", idle=True)
-        for what, gb in _volumes(values)
-    ]
+    lines = [_volume_line(ctx, f"persistent volume {what}", size, count) for what, size, count in _volumes(values)]
     for where, kind in _load_balancers(values):
         lines += _load_balancer_lines(where, kind, ctx)
     if chart == RUNNER_CHART:
@@ -676,21 +647,29 @@ def _helm_release(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     return lines
 
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)(Gi|G|Ti|T|Mi|M)?$")
-
-
 def _gib(size: Any) -> float:
-    m = _SIZE.match(str(size))
-    if not m:
-        return 0.0
-    n, unit = float(m.group(1)), m.group(2) or "G"
-    return n * {"Gi": 1, "G": 1, "Ti": 1024, "T": 1000, "Mi": 1 / 1024, "M": 1 / 1000}[unit]
+    """A storage quantity in GiB (EBS bills GiB-months; "1G" is 10^9 bytes); QuantityError if unreadable."""
+    return float(parse_quantity(size) / GIB)
 
 
-def _volumes(values: Any, path: str = "", replicas: int = 1) -> list[tuple[str, float]]:
-    """Persistent volumes a chart's values ask for: `persistence: {enabled, size}` blocks and
-    `volumeClaimTemplate` specs (times the `replicas` next to them), skipping parts with `enabled: false`."""
-    out: list[tuple[str, float]] = []
+def _volume_line(ctx: _Ctx, what: str, size: Any, count: int = 1) -> CostLine:
+    """A gp3 volume line; a size that is not a quantity is a gap naming it, never a $0 line."""
+    try:
+        gib = count * _gib(size)
+    except QuantityError as e:
+        return CostLine(what, "storage", 0.0, "GB-month", "ebs_gp3_gb_month", None, None, f"unreadable size: {e}", True)
+    if gib < 0:  # the quantity grammar allows a sign; a volume size does not
+        return CostLine(
+            what, "storage", 0.0, "GB-month", "ebs_gp3_gb_month", None, None, f"negative size {size!r}", True
+        )
+    return ctx.line(what, "storage", gib, "GB-month", "ebs_gp3_gb_month", idle=True)
+
+
+def _volumes(values: Any, path: str = "", replicas: int = 1) -> list[tuple[str, Any, int]]:
+    """Persistent volumes a chart's values ask for, as (what, size, count): `persistence: {enabled, size}`
+    blocks and `volumeClaimTemplate` specs (times the `replicas` next to them), skipping parts with
+    `enabled: false`."""
+    out: list[tuple[str, Any, int]] = []
     if isinstance(values, list):
         for i, v in enumerate(values):
             out += _volumes(v, f"{path}[{i}]", replicas)
@@ -701,11 +680,11 @@ def _volumes(values: Any, path: str = "", replicas: int = 1) -> list[tuple[str, 
     for key, v in values.items():
         where = f"{path}.{key}" if path else key
         if key == "persistence" and isinstance(v, dict) and v.get("enabled") and v.get("size"):
-            out.append((f"{where} ({v['size']})", _gib(v["size"])))
+            out.append((f"{where} ({v['size']})", v["size"], 1))
         elif key == "volumeClaimTemplate" and isinstance(v, dict):
             size = (((v.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
             if size:
-                out.append((f"{where} ({here} x {size})", here * _gib(size)))
+                out.append((f"{where} ({here} x {size})", size, here))
         else:
             out += _volumes(v, where, here)
     return out
@@ -826,11 +805,7 @@ def _runner_lines(r: PlannedResource, values: dict[str, Any], ctx: _Ctx) -> list
 
 def _pvc(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     size = (((r.inputs.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
-    return (
-        [ctx.line(f"persistent volume ({size})", "storage", _gib(size), "GB-month", "ebs_gp3_gb_month", idle=True)]
-        if size
-        else []
-    )
+    return [_volume_line(ctx, f"persistent volume ({size})", size)] if size else []
 
 
 def _serving_quota(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
@@ -1200,3 +1175,14 @@ def fetch_live_prices(
             f"({', '.join(f'{f}={v}' for _, f, v in query.filters)}), fetched {today.isoformat()}",
         )
     return book.with_prices(found), missed
+
+
+def estimate_live(plan: Plan, region: str, usage: dict[str, Any] | None = None) -> tuple[CostReport, list[str]]:
+    """`cost --live-prices`: the estimate with every price the Price List API answers (over the shipped
+    price file, or over nothing in a region without one), and the price paths it did not answer."""
+    try:
+        book = load_prices(region)
+    except SpecError:
+        book = PriceBook({"region": region, "snapshot_date": "live", "prices": {}, "sources": {}})
+    book, missed = fetch_live_prices(book, needed_prices(plan, region, usage))
+    return estimate(plan, region, usage, prices=book), missed

@@ -169,9 +169,6 @@ class PlanDiff:
             "note": ENGINE_NOTE,
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, default=str)
-
 
 # -- property paths ------------------------------------------------------------------------------
 def _join(path: str, key: Any) -> str:

@@ -14,11 +14,16 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from mlplatform.components.conventions import AUTOSCALED_TAG, POOL_LABEL, SYSTEM_POOL
+
+from ..config.rules import RULE_IDS
 from ..plan.offline import SECRET, STATEFUL_TYPES, UNKNOWN, Plan, PlannedResource
+from . import chart_rules  # noqa: F401  # registers the rules checked against the pinned charts' facts
+from .rules import REGISTERED, Rule, rule
 
 SEVERITIES = ("high", "medium", "low", "info")
 
@@ -78,27 +83,6 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    severity: str
-    title: str
-    check: Callable[[Plan], Iterable[tuple[PlannedResource, str, str]]]
-
-
-RULES: list[Rule] = []
-
-
-def rule(id_: str, severity: str, title: str):
-    """Register a rule: the function yields (resource, message, fix) per problem."""
-
-    def register(fn: Callable[[Plan], Iterable[tuple[PlannedResource, str, str]]]):
-        RULES.append(Rule(id_, severity, title, fn))
-        return fn
-
-    return register
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -611,7 +595,6 @@ def _stateful(plan: Plan):
 
 
 # -- autoscaled node groups (reads the recorded ignore_changes) ----------------------------------
-AUTOSCALED_TAG = "mlplatform.io/cluster-autoscaler"  # components/_common.AUTOSCALED_TAG
 ASG_TAG = "aws:autoscaling/tag:Tag"
 DESIRED_SIZE = "scalingConfig.desiredSize"
 
@@ -674,7 +657,7 @@ def _system_fit(plan: Plan):
     f = fit(plan)
     if f is not None and not f.ok:
         group = next(
-            g for g in plan.of_type(NODE_GROUP) if (g.inputs.get("labels") or {}).get("mlplatform.io/pool") == "system"
+            g for g in plan.of_type(NODE_GROUP) if (g.inputs.get("labels") or {}).get(POOL_LABEL) == SYSTEM_POOL
         )
         yield (
             group,
@@ -752,11 +735,9 @@ def _secrets(plan: Plan):
 
 
 # -- evaluation and waivers ----------------------------------------------------------------------
-from . import chart_rules  # noqa: E402,F401  # registers the rules checked against the pinned charts' facts
-
-# Rules over what the stack's config renders outside the Plan (stacks/analyses/serving_pods.py).
-SPEC_RULE_IDS = ("serving-pods",)
-RULE_IDS = tuple(r.id for r in RULES) + SPEC_RULE_IDS
+if _unimplemented := [i for i in RULE_IDS if i not in REGISTERED]:
+    raise RuntimeError(f"rules listed in stacks/config/rules.py without an implementation: {_unimplemented}")
+RULES = [REGISTERED[i] for i in RULE_IDS]  # in the listed order
 RULES_BY_ID = {r.id: r for r in RULES}
 
 

@@ -247,23 +247,33 @@ class QuotaNeed:
 def quota_needs(
     spec: StackSpec, vcpus: dict[str, int], offered: dict[str, set[str]], zones: list[str]
 ) -> dict[str, QuotaNeed]:
-    """code -> QuotaNeed for the pools' usable types (on-demand quota unless the pool is spot-only)."""
+    """code -> QuotaNeed for the pools' usable types: a managed pool's node groups each against their
+    capacity type's quota with their max size (a spot-first pool's spot and on-demand shares, which add
+    up to its max); a Karpenter pool's max nodes against on-demand unless it is spot-only (Karpenter
+    may start every node on-demand when spot is short)."""
+    from mlplatform.components.args.gpu_node_pool import group_sizes, node_limit
+
     needs: dict[str, QuotaNeed] = {}
     for pool in spec.gpu.pools:
         usable = [
             t for t in pool.instance_types if t in vcpus and len(offered.get(t, set()) & set(zones)) >= MIN_GPU_ZONES
         ]
         families = {quota_family(t) for t in usable}
+        if spec.gpu.mechanism == "managed":
+            shares = [(kind == "SPOT", high) for kind, _, high in group_sizes(pool)]
+        else:
+            shares = [(pool.capacity == "spot", node_limit(pool))]
         for fam in sorted(families):
-            on_demand, spot, name = QUOTAS[fam]
-            code = spot if pool.capacity == "spot" else on_demand
-            kind = "Spot" if pool.capacity == "spot" else "On-Demand"
-            need = needs.setdefault(code, QuotaNeed(code, f"{kind} {name}"))
             biggest = max((t for t in usable if quota_family(t) == fam), key=lambda t: vcpus[t])
-            need.vcpus += pool.max * vcpus[biggest]
-            need.parts.append(f"{pool.name}: {pool.max} x {biggest} ({vcpus[biggest]} vCPUs)")
-            if families == {fam}:
-                need.stuck.append(pool.name)
+            for spot_share, nodes in shares:
+                on_demand, spot, name = QUOTAS[fam]
+                code = spot if spot_share else on_demand
+                kind = "Spot" if spot_share else "On-Demand"
+                need = needs.setdefault(code, QuotaNeed(code, f"{kind} {name}"))
+                need.vcpus += nodes * vcpus[biggest]
+                need.parts.append(f"{pool.name}: {nodes} x {biggest} ({vcpus[biggest]} vCPUs)")
+                if families == {fam}:
+                    need.stuck.append(pool.name)
     return needs
 
 

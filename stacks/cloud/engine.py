@@ -32,6 +32,7 @@ from typing import Any
 
 from ..config.spec import SpecError
 from ..plan.offline import DATA_TYPES
+from ..source import StackSource
 from .doctor import AWS_LOGIN, PULUMI_INSTALL, aws_client
 
 # Python SDK distribution -> provider plugin name.
@@ -90,7 +91,7 @@ class Project:
         return (self.backend_url or "").startswith("file://")
 
 
-def project_of(source: Any, directory: str | Path | None = None) -> Project:
+def project_of(source: StackSource, directory: str | Path | None = None) -> Project:
     """The engine's view of a StackSource: it must be a project folder's stack (Pulumi.yaml + Pulumi.<stack>.yaml)."""
     if (
         source.project is None
@@ -112,7 +113,7 @@ def project_of(source: Any, directory: str | Path | None = None) -> Project:
 
 def load_project(directory: str | Path, stack: str | None = None) -> Project:
     """The project folder's stack, read through StackSource (the one reader of stack files)."""
-    from ..config.source import stack_source
+    from ..source import stack_source
 
     return project_of(stack_source(stack=stack, directory=directory), directory)
 
@@ -199,7 +200,7 @@ PLANNED = {
 }
 
 
-def _short(urn: str) -> tuple[str, str]:
+def short_urn(urn: str) -> tuple[str, str]:
     """(type, name) of a URN."""
     parts = urn.split("::")
     return (parts[-2].split("$")[-1], parts[-1]) if len(parts) >= 2 else ("", urn)
@@ -281,12 +282,12 @@ class Progress:
             md = event.res_op_failed_event.metadata
             self.in_flight.pop(md.urn, None)
             self.failed.append(md.urn)
-            type_, name = _short(md.urn)
+            type_, name = short_urn(md.urn)
             self._print(f"x {type_} {name} failed", "bold red")
         elif event.diagnostic_event is not None:
             d = event.diagnostic_event
             msg = d.message.strip()
-            where = f"{_short(d.urn)[1]}: " if d.urn else ""
+            where = f"{short_urn(d.urn)[1]}: " if d.urn else ""
             if d.severity == "error" and msg:
                 self.errors.append(where + msg.splitlines()[0])
             elif d.severity == "warning" and msg:
@@ -301,7 +302,7 @@ class Progress:
     def _finish(self, urn: str, op: str, now: float) -> None:
         _, started = self.in_flight.pop(urn, (op, now))
         self.done[op] += 1
-        type_, name = _short(urn)
+        type_, name = short_urn(urn)
         symbol, style = SYMBOLS.get(op, ("*", ""))
         if self.verb == "preview":
             self._print(f"{symbol} {type_} {name} {PLANNED.get(op, op)}", style)
@@ -315,7 +316,7 @@ class Progress:
         table = Table(box=None, show_header=False, pad_edge=False)
         now = time.monotonic()
         for urn, (op, started) in list(self.in_flight.items())[:12]:
-            type_, name = _short(urn)
+            type_, name = short_urn(urn)
             table.add_row(f"[dim]{op}[/]", type_, name, f"{now - started:.0f}s")
         if len(self.in_flight) > 12:
             table.add_row("", f"... and {len(self.in_flight) - 12} more", "", "")

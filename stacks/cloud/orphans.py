@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlplatform.components._common import MANAGED_BY
+from mlplatform.components.conventions import MANAGED_BY
 
 from .doctor import aws_client
 

@@ -11,21 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mlplatform.components.ci_runners import CONFIG_NAMESPACE, GITHUB_APP_KEYS
+from mlplatform.components.ci_runners import CONFIG_NAMESPACE
 
 from ..config.spec import SpecError, StackSpec
+from ..program import GITHUB_APP_CONFIG_KEYS, github_app_fix
 
-GITHUB_APP_CONFIG_KEYS = tuple(f"{CONFIG_NAMESPACE}:{k}" for k in GITHUB_APP_KEYS)
 # Must be stored encrypted (`secure:`): the App's private key mints tokens for the whole installation.
 MUST_BE_ENCRYPTED = (f"{CONFIG_NAMESPACE}:github_app_private_key",)
-
-
-def github_app_fix() -> str:
-    """How to set the GitHub App secret config (in the project folder)."""
-    return (
-        "run `pulumi config set --secret mlplatform:github_app_id <app id>` in the project folder, likewise "
-        "github_app_installation_id and github_app_private_key (< the App's .pem), or set runners.enabled: false"
-    )
 
 
 def _is_set(value: Any) -> bool:

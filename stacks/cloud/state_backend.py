@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlplatform.components._common import MANAGED_BY
+from mlplatform.components.conventions import MANAGED_BY
 
 from ..config.spec import SpecError
 from .doctor import aws_client

@@ -25,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from mlplatform.components.merge import deep_merge
 from mlplatform.components.versions import HELM_CHARTS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -189,19 +190,6 @@ def check_values(chart: str, values: dict[str, Any], free_form: tuple[str, ...] 
     return report
 
 
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Helm's merge: mappings key by key, everything else (lists too) replaced; None deletes a key."""
-    out = dict(base)
-    for k, v in over.items():
-        if v is None:
-            out.pop(k, None)
-        elif isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
 def schema_errors(chart: str, values: dict[str, Any]) -> list[str]:
     """Helm's merged values against the chart's values.schema.json ([] when the chart ships none)."""
     schema = chart_facts(chart).get("values_schema")
@@ -209,7 +197,7 @@ def schema_errors(chart: str, values: dict[str, Any]) -> list[str]:
         return []
     import jsonschema
 
-    merged = deep_merge(chart_facts(chart)["defaults"], values)
+    merged = deep_merge(chart_facts(chart)["defaults"], values, null_deletes=True)  # as Helm coalesces
     validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)(schema)
     out = []
     for e in sorted(validator.iter_errors(merged), key=lambda e: list(map(str, e.absolute_path))):
@@ -354,7 +342,6 @@ __all__ = [
     "check_values",
     "crd_for",
     "custom_resource_errors",
-    "deep_merge",
     "did_you_mean",
     "json_type",
     "known_paths",

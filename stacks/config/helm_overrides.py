@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .spec import SpecError, StackSpec
+from ..errors import SpecError
+
+if TYPE_CHECKING:  # spec.py calls check_helm_values: at run time this module reads the spec it is given
+    from .spec import StackSpec
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .spec import PROFILES, TEAM_SIZE_BANDS, StackSpec, load_spec
+from .spec import PROFILES, TEAM_SIZE_BANDS, GpuPool, StackSpec, load_spec
 
 
 def components_of(spec: StackSpec) -> list[str]:
@@ -40,12 +40,25 @@ def _gpu_components(spec: StackSpec) -> list[str]:
     return ["GpuNodePool"] if g.pools else []
 
 
+def _pool_size(p: GpuPool, mechanism: str) -> str:
+    """A pool's size as GpuNodePool builds it: `max` is the pool's total nodes, whatever the capacity type."""
+    from mlplatform.components.args.gpu_node_pool import gpu_limit_of, group_sizes, node_limit
+
+    if mechanism == "karpenter":
+        return f"at most {gpu_limit_of(p, mechanism)} GPUs {p.capacity}"  # Karpenter's NodePool limit
+    size = f"{p.min}-{node_limit(p)} nodes {p.capacity}"
+    if p.capacity == "spot-first":
+        (_, _, spot), (_, _, on_demand) = group_sizes(p)
+        size += f" (at most {spot} spot + {on_demand} on-demand)"
+    return size
+
+
 def sizes_of(spec: StackSpec) -> dict[str, str]:
     n, c, g, d = spec.network, spec.cluster, spec.gpu, spec.database
     nat = {"single": "1 NAT gateway", "per_az": "NAT per AZ", "none": "no NAT"}[n.nat_gateways]
     extras = [x for x, on in (("VPC endpoints", n.vpc_endpoints), ("flow logs", n.flow_logs)) if on]
     pools = "; ".join(
-        f"{p.name} {'/'.join(p.instance_types[:2])}{'…' if len(p.instance_types) > 2 else ''} {p.min}-{p.max} {p.capacity}"
+        f"{p.name} {'/'.join(p.instance_types[:2])}{'…' if len(p.instance_types) > 2 else ''} {_pool_size(p, g.mechanism)}"
         for p in g.pools
     )
     return {

@@ -19,12 +19,27 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
 
+from mlplatform.components.args import ValidationError as ComponentError
+from mlplatform.components.args import explain
+from mlplatform.components.args.ci_runners import RunnerScale
+from mlplatform.components.args.cluster import SystemNodes
+from mlplatform.components.args.evidence_ledger import EvidenceSettings
+from mlplatform.components.args.gpu_node_pool import GpuPool as GpuPool  # the spec's pools ARE these
+from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool, gpu_limit_of
+from mlplatform.components.args.metadata_store import DatabaseSettings, MlflowSettings
+from mlplatform.components.args.monitoring import MonitoringSettings
+from mlplatform.components.args.network import NetworkSettings
+from mlplatform.components.args.team_space import TeamQuotas
+from mlplatform.components.cron import FIX as CRON_FIX
+from mlplatform.components.cron import valid_cron
+from mlplatform.components.merge import deep_merge
 from mlplatform.components.serving.args import ServingSettings
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
+from .rules import RULE_IDS, SPEC_RULE_IDS
+from .stackfile import read_yaml_file
 
 PROFILES = ("pragmatic", "growth", "full")
 # Team size picks the profile: the upper bound of each band (DESIGN profile table).
@@ -35,52 +50,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=False, validate_default=True)
 
 
-def _min_max(lo: int, hi: int, where: str) -> None:
-    if lo > hi:
-        raise ValueError(f"min ({lo}) is greater than max ({hi}) in {where}")
-
-
 # -- sections ------------------------------------------------------------------------------------
-class ExistingVpc(_Strict):
-    vpc_id: str
-    private_subnet_ids: list[str]
-    public_subnet_ids: list[str] = []
-
-
-class NetworkSpec(_Strict):
-    az_count: int = Field(2, ge=1, le=6)
-    cidr_block: str = "10.0.0.0/16"
-    nat_gateways: Literal["single", "per_az", "none"] = "single"
-    flow_logs: bool = False
-    vpc_endpoints: bool = False
-    existing: ExistingVpc | None = None
-
-    @field_validator("cidr_block")
-    @classmethod
-    def _cidr(cls, v: str) -> str:
-        net = ipaddress.ip_network(v, strict=True)
-        if net.version != 4 or not 16 <= net.prefixlen <= 20:
-            raise ValueError("must be an IPv4 network from /16 to /20, like 10.0.0.0/16")
-        return v
-
-
-class SystemNodes(_Strict):
-    instance_type: str = "t3.large"
-    count: int = Field(2, ge=1)
-    min: int = Field(2, ge=1)
-    max: int = Field(3, ge=1)
-    disk_gib: int = Field(50, ge=20, le=16384)
-    # Who owns the system group's desired size: "stack" (`up` sets it to count; cluster-autoscaler
-    # cannot see the group) or "cluster-autoscaler" (gpu.mechanism managed only: the autoscaler scales
-    # it between min and max and `up` ignores its desired size).
-    scaled_by: Literal["stack", "cluster-autoscaler"] = "stack"
-
-    @model_validator(mode="after")
-    def _bounds(self) -> SystemNodes:
-        _min_max(self.min, self.max, "system_nodes")
-        if not self.min <= self.count <= self.max:
-            raise ValueError(f"count ({self.count}) must be between min ({self.min}) and max ({self.max})")
-        return self
+class NetworkSpec(NetworkSettings, _Strict):
+    """`NetworkSettings` (components/args/network.py: az_count, cidr_block, nat_gateways, flow_logs,
+    vpc_endpoints, existing; their bounds and defaults). The region's zone count is checked in validate()."""
 
 
 class ExistingCluster(_Strict):
@@ -111,47 +84,15 @@ class ClusterSpec(_Strict):
         return v
 
 
-class GpuPool(_Strict):
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
-    instance_types: list[str] = Field(min_length=1)
-    min: int = Field(0, ge=0)
-    max: int = Field(2, ge=1)
-    gpu_limit: int | None = Field(None, ge=1)  # Karpenter `limits.nvidia.com/gpu`; None: from max
-    capacity: Literal["spot-first", "spot", "on-demand"] = "spot-first"
-    disk_gib: int = Field(200, ge=50, le=16384)
+class GpuSpec(GpuSettings, _Strict):
+    """`GpuSettings` (components/args/gpu_node_pool.py: mechanism, pools, cpu_batch_pool,
+    cpu_batch_vcpu_limit, idle_minutes, existing; their bounds and defaults) plus what the stack adds."""
 
-    @model_validator(mode="after")
-    def _bounds(self) -> GpuPool:
-        _min_max(self.min, self.max, f"gpu pool {self.name}")
-        return self
-
-
-class ExistingGpuNodes(_Strict):
-    node_names: list[str] = Field(min_length=1)  # `kubectl get nodes` names: labelled + tainted only
-    pool: str = Field("gpu", pattern=r"^[a-z][a-z0-9-]{0,30}$")
-
-
-class GpuSpec(_Strict):
-    mechanism: Literal["managed", "karpenter"] = "managed"
-    pools: list[GpuPool] = []
-    cpu_batch_pool: bool = False
-    cpu_batch_vcpu_limit: int = Field(64, ge=1)
-    idle_minutes: int = Field(5, ge=1, le=60)  # an unused GPU node goes away after this
-    existing: ExistingGpuNodes | None = None  # adopt these nodes instead of creating pools
     oversubscribe_gpus: bool = False  # let the teams' GPU quotas add up to more than the pools' GPU limits
     # Your own values for the node autoscaler's (cluster-autoscaler, or karpenter with mechanism karpenter) chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     helm_values: dict[str, Any] = {}
     # Your own values for the nvidia-device-plugin chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     device_plugin_helm_values: dict[str, Any] = {}
-
-    @field_validator("pools")
-    @classmethod
-    def _unique(cls, v: list[GpuPool]) -> list[GpuPool]:
-        names = [p.name for p in v]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"pool names must be unique, {sorted(dup)} repeats")
-        return v
 
 
 class ExistingRegistry(_Strict):
@@ -168,23 +109,14 @@ class RegistrySpec(_Strict):
     existing: ExistingRegistry | None = None
 
 
-class ExistingDatabase(_Strict):
-    endpoint: str
-    secret_arn: str
+class DatabaseSpec(DatabaseSettings, _Strict):
+    """`DatabaseSettings` (components/args/metadata_store.py: instance_class, allocated_storage_gib,
+    multi_az, backup_retention_days, performance_insights, existing; their bounds and defaults)."""
 
 
-class DatabaseSpec(_Strict):
-    instance_class: str = Field("db.t4g.micro", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
-    multi_az: bool = False
-    backup_retention_days: int = Field(7, ge=1, le=35)
-    allocated_storage_gib: int = Field(20, ge=20, le=65536)
-    performance_insights: bool = False
-    existing: ExistingDatabase | None = None
+class MlflowSpec(MlflowSettings, _Strict):
+    """`MlflowSettings` (components/args/metadata_store.py: replicas, ingress) plus the stack's own."""
 
-
-class MlflowSpec(_Strict):
-    replicas: int = Field(1, ge=1, le=10)
-    ingress: bool = False
     # DNS name of MLflow's internal ALB (you point it at the ALB); without it the URL is the ALB's own name.
     host: str | None = Field(None, pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
     # Your own values for the mlflow chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
@@ -199,35 +131,15 @@ class MlflowSpec(_Strict):
         return self
 
 
-class ExistingMonitoring(_Strict):
-    namespace: str
-    release: str  # its Helm release name: added monitors, rules and dashboards are labelled for it
-    grafana_url: str | None = None  # None: the grafana_url output is a port-forward command
-    dashboard_label: str = "grafana_dashboard"  # its Grafana sidecar's sidecar.dashboards.label
-    dashboard_label_value: str = "1"
+class MonitoringSpec(MonitoringSettings, _Strict):
+    """`MonitoringSettings` (components/args/monitoring.py: retention_days, storage_gib,
+    prometheus_replicas, prometheus_memory_mib, alertmanager, existing; their bounds and defaults)
+    plus the stack's own chart values."""
 
-
-class MonitoringSpec(_Strict):
-    retention_days: int = Field(7, ge=1, le=365)
-    storage_gib: int = Field(20, ge=0)
-    prometheus_replicas: int = Field(1, ge=1, le=5)
-    prometheus_memory_mib: int = Field(1024, ge=256, le=65536)  # per replica; grows with series and retention
-    alertmanager: bool = False
-    existing: ExistingMonitoring | None = None
     # Your own values for the kube-prometheus-stack chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     helm_values: dict[str, Any] = {}
     # Your own values for the dcgm-exporter chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     dcgm_exporter_helm_values: dict[str, Any] = {}
-
-
-class MinMax(_Strict):
-    min: int = Field(0, ge=0)
-    max: int = Field(1, ge=0)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> MinMax:
-        _min_max(self.min, self.max, "runner scale set")
-        return self
 
 
 class ExistingRunnerController(_Strict):
@@ -238,8 +150,9 @@ class ExistingRunnerController(_Strict):
 class RunnersSpec(_Strict):
     enabled: bool = True
     github_config_url: str | None = None  # https://github.com/<org> or /<org>/<repo>
-    cpu: MinMax = MinMax(min=0, max=4)
-    gpu: MinMax = MinMax(min=0, max=1)  # GPU runners exist only when the stack has GPU nodes
+    # Each a RunnerScale (components/args/ci_runners.py): min >= 0, max >= 1, min <= max.
+    cpu: RunnerScale = RunnerScale(min_runners=0, max_runners=4)
+    gpu: RunnerScale = RunnerScale(min_runners=0, max_runners=1)  # GPU runners exist only when the stack has GPU nodes
     existing_controller: ExistingRunnerController | None = None  # adopt it instead of installing one
     # Your own values for the gha-runner-scale-set (the stack's CPU and GPU scale sets) chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).
     helm_values: dict[str, Any] = {}
@@ -250,6 +163,14 @@ class RunnersSpec(_Strict):
 class RetrainingSpec(_Strict):
     engine: Literal["cronjob", "argo"] = "cronjob"
     schedule: str = "0 3 * * 1"
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if not valid_cron(v):
+            raise ValueError(f"{v!r} is not a cron schedule; {CRON_FIX}")
+        return v
+
     # The tag of the `images` repository the retraining job runs. It is the ONE tag of the registry
     # that may be pushed again (ECR IMMUTABLE_WITH_EXCLUSION), so a new training image rolls out by
     # pushing it, without editing the stack; every other tag, and every tag of `models`, is immutable.
@@ -268,24 +189,16 @@ class ReviewSpec(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, v: str) -> str:
-        if not isinstance(v, str) or not re.fullmatch(r"[0-9*/,-]+( [0-9A-Za-z*/,-]+){4}", v.strip()):
-            raise ValueError(f'{v!r} is not a 5-field cron like "0 9 1 * *" (09:00 UTC on the 1st of the month)')
+        if not valid_cron(v):
+            raise ValueError(f"{v!r} is not a cron schedule; {CRON_FIX}")
         return v.strip()
 
 
-class ExistingEvidence(_Strict):
-    bucket_name: str
-    signing_key_arn: str = Field(pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
-    kms_key_arn: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+class EvidenceSpec(EvidenceSettings, _Strict):
+    """The evidence ledger (components/evidence_ledger.py): `EvidenceSettings` (components/args/
+    evidence_ledger.py: Object Lock retention_mode and retention_days, existing) and the observer."""
 
-
-class EvidenceSpec(_Strict):
-    """The evidence ledger (components/evidence_ledger.py): Object Lock retention and the observer."""
-
-    retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = "GOVERNANCE"  # COMPLIANCE: nobody can shorten it
-    retention_days: int = Field(365, ge=1, le=36500)
     observer: bool = True  # the CronJob that records what the cluster runs
-    existing: ExistingEvidence | None = None
 
 
 TEAM_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,28}[a-z0-9])?$")
@@ -296,19 +209,15 @@ class TeamRunners(_Strict):
     """A team's own runner scale sets on the stack's runner controller: `runs-on: <team>` (CPU) and
     `runs-on: <team>-gpu`; None: no set of that kind."""
 
-    cpu: MinMax | None = None
-    gpu: MinMax | None = None
+    cpu: RunnerScale | None = None
+    gpu: RunnerScale | None = None
 
 
-class TeamSpec(_Strict):
-    """One team's space on the cluster (components/team_space.py)."""
+class TeamSpec(TeamQuotas, _Strict):
+    """One team's space on the cluster (components/team_space.py): `TeamQuotas` (components/args/
+    team_space.py: gpu_quota, cpu_quota, memory_quota_gib, pvc_quota, storage_quota_gib) and these."""
 
     name: str  # a DNS-1123 label of at most 30 characters (checked in _check_teams, with the fix)
-    gpu_quota: int = Field(0, ge=0)  # requests.nvidia.com/gpu
-    cpu_quota: int = Field(8, ge=0)  # requests.cpu (cores)
-    memory_quota_gib: int = Field(32, ge=0)  # requests.memory
-    pvc_quota: int = Field(10, ge=0)  # PersistentVolumeClaims
-    storage_quota_gib: int = Field(500, ge=0)  # requests.storage of all PVCs
     principals: list[str] = []  # IAM role/user ARNs mapped to the team's group (EKS access entries)
     runners: TeamRunners | None = None
 
@@ -326,16 +235,15 @@ class Waiver(_Strict):
     @field_validator("rule")
     @classmethod
     def _known_rule(cls, v: str) -> str:
-        from ..analyses.policy import RULE_IDS
-
         if (
             v not in RULE_IDS
+            and v not in SPEC_RULE_IDS
             and v != "kubernetes-validate"
             and not re.match(r"^CKV2?_[A-Z0-9]+_\d+$", v)
             and not re.match(r"^parliament:[A-Z_]+$", v)
         ):
             raise ValueError(
-                f"{v!r} is not a rule of mlplatform check: use one of {', '.join(RULE_IDS)}, "
+                f"{v!r} is not a rule of mlplatform check: use one of {', '.join(RULE_IDS + SPEC_RULE_IDS)}, "
                 "a checkov id like CKV_AWS_18, a parliament issue like parliament:RESOURCE_MISMATCH, "
                 "or kubernetes-validate"
             )
@@ -399,43 +307,6 @@ def profile_defaults(profile: str) -> dict[str, Any]:
     return yaml.safe_load(_profile_text(profile)) or {}
 
 
-class _DuplicateKey(yaml.YAMLError):
-    def __init__(self, key: Any, mark: Any):
-        self.key, self.where = key, f" (line {mark.line + 1})" if mark else ""
-        super().__init__(f"duplicate key {key!r}")
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load that refuses a mapping with the same key twice."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise _DuplicateKey(key, key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml_file(path: str | Path, what: str = "config") -> dict[str, Any]:
-    """Read a user's YAML mapping (stackfile.read_yaml_file: the one reader); problems are one SpecError."""
-    from .stackfile import read_yaml_file as read
-
-    return read(path, what)
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`over` on top of `base`: mappings merge key by key, everything else (lists too) is replaced."""
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
 _SET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*)=(.*)$", re.S)
 
 
@@ -476,47 +347,17 @@ def apply_set(data: dict[str, Any], assignment: str) -> dict[str, Any]:
     return out
 
 
-def _fix_for(err: ErrorDetails) -> str:
-    t = err["type"]
-    ctx = err.get("ctx") or {}
-    if t == "extra_forbidden":
-        return "remove it or check its spelling against stacks/profiles/pragmatic.yaml"
-    if t in ("greater_than_equal", "greater_than"):
-        return f"use a value >= {ctx.get('ge', ctx.get('gt'))}"
-    if t in ("less_than_equal", "less_than"):
-        return f"use a value <= {ctx.get('le', ctx.get('lt'))}"
-    if t == "literal_error":
-        return f"use one of {ctx.get('expected')}"
-    if t.endswith("_type") or t.endswith("_parsing"):
-        kind = {
-            "int": "a whole number",
-            "float": "a number",
-            "bool": "true or false",
-            "string": "a text value",
-            "list": "a list like [a, b]",
-            "dict": "a mapping of keys",
-            "model": "a mapping of keys",
-        }
-        return f"give {kind.get(t.split('_')[0], 'a value of the right type')}"
-    if t == "missing":
-        return "add this key"
-    if t == "string_pattern_mismatch":
-        return f"match the pattern {ctx.get('pattern')}"
-    return "fix this value"
-
-
 def _spec_error(e: ValidationError) -> SpecError:
+    """pydantic's first error as one SpecError: the same problem and fix a component built with that
+    value reports (components.args.explain), under the stack's key path."""
     err = e.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "config"
-    msg = err["msg"].removeprefix("Value error, ")
+    key, problem, fix = explain(err)
+    key = key or "config"
     if err["type"] == "extra_forbidden":
         near = _near_key([str(p) for p in err["loc"]])
         if near:
             return SpecError(key, f"did you mean {near}?", "it is not a key mlplatform reads; fix its spelling")
-        msg = "unknown key"
-    elif err["type"] == "value_error" and "is greater than max" in msg:
-        return SpecError(key, msg, "raise max or lower min")
-    return SpecError(key, msg[:1].lower() + msg[1:], _fix_for(err))
+    return SpecError(key, problem, fix)
 
 
 def _near_key(loc: list[str], prefix: str = "") -> str | None:
@@ -583,25 +424,12 @@ def validate(data: dict[str, Any]) -> StackSpec:
 def _check_components(spec: StackSpec) -> None:
     """What the components refuse before creating anything, checked here so every command (and `init`,
     which writes nothing then) refuses it alike, naming the stack's key path."""
-    from mlplatform.components._common import ValidationError as ComponentError
-    from mlplatform.components.gpu_node_pool import _check_instance_type
-    from mlplatform.components.network import _validate_existing
-
-    try:
-        if spec.network.existing is not None:
-            from types import SimpleNamespace
-
-            ex = spec.network.existing
-            _validate_existing(SimpleNamespace(existing=ex, flow_logs=False, vpc_endpoints=False))  # type: ignore[arg-type]
-    except ComponentError as e:
-        raise SpecError(f"network.{e.field}", e.problem, e.fix) from None
     if spec.gpu.existing is None:
         for i, pool in enumerate(spec.gpu.pools):
-            for itype in pool.instance_types:
-                try:
-                    _check_instance_type(f"gpu.pools.{i}.instance_types", itype, spec.region)
-                except ComponentError as e:
-                    raise SpecError(e.field, e.problem, e.fix) from None
+            try:
+                check_pool(f"gpu.pools.{i}", pool, spec.gpu.mechanism, spec.region)
+            except ComponentError as e:
+                raise SpecError(e.field, e.problem, e.fix) from None
 
 
 def _check_serving(spec: StackSpec) -> None:
@@ -674,20 +502,18 @@ def narrow_profile_gpu_types(
 
 
 def pools_gpu_limit(spec: StackSpec) -> int | None:
-    """GPUs the stack's pools may run at most (each pool's gpu_limit, else max x GPUs per node, like
-    GpuNodePool does); None when unknown (adopted GPU nodes, or a type mlplatform doesn't know)."""
+    """GPUs the stack's pools may run at most (components.args.gpu_node_pool.gpu_limit_of: what
+    GpuNodePool builds, a spot-first managed pool's two groups together); None when unknown (adopted
+    GPU nodes, or a type mlplatform doesn't know)."""
     from mlplatform.components.gpu_instances import GPU_INSTANCE_TYPES
 
     if spec.gpu.existing is not None:
         return None
     total = 0
     for p in spec.gpu.pools:
-        if p.gpu_limit is not None:
-            total += p.gpu_limit
-        elif all(t in GPU_INSTANCE_TYPES for t in p.instance_types):
-            total += p.max * max(GPU_INSTANCE_TYPES[t][0] for t in p.instance_types)
-        else:
+        if not all(t in GPU_INSTANCE_TYPES for t in p.instance_types):
             return None  # GpuNodePool names the unknown type
+        total += gpu_limit_of(p, spec.gpu.mechanism)
     return total
 
 

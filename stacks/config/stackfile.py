@@ -30,6 +30,25 @@ from ..errors import SpecError
 NAMESPACE = "mlplatform:"
 
 
+class DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, mark: Any):
+        self.key, self.where = key, f" (line {mark.line + 1})" if mark else ""
+        super().__init__(f"duplicate key {key!r}")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a mapping with the same key twice."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise DuplicateKey(key, key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def is_stack_file(path: str | Path) -> bool:
     """`Pulumi.<stack>.yaml` (not the project's own `Pulumi.yaml`)."""
     name = Path(path).name
@@ -60,11 +79,9 @@ def _read_text(p: Path, what: str) -> str:
 
 def parse_yaml(text: str, p: Path, what: str) -> dict[str, Any]:
     """A YAML mapping, duplicate keys refused; any problem is one SpecError naming the file."""
-    from .spec import _DuplicateKey, _UniqueKeyLoader
-
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except _DuplicateKey as e:
+        data = yaml.load(text, Loader=UniqueKeyLoader)
+    except DuplicateKey as e:
         raise SpecError(
             what, f"{p} sets {e.key!r} twice{e.where}", "keep one of them (YAML would silently keep the last)"
         ) from None
@@ -299,6 +316,33 @@ def _backup_path(path: Path, old: str) -> Path:
     return candidate
 
 
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def check_writable(path: Path, what: str = "--config") -> None:
+    """Refuse (SpecError, one line) a stack file `save_text` could not rewrite: on a read-only file system,
+    a file without write permission, a folder that takes no new file. Nothing is written."""
+    from .. import files
+
+    if path.exists() and not os.access(path, os.W_OK):
+        if _read_only_fs(path):
+            raise SpecError(
+                what,
+                f"cannot write {path}: Read-only file system",
+                "copy the project to a writable folder (or remount it read-write); nothing was changed",
+            )
+        raise SpecError(
+            what,
+            f"cannot write {path}: permission denied (read-only file)",
+            "make it writable (chmod u+w) or run as its owner; nothing was changed",
+        )
+    files.check_writable(path, force=True, what=what)
+
+
 def save_text(path: Path, text: str, old: str | None = None, what: str = "--config") -> Path | None:
     """Atomic write of a user's file, mode kept; `old` (the previous text) is kept as a backup first.
     A failure is one SpecError and leaves neither the backup nor a temporary file."""
@@ -308,12 +352,7 @@ def save_text(path: Path, text: str, old: str | None = None, what: str = "--conf
         mode = path.stat().st_mode & 0o7777
     except OSError:
         mode = 0o644
-    if not os.access(path, os.W_OK) and path.exists():
-        raise SpecError(
-            what,
-            f"cannot write {path}: permission denied (read-only file)",
-            "make it writable (chmod u+w) or run as its owner; nothing was changed",
-        )
+    check_writable(path, what)
     backup = _backup_path(path, old) if old is not None else None
     made_backup = backup is not None and not backup.exists()
     try:

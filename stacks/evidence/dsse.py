@@ -89,8 +89,10 @@ class KmsSigner:
         return r["Signature"]
 
 
-def load_public_key(data: bytes) -> ec.EllipticCurvePublicKey:
-    """A P-256 public key from PEM or DER (SubjectPublicKeyInfo, what KMS GetPublicKey returns)."""
+def load_public_key(data: bytes, name: str | None = None) -> ec.EllipticCurvePublicKey:
+    """A P-256 public key from PEM or DER (SubjectPublicKeyInfo, what KMS GetPublicKey returns); `name`:
+    the file it was read from, for the message."""
+    what = f"{name} " if name else ""
     try:
         key = (
             serialization.load_pem_public_key(data)
@@ -100,12 +102,14 @@ def load_public_key(data: bytes) -> ec.EllipticCurvePublicKey:
     except ValueError:
         raise EvidenceError(
             "--public-key",
-            "is not a PEM or DER public key",
+            f"{what}is not a PEM or DER public key",
             "export it with `aws kms get-public-key --key-id KEY --output text --query PublicKey "
             "| base64 -d > ledger.der`",
         ) from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise EvidenceError("--public-key", "is not an ECC NIST P-256 key", "use the ledger signing key's public key")
+        raise EvidenceError(
+            "--public-key", f"{what}is not an ECC NIST P-256 key", "use the ledger signing key's public key"
+        )
     return key
 
 

@@ -30,13 +30,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mlplatform.components.conventions import ENVIRONMENT_LABEL, MODEL_DIGEST_ANNOTATION, MODEL_LABEL
+
 from . import records as R
 from .errors import EvidenceError
 from .ledger import Ledger, Record
 
-MODEL_LABEL = "mlplatform.io/model"
-ENVIRONMENT_LABEL = "mlplatform.io/environment"
-MODEL_DIGEST_ANNOTATION = "mlplatform.io/model-digest"
 MODEL_CONTAINER_ANNOTATION = "mlplatform.io/model-container"
 MAX_PODS_LISTED = 16  # per observation: the record must stay under KMS's 4096-byte signing limit
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")

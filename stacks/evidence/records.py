@@ -29,7 +29,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from .errors import EvidenceError
+
+
+def a_or_an(word: str) -> str:
+    """`an evaluation`, `a deployment`: the article a message puts before `word`."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 EVIDENCE_URI = "https://mlplatform.dev/evidence"
@@ -116,7 +123,8 @@ def parse_fields(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not re.match(r"^[a-z][a-z0-9_]*(\.[A-Za-z0-9_./-]+)?$", key):
-            raise EvidenceError("--field", f"{pair!r} is not key=value", "write it like --field commit=3f2a9c1")
+            # a malformed option is a usage error (exit 2), like `--set k`
+            raise UsageError("--field", f"{pair!r} is not key=value", "write it like --field commit=3f2a9c1")
         if key in out:
             out[key] = (out[key] if isinstance(out[key], list) else [out[key]]) + [value]
         else:
@@ -135,7 +143,7 @@ def read_predicate(path: str | None) -> dict[str, Any]:
         raise EvidenceError("--predicate", f"{path} is not JSON ({e})", "give a JSON object (the predicate)") from None
     if not isinstance(data, dict):
         raise EvidenceError(
-            "--predicate", f"{path} holds a {type(data).__name__}", "give a JSON object (the predicate)"
+            "--predicate", f"{path} holds {a_or_an(type(data).__name__)}", "give a JSON object (the predicate)"
         )
     if "ledger" in data:
         raise EvidenceError(
@@ -186,7 +194,7 @@ class _Fields:
     def done(self, known: str) -> None:
         if self.left:
             k = sorted(self.left)[0]
-            raise EvidenceError(f"--field {k}", f"is not a field of a {self.kind} record", f"use {known}")
+            raise EvidenceError(f"--field {k}", f"is not a field of {a_or_an(self.kind)} record", f"use {known}")
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

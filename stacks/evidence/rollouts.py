@@ -27,12 +27,10 @@ from . import records as R
 from .errors import EvidenceError
 from .ledger import Ledger, Record
 
-STATES = ("completed", "aborted", "timed-out", "paused", "progressing")
-
 
 @dataclass(frozen=True)
 class Outcome:
-    state: str  # one of STATES
+    state: str  # completed | aborted | timed-out | paused | progressing
     message: str
     analysis: dict[str, str] | None  # {name, status, message} of the step (or background) analysis
     stable_hash: str | None

@@ -3,8 +3,8 @@
     python -m mlplatform.stacks.facts.prices --shared /work/shared
 
 Reads `shared/pricing/aws-prices.json` and writes one file per region it already ships (or those given
-with `--region`), each through `stacks.cost.derive_region_prices` (values, sources, date and gaps
-unchanged, never an invented price). `tests/test_facts.py` compares the files with `../shared`.
+with `--region`), each through `derive_region_prices` (values, sources, date and gaps unchanged, never
+an invented price); stacks/analyses/cost.py reads the files. `tests/test_facts.py` compares the files with `../shared`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,34 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlplatform.stacks.analyses.cost import DATA, derive_region_prices
-
-from .charts import shared_dir
+from .charts import DATA, shared_dir
 
 SNAPSHOT = Path("pricing") / "aws-prices.json"
+
+
+def derive_region_prices(snapshot: dict[str, Any], region: str) -> dict[str, Any]:
+    """One region's price file from the shared multi-region snapshot, keeping sources, date and gaps."""
+    prefix = f"{region}."
+    reg = snapshot["regions"][region]
+    gaps = [g.removeprefix(prefix) for g in snapshot["gaps"] if g.startswith(prefix)]
+    ec2 = reg.get("ec2") or {}
+    spot = None
+    if "us-east-1" in snapshot["spot_discount"].get("method", "") and region == "us-east-1":
+        spot = snapshot["spot_discount"]
+    return {
+        "region": region,
+        "currency": snapshot["currency"],
+        "hours_per_month": snapshot["hours_per_month"],
+        "snapshot_date": snapshot["snapshot_date"],
+        "snapshot_date_note": snapshot.get("snapshot_date_note", ""),
+        "derived_from": "shared/pricing/aws-prices.json (one file per region; values, sources and gaps unchanged)",
+        "prices": reg,
+        "sources": {k.removeprefix(prefix): v for k, v in snapshot["sources"].items() if k.startswith(prefix)},
+        "gaps": gaps,
+        "not_offered": sorted(t for t, v in ec2.items() if v is None and f"ec2.{t}" not in gaps),
+        "spot_discount": spot,
+        "notes": snapshot.get("notes", {}),
+    }
 
 
 def shipped_regions(data: Path = DATA) -> list[str]:

@@ -99,6 +99,31 @@ class Plan:
     def children(self, urn: str | None) -> list[PlannedResource]:
         return [r for r in self.resources if r.parent == urn]
 
+    def find(self, name_or_urn: str, what: str = "--show") -> PlannedResource:
+        """The resource with this URN, else the one of this `Type::name` (`NodeGroup::ml-dev-system`), else
+        the one with this name (several of that name: refused, listing their `Type::name`s to pick from)."""
+        from ..errors import SpecError, UsageError
+
+        x = name_or_urn
+        exact = [r for r in self.resources if r.urn == x]
+        typed = [r for r in self.resources if "::" in x and (r.urn.endswith(f":{x}") or r.urn.endswith(f"${x}"))]
+        named = exact or typed or [r for r in self.resources if r.name == x]
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise UsageError(
+                what,
+                f"{len(named)} resources are named {x!r}",
+                "give TYPE::NAME (or the URN), one of: "
+                + ", ".join(f"{r.type.rsplit(':', 1)[-1]}::{r.name}" for r in named),
+            )
+        near = sorted({r.name for r in self.resources if name_or_urn.lower() in r.name.lower()})[:5]
+        raise SpecError(
+            what,
+            f"no resource named {name_or_urn!r} in the plan of stack {self.stack}",
+            f"did you mean {' or '.join(near)}?" if near else "see the names with `mlplatform plan`",
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The `plan --json` contract."""
         return {
@@ -186,12 +211,25 @@ def read_saved_plan(path: str | Path, what: str = "--plan") -> Plan:
         ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(what, f"cannot read {p}: {getattr(e, 'strerror', None) or e}", "check the path") from None
+    fix = "give a file written by `mlplatform plan --json --out FILE`"
     try:
-        return Plan.from_dict(json.loads(text))
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise SpecError(
-            what, f"{p} is not a saved plan ({type(e).__name__})", "write one with `mlplatform plan --json --out FILE`"
-        ) from None
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SpecError(what, f"{p} is not JSON (line {e.lineno}: {e.msg}), so not a saved plan", fix) from None
+    missing = (
+        "it is not an object"
+        if not isinstance(data, dict)
+        else "it has no `resources` list"
+        if not isinstance(data.get("resources"), list)
+        else None
+    )
+    if missing is None:
+        try:
+            return Plan.from_dict(data)
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            key = f" `{e.args[0]}`" if isinstance(e, KeyError) and e.args else ""
+            missing = f"a resource lacks{key or ' a field a plan has'}" if isinstance(e, KeyError) else str(e)
+    raise SpecError(what, f"{p} is JSON but not a saved plan: {missing}", fix) from None
 
 
 def _plain(value: Any) -> Any:

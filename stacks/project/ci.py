@@ -62,7 +62,6 @@ DEPLOY_ROLE_VAR = "MLPLATFORM_DEPLOY_ROLE_ARN"
 MODELS_REPOSITORY = "models"
 LEDGER_VAR, LEDGER_KEY_VAR = "MLPLATFORM_LEDGER", "MLPLATFORM_LEDGER_KEY"  # repository variables
 PROMETHEUS_URL_VAR = "MLPLATFORM_PROMETHEUS_URL"  # repository variable: overrides the stack's Prometheus
-PROMETHEUS_PORT = 9090
 CODEOWNERS_MARK = "# mlplatform: model releases need a review by these owners (mlplatform ci render)"
 PYTHON_VERSION = "3.11"
 UP_TIMEOUT_MINUTES = 120

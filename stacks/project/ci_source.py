@@ -8,7 +8,6 @@ backend (`file://`, a folder on someone's laptop) is refused: CI cannot reach it
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from ..errors import SpecError
@@ -43,6 +42,4 @@ def render_for_source(src: Any, secrets: str | None = None, **options: Any) -> d
     fields = set(WorkflowOptions.__dataclass_fields__)
     extra = {"backend_url": backend, "secrets_provider": src.secrets_provider}
     opts = WorkflowOptions(**{k: v for k, v in {**wanted, **extra}.items() if k in fields})
-    params = inspect.signature(render_workflows).parameters  # the promotion branch adds these parameters
-    kwargs = {k: v for k, v in {**extra, "stack": src.stack}.items() if k in params}
-    return render_workflows(src.spec, opts, **kwargs)
+    return render_workflows(src.spec, opts, stack=src.stack, backend_url=backend, secrets_provider=src.secrets_provider)

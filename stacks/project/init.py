@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import yaml
 
+from mlplatform.components.merge import deep_merge
+
 from ..cloud.state_backend import (
     DEFAULT_KMS_ALIAS,
     LOCAL_STATE_DIR,
@@ -38,7 +40,6 @@ from ..config.spec import (
     SpecError,
     StackSpec,
     apply_set,
-    deep_merge,
     load_spec,
     profile_defaults,
     profile_for_team_size,

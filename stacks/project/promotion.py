@@ -43,7 +43,6 @@ RELEASE_FILE = "release.yaml"
 RELEASE_PATH = re.compile(r"^models/([A-Za-z0-9][A-Za-z0-9._-]{0,62})/release\.yaml$")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-REVIEW_LABEL = "model-review"
 REVIEW_OUTCOMES = ("keep", "retrain", "retire")
 REVIEW_AUTHOR = "github-actions[bot]"
 DEPLOY_ENVIRONMENT = "production"  # the MLflow alias and the ledger's deployment environment

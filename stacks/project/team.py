@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ..analyses.diff import PlanDiff, diff_plans
-from ..config.source import StackSource
 from ..config.spec import IAM_PRINCIPAL, TEAM_NAME, SpecError, StackSpec
-from ..config.stackfile import StackFile, parse_yaml
+from ..config.stackfile import StackFile, check_writable, parse_yaml
+from ..source import StackSource
 
 TEAM_TYPE = "mlplatform:teams:TeamSpace"
 
@@ -62,6 +62,9 @@ def new_team_entry(
     cpu_quota: int | None = None,
     principals: list[str] | tuple[str, ...] = (),
     memory_quota_gib: int | None = None,
+    pvc_quota: int | None = None,
+    storage_quota_gib: int | None = None,
+    runners: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The `teams:` entry `team add` writes; checks the name and the quotas first."""
     from mlplatform.components._common import ValidationError
@@ -77,7 +80,13 @@ def new_team_entry(
         check_team_name(name, "NAME")
     except ValidationError as e:
         raise SpecError(e.field, e.problem, e.fix) from None
-    for option, value in (("--gpu-quota", gpu_quota), ("--cpu-quota", cpu_quota), ("--memory-gib", memory_quota_gib)):
+    for option, value in (
+        ("--gpu-quota", gpu_quota),
+        ("--cpu-quota", cpu_quota),
+        ("--memory-gib", memory_quota_gib),
+        ("--pvc-quota", pvc_quota),
+        ("--storage-gib", storage_quota_gib),
+    ):
         if value is not None and value < 0:
             raise SpecError(option, f"{value} is negative", "use 0 or more")
     for arn in principals:
@@ -94,9 +103,26 @@ def new_team_entry(
         entry["cpu_quota"] = cpu_quota
     if memory_quota_gib is not None:
         entry["memory_quota_gib"] = memory_quota_gib
+    for key, value in (("pvc_quota", pvc_quota), ("storage_quota_gib", storage_quota_gib)):
+        if value is not None:
+            entry[key] = value
     if principals:
         entry["principals"] = list(principals)
+    sets = {kind: _min_max(f"--{kind}-runners", text) for kind, text in (runners or {}).items() if text}
+    if sets:
+        entry["runners"] = sets
     return entry
+
+
+def _min_max(option: str, text: str) -> dict[str, int]:
+    """`MIN:MAX` (`0:4`) -> {min, max}, for a team's runner scale set."""
+    m = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", text)
+    if m is None:
+        raise SpecError(option, f"{text!r} is not MIN:MAX", f"write it like {option} 0:2 (runners at least, at most)")
+    low, high = int(m.group(1)), int(m.group(2))
+    if high < low:
+        raise SpecError(option, f"the most ({high}) is below the least ({low})", f"write it like {option} 0:2")
+    return {"min": low, "max": high}
 
 
 def _team_diff(
@@ -146,6 +172,8 @@ def add_team(src: StackSource, entry: dict[str, Any], write: bool = True) -> Tea
             "pick another name, or `mlplatform team remove` it first",
         )
     new_text = sf.add_item("teams", entry)
+    if write:
+        check_writable(sf.path, sf.what)  # refused before the plans, not after them
     after = _spec_of(src, sf, new_text)
     d, others = _team_diff(sf.path, before, after, name, src.stack, f"{sf.path.name} + team {name}")
     change = TeamChange(sf.path, "add", name, d, others)
@@ -161,6 +189,8 @@ def remove_team(src: StackSource, name: str, write: bool = True) -> TeamChange:
     assert sf is not None
     before = src.spec
     new_text = sf.remove_item("teams", name)
+    if write:
+        check_writable(sf.path, sf.what)
     after = _spec_of(src, sf, new_text)
     stack_name = src.stack
     d, others = _team_diff(sf.path, before, after, name, stack_name, f"{sf.path.name} - team {name}")

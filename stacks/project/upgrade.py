@@ -19,26 +19,30 @@ engine is not run here: `next_steps()` says exactly what to run.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..analyses.cost import CostReport, estimate_if_priced
 from ..analyses.diff import PlanDiff, diff_plans
-from ..config.source import StackSource
 from ..config.spec import PROFILES, SpecError, StackSpec
+from ..config.stackfile import is_stack_file
 from ..errors import PolicyRefusal
+from ..source import StackSource, stack_source
 
 
 class UpgradeRefused(PolicyRefusal):
     """The upgrade would lose data; `reasons` lists each stateful resource at risk (exit 3)."""
 
-    def __init__(self, reasons: list[str]):
+    def __init__(self, reasons: list[str], change: str = "", document: dict[str, Any] | None = None):
         super().__init__(
             "upgrade",
-            "refused: it would lose data or fail halfway; nothing was written",
+            f"{change + ' ' if change else ''}refused: it would lose data or fail halfway; nothing was written",
             "a change that needs this is a separate, explicit step (snapshot first, then set the value "
             "in your config and run preview), never part of a profile upgrade",
             reasons,
+            document,
         )
 
 
@@ -63,16 +67,16 @@ class UpgradePlan:
         return self.diff.unsafe() + self.diff.blockers()
 
 
-def prepare(sources: list[StackSource], to: str) -> UpgradePlan:
+def prepare(sources: list[StackSource], to: str, usage: dict[str, Any] | None = None) -> UpgradePlan:
     """Plan the stack at its current profile and at `to` (every value the user set kept) and diff them.
 
     The first source is the one the engine reads (the Pulumi stack file when both are given).
     """
     if to not in PROFILES:
-        raise SpecError("--to", f"unknown profile {to!r}", f"use one of {', '.join(PROFILES)}")
+        raise SpecError("--profile", f"unknown profile {to!r}", f"use one of {', '.join(PROFILES)}")
     if not sources:
         raise SpecError(
-            "--config", "no stack config given", "pass --config stack.yaml and/or --stack-file Pulumi.<stack>.yaml"
+            "--config", "no stack config given", "pass --config stack.yaml and/or --config Pulumi.<stack>.yaml"
         )
     main = sources[0]
     current, target_src = main.spec, main.with_profile(to)
@@ -98,15 +102,15 @@ def prepare(sources: list[StackSource], to: str) -> UpgradePlan:
         current,
         target,
         d,
-        estimate_if_priced(before, current.region),
-        estimate_if_priced(after, target.region),
+        estimate_if_priced(before, current.region, usage),
+        estimate_if_priced(after, target.region, usage),
     )
 
 
 def check(up: UpgradePlan) -> None:
     """Raise UpgradeRefused when the upgrade would replace, delete, rename or unprotect stateful resources."""
     if up.refused:
-        raise UpgradeRefused(up.refused)
+        raise UpgradeRefused(up.refused, f"{up.current.profile} -> {up.target.profile}")
 
 
 def apply(up: UpgradePlan) -> list[tuple[Path, Path | None]]:
@@ -117,8 +121,34 @@ def apply(up: UpgradePlan) -> list[tuple[Path, Path | None]]:
     return [(sf.path, sf.save(text, backup=True)) for sf, text in edits]
 
 
-def next_steps(up: UpgradePlan, engine_found: bool) -> list[str]:
-    """What to run after the config was rewritten (the engine makes the real changes)."""
+def upgrade_sources(
+    files: list[str],
+    stack: str | None = None,
+    directory: str | None = None,
+    sets: tuple[str, ...] = (),
+    region: str | None = None,
+) -> list[StackSource]:
+    """The stack files `upgrade` reads and rewrites: the given ones (a Pulumi stack file first), else the
+    project's stack in `directory`; they must be stack files (a profile alone has nothing to rewrite).
+    `sets` and `region` change the stack on both sides of the diff (what-if: they are not written)."""
+    files = sorted(files, key=lambda f: not is_stack_file(Path(f)))  # the file the engine reads first
+    sources = [stack_source(config_file=f, stack=stack, sets=sets, region=region) for f in files] or [
+        stack_source(stack=stack, directory=directory, sets=sets, region=region)
+    ]
+    if sources[0].stack_file is None:
+        raise SpecError(
+            "--dir",
+            f"{directory or '.'} has no Pulumi.yaml",
+            "run it in the project folder `mlplatform init` made, or pass --config FILE",
+        )
+    return sources
+
+
+def next_steps(up: UpgradePlan, engine_found: bool | None = None) -> list[str]:
+    """What to run after the config was rewritten (the engine makes the real changes); `engine_found`:
+    whether the pulumi CLI is on PATH (default: look)."""
+    if engine_found is None:
+        engine_found = shutil.which("pulumi") is not None
     steps = []
     for s in up.sources:
         c = s.stack_file

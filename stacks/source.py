@@ -22,11 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import SpecError, UsageError
-from .spec import PROFILES, Resolved, StackSpec, resolve, resolve_stack_config
-from .stackfile import ProjectFile, StackFile, find_project, is_stack_file
+from .config.spec import PROFILES, Resolved, StackSpec, resolve, resolve_stack_config
+from .config.stackfile import ProjectFile, StackFile, find_project, is_stack_file
+from .errors import SpecError, UsageError
+
+if TYPE_CHECKING:
+    from .plan.offline import Plan
 
 DEFAULT_STACK = "dev"
 
@@ -41,9 +44,9 @@ class StackSource:
     file: Path | None = None  # the stack file / config / saved plan read
     project: ProjectFile | None = None
     stack_file: StackFile | None = None
-    saved_plan: Any = None  # a Plan, for kind "plan"
+    saved_plan: Plan | None = None  # for kind "plan"
     sets: tuple[str, ...] = ()
-    _plan: Any = field(default=None, repr=False)
+    _plan: Plan | None = field(default=None, repr=False)
 
     # -- what it is ------------------------------------------------------------------------------
     @property
@@ -102,14 +105,14 @@ class StackSource:
         }
 
     # -- what it makes -----------------------------------------------------------------------------
-    def plan(self) -> Any:
+    def plan(self) -> Plan:
         """The stack's Plan (the saved one, or made offline once)."""
         if self.saved_plan is not None:
             return self.saved_plan
         if self._plan is None:
             from mlplatform.components._common import ValidationError
 
-            from ..program import plan
+            from .program import plan
 
             try:
                 self._plan = plan(self.spec, stack=self.stack)
@@ -185,7 +188,7 @@ def stack_source(
     config_option: str = "--config",
 ) -> StackSource:
     """The StackSource the shared options and the current folder describe (see the module docstring)."""
-    from ..plan.offline import read_saved_plan
+    from .plan.offline import read_saved_plan
 
     sets = tuple(sets)
     if profile is not None and team_size is not None:
@@ -259,7 +262,7 @@ def _resolve_file(
         raise SpecError(
             sf.what if sf.what.startswith("--") else "--profile",
             f"{sf.path} is a Pulumi stack file; it names its own profile",
-            "drop --profile/--team-size, or change it with `mlplatform upgrade --to PROFILE`",
+            "drop --profile/--team-size, or change it with `mlplatform upgrade --profile PROFILE`",
         )
     try:
         return resolve_stack_config(sf.config, sets, profile=profile, team_size=team_size, region=region)
@@ -270,14 +273,21 @@ def _resolve_file(
 
 
 def source_for(
-    value: str, sets: tuple[str, ...] = (), region: str | None = None, stack: str | None = None, what: str = "--from"
+    value: str,
+    sets: tuple[str, ...] = (),
+    region: str | None = None,
+    stack: str | None = None,
+    what: str = "--from",
+    directory: str | Path | None = None,
 ) -> StackSource:
-    """One side of `diff`: a profile name, a stack config (YAML, or Pulumi.<stack>.yaml), or a saved plan (JSON)."""
+    """One side of `diff`: a profile name, a stack config (YAML, or Pulumi.<stack>.yaml), or a saved plan (JSON).
+    A profile named inside a project (`directory`, default the current folder) takes its stack's name and region."""
     if value in PROFILES:
+        project = find_project(directory if directory is not None else ".")
         return (
             stack_source(profile=value, sets=sets, region=region, stack=stack, directory=None)
-            if find_project(".") is None
-            else _profile_in_project(value, sets, region, stack)
+            if project is None
+            else _profile_in_project(project, value, sets, region, stack)
         )
     p = Path(value)
     if not p.is_file():
@@ -302,10 +312,10 @@ def source_for(
         raise type(e)(f"{what} {p}: {e.key}", e.problem, e.fix) from None
 
 
-def _profile_in_project(profile: str, sets: tuple[str, ...], region: str | None, stack: str | None) -> StackSource:
+def _profile_in_project(
+    project: ProjectFile, profile: str, sets: tuple[str, ...], region: str | None, stack: str | None
+) -> StackSource:
     """A bare profile named inside a project: that profile for the project's stack name and region."""
-    project = find_project(".")
-    assert project is not None
     here = StackFile.read(project_stack(project, stack))
     res = resolve(profile=profile, sets=sets, region=region or here.config.get("aws:region"))
     return StackSource("profile", here.stack or DEFAULT_STACK, res)

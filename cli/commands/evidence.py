@@ -16,9 +16,15 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from .. import options as o
+from .. import printers
+
+if TYPE_CHECKING:
+    from mlplatform.stacks.evidence.ledger import Ledger
 
 
 def evidence_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,7 +51,7 @@ def evidence_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def ledger_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(fn)
+    fn = o.as_json(fn)
     fn = click.option("--stack", default=None, help="With --dir: the stack whose outputs name the ledger.")(fn)
     fn = click.option(
         "--dir",
@@ -86,7 +92,7 @@ def _open_ledger(
     stack: str | None,
     *,
     header: bool = False,
-) -> Any:
+) -> Ledger:
     """The ledger `ledger_options` name: --ledger/--key, else the stack outputs of the --dir project.
 
     `header=True` (pass `not as_json`) then says which ledger it is; `log` and `at` say it only with their
@@ -100,8 +106,8 @@ def _open_ledger(
         found = find_project(directory)
         if found is not None and found.exists:  # a Pulumi.yaml: read its stack's outputs
             from mlplatform.stacks.cloud import engine as workspace
-            from mlplatform.stacks.config.source import project_stack
             from mlplatform.stacks.config.stackfile import stack_name_of
+            from mlplatform.stacks.source import project_stack
 
             # --stack's, else the only stack; several or none is the same error every command gives
             name = stack_name_of(project_stack(found, stack))
@@ -114,16 +120,11 @@ def _open_ledger(
     ledger = Ledger(ledger_url, key_id=key_id, region=region)
     ledger.source = source
     if header:
-        _header(ledger, as_json=False)
+        printers.ledger_header(ledger, as_json=False)
     return ledger
 
 
-def _header(ledger: Any, as_json: bool, err: bool = False) -> None:
-    if not as_json:
-        click.echo(ledger.describe() + ledger.source, err=err)
-
-
-def _output(as_json: bool, data: dict[str, Any], human: Callable[[], None], ledger: Any = None) -> None:
+def _output(as_json: bool, data: dict[str, Any], human: Callable[[], None], ledger: Ledger | None = None) -> None:
     """The tail of the evidence commands: with --json `data` as indented JSON (after `"ledger": URL` when
     given the ledger), else `human()` prints the table or lines."""
     if as_json:
@@ -140,6 +141,7 @@ def evidence() -> None:
 @evidence.command("record")
 @click.argument(
     "kind",
+    metavar="KIND",
     type=click.Choice(["provenance", "evaluation", "approval", "deployment", "observation", "review", "rollback"]),
 )
 @click.option("--model", required=True, help="The model (MLflow registered model / OCI tag prefix).")
@@ -175,6 +177,8 @@ def record(
 ) -> None:
     """Sign and append a KIND record about the model artifact DIGEST; prints the record's key.
 
+    KIND is provenance, evaluation, approval, deployment, observation or review.
+
     The ledger line goes to stderr, so `KEY=$(mlplatform evidence record ...)` gets the key alone.
     """
     from mlplatform.stacks.evidence import records as R
@@ -184,7 +188,7 @@ def record(
     predicate = R.build_predicate(kind, digest, R.parse_fields(fields), R.read_predicate(predicate_file))
     ledger = _open_ledger(ledger_url, key_id, region, directory, stack)
     ledger.signer  # noqa: B018 - no key: one line before anything else
-    _header(ledger, as_json, err=True)
+    printers.ledger_header(ledger, as_json, err=True)
     rec = ledger.append(kind, model, [digest], predicate)
     _output(
         as_json,
@@ -212,23 +216,7 @@ def log(
 
     ledger = _open_ledger(ledger_url, key_id, region, directory, stack)
     rows = timeline(ledger, model)
-    _output(as_json, {"model": model, "records": rows}, lambda: _print_timeline(ledger, model, rows), ledger)
-
-
-def _print_timeline(ledger: Any, model: str, rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from mlplatform.stacks.evidence.audit import short
-
-    _header(ledger, as_json=False)
-    table = Table(title=f"evidence of {model}")
-    for col in ("#", "time", "kind", "digest", "who", "summary"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(str(r["seq"]), r["time"] or "-", r["kind"], short(r["digest"]), r["who"], r["summary"])
-    Console(highlight=False).print(table)
-    click.echo(f"{len(rows)} records. Not verified here: run `mlplatform evidence verify --model {model}`.")
+    _output(as_json, {"model": model, "records": rows}, lambda: printers.print_timeline(ledger, model, rows), ledger)
 
 
 @evidence.command("at")
@@ -257,65 +245,7 @@ def at(
     R.check_model(model)
     ledger = _open_ledger(ledger_url, key_id, region, directory, stack)
     answer = live_at(ledger, model, when, environment)
-    _output(as_json, answer, lambda: _print_live(ledger, model, environment, answer), ledger)
-
-
-def _print_live(ledger: Any, model: str, environment: str, answer: dict[str, Any]) -> None:
-    _header(ledger, as_json=False)
-    live = answer["live"]
-    if live is None:
-        first = answer.get("first_deployment")
-        click.echo(
-            f"Nothing of {model} was live in {environment} at {answer['at']}"
-            + (f": its first deployment there was at {first}." if first else ": it was never deployed there.")
-        )
-        return
-    t = live["trained_from"] or {}
-    ev = live["evaluation"] or {}
-    lines = [
-        ("model", model),
-        ("environment", environment),
-        ("at", answer["at"]),
-        ("digest", live["digest"]),
-        ("version", live["version"] or "-"),
-        ("live since", live["live_since"]),
-        ("replaced", live["replaced"] or "-"),
-        ("live by", live.get("by") or "deployment"),
-        (
-            "last rollback",
-            f"{live['last_rollback']['at']} ({live['last_rollback']['reason']}): "
-            f"{live['last_rollback']['failed'] or '-'} did not stay live"
-            if live.get("last_rollback")
-            else "-",
-        ),
-        (
-            "approved by",
-            f"{live['approved_by']} via {live['approved_via']} at {live['approved_at']}"
-            if live["approved_by"]
-            else "NO APPROVAL RECORDED",
-        ),
-        (
-            "trained from",
-            f"commit {t.get('commit')}"
-            + (f" of {t['repository']}" if t.get("repository") else "")
-            + (f", run {t['workflow_run']}" if t.get("workflow_run") else "")
-            if t
-            else "NO PROVENANCE RECORDED",
-        ),
-        ("training data", ", ".join(t.get("data") or []) or "-"),
-        ("training image", t.get("training_image") or "-"),
-        ("mlflow run", t.get("mlflow_run") or "-"),
-        ("evaluation", ", ".join(f"{k}={v:g}" for k, v in (ev.get("metrics") or {}).items()) or "-"),
-        (
-            "observed",
-            f"{', '.join(live['observed']['running']) or 'nothing'} at {live['observed']['at']}"
-            if live["observed"]
-            else "no observation yet",
-        ),
-    ]
-    width = max(len(k) for k, _ in lines)
-    for k, v in lines:
-        click.echo(f"{k:<{width}}  {v}")
+    _output(as_json, answer, lambda: printers.print_live(ledger, model, environment, answer), ledger)
 
 
 @evidence.command("verify")
@@ -354,24 +284,18 @@ def verify(
 
     from mlplatform.stacks.evidence.audit import verify as run_verify
 
-    ledger = _open_ledger(ledger_url, key_id, region, directory, stack, header=not as_json)
     pub = Path(public_key_file).read_bytes() if public_key_file else None
+    if pub is not None:
+        from mlplatform.stacks.evidence.dsse import load_public_key
+
+        load_public_key(pub, public_key_file)  # a wrong file is named before the ledger is read
+    ledger = _open_ledger(ledger_url, key_id, region, directory, stack, header=not as_json)
     report = run_verify(ledger, model, public_key=pub, review_days=review_days)
-    _output(as_json, report.to_dict(), lambda: _print_breaks(report))
+    _output(as_json, report.to_dict(), lambda: printers.print_breaks(report))
     if report.breaks:
         from mlplatform.stacks.errors import EXIT_POLICY
 
         sys.exit(EXIT_POLICY)  # breaks found, each on its own line above
-
-
-def _print_breaks(report: Any) -> None:
-    for b in report.breaks:
-        click.echo(b.line())
-    n = len(report.breaks)
-    click.echo(
-        f"Verified {report.records} records of {len(report.models)} model(s) with the {report.key_source}: "
-        + (f"{n} break{'s' if n != 1 else ''}." if n else "no breaks.")
-    )
 
 
 @evidence.command("observe")
@@ -417,18 +341,12 @@ def observe(
         ],
         "unresolved": [f"{p.namespace}/{p.name}" for p in result.unresolved],
     }
-    _output(as_json, data, lambda: _print_recorded(written), ledger)
-
-
-def _print_recorded(written: list[Any]) -> None:
-    for r in written:
-        click.echo(r.key)
-    click.echo(f"{len(written)} observation(s) recorded." if written else "No change: nothing recorded.")
+    _output(as_json, data, lambda: printers.print_recorded(written), ledger)
 
 
 @evidence.command("public-key")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the PEM here (default: stdout).")
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@o.force_option("Overwrite --out if it exists.")
 @ledger_options
 @evidence_errors
 def public_key(

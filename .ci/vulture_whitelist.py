@@ -1,0 +1,34 @@
+# Names vulture (in .ci/run) reports unused in components/ stacks/ cli/ that stay, each with why.
+# Decorated entry points are skipped by .ci/run's --ignore-decorators: click commands (@cli.command ...),
+# pydantic validators (@field_validator, @model_validator) and check rules (@rule) are called by name.
+# vulture only parses this file; `_` stands for the object each attribute belongs to.
+
+_.model_config  # pydantic reads a model's `model_config` (stacks/config/spec.py _Strict: extra="forbid")
+_.RegisterResource  # the Pulumi engine's gRPC call, answered by the offline plan's mock monitor
+_.warning  # logging.Logger API: the Pulumi SDK logs through it into the plan's warnings
+_.error  # logging.Logger API, likewise
+_.indentless  # PyYAML passes it by keyword to Dumper.increase_indent (stacks/config/_splice.py)
+_.to_json  # Plan.to_json: the plan as JSON for programs that build on the stack (tests read plans by it)
+_.ClusterRef  # public API: what a Cluster or an adopted cluster hands other components (README, tests)
+_.MODEL_METRICS  # the metrics a serving image exports (dashboards, promotion's PromQL; tests hold both to it)
+_.EVIDENCE_OBSERVER_BASE_IMAGE  # the observer image's pinned base: test_evidence holds observer.Dockerfile to it
+_.FORBIDDEN_WRITER_ACTIONS  # what the ledger's writer roles must never get: test_evidence_ledger checks the policy
+_.LEFT_OUT  # upstream IAM statements deliberately not granted, with why: test_upstream_iam checks them
+_.QUEUE_SENDERS_LEFT_OUT  # likewise for the Karpenter interruption queue's senders
+_.GPU_ONLY_CHARTS  # charts capacity does not count (GPU nodes only): test_capacity checks every chart is known
+_.installed_kinds  # the CRDs the pinned charts install: test_facts checks they are all derived
+_.checkov  # CheckReport.checkov: checkov's raw answer, kept for programs reading the report
+# called from the generated workflows (`python -c "from mlplatform.stacks.project.promotion import ..."`)
+_.release_path
+_.release_yaml
+_.read_release
+_.release_body
+_.serving_queries
+_.training_cost
+_.review_issue
+# components/gpu_node_pool.py is being split into a package on branch `bounds`, which removes this dead
+# function; drop the entry when that lands.
+_.narrowed_to_region
+# serving (components/serving, stacks/project/serving.py)
+_.log_sample  # ServedModel.log_sample: the share of predictions the monitoring work (issue 22) logs to S3
+_.ignore_aliases  # yaml.SafeDumper hook: `serve render` writes plain YAML without &anchors for kubectl
