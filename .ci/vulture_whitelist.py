@@ -32,3 +32,24 @@ _.narrowed_to_region
 # serving (components/serving, stacks/project/serving.py)
 _.log_sample  # ServedModel.log_sample: the share of predictions the monitoring work (issue 22) logs to S3
 _.ignore_aliases  # yaml.SafeDumper hook: `serve render` writes plain YAML without &anchors for kubectl
+# serving (issue 21): the analysis templates' API, used by ModelServing and `serve render` (branch `serving`)
+_.cluster_analysis_templates
+_.analysis_templates_for
+_.analysis_args
+# the `mlflow` runtime image's pins: tests/test_modelcar.py holds stacks/templates/serving/mlserver.Dockerfile to them
+_.MLSERVER_MLFLOW
+_.SERVING_BASE_IMAGE
+_.SERVING_SCIKIT_LEARN
+_.SERVING_MLSERVER_TAG
+# the modelcar layout and MLServer settings: the runtime test and benchmarks/serving.py serve from them
+_.RUNTIME_MODULE_DIR
+_.mlserver_settings
+_.layout
+# called from the generated train-evaluate.yml (`from mlplatform.stacks.project.registration import ...`)
+_.candidate_model_uri
+# called from the generated train-evaluate.yml's push step (`from mlplatform.stacks.project.modelcar import ...`)
+_.add_models_layer
+# tarfile.TarInfo fields the modelcar layer sets (read by tarfile when it writes the header)
+_.mtime
+_.uname
+_.gname

@@ -82,6 +82,9 @@ STARLETTE_EXPORTER = "0.24.0"  # MLServer's REST metrics middleware, as resolved
 SERVING_BASE_IMAGE = "python:3.12.8-slim-bookworm"
 SERVING_SCIKIT_LEARN = "1.9.1"  # the flavour library in the image; models must be trained with it
 SERVING_MLSERVER_TAG = f"mlserver-{MLSERVER}-mlflow-{MLFLOW_CLIENT}"
+# The modelcar's base (train-evaluate.yml: the model under /models on top of it): minimal, with the `sh`
+# and `cp` an init container uses to copy /models into the server's volume. linux/amd64 is taken.
+MODELCAR_BASE_IMAGE = "docker.io/library/busybox:1.37.0"
 # The `vllm` runtime: the vLLM source its `vllm:` metric facts were read at (stacks/data/metrics/vllm.json;
 # the only vLLM source the build tools could read, NOT verified to be the served image's release), and
 # the prometheus-fastapi-instrumentator whose default metrics its API server mounts.

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from mlplatform.cli.main import cli
 from mlplatform.components.ci_runners import scale_set_names
 from mlplatform.components.metadata_store import in_cluster_url
-from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT
+from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT, MODELCAR_BASE_IMAGE
 from mlplatform.stacks.config.spec import PROFILES, SpecError, load_spec
 from mlplatform.stacks.project.ci import (APPROVAL_ENVIRONMENT, CODEOWNERS_MARK, DEPLOY_ENVIRONMENT, PREVIEW_ENVIRONMENT,
                                          TEMPLATES, WorkflowOptions, codeowners_text, render_workflows, write_workflows)
@@ -202,7 +202,7 @@ def test_inline_python_compiles_and_imports_what_exists_and_shell_scripts_parse(
                             assert hasattr(importlib.import_module(module), n.strip()), (module, n)
                 result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, timeout=30)
                 assert result.returncode == 0, result.stderr + script
-    assert bodies == 19  # + the roll-out step of model-publish.yml and of the environment mode's promote
+    assert bodies == 21  # + the modelcar build (train-evaluate) and the roll-out step (model-publish, promote)
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: github-script bodies not parsed")
@@ -291,7 +291,12 @@ def test_train_evaluate_trains_compares_pushes_the_candidate_and_records_its_evi
     assert train["outputs"]["promote"] == "${{ steps.compare.outputs.promote }}"
     assert candidate["needs"] == "train" and "if" not in candidate  # every trained candidate gets its evidence
     text = runs(candidate)
-    assert 'oras push "$REPOSITORY:$tag"' in text and "--password-stdin" in text
+    # the candidate is a modelcar image (the model under /models on the pinned base), pushed and checked by digest
+    assert 'oras cp --from-oci-layout "$layout:$tag" "$REPOSITORY:$tag"' in text and "--password-stdin" in text
+    assert 'oras cp --platform linux/amd64 --to-oci-layout "$MODELCAR_BASE"' in text
+    assert "add_models_layer(" in text and 'echo "digest=$digest"' in text
+    push = next(s for s in steps(candidate) if s.get("id") == "push")
+    assert push["env"]["MODELCAR_BASE"] == MODELCAR_BASE_IMAGE
     record = next(s for s in steps(candidate) if s.get("id") == "record")["run"]
     assert '["mlplatform", "evidence", "record", kind, "--model", model, "--digest", digest' in record
     assert record.index('record("provenance"') < record.index('record("evaluation"') < record.index("register_model(")

@@ -41,7 +41,7 @@ import jinja2
 
 from mlplatform.components.ci_runners import scale_set_names
 from mlplatform.components.metadata_store import in_cluster_url
-from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT, RUNNER_IMAGE
+from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT, MODELCAR_BASE_IMAGE, RUNNER_IMAGE
 
 from ..config.spec import SpecError, StackSpec
 from ..files import replace_all
@@ -338,6 +338,7 @@ def workflow_context(spec: StackSpec, o: WorkflowOptions) -> dict[str, object]:
         "mlflow_url": in_cluster_url(),
         "mlflow_version": MLFLOW_CLIENT,
         "training_image": RUNNER_IMAGE,
+        "modelcar_base": MODELCAR_BASE_IMAGE,
         "experiment": o.experiment or o.model_name,
         "model_name": o.model_name,
         "model_artifact_path": o.model_artifact_path,

@@ -18,7 +18,8 @@ ARG MLSERVER_MLFLOW=1.7.1
 ARG MLFLOW=3.15.1
 ARG SCIKIT_LEARN=1.9.1
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONPATH=/opt/mlplatform MLSERVER_PARALLEL_WORKERS=0 MLSERVER_METRICS_PORT=8082
+    PYTHONPATH=/opt/mlplatform MLSERVER_PARALLEL_WORKERS=0 MLSERVER_METRICS_PORT=8082 \
+    MLSERVER_GZIP_ENABLED=false MLSERVER_DEBUG=false
 RUN pip install "mlserver==${MLSERVER}" "mlserver-mlflow==${MLSERVER_MLFLOW}" "mlflow==${MLFLOW}" "scikit-learn==${SCIKIT_LEARN}" \
  && groupadd --gid 1000 mlserver && useradd --uid 1000 --gid 1000 --no-create-home --shell /usr/sbin/nologin mlserver
 COPY mlplatform_runtime.py /opt/mlplatform/mlplatform_runtime.py
