@@ -18,6 +18,13 @@ if [[ $missing == 1 ]]; then
   fi
   for deb in "$dest"/debs/*.deb; do dpkg-deb -x "$deb" "$dest"; done
 fi
+# Debian's Alertmanager reads its notification templates from the path the package installs them to
+# (/usr/share/prometheus/alertmanager, compiled in); without them it loads no configuration. Put them
+# there when that is possible (root, as in CI); tests that start Alertmanager skip otherwise.
+tmpl=/usr/share/prometheus/alertmanager
+if [[ ! -f $tmpl/default.tmpl ]] && mkdir -p "$tmpl" 2>/dev/null; then
+  cp "$dest$tmpl"/*.tmpl "$tmpl"/
+fi
 if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi

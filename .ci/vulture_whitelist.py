@@ -30,7 +30,6 @@ _.review_issue
 # function; drop the entry when that lands.
 _.narrowed_to_region
 # serving (components/serving, stacks/project/serving.py)
-_.log_sample  # ServedModel.log_sample: the share of predictions the monitoring work (issue 22) logs to S3
 _.ignore_aliases  # yaml.SafeDumper hook: `serve render` writes plain YAML without &anchors for kubectl
 # serving (issue 21): the analysis templates' API, used by ModelServing and `serve render` (branch `serving`)
 _.cluster_analysis_templates
@@ -53,3 +52,10 @@ _.add_models_layer
 _.mtime
 _.uname
 _.gname
+# monitoring (issue 22)
+_.routes_to  # AlertsArgs.routes_to: which receivers a severity reaches (tests hold the README's table to it)
+_.prediction_log_policy  # the served model's role attaches it (ModelServing, branch serving); tests check it
+_.log_sample  # serving.models.<name>.log_sample: a pydantic field the serving runtime's environment carries
+_.from_env  # PredictionLogger.from_env: what a served model's runtime calls in its container
+_.emitted_names  # every name a pinned exporter emits: the metric-facts tests check rules and dashboards with it
+_.setup  # stacks/monitoring/store.setup: the administrator's one-time role and schema setup (tests run it)

@@ -351,12 +351,14 @@ def print_cost(report: CostReport, console: Console | None = None) -> None:
             )
     console = console or console_for(150, highlight=False)
     console.print(table)
-    unpriced = f" + {len(report.gaps)} unpriced item(s), listed below" if report.gaps else ""
     console.print(
-        f"[bold]Idle:[/] {_money(report.idle)}/month{unpriced} (always-on resources and volumes; GPU pools "
-        f"and runners at their minimum)"
+        Text.assemble(
+            ("Idle: ", "bold"),
+            report.headline(idle=True),
+            " (always-on resources and volumes; GPU pools and runners at their minimum)",
+        )
     )
-    console.print(f"[bold]With the usage file:[/] {_money(report.monthly)}/month{unpriced}")
+    console.print(Text.assemble(("With the usage file: ", "bold"), report.headline(idle=False)))
     console.print(
         f"{free} resources cost nothing by themselves (IAM, routes, Kubernetes objects, ...); "
         "`--json` lists each with the reason."
@@ -439,18 +441,22 @@ def progress(message: str) -> Any:
 
 
 # -- profiles, doctor, outputs, destroy ---------------------------------------------------------------
-def print_profiles(rows: list[dict[str, Any]]) -> None:
+def print_profiles(rows: list[dict[str, Any]], region: str) -> None:
     from rich.table import Table
 
+    from mlplatform.stacks.analyses.cost import idle_cell
+
     table = Table(title="mlplatform profiles", show_lines=True)
-    for col in ("profile", "team size", "components", "key sizes"):
+    for col in ("profile", "team size", "components", "key sizes", f"idle cost, {region}"):
         table.add_column(col, overflow="fold")
     for r in rows:
+        c = r["idle_cost"]
         table.add_row(
             f"[bold]{r['profile']}[/]",
             r["team_size"],
             "\n".join(r["components"]),
             "\n".join(f"{k}: {v}" for k, v in r["sizes"].items()),
+            idle_cell(c["idle_monthly"], c["unpriced"]),
         )
     console_for().print(table)
 

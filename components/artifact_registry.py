@@ -21,6 +21,8 @@ import pulumi
 import pulumi_aws as aws
 
 from ._common import ValidationError, child, kms_key, policy_json, secure_bucket, tags
+from .serving.prediction_log import PREFIX as PREDICTIONS_PREFIX
+from .serving.prediction_log import prediction_log_statements
 
 # Multipart uploads nobody completed (a crashed `aws s3 cp` of a checkpoint) are deleted after this.
 ABORT_MULTIPART_DAYS = 7
@@ -106,6 +108,9 @@ class ArtifactRegistryArgs:
         (all artifacts are lost). Keep False outside throwaway stacks.
     existing: ExistingRegistry | None = None
         Adopt an existing bucket and/or repositories instead of creating them (see ExistingRegistry).
+    prediction_retention_days: int | None = None
+        Served models' prediction logs (`predictions/`) expire after this many days; None (default):
+        never (no rule is created; the user decides how long logs of real requests are kept).
     protect: bool = True
         Pulumi `protect` on the stateful resources (KMS key, bucket, repositories).
     tags: dict[str, str] = {}
@@ -124,6 +129,7 @@ class ArtifactRegistryArgs:
     existing: ExistingRegistry | None = None
     protect: bool = True
     tags: dict[str, str] = field(default_factory=dict)
+    prediction_retention_days: int | None = None
 
 
 def ecr_repository_arn(url: str, field_name: str = "existing.repository_urls") -> str:
@@ -233,6 +239,8 @@ def _validate(name: str, args: ArtifactRegistryArgs) -> None:
     _positive_int("keep_tagged_images", args.keep_tagged_images)
     _positive_int("untagged_expire_days", args.untagged_expire_days)
     _positive_int("noncurrent_version_days", args.noncurrent_version_days)
+    if args.prediction_retention_days is not None:
+        _positive_int("prediction_retention_days", args.prediction_retention_days)
     if existing.bucket_name is not None and not (
         isinstance(existing.bucket_name, str) and _LEGACY_BUCKET.match(existing.bucket_name)
     ):
@@ -366,6 +374,19 @@ class ArtifactRegistry(pulumi.ComponentResource):
                     "filter": {"prefix": ""},
                     "abort_incomplete_multipart_upload": {"days_after_initiation": ABORT_MULTIPART_DAYS},
                 },
+                # Only when the user sets it: prediction logs are the one expiry, of that prefix only.
+                *(
+                    [
+                        {
+                            "id": "expire-prediction-logs",
+                            "status": "Enabled",
+                            "filter": {"prefix": f"{PREDICTIONS_PREFIX}/"},
+                            "expiration": {"days": args.prediction_retention_days},
+                        }
+                    ]
+                    if args.prediction_retention_days is not None
+                    else []
+                ),
             ],
             opts=child(self),
         )
@@ -427,6 +448,15 @@ class ArtifactRegistry(pulumi.ComponentResource):
             return policy_json(statements)
 
         return pulumi.Output.all(self.bucket_arn, self._bucket_key_arn).apply(lambda a: document(a[0], a[1]))
+
+    def prediction_log_policy(self, model: str) -> pulumi.Output[str]:
+        """IAM policy JSON for a served model's runtime: put its prediction log under
+        `predictions/<model>/` only (serving/prediction_log.py), with the bucket key for SSE-KMS."""
+        if not isinstance(model, str) or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", model):
+            raise ValidationError("model", f"{model!r} is not a model name", "use lowercase letters, digits and '-'")
+        return pulumi.Output.all(self.bucket_arn, self._bucket_key_arn).apply(
+            lambda a: policy_json(prediction_log_statements(a[0], model, a[1]))
+        )
 
     def ecr_push_policy(self, repos: list[str]) -> pulumi.Output[str]:
         """IAM policy JSON: log in to ECR, push and pull the named repositories (logical names).

@@ -62,6 +62,7 @@ def serving_namespace(environment: str) -> str:
 PROMETHEUS_CHART = "kube-prometheus-stack"
 DCGM_CHART = "dcgm-exporter"
 MLFLOW_CHART = "mlflow"
+PUSHGATEWAY_CHART = "prometheus-pushgateway"
 RUNNER_CONTROLLER_CHART = "gha-runner-scale-set-controller"
 RUNNER_CHART = "gha-runner-scale-set"
 LOAD_BALANCER_CONTROLLER_CHART = "aws-load-balancer-controller"

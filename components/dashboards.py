@@ -597,13 +597,16 @@ def training_dashboard() -> dict[str, Any]:
 def mlflow_dashboard(namespace: str = "mlflow") -> dict[str, Any]:
     ns = f'namespace="{namespace}"'
     pods = f'{ns}, pod=~".*mlflow.*"'
-    flask = f"flask_http_request_total{{{ns}}}"
+    # MLflow's exporter (mlflow/server/prometheus_exporter.py: prometheus-flask-exporter with
+    # defaults_prefix="mlflow") names its request metrics mlflow_http_request_*.
+    flask = f"mlflow_http_request_total{{{ns}}}"
     return (
         Board(
             "mlplatform-mlflow",
             "MLflow server",
             f"Health of the MLflow tracking server in namespace {namespace}. Request panels need MLflow's "
-            "Prometheus metrics (`mlflow server --expose-prometheus`, scraped through the chart's ServiceMonitor).",
+            "Prometheus metrics (`mlflow_http_request_*`: the chart's serviceMonitor.enabled passes "
+            "`--expose-prometheus` and creates the ServiceMonitor the stack's Prometheus scrapes).",
         )
         .row("Availability")
         .add(
@@ -652,7 +655,7 @@ def mlflow_dashboard(namespace: str = "mlflow") -> dict[str, Any]:
                 *[
                     q(
                         f"histogram_quantile({p}, sum by (le) "
-                        f"(rate(flask_http_request_duration_seconds_bucket{{{ns}}}[$__rate_interval])))",
+                        f"(rate(mlflow_http_request_duration_seconds_bucket{{{ns}}}[$__rate_interval])))",
                         f"p{int(p * 100)}",
                     )
                     for p in (0.5, 0.95, 0.99)
@@ -667,7 +670,7 @@ def mlflow_dashboard(namespace: str = "mlflow") -> dict[str, Any]:
                 "Server errors (5xx share)",
                 "percentunit",
                 q(
-                    f'sum(rate(flask_http_request_total{{{ns}, status=~"5.."}}[$__rate_interval])) '
+                    f'sum(rate(mlflow_http_request_total{{{ns}, status=~"5.."}}[$__rate_interval])) '
                     f"/ sum(rate({flask}[$__rate_interval]))",
                     "5xx",
                 ),
@@ -812,14 +815,66 @@ def model_serving_dashboard() -> dict[str, Any]:
     )
 
 
+def drift_dashboard(models: list[str]) -> dict[str, Any]:
+    """One drift panel per served model (score against its threshold), and the last run of each."""
+    board = Board(
+        "mlplatform-model-drift",
+        "Model drift",
+        "The drift job's scores (share of drifted columns, Evidently) per served model, pushed through the "
+        "Pushgateway; ModelDrift fires when a score reaches its threshold. Per-column scores: monitoring.drift_features.",
+    ).row("Drift score per model")
+    for model in models:
+        board.add(
+            series(
+                f"{model}: drift score",
+                "percentunit",
+                q(f'max by (digest) (mlplatform_model_drift_score{{model="{model}"}})', "score {{digest}}"),
+                q(f'max(mlplatform_model_drift_threshold{{model="{model}"}})', "threshold"),
+                lo=0,
+                hi=1,
+            ),
+            12,
+            8,
+        )
+    return (
+        board.row("Runs")
+        .add(
+            rows_table(
+                "Last run per model",
+                "dateTimeAsIso",
+                q(
+                    "max by (model, digest) (mlplatform_model_drift_last_run_timestamp_seconds) * 1000",
+                    instant=True,
+                    fmt=PromQueryFormat.TABLE,
+                ),
+            ),
+            12,
+            8,
+        )
+        .add(
+            bars(
+                "Drifted columns per model",
+                "none",
+                q("max by (model) (mlplatform_model_drifted_features)", "{{model}}", instant=True),
+            ),
+            12,
+            8,
+        )
+        .build()
+    )
+
+
 def all_dashboards(
-    mlflow_namespace: str = "mlflow", usd_per_gpu_hour: float | None = None
+    mlflow_namespace: str = "mlflow", usd_per_gpu_hour: float | None = None, served_models: list[str] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Every dashboard by short name (the ConfigMap suffix and file name)."""
-    return {
+    boards = {
         "gpu": gpu_dashboard(),
         "gpu-cost": gpu_cost_dashboard(usd_per_gpu_hour),
         "training": training_dashboard(),
         "mlflow": mlflow_dashboard(mlflow_namespace),
         "model-serving": model_serving_dashboard(),
     }
+    if served_models:
+        boards["model-drift"] = drift_dashboard(list(served_models))
+    return boards

@@ -8,8 +8,9 @@ records are signed with. No lifecycle rule: evidence is never expired by a rule 
 
 Two managed IAM policies:
 * writer (`writer_policy_arn`): s3:PutObject of records under `ledger/` and kms:Sign with the signing
-  key; plus what appending needs — reading the chain's tail (s3:ListBucket under `ledger/`,
-  s3:GetObject) and SSE-KMS on the bucket key (kms:GenerateDataKey, kms:Decrypt). Never a delete, a
+  key; plus what appending needs — reading the chain's tail (s3:ListBucket and s3:ListBucketVersions under
+  `ledger/`, s3:GetObject), and checking the bucket keeps every record (s3:GetBucketVersioning,
+  s3:GetBucketObjectLockConfiguration) and SSE-KMS on the bucket key (kms:GenerateDataKey, kms:Decrypt). Never a delete, a
   retention or legal-hold change, governance bypass or any bucket setting. Attached to every role in
   `writer_roles` (the CI runners' role) and to the observer's IRSA role.
 * reader (`reader_policy_arn`): get and list records and their versions, kms:GetPublicKey and
@@ -163,11 +164,19 @@ def writer_policy(bucket_arn: str, signing_key_arn: str, kms_key_arn: str | None
             "Resource": f"{bucket_arn}/{LEDGER_PREFIX}/*",
         },
         {
+            # versions too: a record hidden by a delete marker still holds its seq (never written twice)
             "Sid": "ListTheChain",
             "Effect": "Allow",
-            "Action": "s3:ListBucket",
+            "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
             "Resource": bucket_arn,
             "Condition": {"StringLike": {"s3:prefix": [f"{LEDGER_PREFIX}/*"]}},
+        },
+        {
+            # `evidence record` refuses a bucket that is not versioned with Object Lock: it reads both settings
+            "Sid": "CheckWriteOnce",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"],
+            "Resource": bucket_arn,
         },
         {"Sid": "SignRecords", "Effect": "Allow", "Action": "kms:Sign", "Resource": signing_key_arn},
     ]

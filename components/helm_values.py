@@ -30,8 +30,18 @@ OWNED: dict[str, dict[str, str]] = {
         "prometheus.prometheusSpec.replicas": "set prometheus_replicas (monitoring.prometheus_replicas)",
         "prometheus.prometheusSpec.storageSpec": "set storage_gib (monitoring.storage_gib)",
         "alertmanager.enabled": "set alertmanager (monitoring.alertmanager)",
+        "alertmanager.config": "set monitoring.alerts (receivers, grouping); secrets stay in Pulumi config",
+        "alertmanager.stringConfig": "set monitoring.alerts (receivers, grouping); secrets stay in Pulumi config",
+        "alertmanager.tplConfig": "set monitoring.alerts: the configuration is rendered as given, not templated",
+        "alertmanager.alertmanagerSpec.secrets": "the receivers' secrets are mounted from mlplatform's Secret",
+        "alertmanager.alertmanagerSpec.useExistingSecret": "set monitoring.alerts: mlplatform writes the configuration",
     },
     "dcgm-exporter": {"tolerations": _GPU_ONLY, "affinity": _GPU_ONLY},
+    "prometheus-pushgateway": {
+        "fullnameOverride": "the drift jobs push to this Service by name",
+        "serviceMonitor.additionalLabels": "the stack's Prometheus selects the ServiceMonitor by this label",
+        "serviceMonitor.honorLabels": "the drift scores keep the model and digest labels they were pushed with",
+    },
     "nvidia-device-plugin": {"tolerations": _GPU_ONLY, "affinity": _GPU_ONLY},
     "mlflow": {
         "backendStore.existingDatabaseSecret": "the database password stays in the Secret the component writes",

@@ -13,14 +13,25 @@ holding its credentials; nothing is created in AWS for it.
 
 MLflow: the community chart (`versions.HELM_CHARTS["mlflow"]`) on the system nodes. The database
 credentials reach it through a Kubernetes Secret that the chart reads (`existingDatabaseSecret`), never
-through Helm values; S3 and ECR access come from an IRSA role bound to its service account, allowed
-only the `mlflow/` prefix of the bucket and the model repositories.
+through Helm values; S3 access comes from an IRSA role bound to its service account, allowed only the
+`mlflow/` prefix of the bucket (the server never pushes models: CI and the retraining jobs do).
+
+TLS to PostgreSQL is `sslmode=verify-full` against the Amazon RDS CA bundle: an init container (the MLflow
+image, Python's HTTPS client verifying the download with the image's public CAs) fetches
+`RDS_CA_BUNDLE_URL` into an in-memory emptyDir when the pod starts, and libpq reads it from `PGSSLROOTCERT`
+(read-only mount); the pod therefore needs egress to truststore.pki.rds.amazonaws.com (the NAT gateway).
+
+The schema migration runs once, in a Job (`<name>-mlflow-migrate`) the release waits for, never in each
+replica (the chart's `databaseMigration` init container would race on a first install with replicas > 1).
+Through an ingress, MLflow's CORS guard accepts state-changing requests only from the ingress host's origin
+(`corsAllowedOrigins`), else the UI's own POSTs are refused with 403.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -43,6 +54,7 @@ from .helm_values import check_user_values, with_user_values
 from .irsa import irsa_role
 
 MLFLOW_PREFIX = "mlflow"  # S3 prefix of MLflow artifacts (and of the IRSA policy)
+MLFLOW_NAMESPACE = "mlflow"  # default namespace of the MLflow server
 MLFLOW_SERVICE = "mlflow"  # the chart's fullnameOverride: Service, Deployment and Ingress name
 MLFLOW_PORT = 80
 SERVICE_ACCOUNT = "mlflow"
@@ -51,6 +63,46 @@ LOG_RETENTION_DAYS = 90
 DB_LOG_EXPORTS = ("postgresql", "upgrade")  # PostgreSQL logs sent to CloudWatch
 MLFLOW_RESOURCES = {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+# Amazon RDS's certificate bundle for every commercial region (RDS user guide, "Using SSL/TLS to encrypt a
+# connection to a DB instance": certificate bundles for all AWS Regions).
+RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+RDS_CA_DIR = "/etc/rds-ca"
+RDS_CA_FILE = f"{RDS_CA_DIR}/global-bundle.pem"
+RDS_CA_VOLUME = "rds-ca"
+# libpq (psycopg2 under SQLAlchemy) reads these: encrypted, certificate chained to the RDS CA, host name checked.
+PG_TLS_ENV = {"PGSSLMODE": "verify-full", "PGSSLROOTCERT": RDS_CA_FILE}
+# Fetch the bundle over verified HTTPS; refuse anything that is not PEM certificates; write it atomically.
+_FETCH_CA = (
+    "import os, sys, urllib.request\n"
+    "url, path = sys.argv[1], sys.argv[2]\n"
+    "pem = urllib.request.urlopen(url, timeout=30).read()\n"
+    "if not pem.lstrip().startswith(b'-----BEGIN CERTIFICATE-----'):\n"
+    "    sys.exit(f'{url} did not answer with PEM certificates')\n"
+    "open(path + '.tmp', 'wb').write(pem)\n"
+    "os.replace(path + '.tmp', path)\n"
+    "print(f'{path}: {pem.count(b\"BEGIN CERTIFICATE\")} certificates from {url}')\n"
+)
+# The chart's migration script (templates/configmap.yaml `migrations.py`): create the tables if absent,
+# then upgrade the schema to this MLflow's head. The libpq PG* variables name the host, port and database;
+# the credentials are read from the Secret mounted as files (never environment variables).
+DB_SECRET_DIR = "/etc/mlflow-db"
+_MIGRATE = (
+    "import pathlib\n"
+    "from sqlalchemy.engine import URL\n"
+    "from mlflow.store.db import utils\n"
+    f"creds = pathlib.Path('{DB_SECRET_DIR}')\n"
+    "url = URL.create('postgresql', username=(creds / 'username').read_text(),\n"
+    "                 password=(creds / 'password').read_text())\n"
+    "utils._initialize_tables(utils.create_sqlalchemy_engine_with_retry(url.render_as_string(hide_password=False)))\n"
+)
+MIGRATION_UID = 10001  # any non-root uid: the image's Python is world-readable
+MIGRATION_JOB = "mlflow-db-migrate"
+_CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 _NAME = re.compile(r"^[a-z](-?[a-z0-9])*$")  # RDS identifiers: lowercase, no '--', no trailing '-'
 # Host headers MLflow's DNS-rebinding guard lets through besides the Service names: loopback and the
@@ -143,6 +195,33 @@ def _validate(name: str, args: MetadataStoreArgs) -> None:
             raise ValidationError(
                 "ingress_host", f"{args.ingress_host!r} is not a DNS name", "use for example mlflow.example.com"
             )
+
+
+def allowed_origins(ingress: bool, ingress_host: str | None) -> list[str]:
+    """Origins whose state-changing requests MLflow's CORS guard (3.15: `should_block_cors_request`) lets
+    through: the UI as the browser reaches it through the ingress (HTTP on the internal ALB; without a
+    host, the ALB's own DNS name, which the guard matches as an fnmatch pattern). Loopback is always allowed
+    (port-forward); without an ingress there is no other origin to allow."""
+    if not ingress:
+        return []
+    return [f"http://{ingress_host}" if ingress_host else "http://*.elb.amazonaws.com"]
+
+
+def ca_bundle_init_container() -> dict[str, Any]:
+    """The init container that puts the RDS CA bundle into the pod (`RDS_CA_VOLUME`, an emptyDir)."""
+    return {
+        "name": "rds-ca-bundle",
+        "image": versions.MLFLOW_IMAGE,
+        "command": ["python", "-c", _FETCH_CA, RDS_CA_BUNDLE_URL, RDS_CA_FILE],
+        "volumeMounts": [{"name": RDS_CA_VOLUME, "mountPath": RDS_CA_DIR}],
+        "imagePullPolicy": "Always",
+        "securityContext": dict(_CONTAINER_SECURITY),
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}},
+    }
+
+
+CA_VOLUME = {"name": RDS_CA_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}
+CA_MOUNT = {"name": RDS_CA_VOLUME, "mountPath": RDS_CA_DIR, "readOnly": True}
 
 
 def in_cluster_url(namespace: str = "mlflow") -> str:
@@ -239,7 +318,8 @@ class MetadataStore(pulumi.ComponentResource):
             },
             "service": {"type": "ClusterIP", "port": MLFLOW_PORT},
             "backendStore": {
-                "databaseMigration": True,
+                # not in each replica's init container: the migration Job below runs it once
+                "databaseMigration": False,
                 "databaseConnectionCheck": True,
                 "postgres": {"enabled": True, "host": host, "port": port, "database": database},
                 "existingDatabaseSecret": {"name": DB_SECRET, "usernameKey": "username", "passwordKey": "password"},
@@ -248,13 +328,31 @@ class MetadataStore(pulumi.ComponentResource):
                 "proxiedArtifactStorage": False,
                 "s3": {"enabled": True, "bucket": args.registry.bucket_name, "path": MLFLOW_PREFIX},
             },
-            # libpq: refuse an unencrypted connection (the created database forces TLS too).
-            "extraEnvVars": {"PGSSLMODE": "require"},
+            # libpq: TLS with the server's certificate checked against the RDS CA and its host name.
+            "extraEnvVars": dict(PG_TLS_ENV),
+            "initContainers": [ca_bundle_init_container()],
+            "extraVolumes": [CA_VOLUME],
+            "extraVolumeMounts": [CA_MOUNT],
             "serverAllowedHosts": allowed_hosts(args.namespace, args.ingress, args.ingress_host),
+            "corsAllowedOrigins": allowed_origins(args.ingress, args.ingress_host),
             "resources": MLFLOW_RESOURCES,
             "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
             "ingress": self._ingress(args),
         }
+        if args.metrics_labels:
+            # mlflow chart 1.11.5: serviceMonitor.enabled adds `--expose-prometheus=/mlflow/metrics` (the
+            # exporter's multiprocess directory; metrics served on /metrics) and a ServiceMonitor in the
+            # release namespace. useServicePort: the endpoint names the Service port (`http`); the default
+            # targetPort would name a container port called `http`, which the pod does not have (`mlflow`).
+            values["serviceMonitor"] = {
+                "enabled": True,
+                "useServicePort": True,
+                "namespace": args.namespace,
+                "interval": "30s",
+                "telemetryPath": "/metrics",
+                "labels": dict(args.metrics_labels),
+            }
+        migrate = self._migration_job(name, args, host, port, database, kube, [ns, secret])
         helm_release(
             self,
             f"{name}-mlflow",
@@ -263,7 +361,14 @@ class MetadataStore(pulumi.ComponentResource):
             with_user_values(MLFLOW_CHART, values, args.helm_values),
             args.k8s_provider,
             create_namespace=False,
-            depends_on=[ns, secret, *irsa.policies, *([args.ingress_controller] if args.ingress_controller else [])],
+            depends_on=[
+                ns,
+                secret,
+                migrate,
+                *irsa.policies,
+                *([args.ingress_controller] if args.ingress_controller else []),
+                *([args.metrics_after] if args.metrics_after else []),
+            ],
         )
 
         self.tracking_url = pulumi.Output.from_input(in_cluster_url(args.namespace))
@@ -276,6 +381,94 @@ class MetadataStore(pulumi.ComponentResource):
                 "db_security_group_id": self.db_security_group_id,
                 "role_arn": self.role_arn,
             }
+        )
+
+    def _migration_job(
+        self,
+        name: str,
+        args: MetadataStoreArgs,
+        host: Any,
+        port: Any,
+        database: str,
+        kube: pulumi.ResourceOptions,
+        after: list[pulumi.Resource],
+    ) -> k8s.batch.v1.Job:
+        """The schema migration, once per change of MLflow version (the Job is replaced with its image), before
+        the release: Pulumi waits for a Job to complete, and the release depends on it, so no replica starts
+        on an old schema and two replicas never migrate at once."""
+        env = [
+            {"name": "PGHOST", "value": host},
+            {"name": "PGPORT", "value": pulumi.Output.from_input(port).apply(str)},
+            {"name": "PGDATABASE", "value": database},
+            {"name": "HOME", "value": "/tmp"},  # the root file system is read-only
+            *({"name": k, "value": v} for k, v in PG_TLS_ENV.items()),
+        ]
+        # Egress only: DNS, PostgreSQL, HTTPS (the CA bundle); nothing may connect to it.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-mlflow-migrate",
+            metadata={"name": MIGRATION_JOB, "namespace": args.namespace},
+            spec={
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": MIGRATION_JOB}},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [],
+                "egress": [
+                    {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                    {"ports": [{"protocol": "TCP", "port": POSTGRES_PORT}, {"protocol": "TCP", "port": 443}]},
+                ],
+            },
+            opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=after)),
+        )
+        return k8s.batch.v1.Job(
+            f"{name}-mlflow-migrate",
+            metadata={"name": MIGRATION_JOB, "namespace": args.namespace},
+            spec={
+                "backoffLimit": 4,
+                "completions": 1,
+                "parallelism": 1,
+                "template": {
+                    "metadata": {"labels": {"app.kubernetes.io/name": MIGRATION_JOB}},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "automountServiceAccountToken": False,
+                        "nodeSelector": dict(SYSTEM_NODE_SELECTOR),
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": MIGRATION_UID,
+                            "runAsGroup": MIGRATION_UID,
+                            "fsGroup": MIGRATION_UID,  # the Secret's files (0440) are readable through it
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "initContainers": [ca_bundle_init_container()],
+                        "containers": [
+                            {
+                                "name": "migrate",
+                                "image": versions.MLFLOW_IMAGE,
+                                "imagePullPolicy": "Always",
+                                "command": ["python", "-c", _MIGRATE],
+                                "env": env,
+                                "volumeMounts": [
+                                    CA_MOUNT,
+                                    {"name": "db", "mountPath": DB_SECRET_DIR, "readOnly": True},
+                                    {"name": "tmp", "mountPath": "/tmp"},
+                                ],
+                                "securityContext": dict(_CONTAINER_SECURITY),
+                                "resources": {
+                                    "requests": {"cpu": "100m", "memory": "256Mi"},
+                                    "limits": {"cpu": "1", "memory": "512Mi"},
+                                },
+                            }
+                        ],
+                        "volumes": [
+                            CA_VOLUME,
+                            {"name": "db", "secret": {"secretName": DB_SECRET, "defaultMode": 0o440}},
+                            {"name": "tmp", "emptyDir": {}},
+                        ],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions.merge(
+                kube, pulumi.ResourceOptions(depends_on=after, delete_before_replace=True)
+            ),
         )
 
     @staticmethod

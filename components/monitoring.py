@@ -28,6 +28,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from ._common import ValidationError, child, helm_release, namespace
+from .alerting import RECEIVER_SECRET, AlertsArgs, alertmanager_config
 from .args.monitoring import ARC_NAMESPACE as ARC_NAMESPACE
 from .args.monitoring import DASHBOARD_LABEL as DASHBOARD_LABEL
 from .args.monitoring import DASHBOARD_LABEL_VALUE as DASHBOARD_LABEL_VALUE
@@ -43,10 +44,13 @@ from .conventions import (
     MODEL_METRICS_POD_LABEL,
     PART_OF,
     PROMETHEUS_CHART,
+    PUSHGATEWAY_CHART,
     SYSTEM_NODE_SELECTOR,
 )
 from .dashboards import MODEL_METRICS_PORT, all_dashboards
-from .helm_values import check_user_values, with_user_values
+from .drift import DriftArgs, drift_alert_expr
+from .helm_values import IRSA_ANNOTATION, check_user_values, with_user_values
+from .irsa import irsa_role
 
 # kube-prometheus-stack's Prometheus selects ServiceMonitors, PodMonitors and PrometheusRules that carry
 # `release: <helm release name>` (prometheusSpec.*SelectorNilUsesHelmValues: true).
@@ -125,6 +129,20 @@ def _validate(name: str, args: MonitoringArgs) -> None:
         )
     if args.runner_controller_namespace is not None:
         _check_dns_label("runner_controller_namespace", args.runner_controller_namespace)
+    _validate_alerts(args)
+    for model in args.served_models or []:
+        if not isinstance(model, str) or not DNS_LABEL.match(model) or len(model) > 40:
+            raise ValidationError(
+                "served_models", f"{model!r} is not a model name", "use lowercase letters, digits, '-'"
+            )
+    if args.served_models and args.drift_image is None:
+        raise ValidationError(
+            "drift_image", "is needed by the drift jobs of served_models", "pass the drift job's image"
+        )
+    if args.served_models and (args.oidc_provider_arn is None or args.oidc_issuer_url is None):
+        raise ValidationError(
+            "cluster", "the drift jobs of served_models need the cluster's OIDC provider (IRSA)", "pass cluster=..."
+        )
     if args.existing is not None:
         return
     _check_dns_label("namespace", args.namespace)
@@ -133,6 +151,47 @@ def _validate(name: str, args: MonitoringArgs) -> None:
             "storage_class",
             f"{args.storage_class!r} is not a StorageClass name",
             "pass an existing class's name, or None to create gp3-encrypted",
+        )
+
+
+def _secret_input(value: pulumi.Input[str]) -> pulumi.Output[str]:
+    out: pulumi.Output[str] = pulumi.Output.from_input(value)
+    return pulumi.Output.secret(out)
+
+
+def _validate_alerts(args: MonitoringArgs) -> None:
+    if args.alerts is not None and not isinstance(args.alerts, AlertsArgs):
+        raise ValidationError(
+            "alerts", f"must be AlertsArgs, got {type(args.alerts).__name__}", "pass AlertsArgs(receivers=[...])"
+        )
+    alerts = args.alerts or AlertsArgs()
+    if alerts.receivers and args.existing is not None:
+        raise ValidationError(
+            "alerts.receivers",
+            "the adopted release's Alertmanager is not configured by this component",
+            "add the receivers where that release is managed, or drop alerts.receivers",
+        )
+    if alerts.receivers and not args.alertmanager:
+        raise ValidationError(
+            "alertmanager", "is off while alerts.receivers are set", "set alertmanager to true, or drop the receivers"
+        )
+    dup = alerts.duplicate_names()
+    if dup:
+        raise ValidationError(
+            "alerts.receivers", f"name(s) {', '.join(dup)} used twice or reserved", "give every receiver its own name"
+        )
+    given = set(args.alert_secrets or {})
+    missing = [n for n in alerts.secret_names() if n not in given]
+    if missing:
+        raise ValidationError(
+            "alert_secrets",
+            f"no secret for receiver(s) {', '.join(missing)}",
+            "pass each one's webhook URL / routing key / password as a Pulumi secret",
+        )
+    extra = sorted(given - set(alerts.secret_names()))
+    if extra:
+        raise ValidationError(
+            "alert_secrets", f"{', '.join(extra)} is not a receiver that takes a secret", "drop it, or add the receiver"
         )
 
 
@@ -194,11 +253,14 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
     if volume:
         prometheus_spec["storageSpec"] = volume
         prometheus_spec["retentionSize"] = f"{int(args.storage_gib * 1024 * RETENTION_SIZE_SHARE)}MB"
+    alerts = args.alerts or AlertsArgs()
     alertmanager_spec: dict[str, Any] = {
         "replicas": args.prometheus_replicas,
         "nodeSelector": SYSTEM_NODE_SELECTOR,
         "resources": ALERTMANAGER_RESOURCES,
     }
+    if alerts.secret_names():  # mounted at /etc/alertmanager/secrets/<name>/, read by the *_file fields
+        alertmanager_spec["secrets"] = [RECEIVER_SECRET]
     if volume:  # silences survive restarts
         alertmanager_spec["storage"] = {
             "volumeClaimTemplate": {
@@ -225,7 +287,12 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
             }
         },
         "prometheus": {"prometheusSpec": prometheus_spec},
-        "alertmanager": {"enabled": args.alertmanager, "alertmanagerSpec": alertmanager_spec},
+        "alertmanager": {
+            "enabled": args.alertmanager,
+            "alertmanagerSpec": alertmanager_spec,
+            # Routes and receivers; every secret is a file path into the mounted Secret.
+            "config": alertmanager_config(alerts),
+        },
         "prometheusOperator": {
             "nodeSelector": SYSTEM_NODE_SELECTOR,
             "resources": OPERATOR_RESOURCES,
@@ -252,6 +319,34 @@ def prometheus_stack_values(release: str, args: MonitoringArgs, storage_class: s
         "kube-state-metrics": {"nodeSelector": SYSTEM_NODE_SELECTOR, "resources": KUBE_STATE_METRICS_RESOURCES},
         # node-exporter is a DaemonSet on every node (its chart tolerates every NoSchedule taint).
         "prometheus-node-exporter": {"resources": NODE_EXPORTER_RESOURCES},
+    }
+
+
+PUSHGATEWAY = "mlplatform-pushgateway"
+PUSHGATEWAY_RESOURCES = _requests(10, 32)
+# One drift run holds the window and the reference in memory (about 1 GiB per million rows of 20 features,
+# benchmarks/drift.py).
+DRIFT_JOB_RESOURCES = _requests(500, 1536, 3072)
+MONITORING_DB_SECRET = "mlplatform-monitoring-db"
+DRIFT_SERVICE_ACCOUNT = "mlplatform-drift"  # PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD of the role
+
+
+def pushgateway_url(namespace: str) -> str:
+    return f"http://{PUSHGATEWAY}.{namespace}.svc:9091"
+
+
+def pushgateway_values(release: str, namespace: str) -> dict[str, Any]:
+    """prometheus-pushgateway 3.8.0: scraped by `release`'s Prometheus, keeping the pushed labels."""
+    return {
+        "fullnameOverride": PUSHGATEWAY,
+        "nodeSelector": SYSTEM_NODE_SELECTOR,
+        "resources": PUSHGATEWAY_RESOURCES,
+        "serviceMonitor": {
+            "enabled": True,
+            "namespace": namespace,
+            "additionalLabels": {RELEASE_LABEL: release},
+            "honorLabels": True,  # model/digest as pushed, not the Pushgateway pod's labels
+        },
     }
 
 
@@ -399,7 +494,24 @@ def alert_rules(
                 "(gha_job_execution_duration_seconds on the listener).",
             )
         )
-    return [{"name": "mlplatform.gpu", "rules": gpu}, {"name": "mlplatform.platform", "rules": platform}]
+    models = [
+        _rule(
+            "ModelDrift",
+            drift_alert_expr(),
+            None,
+            "warning",
+            "Model {{ $labels.model }} ({{ $labels.digest }}) drifted: drift score {{ $value }} reached its threshold",
+            "The drift job found the model's recent inputs and predictions unlike its training data "
+            "(Evidently's share of drifted columns; monitoring.drift_runs holds each column's score).",
+            "Open the Model drift dashboard and the `drift` ledger record (mlplatform evidence log <model>); "
+            "decide retrain, rollback or keep in the model's review issue.",
+        )
+    ]
+    return [
+        {"name": "mlplatform.gpu", "rules": gpu},
+        {"name": "mlplatform.platform", "rules": platform},
+        {"name": "mlplatform.models", "rules": models},
+    ]
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -407,7 +519,8 @@ class Monitoring(pulumi.ComponentResource):
 
     Outputs: grafana_url (a URL, or a port-forward command and the local URL), grafana_admin_password
     (secret; None when adopting). Attributes: namespace, release (the kube-prometheus-stack release whose
-    Prometheus selects the monitors) and scrape_labels (labels other components put on their own
+    Prometheus selects the monitors), stack_release (that Helm release resource; None when adopting) and
+    scrape_labels (labels other components put on their own
     ServiceMonitors, for example the MLflow chart's serviceMonitor.labels).
     """
 
@@ -416,6 +529,7 @@ class Monitoring(pulumi.ComponentResource):
     namespace: str
     release: str
     scrape_labels: dict[str, str]
+    stack_release: pulumi.Resource | None
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         args = resolve_cluster(args)
@@ -429,11 +543,13 @@ class Monitoring(pulumi.ComponentResource):
             self.namespace, self.release = args.namespace, f"{name}-monitoring"
             dashboard_label = {DASHBOARD_LABEL: DASHBOARD_LABEL_VALUE}
             stack_ready = [self._install_stack(name, args)]
+            self.stack_release = stack_ready[0]
             self.grafana_url = self._port_forward(self.namespace, self.release)
         else:
             self.namespace, self.release = e.namespace, e.release
             dashboard_label = {e.dashboard_label: e.dashboard_label_value}
             self.grafana_admin_password = None
+            self.stack_release = None
             self.grafana_url = e.grafana_url or self._port_forward(e.namespace, e.release)
         self.scrape_labels = {RELEASE_LABEL: self.release}
         labels = {**self.scrape_labels, **PART_OF}
@@ -491,7 +607,10 @@ class Monitoring(pulumi.ComponentResource):
             opts=after_stack(),
         )
 
-        for slug, board in all_dashboards(args.mlflow_namespace, args.gpu_hour_usd).items():
+        if args.served_models:
+            self._drift_jobs(name, args, labels, stack_ready)
+
+        for slug, board in all_dashboards(args.mlflow_namespace, args.gpu_hour_usd, args.served_models).items():
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard-{slug}",
                 metadata={
@@ -504,6 +623,108 @@ class Monitoring(pulumi.ComponentResource):
             )
 
         self.register_outputs({"grafana_url": self.grafana_url, "grafana_admin_password": self.grafana_admin_password})
+
+    def _drift_jobs(
+        self, name: str, args: MonitoringArgs, labels: dict[str, str], stack_ready: list[pulumi.Resource]
+    ) -> None:
+        """The Pushgateway (pinned chart) and one drift CronJob per served model."""
+        provider, drift = args.k8s_provider, args.drift or DriftArgs()
+        gateway = helm_release(
+            self,
+            f"{name}-pushgateway",
+            PUSHGATEWAY_CHART,
+            self.namespace,
+            pushgateway_values(self.release, self.namespace),
+            provider,
+            create_namespace=False,
+            depends_on=stack_ready,
+        )
+        irsa = irsa_role(
+            self,
+            f"{name}-drift",
+            args.oidc_provider_arn,
+            args.oidc_issuer_url,
+            [(self.namespace, DRIFT_SERVICE_ACCOUNT)],
+            policies={f"{name}-drift-{k}": v for k, v in sorted((args.drift_policies or {}).items())},
+            managed_policy_arns={
+                f"{name}-drift-{k}": v for k, v in sorted((args.drift_managed_policy_arns or {}).items())
+            },
+            description="mlplatform drift jobs: read prediction logs and reference data, append drift records",
+        )
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-drift",
+            metadata={
+                "name": DRIFT_SERVICE_ACCOUNT,
+                "namespace": self.namespace,
+                "labels": PART_OF,
+                "annotations": {IRSA_ANNOTATION: irsa.arn},
+            },
+            opts=child(self, provider=provider, depends_on=stack_ready),
+        )
+        env: list[dict[str, pulumi.Input[str]]] = [
+            {"name": "MLPLATFORM_PUSHGATEWAY", "value": pushgateway_url(self.namespace)}
+        ]
+        env += [{"name": k, "value": v} for k, v in sorted((args.drift_env or {}).items())]
+        for model in args.served_models or []:
+            k8s.batch.v1.CronJob(
+                f"{name}-drift-{model}",
+                metadata={"name": f"mlplatform-drift-{model}", "namespace": self.namespace, "labels": PART_OF},
+                spec={
+                    "schedule": drift.schedule,
+                    "concurrencyPolicy": "Forbid",
+                    "successfulJobsHistoryLimit": 3,
+                    "failedJobsHistoryLimit": 3,
+                    "jobTemplate": {
+                        "spec": {
+                            "backoffLimit": 1,
+                            "activeDeadlineSeconds": 3600,
+                            "template": {
+                                "metadata": {"labels": {**PART_OF, "mlplatform.io/model": model}},
+                                "spec": {
+                                    "restartPolicy": "Never",
+                                    "nodeSelector": SYSTEM_NODE_SELECTOR,
+                                    "serviceAccountName": DRIFT_SERVICE_ACCOUNT,
+                                    "automountServiceAccountToken": False,  # IRSA projects its own token
+                                    "securityContext": {
+                                        "runAsNonRoot": True,
+                                        "runAsUser": 65532,
+                                        "seccompProfile": {"type": "RuntimeDefault"},
+                                    },
+                                    "containers": [
+                                        {
+                                            "name": "drift",
+                                            "image": args.drift_image,
+                                            "imagePullPolicy": "IfNotPresent",
+                                            "args": [
+                                                "drift",
+                                                "run",
+                                                "--model",
+                                                model,
+                                                "--window-days",
+                                                str(drift.window_days),
+                                                "--threshold",
+                                                str(drift.threshold),
+                                            ],
+                                            "env": env,
+                                            # host/port/dbname/user/password of the monitoring role
+                                            "envFrom": [{"secretRef": {"name": MONITORING_DB_SECRET}}],
+                                            "resources": DRIFT_JOB_RESOURCES,
+                                            "securityContext": {
+                                                "allowPrivilegeEscalation": False,
+                                                "readOnlyRootFilesystem": True,
+                                                "capabilities": {"drop": ["ALL"]},
+                                            },
+                                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                                        }
+                                    ],
+                                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+                                },
+                            },
+                        }
+                    },
+                },
+                opts=child(self, provider=provider, depends_on=[gateway, account, *irsa.policies]),
+            )
 
     @staticmethod
     def _port_forward(namespace: str, release: str) -> str:
@@ -538,6 +759,18 @@ class Monitoring(pulumi.ComponentResource):
                     volume_binding_mode="WaitForFirstConsumer",  # the volume is made in the pod's zone
                     allow_volume_expansion=True,
                     opts=child(self, provider=provider),
+                )
+            )
+
+        alerts = args.alerts or AlertsArgs()
+        if alerts.secret_names() and args.alertmanager:
+            before.append(
+                k8s.core.v1.Secret(
+                    f"{name}-alert-receivers",
+                    metadata={"name": RECEIVER_SECRET, "namespace": args.namespace, "labels": PART_OF},
+                    type="Opaque",
+                    string_data={n: _secret_input((args.alert_secrets or {})[n]) for n in alerts.secret_names()},
+                    opts=child(self, provider=provider, depends_on=[ns]),
                 )
             )
 

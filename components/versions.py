@@ -45,6 +45,8 @@ HELM_CHARTS: dict[str, tuple[str, str]] = {
     "argo-workflows": ("1.0.18", "https://argoproj.github.io/argo-helm"),
     # Argo Rollouts controller (appVersion v1.9.0): canary rollouts of served models on the ALB.
     "argo-rollouts": ("2.41.0", "https://argoproj.github.io/argo-helm"),
+    # Where the drift job pushes its scores (Prometheus scrapes it; honorLabels keeps model/digest).
+    "prometheus-pushgateway": ("3.8.0", "https://prometheus-community.github.io/helm-charts"),
 }
 
 # The GitHub Actions runner image of the CI runner scale sets (the image's user is `runner`, uid 1001),
@@ -54,6 +56,9 @@ RUNNER_IMAGE = (
 )
 # MLflow client the generated workflows install: the tracking server's version (mlflow chart appVersion).
 MLFLOW_CLIENT = "3.15.1"
+# The MLflow server image: the mlflow chart's own image (values `image.repository`) at its appVersion, which
+# the chart runs by default; the one-shot schema migration Job and the CA-bundle init container use it too.
+MLFLOW_IMAGE = f"burakince/mlflow:{MLFLOW_CLIENT}"
 
 # GitHub Actions the generated workflows use: action -> (tag, full commit SHA). Workflows reference the
 # SHA (a tag can be moved, a commit cannot) with the tag as a comment; update both together.
@@ -69,6 +74,9 @@ GITHUB_ACTIONS: dict[str, tuple[str, str]] = {
 # `observer-image.yml` workflow (`mlplatform ci render`) into the stack's `images` ECR repository, whose
 # tags are immutable: the tag pins one digest. It moves with the package version.
 EVIDENCE_OBSERVER_TAG = "evidence-observer-0.1.0"
+# The drift job's image (`mlplatform drift run`): this package with the [drift] extra, built like the observer
+# image into the stack's `images` repository; the tag moves with the package version.
+DRIFT_JOB_TAG = "drift-job-0.1.0"
 # Its base image (Debian bookworm, Python 3.12, non-root uid 65532 added by the Dockerfile).
 EVIDENCE_OBSERVER_BASE_IMAGE = "python:3.12.8-slim-bookworm"
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pulumi
 
+from mlplatform.components.alerting import config_key
+from mlplatform.components.args.serving import ExistingRollouts, ModelServingArgs
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs, ExistingRegistry
 from mlplatform.components.ci_runners import (
     CONFIG_NAMESPACE,
@@ -29,13 +31,13 @@ from mlplatform.components.gpu_node_pool import (
     GpuNodePoolArgs,
 )
 from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
-from mlplatform.components.metadata_store import MetadataStore, MetadataStoreArgs
+from mlplatform.components.metadata_store import MLFLOW_NAMESPACE, MetadataStore, MetadataStoreArgs
 from mlplatform.components.monitoring import ARC_NAMESPACE, Monitoring, MonitoringArgs
 from mlplatform.components.network import Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
-from mlplatform.components.serving import ExistingRollouts, ModelServing, ModelServingArgs
+from mlplatform.components.serving.component import ModelServing
 from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
-from mlplatform.components.versions import KUBERNETES_VERSION
+from mlplatform.components.versions import DRIFT_JOB_TAG, KUBERNETES_VERSION
 
 from .config.spec import SECTIONS, StackSpec, check_stack_config_keys, spec_from_stack_config
 from .plan.offline import Plan, run_offline
@@ -142,8 +144,66 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             # The retraining job's tag is the one tag that moves (new image, same stack); models never move.
             mutable_tags={"images": [spec.retraining.image_tag]} if "images" in r.repositories else {},
             noncurrent_version_days=r.noncurrent_version_days,
+            prediction_retention_days=spec.serving.prediction_retention_days,
             existing=ExistingRegistry(**r.existing.model_dump()) if r.existing else None,
             tags=tags,
+        ),
+    )
+
+    # GPU nodes, runners and the ledger first: the drift jobs of the monitoring append to the ledger.
+    gpu = _gpu(spec, name, network, cluster, tags)
+    runners = _runners(spec, name, cluster, registry, gpu, tags)
+    evidence = _evidence(spec, name, cluster, _images_url(registry), runners, tags)
+
+    mon = spec.monitoring
+    if not mon.alerts.receivers and mon.existing is None:
+        pulumi.log.warn(
+            "monitoring.alerts: no receiver, so every alert (GPU node NotReady, XID errors, MLflow down, ...) "
+            "reaches nobody; add one under monitoring.alerts.receivers (README: Where alerts go)"
+        )
+    monitoring = Monitoring(
+        name,
+        MonitoringArgs(
+            cluster=cluster,
+            retention_days=mon.retention_days,
+            storage_gib=mon.storage_gib,
+            prometheus_replicas=mon.prometheus_replicas,
+            prometheus_memory_mib=mon.prometheus_memory_mib,
+            alertmanager=mon.alertmanager,
+            alerts=mon.alerts,
+            alert_secrets=_alert_secrets(spec),
+            served_models=list(spec.serving.models),
+            drift=mon.drift,
+            drift_image=pulumi.Output.concat(_images_url(registry), ":", DRIFT_JOB_TAG)
+            if spec.serving.models
+            else None,
+            drift_env={
+                "MLPLATFORM_PREDICTION_LOG_BUCKET": registry.bucket_name,
+                "MLPLATFORM_LEDGER": evidence.ledger_url,
+                "MLPLATFORM_LEDGER_KEY": evidence.signing_key_arn,
+            },
+            drift_managed_policy_arns={
+                "ledger-writer": evidence.writer_policy_arn,
+                "ledger-reader": evidence.reader_policy_arn,
+            }
+            if spec.serving.models
+            else None,
+            # The drift jobs read the prediction logs and the reference data under datasets/ of the bucket.
+            drift_policies={
+                "predictions": registry.prefix_policy("predictions", write=False),
+                "datasets": registry.prefix_policy("datasets", write=False),
+            }
+            if spec.serving.models
+            else None,
+            mlflow_namespace=MLFLOW_NAMESPACE,
+            runner_controller_namespace=(
+                (spec.runners.existing_controller.namespace if spec.runners.existing_controller else ARC_NAMESPACE)
+                if spec.runners.enabled
+                else None
+            ),
+            existing=mon.existing,
+            helm_values=mon.helm_values or None,
+            dcgm_exporter_helm_values=mon.dcgm_exporter_helm_values or None,
         ),
     )
 
@@ -177,13 +237,14 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
             backup_retention_days=d.backup_retention_days,
             performance_insights=d.performance_insights,
             existing=d.existing,
-            model_repositories=models,
             replicas=m.replicas,
             ingress=m.ingress,
             ingress_host=m.host,
             ingress_controller=lb_controller.release if lb_controller else None,
             helm_values=m.helm_values or None,
             tags=tags,
+            metrics_labels=monitoring.scrape_labels,
+            metrics_after=monitoring.stack_release,
         ),
     )
 
@@ -203,32 +264,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         ),
     )
 
-    mon = spec.monitoring
-    monitoring = Monitoring(
-        name,
-        MonitoringArgs(
-            cluster=cluster,
-            retention_days=mon.retention_days,
-            storage_gib=mon.storage_gib,
-            prometheus_replicas=mon.prometheus_replicas,
-            prometheus_memory_mib=mon.prometheus_memory_mib,
-            alertmanager=mon.alertmanager,
-            mlflow_namespace=metadata.namespace,
-            runner_controller_namespace=(
-                (spec.runners.existing_controller.namespace if spec.runners.existing_controller else ARC_NAMESPACE)
-                if spec.runners.enabled
-                else None
-            ),
-            existing=mon.existing,
-            helm_values=mon.helm_values or None,
-            dcgm_exporter_helm_values=mon.dcgm_exporter_helm_values or None,
-        ),
-    )
-
-    gpu = _gpu(spec, name, network, cluster, tags)
-    runners = _runners(spec, name, cluster, registry, gpu, tags)
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
-    evidence = _evidence(spec, name, cluster, images, runners, tags)
     serving = _serving(spec, name, cluster, monitoring, tags, stack, runners)
     platform = Platform(
         network=network,
@@ -406,6 +442,34 @@ def _runner_placement(spec: StackSpec) -> tuple[dict[str, str], dict[str, str], 
     if cpu_batch_pool(spec):
         return gpu_selector, {POOL_LABEL: CPU_BATCH_POOL}, [dict(CPU_BATCH_TOLERATION)]
     return gpu_selector, {}, []
+
+
+def _images_url(registry: ArtifactRegistry) -> pulumi.Output[str]:
+    return registry.repository_urls.get("images") or next(iter(registry.repository_urls.values()))
+
+
+# Stands in for an alert receiver's secret in the offline plan until it is set (preview/up refuse it).
+UNSET_ALERT_SECRET = "unset"
+
+
+def _alert_secrets(spec: StackSpec) -> dict[str, pulumi.Output[str]]:
+    """Each alert receiver's secret from the stack's Pulumi config (`mlplatform:alert_<name>`, --secret).
+
+    Unset: one warning, a stand-in value; `preview`/`up` refuse (stacks/cloud/secrets_check).
+    """
+    cfg = pulumi.Config(CONFIG_NAMESPACE)
+    out: dict[str, pulumi.Output[str]] = {}
+    for receiver in spec.monitoring.alerts.secret_names():
+        value = cfg.get_secret(config_key(receiver))
+        if value is None:
+            key = f"{CONFIG_NAMESPACE}:{config_key(receiver)}"
+            pulumi.log.warn(
+                f"monitoring.alerts: receiver {receiver}'s secret {key} is not set; `preview` and `up` refuse "
+                f"this stack until then (pulumi config set --secret {key} ...)"
+            )
+            value = pulumi.Output.secret(UNSET_ALERT_SECRET)
+        out[receiver] = value
+    return out
 
 
 # Stands in for runners.github_config_url in the offline plan until it is set (preview/up refuse it).

@@ -105,6 +105,11 @@ class StackSource:
         }
 
     # -- what it makes -----------------------------------------------------------------------------
+    @property
+    def project_name(self) -> str:
+        """The Pulumi project's name (part of every URN, as the engine makes them); `mlplatform` outside one."""
+        return (self.project.name if self.project is not None else "") or "mlplatform"
+
     def plan(self) -> Plan:
         """The stack's Plan (the saved one, or made offline once)."""
         if self.saved_plan is not None:
@@ -115,7 +120,7 @@ class StackSource:
             from .program import plan
 
             try:
-                self._plan = plan(self.spec, stack=self.stack)
+                self._plan = plan(self.spec, stack=self.stack, project=self.project_name)
             except ValidationError as e:  # a component's own check: named by the stack's key path
                 raise SpecError(key_path(self.spec, e.field), e.problem, e.fix) from None
         return self._plan
@@ -318,4 +323,4 @@ def _profile_in_project(
     """A bare profile named inside a project: that profile for the project's stack name and region."""
     here = StackFile.read(project_stack(project, stack))
     res = resolve(profile=profile, sets=sets, region=region or here.config.get("aws:region"))
-    return StackSource("profile", here.stack or DEFAULT_STACK, res)
+    return StackSource("profile", here.stack or DEFAULT_STACK, res, project=project)

@@ -1,68 +1,81 @@
-"""A real PostgreSQL (the machine's, /usr/lib/postgresql/*/bin) on 127.0.0.1 for one test: initdb in a
-fresh folder, `postgres` on a free port, stopped by its PID. PostgreSQL refuses to run as root: as root
-the server runs as the `postgres` user (runuser), in a folder it owns."""
+"""A throwaway PostgreSQL (the machine's Debian build) on 127.0.0.1 for tests: initdb into a temporary
+folder, password (scram) authentication, started and stopped by PID.
+
+PostgreSQL refuses to run as root: under root the server runs as the `postgres` user (`runuser`).
+"""
 
 from __future__ import annotations
 
 import os
 import pwd
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from realtools import tool
-from serving_servers import free_port
+
+SUPERUSER = "postgres"
+
+
+@dataclass
+class Postgres:
+    folder: Path
+    port: int
+    password: str
+    pid: int
+
+    def dsn(self, user: str = SUPERUSER, password: str | None = None, dbname: str = "postgres") -> str:
+        return (f"host=127.0.0.1 port={self.port} user={user} password={password or self.password} "
+                f"dbname={dbname} connect_timeout=10")
+
+    def sqlalchemy_url(self, dbname: str) -> str:
+        """The superuser's SQLAlchemy URL of `dbname` (psycopg2 driver), as `mlflow server` takes it."""
+        return f"postgresql+psycopg2://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self, dbname: str) -> None:
+        subprocess.run([tool("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, dbname],
+                       env={**os.environ, "PGPASSWORD": self.password}, check=True, capture_output=True, timeout=60)
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+    if os.geteuid() != 0:
+        return cmd
+    return ["runuser", "-u", "postgres", "--", *cmd]
 
 
-def start(database: str = "mlflow", timeout_s: float = 30) -> tuple[subprocess.Popen[bytes], str, Path]:
-    """(the server process, a SQLAlchemy URL of `database` (psycopg2 driver), its folder)."""
-    initdb, postgres, createdb = tool("initdb"), tool("postgres"), tool("createdb")
-    folder = Path(tempfile.mkdtemp(prefix="mlplatform-pg-"))
+def start(password: str = "test-superuser-pw") -> Postgres:
+    initdb, pg_ctl = tool("initdb"), tool("pg_ctl")
+    folder = Path(tempfile.mkdtemp(prefix="mlplatform-pg-", dir="/tmp"))
+    (folder / "pw").write_text(password)
     if os.geteuid() == 0:
-        pw = pwd.getpwnam("postgres")
-        os.chown(folder, pw.pw_uid, pw.pw_gid)
+        user = pwd.getpwnam("postgres")
+        for p in (folder, folder / "pw"):
+            os.chown(p, user.pw_uid, user.pw_gid)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     data = folder / "data"
-    subprocess.run(
-        _as_postgres([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"]),
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    port = free_port()
-    log = open(folder / "postgres.log", "wb")  # noqa: SIM115  # the server writes it while it runs
-    proc = subprocess.Popen(
-        _as_postgres(
-            [postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1", "-k", str(folder), "-c", "fsync=off"]
-        ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + timeout_s
-    while True:
-        made = subprocess.run(
-            [createdb, "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", database], capture_output=True, text=True
-        )
-        if made.returncode == 0:
-            break
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc, folder)
-            raise RuntimeError(f"PostgreSQL did not start on port {port}: {made.stderr.strip()}")
-        time.sleep(0.3)
-    return proc, f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{database}", folder
+    subprocess.run(_as_postgres([initdb, "-D", str(data), "-U", SUPERUSER, "-A", "scram-sha-256",
+                                 f"--pwfile={folder / 'pw'}", "-E", "UTF8", "--no-instructions"]),
+                   check=True, capture_output=True, timeout=120)
+    opts = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
+    subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-o", opts, "-l", str(folder / "log"), "-w", "-t", "60",
+                                 "start"]), check=True, capture_output=True, timeout=90)
+    pid = int((data / "postmaster.pid").read_text().splitlines()[0])
+    return Postgres(folder, port, password, pid)
 
 
-def stop(proc: subprocess.Popen[bytes], folder: Path) -> None:
-    if proc.poll() is None:
-        proc.terminate()  # runuser passes SIGTERM on: PostgreSQL's smart shutdown
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    shutil.rmtree(folder, ignore_errors=True)
+def stop(pg: Postgres) -> None:
+    try:
+        os.kill(pg.pid, signal.SIGINT)  # fast shutdown
+        for _ in range(100):
+            os.kill(pg.pid, 0)
+            time.sleep(0.1)
+    except ProcessLookupError:
+        pass
+    shutil.rmtree(pg.folder, ignore_errors=True)

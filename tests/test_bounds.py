@@ -143,6 +143,11 @@ def _serving(field: str, value: Any, base: dict[str, Any]) -> None:
     from mlplatform.components.args.serving import ModelServingArgs
 
     ModelServingArgs(prometheus_address="http://prometheus:9090", **{**base["serving"], field: value})
+def _drift(field: str, value: Any, base: dict[str, Any]) -> None:
+    from mlplatform.components.drift import DriftArgs
+
+    args = MonitoringArgs(drift=DriftArgs(**{**base["monitoring"].get("drift", {}), field: value}))
+    monitoring._validate("ml", args)
 
 
 def _monitoring(field: str, value: Any, base: dict[str, Any]) -> None:
@@ -159,6 +164,7 @@ SECTIONS = {
     "gpu.pools.0": ComponentSide("gpu.pools.0", _gpu_pool),
     "gpu": ComponentSide("gpu", _gpu),
     "monitoring": ComponentSide("monitoring", _monitoring),
+    "monitoring.drift": ComponentSide("monitoring.drift", _drift),
     "network": ComponentSide("network", _network),
     "evidence": ComponentSide("evidence", _evidence),
     "database": ComponentSide("database", _database),
@@ -177,6 +183,10 @@ NOT_YET_FROM_ARGS = {
     "registry.noncurrent_version_days": "components/artifact_registry.py _validate",
     "review.due_days": "spec only (no component: the review workflow reads it)",
     "team_size": "spec only (picks the profile)",
+    "serving.prediction_retention_days": "components/artifact_registry.py _validate (prediction_retention_days)",
+    # serving.models is a map by model name: the spec reuses components/serving/prediction_log.PredictionLogArgs
+    # for each value, but its key path holds the name, which this test cannot set.
+    "serving.models.log_sample": "components/serving/prediction_log.py PredictionLogArgs (the same model)",
 }
 
 # Sections that are a mapping of user-named entries (`serving.models.<name>`): each entry is a components.args

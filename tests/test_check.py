@@ -30,6 +30,10 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+# A stack that routes its alerts somewhere (growth and full refuse `check` without one).
+RECEIVER = "--set=monitoring.alerts.receivers=[{name: oncall, kind: pagerduty}]"
+
+
 @pytest.fixture(scope="module")
 def reports(profile_plans):
     """profile -> (plan, report): one full check (checkov included when installed) per profile."""
@@ -43,9 +47,13 @@ def reports(profile_plans):
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_profile_passes_check(reports, profile):
+    """Every profile passes, except that growth and full block until an alert receiver is configured
+    (alerts-route-nowhere, high there; the CLI tests below configure one and pass)."""
     _, report = reports[profile]
-    assert report.blocking() == [] and report.exit_code == 0
-    assert report.to_dict()["passed"] is True
+    blocking = report.blocking()
+    assert [f.rule for f in blocking] == ([] if profile == "pragmatic" else ["alerts-route-nowhere"])
+    if profile == "pragmatic":
+        assert report.exit_code == 0 and report.to_dict()["passed"] is True
     if HAVE_CHECKOV:
         assert report.unused_waivers == [], "a profile waiver matches nothing any more: remove it"
     kv = next(s for s in report.scanners if s.name == "kubernetes-validate")
@@ -193,7 +201,7 @@ def test_cli_check_refuses_an_unwaived_high_finding_and_accepts_a_waiver(tmp_pat
 
 
 def test_cli_check_json_contract():
-    res = run("check", "-p", "growth", "--no-scanners", "--json")
+    res = run("check", "-p", "growth", RECEIVER, "--no-scanners", "--json")
     assert res.exit_code == 0
     data = json.loads(res.stdout)
     assert data["profile"] == "growth" and data["passed"] is True
@@ -216,7 +224,7 @@ def test_cli_check_json_contract():
 
 def test_cli_check_saved_plan(tmp_path):
     saved = tmp_path / "plan.json"
-    assert run("plan", "-p", "full", "--json", "--out", str(saved)).exit_code == 0
+    assert run("plan", "-p", "full", RECEIVER, "--json", "--out", str(saved)).exit_code == 0
     res = run("check", "--plan", str(saved), "--no-scanners", "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["profile"] == "full"
     bad = tmp_path / "bad.json"
@@ -232,7 +240,7 @@ def test_cli_check_sarif_with_scanners(tmp_path):
     sarif = tmp_path / "check.sarif"
     cfg = tmp_path / "stack.yaml"
     cfg.write_text("cluster:\n  public_access_cidrs: [198.51.100.0/24]\n")
-    res = run("check", "-p", "growth", "--config", str(cfg), "--sarif", str(sarif))
+    res = run("check", "-p", "growth", RECEIVER, "--config", str(cfg), "--sarif", str(sarif))
     assert res.exit_code == 0 and "checkov:" in res.stdout and " passed, " in res.stdout
     doc = json.loads(sarif.read_text())
     assert doc["version"] == "2.1.0" and doc["$schema"].endswith("sarif-2.1.0.json")

@@ -87,13 +87,21 @@ def test_usage_error_is_exit_2():
 def test_profiles_table_and_json():
     res = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["profiles"], catch_exceptions=False)
     assert res.exit_code == 0
-    for word in ("pragmatic", "growth", "full", "1-5", "6-20", "21+", "t3a.medium", "m6i.xlarge", "1 NAT gateway"):
+    for word in ("pragmatic", "growth", "full", "1-5", "6-20", "21+", "t3a.medium", "m6i.xlarge", "1 NAT gateway",
+                 "idle cost, us-east-1"):
         assert word in res.stdout
     rows = json.loads(run("profiles", "--json").stdout)
     assert [r["profile"] for r in rows] == ["pragmatic", "growth", "full"]
     assert rows[0]["sizes"]["network"] == "2 AZs, 1 NAT gateway"
     assert rows[2]["sizes"]["network"] == "3 AZs, NAT per AZ, VPC endpoints, flow logs"
     assert "Cluster" in rows[0]["components"]
+    cost = rows[0]["idle_cost"]  # the same figure as `cost --profile pragmatic` (us-east-1: a complete total)
+    assert cost["idle_monthly"] == json.loads(run("cost", "--profile", "pragmatic", "--json").stdout)["idle_monthly"]
+    assert cost["headline"] in res.stdout
+    assert cost["region"] == "us-east-1" and cost["idle_is_total"] and cost["headline"] == f"${cost['idle_monthly']:,.2f}/month"
+    eu = json.loads(run("profiles", "--region", "eu-central-1", "--json").stdout)
+    assert eu[0]["idle_cost"]["unpriced"] == ["rds_gp3_gb_month.single_az"]
+    assert eu[0]["idle_cost"]["headline"].startswith("at least $")
 
 
 def test_console_script_exit_code_and_help():

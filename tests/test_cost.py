@@ -85,22 +85,23 @@ def test_gaps_are_reported_and_left_out_of_totals():
     def db():
         aws.rds.Instance("db", engine="postgres", instance_class="db.m6g.large", allocated_storage=100, multi_az=True)
 
-    report = estimate(plan_of(db), "us-east-1", USAGE)
+    report = estimate(plan_of(db), "us-west-2", USAGE)  # us-west-2 has no sourced RDS gp3 storage price
     (r,) = report.resources
     instance, storage = r.lines
-    assert instance.status == "gap" and instance.unit_price is None and instance.monthly is None
-    assert instance.price_key == "rds_postgres.db.m6g.large.multi_az"
-    assert storage.monthly == pytest.approx(100 * 0.23)
-    assert report.idle == pytest.approx(23.0) and [x.price_key for _, x in report.gaps] == [instance.price_key]
-    assert report.to_dict()["gaps"] == [{"urn": r.urn, "what": instance.what, "price_key": instance.price_key,
+    assert storage.status == "gap" and storage.unit_price is None and storage.monthly is None
+    assert storage.price_key == "rds_gp3_gb_month.multi_az"
+    assert instance.monthly == pytest.approx(730 * 0.318)
+    assert report.idle == pytest.approx(730 * 0.318) and [x.price_key for _, x in report.gaps] == [storage.price_key]
+    assert report.to_dict()["gaps"] == [{"urn": r.urn, "what": storage.what, "price_key": storage.price_key,
                                          "status": "gap"}]
+    assert report.headline(idle=True) == f"at least ${730 * 0.318:,.2f}/month (unpriced: rds_gp3_gb_month.multi_az on db)"
 
 
 def test_not_offered_is_not_a_price():
     book = load_prices("eu-west-1")
     assert book.price("ec2", "g6.xlarge").status == "not_offered"
-    assert book.price("ec2", "g5.xlarge").status == "ok" and book.price("nat_gateway_hour").status == "gap"
-    assert book.price("vpc_endpoint_interface_hour").value is None  # not in any price file: a gap, never a guess
+    assert book.price("ec2", "g5.xlarge").status == "ok" and book.price("ecr_gb_month").status == "gap"
+    assert book.price("rds_postgres", "db.r6g.large", "multi_az").value is None  # not in the file: a gap, never a guess
 
 
 @pytest.mark.parametrize("featured", [False, True], ids=["defaults", "teams-runners-admins"])
@@ -151,7 +152,7 @@ def test_gpu_hour_on_demand_and_spot_range(plans):
 def test_price_files_keep_source_date_and_gaps(region):
     book = load_prices(region)
     data = book.data
-    assert data["region"] == region and data["snapshot_date"] == "2026-09-20" and data["hours_per_month"] == 730
+    assert data["region"] == region and data["snapshot_date"] == "2026-10-04" and data["hours_per_month"] == 730
 
     def leaves(node, path=()):
         if isinstance(node, dict):
@@ -222,7 +223,7 @@ def test_live_prices_build_valid_requests_and_fill_gaps():
     """botocore's Stubber checks each request against the real Pricing API model."""
     client = boto3.client("pricing", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
     book = load_prices("us-east-1")
-    paths = [("ec2", "t3.large"), ("rds_postgres", "db.m6g.large", "multi_az"), ("vpc_endpoint_interface_hour",),
+    paths = [("ec2", "t3.large"), ("rds_postgres", "db.r6g.large", "multi_az"), ("vpc_endpoint_interface_hour",),
              ("nat_gateway_gb",), ("made_up",)]
     with Stubber(client) as stub:
         for path, answer in zip(paths[:4], (_product("0.0832"), _product("0.304"), _product("0.01"), [])):
@@ -231,12 +232,12 @@ def test_live_prices_build_valid_requests_and_fill_gaps():
         live, missed = fetch_live_prices(book, paths, client=client)
         stub.assert_no_pending_responses()
     assert missed == ["nat_gateway_gb", "made_up"]
-    p = live.price("rds_postgres", "db.m6g.large", "multi_az")
+    p = live.price("rds_postgres", "db.r6g.large", "multi_az")
     assert p.value == pytest.approx(0.304) and p.status == "ok" and p.source.startswith("AWS Price List API")
-    assert "instanceType=db.m6g.large" in p.source and "deploymentOption=Multi-AZ" in p.source
+    assert "instanceType=db.r6g.large" in p.source and "deploymentOption=Multi-AZ" in p.source
     assert live.price("vpc_endpoint_interface_hour").value == pytest.approx(0.01)
-    assert "rds_postgres.db.m6g.large.multi_az" not in live.data["gaps"]
-    assert book.price("rds_postgres", "db.m6g.large", "multi_az").value is None  # the shipped book is untouched
+    assert "rds_postgres.db.r6g.large.multi_az" not in live.data["gaps"]
+    assert book.price("rds_postgres", "db.r6g.large", "multi_az").value is None  # the shipped book is untouched
     assert live.price("nat_gateway_gb").value == pytest.approx(0.045)  # unanswered: keeps the file's price
 
 
@@ -265,11 +266,11 @@ def test_cli_cost_json_and_saved_plan_agree(tmp_path):
 
 
 def test_cli_cost_for_people():
-    res = run("cost", "--profile", "full")
+    res = run("cost", "--profile", "full", "--region", "eu-central-1")
     assert res.exit_code == 0, res.stderr
     out = res.stdout
     assert "Idle:" in out and "With the usage file:" in out and "Price of one GPU-hour" in out
-    assert "price gap(s), left out of the totals" in out and "rds_postgres.db.m6g.large.multi_az" in out
+    assert "price gap(s), left out of the totals" in out and "rds_gp3_gb_month.multi_az" in out
 
 
 def test_cli_cost_bad_inputs(tmp_path):
@@ -395,3 +396,67 @@ def test_usage_file_with_a_pool_of_its_own(tmp_path):
     f = tmp_path / "usage.yaml"
     f.write_text("gpu_node_hours: {gpu: 12.5}\n")
     assert load_usage(f)["gpu_node_hours"] == {"default": 40, "gpu": 12.5}
+
+
+# -- every region priced (issue 25): the big always-on items have prices; what is left is named ----------------
+ALWAYS_ON = ("eks_cluster_hour", "nat_gateway_hour", "alb_hour", "vpc_endpoint_interface_hour", "kms_key_month",
+             "public_ipv4_hour", "ebs_gp3_gb_month", "s3_standard_gb_month")
+
+
+@pytest.fixture(scope="module")
+def regional_reports():
+    return {(p, r): estimate(plan(load_spec(p, region=r)), region=r) for r in REGIONS for p in PROFILES}
+
+
+@pytest.mark.parametrize("region", REGIONS)
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profile_is_priced_in_every_region(regional_reports, profile, region):
+    report = regional_reports[(profile, region)]
+    gap_keys = {x.price_key for _, x in report.gaps}
+    # Nodes, NAT, the database instance, the cluster, load balancers, endpoints: all priced in all four regions.
+    assert not {k for k in gap_keys if k.startswith(("ec2.", "rds_postgres.")) or k in ALWAYS_ON}, gap_keys
+    # What stays unpriced is exactly a gap the shared snapshot lists for the region (never an invented price).
+    assert gap_keys <= set(load_prices(region).data["gaps"]), gap_keys
+    assert report.idle > 150 and not report.uncovered
+
+
+@pytest.mark.parametrize("region", REGIONS)
+@pytest.mark.parametrize("profile", PROFILES)
+def test_headline_is_a_total_only_without_gaps_and_names_the_gaps(regional_reports, profile, region):
+    report = regional_reports[(profile, region)]
+    data = report.to_dict()
+    for idle, gaps, key in ((True, report.idle_gaps, "idle"), (False, report.gaps, "monthly_with_usage")):
+        headline = data["headline"][key]
+        assert headline == report.headline(idle=idle)
+        total = report.idle if idle else report.monthly
+        if gaps:
+            assert headline.startswith(f"at least ${total:,.2f}/month (unpriced: ")
+            for r, line in gaps:
+                assert line.price_key in headline and r.name in headline
+            assert data[f"{key}_is_total"] is False and data["unpriced"][key] == sorted({x.price_key for _, x in gaps})
+        else:
+            assert headline == f"${total:,.2f}/month" and data[f"{key}_is_total"] is True
+
+
+def test_remaining_gaps_per_region_are_the_ones_the_snapshot_lists(regional_reports):
+    """us-east-1 and eu-west-1 idle totals are complete; us-west-2 and eu-central-1 lack RDS gp3 storage only."""
+    idle = {(p, r): sorted({x.price_key for _, x in regional_reports[(p, r)].idle_gaps}) for p in PROFILES
+            for r in REGIONS}
+    for p in PROFILES:
+        assert idle[(p, "us-east-1")] == [] and idle[(p, "eu-west-1")] == []
+        deployment = "single_az" if p == "pragmatic" else "multi_az"
+        assert idle[(p, "us-west-2")] == idle[(p, "eu-central-1")] == [f"rds_gp3_gb_month.{deployment}"]
+
+
+def test_cli_cost_headline_says_at_least_and_names_the_unpriced_items():
+    res = run("cost", "--profile", "pragmatic", "--region", "eu-central-1")
+    assert res.exit_code == 0, res.stderr
+    idle_line = next(line for line in res.stdout.splitlines() if line.startswith("Idle:"))
+    assert idle_line.startswith("Idle: at least $") and "(unpriced: rds_gp3_gb_month.single_az on ml-dev-metadata)" in idle_line
+    assert "unpriced item(s)" not in res.stdout
+    data = json.loads(run("cost", "--profile", "pragmatic", "--region", "eu-central-1", "--json").stdout)
+    assert data["idle_is_total"] is False and data["unpriced"]["idle"] == ["rds_gp3_gb_month.single_az"]
+    assert data["headline"]["idle"] == f"at least ${data['idle_monthly']:,.2f}/month (unpriced: " \
+                                       "rds_gp3_gb_month.single_az on ml-dev-metadata)"
+    full = json.loads(run("cost", "--profile", "pragmatic", "--json").stdout)  # us-east-1: a real total
+    assert full["idle_is_total"] is True and full["headline"]["idle"] == f"${full['idle_monthly']:,.2f}/month"

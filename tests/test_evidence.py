@@ -107,7 +107,8 @@ def test_pae_is_the_dsse_spec_encoding():
 
 
 def test_record_is_a_signed_in_toto_statement_in_a_dsse_envelope(ledger_env):
-    key = cli_record("provenance", "churn", D1, f"commit={COMMIT1}", "mlflow_run=abc", "data=sha256:" + "d" * 64)
+    key = cli_record("provenance", "churn", D1, f"commit={COMMIT1}", "repository=https://github.com/acme/churn",
+                     "mlflow_run=abc", "data=sha256:" + "d" * 64)
     assert key.startswith("acme/ledger/churn/00000001-") and key.endswith(".json")
     body = ledger_env["s3"].get_object(Bucket=BUCKET, Key=key)["Body"].read()
     assert key == f"acme/ledger/churn/00000001-{sha256_hex(body)}.json"
@@ -120,7 +121,9 @@ def test_record_is_a_signed_in_toto_statement_in_a_dsse_envelope(ledger_env):
     assert st["subject"] == [{"name": "churn", "digest": {"sha256": "1" * 64}}]
     assert st["predicateType"] == "https://slsa.dev/provenance/v1"
     bd = st["predicate"]["buildDefinition"]
-    assert {"uri": "git", "digest": {"gitCommit": COMMIT1}, "annotations": {R.ROLE: "source"}} in bd["resolvedDependencies"]
+    assert {"uri": "git+https://github.com/acme/churn", "digest": {"gitCommit": COMMIT1},
+            "annotations": {R.ROLE: "source"}} in bd["resolvedDependencies"]
+    assert bd["externalParameters"] == {"repository": "https://github.com/acme/churn"}
     assert bd["internalParameters"] == {"mlflowRunId": "abc"}
     assert st["predicate"]["ledger"]["seq"] == 1 and st["predicate"]["ledger"]["previous"] is None
     # the signature verifies with nothing but the public key: ECDSA P-256 / SHA-256 over the PAE
@@ -259,7 +262,7 @@ def test_a_record_with_a_forged_signature(two_models):
 
 
 def test_a_deployment_without_approval(two_models):
-    record("provenance", "fraud", D3, f"commit={COMMIT2}")
+    record("provenance", "fraud", D3, f"commit={COMMIT2}", "repository=https://github.com/acme/fraud")
     key = cli_record("deployment", "fraud", D3, f"from={D1}", f"when={when(0)}")
     assert _breaks("--model", "fraud") == [
         f"fraud seq 7: deployment without approval: production moved to {D3} with no earlier approval of that "
@@ -347,6 +350,15 @@ def test_reviews_overdue_for_live_models(ledger_env):
      "error: --field who: is not a field of an approval record; use by, via"),
     (["record", "approval", "--model", "churn", "--digest", D1],
      "error: --field by: an approval record needs who approved; add --field by=<GitHub login>"),
+    (["record", "provenance", "--model", "churn", "--digest", D1, "--field", "commit=3f2a9c1",
+      "--field", "repository=https://github.com/acme/churn"],
+     "error: --field commit: '3f2a9c1' is not a full git commit: an in-toto gitCommit digest is exactly 40 (SHA-1) "
+     "or 64 (SHA-256) lowercase hex characters; give the full SHA"),
+    (["record", "provenance", "--model", "churn", "--digest", D1, "--field", f"commit={COMMIT1.upper()}",
+      "--field", "repository=https://github.com/acme/churn"], "error: --field commit: "),
+    (["record", "provenance", "--model", "churn", "--digest", D1, "--field", f"commit={COMMIT1}"],
+     "error: --field repository: a provenance record needs the build's external parameters (SLSA v1 "
+     "`externalParameters`: what the caller chose), and none was given; add --field repository="),
     (["record", "deployment", "--model", "churn", "--digest", D1, "--field", "when=yesterday"],
      "error: --field when: 'yesterday' is not an ISO 8601 time"),
     (["record", "evaluation", "--model", "churn", "--digest", D1, "--field", "metric.auc=high"],
@@ -513,3 +525,120 @@ def test_the_readme_recipe_verifies_a_record_with_openssl_and_the_public_key(led
     bad = subprocess.run(["bash", "-uo", "pipefail", "-c", "\n".join(again)], cwd=tmp_path, capture_output=True,
                          text=True, timeout=60)
     assert "Verification failure" in bad.stdout + bad.stderr
+
+
+# -- a careless bucket (issue 25) ------------------------------------------------------------------------------
+def _versions(s3, bucket: str, prefix: str) -> list[tuple[str, bool]]:
+    r = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+    return sorted([(v["Key"], False) for v in r.get("Versions", [])] + [(d["Key"], True) for d in r.get("DeleteMarkers", [])])
+
+
+@pytest.mark.parametrize("setup,problem", [
+    ("plain", "versioning is off, so an overwrite or a delete loses the record; Object Lock is off"),
+    ("versioned", "Object Lock is off, so anyone with s3:DeleteObjectVersion can erase a record"),
+    ("lock-without-retention", "Object Lock has no default retention, so the records written are not locked"),
+])
+def test_record_refuses_a_bucket_that_does_not_keep_every_record(ledger_env, monkeypatch, setup, problem):
+    s3 = ledger_env["s3"]
+    bucket = f"careless-{setup}"
+    if setup == "lock-without-retention":
+        s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    else:
+        s3.create_bucket(Bucket=bucket)
+    if setup == "versioned":
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    monkeypatch.setenv("MLPLATFORM_LEDGER", f"s3://{bucket}")
+    res = run("record", "provenance", "--model", "churn", "--digest", D1, "--field", f"commit={COMMIT1}", "--field", "ref=refs/heads/main")
+    assert res.exit_code == 3, res.output
+    [line] = [x for x in res.stderr.splitlines() if x.startswith("error:")]
+    assert f"refused to write: ledger bucket {bucket}: " in line and problem in line
+    assert "pass --allow-unprotected-ledger to write anyway" in line and "Object Lock" in line
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0  # nothing written
+    # the explicit flag downgrades it to a loud warning, printed before the write
+    res = run("record", "provenance", "--model", "churn", "--digest", D1, "--field", f"commit={COMMIT1}",
+              "--field", "ref=refs/heads/main", "--allow-unprotected-ledger")
+    assert res.exit_code == 0, res.output
+    assert "WARNING: ledger bucket" in res.stderr and "not evidence an auditor should rely on" in res.stderr
+    assert res.stdout.strip().startswith("ledger/churn/00000001-")
+
+
+def test_the_component_bucket_is_accepted_without_a_warning(ledger_env):
+    res = run("record", "provenance", "--model", "churn", "--digest", D1, "--field", f"commit={COMMIT1}", "--field", "ref=refs/heads/main")
+    assert res.exit_code == 0 and "WARNING" not in res.stderr
+
+
+def test_writing_after_a_deleted_record_refuses_and_never_forks(two_models):
+    """A delete marker on the tail (record 10 of churn) hides it from ListObjects: the next write must not
+    become a second record 10 (or link past it); it refuses, says how to restore, and works once restored."""
+    s3 = two_models["s3"]
+    tail = keys(s3, "churn")[-1]
+    assert tail.rsplit("/", 1)[-1].startswith("00000010-")
+    marker = s3.delete_object(Bucket=BUCKET, Key=tail)["VersionId"]
+    before = _versions(s3, BUCKET, "acme/ledger/churn/")
+    res = run("record", "review", "--model", "churn", "--digest", D2, "--field", "outcome=keep", "--field", "by=alice")
+    assert res.exit_code == 3, res.output
+    [line] = [x for x in res.stderr.splitlines() if x.startswith("error:")]
+    assert f"record 10 of churn ({tail}) was deleted: a delete marker (version {marker}" in line
+    assert "writing now would fork the chain at 10" in line and "nothing was written" in line
+    assert f"aws s3api delete-object --bucket {BUCKET} --key {tail} --version-id {marker}" in line
+    assert _versions(s3, BUCKET, "acme/ledger/churn/") == before  # no second record 10, nothing at all
+    with pytest.raises(Exception, match="was deleted"):  # the observer appends through the same check
+        record("observation", "churn", D2, "cluster=ml-dev")
+    # the recovery the message gives: remove the marker; the chain continues at 11, linked to 10
+    s3.delete_object(Bucket=BUCKET, Key=tail, VersionId=marker)
+    new = cli_record("review", "churn", D2, "outcome=keep", "by=alice")
+    assert new.rsplit("/", 1)[-1].startswith("00000011-")
+    verified = run("verify", "--model", "churn")
+    assert verified.exit_code == 0 and "Verified 11 records" in verified.stdout and "no breaks" in verified.stdout
+
+
+def _readme_provenance_command() -> list[str]:
+    """The README's `evidence record provenance` example, with its shell variables given values."""
+    import re
+    import shlex
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    [cmd] = re.findall(r"^(mlplatform evidence record provenance .*?)(?<!\\)\n", text, re.S | re.M)
+    values = {"GITHUB_SHA": COMMIT1, "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/churn",
+              "GITHUB_REF": "refs/heads/main", "RUN_URL": "https://github.com/acme/churn/actions/runs/7",
+              "GITHUB_WORKFLOW_REF": "acme/churn/.github/workflows/train-evaluate.yml@refs/heads/main",
+              "TRAIN_IMAGE": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlplatform/dev/images", "RUN_ID": "r1"}
+    cmd = re.sub(r"\$([A-Z_]+)", lambda m: values[m[1]], cmd.replace("\\\n", " "))
+    cmd = cmd.replace("sha256:4f1c...", D1).replace("@sha256:...", "@sha256:" + "a" * 64).replace("3HL4kqtJ...", "3HL4kq")
+    return shlex.split(cmd)[3:]
+
+
+def test_the_readme_provenance_is_accepted_by_the_in_toto_attestation_framework(ledger_env):
+    """Issue 25: the in-toto attestation framework's Statement validator and the SLSA v1 Provenance message
+    (in-toto-attestation's protobuf) accept the record; externalParameters is filled from the caller's fields."""
+    from google.protobuf import json_format
+    from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+    from in_toto_attestation.v1 import statement_pb2
+    from in_toto_attestation.v1.statement import Statement
+
+    argv = _readme_provenance_command()
+    assert argv[0] == "provenance" and "--field" in argv
+    res = run("record", *argv)
+    assert res.exit_code == 0, res.output
+    body = ledger_env["s3"].get_object(Bucket=BUCKET, Key=res.stdout.strip())["Body"].read()
+    st = json.loads(base64.b64decode(json.loads(body)["payload"]))
+    Statement.copy_from_pb(json_format.ParseDict(st, statement_pb2.Statement())).validate()
+    predicate = {k: v for k, v in st["predicate"].items() if k != "ledger"}  # our chain link rides beside SLSA's
+    json_format.ParseDict(predicate, provenance_pb2.Provenance())  # SLSA v1's fields and types, nothing else
+    bd = st["predicate"]["buildDefinition"]
+    assert bd["externalParameters"] == {
+        "repository": "https://github.com/acme/churn", "ref": "refs/heads/main",
+        "workflow": "acme/churn/.github/workflows/train-evaluate.yml@refs/heads/main"}
+    from in_toto_attestation.v1 import resource_descriptor_pb2
+    from in_toto_attestation.v1.resource_descriptor import ResourceDescriptor
+
+    for dep in bd["resolvedDependencies"]:  # each a valid in-toto ResourceDescriptor
+        ResourceDescriptor.copy_from_pb(json_format.ParseDict(dep, resource_descriptor_pb2.ResourceDescriptor())).validate()
+    commits = [d["digest"]["gitCommit"] for d in bd["resolvedDependencies"] if "gitCommit" in d.get("digest", {})]
+    assert commits == [COMMIT1] and len(COMMIT1) == 40
+    assert st["predicate"]["runDetails"]["builder"]["id"]
+
+
+def test_record_help_shows_a_commit_the_record_accepts():
+    res = CliRunner().invoke(cli, ["evidence", "record", "--help"], env={"COLUMNS": "200"})
+    assert "commit=3f2a9c1" not in res.stdout and "commit=$GITHUB_SHA" in res.stdout

@@ -110,6 +110,8 @@ def test_writer_policy_appends_and_signs_but_never_deletes_or_changes_retention(
     doc = policy(ledger, "ml-evidence-writer")
     granted = actions(doc)
     assert "s3:PutObject" in granted and "kms:Sign" in granted
+    # what `evidence record` reads before it writes: the bucket keeps every record, and no seq is hidden
+    assert {"s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration", "s3:ListBucketVersions"} <= granted
     assert not granted & set(FORBIDDEN_WRITER_ACTIONS)
     assert not any("*" in a for a in granted)
     assert not any(a.startswith("s3:Delete") or "Retention" in a or "LegalHold" in a or a.startswith("s3:PutBucket")

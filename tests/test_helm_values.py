@@ -93,7 +93,8 @@ def test_helm_values_are_merged_over_the_components_values():
     assert kps["grafana"]["admin"]["existingSecret"]  # owned, untouched
     karpenter = values_of(p, "ml-dev-karpenter")
     assert karpenter["replicas"] == 1 and karpenter["settings"]["clusterName"] == "ml-dev"
-    assert values_of(p, "ml-dev-mlflow")["extraEnvVars"] == {"MLFLOW_AUTH": "basic", "PGSSLMODE": "require"}
+    assert values_of(p, "ml-dev-mlflow")["extraEnvVars"] == {"MLFLOW_AUTH": "basic", "PGSSLMODE": "verify-full",
+                                                             "PGSSLROOTCERT": "/etc/rds-ca/global-bundle.pem"}
     assert values_of(p, "ml-dev-argo")["server"]["replicas"] == 2
     # ...and the merged plan passes the chart-facts rules of `check`
     from mlplatform.stacks.analyses.policy import RULES_BY_ID, evaluate

@@ -59,7 +59,7 @@ def test_init_renders_a_pulumi_project(tmp_path):
     assert f"wrote {d / 'Pulumi.yaml'}" in res.stdout
 
     project = yaml.safe_load((d / "Pulumi.yaml").read_text())
-    assert project == {"name": "mlplatform", "description": project["description"],
+    assert project == {"name": "vision", "description": project["description"],  # the folder's: no collisions
                        "runtime": {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}},
                        "backend": {"url": "file://.pulumi-state"}}
     stack = yaml.safe_load((d / "Pulumi.dev.yaml").read_text())
@@ -73,9 +73,11 @@ def test_init_renders_a_pulumi_project(tmp_path):
         "mlplatform:tags": {"team": "vision"},
     }
     assert (d / "__main__.py").read_text().splitlines() == ["from mlplatform.stacks.program import main", "", "main()"]
-    from mlplatform.stacks.project.init import requirement  # a release: mlplatform==X.Y.Z; here a local install
-    assert (d / "requirements.txt").read_text() == requirement() + "\n"
-    assert requirement() in (f"mlplatform=={metadata.version('mlplatform')}", f"mlplatform @ {Path(__file__).resolve().parents[1].as_uri()}")
+    # The released version, never a path on this machine (here: an editable install, so init warns with the fix).
+    assert (d / "requirements.txt").read_text() == f"mlplatform=={metadata.version('mlplatform')}\n"
+    assert f"| `requirements.txt` | mlplatform, pinned to {metadata.version('mlplatform')} |" in (d / "README.md").read_text()
+    assert "file://" not in (d / "requirements.txt").read_text()
+    assert "warning: requirements.txt pins mlplatform==" in res.stderr and "git reference" in res.stderr
     ignored = (d / ".gitignore").read_text().splitlines()
     assert "venv/" in ignored and ".pulumi-state/" in ignored
     readme = (d / "README.md").read_text()
@@ -261,3 +263,34 @@ def test_s3_backend_refused_by_preflight_creates_nothing(aws, tmp_path):
     assert line.startswith("error: gpu pool gpu: no instance type is offered in 2 of us-west-1a, us-west-1b")
     assert not d.exists()
     assert boto3.client("s3", region_name="us-west-1").list_buckets()["Buckets"] == []
+
+
+@pytest.mark.parametrize("direct_url,line,pinned,warns", [
+    (None, "mlplatform==0.1.0", "0.1.0", False),  # from an index: the release
+    ('{"url": "file:///home/me/mlplatform", "dir_info": {"editable": true}}', "mlplatform==0.1.0", "0.1.0", True),
+    ('{"url": "file:///tmp/mlplatform-0.1.0.tar.gz", "archive_info": {}}', "mlplatform==0.1.0", "0.1.0", True),
+    ('{"url": "https://github.com/acme/mlplatform", "vcs_info": {"vcs": "git", "commit_id": "' + "a" * 40 + '", '
+     '"requested_revision": "main"}}', "mlplatform @ git+https://github.com/acme/mlplatform@" + "a" * 40,
+     "https://github.com/acme/mlplatform@" + "a" * 40, False),
+])
+def test_requirement_is_installable_elsewhere(direct_url, line, pinned, warns):
+    """Issue 25: a local path in requirements.txt cannot be installed by a teammate or CI."""
+    from mlplatform.stacks.project.init import requirement_of
+
+    req = requirement_of("0.1.0", direct_url)
+    assert (req.line, req.pinned_to, req.warning is not None) == (line, pinned, warns)
+    assert "file://" not in req.line
+    if warns:
+        assert req.warning.startswith("requirements.txt pins mlplatform==0.1.0, but this mlplatform was installed "
+                                      "from the local folder file://")
+
+
+def test_project_name_is_the_folders_and_plan_uses_it(tmp_path, monkeypatch):
+    """Two projects in one backend must not share `name: mlplatform`; `plan` makes the URNs the engine will."""
+    d = tmp_path / "Vision Team"
+    assert run("init", str(d), "--profile", "pragmatic", "--non-interactive").exit_code == 0
+    assert yaml.safe_load((d / "Pulumi.yaml").read_text())["name"] == "Vision-Team"
+    monkeypatch.chdir(d)
+    urns = [r["urn"] for r in json.loads(run("plan", "--json").stdout)["resources"]]
+    assert urns and all(u.startswith("urn:pulumi:dev::Vision-Team::") for u in urns)
+    assert sorted(r["urn"] for r in plan_of_project(d)["resources"]) == sorted(urns)  # what the program makes

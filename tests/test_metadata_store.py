@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from pathlib import Path
 
 import jsonschema
 import pulumi
@@ -211,24 +212,33 @@ def test_irsa_trust_pins_sub_and_aud_in_one_block(plan):
     assert sa["annotations"] == {"eks.amazonaws.com/role-arn": plan.outputs["role_arn"]}
 
 
-def test_irsa_policy_is_the_mlflow_prefix_and_the_model_repository(plan):
+def test_irsa_policy_is_the_mlflow_prefix_only(plan):
+    """Least privilege (issue 25): the server reads and writes its S3 prefix and never pushes to `models`."""
     bucket_arn = f"arn:aws:s3:::{plan.outputs['bucket']}"
     artifacts = json.loads(one(plan, "aws:iam/rolePolicy:RolePolicy", "ml-mlflow-artifacts").inputs["policy"])
     by_sid = {s["Sid"]: s for s in artifacts["Statement"]}
     assert by_sid["ListPrefix"]["Condition"] == {"StringLike": {"s3:prefix": ["mlflow/*"]}}
     assert by_sid["ObjectsUnderPrefix"]["Resource"] == f"{bucket_arn}/mlflow/*"
-    models = json.loads(one(plan, "aws:iam/rolePolicy:RolePolicy", "ml-mlflow-models").inputs["policy"])
+    for st in artifacts["Statement"]:
+        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+        assert not ("*" in actions and st["Resource"] == "*")
+    assert [r.name for r in plan.of_type("aws:iam/rolePolicy:RolePolicy")] == ["ml-mlflow-artifacts"]
+    assert "ecr:PutImage" not in plan.to_json()
+
+
+def test_a_model_repository_policy_only_when_asked():
+    p = plan_of(program(model_repositories=["models"]))
+    models = json.loads(one(p, "aws:iam/rolePolicy:RolePolicy", "ml-mlflow-models").inputs["policy"])
     push = [s for s in models["Statement"] if s["Sid"] == "PushPull"][0]
-    assert push["Resource"] == [plan.outputs["models_arn"]] and "ecr:PutImage" in push["Action"]
-    for doc in (artifacts, models):
-        for st in doc["Statement"]:
-            actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
-            assert not ("*" in actions and st["Resource"] == "*")
+    assert push["Resource"] == [p.outputs["models_arn"]] and "ecr:PutImage" in push["Action"]
 
 
-def test_no_model_repository_policy_when_none_asked():
-    p = plan_of(program(model_repositories=[]))
-    assert [r.name for r in p.of_type("aws:iam/rolePolicy:RolePolicy")] == ["ml-mlflow-artifacts"]
+def test_stack_mlflow_role_may_not_push_models(stack_plans):
+    for profile, p in stack_plans.items():
+        names = [r.name for r in p.of_type("aws:iam/rolePolicy:RolePolicy") if "-mlflow-" in r.name]
+        assert names == ["ml-dev-mlflow-artifacts"], (profile, names)
+        policies = [r for r in p.of_type("aws:iam/rolePolicy:RolePolicy") if "-mlflow-" in r.name]
+        assert not any("ecr:" in r.inputs["policy"] for r in policies), profile
 
 
 # -- MLflow -----------------------------------------------------------------------------------------
@@ -258,9 +268,85 @@ def test_mlflow_backend_store_is_the_database_through_the_secret(plan):
     assert store["existingDatabaseSecret"] == {"name": secret.inputs["metadata"]["name"],
                                                "usernameKey": "username", "passwordKey": "password"}
     assert secret.inputs["metadata"]["namespace"] == "mlflow"
-    assert values["extraEnvVars"] == {"PGSSLMODE": "require"}
     release = one(plan, RELEASE)
     assert secret.urn in release.depends_on
+
+
+def test_mlflow_connects_with_verify_full_and_the_rds_ca_bundle(plan):
+    """libpq verifies the RDS certificate and host name; the bundle comes from an init container into an
+    in-memory emptyDir that the server mounts read-only (issue 25)."""
+    values = mlflow_values(plan)
+    assert values["extraEnvVars"] == {"PGSSLMODE": "verify-full", "PGSSLROOTCERT": "/etc/rds-ca/global-bundle.pem"}
+    assert values["extraVolumes"] == [{"name": "rds-ca", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}]
+    assert values["extraVolumeMounts"] == [{"name": "rds-ca", "mountPath": "/etc/rds-ca", "readOnly": True}]
+    (init,) = values["initContainers"]
+    assert init["image"] == versions.MLFLOW_IMAGE and init["volumeMounts"] == [{"name": "rds-ca", "mountPath": "/etc/rds-ca"}]
+    assert init["command"][-2:] == ["https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
+                                    "/etc/rds-ca/global-bundle.pem"]
+    assert init["securityContext"]["readOnlyRootFilesystem"] is True
+    assert_valid_k8s({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                      "spec": {"initContainers": [init], "containers": [{"name": "c", "image": "x",
+                               "volumeMounts": values["extraVolumeMounts"]}], "volumes": values["extraVolumes"]}})
+    assert_chart_accepts(values)
+
+
+def test_the_ca_fetch_script_writes_pem_and_refuses_anything_else(tmp_path):
+    """The init container's own script, run here against a loopback HTTP server (file:// would do too)."""
+    import http.server
+    import subprocess
+    import sys
+    import threading
+
+    from mlplatform.components.metadata_store import ca_bundle_init_container
+
+    (tmp_path / "good.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    (tmp_path / "bad.pem").write_text("<html>captive portal</html>")
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = ca_bundle_init_container()["command"][2]
+        base = f"http://127.0.0.1:{server.server_port}"
+        ok = subprocess.run([sys.executable, "-c", script, f"{base}/good.pem", str(tmp_path / "out.pem")],
+                            capture_output=True, text=True, timeout=30)
+        assert ok.returncode == 0 and "1 certificates" in ok.stdout
+        assert (tmp_path / "out.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+        bad = subprocess.run([sys.executable, "-c", script, f"{base}/bad.pem", str(tmp_path / "out2.pem")],
+                             capture_output=True, text=True, timeout=30)
+        assert bad.returncode != 0 and "did not answer with PEM certificates" in bad.stderr
+        assert not (tmp_path / "out2.pem").exists()
+    finally:
+        server.shutdown()
+
+
+def test_the_schema_migration_runs_once_in_a_job_before_the_release():
+    """Two replicas on a first install would both migrate (the chart's per-replica init container) and one
+    crash on a unique key: the chart's migration is off and one Job, which the release waits for, runs it."""
+    p = plan_of(program(replicas=2, ingress=True))
+    values = mlflow_values(p)
+    assert values["backendStore"]["databaseMigration"] is False and values["replicaCount"] == 2
+    job = one(p, "kubernetes:batch/v1:Job")
+    assert job.urn in one(p, RELEASE).depends_on
+    spec = job.inputs["spec"]
+    assert spec["completions"] == 1 and spec["parallelism"] == 1
+    pod = spec["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["image"] == versions.MLFLOW_IMAGE and c["command"][:2] == ["python", "-c"]
+    assert "_initialize_tables" in c["command"][2]  # what the chart's migrations.py runs
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
+    assert env["PGSSLMODE"] == "verify-full" and env["PGSSLROOTCERT"] == "/etc/rds-ca/global-bundle.pem"
+    assert "PGPASSWORD" not in env and "/etc/mlflow-db" in c["command"][2]  # credentials as files, not env
+    assert {"name": "db", "secret": {"secretName": "mlflow-db", "defaultMode": 0o440}} in pod["volumes"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and c["securityContext"]["readOnlyRootFilesystem"] is True
+    policy = one(p, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert policy.inputs["spec"]["podSelector"]["matchLabels"] == spec["template"]["metadata"]["labels"]
+    assert policy.inputs["spec"]["ingress"] == []
+    assert env["PGHOST"] == p.outputs["db_endpoint"].split(":")[0] and env["PGDATABASE"] == "mlflow"
+    assert [i["name"] for i in pod["initContainers"]] == ["rds-ca-bundle"]
+    assert pod["nodeSelector"] == SYSTEM_NODE_SELECTOR and pod["restartPolicy"] == "Never"
+    assert_valid_k8s({"apiVersion": "batch/v1", "kind": "Job", **{k: job.inputs[k] for k in ("metadata", "spec")}})
+    # the chart's own image at its appVersion (3.15.1, the server the generated workflows' client matches)
+    assert versions.MLFLOW_IMAGE == f"{chart_values('mlflow')['image']['repository']}:{versions.MLFLOW_CLIENT}"
 
 
 def test_mlflow_artifacts_in_the_bucket_and_runs_on_system_nodes(plan):
@@ -295,6 +381,35 @@ def test_ingress_with_replicas_and_host():
     assert_chart_accepts(values)
 
 
+def test_the_ui_through_the_ingress_passes_mlflows_cors_guard():
+    """MLflow 3.15 refuses state-changing requests from an Origin it does not allow (403 "Cross-origin request
+    blocked"): the ingress host's origin (or the ALB's name) is allowed, others are not (issue 25)."""
+    import importlib.util
+
+    import mlflow
+
+    # The server's own guard at 3.15.1 (mlflow-skinny, the pinned client), loaded alone: the package's
+    # mlflow.server __init__ needs the full server's dependencies (SQLAlchemy), the guard does not.
+    assert mlflow.__version__ == versions.MLFLOW_CLIENT
+    path = Path(mlflow.__file__).parent / "server" / "security_utils.py"
+    spec = importlib.util.spec_from_file_location("mlflow_security_utils", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    should_block_cors_request = module.should_block_cors_request
+
+    with_host = mlflow_values(plan_of(program(replicas=2, ingress=True, ingress_host="mlflow.example.com")))
+    assert with_host["corsAllowedOrigins"] == ["http://mlflow.example.com"]
+    alb = mlflow_values(plan_of(program(replicas=2, ingress=True)))
+    assert alb["corsAllowedOrigins"] == ["http://*.elb.amazonaws.com"]
+    for values, origin in ((with_host, "http://mlflow.example.com"),
+                           (alb, "http://internal-k8s-mlflow-0a1b2c3d4e-123456789.eu-west-1.elb.amazonaws.com")):
+        allowed = values["corsAllowedOrigins"]
+        assert not should_block_cors_request(origin, "POST", allowed)
+        assert should_block_cors_request("http://evil.example.net", "POST", allowed)
+        assert should_block_cors_request(origin, "POST", [])  # what the chart gave before: refused
+        assert_chart_accepts(values)
+
+
 def test_ingress_without_host_allows_the_alb_name():
     assert allowed_hosts("mlflow", True, None)[-1] == "*.elb.amazonaws.com"
     assert "*.elb.amazonaws.com" not in allowed_hosts("mlflow", False, None)
@@ -302,7 +417,7 @@ def test_ingress_without_host_allows_the_alb_name():
 
 def test_kubernetes_objects_are_valid(plan):
     objects = k8s_objects(plan)
-    assert sorted(o["kind"] for o in objects) == ["Namespace", "Secret"]
+    assert sorted(o["kind"] for o in objects) == ["Job", "Namespace", "NetworkPolicy", "Secret"]
     for o in objects:
         if o["kind"] == "Secret":  # the plan masks the secret data: validate its shape with the real keys
             o = {**o, "stringData": {"username": "mlflow", "password": "masked"}}
@@ -442,3 +557,15 @@ def test_mlflow_host_gives_an_external_url_and_needs_an_ingress():
         load_spec("pragmatic", sets=["mlflow.host=mlflow.ml.example.com"])
     with pytest.raises(SpecError, match=r"^mlflow.host: string should match pattern"):
         load_spec("growth", sets=["mlflow.host=not a host"])
+
+
+def test_stack_mlflow_origin_tls_and_one_migration_per_profile(stack_plans):
+    """Issue 25 on the stack's own plans: growth/full (ingress, no host) allow the ALB's origin; every profile
+    verifies the database certificate and migrates once, in the Job."""
+    for profile, p in stack_plans.items():
+        values = mlflow_values(p)
+        expected = ["http://*.elb.amazonaws.com"] if profile != "pragmatic" else []
+        assert values["corsAllowedOrigins"] == expected, profile
+        assert values["extraEnvVars"]["PGSSLMODE"] == "verify-full", profile
+        assert values["backendStore"]["databaseMigration"] is False, profile
+        assert one(p, "kubernetes:batch/v1:Job", "ml-dev-mlflow-migrate").urn in one(p, RELEASE, "ml-dev-mlflow").depends_on

@@ -14,6 +14,7 @@ from mlplatform.components._common import GPU_LABEL, GPU_TAINT, SYSTEM_NODE_SELE
 from mlplatform.components.dashboards import MODEL_METRICS
 from mlplatform.components.monitoring import (HARDWARE_XIDS, ExistingMonitoring, Monitoring, MonitoringArgs,
                                               grafana_service)
+from mlplatform.stacks.facts.metrics import emitted_names
 from mlplatform.stacks.plan.mocks import _hex
 from mlplatform.stacks.plan.offline import SECRET
 
@@ -21,20 +22,9 @@ KPS, DCGM = "kube-prometheus-stack", "dcgm-exporter"
 RULE_TYPE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 POD_MONITOR_TYPE = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
 
-# Metrics other exporters publish, by source (the DCGM ones are read from the exporter's own values).
-KUBE_STATE_METRICS = {  # kube-state-metrics docs/metrics: node, deployment, job, pod
-    "kube_node_status_condition", "kube_node_status_capacity",
-    "kube_deployment_status_replicas_available", "kube_deployment_spec_replicas",
-    "kube_job_status_active", "kube_job_status_failed", "kube_job_status_succeeded", "kube_job_status_start_time",
-    "kube_job_status_completion_time", "kube_job_complete", "kube_job_failed", "kube_job_created",
-    "kube_pod_owner", "kube_pod_status_phase", "kube_pod_container_resource_requests",
-    "kube_pod_container_status_restarts_total",
-}
-KUBELET = {"kubelet_volume_stats_available_bytes", "kubelet_volume_stats_capacity_bytes"}  # kubelet /metrics
-CADVISOR = {"container_cpu_usage_seconds_total", "container_memory_working_set_bytes"}  # kubelet /metrics/cadvisor
-PROMETHEUS = {"up"}  # synthetic scrape-health series
-ARC_LISTENER = {"gha_desired_runners", "gha_max_runners", "gha_assigned_jobs", "gha_running_jobs"}  # ARC listener
-MLFLOW = {"flask_http_request_total", "flask_http_request_duration_seconds_bucket"}  # prometheus_flask_exporter
+# Metrics the pinned exporters emit: derived from each exporter's source (stacks/facts/metrics.py,
+# tests/test_metric_facts.py checks every profile); the serving runtimes' facts come with the serving branch.
+EMITTED = set(emitted_names())
 MODEL = {f"{m}{suffix}" for m, (kind, _, _) in MODEL_METRICS.items()
          for suffix in (("_bucket", "_sum", "_count") if kind == "histogram" else ("",))}
 # Grafana variables, replaced by plausible values before a dashboard query is parsed.
@@ -189,13 +179,13 @@ def test_no_runner_monitor_or_alert_without_runners():
 # -- alert rules ---------------------------------------------------------------------------------
 PROM_DURATION = r"0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?"
 EXPECTED_ALERTS = {"GpuAllocatedButIdle", "GpuMemoryNearlyFull", "GpuXidHardwareError", "GpuXidError",
-                   "GpuNodeNotReady", "MlflowDown", "PrometheusStorageFilling", "RunnerScaleSetStuckAtMax"}
+                   "GpuNodeNotReady", "MlflowDown", "PrometheusStorageFilling", "RunnerScaleSetStuckAtMax", "ModelDrift"}
 
 
 @pytest.mark.parametrize("which", ["full_plan", "adopted_plan"])
 def test_alerts_parse_and_use_only_exported_metrics(request, which):
     plan = request.getfixturevalue(which)
-    exported = dcgm_metrics(plan) | KUBE_STATE_METRICS | KUBELET | PROMETHEUS | ARC_LISTENER
+    exported = EMITTED
     rules = rules_of(plan)
     assert {r["alert"] for r in rules} == EXPECTED_ALERTS
     for rule in rules:
@@ -366,7 +356,7 @@ def test_dashboards_load_with_unique_ids_a_datasource_variable_and_valid_queries
     boards = dashboards_of(full_plan)
     assert {b["uid"] for b in boards.values()} == {"mlplatform-gpu", "mlplatform-gpu-cost", "mlplatform-training",
                                                    "mlplatform-mlflow", "mlplatform-model-serving"}
-    known = dcgm_metrics(full_plan) | KUBE_STATE_METRICS | CADVISOR | PROMETHEUS | MLFLOW | MODEL
+    known = EMITTED | MODEL
     for name, board in boards.items():
         ids = [p["id"] for p in board["panels"]]
         assert len(ids) == len(set(ids)) and 0 not in ids, name

@@ -336,7 +336,8 @@ GOOD_EXISTING = dict(vpc_id="vpc-0123456789abcdef0",
 # Bounds and formats are refused as NetworkArgs is built (components/args/network.py: the same
 # models the stack spec's network section uses); the messages are pydantic's for plain bounds.
 @pytest.mark.parametrize("kw, field, text", [
-    (dict(az_count=0), "az_count", "input should be greater than or equal to 1; use a value >= 1"),
+    (dict(az_count=0), "az_count", "is 0, but EKS needs subnets in at least 2 availability zones"),
+    (dict(az_count=1), "az_count", "is 1, but EKS needs subnets in at least 2 availability zones"),
     (dict(az_count=7), "az_count", "input should be less than or equal to 6; use a value <= 6"),
     (dict(cidr_block="10.0.0.0/8"), "cidr_block", "prefix /8 of 10.0.0.0/8 is outside /16../20"),
     (dict(cidr_block="10.0.0.0/24"), "cidr_block", "prefix /24 of 10.0.0.0/24 is outside /16../20"),

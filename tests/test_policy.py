@@ -245,7 +245,19 @@ def system_nodes(replicas: int, instance_type: str = "t3a.medium", nodes: int = 
     return program
 
 
+def alerting_stack(receivers: list[dict]):
+    """A kube-prometheus-stack release with these Alertmanager receivers and one alerting rule."""
+    def program():
+        k8s.helm.v3.Release("kps", chart="kube-prometheus-stack", version="88.5.3", values={
+            "alertmanager": {"enabled": True, "config": {"receivers": [{"name": "null"}, *receivers]}}})
+        k8s.apiextensions.CustomResource("rules", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
+                                         spec={"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up == 0"}]}]})
+    return program
+
+
 CASES += [
+    ("alerts-route-nowhere", alerting_stack([{"name": "oncall", "pagerduty_configs": [{"routing_key_file": "/f"}]}]),
+     alerting_stack([]), "fire alerts that Alertmanager routes only to `null`", "kps"),
     ("pod-requests", helm({"resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}}),
      helm({"resources": {"limits": {"memory": "256Mi"}}}), "mlflow: no CPU/memory requests at values.resources", "chart"),
     ("system-nodes-fit", system_nodes(2), system_nodes(7), "the system pods do not fit: 2 x t3a.medium", "system"),
@@ -375,9 +387,12 @@ def spec_plans(profile_plans):
 def test_every_profile_passes_the_built_in_rules(spec_plans, profile):
     spec, p = spec_plans[profile]
     findings, _ = policy.apply_waivers(policy.evaluate(p), stack_waivers(spec))
-    assert policy.blocking(findings) == []
+    # Alerts that reach nobody: high (blocking) on growth and full until a receiver is set, medium on pragmatic.
+    assert [(f.rule, f.severity) for f in policy.blocking(findings)] == (
+        [] if profile == "pragmatic" else [("alerts-route-nowhere", "high")])
     # The open warning the issue asks for: the public endpoint is 0.0.0.0/0 by default.
-    assert [(f.rule, f.name) for f in findings if not f.waived] == [("eks-public-endpoint", "ml-dev-eks")]
+    assert sorted((f.rule, f.name) for f in findings if not f.waived) == [
+        ("alerts-route-nowhere", "ml-dev-monitoring"), ("eks-public-endpoint", "ml-dev-eks")]
 
 
 def test_breaking_a_stack_makes_a_high_finding(spec_plans):

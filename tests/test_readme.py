@@ -41,3 +41,31 @@ def test_every_tour_command_runs_as_written(tmp_path, monkeypatch):
             first = res.stdout.splitlines()[0] if "--json" not in argv else ""
             assert not first or (first.startswith("Stack prod (") and "profile growth, region eu-west-1" in first), line
     assert seen_project and Path("plan.json").is_file()
+
+
+def readme_cost_table() -> dict[str, list[str]]:
+    """The README's idle cost table: region -> [pragmatic, growth, full] cells."""
+    text = README.read_text()
+    block = re.search(r"^\| idle cost \| pragmatic \| growth \| full \|\n\|---\|---\|---\|---\|\n((?:\|.*\n)+)", text, re.M)
+    assert block, "README.md has no `| idle cost | pragmatic | growth | full |` table"
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in block.group(1).splitlines()]
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_readme_cost_table_is_what_cost_says():
+    """Each cell is `mlplatform cost --profile P --region R --json`'s idle figure, "at least" with its gaps."""
+    import json
+
+    from mlplatform.stacks.analyses.cost import idle_cell
+
+    table = readme_cost_table()
+    assert list(table) == ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1"]
+    for region, cells in table.items():
+        said = []
+        for profile in ("pragmatic", "growth", "full"):
+            res = CliRunner().invoke(cli, ["cost", "--profile", profile, "--region", region, "--json"])
+            assert res.exit_code == 0, res.output
+            data = json.loads(res.stdout)
+            assert data["price_snapshot"] in README.read_text()
+            said.append(idle_cell(data["idle_monthly"], data["unpriced"]["idle"]))
+        assert cells == said, f"README's {region} row is stale; it should read: | {region} | {' | '.join(said)} |"

@@ -65,7 +65,9 @@ def tracking(aws, tmp_path):
     import boto3
 
     boto3.client("s3").create_bucket(Bucket=BUCKET)
-    proc_pg, dsn, folder = pg_process.start("mlflow")
+    pg = pg_process.start()
+    pg.create_database("mlflow")
+    dsn = pg.sqlalchemy_url("mlflow")
     port = free_port()
     log = tmp_path / "mlflow-server.log"
     env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": aws}
@@ -81,7 +83,7 @@ def tracking(aws, tmp_path):
         yield {"url": f"http://127.0.0.1:{port}", "log": log}
     finally:
         stop(server)
-        pg_process.stop(proc_pg, folder)
+        pg_process.stop(pg)
 
 
 def _bash(script: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:

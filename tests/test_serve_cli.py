@@ -122,7 +122,8 @@ def _record(tmp_path, shape, *extra):
 
 def test_serve_record_exits_0_on_deployment_and_3_on_rollback(ledger_env, tmp_path):
     release("churn", D1, COMMIT1, 20)
-    record("provenance", "churn", D2, f"commit={COMMIT2}")
+    record("provenance", "churn", D2, f"commit={COMMIT2}", "repository=https://github.com/acme/churn",
+           "workflow=.github/workflows/train-evaluate.yml")
     record("approval", "churn", D2, "by=bob")
     rolled = _record(tmp_path, ABORTED, "--from-version", "1", "--from-digest", D1)
     assert rolled.exit_code == 3, rolled.output

@@ -11,7 +11,8 @@ import pytest
 from chartcheck import check_values, custom_resource_errors
 from conftest import assert_valid_k8s, helm_values, k8s_objects, one, plan_of
 from mlplatform.components.conventions import SERVING_POOL_ANNOTATION, SYSTEM_NODE_SELECTOR
-from mlplatform.components.serving import ExistingRollouts, ModelServing, ModelServingArgs, ServedModel
+from mlplatform.components.args.serving import ExistingRollouts, ModelServingArgs, ServedModel
+from mlplatform.components.serving.component import ModelServing
 from mlplatform.components.serving.placement import quota
 from mlplatform.stacks.analyses import capacity, cost
 from mlplatform.stacks.config.spec import load_spec

@@ -171,7 +171,7 @@ def test_expr_subset_errors_as_expr_does():
 # -- every series a template queries is one its runtime really emits -----------------------------------
 def _facts(runtime: str) -> dict[str, dict]:
     from mlplatform.components.dashboards import MODEL_METRICS
-    from mlplatform.stacks.facts import metrics
+    from mlplatform.stacks.facts import serving_metrics as metrics
 
     if runtime == "image":  # the documented convention a team's server follows
         return {n: {"type": t, "labels": list(labels)} for n, (t, labels, _) in MODEL_METRICS.items()}
@@ -183,7 +183,7 @@ def _facts(runtime: str) -> dict[str, dict]:
 
 
 def test_queried_series_and_labels_are_emitted_at_the_pinned_versions(templates):
-    from mlplatform.stacks.facts.metrics import series
+    from mlplatform.stacks.facts.serving_metrics import series
 
     pod_labels = {"namespace", *analysis.SERIES_LABELS.values()}
     for t in templates:
@@ -201,7 +201,7 @@ def test_queried_series_and_labels_are_emitted_at_the_pinned_versions(templates)
 
 def test_metric_facts_are_what_the_script_derives():
     pytest.importorskip("mlserver")
-    from mlplatform.stacks.facts import metrics
+    from mlplatform.stacks.facts import serving_metrics as metrics
 
     assert metrics.render(metrics.derive_mlserver()) == (metrics.DATA / "mlserver.json").read_text()
     for name in ("mlserver", "vllm", "prometheus-fastapi-instrumentator", "mlplatform-runtime"):

@@ -80,7 +80,8 @@ def test_outcomes_of_each_shape():
 def candidate(ledger_env):
     """churn v1 (D1) live in production since 20 days; v2 (D2) trained, evaluated and approved."""
     release("churn", D1, COMMIT1, 20)
-    record("provenance", "churn", D2, f"commit={COMMIT2}")
+    record("provenance", "churn", D2, f"commit={COMMIT2}", "repository=https://github.com/acme/churn",
+           "workflow=.github/workflows/train-evaluate.yml")
     record("evaluation", "churn", D2, "metric.val_loss=0.28", "passed=true")
     record("approval", "churn", D2, "by=bob", "via=pull-request", "environment=production")
     return Ledger(f"s3://{ledger_env and 'team-evidence'}/acme", key_id=ledger_env["key_id"])

@@ -17,7 +17,7 @@ from realtools import tool
 from serving_servers import get_json, mlserver, post_json, prometheus, v2_request
 
 from mlplatform.components.serving import analysis
-from mlplatform.stacks.facts import metrics as metric_facts
+from mlplatform.stacks.facts import serving_metrics as metric_facts
 from mlplatform.stacks.project import modelcar
 
 pytest.importorskip("mlserver")

@@ -72,10 +72,13 @@ def test_apply_set_does_not_mutate_its_input():
     (dict(sets=["network.azcount=3"]), "network.azcount: did you mean network.az_count?"),
     (dict(sets=["network.qwerty=3"]), "network.qwerty: unknown key; remove it or check its spelling"),
     (dict(sets=["network.az_count=three"]), "network.az_count: input should be a valid integer"),
-    (dict(sets=["network.az_count=-1"]), "network.az_count: input should be greater than or equal to 1; use a value >= 1"),
+    (dict(sets=["network.az_count=-1"]), "network.az_count: is -1, but EKS needs subnets in at least 2 availability zones"),
     (dict(sets=["gpu.pools.0.min=3"]), "gpu.pools.0: min (3) is greater than max (2) in gpu pool gpu; raise max or lower min"),
     (dict(sets=["runners.cpu.min=5"]), "runners.cpu: min (5) is greater than max (4)"),
     (dict(sets=["cluster.system_nodes.min=4"]), "cluster.system_nodes: min (4) is greater than max (3)"),
+    (dict(sets=["network.az_count=1"]),
+     "network.az_count: is 1, but EKS needs subnets in at least 2 availability zones (vpcConfig.subnetIds) and so "
+     "does the RDS DB subnet group; AWS refuses both at `up`; use 2 or more zones"),
     (dict(region="us-west-1", sets=["network.az_count=3"]),
      "network.az_count: us-west-1 has 2 availability zones, 3 asked; set network.az_count to 2 or less"),
     (dict(region="us-middle-1"), "region: 'us-middle-1' is not an AWS region mlplatform knows"),
@@ -142,6 +145,22 @@ def test_region_given_with_a_stack_file_is_validated(tmp_path):
     f.write_text("config:\n  aws:region: mars-1\n  mlplatform:profile: growth\n")
     with pytest.raises(SpecError, match=r"^Pulumi.dev.yaml: aws:region: 'mars-1' is not an AWS region"):
         stack_source(config_file=f)
+
+
+def test_one_az_is_refused_at_load_by_every_command(tmp_path):
+    """Issue 25: one AZ gives EKS's vpcConfig.subnetIds and the RDS subnet group one subnet each; AWS refuses at up."""
+    from click.testing import CliRunner
+
+    from mlplatform.cli.main import cli
+
+    for argv in (["plan", "--set", "network.az_count=1"], ["cost", "--profile", "growth", "--set", "network.az_count=1"]):
+        res = CliRunner().invoke(cli, argv)
+        assert res.exit_code == 1, res.output
+        assert res.stderr.strip().splitlines() == [
+            "error: network.az_count: is 1, but EKS needs subnets in at least 2 availability zones "
+            "(vpcConfig.subnetIds) and so does the RDS DB subnet group; AWS refuses both at `up`; "
+            "use 2 or more zones"]
+    assert load_spec(sets=["network.az_count=2"]).network.az_count == 2
 
 
 @pytest.mark.parametrize("field", ["retraining.schedule", "review.schedule"])

@@ -115,10 +115,12 @@ def test_cli_upgrade_rewrites_the_stack_config_keeping_comments(project):
     assert res.exit_code == 0, res.stderr
     text = path.read_text()
     assert "profile: growth" in text and "profile: pragmatic" not in text
-    assert "# the office range only" in text and "# A pragmatic stack that adopts the VPC" in text
+    assert "# the office range only" in text and "# A growth stack that adopts the VPC" in text  # header: new profile
+    assert "header comment now describes profile growth" in res.stdout
     expected = yaml.safe_load(original) | {"profile": "growth"}
     assert yaml.safe_load(text) == expected
     assert (project / "stack.yaml.bak").read_text() == original
+    assert text == original.replace("profile: pragmatic", "profile: growth").replace("# A pragmatic", "# A growth")
     assert path.stat().st_mode & 0o777 == 0o644
     assert sorted(p.name for p in project.iterdir()) == ["Pulumi.dev.yaml", "stack.yaml", "stack.yaml.bak"]
     assert "Plan: " in res.stdout and "Monthly cost (eu-west-1): idle $" in res.stdout
@@ -203,6 +205,44 @@ def test_two_files_that_disagree_are_refused_before_anything_is_written(tmp_path
         "Pulumi.dev.yaml", "stack.yaml"]
     b.write_text("config:\n  mlplatform:profile: pragmatic\n")
     assert prepare([read_config(b), read_config(a)], "growth").target.profile == "growth"
+
+
+def test_upgrade_moves_team_size_and_header_with_the_profile(tmp_path, monkeypatch):
+    """Issue 25: after `init --team-size 3` and `upgrade --to growth`, the file describes growth throughout."""
+    d = tmp_path / "proj"
+    assert run("init", str(d), "--team-size", "3", "--region", "eu-central-1", "--non-interactive").exit_code == 0
+    before = (d / "Pulumi.dev.yaml").read_text()
+    assert "mlplatform:team_size: 3" in before and "stacks/profiles/pragmatic.yaml" in before
+    monkeypatch.chdir(d)
+    res = run("upgrade", "--to", "growth", "--yes")
+    assert res.exit_code == 0, res.stderr
+    after = (d / "Pulumi.dev.yaml").read_text()
+    assert after == before.replace("mlplatform:profile: pragmatic", "mlplatform:profile: growth").replace(
+        "mlplatform:team_size: 3", "mlplatform:team_size: 6").replace("stacks/profiles/pragmatic.yaml",
+                                                                      "stacks/profiles/growth.yaml")
+    assert "mlplatform:team_size 3 -> 6 (growth is for teams of 6-20" in res.stdout
+    assert stack_source(config_file=d / "Pulumi.dev.yaml").spec.profile == "growth"
+    # a team size already inside the target's band is the user's: kept
+    (d / "Pulumi.dev.yaml").write_text(after.replace("team_size: 6", "team_size: 25"))
+    assert run("upgrade", "--to", "full", "--yes").exit_code == 0
+    assert "mlplatform:team_size: 25" in (d / "Pulumi.dev.yaml").read_text()
+
+
+def test_diff_from_the_backup_upgrade_wrote(tmp_path, monkeypatch):
+    """Issue 25: `diff --from Pulumi.dev.yaml.bak` reads the backup as the stack file it was."""
+    d = tmp_path / "proj"
+    assert run("init", str(d), "--team-size", "3", "--non-interactive").exit_code == 0
+    monkeypatch.chdir(d)
+    assert run("upgrade", "--to", "growth", "--yes").exit_code == 0
+    via_backup = run("diff", "--from", "Pulumi.dev.yaml.bak", "--json")
+    assert via_backup.exit_code == 0, via_backup.stderr
+    (d / "old").mkdir()
+    (d / "old" / "Pulumi.dev.yaml").write_bytes((d / "Pulumi.dev.yaml.bak").read_bytes())
+    (d / "old" / "Pulumi.yaml").write_bytes((d / "Pulumi.yaml").read_bytes())
+    via_name = run("diff", "--from", "old/Pulumi.dev.yaml", "--json")
+    a, b = json.loads(via_backup.stdout), json.loads(via_name.stdout)
+    assert a["summary"] == b["summary"] and a["summary"]["add"] > 0
+    assert a["from_source"]["stack"] == "dev"
 
 
 def test_a_refused_upgrade_under_json_is_one_document_with_the_diff_and_the_error(project, monkeypatch):

@@ -78,7 +78,7 @@ def test_plugins_are_pinned_to_the_installed_sdks():
 
 def test_project_is_read_from_the_init_folder(project_dir):
     p = load_project(project_dir, "dev")
-    assert (p.name, p.stack, p.region) == ("mlplatform", "dev", "eu-west-1")
+    assert (p.name, p.stack, p.region) == ("ml", "dev", "eu-west-1")  # the folder names the project
     assert p.backend_url == "file://.pulumi-state" and p.local_backend and p.secrets_provider is None
     assert p.config["mlplatform:profile"] == "pragmatic"
     with pytest.raises(SpecError, match=r"^--stack: .* has no Pulumi.prod.yaml; pass --stack dev$"):

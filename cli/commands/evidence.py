@@ -124,6 +124,20 @@ def _open_ledger(
     return ledger
 
 
+allow_unprotected_option = click.option(
+    "--allow-unprotected-ledger",
+    "allow_unprotected",
+    is_flag=True,
+    help="Write even when the ledger bucket is not versioned with Object Lock (a loud warning; default: refuse, exit 3).",
+)
+
+
+def _unprotected(ledger: Any, allow: bool) -> None:
+    """--allow-unprotected-ledger: the ledger warns on stderr, before it writes, instead of refusing."""
+    ledger.allow_unprotected = allow
+    ledger.warn = lambda message: click.echo(f"WARNING: {message}", err=True)
+
+
 def _output(as_json: bool, data: dict[str, Any], human: Callable[[], None], ledger: Ledger | None = None) -> None:
     """The tail of the evidence commands: with --json `data` as indented JSON (after `"ledger": URL` when
     given the ledger), else `human()` prints the table or lines."""
@@ -151,7 +165,8 @@ def evidence() -> None:
     "fields",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A predicate field, e.g. commit=3f2a9c1, metric.val_loss=0.21, by=alice (repeatable).",
+    help="A predicate field, e.g. commit=$GITHUB_SHA (the full 40/64-hex SHA), metric.val_loss=0.21, by=alice "
+    "(repeatable).",
 )
 @click.option(
     "--predicate",
@@ -160,6 +175,7 @@ def evidence() -> None:
     default=None,
     help="A JSON predicate; --field values are merged into it.",
 )
+@allow_unprotected_option
 @ledger_options
 @evidence_errors
 def record(
@@ -168,6 +184,7 @@ def record(
     digest: str,
     fields: tuple[str, ...],
     predicate_file: str | None,
+    allow_unprotected: bool,
     ledger_url: str | None,
     key_id: str | None,
     region: str | None,
@@ -187,6 +204,7 @@ def record(
     R.check_digest(digest)
     predicate = R.build_predicate(kind, digest, R.parse_fields(fields), R.read_predicate(predicate_file))
     ledger = _open_ledger(ledger_url, key_id, region, directory, stack)
+    _unprotected(ledger, allow_unprotected)
     ledger.signer  # noqa: B018 - no key: one line before anything else
     printers.ledger_header(ledger, as_json, err=True)
     rec = ledger.append(kind, model, [digest], predicate)
@@ -307,11 +325,13 @@ def verify(
     help="A recorded `kubectl get pods -A -l mlplatform.io/model -o json` (default: the in-cluster API).",
 )
 @click.option("--cluster", default=None, envvar="MLPLATFORM_CLUSTER", help="Cluster name written into observations.")
+@allow_unprotected_option
 @ledger_options
 @evidence_errors
 def observe(
     pods_file: str | None,
     cluster: str | None,
+    allow_unprotected: bool,
     ledger_url: str | None,
     key_id: str | None,
     region: str | None,
@@ -325,6 +345,7 @@ def observe(
 
     pods = read_pods(pods_file) if pods_file else list_pods_in_cluster()
     ledger = _open_ledger(ledger_url, key_id, region, directory, stack, header=not as_json)
+    _unprotected(ledger, allow_unprotected)
     result = run_observe(ledger, pods, cluster=cluster)
     written = result.recorded
     for w in result.warnings():

@@ -78,6 +78,8 @@ def init(
     )
     interactive = not non_interactive and sys.stdin.isatty()
     result = init_project(opts, ask=questionary_ask if interactive else None)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for change in result.backend_changes:
         click.echo(f"state backend: {change}")
     if result.no_op:

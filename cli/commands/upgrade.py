@@ -137,11 +137,18 @@ def upgrade(
     steps = next_steps(up)
     if as_json:
         printers.emit_json(
-            {**data, "written": [{"file": str(f), "backup": str(b)} for f, b in written], "next_steps": steps}
+            {
+                **data,
+                "written": [{"file": str(f), "backup": str(b)} for f, b in written],
+                "also_changed": up.notes,
+                "next_steps": steps,
+            }
         )
         return
     for f, b in written:
         click.echo(f"wrote {f} (profile: {to}); the previous file is {b}")
+    for note in up.notes:
+        click.echo(f"  also changed: {note}")
     click.echo("Nothing has changed in the cloud yet. Next:")
     for s in steps:
         click.echo(f"  {s}")

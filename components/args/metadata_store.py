@@ -173,8 +173,9 @@ class MetadataStoreArgs(DatabaseSettings, MlflowSettings, Args):
             instead of in the next maintenance window.
         database_name (str, default "mlflow"): database created for MLflow.
         username (str, default "mlflow"): master user name; its password is generated (40 characters).
-        model_repositories (list[str], default ["models"]): logical names of the registry's ECR
-            repositories MLflow may push models to (OCI artifacts); [] for none.
+        model_repositories (list[str], default []): logical names of the registry's ECR repositories
+            the MLflow server may push to; none by default (least privilege: the server never pushes,
+            CI and the retraining jobs do with their own roles).
         namespace (str, default "mlflow"): Kubernetes namespace of MLflow (created).
         ingress_host (str | None, default None): host name of the Ingress; None: the ALB's own DNS name.
         ingress_class (str, default "alb"): IngressClass of the Ingress.
@@ -185,6 +186,12 @@ class MetadataStoreArgs(DatabaseSettings, MlflowSettings, Args):
         helm_values (dict | None, default None): your own mlflow chart values (extra env, auth...),
             deep-merged over the computed ones; keys the component owns (the database and its secret,
             the artifact bucket, the IRSA service account) are refused (components/helm_values.OWNED).
+        metrics_labels (dict[str, str] | None, default None): switch on MLflow's Prometheus exporter
+            (the chart passes `--expose-prometheus` with `serviceMonitor.enabled`) and label its
+            ServiceMonitor with these (`Monitoring.scrape_labels`, so that release's Prometheus scrapes it);
+            None: no exporter.
+        metrics_after (Resource | None, default None): the release that installs the ServiceMonitor CRD
+            (`Monitoring.stack_release`); the chart creates its ServiceMonitor only when the CRD exists.
     """
 
     registry: Any
@@ -198,7 +205,7 @@ class MetadataStoreArgs(DatabaseSettings, MlflowSettings, Args):
     apply_immediately: bool = False
     database_name: str = "mlflow"
     username: str = "mlflow"
-    model_repositories: list[str] = ["models"]
+    model_repositories: list[str] = []
     namespace: str = "mlflow"
     ingress_host: str | None = None
     ingress_class: str = "alb"
@@ -207,3 +214,5 @@ class MetadataStoreArgs(DatabaseSettings, MlflowSettings, Args):
     tags: dict[str, str] = {}
     helm_values: dict[str, Any] | None = None
     cluster: Any = None
+    metrics_labels: dict[str, str] | None = None
+    metrics_after: Any = None

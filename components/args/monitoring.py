@@ -8,7 +8,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from ..alerting import AlertsArgs
 from ..conventions import DNS_LABEL
+from ..cron import FIX as CRON_FIX
+from ..cron import valid_cron
 from . import Args, Section, ValidationError
 
 # The Grafana sidecar loads ConfigMaps with this label (kube-prometheus-stack values
@@ -91,6 +94,28 @@ class ExistingMonitoring(Section):
         return v
 
 
+class DriftArgs(Section):
+    """When and how the drift job compares a served model's inputs and predictions with its training data.
+
+    Fields:
+        schedule (cron, default "0 4 * * *"): when the job runs (UTC), one CronJob per served model.
+        window_days (int, default 7, 1..90): how many days of prediction logs it reads.
+        threshold (float, default 0.5, 0 < t <= 1): the drift score (share of drifted columns, Evidently's
+            dataset-drift share) at which `ModelDrift` fires.
+    """
+
+    schedule: str = "0 4 * * *"
+    window_days: int = Field(7, ge=1, le=90)
+    threshold: float = Field(0.5, gt=0, le=1)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if not valid_cron(v):
+            raise ValidationError("", f"{v!r} is not a cron schedule", CRON_FIX)
+        return v
+
+
 class MonitoringSettings(Section):
     """What a user chooses of monitoring: the fields `MonitoringArgs` and the stack's `monitoring:`
     section share (one definition of each bound and default).
@@ -104,7 +129,12 @@ class MonitoringSettings(Section):
         prometheus_memory_mib (int, default 1024): memory each Prometheus replica requests (MiB, 256..65536;
             limit 2x, CPU request a quarter of it in millicores). Its working set grows with the series
             scraped and the retention: profiles size it (512 pragmatic, 2048 growth, 4096 full).
-        alertmanager (bool, default False): run Alertmanager (routes alerts; configure receivers in it).
+        alertmanager (bool, default True): run Alertmanager (one replica per Prometheus replica), which
+            routes the alerts to `alerts.receivers`.
+        alerts (AlertsArgs, default AlertsArgs()): receivers, routes by severity, grouping and repeat
+            intervals (components/alerting.py); not with `existing` (configure that release's Alertmanager).
+        drift (DriftArgs, default DriftArgs()): schedule, window_days and threshold of the drift job of
+            each served model (components/drift.py).
         existing (ExistingMonitoring | None, default None): extend this kube-prometheus-stack release
             instead of installing one; the sizes above (and MonitoringArgs' namespace and storage_class)
             then go unused, but are still checked.
@@ -114,7 +144,9 @@ class MonitoringSettings(Section):
     storage_gib: int = Field(20, ge=0)
     prometheus_replicas: int = Field(1, ge=1, le=10)
     prometheus_memory_mib: int = Field(1024, ge=256, le=65536)
-    alertmanager: bool = False
+    alertmanager: bool = True
+    alerts: AlertsArgs = AlertsArgs()
+    drift: DriftArgs = DriftArgs()
     existing: ExistingMonitoring | None = None
 
 
@@ -140,6 +172,19 @@ class MonitoringArgs(MonitoringSettings, Args):
             this component computes (checked against the pinned chart by `mlplatform check`); keys it owns
             for safety are refused (components/helm_values.OWNED).
         dcgm_exporter_helm_values (dict | None, default None): the same for the dcgm-exporter chart.
+        alert_secrets (Mapping[str, Input[str]] | None, default None): each receiver's secret by receiver
+            name (a Pulumi secret: webhook URL, routing key, SMTP password, bearer token); exactly the
+            receivers whose kind needs one. They reach Alertmanager through a Kubernetes Secret, never Helm values.
+        served_models (list[str] | None, default None): the served models (`serving.models`); for each, a
+            drift CronJob and a panel on the Model drift dashboard; with any, the pinned Pushgateway.
+        drift_image (Input[str] | None): the drift job's image (required with served_models).
+        drift_env (Mapping[str, Input[str]] | None): extra environment of the drift job (bucket, ledger).
+        drift_policies (Mapping[str, Input[str]] | None): inline IAM policies (name -> JSON) of the drift
+            jobs' IRSA role (service account `mlplatform-drift`): read the prediction logs and reference data.
+        drift_managed_policy_arns (Mapping[str, Input[str]] | None): managed policies attached to that role
+            (the evidence ledger's writer and reader policies).
+        oidc_provider_arn, oidc_issuer_url (Input[str] | None): the cluster's OIDC provider (from `cluster`),
+            needed for the drift jobs' role.
     """
 
     k8s_provider: Any = None
@@ -151,3 +196,11 @@ class MonitoringArgs(MonitoringSettings, Args):
     helm_values: dict[str, Any] | None = None
     dcgm_exporter_helm_values: dict[str, Any] | None = None
     cluster: Any = None
+    alert_secrets: Any = None
+    served_models: list[str] | None = None
+    drift_image: Any = None
+    drift_env: Any = None
+    drift_policies: Any = None
+    drift_managed_policy_arns: Any = None
+    oidc_provider_arn: Any = None
+    oidc_issuer_url: Any = None

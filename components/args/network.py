@@ -14,6 +14,9 @@ from . import Args, Section, ValidationError
 NatMode = Literal["single", "per_az", "none"]
 NAT_MODES = ("single", "per_az", "none")
 MAX_AZS = 6
+# EKS (CreateCluster: subnets in at least two AZs) and an RDS DB subnet group (at least two AZs) both
+# refuse one zone, at `up`: a created network spans two or more.
+MIN_AZS = 2
 # The retention periods CloudWatch Logs accepts (0 = never expire).
 LOG_RETENTION_DAYS: tuple[int, ...] = (
     *(0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731),
@@ -90,7 +93,7 @@ class NetworkSettings(Section):
     share (one definition of each bound and default).
 
     Fields:
-        az_count (int, default 2): availability zones to span, 1..6 (2: one NAT, cheapest HA for EKS;
+        az_count (int, default 2): availability zones to span, 2..6 (2: one NAT, cheapest HA for EKS;
             3: production).
         cidr_block (str, default "10.0.0.0/16"): the VPC's IPv4 CIDR, prefix /16 to /20.
         nat_gateways ("single" | "per_az" | "none", default "single"): one NAT gateway in the first
@@ -104,7 +107,7 @@ class NetworkSettings(Section):
         existing (ExistingVpc | None, default None): adopt this VPC instead of creating one.
     """
 
-    az_count: int = Field(2, ge=1, le=MAX_AZS)
+    az_count: int = Field(2, ge=MIN_AZS, le=MAX_AZS)
     cidr_block: str = "10.0.0.0/16"
     nat_gateways: NatMode = "single"
     flow_logs: bool = False
@@ -127,6 +130,19 @@ class NetworkSettings(Section):
                 "",
                 f"prefix /{net.prefixlen} of {v} is outside /16../20",
                 "use a /16 (recommended: EKS pods take VPC IPs) down to a /20",
+            )
+        return v
+
+    @field_validator("az_count", mode="before")
+    @classmethod
+    def _two_zones(cls, v: object) -> object:
+        # before the bound check, so the refusal says why (a created network spans two or more zones)
+        if isinstance(v, int) and not isinstance(v, bool) and v < MIN_AZS:
+            raise ValidationError(
+                "",
+                f"is {v}, but EKS needs subnets in at least {MIN_AZS} availability zones "
+                "(vpcConfig.subnetIds) and so does the RDS DB subnet group; AWS refuses both at `up`",
+                f"use {MIN_AZS} or more zones",
             )
         return v
 

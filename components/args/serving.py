@@ -31,6 +31,22 @@ Quantity = Annotated[
 Environment = Literal["staging", "production"]
 
 
+DEFAULT_SAMPLE = 0.1  # share of requests a served model logs by default (components/serving/prediction_log.py)
+
+
+class PredictionLogArgs(Section):
+    """The prediction-log settings of one served model (`serving.models.<name>`).
+
+    Fields:
+        log_sample (float, default 0.1): share of requests logged, 0 (off) to 1 (all).
+        drop_fields (list[str], default []): field names removed at any depth of request and response
+            before anything is written (personal data: email, name, ...).
+    """
+
+    log_sample: float = Field(DEFAULT_SAMPLE, ge=0, le=1)
+    drop_fields: list[str] = Field([], description="field names removed at any depth before writing")
+
+
 class SmokeRequest(Section):
     """One request a healthy model answers with 2xx (POSTed as JSON to its root Service)."""
 
@@ -38,7 +54,7 @@ class SmokeRequest(Section):
     body: Any = None
 
 
-class ServedModel(Section):
+class ServedModel(PredictionLogArgs):
     """How one model is served (`serving.models.<name>`).
 
     Fields:
@@ -51,7 +67,7 @@ class ServedModel(Section):
         port: the port the `image` runtime serves on (the other runtimes have their own).
         model_metric: the canary analysis also judges the model itself (mlflow/image: how far the canary's
             mean prediction moved from the stable pods'; vllm: p95 time to first token).
-        log_sample: share of predictions logged to S3 for drift (0: none).
+        log_sample, drop_fields: the prediction log (components/serving/prediction_log.PredictionLogArgs).
         host: DNS name of the model's internal ALB (you point it at the ALB); none: the ALB's own name.
         smoke: the request `serve smoke` sends after a staging rollout (before production): a path and a
             JSON body to POST, e.g. {path: /invocations, body: {inputs: [[1, 2]]}}; none: GET the
@@ -65,7 +81,6 @@ class ServedModel(Section):
     gpu: int = Field(0, ge=0, le=8)
     port: int = Field(8080, ge=1024, le=65535)
     model_metric: bool = False
-    log_sample: float = Field(0.0, ge=0.0, le=1.0)
     host: str | None = Field(None, pattern=DNS_NAME)
     smoke: SmokeRequest | None = None
 
@@ -109,6 +124,9 @@ class ServingSettings(Section):
     canary_weights: list[int] = Field(default_factory=lambda: [10, 50], min_length=1, max_length=5)
     controller_replicas: int = Field(1, ge=1, le=3)
     models: dict[str, ServedModel] = Field(default_factory=dict)
+    # Prediction logs (s3://<artifact bucket>/predictions/) expire after this many days; None: never
+    # (no lifecycle rule: how long logs of real requests are kept is the user's decision).
+    prediction_retention_days: int | None = Field(None, ge=1)
     existing: ExistingRollouts | None = None
     prometheus_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/\S*)?$")
     helm_values: dict[str, Any] = Field(default_factory=dict)

@@ -308,6 +308,19 @@ class CostReport:
     def gaps(self) -> list[tuple[ResourceCost, CostLine]]:
         return [(r, line) for r in self.resources for line in r.gaps]
 
+    @property
+    def idle_gaps(self) -> list[tuple[ResourceCost, CostLine]]:
+        """The unpriced lines the idle figure would include: with any, idle is a lower bound."""
+        return [(r, line) for r, line in self.gaps if line.idle]
+
+    def headline(self, idle: bool) -> str:
+        """'$X/month', or 'at least $X/month (unpriced: KEY on NAME, NAME; ...)': never a total with a gap."""
+        total = self.idle if idle else self.monthly
+        gaps = self.idle_gaps if idle else self.gaps
+        if not gaps:
+            return f"${total:,.2f}/month"
+        return f"at least ${total:,.2f}/month (unpriced: {unpriced_summary(gaps)})"
+
     def by_component(self) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
         for r in self.resources:
@@ -324,6 +337,14 @@ class CostReport:
             "price_snapshot": self.snapshot_date,
             "idle_monthly": round(self.idle, 2),
             "monthly_with_usage": round(self.monthly, 2),
+            # A gap is never summed as zero into something read as a total: the headlines say "at least".
+            "idle_is_total": not self.idle_gaps,
+            "monthly_with_usage_is_total": not self.gaps,
+            "headline": {"idle": self.headline(idle=True), "monthly_with_usage": self.headline(idle=False)},
+            "unpriced": {
+                "idle": sorted({x.price_key for _, x in self.idle_gaps}),
+                "monthly_with_usage": sorted({x.price_key for _, x in self.gaps}),
+            },
             "by_component": {k: {kk: round(vv, 2) for kk, vv in v.items()} for k, v in self.by_component().items()},
             "resources": [
                 {
@@ -365,6 +386,16 @@ class CostReport:
                 "gaps are left out of every total",
             ],
         }
+
+
+def unpriced_summary(gaps: list[tuple[ResourceCost, CostLine]]) -> str:
+    """'ecr_gb_month on ml-dev-images, ml-dev-models; nat_gateway_gb on ml-dev-nat-0' (price key, then resources)."""
+    by_key: dict[str, list[str]] = {}
+    for r, line in gaps:
+        names = by_key.setdefault(line.price_key, [])
+        if r.name not in names:
+            names.append(r.name)
+    return "; ".join(f"{key} on {', '.join(names)}" for key, names in sorted(by_key.items()))
 
 
 # -- pricing each resource -------------------------------------------------------------------------------
@@ -1005,6 +1036,36 @@ def estimate(
         uncovered_types(plan),
         usage,
     )
+
+
+def profile_idle_costs(region: str = "us-east-1", usage: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Each profile's idle $/month in a region, as `cost --profile P --region R --json` reports it
+    (for `profiles` and the README's table): the figure, whether it is a total, the unpriced keys."""
+    from ..config.spec import PROFILES, load_spec
+    from ..program import plan
+
+    out = []
+    for profile in PROFILES:
+        report = estimate(plan(load_spec(profile, region=region)), region, usage)
+        out.append(
+            {
+                "profile": profile,
+                "region": region,
+                "price_snapshot": report.snapshot_date,
+                "idle_monthly": round(report.idle, 2),
+                "idle_is_total": not report.idle_gaps,
+                "unpriced": sorted({x.price_key for _, x in report.idle_gaps}),
+                "headline": report.headline(idle=True),
+            }
+        )
+    return out
+
+
+def idle_cell(idle_monthly: float, unpriced: list[str]) -> str:
+    """One cell of the README's / `profiles`' cost column: '$X/month', or 'at least $X/month (unpriced: K, ...)'."""
+    if not unpriced:
+        return f"${idle_monthly:,.2f}/month"
+    return f"at least ${idle_monthly:,.2f}/month (unpriced: {', '.join(unpriced)})"
 
 
 def estimate_if_priced(plan: Plan, region: str, usage: dict[str, Any] | None = None) -> CostReport | None:

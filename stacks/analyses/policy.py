@@ -734,6 +734,43 @@ def _secrets(plan: Plan):
             yield r, f"{path} holds a value in clear", fix
 
 
+ALERTS_FIX = (
+    "add a receiver under monitoring.alerts.receivers (slack, pagerduty, email or webhook) and set its secret "
+    "with `pulumi config set --secret mlplatform:alert_<name> ...` (README: Where alerts go)"
+)
+
+
+@rule("alerts-route-nowhere", "high", "Alert rules reach a person through an Alertmanager receiver")
+def _alerts_route_nowhere(plan: Plan):
+    """A stack with alerting rules whose Alertmanager is off or has only the `null` receiver.
+
+    High for growth and full (a team relies on the platform's alerts), medium for pragmatic.
+    """
+    alerting = [
+        r
+        for r in plan.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+        if any("alert" in rl for g in _list((r.inputs.get("spec") or {}).get("groups")) for rl in _list(g.get("rules")))
+    ]
+    if not alerting:
+        return
+    severity = "medium" if plan.profile == "pragmatic" else "high"
+    for release in plan.of_type("kubernetes:helm.sh/v3:Release"):
+        if str(release.inputs.get("chart", "")).rsplit("/", 1)[-1] != "kube-prometheus-stack":
+            continue
+        am = (release.inputs.get("values") or {}).get("alertmanager") or {}
+        if not am.get("enabled", True):
+            yield release, "Alertmanager is off: the stack's alert rules fire and notify nobody", ALERTS_FIX, severity
+            continue
+        receivers = [x for x in _list((am.get("config") or {}).get("receivers")) if x.get("name") != "null"]
+        if not receivers:
+            yield (
+                release,
+                f"{len(alerting)} PrometheusRule(s) fire alerts that Alertmanager routes only to `null`",
+                ALERTS_FIX,
+                severity,
+            )
+
+
 # -- evaluation and waivers ----------------------------------------------------------------------
 if _unimplemented := [i for i in RULE_IDS if i not in REGISTERED]:
     raise RuntimeError(f"rules listed in stacks/config/rules.py without an implementation: {_unimplemented}")
@@ -745,11 +782,11 @@ def evaluate(plan: Plan, rules: Iterable[Rule] | None = None) -> list[Finding]:
     """Every rule over the Plan: the findings, in rule order."""
     out = []
     for rl in rules if rules is not None else RULES:
-        for resource, message, fix in rl.check(plan):
+        for resource, message, fix, *severity in rl.check(plan):  # a rule may set its finding's severity
             out.append(
                 Finding(
                     rule=rl.id,
-                    severity=rl.severity,
+                    severity=severity[0] if severity else rl.severity,
                     urn=resource.urn,
                     name=resource.name,
                     message=message,

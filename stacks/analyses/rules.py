@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from ..config.rules import RULE_IDS
 from ..plan.offline import Plan, PlannedResource
 
-Check = Callable[[Plan], Iterable[tuple[PlannedResource, str, str]]]
+# (resource, message, fix) per problem, or (resource, message, fix, severity) where the severity depends on the stack.
+Check = Callable[[Plan], Iterable[tuple[PlannedResource, str, str] | tuple[PlannedResource, str, str, str]]]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mlplatform.components.alerting import config_key
 from mlplatform.components.ci_runners import CONFIG_NAMESPACE
 
 from ..config.spec import SpecError, StackSpec
@@ -67,7 +68,7 @@ def check_deployable(spec: StackSpec, config: Mapping[str, Any]) -> None:
     """What `preview`/`up` call before the engine runs: one SpecError naming the first problem.
 
     Missing GitHub App secret config, its private key in clear text, or no runners.github_config_url,
-    while runners are enabled.
+    while runners are enabled; an alert receiver's secret missing or in clear text.
     """
     missing = missing_secrets(spec, config)
     if missing:
@@ -84,3 +85,26 @@ def check_deployable(spec: StackSpec, config: Mapping[str, Any]) -> None:
             f"remove it and set it again with `pulumi config set --secret {clear[0]} ...`",
         )
     require_runner_settings(spec, github_app_set=True)
+    alert_keys = alert_secret_keys(spec)
+    unset = [k for k in alert_keys if not _is_set(config.get(k))]
+    if unset:
+        raise SpecError(", ".join(unset), "not set: an alert receiver needs its secret", alert_secret_fix(unset[0]))
+    clear = [k for k in alert_keys if not isinstance(config.get(k), Mapping)]
+    if clear:
+        raise SpecError(
+            ", ".join(clear),
+            "is stored in clear text in the stack file",
+            f"remove it and set it again with `pulumi config set --secret {clear[0]} ...`",
+        )
+
+
+def alert_secret_keys(spec: StackSpec) -> list[str]:
+    """The Pulumi config keys of the alert receivers' secrets (webhook URL, routing key, password, token)."""
+    return [f"{CONFIG_NAMESPACE}:{config_key(n)}" for n in spec.monitoring.alerts.secret_names()]
+
+
+def alert_secret_fix(key: str) -> str:
+    return (
+        f"run `pulumi config set --secret {key} <webhook URL | routing key | SMTP password | token>` in the "
+        "project folder, or remove that receiver from monitoring.alerts.receivers"
+    )

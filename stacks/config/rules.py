@@ -35,6 +35,7 @@ RULE_IDS = (
     "pod-requests",
     "system-nodes-fit",
     "secret-in-clear",
+    "alerts-route-nowhere",
     "helm-values",
     "custom-resource-schema",
 )

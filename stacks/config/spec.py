@@ -30,11 +30,11 @@ from mlplatform.components.args.gpu_node_pool import GpuSettings, check_pool, gp
 from mlplatform.components.args.metadata_store import DatabaseSettings, MlflowSettings
 from mlplatform.components.args.monitoring import MonitoringSettings
 from mlplatform.components.args.network import NetworkSettings
+from mlplatform.components.args.serving import ServingSettings
 from mlplatform.components.args.team_space import TeamQuotas
 from mlplatform.components.cron import FIX as CRON_FIX
 from mlplatform.components.cron import valid_cron
 from mlplatform.components.merge import deep_merge
-from mlplatform.components.serving.args import ServingSettings
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
@@ -133,7 +133,7 @@ class MlflowSpec(MlflowSettings, _Strict):
 
 class MonitoringSpec(MonitoringSettings, _Strict):
     """`MonitoringSettings` (components/args/monitoring.py: retention_days, storage_gib,
-    prometheus_replicas, prometheus_memory_mib, alertmanager, existing; their bounds and defaults)
+    prometheus_replicas, prometheus_memory_mib, alertmanager, alerts, drift, existing; their bounds and defaults)
     plus the stack's own chart values."""
 
     # Your own values for the kube-prometheus-stack chart, deep-merged over mlplatform's (stacks/config/helm_overrides.py).

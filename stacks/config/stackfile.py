@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,14 @@ import yaml
 from ..errors import SpecError
 
 NAMESPACE = "mlplatform:"
+
+
+BACKUP_RE = re.compile(r"\.bak(\.[0-9]+)?$")
+
+
+def _without_backup_suffix(name: str) -> str:
+    """`Pulumi.dev.yaml.bak` / `.bak.2` (the backups `upgrade` and `team` keep) -> `Pulumi.dev.yaml`."""
+    return BACKUP_RE.sub("", name)
 
 
 class DuplicateKey(yaml.YAMLError):
@@ -50,8 +59,8 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 
 def is_stack_file(path: str | Path) -> bool:
-    """`Pulumi.<stack>.yaml` (not the project's own `Pulumi.yaml`)."""
-    name = Path(path).name
+    """`Pulumi.<stack>.yaml` (not the project's own `Pulumi.yaml`), or a backup of one (`….yaml.bak`)."""
+    name = _without_backup_suffix(Path(path).name)
     return (
         name.startswith("Pulumi.")
         and name.endswith((".yaml", ".yml"))
@@ -61,7 +70,7 @@ def is_stack_file(path: str | Path) -> bool:
 
 
 def stack_name_of(path: str | Path) -> str:
-    return Path(path).name.removeprefix("Pulumi.").rsplit(".", 1)[0]
+    return _without_backup_suffix(Path(path).name).removeprefix("Pulumi.").rsplit(".", 1)[0]
 
 
 def _read_text(p: Path, what: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import MlplatformError
+from ..errors import MlplatformError, PolicyRefusal
 
 
 class EvidenceError(MlplatformError, ValueError):
@@ -11,3 +11,7 @@ class EvidenceError(MlplatformError, ValueError):
     def __init__(self, what: str, problem: str, fix: str):
         self.what = what
         super().__init__(what, problem, fix)
+
+
+class LedgerRefusal(PolicyRefusal):
+    """Writing would make the ledger untrustworthy: an unprotected bucket, or a chain with a deleted record (exit 3)."""

@@ -25,7 +25,7 @@ from typing import Any
 
 from . import records as R
 from .dsse import Envelope, KmsSigner, canonical_json, load_public_key, sha256_hex, sign_envelope
-from .errors import EvidenceError
+from .errors import EvidenceError, LedgerRefusal
 
 LEDGER_DIR = "ledger"
 KEY_RE = re.compile(r"^(?P<seq>\d{8})-(?P<hex>[0-9a-f]{64})\.json$")
@@ -217,6 +217,11 @@ class Ledger:
         self._public_key: tuple[Any, str | None] | None = None
         self._who: str | None = None
         self.region = session.region_name
+        # Writing into a bucket that is not versioned with Object Lock is refused unless the caller accepts
+        # it explicitly; then `warn` is told (loudly, by the CLI) before anything is written.
+        self.allow_unprotected = False
+        self.warn: Any = lambda message: None
+        self._protection_checked = False
 
     @property
     def kms(self) -> Any:
@@ -341,6 +346,80 @@ class Ledger:
                 self._who = "unknown"
         return self._who
 
+    def protection_problems(self) -> list[str]:
+        """Why the bucket does not keep every record (empty: versioning on, Object Lock on with a default
+        retention). Asked with GetBucketVersioning and GetObjectLockConfiguration (the writer policy's
+        `CheckWriteOnce`)."""
+        from botocore.exceptions import ClientError
+
+        bucket, problems = self.location.bucket, []
+        status = self.s3.get_bucket_versioning(Bucket=bucket).get("Status")
+        if status != "Enabled":
+            problems.append(f"versioning is {status or 'off'}, so an overwrite or a delete loses the record")
+        try:
+            lock = self.s3.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration") or {}
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "ObjectLockConfigurationNotFoundError":
+                raise
+            lock = {}
+        if lock.get("ObjectLockEnabled") != "Enabled":
+            problems.append("Object Lock is off, so anyone with s3:DeleteObjectVersion can erase a record")
+        elif not (lock.get("Rule") or {}).get("DefaultRetention"):
+            problems.append("Object Lock has no default retention, so the records written are not locked")
+        return problems
+
+    def check_write_once(self) -> None:
+        """Refuse (exit 3) to write into a bucket that does not keep every record, unless `allow_unprotected`."""
+        if self._protection_checked:
+            return
+        problems = self.protection_problems()
+        if problems:
+            what = f"ledger bucket {self.location.bucket}: {'; '.join(problems)}"
+            if not self.allow_unprotected:
+                raise LedgerRefusal(
+                    "--ledger",
+                    f"refused to write: {what}; `verify` could not see a deleted or replaced record",
+                    "use the EvidenceLedger component's bucket (versioning + Object Lock with a default retention; "
+                    "Object Lock can only be turned on for a versioned bucket), or pass --allow-unprotected-ledger "
+                    "to write anyway",
+                )
+            self.warn(
+                f"{what}. Writing anyway (--allow-unprotected-ledger): these records can be deleted or replaced "
+                "without `verify` noticing; they are not evidence an auditor should rely on."
+            )
+        self._protection_checked = True
+
+    def chain_state(self, model: str) -> tuple[str | None, int]:
+        """(the key of the chain's last record, the next seq), from every version and delete marker.
+
+        A record hidden by a delete marker still holds its seq: writing after it would fork the chain (a
+        second record with that seq) or link past it, so that is refused with how to restore it."""
+        tail: tuple[int, str] | None = None
+        deleted = []
+        for key, versions in self.versions(model).items():
+            m = KEY_RE.match(key.rsplit("/", 1)[-1])
+            if not m:
+                continue
+            seq = int(m["seq"])
+            if versions and versions[-1]["DeleteMarker"]:
+                deleted.append((seq, key, versions[-1]))
+            if any(not v["DeleteMarker"] for v in versions) and (tail is None or seq > tail[0]):
+                tail = (seq, key)
+        if deleted:
+            seq, key, marker = sorted(deleted)[0]
+            when = marker.get("LastModified")
+            more = f" (and {len(deleted) - 1} more)" if len(deleted) > 1 else ""
+            raise LedgerRefusal(
+                "record",
+                f"record {seq} of {model} ({key}) was deleted{more}: a delete marker (version "
+                f"{marker.get('VersionId')}{', ' + R.iso(when) if isinstance(when, datetime) else ''}) hides it; "
+                f"writing now would fork the chain at {seq} or link past a hidden record; nothing was written",
+                f"restore it by deleting the marker: aws s3api delete-object --bucket {self.location.bucket} "
+                f"--key {key} --version-id {marker.get('VersionId')} (the record's own version is kept), "
+                "find who deleted it (CloudTrail), then record again; `evidence verify` shows the chain",
+            )
+        return (tail[1] if tail else None), (tail[0] + 1 if tail else 1)
+
     def append(
         self, kind: str, model: str, digests: list[str], predicate: dict[str, Any], recorded_at: datetime | None = None
     ) -> Record:
@@ -357,11 +436,10 @@ class Ledger:
             R.check_digest(d)
         self.check_exists()
         self.signer  # noqa: B018 - no key: refused before anything is read or written
+        self.check_write_once()
         for _attempt in range(3):
-            keys = self.keys(model)
-            tail = [k for k in keys if KEY_RE.match(k.rsplit("/", 1)[-1])]
-            last = KEY_RE.match(tail[-1].rsplit("/", 1)[-1]) if tail else None
-            seq = int(last["seq"]) + 1 if last else 1
+            tail_key, seq = self.chain_state(model)
+            last = KEY_RE.match(tail_key.rsplit("/", 1)[-1]) if tail_key else None
             try:
                 rec = self.write(
                     model,

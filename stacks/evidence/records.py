@@ -11,6 +11,7 @@ Predicate types (one per KIND of `mlplatform evidence record KIND`):
 | observation | https://mlplatform.dev/evidence/observation/v1     | what the cluster actually ran (pods and their model digests), when |
 | review      | https://mlplatform.dev/evidence/review/v1          | outcome of a periodic inspection: who, when, outcome, comment |
 | rollback    | https://mlplatform.dev/evidence/rollback/v1        | environment went back to the subject (what serves now) from a failed or replaced digest: why (analysis-failed, timeout, manual), the failed analysis, versions, when |
+| drift       | https://mlplatform.dev/evidence/drift/v1           | a drift job's result: window, reference data, score, threshold, drifted, per-feature scores |
 
 Every predicate carries one more field, `ledger`, the hash-chain link (signed with the rest):
 `{"model", "seq", "previous": "sha256:<hex of the previous record's envelope>" | null, "recordedAt",
@@ -49,6 +50,7 @@ PREDICATE_TYPES: dict[str, str] = {
     "observation": f"{EVIDENCE_URI}/observation/v1",
     "review": f"{EVIDENCE_URI}/review/v1",
     "rollback": f"{EVIDENCE_URI}/rollback/v1",
+    "drift": f"{EVIDENCE_URI}/drift/v1",
 }
 KINDS = tuple(PREDICATE_TYPES)
 KIND_OF = {v: k for k, v in PREDICATE_TYPES.items()}
@@ -124,7 +126,7 @@ def parse_fields(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not re.match(r"^[a-z][a-z0-9_]*(\.[A-Za-z0-9_./-]+)?$", key):
             # a malformed option is a usage error (exit 2), like `--set k`
-            raise UsageError("--field", f"{pair!r} is not key=value", "write it like --field commit=3f2a9c1")
+            raise UsageError("--field", f"{pair!r} is not key=value", "write it like --field by=alice")
         if key in out:
             out[key] = (out[key] if isinstance(out[key], list) else [out[key]]) + [value]
         else:
@@ -221,13 +223,22 @@ def _data_dependency(ref: str) -> dict[str, Any]:
     )
 
 
+# in-toto's DigestSet: gitCommit is a full SHA-1 (40) or SHA-256 (64) object name in lowercase hex.
+GIT_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+
+
 def _provenance(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
     commit, repo, ref = f.one("commit"), f.one("repository"), f.one("ref")
     image, run = f.one("image"), f.one("run")
     deps: list[dict[str, Any]] = []
     if commit:
-        if not re.match(r"^[0-9a-f]{7,64}$", commit):
-            raise EvidenceError("--field commit", f"{commit!r} is not a git commit", "give the hex commit SHA")
+        if not GIT_COMMIT.match(commit):
+            raise EvidenceError(
+                "--field commit",
+                f"{commit!r} is not a full git commit: an in-toto gitCommit digest is exactly 40 (SHA-1) or 64 "
+                f"(SHA-256) lowercase hex characters",
+                "give the full SHA (`git rev-parse HEAD`, $GITHUB_SHA), not an abbreviation",
+            )
         deps.append(
             {
                 "uri": f"git+{repo}" + (f"@{ref}" if ref else "") if repo else "git",
@@ -283,7 +294,14 @@ def _provenance(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any
             "--field commit", "a provenance record needs the git commit it trained from", "add --field commit=<sha>"
         )
     bd.setdefault("buildType", BUILD_TYPE)
-    bd.setdefault("externalParameters", {})
+    if not bd.get("externalParameters"):  # SLSA v1 requires it, and counts an empty object as unset
+        raise EvidenceError(
+            "--field repository",
+            "a provenance record needs the build's external parameters (SLSA v1 `externalParameters`: what "
+            "the caller chose), and none was given",
+            "add --field repository=https://github.com/OWNER/REPO --field ref=$GITHUB_REF "
+            "--field workflow=$GITHUB_WORKFLOW_REF (or give them in --predicate)",
+        )
     out.setdefault("runDetails", {}).setdefault("builder", {"id": "https://mlplatform.dev/evidence/ci"})
     return out
 
@@ -441,6 +459,17 @@ def _rollback(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
     return out
 
 
+def _drift(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
+    """Written by the drift job (stacks/monitoring/drift.py) with --predicate; fields may add to it."""
+    fields = {"measuredAt": f.time("when"), "score": f.one("score"), "threshold": f.one("threshold")}
+    f.done("when, score, threshold")
+    out = _merge(base, {k: v for k, v in fields.items() if v is not None})
+    if out.get("score") is None or out.get("threshold") is None:
+        raise EvidenceError("--field score/threshold", "a drift record needs its score and threshold", "add both")
+    out["drifted"] = float(out["score"]) >= float(out["threshold"])
+    return out
+
+
 BUILDERS: dict[str, Callable[[_Fields, dict[str, Any], str], dict[str, Any]]] = {
     "provenance": _provenance,
     "evaluation": _evaluation,
@@ -449,6 +478,7 @@ BUILDERS: dict[str, Callable[[_Fields, dict[str, Any], str], dict[str, Any]]] = 
     "observation": _observation,
     "review": _review,
     "rollback": _rollback,
+    "drift": _drift,
 }
 # The predicate field that says when the thing happened (defaults to when it was recorded).
 WHEN_FIELD = {
@@ -458,6 +488,7 @@ WHEN_FIELD = {
     "observation": "observedAt",
     "review": "reviewedAt",
     "rollback": "rolledBackAt",
+    "drift": "measuredAt",
 }
 
 

@@ -1,226 +1,315 @@
-"""Derive the metric names the serving runtimes really emit from their source at the pinned versions.
+"""Derive the metric names each pinned exporter emits from its own source into `stacks/data/metrics/`.
 
-    python -m mlplatform.stacks.facts.metrics --vllm-src DIR
+    python -m mlplatform.stacks.facts.metrics --mirror /work/.mirror --wheels /tmp/wheels [--check]
 
-writes `stacks/data/metrics/<exporter>.json`:
+`--mirror` is a folder of bare git mirrors named `<owner>+<name>/repo` (the repositories below, read at
+the tag of the pinned version with `git show <ref>:<path>`); `--wheels` a folder with the pinned PyPI
+distributions unpacked or as wheels (`pip download --no-deps mlflow==<pin> prometheus-flask-exporter`).
+One file per exporter:
 
-    {"exporter", "version", "source": "<repo>@<ref> <path>[, ...]",
-     "metrics": {"<name as exposed>": {"type": counter|gauge|histogram|summary, "labels": [...]}}}
+    {"exporter", "version", "source": "<repo>@<ref> <path>", "metrics": {"<name>": {"type", "labels"}}}
 
-A metric is every `prometheus_client` constructor call (`Counter`, `Gauge`, `Histogram`, `Summary`, or a
-`_counter_cls`-style alias) in the listed source files, read with `ast`: its name (a literal, or an
-f-string/variable resolved in the same function with the exporter's configured prefix) and its label
-names (literals, names assigned literals in the same function, and `+` of those; label names a user
-adds by configuration, `*self.request_labels`, are empty by default and left out). Counters are listed
-as exposed, with `_total`; histograms and summaries by their base name (`_bucket`/`_sum`/`_count` are
-series of it, see `series()`).
+| exporter | pinned by | source parsed |
+|---|---|---|
+| dcgm-exporter | the counters CSV the plan mounts (components/monitoring.DCGM_COUNTERS), each field checked against the exporter's own field list | NVIDIA/dcgm-exporter etc/dcp-metrics-included.csv |
+| kube-state-metrics | kube-prometheus-stack 88.5.3 -> kube-state-metrics chart 8.4.0 -> v2.20.0 | docs/metrics/**/*.md tables, each name checked in internal/store/*.go |
+| kubelet | Kubernetes (versions.KUBERNETES_VERSION) | recorded, not derived here: pkg/kubelet/metrics/collectors/volume_stats.go read with the search tools (the repository is too large to mirror) |
+| cadvisor | the cAdvisor the kubelet embeds | metrics/prometheus.go |
+| arc-listener | gha-runner-scale-set 0.14.2 | cmd/ghalistener/metrics/metrics.go (default metrics) |
+| mlflow | MLflow 3.15.1 (mlflow chart 1.11.5 appVersion) | mlflow/server/prometheus_exporter.py + prometheus_flask_exporter |
+| prometheus | Prometheus itself: the series it writes for every scrape | docs/configuration (up, scrape_*) |
+| mlplatform-drift | this repository's drift job | components/drift.DRIFT_METRICS |
 
-Sources (the versions pinned in components/versions.py):
-
-* `mlserver`: MLServer's REST app and data plane (SeldonIO/MLServer, the installed `mlserver` package)
-  plus the starlette-exporter middleware it mounts with `prefix="rest_server"` (the installed
-  `starlette_exporter`). Read from the installed distributions, whose versions must equal the pins.
-* `vllm`: `vllm/v1/metrics/loggers.py` (the `vllm:` metrics) from a vLLM source folder (`--vllm-src`,
-  a checkout at VLLM_SOURCE[1]); vLLM is not installed. Its API server's HTTP metrics come from
-  prometheus-fastapi-instrumentator's default instrumentation (`--pfi-src`, the unpacked wheel at the
-  version vLLM requires): exporter `prometheus-fastapi-instrumentator`.
-
-`tests/test_serving_runtime.py` checks the `mlserver` facts against a real MLServer's `/metrics`;
-`tests/test_serving_analysis.py` checks every series a template queries against these files.
+A source that cannot be read here (the Kubernetes repository is too large to mirror) keeps its
+committed file, whose `source` says where the names were read. `tests/test_metric_facts.py` re-derives
+and compares when `MLPLATFORM_METRIC_SOURCES=<mirror>:<wheels>` is given; otherwise it checks every rule
+and dashboard of every profile's plan against these files.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import json
+import re
+import subprocess
 import sys
-from importlib import metadata
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlplatform.components.versions import (
-    MLSERVER,
-    PROMETHEUS_FASTAPI_INSTRUMENTATOR,
-    STARLETTE_EXPORTER,
-    VLLM_SOURCE,
-)
-
 DATA = Path(__file__).resolve().parents[1] / "data" / "metrics"
-_TYPES = {"Counter": "counter", "Gauge": "gauge", "Histogram": "histogram", "Summary": "summary"}
-_ALIASES = {"_counter_cls": "counter", "_gauge_cls": "gauge", "_histogram_cls": "histogram"}
+
+KSM_VERSION = "v2.20.0"  # kube-prometheus-stack 88.5.3 -> kube-state-metrics chart 8.4.0 appVersion
+DCGM_TAG = "4.5.3-4.8.2"  # dcgm-exporter chart 4.8.2 appVersion 4.8.2 (DCGM 4.5.3)
+ARC_TAG = "gha-runner-scale-set-0.14.2"
+CADVISOR_TAG = "v0.53.0"
+MLFLOW_VERSION = "3.15.1"
+# The labels the kubelet's cAdvisor endpoint puts on every container series (kubelet server.go
+# containerPrometheusLabelsFunc) before each metric's own extra labels.
+CADVISOR_BASE_LABELS = ["container", "id", "image", "name", "namespace", "pod"]
+# dcgm-exporter's labels on every field (pkg/dcgmexporter: gpu, UUID, ...) plus the pod mapping.
+DCGM_LABELS = ["gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "namespace", "pod", "container"]
+
+Reader = Callable[[str, str, str], str]  # (owner/name, ref, path) -> text
 
 
-def _type_of(call: ast.Call) -> str | None:
-    f = call.func
-    name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
-    if name in _TYPES:
-        return _TYPES[name]
-    return _ALIASES.get(name or "")
+class SourceMissing(Exception):
+    pass
 
 
-class _Scope:
-    """Literal values assigned to plain names in one function (or module), in source order."""
+def mirror_reader(mirror: Path) -> Reader:
+    def read(repo: str, ref: str, path: str) -> str:
+        git_dir = mirror / repo.replace("/", "+") / "repo"
+        if not git_dir.exists():
+            raise SourceMissing(f"{repo} is not mirrored in {mirror}")
+        done = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "show", f"{ref}:{path}"], capture_output=True, text=True, check=False
+        )
+        if done.returncode:
+            raise SourceMissing(f"{repo}@{ref} {path}: {done.stderr.strip()}")
+        return done.stdout
 
-    def __init__(self, body: list[ast.stmt], constants: dict[str, str], outer: _Scope | None = None) -> None:
-        self.values: dict[str, ast.expr] = dict(outer.values) if outer else {}
-        self.constants = constants
-        for node in body:
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Name):
-                    self.values[sub.targets[0].id] = sub.value
-
-    def string(self, node: ast.expr | None) -> str | None:
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return node.value
-        if isinstance(node, ast.Name) and node.id in self.values:
-            return self.string(self.values[node.id])
-        if isinstance(node, ast.JoinedStr):
-            out = []
-            for part in node.values:
-                if isinstance(part, ast.Constant):
-                    out.append(str(part.value))
-                elif isinstance(part, ast.FormattedValue) and ast.unparse(part.value) in self.constants:
-                    out.append(self.constants[ast.unparse(part.value)])
-                else:
-                    return None
-            return "".join(out)
-        return None
-
-    def strings(self, node: ast.expr | None) -> list[str]:
-        if node is None:
-            return []
-        if isinstance(node, (ast.List, ast.Tuple)):
-            return [s for e in node.elts if not isinstance(e, ast.Starred) for s in [self.string(e)] if s is not None]
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            return self.strings(node.left) + self.strings(node.right)
-        if isinstance(node, ast.Name) and node.id in self.values:
-            return self.strings(self.values[node.id])
-        return []  # computed from configuration (custom labels): empty by default
+    return read
 
 
-def metrics_in(source: str, constants: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    """Every prometheus_client metric constructed in `source`: exposed name -> type and labels."""
-    tree = ast.parse(source)
+def list_tree(mirror: Path, repo: str, ref: str, folder: str) -> list[str]:
+    git_dir = mirror / repo.replace("/", "+") / "repo"
+    if not git_dir.exists():
+        raise SourceMissing(f"{repo} is not mirrored in {mirror}")
+    out = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "--name-only", ref, folder],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line for line in out.splitlines() if line]
+
+
+def wheel_file(wheels: Path, dist: str, version: str | None, member: str) -> tuple[str, str]:
+    """(text, wheel file name) of `member` in the wheel of `dist` (at `version`, or the only one)."""
+    pattern = f"{dist.replace('-', '_')}-{version or '*'}-*.whl"
+    found = sorted(wheels.glob(pattern))
+    if not found:
+        raise SourceMissing(f"no {pattern} in {wheels}")
+    with zipfile.ZipFile(found[-1]) as z:
+        return z.read(member).decode(), found[-1].name
+
+
+def _doc(exporter: str, version: str, source: str, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "exporter": exporter,
+        "version": version,
+        "source": source,
+        "metrics": {k: metrics[k] for k in sorted(metrics)},
+    }
+
+
+# -- parsers (each takes the upstream text) --------------------------------------------------------
+def parse_ksm_markdown(text: str) -> dict[str, dict[str, Any]]:
+    """kube-state-metrics docs tables: | name | type | description | labels | status |."""
     out: dict[str, dict[str, Any]] = {}
-    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    module = _Scope([n for n in tree.body if isinstance(n, ast.Assign)], constants or {})
-    for fn in [tree, *functions]:
-        scope = module if fn is tree else _Scope(fn.body, constants or {}, module)
-        for node in ast.walk(fn):
-            if not isinstance(node, ast.Call) or _type_of(node) is None:
-                continue
-            kw = {k.arg: k.value for k in node.keywords if k.arg}
-            name = scope.string(kw.get("name", node.args[0] if node.args else None))
-            if name is None:
-                continue
-            labels = scope.strings(kw.get("labelnames", node.args[2] if len(node.args) > 2 else None))
-            type_ = _type_of(node)
-            exposed = name + "_total" if type_ == "counter" and not name.endswith("_total") else name
-            out[exposed] = {"type": type_, "labels": sorted(labels)}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 4 or not re.fullmatch(r"kube_[a-z0-9_]+", cells[0]):
+            continue
+        labels = sorted(set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`\s*=", line)))
+        out[cells[0]] = {"type": cells[1].lower(), "labels": labels}
     return out
 
 
-def series(name: str, facts: dict[str, Any]) -> list[str]:
-    """The series names one metric of a facts file is exposed as."""
-    t = facts["metrics"][name]["type"]
-    if t == "histogram":
-        return [f"{name}_bucket", f"{name}_sum", f"{name}_count"]
-    if t == "summary":
-        return [f"{name}_sum", f"{name}_count"]
-    return [name]
+def parse_arc(text: str) -> dict[str, dict[str, Any]]:
+    """The listener's default metrics: names from the Metric* constants, labels from defaultMetrics."""
+    consts = dict(re.findall(r'(Metric\w+)\s*=\s*"(gha_\w+)"', text))
+    label_consts = dict(re.findall(r'(labelKey\w+)\s*=\s*"(\w+)"', text))
+    block = text[text.index("var defaultMetrics") :]
+    out: dict[str, dict[str, Any]] = {}
+    kind = None
+    for line in block.splitlines():
+        m = re.match(r"\s*(Counters|Gauges|Histograms):", line)
+        if m:
+            kind = {"Counters": "counter", "Gauges": "gauge", "Histograms": "histogram"}[m.group(1)]
+            continue
+        m = re.match(r"\s*(Metric\w+):\s*\{", line)
+        if m and kind:
+            current = consts[m.group(1)]
+            out[current] = {"type": kind, "labels": []}
+            continue
+        m = re.match(r"\s*(labelKey\w+),", line)
+        if m and out:
+            out[list(out)[-1]]["labels"].append(label_consts[m.group(1)])
+        if line.startswith("}"):
+            break
+    for v in out.values():
+        v["labels"] = sorted(v["labels"])
+    return out
 
 
-def load(exporter: str, data: Path = DATA) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads((data / f"{exporter}.json").read_text())
-    return result
+def parse_cadvisor(text: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for m in re.finditer(r'name:\s*"(container_\w+)",(.*?)getValues', text, re.S):
+        body = m.group(2)
+        kind = "counter" if "CounterValue" in body else "gauge"
+        extra = re.search(r"extraLabels:\s*\[\]string\{([^}]*)\}", body)
+        labels = re.findall(r'"(\w+)"', extra.group(1)) if extra else []
+        out[m.group(1)] = {"type": kind, "labels": sorted(set(CADVISOR_BASE_LABELS + labels))}
+    return out
 
 
-def _installed(dist: str, pinned: str) -> Path:
-    version = metadata.version(dist)
-    if version != pinned:
-        raise SystemExit(f"{dist} {version} is installed, {pinned} is pinned: pip install {dist}=={pinned}")
-    return Path(str(metadata.distribution(dist).locate_file("")))
+def parse_flask_exporter(exporter_py: str, flask_exporter_py: str) -> dict[str, dict[str, Any]]:
+    """prometheus_flask_exporter's default metrics under MLflow's prefix and group_by."""
+    prefix = re.search(r'defaults_prefix="(\w+)"', exporter_py)
+    group = re.search(r"group_by=(\w+)", exporter_py)
+    if not prefix or not group:
+        raise SourceMissing("mlflow's prometheus_exporter.py no longer sets defaults_prefix and group_by")
+    out: dict[str, dict[str, Any]] = {}
+    for m in re.finditer(
+        r"(Histogram|Summary|Counter|self\.info)\(\s*'%s(\w+)' % prefix,(.*?)\)", flask_exporter_py, re.S
+    ):
+        ctor, name, rest = m.groups()
+        name = f"{prefix.group(1)}_{name}"
+        if ctor == "self.info":
+            out[name] = {"type": "gauge", "labels": ["version"]}
+            continue
+        labels = ["method", "status"] + ([group.group(1)] if "duration_group_name" in rest else [])
+        kind = {"Histogram": "histogram", "Summary": "summary", "Counter": "counter"}[ctor]
+        if name in out and kind == "summary":  # the Summary variant only when latency_as_histogram=False
+            continue
+        out[name] = {"type": kind, "labels": sorted(labels)}
+    return out
 
 
-def derive_mlserver() -> dict[str, Any]:
-    site = _installed("mlserver", MLSERVER)
-    _installed("starlette-exporter", STARLETTE_EXPORTER)
-    metrics: dict[str, Any] = {}
-    files = ["mlserver/handlers/dataplane.py", "mlserver/parallel/dispatcher.py"]
-    for f in files:
-        metrics.update(metrics_in((site / f).read_text()))
-    # MLServer mounts starlette-exporter with prefix=settings.metrics_rest_server_prefix ("rest_server").
-    exporter = "starlette_exporter/middleware.py"
-    metrics.update(metrics_in((site / exporter).read_text(), {"self.prefix": "rest_server"}))
-    return {
-        "exporter": "mlserver",
-        "version": MLSERVER,
-        "source": f"SeldonIO/MLServer@{MLSERVER} {', '.join(files)}; "
-        f"stephenhillier/starlette_exporter@v{STARLETTE_EXPORTER} {exporter} (prefix rest_server)",
-        "metrics": dict(sorted(metrics.items())),
-    }
+def dcgm_fields(text: str) -> set[str]:
+    return {line.split(",")[0].strip().lstrip("# ").strip() for line in text.splitlines() if "DCGM_FI_" in line}
 
 
-def derive_vllm(src: Path) -> dict[str, Any]:
-    path = "vllm/v1/metrics/loggers.py"
-    metrics = {k: v for k, v in metrics_in((src / path).read_text()).items() if k.startswith("vllm:")}
-    return {
-        "exporter": "vllm",
-        "version": f"source {VLLM_SOURCE[1][:12]}",
-        "source": f"{VLLM_SOURCE[0]}@{VLLM_SOURCE[1]} {path}",
-        "metrics": dict(sorted(metrics.items())),
-    }
+# -- derivation ------------------------------------------------------------------------------------
+def derive(mirror: Path | None, wheels: Path | None) -> dict[str, dict[str, Any]]:
+    """Every exporter whose source is readable here: exporter -> its facts document."""
+    from mlplatform.components.monitoring import DCGM_COUNTERS
+
+    out: dict[str, dict[str, Any]] = {}
+    if mirror is not None:
+        read = mirror_reader(mirror)
+        ksm_repo = "kubernetes/kube-state-metrics"
+        docs = [p for p in list_tree(mirror, ksm_repo, KSM_VERSION, "docs/metrics") if p.endswith(".md")]
+        store = "\n".join(
+            read(ksm_repo, KSM_VERSION, p)
+            for p in list_tree(mirror, ksm_repo, KSM_VERSION, "internal/store")
+            if p.endswith(".go") and not p.endswith("_test.go")
+        )
+        ksm: dict[str, dict[str, Any]] = {}
+        for path in docs:
+            ksm.update(parse_ksm_markdown(read(ksm_repo, KSM_VERSION, path)))
+        # A documented name the code no longer builds is not emitted.
+        ksm = {k: v for k, v in ksm.items() if f'"{k}"' in store or f'"{k.removeprefix("kube_")}"' in store}
+        out["kube-state-metrics"] = _doc(
+            "kube-state-metrics", KSM_VERSION, f"{ksm_repo}@{KSM_VERSION} docs/metrics/**/*.md", ksm
+        )
+
+        arc_path = "cmd/ghalistener/metrics/metrics.go"
+        arc_repo = "actions/actions-runner-controller"
+        out["arc-listener"] = _doc(
+            "arc-listener", ARC_TAG, f"{arc_repo}@{ARC_TAG} {arc_path}", parse_arc(read(arc_repo, ARC_TAG, arc_path))
+        )
+
+        cad_path = "metrics/prometheus.go"
+        out["cadvisor"] = _doc(
+            "cadvisor",
+            CADVISOR_TAG,
+            f"google/cadvisor@{CADVISOR_TAG} {cad_path}",
+            parse_cadvisor(read("google/cadvisor", CADVISOR_TAG, cad_path)),
+        )
+
+        dcgm_path = "etc/dcp-metrics-included.csv"
+        known = dcgm_fields(read("NVIDIA/dcgm-exporter", DCGM_TAG, dcgm_path))
+        unknown = [f for f, _, _ in DCGM_COUNTERS if f not in known]
+        if unknown:
+            raise SourceMissing(f"dcgm-exporter {DCGM_TAG} has no field(s) {', '.join(unknown)}")
+        out["dcgm-exporter"] = _doc(
+            "dcgm-exporter",
+            DCGM_TAG,
+            f"NVIDIA/dcgm-exporter@{DCGM_TAG} {dcgm_path} (the fields of the plan's counters CSV, "
+            "components/monitoring.DCGM_COUNTERS)",
+            {f: {"type": kind, "labels": sorted(DCGM_LABELS)} for f, kind, _ in DCGM_COUNTERS},
+        )
+    # The drift job this repository ships (stacks/monitoring/drift.py pushes components/drift.DRIFT_METRICS
+    # through the Pushgateway, which keeps the pushed labels: honorLabels).
+    from mlplatform.components.drift import DRIFT_METRICS
+
+    out["mlplatform-drift"] = _doc(
+        "mlplatform-drift",
+        "this repository",
+        "mlplatform@HEAD components/drift.py (DRIFT_METRICS, pushed by stacks/monitoring/drift.py)",
+        {n: {"type": t, "labels": sorted(labels)} for n, (t, labels) in DRIFT_METRICS.items()},
+    )
+    if wheels is not None:
+        exporter_py, mlflow_wheel = wheel_file(wheels, "mlflow", MLFLOW_VERSION, "mlflow/server/prometheus_exporter.py")
+        flask_py, flask_wheel = wheel_file(
+            wheels, "prometheus-flask-exporter", None, "prometheus_flask_exporter/__init__.py"
+        )
+        out["mlflow"] = _doc(
+            "mlflow",
+            MLFLOW_VERSION,
+            f"pypi:{mlflow_wheel} mlflow/server/prometheus_exporter.py + pypi:{flask_wheel} "
+            "prometheus_flask_exporter/__init__.py",
+            parse_flask_exporter(exporter_py, flask_py),
+        )
+    return out
 
 
-def derive_pfi(src: Path) -> dict[str, Any]:
-    path = "prometheus_fastapi_instrumentator/metrics.py"
-    tree_source = (src / path).read_text()
-    # Only the default instrumentation (metrics.default), which vLLM's API server mounts.
-    fn = next(n for n in ast.walk(ast.parse(tree_source)) if isinstance(n, ast.FunctionDef) and n.name == "default")
-    metrics = metrics_in(ast.unparse(fn))
-    return {
-        "exporter": "prometheus-fastapi-instrumentator",
-        "version": PROMETHEUS_FASTAPI_INSTRUMENTATOR,
-        "source": f"trallnag/prometheus-fastapi-instrumentator@v{PROMETHEUS_FASTAPI_INSTRUMENTATOR} {path} (default())",
-        "metrics": dict(sorted(metrics.items())),
-    }
+def load_all() -> dict[str, dict[str, Any]]:
+    """The committed facts: exporter -> document."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(DATA.glob("*.json"))}
 
 
-def render(facts: dict[str, Any]) -> str:
-    return json.dumps(facts, indent=1) + "\n"
+def emitted_names() -> dict[str, str]:
+    """Every series name an exporter emits -> the exporter (histograms: _bucket/_sum/_count; summaries:
+    _sum/_count and the metric; counters also as written, prometheus_client's _created)."""
+    out: dict[str, str] = {}
+    for exporter, doc in load_all().items():
+        for name, m in doc["metrics"].items():
+            suffixes = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("", "_sum", "_count")}.get(
+                m["type"], ("",)
+            )
+            for s in suffixes:
+                out[f"{name}{s}"] = exporter
+    return out
+
+
+def write(docs: dict[str, dict[str, Any]]) -> list[Path]:
+    DATA.mkdir(parents=True, exist_ok=True)
+    written = []
+    for exporter, doc in docs.items():
+        path = DATA / f"{exporter}.json"
+        path.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
+        written.append(path)
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlplatform.stacks.facts.metrics", description=(__doc__ or "").split("\n")[0]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mirror", type=Path, help="folder of git mirrors (<owner>+<name>/repo)")
+    parser.add_argument(
+        "--wheels", type=Path, help="folder with the pinned mlflow and prometheus-flask-exporter wheels"
     )
-    parser.add_argument("--vllm-src", help=f"a vLLM source folder at {VLLM_SOURCE[1]}")
-    parser.add_argument("--pfi-src", help="prometheus-fastapi-instrumentator's unpacked wheel")
-    parser.add_argument("--out", default=str(DATA))
+    parser.add_argument("--check", action="store_true", help="compare with the committed files, write nothing")
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    facts = [derive_mlserver()]
-    if args.vllm_src:
-        facts.append(derive_vllm(Path(args.vllm_src)))
-    if args.pfi_src:
-        facts.append(derive_pfi(Path(args.pfi_src)))
-    runtime = Path(__file__).resolve().parents[1] / "templates" / "serving" / "mlplatform_runtime.py"
-    facts.append(
-        {
-            "exporter": "mlplatform-runtime",
-            "version": MLSERVER,
-            "source": "mlplatform stacks/templates/serving/mlplatform_runtime.py (inside MLServer)",
-            "metrics": metrics_in(runtime.read_text()),
-        }
-    )
-    for f in facts:
-        path = out / f"{f['exporter']}.json"
-        path.write_text(render(f))
-        print(f"wrote {path} ({len(f['metrics'])} metrics)", file=sys.stderr)
+    try:
+        docs = derive(args.mirror, args.wheels)
+    except SourceMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.check:
+        committed = load_all()
+        stale = [k for k, v in docs.items() if committed.get(k) != v]
+        for k in stale:
+            print(f"stacks/data/metrics/{k}.json differs from its source", file=sys.stderr)
+        return 1 if stale else 0
+    for path in write(docs):
+        print(path)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -46,7 +46,7 @@ from ..config.spec import (
 )
 from ..files import replace_all
 
-PROJECT = "mlplatform"  # Pulumi project name: part of every URN, the same as `mlplatform plan` uses
+PROJECT = "mlplatform"  # Pulumi project name when no folder names it (`project_name`): part of every URN
 STACK_RE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")  # stack names prefix physical names (`ml-<stack>`)
 TEMPLATES = {  # rendered file -> template
     "Pulumi.yaml": "Pulumi.yaml.j2",
@@ -88,6 +88,7 @@ class InitResult:
     unchanged: list[str] = field(default_factory=list)
     backend_changes: list[str] = field(default_factory=list)
     plan_args: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def no_op(self) -> bool:
@@ -213,35 +214,66 @@ def mlplatform_version() -> str:
     return metadata.version("mlplatform")
 
 
-def requirement() -> str:
-    """mlplatform as installed here, as a requirements.txt line: a release is `mlplatform==X.Y.Z`; a VCS or
-    local install is the reference its PEP 610 `direct_url.json` records (so CI installs the same code)."""
-    found = list(metadata.distributions(name="mlplatform")) or [metadata.distribution("mlplatform")]
-    dist = next(
-        (d for d in found if d.read_text("direct_url.json")), found[0]
-    )  # the installed one, not an egg-info beside it
-    raw = dist.read_text("direct_url.json")
-    if not raw:
-        return f"mlplatform=={dist.version}"
+@dataclass(frozen=True)
+class Requirement:
+    """The requirements.txt line for mlplatform, how the generated README describes it, and a warning when
+    the line is not what is installed here (a local folder is no reference a teammate or CI can install)."""
+
+    line: str
+    pinned_to: str
+    warning: str | None = None
+
+
+def requirement_of(version: str, direct_url: str | None) -> Requirement:
+    """From the installed distribution's version and its PEP 610 `direct_url.json` (None: from an index)."""
     import json
 
+    release = Requirement(f"mlplatform=={version}", version)
     try:
-        info = json.loads(raw)
+        info = json.loads(direct_url) if direct_url else {}
     except ValueError:
-        return f"mlplatform=={dist.version}"
-    url = info.get("url", "")
+        info = {}
+    url = str(info.get("url", ""))
     vcs = info.get("vcs_info")
     if vcs:
-        ref = vcs.get("requested_revision") or vcs.get("commit_id")
+        ref = vcs.get("commit_id") or vcs.get("requested_revision")  # the commit: what was really installed
         sub = info.get("subdirectory")
-        return (
+        line = (
             f"mlplatform @ {vcs.get('vcs', 'git')}+{url}"
             + (f"@{ref}" if ref else "")
             + (f"#subdirectory={sub}" if sub else "")
         )
-    if "archive_info" in info or url.startswith("file://"):
-        return f"mlplatform @ {url}"
-    return f"mlplatform=={dist.version}"
+        return Requirement(line, f"{url}@{ref}" if ref else url)
+    if url.startswith(("http://", "https://")) and "archive_info" in info:
+        return Requirement(f"mlplatform @ {url}", url)
+    if url.startswith("file://"):
+        return Requirement(
+            release.line,
+            version,
+            f"requirements.txt pins mlplatform=={version}, but this mlplatform was installed from the local "
+            f"folder {url}, which no teammate or CI can install: publish {version} to your package index, or "
+            f"replace the line with a git reference (mlplatform @ git+https://<your repository>@<commit>)",
+        )
+    return release
+
+
+def requirement_info() -> Requirement:
+    """`requirement_of` for the mlplatform installed here."""
+    found = list(metadata.distributions(name="mlplatform")) or [metadata.distribution("mlplatform")]
+    dist = next(
+        (d for d in found if d.read_text("direct_url.json")), found[0]
+    )  # the installed one, not an egg-info beside it
+    return requirement_of(dist.version, dist.read_text("direct_url.json"))
+
+
+PROJECT_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def project_name(directory: Path) -> str:
+    """The Pulumi project name for a folder: its name in the characters Pulumi allows (alphanumerics,
+    hyphens, underscores, periods), so two projects in one backend do not collide; `mlplatform` if none is left."""
+    name = PROJECT_NAME_RE.sub("-", directory.resolve().name).strip("-.")
+    return name[:100] or PROJECT
 
 
 def render(
@@ -252,6 +284,7 @@ def render(
     backend_url: str,
     secrets_provider: str | None,
     title: str,
+    project: str = PROJECT,
 ) -> dict[str, str]:
     """Every project file, rendered in memory: {relative path: text}."""
     import jinja2
@@ -266,13 +299,15 @@ def render(
         autoescape=False,
     )
     config = stack_config(spec, team_size, overrides)
+    req = requirement_info()
     ctx = {
-        "project": PROJECT,
+        "project": project,
         "stack": stack,
         "profile": spec.profile,
         "region": spec.region,
         "version": mlplatform_version(),
-        "requirement": requirement(),
+        "requirement": req.line,
+        "requirement_pinned_to": req.pinned_to,
         "backend_url": backend_url,
         "secrets_provider": secrets_provider,
         "local_backend": backend_url.startswith("file://"),
@@ -392,7 +427,8 @@ def init_project(
         if opts.secrets == "kms":
             provider = kms_secrets_provider(opts.kms_alias or DEFAULT_KMS_ALIAS, spec.region)
 
-    files = render(stack, spec, opts.team_size, overrides, backend_url, provider, title)
+    files = render(stack, spec, opts.team_size, overrides, backend_url, provider, title, project_name(directory))
+    result.warnings += [w for w in (requirement_info().warning,) if w]
     spec = validate_rendered(files[f"Pulumi.{stack}.yaml"], directory / f"Pulumi.{stack}.yaml")
     result.spec = spec
     differ = conflicts(directory, files)

@@ -19,15 +19,18 @@ engine is not run here: `next_steps()` says exactly what to run.
 
 from __future__ import annotations
 
+import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..analyses.cost import CostReport, estimate_if_priced
 from ..analyses.diff import PlanDiff, diff_plans
-from ..config.spec import PROFILES, SpecError, StackSpec
-from ..config.stackfile import is_stack_file
+from ..config.spec import PROFILES, TEAM_SIZE_BANDS, SpecError, StackSpec
+from ..config.stackfile import StackFile, is_stack_file
 from ..errors import PolicyRefusal
 from ..source import StackSource, stack_source
 
@@ -57,6 +60,7 @@ class UpgradePlan:
     diff: PlanDiff
     cost_before: CostReport | None  # None: no price file for the region
     cost_after: CostReport | None
+    notes: list[str] = field(default_factory=list)  # what `apply` changed besides the profile line
 
     @property
     def noop(self) -> bool:
@@ -113,11 +117,57 @@ def check(up: UpgradePlan) -> None:
         raise UpgradeRefused(up.refused, f"{up.current.profile} -> {up.target.profile}")
 
 
+def _band(profile: str) -> tuple[int, int | None]:
+    return next((lo, hi) for name, lo, hi in TEAM_SIZE_BANDS if name == profile)
+
+
+def _retitled_header(text: str, old: str, new: str) -> str:
+    """The file's leading comment block (what `init` writes above `config:`) naming `new` where it named
+    `old` (`stacks/profiles/<old>.yaml`, "profile <old>"); every other line, comments included, is kept."""
+    lines = text.splitlines(keepends=True)
+    word = re.compile(rf"(?<![\w-]){re.escape(old)}(?![\w-])")
+    for i, line in enumerate(lines):
+        if not line.lstrip().startswith("#"):
+            break
+        lines[i] = word.sub(new, line)
+    return "".join(lines)
+
+
+def edited_text(sf: StackFile, target: str) -> tuple[str, list[str]]:
+    """The stack file's text at profile `target`, and a note per other line it changes: a `team_size` outside
+    the target's band becomes the band's smallest size (else it would describe the old profile), and the
+    header comment names the new profile."""
+    old, notes = sf.profile, []
+    text = sf.set_value("profile", target)
+    size = sf.get("team_size")
+    lo, hi = _band(target)
+    if isinstance(size, int) and not isinstance(size, bool) and not (size >= lo and (hi is None or size <= hi)):
+        sf = StackFile(sf.path, sf.kind, text, yaml.safe_load(text) or {}, sf.what)
+        text = sf.set_value("team_size", lo)
+        band = f"{lo}-{hi}" if hi else f"{lo}+"
+        notes.append(
+            f"{sf.path.name}: {sf.key_of('team_size')} {size} -> {lo} ({target} is for teams of {band}; "
+            "set your team's real size there)"
+        )
+    if old:
+        retitled = _retitled_header(text, old, target)
+        if retitled != text:
+            text = retitled
+            notes.append(f"{sf.path.name}: header comment now describes profile {target}")
+    return text, notes
+
+
 def apply(up: UpgradePlan) -> list[tuple[Path, Path | None]]:
-    """Check, then write the target profile into every file (one line each, the old file kept as a
-    backup); returns (file, backup) pairs. All texts are edited before the first is written."""
+    """Check, then write the target profile into every file (the profile line, a stale team size, the
+    header comment; the old file kept as a backup); returns (file, backup) pairs. All texts are edited
+    before the first is written; `up.notes` says what else changed."""
     check(up)
-    edits = [(s.stack_file, s.stack_file.set_value("profile", up.target.profile)) for s in up.sources if s.stack_file]
+    edits = []
+    for s in up.sources:
+        if s.stack_file:
+            text, notes = edited_text(s.stack_file, up.target.profile)
+            edits.append((s.stack_file, text))
+            up.notes += notes
     return [(sf.path, sf.save(text, backup=True)) for sf, text in edits]
 
 
