@@ -32,6 +32,8 @@ _.narrowed_to_region
 chart_rules  # stacks/analyses/policy.py imports it to register its @rule checks (helm-values, custom-resource-schema)
 queue_rules  # likewise: registers queue-capacity
 __getattr__  # PEP 562 module __getattr__: components/queueing and training load their Pulumi component on first use
+# serving (components/serving, stacks/project/serving.py)
+_.ignore_aliases  # yaml.SafeDumper hook: `serve render` writes plain YAML without &anchors for kubectl
 # serving (issue 21): the analysis templates' API, used by ModelServing and `serve render` (branch `serving`)
 _.cluster_analysis_templates
 _.analysis_templates_for

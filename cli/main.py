@@ -128,6 +128,7 @@ cli.add_command(_command("team"))
 cli.add_command(_command("ci"))
 cli.add_command(_command("check"))
 cli.add_command(_command("evidence"))
+cli.add_command(_command("serve"))
 cli.add_command(_command("alerts"))
 cli.add_command(_command("drift"))
 

@@ -644,6 +644,14 @@ def print_live(ledger: Ledger, model: str, environment: str, answer: dict[str, A
         ("version", live["version"] or "-"),
         ("live since", live["live_since"]),
         ("replaced", live["replaced"] or "-"),
+        ("live by", live.get("by") or "deployment"),
+        (
+            "last rollback",
+            f"{live['last_rollback']['at']} ({live['last_rollback']['reason']}): "
+            f"{live['last_rollback']['failed'] or '-'} did not stay live"
+            if live.get("last_rollback")
+            else "-",
+        ),
         (
             "approved by",
             f"{live['approved_by']} via {live['approved_via']} at {live['approved_at']}"

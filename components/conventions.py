@@ -48,6 +48,15 @@ MODEL_LABEL = "mlplatform.io/model"  # a serving pod: the model it serves
 ENVIRONMENT_LABEL = "mlplatform.io/environment"  # a serving pod: staging | production
 MODEL_DIGEST_ANNOTATION = "mlplatform.io/model-digest"  # a serving pod: the modelcar's manifest digest
 MODEL_METRICS_POD_LABEL = {"mlplatform.io/model-metrics": "true"}
+# Serving: the environments a model goes through, in order, and the namespace of each.
+SERVING_ENVIRONMENTS = ("staging", "production")
+SERVING_POOL_ANNOTATION = "mlplatform.io/serving-pods"  # a serving quota: the pods it is sized for (JSON)
+
+
+def serving_namespace(environment: str) -> str:
+    """The namespace the models of one environment run in (`serving-production`)."""
+    return f"serving-{environment}"
+
 
 # -- Helm charts (pinned in versions.HELM_CHARTS) ----------------------------------------------------
 PROMETHEUS_CHART = "kube-prometheus-stack"
@@ -68,3 +77,5 @@ GPU_RESOURCE = "nvidia.com/gpu"
 TRAINER_CHART = "kubeflow-trainer"
 TRAINER_NAMESPACE = "kubeflow-system"
 TORCH_RUNTIME = "torch-distributed"  # the ClusterTrainingRuntime a TrainJob names
+
+ROLLOUTS_CHART = "argo-rollouts"

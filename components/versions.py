@@ -118,3 +118,8 @@ MODELCAR_BASE_IMAGE = "docker.io/library/busybox:1.37.0"
 # the prometheus-fastapi-instrumentator whose default metrics its API server mounts.
 VLLM_SOURCE = ("vllm-project/vllm", "005a810bc40faa25b8870fbc8559c3462581eee3")
 PROMETHEUS_FASTAPI_INSTRUMENTATOR = "7.1.0"
+# The image `serve render` runs a `vllm` model on (vLLM's OpenAI-compatible server, by release tag; its user
+# is set to uid 1000 by the pod, the restricted Pod Security level refuses root). The `mlflow` runtime runs
+# the stack's own serving image, `<images repository>:SERVING_MLSERVER_TAG`; the `image` runtime the
+# released image itself, pinned by its digest.
+VLLM_IMAGE = "docker.io/vllm/vllm-openai:v0.33.0"

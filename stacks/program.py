@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 
 from mlplatform.components.alerting import config_key
+from mlplatform.components.args.serving import ExistingRollouts, ModelServingArgs
 from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs, ExistingRegistry
 from mlplatform.components.ci_runners import (
     CONFIG_NAMESPACE,
@@ -34,6 +35,7 @@ from mlplatform.components.metadata_store import MLFLOW_NAMESPACE, MetadataStore
 from mlplatform.components.monitoring import ARC_NAMESPACE, Monitoring, MonitoringArgs
 from mlplatform.components.network import Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
+from mlplatform.components.serving.component import ModelServing
 from mlplatform.components.team_space import TeamRunners, TeamSpace, TeamSpaceArgs
 from mlplatform.components.versions import DRIFT_JOB_TAG, KUBERNETES_VERSION
 
@@ -69,6 +71,7 @@ class Platform:
     evidence: EvidenceLedger | None = None
     queueing: Any = None  # components.queueing.Queueing when queueing is on
     training: Any = None  # components.training.Training when training is on
+    serving: ModelServing | None = None
 
 
 MLFLOW_EXTERNAL_URL_COMMAND = (
@@ -208,6 +211,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     )
 
     d, m = spec.database, spec.mlflow
+    # MLflow's ingress and the models' canary traffic split both need ALBs from the controller.
     lb_controller = (
         LoadBalancerController(
             name,
@@ -219,7 +223,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
                 tags=tags,
             ),
         )
-        if m.ingress
+        if m.ingress or spec.serving.enabled
         else None
     )
     models = [repo for repo in ("models",) if repo in registry.repository_urls]
@@ -266,6 +270,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
     queueing = _queueing(spec, name, cluster, monitoring, gpu, teams, _images_url(registry))
     training = _training(spec, name, cluster, queueing)
+    serving = _serving(spec, name, cluster, monitoring, tags, stack, runners)
     platform = Platform(
         network=network,
         cluster=cluster,
@@ -279,6 +284,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         evidence=evidence,
         queueing=queueing,
         training=training,
+        serving=serving,
     )
     _export(spec, platform)
     return platform
@@ -365,6 +371,69 @@ def _evidence(
     )
 
 
+def prometheus_address(spec: StackSpec, stack: str) -> str:
+    """The in-cluster URL of the stack's Prometheus (the canary analyses and the review workflow query it):
+    `serving.prometheus_url` when set, else kube-prometheus-stack's `<fullname>-prometheus` Service (our
+    release sets fullnameOverride to its name cut to 26 characters; an adopted one is read the same way)."""
+    if spec.serving.prometheus_url:
+        return spec.serving.prometheus_url
+    m = spec.monitoring
+    namespace, release = (
+        (m.existing.namespace, m.existing.release) if m.existing else ("monitoring", monitoring_release(stack))
+    )
+    return f"http://{release[:26].rstrip('-')}-prometheus.{namespace}.svc.cluster.local:9090"
+
+
+def monitoring_release(stack: str) -> str:
+    """The kube-prometheus-stack release of a stack (Monitoring names it `<base name>-monitoring`)."""
+    return f"{base_name(stack)}-monitoring"
+
+
+def cpu_batch_pool(spec: StackSpec) -> bool:
+    """The stack has the Karpenter CPU batch pool (CPU runners and `auto`-placed models use it)."""
+    g = spec.gpu
+    return bool(g.cpu_batch_pool and not g.existing and g.mechanism == "karpenter")
+
+
+def serving_gpu_pool(spec: StackSpec) -> str | None:
+    """The GPU pool GPU models run on: the first pool (the single-GPU class), or the adopted GPU nodes."""
+    if spec.gpu.existing is not None:
+        return spec.gpu.existing.pool
+    return spec.gpu.pools[0].name if spec.gpu.pools else None
+
+
+def _serving(
+    spec: StackSpec,
+    name: str,
+    cluster: Cluster,
+    monitoring: Monitoring,
+    tags: dict[str, str],
+    stack: str | None = None,
+    runners: CiRunners | None = None,
+) -> ModelServing | None:
+    """The Argo Rollouts controller, analysis templates and serving namespaces (serving.enabled)."""
+    s = spec.serving
+    if not s.enabled:
+        return None
+    settings = {k: getattr(s, k) for k in type(s).model_fields if k != "existing"}  # validated already
+    return ModelServing(
+        name,
+        ModelServingArgs(
+            **settings,
+            existing=ExistingRollouts(**s.existing.model_dump()) if s.existing else None,
+            cluster=cluster,
+            prometheus_address=prometheus_address(spec, pulumi.get_stack() if stack is None else stack),
+            monitoring_release=monitoring.release,
+            gpu_pool=serving_gpu_pool(spec),
+            cpu_batch_pool=cpu_batch_pool(spec),
+            # model-publish.yml runs on the CI runners: their role applies the rendered objects
+            deployer_role_arn=runners.role_arn if runners is not None else None,
+            deployer_role_name=runners.role_name if runners is not None else None,
+            tags=tags,
+        ),
+    )
+
+
 def _runner_placement(spec: StackSpec) -> tuple[dict[str, str], dict[str, str], list[dict[str, str]]]:
     """Where runners go: (GPU node selector, CPU node selector, CPU tolerations).
 
@@ -377,7 +446,7 @@ def _runner_placement(spec: StackSpec) -> tuple[dict[str, str], dict[str, str], 
         gpu_selector[POOL_LABEL] = g.existing.pool
     elif g.pools:
         gpu_selector[POOL_LABEL] = g.pools[0].name
-    if g.cpu_batch_pool and not g.existing and g.mechanism == "karpenter":
+    if cpu_batch_pool(spec):
         return gpu_selector, {POOL_LABEL: CPU_BATCH_POOL}, [dict(CPU_BATCH_TOLERATION)]
     return gpu_selector, {}, []
 

@@ -153,6 +153,10 @@ def _system_nodes(field: str, value: Any, base: dict[str, Any]) -> None:
     cluster._validate("ml", args)
 
 
+def _serving(field: str, value: Any, base: dict[str, Any]) -> None:
+    from mlplatform.components.args.serving import ModelServingArgs
+
+    ModelServingArgs(prometheus_address="http://prometheus:9090", **{**base["serving"], field: value})
 def _drift(field: str, value: Any, base: dict[str, Any]) -> None:
     from mlplatform.components.drift import DriftArgs
 
@@ -182,6 +186,7 @@ SECTIONS = {
     "teams.0": ComponentSide("teams.0", _team),
     "queueing": ComponentSide("queueing", _queueing),
     "cluster.system_nodes": ComponentSide("cluster.system_nodes", _system_nodes),
+    "serving": ComponentSide("serving", _serving),
     **{w: ComponentSide(w, _runner_scale(w)) for w in ("runners.cpu", "runners.gpu", "teams.0.runners.cpu",
                                                          "teams.0.runners.gpu")},
 }
@@ -199,6 +204,10 @@ NOT_YET_FROM_ARGS = {
     "serving.models.log_sample": "components/serving/prediction_log.py PredictionLogArgs (the same model)",
 }
 
+# Sections that are a mapping of user-named entries (`serving.models.<name>`): each entry is a components.args
+# model, so its bounds are declared once; the spec-vs-component agreement below walks sections by key path.
+DICT_SECTIONS = ("serving.models",)
+
 FIELDS = _bounded_fields(StackSpec, "")
 
 
@@ -209,7 +218,7 @@ def _section(path: str) -> ComponentSide | None:
 
 def test_every_bounded_field_is_declared_once_by_a_component_args_model():
     for path, owner, _ in FIELDS:
-        if _section(path) is not None:
+        if _section(path) is not None or path.rsplit(".", 1)[0] in DICT_SECTIONS:
             assert issubclass(owner, Section) and owner.__module__.startswith("mlplatform.components.args"), path
         else:
             assert path in NOT_YET_FROM_ARGS, f"{path}: a new bound in the spec; declare it on the component's Args"

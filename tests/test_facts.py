@@ -73,12 +73,23 @@ def test_the_pinned_charts_crds_are_all_there():
     assert {("karpenter.sh/v1", "NodePool"), ("karpenter.k8s.aws/v1", "EC2NodeClass"),
             ("monitoring.coreos.com/v1", "PodMonitor"), ("monitoring.coreos.com/v1", "ServiceMonitor"),
             ("monitoring.coreos.com/v1", "PrometheusRule"), ("argoproj.io/v1alpha1", "CronWorkflow"),
-            ("actions.github.com/v1alpha1", "AutoscalingRunnerSet")} <= kinds
+            ("actions.github.com/v1alpha1", "AutoscalingRunnerSet"), ("argoproj.io/v1alpha1", "Rollout"),
+            ("argoproj.io/v1alpha1", "AnalysisTemplate"), ("argoproj.io/v1alpha1", "ClusterAnalysisTemplate")} <= kinds
     # kueue ships its CRDs as templates; the facts come from crds/plain (v1beta2 stored, v1beta1 served).
     assert {("kueue.x-k8s.io/v1beta2", k) for k in ("ClusterQueue", "LocalQueue", "ResourceFlavor", "Cohort",
                                                     "WorkloadPriorityClass", "Workload")} <= kinds
     assert {("trainer.kubeflow.org/v1alpha1", "TrainJob"), ("trainer.kubeflow.org/v1alpha1", "ClusterTrainingRuntime"),
             ("jobset.x-k8s.io/v1alpha2", "JobSet")} <= kinds
+
+
+def test_argo_rollouts_crds_come_from_the_plain_manifests_and_refuse_unknown_fields():
+    facts = json.loads((chart_script.DATA / "crds-argo-rollouts.json").read_text())
+    assert facts["derived_from"].endswith("crds/plain by python -m mlplatform.stacks.facts.charts")
+    rollout = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "m"},
+               "spec": {"strategy": {"canary": {"pingPong": {"pingService": "a", "pongService": "b"},
+                                                "dynamicStableScal": True}}}}
+    (problem,) = custom_resource_errors(rollout)
+    assert "dynamicStableScal" in problem and "dynamicStableScale" in problem  # did you mean
 
 
 def test_values_yaml_keys_documented_only_as_comments_are_known(tmp_path):

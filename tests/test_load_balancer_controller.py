@@ -25,7 +25,10 @@ def growth():
 
 
 def test_only_stacks_with_an_ingress_get_it(growth):
-    assert not plan(load_spec("pragmatic")).of_type("mlplatform:network:LoadBalancerController")
+    # MLflow's ingress (growth, full) or the served models' canary ALBs (serving, every profile by default)
+    assert not plan(load_spec("pragmatic", sets=["serving.enabled=false"])).of_type(
+        "mlplatform:network:LoadBalancerController")
+    assert plan(load_spec("pragmatic")).of_type("mlplatform:network:LoadBalancerController")
     assert growth.of_type("mlplatform:network:LoadBalancerController")
 
 

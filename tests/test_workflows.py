@@ -202,7 +202,7 @@ def test_inline_python_compiles_and_imports_what_exists_and_shell_scripts_parse(
                             assert hasattr(importlib.import_module(module), n.strip()), (module, n)
                 result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, timeout=30)
                 assert result.returncode == 0, result.stderr + script
-    assert bodies == 19
+    assert bodies == 21  # + the modelcar build (train-evaluate) and the roll-out step (model-publish, promote)
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: github-script bodies not parsed")
@@ -347,12 +347,24 @@ def test_environment_mode_waits_in_the_environment_then_publishes_with_evidence(
 
 
 def _check_publish_step(text: str) -> None:
-    """Tag, then approval, then the alias, then deployment: the ledger never shows a deployment first."""
+    """Tag, approval, then each environment's rollout and its record, then the alias: the alias moves and a
+    deployment is recorded only after the canary completed (`serve record` writes it)."""
     order = ['run("oras", "tag", f"{repository}@{digest}", tag)', 'record("approval", model, digest',
-             'client.set_registered_model_alias(model, "production", version)', 'record("deployment", model, digest']
+             '"mlplatform", "serve", "apply"', '"mlplatform", "serve", "record"',
+             'client.set_registered_model_alias(model, "production", version)']
     where = [text.index(s) for s in order]
     assert where == sorted(where), where
+    assert 'record("deployment"' not in text  # the deployment comes from the finished rollout only
     assert 'registered.tags.get("oci.digest") != digest' in text  # only the reviewed artifact is published
+
+
+def test_without_serving_publishing_moves_the_alias_and_records_the_deployment_at_once():
+    wf = load(render_workflows(load_spec("pragmatic", sets=["serving.enabled=false"]), options())["model-publish.yml"])
+    text = runs(wf["jobs"]["publish"])
+    order = ['record("approval", model, digest', 'client.set_registered_model_alias(model, "production", version)',
+             'record("deployment", model, digest']
+    where = [text.index(s) for s in order]
+    assert where == sorted(where) and "serve apply" not in text
 
 
 # -- model-publish.yml: the promote job cannot run before the release file is merged ---------------------
@@ -641,6 +653,11 @@ def publish_env(tmp_path):
     (stubs / "mlplatform").write_text(
         f'#!/bin/sh\nif [ "$1" = evidence ]; then echo "mlplatform $*" >> {log}\n'
         f'  if [ "$2" = at ]; then echo \'{at}\'; else echo "ledger/churn/000$$-{d7}.json"; fi; exit 0; fi\n'
+        # `serve apply` writes the finished Rollout where --rollout-out says; `serve record` answers with
+        # SERVE_RECORD_EXIT (0: deployment recorded, 3: rolled back)
+        f'if [ "$1" = serve ]; then echo "mlplatform $*" >> {log}\n'
+        f'  if [ "$2" = apply ]; then while [ $# -gt 0 ]; do [ "$1" = --rollout-out ] && echo "{{}}" > "$2"; shift; done; exit 0; fi\n'
+        f'  echo "ledger/churn/000$$-{d7}.json"; exit "${{SERVE_RECORD_EXIT:-0}}"; fi\n'
         f'exec {BIN / "mlplatform"} "$@"\n')
     for f in stubs.iterdir():
         f.chmod(0o755)
@@ -691,15 +708,39 @@ def test_the_publish_steps_run_record_the_approval_then_move_the_alias(publish_e
     assert calls[0] == f"oras manifest fetch --descriptor {repo}:churn-v2"
     assert calls[1] == f"oras tag {repo}@{e['d7']} churn-v2"
     assert calls[2] == f"mlplatform evidence record approval --model churn --digest {e['d7']} --predicate {e['temp']}/approval.json"
-    assert calls[3] == (f"mlplatform evidence record deployment --model churn --digest {e['d7']} --predicate "
-                        f"{e['temp']}/deployment-churn.json --field environment=production --field alias=production "
-                        f"--field version=2 --field from={e['d6']}")
-    extra = json.loads((e["temp"] / "deployment-churn.json").read_text())
-    assert extra["fromVersion"] == "1" and extra["approval"].startswith("ledger/churn/")
-    assert len(calls) == 4 and _production_version(e) == "2"
-    assert "alias `production` now points at version 2 (was 1)" in (e["tmp"] / "summary.md").read_text()
+    assert len(calls) == 3 and _production_version(e) == "1"  # approved, not yet live
+    step = _step(wf, "publish", "Roll out through production")
+    e["env"].update(step["env"])  # the step's own env (stack, project folder, environments)
+    roll = _bash(step["run"], e)
+    assert roll.returncode == 0, roll.stderr
+    calls = e["log"].read_text().splitlines()[3:]
+    assert calls[0].startswith("mlplatform evidence at ") and calls[0].endswith(" --model churn --environment production --json")
+    assert calls[1] == (f"mlplatform serve apply --model churn --environment production --version 2 --digest {e['d7']} "
+                        f"--repository {e['env']['REPOSITORY']} --rollout-out {e['temp']}/rollout-churn-production.json "
+                        "--dir . --stack dev")
+    assert calls[2] == (f"mlplatform serve record --model churn --environment production --rollout "
+                        f"{e['temp']}/rollout-churn-production.json --version 2 --digest {e['d7']} --predicate "
+                        f"{e['temp']}/rollout-churn-production-predicate.json --from-version 1 --from-digest {e['d6']}")
+    extra = json.loads((e["temp"] / "rollout-churn-production-predicate.json").read_text())
+    assert extra["approval"].startswith("ledger/churn/") and extra["workflowRun"].endswith("/actions/runs/99")
+    assert _production_version(e) == "2"
+    assert "alias `production` of `churn` now points at version 2" in (e["tmp"] / "summary.md").read_text()
     again = _bash(_step(wf, "publish", "Tag the artifact")["run"], e)  # a re-run publishes nothing twice
-    assert again.returncode == 0 and "already in production" in again.stdout and len(e["log"].read_text().splitlines()) == 4
+    assert again.returncode == 0 and "already in production" in again.stdout and len(e["log"].read_text().splitlines()) == 6
+
+
+def test_a_rolled_back_canary_leaves_the_alias_where_it_was(publish_env):
+    e = publish_env
+    wf = load(render_workflows(load_spec("pragmatic"), options(model_name="churn"))["model-publish.yml"])
+    for name in ("The merged pull request", "The approval", "Tag the artifact"):
+        assert _bash(_step(wf, "publish", name)["run"], e).returncode == 0
+    e["env"]["SERVE_RECORD_EXIT"] = "3"
+    step = _step(wf, "publish", "Roll out through production")
+    e["env"].update(step["env"])
+    roll = _bash(step["run"], e)
+    assert roll.returncode == 1 and "was rolled back in production: the MLflow alias stays where it was" in roll.stderr
+    assert _production_version(e) == "1"
+    assert "rolled back in production" in (e["tmp"] / "summary.md").read_text()
 
 
 def test_the_publish_steps_refuse_a_direct_push_and_an_artifact_that_was_not_reviewed(publish_env):
@@ -917,3 +958,12 @@ def test_the_test_extras_mlflow_is_the_one_the_workflows_install():
 
     extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert f"mlflow-skinny=={MLFLOW_CLIENT}" in extras["test"]
+
+
+def test_growth_rolls_out_through_staging_with_smoke_requests_before_production():
+    wf = load(render_workflows(load_spec("growth"), options())["model-publish.yml"])
+    step = _step(wf, "publish", "Roll out through staging, production")
+    assert step["env"]["ENVIRONMENTS"] == "staging production"
+    text = step["run"]
+    assert text.index('"mlplatform", "serve", "record"') < text.index('"mlplatform", "serve", "smoke"')
+    assert 'if env != "production"' in text

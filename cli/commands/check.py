@@ -48,7 +48,16 @@ def check(src: StackSource, as_json: bool, sarif_file: str | None, force: bool, 
         printers.say_source(src)
     progress = printers.progress("check: planning and scanning") if not as_json else None
     try:
-        report = run_check(src.plan(), stack_waivers(src.spec), region=src.region, scanners=not no_scanners)
+        from mlplatform.stacks.project.serving_check import serving_findings
+
+        report = run_check(
+            src.plan(),
+            stack_waivers(src.spec),
+            region=src.region,
+            scanners=not no_scanners,
+            # the pods `serve render` would run for the served models (not in the Plan)
+            extra=[] if src.kind == "plan" else serving_findings(src.spec, src.stack, src.plan()),
+        )
     finally:
         if progress is not None:
             progress.stop()

@@ -156,7 +156,7 @@ def evidence() -> None:
 @click.argument(
     "kind",
     metavar="KIND",
-    type=click.Choice(["provenance", "evaluation", "approval", "deployment", "observation", "review"]),
+    type=click.Choice(["provenance", "evaluation", "approval", "deployment", "observation", "review", "rollback"]),
 )
 @click.option("--model", required=True, help="The model (MLflow registered model / OCI tag prefix).")
 @click.option("--digest", required=True, metavar="sha256:HEX", help="Digest of the model's OCI manifest.")

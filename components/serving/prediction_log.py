@@ -40,27 +40,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from ..args.serving import DEFAULT_SAMPLE, PredictionLogArgs  # defined with the other serving args
 
 SCHEMA = "mlplatform.prediction/v1"
 PREFIX = "predictions"
-DEFAULT_SAMPLE = 0.1
 ENV_PREFIX = "MLPLATFORM_PREDICTION_LOG_"
-
-
-class PredictionLogArgs(BaseModel):
-    """The prediction-log settings of one served model (`serving.models.<name>`).
-
-    Fields:
-        log_sample (float, default 0.1): share of requests logged, 0 (off) to 1 (all).
-        drop_fields (list[str], default []): field names removed at any depth of request and response
-            before anything is written (personal data: email, name, ...).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    log_sample: float = Field(DEFAULT_SAMPLE, ge=0, le=1)
-    drop_fields: list[str] = Field([], description="field names removed at any depth before writing")
 
 
 def digest_folder(digest: str) -> str:

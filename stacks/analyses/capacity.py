@@ -141,6 +141,9 @@ PODS: dict[str, tuple[Pod, ...]] = {
         Pod("workflow-controller", ("controller.resources",), replicas="controller.replicas"),
         Pod("server", ("server.resources",), replicas="server.replicas", enabled="server.enabled"),
     ),
+    "argo-rollouts": (
+        Pod("controller", ("controller.resources",), replicas="controller.replicas", default_replicas=2),
+    ),
 }
 GPU_ONLY_CHARTS = ("nvidia-device-plugin", "dcgm-exporter")
 
@@ -243,6 +246,30 @@ class Fit:
         )
 
 
+RESOURCE_QUOTA = "kubernetes:core/v1:ResourceQuota"
+
+
+def serving_pods(plan: Plan, pool: str | None = None) -> list[PodRequests]:
+    """The model pods each serving namespace's quota is sized for (components/serving: the
+    `mlplatform.io/serving-pods` annotation), at the rollout peak (stable + full-size canary), on `pool`
+    (None: every pool)."""
+    import json
+
+    from mlplatform.components.conventions import SERVING_POOL_ANNOTATION
+
+    out = []
+    for q in plan.of_type(RESOURCE_QUOTA):
+        meta = q.inputs.get("metadata") or {}
+        raw = (meta.get("annotations") or {}).get(SERVING_POOL_ANNOTATION)
+        if not raw:
+            continue
+        for m in json.loads(raw):
+            if pool is None or m["pool"] == pool:
+                where = f"{meta.get('namespace')}/{m['model']}"
+                out.append(PodRequests(where, m["pool"], cpu_m(m["cpu"]), memory_mib(m["memory"]), m["peak_replicas"]))
+    return out
+
+
 def fit(plan: Plan) -> Fit | None:
     """The system node group's allocatable capacity at its minimum size against the requests of every
     system pod (DaemonSets once per node) and the add-ons' pods; None: no system group or unknown type."""
@@ -262,4 +289,6 @@ def fit(plan: Plan) -> Fit | None:
     for _, c, m, replicas in ADDON_PODS:
         n = nodes if replicas is None else replicas
         cpu, mem, pods = cpu + c * n, mem + m * n, pods + n
+    for p in serving_pods(plan, SYSTEM_POOL):  # models placed on the system nodes, at the rollout peak
+        cpu, mem, pods = cpu + p.cpu_m * p.replicas, mem + p.memory_mib * p.replicas, pods + p.replicas
     return Fit(itype, nodes, alloc[0] * nodes, alloc[1] * nodes, cpu, mem, pods, alloc[2] * nodes)

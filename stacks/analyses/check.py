@@ -471,9 +471,11 @@ def check(
     region: str | None = None,
     scanners: bool = True,
     workdir: str | Path | None = None,
+    extra: Iterable[Finding] = (),
 ) -> Report:
-    """Built-in rules (+ checkov and kubernetes-validate when `scanners` and installed), then waivers."""
-    findings = evaluate(plan)
+    """Built-in rules (+ checkov and kubernetes-validate when `scanners` and installed), then waivers.
+    `extra`: findings about what the stack renders outside the Plan (stacks/project/serving_check.py)."""
+    findings = evaluate(plan) + list(extra)
     runs: list[ScannerRun] = []
     checkov_result: CheckovResult | None = None
     if scanners:

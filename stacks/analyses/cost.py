@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from mlplatform.components.conventions import CPU_BATCH_POOL as CPU_BATCH_POOL_NAME
 from mlplatform.components.conventions import GPU_LABEL, POOL_LABEL, RUNNER_CHART
 from mlplatform.components.quantity import GIB, QuantityError, parse_quantity
 
@@ -838,6 +839,69 @@ def _pvc(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
     return [_volume_line(ctx, f"persistent volume ({size})", size)] if size else []
 
 
+def _serving_quota(r: PlannedResource, ctx: _Ctx) -> list[CostLine]:
+    """Always-on nodes the served models of one environment need beyond the system nodes (which are
+    priced already; the capacity check holds them to fit): CPU models on the Karpenter CPU pool, priced
+    as `cpu_batch.instance_type` nodes enough for their steady-state requests; GPU models as nodes of
+    their GPU pool's first instance type. Rollouts briefly double this (a full-size canary)."""
+    import math
+
+    from .capacity import INSTANCE_TYPES, serving_pods
+
+    meta = r.inputs.get("metadata") or {}
+    lines: list[CostLine] = []
+    pods = [p for p in serving_pods(ctx.plan) if p.release.startswith(f"{meta.get('namespace')}/")]
+    cpu_pods = [p for p in pods if p.pod == CPU_BATCH_POOL_NAME]
+    if cpu_pods:
+        itype = str((ctx.usage.get("cpu_batch") or {}).get("instance_type", "m6i.large"))
+        vcpus, mem_mib, _ = INSTANCE_TYPES.get(itype, (2, 8192, 29))
+        # steady state: the quota annotation's peak is stable + canary, half of it runs between rollouts
+        cpu = sum(p.cpu_m * p.replicas // 2 for p in cpu_pods)
+        mem = sum(p.memory_mib * p.replicas // 2 for p in cpu_pods)
+        nodes = max(math.ceil(cpu / (vcpus * 1000)), math.ceil(mem / mem_mib), 1)
+        lines.append(
+            ctx.line(
+                f"{nodes} x {itype} always on for {len(cpu_pods)} served model(s) in {meta.get('namespace')} "
+                "(CPU pool, on-demand)",
+                "fixed",
+                nodes * HOURS_PER_MONTH,
+                "node-hours",
+                "ec2",
+                itype,
+                idle=True,
+            )
+        )
+    pools = {pool: itype for pool, itype, _ in reversed(_gpu_instance_types(ctx.plan))}
+    for p in pods:
+        if p.pod in (CPU_BATCH_POOL_NAME, "system") or p.pod not in pools:
+            continue
+        itype = pools[p.pod]
+        model = next(m for m in _sized(r) if f"{meta.get('namespace')}/{m['model']}" == p.release)
+        per_node = _gpu_count(itype) or 1
+        nodes = math.ceil(model["gpu"] * model["replicas"] / per_node)
+        lines.append(
+            ctx.line(
+                f"{nodes} x {itype} always on for {p.release} (GPU pool {p.pod}, priced on-demand)",
+                "fixed",
+                nodes * HOURS_PER_MONTH,
+                "node-hours",
+                "ec2",
+                itype,
+                idle=True,
+            )
+        )
+    for p in pods:  # `serve render` gives each model its own internal ALB (the canary's weighted target groups)
+        lines += _load_balancer_lines(f"the Ingress of {p.release} (mlplatform serve render)", "alb", ctx)
+    return lines
+
+
+def _sized(r: PlannedResource) -> list[dict[str, Any]]:
+    from mlplatform.components.conventions import SERVING_POOL_ANNOTATION
+
+    raw = ((r.inputs.get("metadata") or {}).get("annotations") or {}).get(SERVING_POOL_ANNOTATION)
+    return json.loads(raw) if raw else []
+
+
 def _stored_gb(usage_key: str, what: str, price_path: str) -> Callable[[PlannedResource, _Ctx], list[CostLine]]:
     """The price line of a resource storing the GB the usage assumptions give as `usage_key` (per GB-month)."""
 
@@ -871,6 +935,7 @@ PRICED: dict[str, Callable[[PlannedResource, _Ctx], list[CostLine]]] = {
     "kubernetes:networking.k8s.io/v1:Ingress": _k8s_ingress,
     "kubernetes:core/v1:Service": _k8s_service,
     "kubernetes:karpenter.sh/v1:NodePool": _karpenter_pool,
+    "kubernetes:core/v1:ResourceQuota": _serving_quota,
 }
 
 

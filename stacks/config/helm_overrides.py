@@ -52,7 +52,11 @@ HELM_VALUES: tuple[HelmValuesField, ...] = (
         "mlflow",
         "load_balancer_controller_helm_values",
         lambda s: "aws-load-balancer-controller",
-        lambda s: None if s.mlflow.ingress else "mlflow.ingress is off: no load balancer controller",
+        lambda s: (
+            None
+            if s.mlflow.ingress or s.serving.enabled
+            else "mlflow.ingress and serving are off: no load balancer controller"
+        ),
     ),
     HelmValuesField("gpu", "helm_values", _gpu_chart, _no_gpu),
     HelmValuesField(
@@ -76,6 +80,18 @@ HELM_VALUES: tuple[HelmValuesField, ...] = (
             if not s.runners.enabled
             else "runners.existing_controller adopts a controller mlplatform does not install"
             if s.runners.existing_controller
+            else None
+        ),
+    ),
+    HelmValuesField(
+        "serving",
+        "helm_values",
+        lambda s: "argo-rollouts",
+        lambda s: (
+            "serving.enabled is false"
+            if not s.serving.enabled
+            else "serving.existing adopts a controller mlplatform does not install"
+            if s.serving.existing
             else None
         ),
     ),

@@ -40,3 +40,6 @@ RULE_IDS = (
     "custom-resource-schema",
     "queue-capacity",
 )
+# Rules over what the stack's config renders outside the Plan: the pods `serve render` would run for the
+# served models (stacks/project/serving_check.py). Waivers may name them too.
+SPEC_RULE_IDS = ("serving-pods",)

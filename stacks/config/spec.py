@@ -31,16 +31,16 @@ from mlplatform.components.args.metadata_store import DatabaseSettings, MlflowSe
 from mlplatform.components.args.monitoring import MonitoringSettings
 from mlplatform.components.args.network import NetworkSettings
 from mlplatform.components.args.queueing import QueueingSettings, TeamQueueSettings
+from mlplatform.components.args.serving import ServingSettings
 from mlplatform.components.args.team_space import TeamQuotas
 from mlplatform.components.cron import FIX as CRON_FIX
 from mlplatform.components.cron import valid_cron
 from mlplatform.components.merge import deep_merge
-from mlplatform.components.serving.prediction_log import PredictionLogArgs
 from mlplatform.components.training.args import TrainingSettings
 
 from ..errors import SpecError, UsageError
 from .regions import AZ_COUNT
-from .rules import RULE_IDS
+from .rules import RULE_IDS, SPEC_RULE_IDS
 from .stackfile import read_yaml_file
 
 PROFILES = ("pragmatic", "growth", "full")
@@ -144,25 +144,6 @@ class MonitoringSpec(MonitoringSettings, _Strict):
     dcgm_exporter_helm_values: dict[str, Any] = {}
 
 
-class ServedModelSpec(PredictionLogArgs):
-    """One served model (`serving.models.<name>`): its prediction-log settings (log_sample, drop_fields)."""
-
-
-class ServingSpec(_Strict):
-    # Prediction logs (s3://<artifact bucket>/predictions/) expire after this many days; None: never
-    # (no lifecycle rule: how long logs of real requests are kept is the user's decision).
-    prediction_retention_days: int | None = Field(None, ge=1)
-    models: dict[str, ServedModelSpec] = {}
-
-    @field_validator("models")
-    @classmethod
-    def _model_names(cls, v: dict[str, ServedModelSpec]) -> dict[str, ServedModelSpec]:
-        bad = [n for n in v if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?", n)]
-        if bad:
-            raise ValueError(f"{', '.join(bad)}: model names are lowercase letters, digits and '-' (at most 40)")
-        return v
-
-
 class ExistingRunnerController(_Strict):
     namespace: str  # an Actions Runner Controller that already runs: its namespace
     service_account: str  # and its service account (the scale sets are bound to it)
@@ -260,12 +241,13 @@ class Waiver(_Strict):
     def _known_rule(cls, v: str) -> str:
         if (
             v not in RULE_IDS
+            and v not in SPEC_RULE_IDS
             and v != "kubernetes-validate"
             and not re.match(r"^CKV2?_[A-Z0-9]+_\d+$", v)
             and not re.match(r"^parliament:[A-Z_]+$", v)
         ):
             raise ValueError(
-                f"{v!r} is not a rule of mlplatform check: use one of {', '.join(RULE_IDS)}, "
+                f"{v!r} is not a rule of mlplatform check: use one of {', '.join(RULE_IDS + SPEC_RULE_IDS)}, "
                 "a checkov id like CKV_AWS_18, a parliament issue like parliament:RESOURCE_MISMATCH, "
                 "or kubernetes-validate"
             )
@@ -293,13 +275,15 @@ class StackSpec(_Strict):
     database: DatabaseSpec = DatabaseSpec()
     mlflow: MlflowSpec = MlflowSpec()
     monitoring: MonitoringSpec = MonitoringSpec()
-    serving: ServingSpec = ServingSpec()
     runners: RunnersSpec = RunnersSpec()
     retraining: RetrainingSpec = RetrainingSpec()
     review: ReviewSpec = ReviewSpec()
     evidence: EvidenceSpec = EvidenceSpec()
     queueing: QueueingSettings = QueueingSettings()
     training: TrainingSettings = TrainingSettings()
+    # Model serving (components/serving): the Argo Rollouts controller, analysis templates, namespaces
+    # and the served models; the bounds are ModelServing's own (ServingSettings).
+    serving: ServingSettings = ServingSettings()
     teams: list[TeamSpec] = []
     waivers: list[Waiver] = []
 
@@ -438,6 +422,7 @@ def validate(data: dict[str, Any]) -> StackSpec:
     from .queues import check_queueing
 
     check_queueing(spec)
+    _check_serving(spec)
     _check_components(spec)
     from .helm_overrides import check_helm_values
 
@@ -454,6 +439,34 @@ def _check_components(spec: StackSpec) -> None:
                 check_pool(f"gpu.pools.{i}", pool, spec.gpu.mechanism, spec.region)
             except ComponentError as e:
                 raise SpecError(e.field, e.problem, e.fix) from None
+
+
+def _check_serving(spec: StackSpec) -> None:
+    """Where serving pods go must exist in this stack."""
+    s = spec.serving
+    if not s.enabled:
+        if s.models:
+            raise SpecError(
+                "serving.models", "serving.enabled is false", "set serving.enabled: true, or remove the models"
+            )
+        return
+    if s.placement == "cpu-batch" and (
+        spec.gpu.mechanism != "karpenter" or not spec.gpu.cpu_batch_pool or spec.gpu.existing is not None
+    ):
+        raise SpecError(
+            "serving.placement",
+            "cpu-batch needs the Karpenter CPU batch pool (gpu.mechanism: karpenter, gpu.cpu_batch_pool: true)",
+            "set serving.placement: system, or turn the CPU batch pool on",
+        )
+    for name, m in s.models.items():
+        if m.gpu and not spec.gpu.pools and spec.gpu.existing is None:
+            raise SpecError(f"serving.models.{name}.gpu", "the stack has no GPU nodes", "add a gpu pool, or set gpu: 0")
+    if s.existing is not None and s.helm_values:
+        raise SpecError(
+            "serving.helm_values",
+            "serving.existing adopts a controller mlplatform does not install",
+            "remove serving.helm_values",
+        )
 
 
 def _user_wrote_types(user: dict[str, Any], set_paths: list[list[str]], i: int) -> bool:

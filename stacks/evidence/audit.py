@@ -95,6 +95,12 @@ def summary(rec: Record) -> str:
         return f"{p.get('environment')}: runs {', '.join(running) or 'nothing'} ({len(p.get('pods') or [])} pods)"
     if k == "review":
         return f"{p.get('outcome')}" + (f": {p['comment']}" if p.get("comment") else "")
+    if k == "rollback":
+        failed = p.get("analysis") or {}
+        return (
+            f"{p.get('environment')}: {short(R.digest_of(p.get('from')))} -> {short(rec.subject)} ({p.get('reason')})"
+            + (f", analysis {failed.get('name')} {failed.get('status')}" if failed else "")
+        )
     return rec.problem or "unreadable record"
 
 
@@ -122,7 +128,29 @@ def live_at(ledger: Ledger, model: str, when: datetime, environment: str = R.DEF
         ((r.when, r) for r in recs if r.kind == "deployment" and r.environment == environment and r.when is not None),
         key=lambda p: (p[0], p[1].seq),
     )
-    current = [(w, d) for w, d in deployments if w <= when]
+    # A rollback puts its subject live (`serve rollback`); an aborted canary's rollback names the stable
+    # model, which stayed live all along: it does not move "live since".
+    changes = sorted(
+        (
+            (r.when, r)
+            for r in recs
+            if r.kind in ("deployment", "rollback") and r.environment == environment and r.when is not None
+        ),
+        key=lambda p: (p[0], p[1].seq),
+    )
+    current: list[tuple[datetime, Record]] = []
+    rollbacks: list[Record] = []
+    for w, r in changes:
+        if w > when:
+            break
+        if r.kind == "rollback":
+            rollbacks.append(r)
+            if R.digest_of(r.predicate.get("from")) == r.subject:  # a first rollout failed: nothing serves
+                current = []
+                continue
+            if current and current[-1][1].subject == r.subject:
+                continue
+        current.append((w, r))
     answer: dict[str, Any] = {"model": model, "environment": environment, "at": R.iso(when), "live": None}
     if not current:
         answer["first_deployment"] = R.iso(deployments[0][0]) if deployments else None
@@ -149,6 +177,18 @@ def live_at(ledger: Ledger, model: str, when: datetime, environment: str = R.DEF
         "live_since": R.iso(dep_when),
         "replaced": R.digest_of(dep.predicate.get("from")),
         "deployment": dep.key,
+        "by": dep.kind,  # deployment | rollback
+        "last_rollback": (
+            {
+                "key": rollbacks[-1].key,
+                "at": R.iso(rollbacks[-1].when) if rollbacks[-1].when else None,
+                "reason": rollbacks[-1].predicate.get("reason"),
+                "failed": R.digest_of(rollbacks[-1].predicate.get("from")),
+                "analysis": rollbacks[-1].predicate.get("analysis"),
+            }
+            if rollbacks
+            else None
+        ),
         "approved_by": approval.predicate.get("approver") if approval else None,
         "approved_via": approval.predicate.get("method") if approval else None,
         "approved_at": R.iso(approval.when) if approval and approval.when else None,
@@ -354,7 +394,7 @@ def _verify_model(
         elif r.kind == "deployment":
             env = r.environment
             envs = approved.get(d, set()) if d is not None else set()
-            if None not in envs and env not in envs:
+            if not _approved_for(envs, env):
                 breaks.append(
                     Break(
                         model,
@@ -375,10 +415,31 @@ def _verify_model(
                     )
                 )
             live[env] = r
+        elif r.kind == "rollback":
+            env = r.environment
+            envs = approved.get(d, set()) if d is not None else set()
+            if not _approved_for(envs, env):
+                breaks.append(
+                    Break(
+                        model,
+                        r.seq,
+                        "rollback without approval",
+                        f"{env} went back to {d}, which was never approved there",
+                        r.key,
+                    )
+                )
+            if R.digest_of(r.predicate.get("from")) == d:  # a first rollout failed: nothing serves
+                live.pop(env, None)
+            elif env not in live or live[env].subject != d:  # an aborted canary leaves the live model live
+                live[env] = r
         elif r.kind == "observation":
             env = r.environment
             running = {R.digest_of(x) for x in r.predicate.get("running") or []}
             dep = live.get(env)
+            # An approved release may run while its canary is in progress: its deployment (or rollback)
+            # record is written when the rollout ends.
+            canaries = {x for x in running if x is not None and _approved_for(approved.get(x, set()), env)}
+            running -= canaries
             if dep is None:
                 if running:
                     breaks.append(
@@ -421,6 +482,12 @@ def _verify_model(
                 )
             )
     return sorted(breaks, key=lambda b: (b.seq if b.seq is not None else 1 << 40, b.kind))
+
+
+def _approved_for(envs: set[str | None], env: str) -> bool:
+    """An approval names no environment (any), this one, or production: a release approved for
+    production passes the environments before it (staging) on the way."""
+    return None in envs or env in envs or (env != R.DEFAULT_ENVIRONMENT and R.DEFAULT_ENVIRONMENT in envs)
 
 
 def _seq(key: str) -> int:

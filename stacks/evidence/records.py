@@ -10,6 +10,7 @@ Predicate types (one per KIND of `mlplatform evidence record KIND`):
 | deployment  | https://mlplatform.dev/evidence/deployment/v1      | environment/alias moved from digest -> to digest (the subject), version, when |
 | observation | https://mlplatform.dev/evidence/observation/v1     | what the cluster actually ran (pods and their model digests), when |
 | review      | https://mlplatform.dev/evidence/review/v1          | outcome of a periodic inspection: who, when, outcome, comment |
+| rollback    | https://mlplatform.dev/evidence/rollback/v1        | environment went back to the subject (what serves now) from a failed or replaced digest: why (analysis-failed, timeout, manual), the failed analysis, versions, when |
 | drift       | https://mlplatform.dev/evidence/drift/v1           | a drift job's result: window, reference data, score, threshold, drifted, per-feature scores |
 
 Every predicate carries one more field, `ledger`, the hash-chain link (signed with the rest):
@@ -48,6 +49,7 @@ PREDICATE_TYPES: dict[str, str] = {
     "deployment": f"{EVIDENCE_URI}/deployment/v1",
     "observation": f"{EVIDENCE_URI}/observation/v1",
     "review": f"{EVIDENCE_URI}/review/v1",
+    "rollback": f"{EVIDENCE_URI}/rollback/v1",
     "drift": f"{EVIDENCE_URI}/drift/v1",
 }
 KINDS = tuple(PREDICATE_TYPES)
@@ -55,6 +57,7 @@ KIND_OF = {v: k for k, v in PREDICATE_TYPES.items()}
 DEFAULT_ENVIRONMENT = "production"
 APPROVAL_METHODS = ("environment", "pull-request", "manual")
 REVIEW_OUTCOMES = ("keep", "retrain", "rollback", "retire")
+ROLLBACK_REASONS = ("analysis-failed", "timeout", "aborted", "manual")
 ROLE = "mlplatform.dev/role"  # annotation of a SLSA resolvedDependency: source | image | data
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -417,6 +420,45 @@ def _review(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
     return out
 
 
+def _rollback(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
+    env = _environment(f.one("environment", base.get("environment")), "--field environment")
+    frm = f.one("from")
+    if frm not in (None, "none"):
+        check_digest(frm, "--field from")
+    fields = {
+        "environment": env,
+        "reason": f.choice("reason", ROLLBACK_REASONS),
+        "version": f.one("version"),
+        "fromVersion": f.one("from_version"),
+        "from": sha(frm) if frm not in (None, "none") else None,
+        "analysis": {
+            k: v
+            for k, v in (
+                ("name", f.one("analysis")),
+                ("status", f.one("analysis_status")),
+                ("message", f.one("analysis_message")),
+            )
+            if v
+        }
+        or None,
+        "message": f.one("message"),
+        "rolledBackAt": f.time("when"),
+    }
+    f.done(
+        "environment, reason (analysis-failed | timeout | aborted | manual), version (what serves now), "
+        "from (the digest that failed or was replaced), from_version, analysis, analysis_status, analysis_message, "
+        "message, when"
+    )
+    out = _merge(base, fields)
+    if not out.get("reason"):
+        raise EvidenceError(
+            "--field reason", "a rollback record needs why", f"add --field reason=<{' | '.join(ROLLBACK_REASONS)}>"
+        )
+    out.setdefault("from", None)
+    out["to"] = sha(subject)
+    return out
+
+
 def _drift(f: _Fields, base: dict[str, Any], subject: str) -> dict[str, Any]:
     """Written by the drift job (stacks/monitoring/drift.py) with --predicate; fields may add to it."""
     fields = {"measuredAt": f.time("when"), "score": f.one("score"), "threshold": f.one("threshold")}
@@ -435,6 +477,7 @@ BUILDERS: dict[str, Callable[[_Fields, dict[str, Any], str], dict[str, Any]]] = 
     "deployment": _deployment,
     "observation": _observation,
     "review": _review,
+    "rollback": _rollback,
     "drift": _drift,
 }
 # The predicate field that says when the thing happened (defaults to when it was recorded).
@@ -444,6 +487,7 @@ WHEN_FIELD = {
     "deployment": "deployedAt",
     "observation": "observedAt",
     "review": "reviewedAt",
+    "rollback": "rolledBackAt",
     "drift": "measuredAt",
 }
 

@@ -62,7 +62,6 @@ DEPLOY_ROLE_VAR = "MLPLATFORM_DEPLOY_ROLE_ARN"
 MODELS_REPOSITORY = "models"
 LEDGER_VAR, LEDGER_KEY_VAR = "MLPLATFORM_LEDGER", "MLPLATFORM_LEDGER_KEY"  # repository variables
 PROMETHEUS_URL_VAR = "MLPLATFORM_PROMETHEUS_URL"  # repository variable: overrides the stack's Prometheus
-PROMETHEUS_PORT = 9090
 CODEOWNERS_MARK = "# mlplatform: model releases need a review by these owners (mlplatform ci render)"
 PYTHON_VERSION = "3.11"
 UP_TIMEOUT_MINUTES = 120
@@ -220,14 +219,10 @@ def review_period_days(cron: str) -> int:
 
 
 def prometheus_url(spec: StackSpec, stack: str) -> str:
-    """The stack's Prometheus inside the cluster (kube-prometheus-stack's `<fullname>-prometheus` Service)."""
-    from ..program import base_name
+    """The stack's Prometheus inside the cluster (program.prometheus_address: one definition)."""
+    from ..program import prometheus_address
 
-    m = spec.monitoring
-    if m.existing:
-        return f"http://{m.existing.release[:26].rstrip('-')}-prometheus.{m.existing.namespace}.svc.cluster.local:{PROMETHEUS_PORT}"
-    release = f"{base_name(stack)}-monitoring"[:26].rstrip("-")
-    return f"http://{release}-prometheus.monitoring.svc.cluster.local:{PROMETHEUS_PORT}"
+    return prometheus_address(spec, stack)
 
 
 def gpu_price(spec: StackSpec) -> tuple[str | None, float | None]:
@@ -355,6 +350,9 @@ def workflow_context(spec: StackSpec, o: WorkflowOptions) -> dict[str, object]:
         "schedule": spec.retraining.schedule,
         "train_timeout_minutes": o.train_timeout_minutes,
         "models_repository": models_repository(spec, o.stack) if spec.runners.enabled else "",
+        # ModelServing: the publish job rolls released models out through these environments, in order
+        "serving": spec.serving.enabled,
+        "serving_environments": list(spec.serving.environments),
     }
 
 
