@@ -72,7 +72,9 @@ def env(aws):
     reference.to_csv(buf, index=False)
     version = s3.put_object(Bucket=ARTIFACTS, Key="datasets/churn/train.csv", Body=buf.getvalue().encode())["VersionId"]
     s3.put_object(Bucket=ARTIFACTS, Key="datasets/churn/train.csv", Body=b"x0\n99\n")  # a later version: not the one named
-    fields = R.parse_fields(("commit=" + "3f2a9c1e" * 5, f"data=s3://{ARTIFACTS}/datasets/churn/train.csv?versionId={version}"))
+    fields = R.parse_fields(("commit=" + "3f2a9c1e" * 5, f"data=s3://{ARTIFACTS}/datasets/churn/train.csv?versionId={version}",
+                             "repository=https://github.com/acme/churn", "ref=refs/heads/main",
+                             "workflow=.github/workflows/train-evaluate.yml"))
     ledger.append("provenance", MODEL, [DIGEST], R.build_predicate("provenance", DIGEST, fields))
     return {"s3": s3, "ledger": ledger, "rng": rng}
 
