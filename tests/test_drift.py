@@ -62,6 +62,8 @@ def env(aws):
     s3.create_bucket(Bucket=ARTIFACTS)
     s3.put_bucket_versioning(Bucket=ARTIFACTS, VersioningConfiguration={"Status": "Enabled"})
     s3.create_bucket(Bucket=EVIDENCE, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=EVIDENCE, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
     kms = boto3.client("kms", region_name="us-east-1")
     key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     ledger = Ledger(f"s3://{EVIDENCE}/acme", key_id=key)
