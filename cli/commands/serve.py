@@ -50,7 +50,6 @@ def render_cmd(
 
     chosen = list(models) or released_models(src.spec, releases)
     if not chosen:
-        click.echo(src.describe(), err=True)  # stdout stays YAML; the stack read is still said first
         raise UsageError(
             "--model",
             f"no served model has a release in {Path(releases).resolve()}",
