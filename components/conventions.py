@@ -43,6 +43,14 @@ AUTOSCALED_TAG = "mlplatform.io/cluster-autoscaler"
 # An RFC 1123 label (namespace, Helm release, team name): lowercase alphanumerics and '-', at most 63.
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 PART_OF = {"app.kubernetes.io/part-of": "mlplatform"}
+# A container of ours under the Pod Security "restricted" profile, with a read-only root filesystem. Callers
+# that know their image's uid add `runAsNonRoot`/`runAsUser`: `{**RESTRICTED_CONTAINER, "runAsUser": UID}`.
+RESTRICTED_CONTAINER: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 TEAM_LABEL = "mlplatform.io/team"
 MODEL_LABEL = "mlplatform.io/model"  # a serving pod: the model it serves
 ENVIRONMENT_LABEL = "mlplatform.io/environment"  # a serving pod: staging | production

@@ -47,7 +47,7 @@ from .args.evidence_ledger import EvidenceLedgerArgs as EvidenceLedgerArgs
 from .args.evidence_ledger import EvidenceSettings as EvidenceSettings
 from .args.evidence_ledger import ExistingLedger as ExistingLedger
 from .artifact_registry import _check_bucket_name
-from .conventions import DNS_LABEL, PART_OF, SYSTEM_NODE_SELECTOR
+from .conventions import DNS_LABEL, PART_OF, RESTRICTED_CONTAINER, SYSTEM_NODE_SELECTOR
 from .cron import FIX as CRON_FIX
 from .cron import valid_cron
 
@@ -243,14 +243,7 @@ def observer_pod_spec(image: Any, service_account: str, env: list[dict[str, Any]
                 "command": ["mlplatform", "evidence", "observe"],
                 "env": env,
                 "resources": OBSERVER_RESOURCES,
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                    "readOnlyRootFilesystem": True,
-                    "runAsNonRoot": True,
-                    "runAsUser": OBSERVER_UID,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
+                "securityContext": {**RESTRICTED_CONTAINER, "runAsNonRoot": True, "runAsUser": OBSERVER_UID},
             }
         ],
     }

@@ -49,7 +49,7 @@ from .args.metadata_store import MetadataStoreArgs as MetadataStoreArgs
 from .args.metadata_store import MlflowSettings as MlflowSettings
 from .artifact_registry import ArtifactRegistry
 from .cluster_ref import resolve_cluster
-from .conventions import DNS_LABEL, MLFLOW_CHART, SYSTEM_NODE_SELECTOR
+from .conventions import DNS_LABEL, MLFLOW_CHART, RESTRICTED_CONTAINER, SYSTEM_NODE_SELECTOR
 from .helm_values import check_user_values, with_user_values
 from .irsa import irsa_role
 
@@ -97,12 +97,6 @@ _MIGRATE = (
 )
 MIGRATION_UID = 10001  # any non-root uid: the image's Python is world-readable
 MIGRATION_JOB = "mlflow-db-migrate"
-_CONTAINER_SECURITY = {
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 
 _NAME = re.compile(r"^[a-z](-?[a-z0-9])*$")  # RDS identifiers: lowercase, no '--', no trailing '-'
 # Host headers MLflow's DNS-rebinding guard lets through besides the Service names: loopback and the
@@ -215,7 +209,7 @@ def ca_bundle_init_container() -> dict[str, Any]:
         "command": ["python", "-c", _FETCH_CA, RDS_CA_BUNDLE_URL, RDS_CA_FILE],
         "volumeMounts": [{"name": RDS_CA_VOLUME, "mountPath": RDS_CA_DIR}],
         "imagePullPolicy": "Always",
-        "securityContext": dict(_CONTAINER_SECURITY),
+        "securityContext": dict(RESTRICTED_CONTAINER),
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "200m", "memory": "64Mi"}},
     }
 
@@ -451,7 +445,7 @@ class MetadataStore(pulumi.ComponentResource):
                                     {"name": "db", "mountPath": DB_SECRET_DIR, "readOnly": True},
                                     {"name": "tmp", "mountPath": "/tmp"},
                                 ],
-                                "securityContext": dict(_CONTAINER_SECURITY),
+                                "securityContext": dict(RESTRICTED_CONTAINER),
                                 "resources": {
                                     "requests": {"cpu": "100m", "memory": "256Mi"},
                                     "limits": {"cpu": "1", "memory": "512Mi"},

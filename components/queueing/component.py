@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .._common import child, helm_release
-from ..conventions import KUEUE_CHART, PART_OF, SYSTEM_NODE_SELECTOR
+from ..conventions import KUEUE_CHART, PART_OF, RESTRICTED_CONTAINER, SYSTEM_NODE_SELECTOR
 from ..versions import KUEUE_IMAGE
 from . import objects
 from .args import QueueingArgs, validated
@@ -67,14 +67,7 @@ def budget_job_spec(image: Any, teams: list[str], prometheus_url: str) -> dict[s
         "args": ["--prometheus", prometheus_url, "--teams", ",".join(teams)],
         "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
         "resources": BUDGET_JOB_RESOURCES,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "runAsUser": BUDGET_JOB_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": {**RESTRICTED_CONTAINER, "runAsNonRoot": True, "runAsUser": BUDGET_JOB_UID},
     }
     pod = {
         "serviceAccountName": BUDGET_JOB,

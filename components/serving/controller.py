@@ -9,18 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..conventions import SYSTEM_NODE_SELECTOR
+from ..conventions import RESTRICTED_CONTAINER, SYSTEM_NODE_SELECTOR
 
 NAMESPACE = "argo-rollouts"
 CONTROLLER_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
 # The chart's own keys: the pod runs as non-root, each container with seccomp and nothing more.
 POD_SECURITY = {"runAsNonRoot": True}
-CONTAINER_SECURITY = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "readOnlyRootFilesystem": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+CONTAINER_SECURITY = RESTRICTED_CONTAINER
 
 
 def controller_values(replicas: int, monitoring_release: str | None) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from mlplatform.components.conventions import (
     MODEL_DIGEST_ANNOTATION,
     MODEL_LABEL,
     PART_OF,
+    RESTRICTED_CONTAINER,
     serving_namespace,
 )
 from mlplatform.components.serving.analysis import (
@@ -61,13 +62,7 @@ MODELCAR_DIR = "/models"  # where the modelcar image holds it
 SERVICE_PORT = 80
 PROGRESS_DEADLINE_SECONDS = 900  # a canary that makes no progress this long aborts back to stable
 INIT_RESOURCES = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
-CONTAINER_SECURITY = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+CONTAINER_SECURITY = {**RESTRICTED_CONTAINER, "runAsNonRoot": True}
 
 
 @dataclass(frozen=True)
