@@ -246,7 +246,10 @@ class MetadataStore(pulumi.ComponentResource):
 
     Outputs: tracking_url (in-cluster MLflow URI), external_url ("http://<ingress_host>", or None
     without ingress or host), db_endpoint ("host:port"), db_security_group_id (None when adopting),
-    role_arn (IAM role of MLflow's service account). Attribute `namespace`: MLflow's namespace.
+    role_arn (IAM role of MLflow's service account). Attributes: `namespace` (MLflow's namespace),
+    `db_host`, `db_port`, `database` (the database MLflow uses), `admin_secret` (the Kubernetes Secret
+    `DB_SECRET` in `namespace` with the master user's -- or the adopted secret's -- `username` and
+    `password`: what a Job in that namespace that administers the database mounts, like MonitoringDatabase's).
     """
 
     tracking_url: pulumi.Output[str]
@@ -255,6 +258,10 @@ class MetadataStore(pulumi.ComponentResource):
     db_security_group_id: pulumi.Output[str] | None
     role_arn: pulumi.Output[str]
     namespace: str
+    db_host: pulumi.Output[str]
+    db_port: pulumi.Output[int]
+    database: str
+    admin_secret: k8s.core.v1.Secret
 
     def __init__(self, name: str, args: MetadataStoreArgs, opts: pulumi.ResourceOptions | None = None):
         args = resolve_cluster(args)
@@ -271,6 +278,11 @@ class MetadataStore(pulumi.ComponentResource):
             host, port, username, password = self._create(name, args, t)
             database = args.database_name
         self.db_endpoint = pulumi.Output.concat(host, ":", pulumi.Output.from_input(port).apply(str))
+        self.db_host, self.db_port, self.database = (
+            pulumi.Output.from_input(host),
+            pulumi.Output.from_input(port),
+            database,
+        )
 
         kube = pulumi.ResourceOptions(parent=self, provider=args.k8s_provider)
         ns = namespace(self, f"{name}-mlflow", args.namespace, args.k8s_provider, enforce="baseline")
@@ -283,6 +295,7 @@ class MetadataStore(pulumi.ComponentResource):
             string_data={"username": username, "password": password},
             opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns])),
         )
+        self.admin_secret = secret
 
         policies = {f"{name}-mlflow-artifacts": args.registry.prefix_policy(MLFLOW_PREFIX)}
         if args.model_repositories:

@@ -51,6 +51,8 @@ from .dashboards import MODEL_METRICS_PORT, all_dashboards
 from .drift import DriftArgs, drift_alert_expr
 from .helm_values import IRSA_ANNOTATION, check_user_values, with_user_values
 from .irsa import irsa_role
+from .metadata_store import CA_MOUNT, CA_VOLUME, PG_TLS_ENV, ca_bundle_init_container
+from .monitoring_role import MONITORING_DB_SECRET
 
 # kube-prometheus-stack's Prometheus selects ServiceMonitors, PodMonitors and PrometheusRules that carry
 # `release: <helm release name>` (prometheusSpec.*SelectorNilUsesHelmValues: true).
@@ -327,7 +329,6 @@ PUSHGATEWAY_RESOURCES = _requests(10, 32)
 # One drift run holds the window and the reference in memory (about 1 GiB per million rows of 20 features,
 # benchmarks/drift.py).
 DRIFT_JOB_RESOURCES = _requests(500, 1536, 3072)
-MONITORING_DB_SECRET = "mlplatform-monitoring-db"
 DRIFT_SERVICE_ACCOUNT = "mlplatform-drift"  # PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD of the role
 
 
@@ -665,6 +666,8 @@ class Monitoring(pulumi.ComponentResource):
             {"name": "MLPLATFORM_PUSHGATEWAY", "value": pushgateway_url(self.namespace)}
         ]
         env += [{"name": k, "value": v} for k, v in sorted((args.drift_env or {}).items())]
+        # To the metadata database as MLflow reaches it: TLS, the RDS CA bundle, the server's name checked.
+        env += [{"name": k, "value": v} for k, v in PG_TLS_ENV.items()]
         for model in args.served_models or []:
             k8s.batch.v1.CronJob(
                 f"{name}-drift-{model}",
@@ -690,6 +693,7 @@ class Monitoring(pulumi.ComponentResource):
                                         "runAsUser": 65532,
                                         "seccompProfile": {"type": "RuntimeDefault"},
                                     },
+                                    "initContainers": [ca_bundle_init_container()],
                                     "containers": [
                                         {
                                             "name": "drift",
@@ -714,10 +718,10 @@ class Monitoring(pulumi.ComponentResource):
                                                 "readOnlyRootFilesystem": True,
                                                 "capabilities": {"drop": ["ALL"]},
                                             },
-                                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, CA_MOUNT],
                                         }
                                     ],
-                                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+                                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}, CA_VOLUME],
                                 },
                             },
                         }

@@ -31,6 +31,11 @@ POSTGRES_STANDARD_SUPPORT_END = {
     "17": "2030-02-28",
 }
 
+# The PostgreSQL client (psql) of the Job that creates the `monitoring` schema's role (MonitoringDatabase):
+# the official image at the RDS major's latest minor, Alpine (its `postgres` user is uid 70). By tag: the
+# digest could not be read from here (no registry access when this was pinned) -- add it when you can.
+POSTGRES_CLIENT_IMAGE = "docker.io/library/postgres:17.7-alpine3.22"
+
 # Helm charts: name -> (version, repository).
 HELM_CHARTS: dict[str, tuple[str, str]] = {
     "kube-prometheus-stack": ("88.5.3", "https://prometheus-community.github.io/helm-charts"),

@@ -33,6 +33,7 @@ from mlplatform.components.gpu_node_pool import (
 from mlplatform.components.load_balancer_controller import LoadBalancerController, LoadBalancerControllerArgs
 from mlplatform.components.metadata_store import MLFLOW_NAMESPACE, MetadataStore, MetadataStoreArgs
 from mlplatform.components.monitoring import ARC_NAMESPACE, Monitoring, MonitoringArgs
+from mlplatform.components.monitoring_db import MonitoringDatabase, MonitoringDatabaseArgs
 from mlplatform.components.network import Network, NetworkArgs
 from mlplatform.components.orchestration import Orchestration, OrchestrationArgs
 from mlplatform.components.serving.component import ModelServing
@@ -72,6 +73,7 @@ class Platform:
     queueing: Any = None  # components.queueing.Queueing when queueing is on
     training: Any = None  # components.training.Training when training is on
     serving: ModelServing | None = None
+    monitoring_db: MonitoringDatabase | None = None
 
 
 MLFLOW_EXTERNAL_URL_COMMAND = (
@@ -251,6 +253,21 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         ),
     )
 
+    # The drift jobs' database role, schema and Secret (monitoring.drift), in the metadata database.
+    monitoring_db = (
+        MonitoringDatabase(
+            name,
+            MonitoringDatabaseArgs(
+                metadata=metadata,
+                namespace=monitoring.namespace,
+                cluster=cluster,
+                after=[monitoring.stack_release] if monitoring.stack_release is not None else [],
+            ),
+        )
+        if spec.serving.models
+        else None
+    )
+
     images = registry.repository_urls.get("images") or next(iter(registry.repository_urls.values()))
     orchestration = Orchestration(
         name,
@@ -285,6 +302,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
         queueing=queueing,
         training=training,
         serving=serving,
+        monitoring_db=monitoring_db,
     )
     _export(spec, platform)
     return platform

@@ -32,7 +32,7 @@ MODEL, DIGEST = "churn", "sha256:" + "cd" * 32
 ARTIFACTS, EVIDENCE = "ml-artifacts", "team-evidence"
 FEATURES = [f"x{i}" for i in range(5)]
 TODAY = date(2026, 12, 7)
-MONITORING_PW = "monitoring-role-pw"
+MONITORING_PW = "monitoring-role-password-0123456789"
 
 
 @pytest.fixture(scope="module")

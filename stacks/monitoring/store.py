@@ -1,19 +1,23 @@
 """The `monitoring` schema of the metadata database: drift results, owned by their own role.
 
-`setup_statements(role, password, database)` is what an administrator (the database's master user) runs
-once: a login role for the drift job, a `monitoring` schema it owns, nothing on MLflow's tables. The drift
-job connects as that role, creates its tables if needed (`ensure_tables`) and appends one run per model
-and window (`insert_run`).
+The role and the schema are made in the cluster by MonitoringDatabase's Job (components/monitoring_db.py)
+with the SQL of components/monitoring_role.py; `setup` runs the same SQL from Python. The drift job connects
+as that role, creates its tables if needed (`ensure_tables`) and appends one run per model and window
+(`insert_run`).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-SCHEMA = "monitoring"
-ROLE = "mlplatform_monitoring"
-_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+from mlplatform.components.monitoring_role import (
+    PASSWORD_SETTING,
+    ROLE,
+    ROLE_SETTING,
+    SCHEMA,
+    SCHEMA_SETTING,
+    SETUP_SQL,
+)
 
 TABLES = f"""
 CREATE TABLE IF NOT EXISTS {SCHEMA}.drift_runs (
@@ -44,36 +48,15 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.drift_features (
 """
 
 
-def _ident(value: str, what: str) -> str:
-    if not _IDENT.match(value):
-        raise ValueError(f"{what}: {value!r} is not a plain SQL identifier (lowercase letters, digits, '_')")
-    return value
-
-
-def setup_statements(role: str = ROLE, database: str = "mlflow") -> list[str]:
-    """What the database's administrator runs once (the password is bound as a parameter: `%(password)s`)."""
-    r, db = _ident(role, "role"), _ident(database, "database")
-    return [
-        f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{r}') THEN CREATE ROLE {r} LOGIN; END IF; END $$",
-        f"ALTER ROLE {r} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %(password)s",
-        f"GRANT CONNECT ON DATABASE {db} TO {r}",
-        f"CREATE SCHEMA IF NOT EXISTS {SCHEMA} AUTHORIZATION {r}",
-        f"REVOKE ALL ON SCHEMA {SCHEMA} FROM PUBLIC",
-        f"ALTER ROLE {r} SET search_path = {SCHEMA}",
-    ]
-
-
-def setup(conn: Any, password: str, role: str = ROLE, database: str = "mlflow") -> None:
-    """Run `setup_statements` as the administrator (DDL takes no bound parameters: the password is quoted
-    client-side by psycopg's sql.Literal)."""
-    from psycopg import sql
-
+def setup(conn: Any, password: str, role: str = ROLE) -> None:
+    """As the database's administrator, what the in-cluster Job runs (components/monitoring_role.SETUP_SQL,
+    the same text): the role, the schema it owns, its grants. Idempotent."""
     with conn.cursor() as cur:
-        for statement in setup_statements(role, database):
-            if "%(password)s" in statement:
-                cur.execute(sql.SQL(statement.replace("%(password)s", "{}")).format(sql.Literal(password)))
-            else:
-                cur.execute(statement)
+        cur.execute(
+            "SELECT set_config(%s, %s, true), set_config(%s, %s, true), set_config(%s, %s, true)",
+            (ROLE_SETTING, role, SCHEMA_SETTING, SCHEMA, PASSWORD_SETTING, password),
+        )
+        cur.execute(SETUP_SQL)
     conn.commit()
 
 
