@@ -62,3 +62,4 @@ _.log_sample  # serving.models.<name>.log_sample: a pydantic field the serving r
 _.from_env  # PredictionLogger.from_env: what a served model's runtime calls in its container
 _.emitted_names  # every name a pinned exporter emits: the metric-facts tests check rules and dashboards with it
 _.setup  # stacks/monitoring/store.setup: the administrator's one-time role and schema setup (tests run it)
+_.log_prediction  # components/serving/prediction_hook: the `mlplatform.prediction` entry point (pyproject.toml), called by the serving runtime

@@ -114,7 +114,8 @@ MLSERVER_MLFLOW = "1.7.1"
 STARLETTE_EXPORTER = "0.24.0"  # MLServer's REST metrics middleware, as resolved with MLSERVER
 SERVING_BASE_IMAGE = "python:3.12.8-slim-bookworm"
 SERVING_SCIKIT_LEARN = "1.9.1"  # the flavour library in the image; models must be trained with it
-SERVING_MLSERVER_TAG = f"mlserver-{MLSERVER}-mlflow-{MLFLOW_CLIENT}"
+# The image also carries this package (its prediction-log hook): the tag moves with the package version too.
+SERVING_MLSERVER_TAG = f"mlserver-{MLSERVER}-mlflow-{MLFLOW_CLIENT}-mlplatform-0.1.0"
 # The modelcar's base (train-evaluate.yml: the model under /models on top of it): minimal, with the `sh`
 # and `cp` an init container uses to copy /models into the server's volume. linux/amd64 is taken.
 MODELCAR_BASE_IMAGE = "docker.io/library/busybox:1.37.0"

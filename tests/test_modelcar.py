@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
+from pathlib import Path
 
 import pytest
 
 from mlplatform.components import versions
 from mlplatform.stacks.project import modelcar
+
+PACKAGE_VERSION = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["version"]
 
 
 def test_layout_puts_the_model_under_models_with_relative_settings(tmp_path):
@@ -42,8 +46,13 @@ def test_runtime_image_pins_match_versions():
         "MLSERVER_MLFLOW": versions.MLSERVER_MLFLOW,
         "MLFLOW": versions.MLFLOW_CLIENT,
         "SCIKIT_LEARN": versions.SERVING_SCIKIT_LEARN,
+        "MLPLATFORM": f"mlplatform=={PACKAGE_VERSION}",  # the prediction-log hook, without dependencies
     }
-    assert versions.SERVING_MLSERVER_TAG in text
+    assert versions.SERVING_MLSERVER_TAG in text and versions.SERVING_MLSERVER_TAG.endswith(f"-mlplatform-{PACKAGE_VERSION}")
+    deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
+    for name in ("boto3", "pydantic"):  # what the hook imports besides the standard library and MLServer
+        (pin,) = [d for d in deps if d.lower().startswith(name)]
+        assert f'"{pin}"' in text, f"{pin} differs between pyproject.toml and mlserver.Dockerfile"
     assert "USER 1000:1000" in text
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import random
 import threading
@@ -41,6 +42,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..args.serving import DEFAULT_SAMPLE, PredictionLogArgs  # defined with the other serving args
+
+logger = logging.getLogger("mlplatform.prediction_log")
 
 SCHEMA = "mlplatform.prediction/v1"
 PREFIX = "predictions"
@@ -66,8 +69,17 @@ def log_prefix(model: str, digest: str | None = None, day: str | None = None) ->
 
 
 def drop(value: Any, fields: frozenset[str]) -> Any:
-    """`value` without the keys in `fields`, at any depth."""
+    """`value` without the keys in `fields`, at any depth, and without those columns of a pandas "split"
+    table (`{"columns": [...], "data": [[...], ...]}`, MLflow's `dataframe_split`), where names are values."""
     if isinstance(value, dict):
+        columns, data = value.get("columns"), value.get("data")
+        if isinstance(columns, list) and isinstance(data, list) and fields.intersection(map(str, columns)):
+            keep = [i for i, c in enumerate(columns) if str(c) not in fields]
+            value = {
+                **value,
+                "columns": [columns[i] for i in keep],
+                "data": [[row[i] for i in keep if i < len(row)] if isinstance(row, list) else row for row in data],
+            }
         return {k: drop(v, fields) for k, v in value.items() if k not in fields}
     if isinstance(value, list):
         return [drop(v, fields) for v in value]
@@ -96,8 +108,10 @@ def prediction_log_statements(bucket_arn: str, model: str, kms_key_arn: str | No
 class PredictionLogger:
     """Samples and buffers prediction records; `flush()` writes one JSON-lines object per call.
 
-    Thread-safe. A batch is written when it holds `batch_records` records or is `batch_seconds` old
-    (checked on each `log`), and on `close()`.
+    Thread-safe. A batch is written when it holds `batch_records` records or is `batch_seconds` old, and
+    on `close()`. Without `start()` the `log` call that fills or ages the batch writes it; after `start()`
+    a background thread does (a request never waits for S3), and a batch S3 refused is kept and retried,
+    at most `max_buffer` records in all (beyond that the oldest are dropped and counted in `dropped`).
     """
 
     bucket: str
@@ -110,9 +124,14 @@ class PredictionLogger:
     s3: Any = None
     rng: Callable[[], float] = random.random
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    max_buffer: int = 100_000
+    dropped: int = field(default=0, init=False)
     _buffer: list[dict[str, Any]] = field(default_factory=list, init=False)
     _opened: float = field(default_factory=time.monotonic, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+    _wake: threading.Event = field(default_factory=threading.Event, init=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.sample <= 1:
@@ -126,8 +145,8 @@ class PredictionLogger:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **kw: Any) -> PredictionLogger:
-        """From MLPLATFORM_PREDICTION_LOG_{BUCKET,MODEL,DIGEST,SAMPLE,DROP_FIELDS} (what the serving
-        component sets on the runtime container)."""
+        """From MLPLATFORM_PREDICTION_LOG_{BUCKET,MODEL,DIGEST,SAMPLE,DROP_FIELDS} (what `serve render` sets
+        on the runtime container) and, optionally, _BATCH_RECORDS and _BATCH_SECONDS."""
         env = os.environ if environ is None else environ
 
         def get(key: str, default: str = "") -> str:
@@ -138,6 +157,9 @@ class PredictionLogger:
             raise ValueError(f"{', '.join(ENV_PREFIX + k for k in missing)}: not set; the serving component sets them")
         drop_fields = [f.strip() for f in get("DROP_FIELDS").split(",") if f.strip()]
         sample = float(get("SAMPLE", str(DEFAULT_SAMPLE)))
+        for key, name, kind in (("BATCH_RECORDS", "batch_records", int), ("BATCH_SECONDS", "batch_seconds", float)):
+            if get(key):
+                kw.setdefault(name, kind(get(key)))
         return cls(get("BUCKET"), get("MODEL"), get("DIGEST"), sample, drop_fields, **kw)
 
     def sampled(self, request_id: str | None = None) -> bool:
@@ -155,6 +177,14 @@ class PredictionLogger:
         """Record one answered request if sampled (bodies only: never pass headers). True if kept."""
         if not self.sampled(request_id):
             return False
+        self.append(request, response, latency_ms, request_id)
+        return True
+
+    def append(
+        self, request: Any, response: Any, latency_ms: float | None = None, request_id: str | None = None
+    ) -> None:
+        """Record one answered request that `sampled` chose (the caller decided, so it builds the bodies only
+        for the requests it keeps)."""
         record = {
             "schema": SCHEMA,
             "id": request_id or str(uuid.uuid4()),
@@ -167,14 +197,24 @@ class PredictionLogger:
         }
         with self._lock:
             self._buffer.append(record)
+            self._trim()
             full = len(self._buffer) >= self.batch_records
             old = time.monotonic() - self._opened >= self.batch_seconds
         if full or old:
-            self.flush()
-        return True
+            if self._thread is not None:
+                self._wake.set()
+            else:
+                self.flush()
+
+    def _trim(self) -> None:
+        over = len(self._buffer) - self.max_buffer
+        if over > 0:
+            del self._buffer[:over]
+            self.dropped += over
 
     def flush(self) -> str | None:
-        """Write the buffered records as one object; its key (None when nothing was buffered)."""
+        """Write the buffered records as one object; its key (None when nothing was buffered). A batch S3
+        refuses goes back into the buffer (the error is raised)."""
         with self._lock:
             batch, self._buffer = self._buffer, []
             self._opened = time.monotonic()
@@ -185,10 +225,38 @@ class PredictionLogger:
         body = io.BytesIO()
         for record in batch:
             body.write(json.dumps(record, separators=(",", ":"), default=str).encode() + b"\n")
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body.getvalue(), ContentType="application/x-ndjson")
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body.getvalue(), ContentType="application/x-ndjson")
+        except Exception:
+            with self._lock:
+                self._buffer[:0] = batch
+                self._trim()
+            raise
         return key
 
-    def close(self) -> None:
+    def start(self) -> PredictionLogger:
+        """Write from a background thread from now on (see the class); `close()` stops it. Idempotent."""
+        if self._thread is None and self.sample > 0:
+            self._thread = threading.Thread(target=self._run, name=f"prediction-log-{self.model}", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.batch_seconds)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # kept for the next round; the model keeps serving
+                logger.exception("prediction log of %s: writing to s3://%s failed", self.model, self.bucket)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the background thread (if started) and write what is buffered."""
+        if self._thread is not None:
+            self._stopping.set()
+            self._wake.set()
+            self._thread.join(timeout)
+            self._thread = None
         self.flush()
 
 

@@ -36,7 +36,11 @@ What it adds to `mlserver_mlflow.MLflowRuntime.predict`, after the model answere
   analysis compares between canary and stable pods;
 * the prediction hook: every callable registered under the entry point group `mlplatform.prediction`
   is called as `hook(model_name, model_version, request, response)` after each answered request (the
-  place prediction logging plugs in); a hook that raises is logged and never fails the request.
+  place prediction logging plugs in); a hook that raises is logged and never fails the request. After
+  `predict` (V2) it gets the InferenceRequest and InferenceResponse; after MLflow's `/invocations` (which
+  mlserver-mlflow answers without `predict`) the raw JSON request body (str) and response body (bytes),
+  so a hook parses only the requests it keeps. The serving image's hook is the prediction log
+  (mlplatform.components.serving.prediction_hook, installed with the mlplatform package).
 """
 
 from __future__ import annotations
@@ -47,9 +51,12 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import numpy as np
+from fastapi import Depends, Header, Response
 from mlserver.codecs import NumpyCodec
+from mlserver.handlers import custom_handler
 from mlserver.types import InferenceRequest, InferenceResponse
 from mlserver_mlflow import MLflowRuntime as _MLflowRuntime
+from mlserver_mlflow.runtime import _get_raw_body
 from prometheus_client import Histogram
 
 logger = logging.getLogger("mlplatform.runtime")
@@ -103,9 +110,23 @@ class MLflowRuntime(_MLflowRuntime):
             child = self._prediction_values.labels(model=name, version=version)
             for v in values[np.isfinite(values)]:
                 child.observe(float(v))
+        self._call_hooks(payload, response)
+        return response
+
+    # MLflow's scoring protocol: mlserver-mlflow's handler, then the hooks with the JSON bodies.
+    @custom_handler(rest_path="/invocations")
+    async def invocations(
+        self, raw_body: str = Depends(_get_raw_body), content_type: str = Header(default="")
+    ) -> Response:
+        response = await super().invocations(raw_body, content_type)
+        if self._hooks and content_type.split(";")[0].strip() == "application/json":
+            self._call_hooks(raw_body, response.body)
+        return response
+
+    def _call_hooks(self, request: Any, response: Any) -> None:
+        name, version = self.settings.name, str(self.settings.version or "")
         for hook in self._hooks:
             try:
-                hook(name, version, payload, response)
+                hook(name, version, request, response)
             except Exception:
                 logger.exception("prediction hook %r failed", hook)
-        return response
