@@ -61,6 +61,17 @@ SERVING_ENVIRONMENTS = ("staging", "production")
 SERVING_POOL_ANNOTATION = "mlplatform.io/serving-pods"  # a serving quota: the pods it is sized for (JSON)
 
 
+# A served model's prediction log: the ConfigMap of each serving namespace with the artifact bucket and region
+# (`bucket`, `region`: the Rollout's pods read them), and the model's service account (its IRSA role may
+# put objects under predictions/<model>/ only).
+PREDICTION_LOG_CONFIG = "mlplatform-prediction-log"
+
+
+def model_service_account(model: str) -> str:
+    """The service account of a served model's pods (`model-churn`)."""
+    return f"model-{model}"
+
+
 def serving_namespace(environment: str) -> str:
     """The namespace the models of one environment run in (`serving-production`)."""
     return f"serving-{environment}"

@@ -287,7 +287,7 @@ def build(spec: StackSpec, stack: str | None = None) -> Platform:
     teams = _teams(spec, stack, name, cluster, registry, metadata, monitoring, runners, tags)
     queueing = _queueing(spec, name, cluster, monitoring, gpu, teams, _images_url(registry))
     training = _training(spec, name, cluster, queueing)
-    serving = _serving(spec, name, cluster, monitoring, tags, stack, runners)
+    serving = _serving(spec, name, cluster, monitoring, tags, stack, runners, registry)
     platform = Platform(
         network=network,
         cluster=cluster,
@@ -428,8 +428,10 @@ def _serving(
     tags: dict[str, str],
     stack: str | None = None,
     runners: CiRunners | None = None,
+    registry: ArtifactRegistry | None = None,
 ) -> ModelServing | None:
-    """The Argo Rollouts controller, analysis templates and serving namespaces (serving.enabled)."""
+    """The Argo Rollouts controller, analysis templates and serving namespaces (serving.enabled); the
+    models' prediction-log roles and service accounts (the artifact bucket's predictions/<model>/)."""
     s = spec.serving
     if not s.enabled:
         return None
@@ -447,6 +449,7 @@ def _serving(
             # model-publish.yml runs on the CI runners: their role applies the rendered objects
             deployer_role_arn=runners.role_arn if runners is not None else None,
             deployer_role_name=runners.role_name if runners is not None else None,
+            registry=registry,
             tags=tags,
         ),
     )

@@ -114,3 +114,61 @@ def test_the_stack_spec_carries_the_settings():
     assert spec.serving.models["churn"].log_sample == 0.1 and spec.serving.prediction_retention_days is None
     with pytest.raises(SpecError, match="log_sample"):
         load_spec("pragmatic", overrides={"serving": {"models": {"churn": {"log_sample": 2}}}})
+
+
+def test_the_stack_gives_each_logged_model_a_put_only_role_and_its_pods_the_environment():
+    """From the stack's plan to the rendered Rollout to the logger the hook builds: the pod runs as the model's
+    service account (IRSA: put under predictions/<model>/ only), and its environment -- the bucket and region
+    from the namespace's ConfigMap -- gives a logger with the spec's settings."""
+    from conftest import assert_valid_k8s
+    from mlplatform.stacks.config.spec import load_spec
+    from mlplatform.stacks.program import plan
+    from mlplatform.stacks.project.serving import Release, render
+
+    spec = load_spec("growth", overrides={"serving": {"environments": ["staging", "production"], "models": {
+        "churn": {"log_sample": 0.25, "drop_fields": ["email", "name"]}, "quiet": {"log_sample": 0},
+        "llm": {"runtime": "vllm", "gpu": 1}}}})
+    p = plan(spec)
+    accounts = {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]): r
+                for r in p.of_type("kubernetes:core/v1:ServiceAccount") if r.inputs["metadata"]["name"].startswith("model-")}
+    assert set(accounts) == {("serving-staging", "model-churn"), ("serving-production", "model-churn")}
+    role = one(p, "aws:iam/role:Role", "ml-dev-model-churn")
+    subjects = [s["Condition"]["StringEquals"] for s in json.loads(role.inputs["assumeRolePolicy"])["Statement"]]
+    assert sorted(v for c in subjects for k, v in c.items() if k.endswith(":sub")) == [
+        "system:serviceaccount:serving-production:model-churn", "system:serviceaccount:serving-staging:model-churn"]
+    doc = json.loads(one(p, "aws:iam/rolePolicy:RolePolicy", "ml-dev-model-churn-predictions").inputs["policy"])
+    assert {tuple(st["Action"]) if isinstance(st["Action"], list) else st["Action"] for st in doc["Statement"]} == {
+        "s3:PutObject", "kms:GenerateDataKey"}
+    assert doc["Statement"][0]["Resource"].endswith("/predictions/churn/*")
+    for account in accounts.values():
+        arn = account.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+        assert arn.startswith("arn:aws:iam::") and ":role/ml-dev-model-churn" in arn  # the mocks' ARN of that role
+        assert_valid_k8s({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": account.inputs["metadata"],
+                          "automountServiceAccountToken": account.inputs["automountServiceAccountToken"]})
+    configs = {r.inputs["metadata"]["namespace"]: r.inputs for r in p.of_type("kubernetes:core/v1:ConfigMap")
+               if r.inputs["metadata"]["name"] == "mlplatform-prediction-log"}
+    assert set(configs) == {"serving-staging", "serving-production"}
+
+    release = Release("churn", "4", DIGEST, f"123456789012.dkr.ecr.us-east-1.amazonaws.com/m/models@{DIGEST}")
+    for env, objects in render(spec, "dev", release).items():
+        (rollout,) = [o for o in objects if o["kind"] == "Rollout"]
+        pod = rollout["spec"]["template"]["spec"]
+        ns = rollout["metadata"]["namespace"]
+        assert (ns, pod["serviceAccountName"]) in accounts
+        environ = {}
+        for e in pod["containers"][0]["env"]:
+            ref = e.get("valueFrom", {}).get("configMapKeyRef")
+            environ[e["name"]] = configs[ns]["data"][ref["key"]] if ref else e["value"]
+            if ref:
+                assert ref["name"] == configs[ns]["metadata"]["name"]
+        assert environ["AWS_REGION"] == "us-east-1"
+        log = PredictionLogger.from_env(environ, s3=object())
+        assert (log.model, log.digest, log.sample, sorted(log.drop_fields)) == ("churn", DIGEST, 0.25, ["email", "name"])
+        assert log.bucket == configs[ns]["data"]["bucket"] == p.outputs["artifact_bucket"]
+    # 0 %, and runtimes without the hook: no service account, no prediction-log environment
+    for model in ("quiet", "llm"):
+        other = render(spec, "dev", Release(model, "1", DIGEST, f"r/m@{DIGEST}"), ["production"])["production"]
+        (rollout,) = [o for o in other if o["kind"] == "Rollout"]
+        pod = rollout["spec"]["template"]["spec"]
+        assert "serviceAccountName" not in pod
+        assert not [e for e in pod["containers"][0]["env"] if e["name"].startswith("MLPLATFORM_PREDICTION_LOG_")]

@@ -203,3 +203,23 @@ def test_the_ci_runners_role_may_deploy_into_the_serving_namespaces_only(profile
     (policy,) = [r for r in p.resources if r.type == "aws:iam/rolePolicy:RolePolicy" and r.name == "ml-dev-serving-deployers"]
     (statement,) = json.loads(policy.inputs["policy"])["Statement"]
     assert statement["Action"] == "eks:DescribeCluster" and statement["Resource"].endswith(":cluster/ml-dev")
+
+
+def test_prediction_logs_need_the_clusters_oidc_provider():
+    from mlplatform.components._common import ValidationError
+    from mlplatform.components.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs
+
+    def run():
+        provider = k8s.Provider("k8s", kubeconfig="{}")
+
+        class Ref:  # a cluster without IRSA
+            pass
+
+        ref = Ref()
+        ref.provider = provider  # type: ignore[attr-defined]
+        ModelServing("ml", ModelServingArgs(prometheus_address=PROM, cluster=ref, models={"churn": ServedModel()},
+                                            registry=ArtifactRegistry("reg", ArtifactRegistryArgs())))
+
+    with pytest.raises(ValidationError, match=r"^cluster: the prediction logs of churn need the cluster's OIDC "
+                                              r"provider \(IRSA\); pass the stack's Cluster"):
+        plan_of(run)

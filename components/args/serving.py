@@ -172,9 +172,15 @@ class ModelServingArgs(ServingSettings, Args):
         deployer_role_name (Input[str] | None): that role's name: it gets `eks:DescribeCluster` on this
             cluster (what `serve apply` asks first: the endpoint and CA).
         tags (dict[str, str]): extra tags of the AWS resources (the access entry).
+        registry (ArtifactRegistry | None): the artifact registry whose bucket keeps the prediction logs:
+            each `mlflow` model with `log_sample` > 0 gets a service account `model-<name>` in every serving
+            namespace, bound (IRSA, the cluster's OIDC provider) to a role that may only put objects under
+            `predictions/<name>/`, and each namespace a ConfigMap `mlplatform-prediction-log` (bucket, region)
+            the pods read; none: no prediction logs.
     """
 
     cluster: Any = None
+    registry: Any = None
     prometheus_address: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
     monitoring_release: str | None = Field(None, pattern=DNS_LABEL)
     gpu_pool: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]{0,30}$")

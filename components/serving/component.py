@@ -15,7 +15,15 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from .._common import ValidationError, helm_release, namespace, policy_json
-from ..conventions import PART_OF, ROLLOUTS_CHART, SERVING_POOL_ANNOTATION, serving_namespace
+from ..conventions import (
+    MODEL_LABEL,
+    PART_OF,
+    PREDICTION_LOG_CONFIG,
+    ROLLOUTS_CHART,
+    SERVING_POOL_ANNOTATION,
+    model_service_account,
+    serving_namespace,
+)
 from ..helm_values import check_user_values, with_user_values
 from .args import ModelServingArgs
 from .controller import NAMESPACE, controller_values
@@ -81,6 +89,16 @@ class ModelServing(pulumi.ComponentResource):
             )
         if not args.enabled:
             raise ValidationError("enabled", "is false", "leave ModelServing out of the program instead")
+        logged = logged_models(args)
+        if logged and (
+            getattr(args.cluster, "oidc_provider_arn", None) is None
+            or getattr(args.cluster, "oidc_issuer_url", None) is None
+        ):
+            raise ValidationError(
+                "cluster",
+                f"the prediction logs of {', '.join(logged)} need the cluster's OIDC provider (IRSA)",
+                "pass the stack's Cluster (or a ClusterRef with oidc_provider_arn and oidc_issuer_url)",
+            )
         from .analysis import cluster_analysis_templates
 
         templates = cluster_analysis_templates(args.prometheus_address)
@@ -89,6 +107,7 @@ class ModelServing(pulumi.ComponentResource):
         kube = pulumi.ResourceOptions(parent=self, provider=provider)
 
         self.namespaces = {env: serving_namespace(env) for env in args.environments}
+        namespaces: dict[str, pulumi.Resource] = {}
         ready: list[pulumi.Resource] = []
         if args.existing is None:
             self.controller_namespace = NAMESPACE
@@ -121,6 +140,7 @@ class ModelServing(pulumi.ComponentResource):
             ns = namespace(
                 self, f"{name}-serving-{env}", ns_name, provider, enforce="restricted", labels=READINESS_GATE_LABEL
             )
+            namespaces[env] = ns
             if args.models:
                 k8s.core.v1.ResourceQuota(
                     f"{name}-serving-{env}",
@@ -194,6 +214,9 @@ class ModelServing(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
+        if logged:
+            self._prediction_logs(name, args, logged, namespaces, kube)
+
         self.register_outputs(
             {
                 "namespaces": self.namespaces,
@@ -201,3 +224,59 @@ class ModelServing(pulumi.ComponentResource):
                 "template_names": self.template_names,
             }
         )
+
+    def _prediction_logs(
+        self,
+        name: str,
+        args: ModelServingArgs,
+        models: list[str],
+        namespaces: dict[str, pulumi.Resource],
+        kube: pulumi.ResourceOptions,
+    ) -> None:
+        """Per namespace the bucket and region the pods read; per model an IRSA role (put under
+        predictions/<model>/ only) and its service account in every serving namespace."""
+        import pulumi_aws as aws
+
+        from .._common import tags
+        from ..helm_values import IRSA_ANNOTATION
+        from ..irsa import irsa_role
+
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        for env, ns in namespaces.items():
+            k8s.core.v1.ConfigMap(
+                f"{name}-serving-{env}-prediction-log",
+                metadata={"name": PREDICTION_LOG_CONFIG, "namespace": self.namespaces[env], "labels": dict(PART_OF)},
+                data={"bucket": args.registry.bucket_name, "region": region},
+                opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns])),
+            )
+        for model in models:
+            account = model_service_account(model)
+            role = irsa_role(
+                self,
+                f"{name}-model-{model}",
+                args.cluster.oidc_provider_arn,
+                args.cluster.oidc_issuer_url,
+                [(self.namespaces[env], account) for env in namespaces],
+                policies={f"{name}-model-{model}-predictions": args.registry.prediction_log_policy(model)},
+                tags=tags(name, args.tags),
+                description=f"Served model {model}: writes its prediction log under predictions/{model}/ only",
+            )
+            for env, ns in namespaces.items():
+                k8s.core.v1.ServiceAccount(
+                    f"{name}-serving-{env}-{model}",
+                    metadata={
+                        "name": account,
+                        "namespace": self.namespaces[env],
+                        "labels": {**PART_OF, MODEL_LABEL: model},
+                        "annotations": {IRSA_ANNOTATION: role.arn},
+                    },
+                    automount_service_account_token=False,  # IRSA projects its own token
+                    opts=pulumi.ResourceOptions.merge(kube, pulumi.ResourceOptions(depends_on=[ns, *role.policies])),
+                )
+
+
+def logged_models(args: ModelServingArgs) -> list[str]:
+    """The models whose runtime writes a prediction log (the `mlflow` runtime's hook), when a registry is given."""
+    if args.registry is None:
+        return []
+    return sorted(m for m, s in args.models.items() if s.runtime == "mlflow" and s.log_sample > 0)

@@ -40,7 +40,9 @@ from mlplatform.components.conventions import (
     MODEL_DIGEST_ANNOTATION,
     MODEL_LABEL,
     PART_OF,
+    PREDICTION_LOG_CONFIG,
     RESTRICTED_CONTAINER,
+    model_service_account,
     serving_namespace,
 )
 from mlplatform.components.serving.analysis import (
@@ -159,6 +161,32 @@ def images_repository(spec: StackSpec, stack: str, release: Release) -> str:
     return f"{host}/{r.repository_prefix}/{stack}/images"
 
 
+def logs_predictions(m: ServedModel) -> bool:
+    """The `mlflow` runtime's hook writes the prediction log (ModelServing makes the model's service account
+    and role for the same models: components/serving/component.logged_models)."""
+    return m.runtime == "mlflow" and m.log_sample > 0
+
+
+def prediction_log_env(release: Release, m: ServedModel) -> list[dict[str, Any]]:
+    """What the prediction-log hook reads (components/serving/prediction_hook.py): the bucket and region from
+    the namespace's ConfigMap (a stack output: the bucket's name may be generated), the rest from the spec."""
+    if not logs_predictions(m):
+        return []
+    prefix = "MLPLATFORM_PREDICTION_LOG_"
+
+    def from_config(key: str) -> dict[str, Any]:
+        return {"valueFrom": {"configMapKeyRef": {"name": PREDICTION_LOG_CONFIG, "key": key}}}
+
+    return [
+        {"name": f"{prefix}BUCKET", **from_config("bucket")},
+        {"name": "AWS_REGION", **from_config("region")},
+        {"name": f"{prefix}MODEL", "value": release.model},
+        {"name": f"{prefix}DIGEST", "value": release.digest},
+        {"name": f"{prefix}SAMPLE", "value": repr(m.log_sample)},
+        {"name": f"{prefix}DROP_FIELDS", "value": ",".join(m.drop_fields)},
+    ]
+
+
 def _container(release: Release, m: ServedModel, rt: Runtime, images: str) -> dict[str, Any]:
     port = m.port if m.runtime == "image" else rt.port
     ports = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
@@ -174,6 +202,7 @@ def _container(release: Release, m: ServedModel, rt: Runtime, images: str) -> di
             {"name": "MLSERVER_HTTP_PORT", "value": str(port)},
             {"name": "MLSERVER_GRPC_PORT", "value": "8081"},
             {"name": "MLSERVER_METRICS_PORT", "value": "8082"},
+            *prediction_log_env(release, m),
         ]
     elif m.runtime == "vllm":
         image = VLLM_IMAGE
@@ -246,6 +275,8 @@ def pod_template(
         "containers": [_container(release, m, rt, images)],
         "volumes": volumes,
     }
+    if logs_predictions(m):  # its IRSA role may put the prediction log under predictions/<model>/ only
+        spec["serviceAccountName"] = model_service_account(release.model)
     if m.runtime != "image":
         # The modelcar: its own image, pulled by digest with the node's ECR rights, copies the model out.
         spec["initContainers"] = [
