@@ -87,9 +87,10 @@ def runs(job: dict) -> str:
 
 # -- every template, every profile ---------------------------------------------------------------
 def test_every_template_renders_for_every_profile_as_valid_yaml(rendered):
-    assert set(TEMPLATES) == {"platform.yml", "train-evaluate.yml", "model-publish.yml", "model-review.yml"}
+    assert set(TEMPLATES) == {"platform.yml", "train-evaluate.yml", "model-publish.yml", "model-review.yml",
+                              "platform-images.yml"}
     for (profile, _, approval), files in rendered.items():
-        assert set(files) == {"platform.yml"} | ML_WORKFLOWS[approval]
+        assert set(files) == {"platform.yml", "platform-images.yml"} | ML_WORKFLOWS[approval]
         for name, text in files.items():
             wf = load(text)
             assert wf["name"] == name.removesuffix(".yml") and wf["jobs"], (profile, name)
@@ -102,7 +103,7 @@ def test_workflows_pass_zizmor_with_no_finding_at_medium_or_above(written):
                              *map(str, written)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout) == []
-    assert len(written) == sum(1 + len(ML_WORKFLOWS[a]) for _, _, a in VARIANTS)
+    assert len(written) == sum(2 + len(ML_WORKFLOWS[a]) for _, _, a in VARIANTS)
 
 
 def test_zizmor_does_find_problems_in_a_bad_workflow(tmp_path):
@@ -146,6 +147,7 @@ def test_permissions_start_empty_and_each_job_asks_only_what_it_uses(rendered):
     allowed = {
         ("platform", "preview"): {"contents": "read", "id-token": "write", "pull-requests": "write"},
         ("platform", "up"): {"contents": "read", "id-token": "write"},
+        ("platform-images", "build"): {"contents": "read", "id-token": "write"},
         ("train-evaluate", "train"): {"contents": "read"},
         ("train-evaluate", "candidate"): {"contents": "read"},
         ("train-evaluate", "release"): {"contents": "write", "pull-requests": "write"},  # hosted, API calls only
@@ -202,7 +204,8 @@ def test_inline_python_compiles_and_imports_what_exists_and_shell_scripts_parse(
                             assert hasattr(importlib.import_module(module), n.strip()), (module, n)
                 result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, timeout=30)
                 assert result.returncode == 0, result.stderr + script
-    assert bodies == 21  # + the modelcar build (train-evaluate) and the roll-out step (model-publish, promote)
+    assert bodies == 23  # + the modelcar build (train-evaluate), the roll-out step (model-publish, promote),
+    # the image build (platform-images)
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: github-script bodies not parsed")
@@ -485,7 +488,8 @@ def test_without_gpus_training_runs_on_the_cpu_scale_set():
 
 
 def test_runners_off_renders_only_the_platform_workflow():
-    assert set(render_workflows(load_spec("pragmatic", sets=["runners.enabled=false"]))) == {"platform.yml"}
+    assert set(render_workflows(load_spec("pragmatic", sets=["runners.enabled=false"]))) == {
+        "platform.yml", "platform-images.yml"}
 
 
 @pytest.mark.parametrize("o, message", [
@@ -513,7 +517,7 @@ def test_bad_options_are_refused_with_one_line(o, message):
 
 def test_environment_approval_needs_no_owners():
     files = render_workflows(load_spec("pragmatic"), WorkflowOptions(approval="environment"))
-    assert set(files) == {"platform.yml", "train-evaluate.yml", "model-review.yml"}
+    assert set(files) == {"platform.yml", "platform-images.yml", "train-evaluate.yml", "model-review.yml"}
 
 
 def test_a_stack_without_a_models_repository_is_refused():
@@ -540,7 +544,7 @@ def test_codeowners_entry_is_added_kept_and_updated_in_place():
 def test_write_refuses_to_overwrite_without_force_and_skips_identical_files(tmp_path):
     out = tmp_path / ".github" / "workflows"
     small, big = render_workflows(load_spec("pragmatic"), options()), render_workflows(load_spec("full"), options())
-    names = ["platform.yml", "train-evaluate.yml", "model-publish.yml", "model-review.yml"]
+    names = ["platform.yml", "platform-images.yml", "train-evaluate.yml", "model-publish.yml", "model-review.yml"]
     written, unchanged = write_workflows(small, out)
     assert [p.name for p in written] == names and unchanged == []
     assert write_workflows(small, out) == ([], [out / n for n in names])
@@ -574,7 +578,7 @@ def test_cli_ci_render_writes_refuses_and_forces(tmp_path):
     again = runner.invoke(cli, ["ci", "render", "--profile", "full", "--out", str(out), *owner])
     assert again.exit_code == 1 and "pass --force" in again.output
     forced = runner.invoke(cli, ["ci", "render", "--profile", "full", "--out", str(out), "--force", "--json", *owner])
-    assert forced.exit_code == 0 and len(json.loads(forced.output)["written"]) == 4
+    assert forced.exit_code == 0 and len(json.loads(forced.output)["written"]) == 5
     assert json.loads(forced.output)["unchanged"] == [str(tmp_path / ".github" / "CODEOWNERS")]  # already says so
     assert "(full, us-east-1)" in (out / "train-evaluate.yml").read_text()
     bad = runner.invoke(cli, ["ci", "render", "--profile", "full", "--out", str(out), "--model-name", "a b", *owner])
@@ -583,7 +587,7 @@ def test_cli_ci_render_writes_refuses_and_forces(tmp_path):
     assert no_owner.exit_code == 1 and "--model-owner" in no_owner.output and not (tmp_path / "x").exists()
     env = runner.invoke(cli, ["ci", "render", "--profile", "full", "--approval", "environment", "--out", str(tmp_path / "e")])
     assert env.exit_code == 0 and sorted(p.name for p in (tmp_path / "e").iterdir()) == \
-        ["model-review.yml", "platform.yml", "train-evaluate.yml"]
+        ["model-review.yml", "platform-images.yml", "platform.yml", "train-evaluate.yml"]
     # switching to environment approval: model-publish.yml from before would keep publishing merges
     switch = runner.invoke(cli, ["ci", "render", "--profile", "full", "--approval", "environment", "--out", str(out)])
     assert switch.exit_code == 1 and "model-publish.yml from an earlier render would still run" in switch.output
@@ -591,7 +595,8 @@ def test_cli_ci_render_writes_refuses_and_forces(tmp_path):
     forced = runner.invoke(cli, ["ci", "render", "--profile", "full", "--approval", "environment", "--out", str(out),
                                  "--force"])
     assert forced.exit_code == 0 and f"removed {out / 'model-publish.yml'}" in forced.output
-    assert sorted(p.name for p in out.iterdir()) == ["model-review.yml", "platform.yml", "train-evaluate.yml"]
+    assert sorted(p.name for p in out.iterdir()) == ["model-review.yml", "platform-images.yml", "platform.yml",
+                                                    "train-evaluate.yml"]
     (out / "model-publish.yml").write_text("name: mine\n")  # not ours: never touched
     assert runner.invoke(cli, ["ci", "render", "--profile", "full", "--approval", "environment", "--out", str(out),
                                "--force"]).exit_code == 0

@@ -15,6 +15,10 @@
   `production` alias and record approval and deployment in the ledger.
 * `model-review.yml`: on `review.schedule`, one issue per model with a `production` alias (the review
   packet); closing it with keep / retrain / retire records a review in the ledger.
+* `platform-images.yml` (stacks with an `images` repository): builds the platform's own images (evidence
+  observer, drift job, serving runtime: `stacks/project/images.py`) from the mlplatform the project pins and
+  pushes them under the tags the stack deploys, leaving an existing (immutable) tag alone; in the deploy
+  environment, with its role.
 
 Every action is pinned by full commit SHA (`versions.GITHUB_ACTIONS`), every workflow starts from
 `permissions: {}` and each job asks only for what it uses, and no secret or untrusted value is
@@ -45,12 +49,14 @@ from mlplatform.components.versions import GITHUB_ACTIONS, MLFLOW_CLIENT, MODELC
 
 from ..config.spec import SpecError, StackSpec
 from ..files import replace_all
+from .images import IMAGES
 
 TEMPLATES = {
     "platform.yml": "platform.yml.j2",
     "train-evaluate.yml": "train-evaluate.yml.j2",
     "model-publish.yml": "model-publish.yml.j2",
     "model-review.yml": "model-review.yml.j2",
+    "platform-images.yml": "platform-images.yml.j2",
 }
 APPROVALS = ("pull-request", "environment")
 HOSTED_RUNNER = "ubuntu-24.04"
@@ -60,6 +66,7 @@ APPROVAL_ENVIRONMENT = "model-promotion"
 PREVIEW_ROLE_VAR = "MLPLATFORM_PREVIEW_ROLE_ARN"
 DEPLOY_ROLE_VAR = "MLPLATFORM_DEPLOY_ROLE_ARN"
 MODELS_REPOSITORY = "models"
+IMAGES_REPOSITORY = "images"  # the platform's own images (platform-images.yml)
 LEDGER_VAR, LEDGER_KEY_VAR = "MLPLATFORM_LEDGER", "MLPLATFORM_LEDGER_KEY"  # repository variables
 PROMETHEUS_URL_VAR = "MLPLATFORM_PROMETHEUS_URL"  # repository variable: overrides the stack's Prometheus
 CODEOWNERS_MARK = "# mlplatform: model releases need a review by these owners (mlplatform ci render)"
@@ -286,6 +293,17 @@ def models_repository(spec: StackSpec, stack: str) -> str:
     return f"{r.repository_prefix}/{stack}/{MODELS_REPOSITORY}"
 
 
+def images_repository(spec: StackSpec, stack: str) -> str | None:
+    """The `images` ECR repository the platform's own images go to: its URL when adopted, else its path (the
+    workflow adds this account's host); None when the stack has none."""
+    r = spec.registry
+    if r.existing and IMAGES_REPOSITORY in r.existing.repository_urls:
+        return r.existing.repository_urls[IMAGES_REPOSITORY]
+    if IMAGES_REPOSITORY not in r.repositories:
+        return None
+    return f"{r.repository_prefix}/{stack}/{IMAGES_REPOSITORY}"
+
+
 def workflow_context(spec: StackSpec, o: WorkflowOptions) -> dict[str, object]:
     """Everything the templates read."""
     from ..program import base_name
@@ -297,6 +315,8 @@ def workflow_context(spec: StackSpec, o: WorkflowOptions) -> dict[str, object]:
     gpu_type, hourly = gpu_price(spec)
     return {
         "version": metadata.version("mlplatform"),
+        "images_repository": images_repository(spec, o.stack) or "",
+        "platform_images": list(IMAGES),
         "stack": o.stack,
         "profile": spec.profile,
         "region": spec.region,
@@ -386,7 +406,7 @@ def render_workflows(
             "pull-request approval needs the owners who approve model releases (CODEOWNERS of models/)",
             "pass --model-owner @org/ml-leads (repeatable), or --approval environment",
         )
-    names = ["platform.yml"]
+    names = ["platform.yml", *(["platform-images.yml"] if images_repository(spec, o.stack) else [])]
     if spec.runners.enabled:  # the ML workflows run on the stack's runners
         names += [
             "train-evaluate.yml",
