@@ -45,7 +45,7 @@ SETUP = "mlplatform-monitoring-db-setup"  # Job, NetworkPolicy, ConfigMap (scrip
 SETUP_LABELS = {"app.kubernetes.io/name": SETUP, **PART_OF}
 SCRIPT_DIR = "/etc/monitoring-db-setup"
 PASSWORD_DIR = "/etc/monitoring-db-password"
-CLIENT_UID = 70  # the postgres user of the Alpine PostgreSQL image
+CLIENT_UID = 10001  # any non-root, high uid: psql needs no user of its own (the credentials are given)
 PASSWORD_LENGTH = 40
 
 
@@ -183,7 +183,7 @@ class MonitoringDatabase(pulumi.ComponentResource):
                 {
                     "name": "setup",
                     "image": versions.POSTGRES_CLIENT_IMAGE,
-                    "imagePullPolicy": "IfNotPresent",
+                    "imagePullPolicy": "Always",  # a tag: resolved again on each run
                     "command": psql_command(f"{SCRIPT_DIR}/setup.sql", args.role, SCHEMA),
                     "env": env,
                     "volumeMounts": [

@@ -32,7 +32,7 @@ POSTGRES_STANDARD_SUPPORT_END = {
 }
 
 # The PostgreSQL client (psql) of the Job that creates the `monitoring` schema's role (MonitoringDatabase):
-# the official image at the RDS major's latest minor, Alpine (its `postgres` user is uid 70). By tag: the
+# the official image at the RDS major's latest minor, Alpine (the Job runs it as uid 10001). By tag: the
 # digest could not be read from here (no registry access when this was pinned) -- add it when you can.
 POSTGRES_CLIENT_IMAGE = "docker.io/library/postgres:17.7-alpine3.22"
 
