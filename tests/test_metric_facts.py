@@ -184,3 +184,28 @@ def test_parsers_read_the_upstream_shapes():
     assert facts.parse_flask_exporter(exporter, flask) == {
         "mlflow_exporter_info": {"type": "gauge", "labels": ["version"]},
         "mlflow_http_request_total": {"type": "counter", "labels": ["method", "status"]}}
+
+
+def test_prometheus_report_parser_keeps_only_the_series_every_scrape_writes():
+    text = '''
+var (
+	scrapeHealthMetric = reportSample{
+		name: []byte("up" + "\\xff"),
+		Metadata: metadata.Metadata{Type: model.MetricTypeGauge, Help: "h"},
+	}
+	scrapeTimeoutMetric = reportSample{
+		name: []byte("scrape_timeout_seconds" + "\\xff"),
+		Metadata: metadata.Metadata{Type: model.MetricTypeGauge, Help: "h"},
+	}
+)
+func (sl *scrapeLoop) report(app scrapeLoopAppendAdapter) (err error) {
+	if err = app.addReportSample(scrapeHealthMetric, ts, health, b, false); err != nil {
+	}
+	if sl.reportExtraMetrics {
+		if err = app.addReportSample(scrapeTimeoutMetric, ts, t, b, false); err != nil {
+'''
+    assert facts.parse_prometheus_report(text) == {"up": {"type": "gauge", "labels": ["instance", "job"]}}
+    with pytest.raises(facts.SourceMissing, match="no longer defines"):
+        facts.parse_prometheus_report(text.replace("func (sl *scrapeLoop) report(", "func report("))
+    with pytest.raises(facts.SourceMissing, match="does not know"):
+        facts.parse_prometheus_report(text.replace("addReportSample(scrapeHealthMetric", "addReportSample(otherMetric"))

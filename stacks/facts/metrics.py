@@ -13,11 +13,11 @@ One file per exporter:
 |---|---|---|
 | dcgm-exporter | the counters CSV the plan mounts (components/monitoring.DCGM_COUNTERS), each field checked against the exporter's own field list | NVIDIA/dcgm-exporter etc/dcp-metrics-included.csv |
 | kube-state-metrics | kube-prometheus-stack 88.5.3 -> kube-state-metrics chart 8.4.0 -> v2.20.0 | docs/metrics/**/*.md tables, each name checked in internal/store/*.go |
-| kubelet | Kubernetes (versions.KUBERNETES_VERSION) | recorded, not derived here: pkg/kubelet/metrics/collectors/volume_stats.go read with the search tools (the repository is too large to mirror) |
+| kubelet | Kubernetes (versions.KUBERNETES_VERSION) | recorded, not derived here: pkg/kubelet/metrics/collectors/volume_stats.go read with the search tools (the repository's snapshot, 1.9 GB, is more than the mirror tools bring: 500 MB) |
 | cadvisor | the cAdvisor the kubelet embeds | metrics/prometheus.go |
 | arc-listener | gha-runner-scale-set 0.14.2 | cmd/ghalistener/metrics/metrics.go (default metrics) |
 | mlflow | MLflow 3.15.1 (mlflow chart 1.11.5 appVersion) | mlflow/server/prometheus_exporter.py + prometheus_flask_exporter |
-| prometheus | Prometheus itself: the series it writes for every scrape | docs/configuration (up, scrape_*) |
+| prometheus | Prometheus v3.14.0 (kube-prometheus-stack 88.5.3 values prometheus.prometheusSpec.image.tag): the series it writes for every scrape | scrape/scrape.go (the report samples `scrapeLoop.report` always appends; the extra ones need `extra_scrape_metrics`) |
 | mlplatform-drift | this repository's drift job | components/drift.DRIFT_METRICS |
 
 A source that cannot be read here (the Kubernetes repository is too large to mirror) keeps its
@@ -44,6 +44,9 @@ KSM_VERSION = "v2.20.0"  # kube-prometheus-stack 88.5.3 -> kube-state-metrics ch
 DCGM_TAG = "4.5.3-4.8.2"  # dcgm-exporter chart 4.8.2 appVersion 4.8.2 (DCGM 4.5.3)
 ARC_TAG = "gha-runner-scale-set-0.14.2"
 CADVISOR_TAG = "v0.53.0"
+PROMETHEUS_TAG = "v3.14.0"  # kube-prometheus-stack 88.5.3 values.yaml prometheus.prometheusSpec.image.tag
+# The target labels Prometheus puts on its own per-scrape series (jobs_instances: up and scrape_*).
+SCRAPE_LABELS = ["instance", "job"]
 MLFLOW_VERSION = "3.15.1"
 # The labels the kubelet's cAdvisor endpoint puts on every container series (kubelet server.go
 # containerPrometheusLabelsFunc) before each metric's own extra labels.
@@ -179,6 +182,26 @@ def parse_flask_exporter(exporter_py: str, flask_exporter_py: str) -> dict[str, 
     return out
 
 
+def parse_prometheus_report(text: str) -> dict[str, dict[str, Any]]:
+    """The series Prometheus writes for every scrape: the `reportSample`s `scrapeLoop.report` appends before
+    its `if sl.reportExtraMetrics` block (the others only with the `extra_scrape_metrics` option)."""
+    samples = {
+        var: (name, kind.lower())
+        for var, name, kind in re.findall(
+            r'(\w+)\s*=\s*reportSample\{\s*name:\s*\[\]byte\("(\w+)"[^}]*?Type:\s*model\.MetricType(\w+)', text, re.S
+        )
+    }
+    start = text.find("func (sl *scrapeLoop) report(")
+    if start < 0 or not samples:
+        raise SourceMissing("scrape/scrape.go no longer defines reportSample values and scrapeLoop.report")
+    body = text[start:]
+    body = body[: body.find("if sl.reportExtraMetrics")]
+    used = re.findall(r"addReportSample\((\w+),", body)
+    if not used or any(u not in samples for u in used):
+        raise SourceMissing("scrapeLoop.report appends samples this parser does not know")
+    return {samples[u][0]: {"type": samples[u][1], "labels": list(SCRAPE_LABELS)} for u in used}
+
+
 def dcgm_fields(text: str) -> set[str]:
     return {line.split(",")[0].strip().lstrip("# ").strip() for line in text.splitlines() if "DCGM_FI_" in line}
 
@@ -219,6 +242,14 @@ def derive(mirror: Path | None, wheels: Path | None) -> dict[str, dict[str, Any]
             CADVISOR_TAG,
             f"google/cadvisor@{CADVISOR_TAG} {cad_path}",
             parse_cadvisor(read("google/cadvisor", CADVISOR_TAG, cad_path)),
+        )
+
+        scrape_path = "scrape/scrape.go"
+        out["prometheus"] = _doc(
+            "prometheus",
+            f"{PROMETHEUS_TAG} (kube-prometheus-stack 88.5.3)",
+            f"prometheus/prometheus@{PROMETHEUS_TAG} {scrape_path} (scrapeLoop.report)",
+            parse_prometheus_report(read("prometheus/prometheus", PROMETHEUS_TAG, scrape_path)),
         )
 
         dcgm_path = "etc/dcp-metrics-included.csv"
