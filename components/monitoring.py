@@ -52,7 +52,7 @@ from .drift import DriftArgs, drift_alert_expr
 from .helm_values import IRSA_ANNOTATION, check_user_values, with_user_values
 from .irsa import irsa_role
 from .metadata_store import CA_MOUNT, CA_VOLUME, PG_TLS_ENV, ca_bundle_init_container
-from .monitoring_role import MONITORING_DB_SECRET
+from .monitoring_role import DRIFT_DB_ENV, MONITORING_DB_DIR, MONITORING_DB_SECRET
 
 # kube-prometheus-stack's Prometheus selects ServiceMonitors, PodMonitors and PrometheusRules that carry
 # `release: <helm release name>` (prometheusSpec.*SelectorNilUsesHelmValues: true).
@@ -329,7 +329,7 @@ PUSHGATEWAY_RESOURCES = _requests(10, 32)
 # One drift run holds the window and the reference in memory (about 1 GiB per million rows of 20 features,
 # benchmarks/drift.py).
 DRIFT_JOB_RESOURCES = _requests(500, 1536, 3072)
-DRIFT_SERVICE_ACCOUNT = "mlplatform-drift"  # PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD of the role
+DRIFT_SERVICE_ACCOUNT = "mlplatform-drift"
 
 
 def pushgateway_url(namespace: str) -> str:
@@ -668,6 +668,8 @@ class Monitoring(pulumi.ComponentResource):
         env += [{"name": k, "value": v} for k, v in sorted((args.drift_env or {}).items())]
         # To the metadata database as MLflow reaches it: TLS, the RDS CA bundle, the server's name checked.
         env += [{"name": k, "value": v} for k, v in PG_TLS_ENV.items()]
+        # The monitoring role's connection (MonitoringDatabase's Secret), read by libpq from a mounted file.
+        env += [{"name": k, "value": v} for k, v in DRIFT_DB_ENV.items()]
         for model in args.served_models or []:
             k8s.batch.v1.CronJob(
                 f"{name}-drift-{model}",
@@ -691,6 +693,7 @@ class Monitoring(pulumi.ComponentResource):
                                     "securityContext": {
                                         "runAsNonRoot": True,
                                         "runAsUser": 65532,
+                                        "fsGroup": 65532,  # the Secret's file (0440) is readable through it
                                         "seccompProfile": {"type": "RuntimeDefault"},
                                     },
                                     "initContainers": [ca_bundle_init_container()],
@@ -710,18 +713,27 @@ class Monitoring(pulumi.ComponentResource):
                                                 str(drift.threshold),
                                             ],
                                             "env": env,
-                                            # host/port/dbname/user/password of the monitoring role
-                                            "envFrom": [{"secretRef": {"name": MONITORING_DB_SECRET}}],
                                             "resources": DRIFT_JOB_RESOURCES,
                                             "securityContext": {
                                                 "allowPrivilegeEscalation": False,
                                                 "readOnlyRootFilesystem": True,
                                                 "capabilities": {"drop": ["ALL"]},
                                             },
-                                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, CA_MOUNT],
+                                            "volumeMounts": [
+                                                {"name": "tmp", "mountPath": "/tmp"},
+                                                CA_MOUNT,
+                                                {"name": "db", "mountPath": MONITORING_DB_DIR, "readOnly": True},
+                                            ],
                                         }
                                     ],
-                                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}, CA_VOLUME],
+                                    "volumes": [
+                                        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+                                        CA_VOLUME,
+                                        {
+                                            "name": "db",
+                                            "secret": {"secretName": MONITORING_DB_SECRET, "defaultMode": 0o440},
+                                        },
+                                    ],
                                 },
                             },
                         }

@@ -11,8 +11,8 @@ jobs read.
   the role, the schema it owns, least-privilege grants. TLS as MLflow's: `verify-full` against the RDS CA
   bundle its init container fetches. The Job is replaced (so it runs again) when its script or the
   password changes; Pulumi waits for it to complete.
-- After it, the Secret `mlplatform-monitoring-db` in the drift jobs' namespace: libpq's PGHOST, PGPORT,
-  PGDATABASE, PGUSER, PGPASSWORD of the role.
+- After it, the Secret `mlplatform-monitoring-db` in the drift jobs' namespace: the role's libpq service file
+  (host, port, dbname, user, password), which the drift CronJobs mount (the password never in an environment).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from .metadata_store import (
     MetadataStore,
     ca_bundle_init_container,
 )
-from .monitoring_role import MONITORING_DB_SECRET, PSQL_SCRIPT, SCHEMA, psql_command
+from .monitoring_role import MONITORING_DB_SECRET, PSQL_SCRIPT, SCHEMA, SERVICE_FILE_KEY, psql_command, service_file
 
 SETUP = "mlplatform-monitoring-db-setup"  # Job, NetworkPolicy, ConfigMap (script) and Secret (password)
 SETUP_LABELS = {"app.kubernetes.io/name": SETUP, **PART_OF}
@@ -54,8 +54,12 @@ def _sha(*parts: str) -> str:
 
 
 def drift_connection(host: Any, port: Any, database: Any, role: str, password: Any) -> dict[str, Any]:
-    """The drift jobs' Secret: libpq's own variables (the CronJob takes them with envFrom)."""
-    return {"PGHOST": host, "PGPORT": port, "PGDATABASE": database, "PGUSER": role, "PGPASSWORD": password}
+    """The drift jobs' Secret: the role's libpq service file (monitoring_role.service_file), which the CronJob mounts."""
+    return {
+        SERVICE_FILE_KEY: pulumi.Output.all(host, port, database, password).apply(
+            lambda v: service_file(v[0], v[1], v[2], role, v[3])
+        )
+    }
 
 
 class MonitoringDatabase(pulumi.ComponentResource):

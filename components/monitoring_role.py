@@ -107,5 +107,21 @@ def psql_command(script: str, role: str = ROLE, schema: str = SCHEMA) -> list[st
     ]
 
 
-# The Kubernetes Secret the drift CronJobs read (envFrom): libpq's PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD.
+# The Kubernetes Secret the drift CronJobs mount: one libpq connection service file (host, port, dbname, user,
+# password of the role), so the password is a file, never in the pod's environment; libpq finds it through
+# DRIFT_DB_ENV (`psycopg.connect("")` in the job reads PGSERVICEFILE and PGSERVICE). A service file has no
+# permission check (a pgpass file refuses the group-readable files a Secret volume gives a non-root user).
 MONITORING_DB_SECRET = "mlplatform-monitoring-db"
+MONITORING_DB_DIR = "/etc/monitoring-db"
+SERVICE_FILE_KEY = "pg_service.conf"
+SERVICE = "monitoring"
+DRIFT_DB_ENV = {"PGSERVICEFILE": f"{MONITORING_DB_DIR}/{SERVICE_FILE_KEY}", "PGSERVICE": SERVICE}
+
+
+def service_file(host: str, port: str | int, database: str, role: str, password: str) -> str:
+    """The role's connection as a libpq service file (one section, `SERVICE`)."""
+    values = {"host": host, "port": str(port), "dbname": database, "user": role, "password": password}
+    bad = [k for k, v in values.items() if not v or any(c in v for c in "\r\n")]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: empty or not one line; cannot go into a libpq service file")
+    return f"[{SERVICE}]\n" + "".join(f"{k}={v}\n" for k, v in values.items())

@@ -147,10 +147,19 @@ def test_the_stack_makes_it_for_served_models_only(profile_plans):
     target = one(p, SECRET, "ml-dev-monitoring-db")
     cron = one(p, "kubernetes:batch/v1:CronJob", "ml-dev-drift-churn")
     pod = cron.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": target.inputs["metadata"]["name"]}}]
+    (volume,) = [v for v in pod["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == target.inputs["metadata"]["name"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
     assert cron.inputs["metadata"]["namespace"] == target.inputs["metadata"]["namespace"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     assert env["PGSSLMODE"] == "verify-full" and [i["name"] for i in pod["initContainers"]] == ["rds-ca-bundle"]
+    assert env["PGSERVICEFILE"] == f"{mount['mountPath']}/pg_service.conf" and env["PGSERVICE"] == "monitoring"
+    assert "envFrom" not in pod["containers"][0] and not {"PGPASSWORD", "PGUSER"} & set(env)
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]  # the 0440 file is readable
+    from mlplatform.components.monitoring_role import service_file
+
+    with pytest.raises(ValueError, match="^password: empty or not one line"):
+        service_file("h", 5432, "mlflow", ROLE, "pw\nhost=elsewhere")
     job = one(p, JOB, "ml-dev-monitoring-db-setup")
     assert job.inputs["metadata"]["namespace"] == "mlflow"
 
@@ -232,13 +241,18 @@ def test_the_jobs_script_is_idempotent_and_the_role_writes_its_schema_only(plan,
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = %s", (MASTER,))]
     assert {"experiments", "runs", "registered_models", "model_versions"} <= set(mlflow_tables)
 
-    # what the drift CronJob gets from its Secret is all libpq needs (the job connects with psycopg.connect(""))
-    from mlplatform.components.monitoring_db import drift_connection
+    # the file the drift CronJob mounts from its Secret, found through its environment, is all libpq needs (the
+    # job connects with psycopg.connect("")); the password is in no environment variable
+    from mlplatform.components.monitoring_role import DRIFT_DB_ENV, MONITORING_DB_DIR, service_file
 
-    env = drift_connection("127.0.0.1", str(postgres.port), "mlflow", ROLE, password)
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    (mounted / "pg_service.conf").write_text(service_file("127.0.0.1", postgres.port, "mlflow", ROLE, password))
     with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
+        for k in [k for k in os.environ if k.startswith("PG")]:
+            mp.delenv(k)
+        for k, v in DRIFT_DB_ENV.items():
+            mp.setenv(k, v.replace(MONITORING_DB_DIR, str(mounted)))
         with psycopg.connect("") as conn:
             assert conn.execute("SELECT current_user, current_database()").fetchone() == (ROLE, "mlflow")
 

@@ -3,7 +3,8 @@
     MLPLATFORM_PREDICTION_LOG_BUCKET   the artifact bucket holding predictions/<model>/
     MLPLATFORM_LEDGER, MLPLATFORM_LEDGER_KEY   the evidence ledger (s3://bucket/prefix) and its signing key
     MLPLATFORM_PUSHGATEWAY             where the scores go (optional: without it nothing is pushed)
-    PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD   the `monitoring` role (libpq's own variables)
+    PGSERVICEFILE, PGSERVICE   the `monitoring` role's connection (libpq reads the service file the CronJob
+                               mounts; PGHOST, PGUSER, PGPASSWORD... work as well)
 
 Without `--digest` every model version with a prediction log in the window is compared.
 """
