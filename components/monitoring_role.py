@@ -50,6 +50,10 @@ BEGIN
     IF length(pw) < 20 THEN
         RAISE EXCEPTION 'the password of role % is shorter than 20 characters', r;
     END IF;
+    IF NOT (SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'the administrator % may not create roles: give it CREATEROLE (an adopted database''s '
+            'secret must name such a user, as the RDS master user is)', current_user;
+    END IF;
     SELECT * INTO existing FROM pg_roles WHERE rolname = r;
     IF NOT FOUND THEN
         EXECUTE format('CREATE ROLE %I LOGIN NOINHERIT', r);

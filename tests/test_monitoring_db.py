@@ -304,6 +304,27 @@ def test_a_role_with_more_than_it_needs_is_refused_and_nothing_is_half_made(plan
             su.execute("DROP ROLE wider")
 
 
+def test_an_administrator_without_createrole_is_told_so(plan, postgres, tmp_path):
+    """An adopted database's secret may name a user that cannot create roles: one clear line, nothing made."""
+    with psycopg.connect(postgres.dsn(), autocommit=True) as su:
+        su.execute("CREATE ROLE plain_owner LOGIN PASSWORD 'plain-owner-password'")
+        su.execute("CREATE DATABASE adopted OWNER plain_owner")
+    try:
+        run = JobRun(plan, postgres, tmp_path, "q" * 40)
+        (tmp_path / "admin" / "username").write_text("plain_owner")
+        (tmp_path / "admin" / "password").write_text("plain-owner-password")
+        run.env["PGDATABASE"] = "adopted"
+        result = run()
+        assert result.returncode != 0
+        assert "the administrator plain_owner may not create roles: give it CREATEROLE" in result.stderr
+        with psycopg.connect(postgres.dsn(dbname="adopted")) as su:
+            assert su.execute("SELECT to_regnamespace('monitoring')").fetchone() == (None,)
+    finally:
+        with psycopg.connect(postgres.dsn(), autocommit=True) as su:
+            su.execute("DROP DATABASE adopted")
+            su.execute("DROP ROLE plain_owner")
+
+
 def program_with_role(role: str):
     def run():
         reg = ArtifactRegistry("reg", ArtifactRegistryArgs())
