@@ -32,10 +32,10 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import moto_process  # noqa: E402
-from serving_servers import mlserver, v2_request  # noqa: E402
+import moto_process
+from serving_servers import mlserver, v2_request
 
-from mlplatform.stacks.project import modelcar  # noqa: E402
+from mlplatform.stacks.project import modelcar
 
 BUCKET, MODEL, DIGEST = "bench-artifacts", "bench", "sha256:" + "ab" * 32
 COLUMNS = [f"f{i}" for i in range(8)]
