@@ -205,7 +205,7 @@ _MEMO_FOLDER = pytest.StashKey[str]()
 # The files that take longest (seconds of one worker, measured on the 2-core machine), run first: a file
 # runs in one worker (--dist loadfile), so a long file started last leaves the other worker idle at the
 # end. xdist's own reorder (most tests first) is off in addopts; every other file keeps its place.
-SLOW_FILES = ("test_workflows.py", "test_registration.py", "test_readme.py", "test_serving_runtime.py",
+SLOW_FILES = ("test_workflows.py", "test_registration.py", "test_readme.py", "test_serving_runtime.py", "test_prediction_hook.py",
               "test_check.py", "test_evidence.py", "test_upgrade.py", "test_cost.py", "test_queueing.py")  # fmt: skip
 
 
