@@ -82,6 +82,20 @@ def test_the_hook_is_this_packages_entry_point():
         "run `pip install -e .` again: the entry point is in pyproject.toml")
 
 
+def test_a_misconfigured_log_is_said_once_and_the_model_serves_on(monkeypatch, caplog):
+    from mlplatform.components.serving import prediction_hook
+
+    monkeypatch.setattr(prediction_hook, "_state", {})
+    monkeypatch.setenv("MLPLATFORM_PREDICTION_LOG_BUCKET", BUCKET)
+    monkeypatch.delenv("MLPLATFORM_PREDICTION_LOG_MODEL", raising=False)
+    monkeypatch.setenv("MLPLATFORM_PREDICTION_LOG_DIGEST", "latest")
+    with caplog.at_level("INFO", logger="mlplatform.prediction_log"):
+        for _ in range(3):
+            assert prediction_hook.log_prediction(MODEL, "1", '{"inputs": [[1]]}', b'{"predictions": [0]}') is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "prediction log off: MLPLATFORM_PREDICTION_LOG_MODEL: not set; the serving component sets them"]
+
+
 def test_every_sampled_request_lands_in_the_documented_format_without_dropped_fields(model_dir, tmp_path, s3,
                                                                                        monkeypatch):
     rows = [[0.1, 0.2, 0.3, 0.9], [0.8, 0.1, 0.5, 0.4]]

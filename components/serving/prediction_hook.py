@@ -44,7 +44,12 @@ def _logger() -> PredictionLogger | None:
                 logger.info("prediction log off: %sBUCKET is not set", ENV_PREFIX)
                 _state["logger"] = None
             else:
-                log = PredictionLogger.from_env().start()
+                try:
+                    log = PredictionLogger.from_env().start()
+                except ValueError as e:  # said once; the model serves on, unlogged
+                    logger.error("prediction log off: %s", e)
+                    _state["logger"] = None
+                    return None
                 atexit.register(log.close)
                 logger.info(
                     "prediction log of %s: %.0f%% of requests to s3://%s/predictions/%s/",
