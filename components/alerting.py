@@ -12,8 +12,10 @@ section. Four receiver kinds, each with ONE secret that never enters Helm values
 
 `Monitoring` puts the secrets in one Kubernetes Secret (`RECEIVER_SECRET`), lists it in
 `alertmanager.alertmanagerSpec.secrets` (mounted at `/etc/alertmanager/secrets/<secret>/<key>`) and the
-configuration below names only those file paths. (Alertmanager 0.26+ also reads a webhook URL from
-`url_file`; the `amtool` the tests run is Debian's 0.25, so the URL stays plain and the token is secret.)
+configuration below names only those file paths. (Alertmanager reads a webhook URL from `url_file` since
+v0.26.0, and the pinned one -- kube-prometheus-stack 88.5.3's v0.34.0, notify/webhook/config.go `URLFile` --
+does; the `amtool` the tests check the configuration with is Debian's 0.25, which refuses the key, and
+building a newer one needs a Go newer than Debian's 1.19, so the URL stays plain and the token is secret.)
 
 Routes: a test alert (`mlplatform alerts test`) reaches only the receiver it names; each receiver gets the alerts whose `severity` label is in its `severities` (defaults: chat and
 webhooks get critical and warning, PagerDuty and e-mail get critical), every matching receiver is
