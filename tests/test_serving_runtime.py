@@ -2,7 +2,10 @@
 served by MLServer (the pinned version, with the platform's runtime class) on 127.0.0.1; its /metrics
 hold the series the analysis templates query, with the labels they select; a real Prometheus (Debian's)
 scraping it evaluates the templates the way Argo Rollouts does: no traffic is inconclusive, a healthy
-server passes every template, errors fail the error share, slow answers fail the p95 latency."""
+server passes every template, errors fail the error share, slow answers fail the p95 latency.
+
+The slow answers come from a second model in the same server (tests/sleepy_model.py, an MLflow pyfunc
+that sleeps as long as the request asks), so the slow phase does not depend on this machine's speed."""
 
 from __future__ import annotations
 
@@ -27,6 +30,15 @@ ARGS = {"namespace": "models", "model": "churn", "environment": "staging", "cana
 WINDOW = "30s"  # the templates' default is minutes; the test's traffic lasts seconds
 
 
+def _sleepy(dest: Path) -> Path:
+    import mlflow.pyfunc
+    import pandas as pd
+
+    code = Path(__file__).with_name("sleepy_model.py")
+    mlflow.pyfunc.save_model(str(dest), python_model=str(code), input_example=pd.DataFrame({"sleep_seconds": [0.0]}))
+    return dest
+
+
 def _train(dest: Path) -> Path:
     import mlflow.sklearn
     import numpy as np
@@ -47,6 +59,7 @@ def served(tmp_path_factory):
     model = _train(tmp / "trained")
     root = tmp / "modelcar"
     modelcar.layout(model, root, "churn", "3")
+    modelcar.layout(_sleepy(tmp / "sleepy"), root, "slow", "1")
     with mlserver(root) as server:
         target = re.sub(r"^http://|/metrics$", "", server["metrics"])
         pod = {"namespace": "models", "mlplatform_io_model": "churn", "mlplatform_io_environment": "staging"}
@@ -151,10 +164,13 @@ def test_runtime_phases(served):
     assert verdicts["error-share"] == FAILED
     assert verdicts["latency-p95"] == SUCCESSFUL
 
-    # 4. Slow answers (batches that take the server over a second, beyond the template's 0.5 s bound) in
-    # more than 5% of the window's requests: p95 latency fails.
-    big = v2_request([[(i % 97) / 97, 0.5, 0.25, 0.75] for i in range(400_000)], COLUMNS)
+    # 4. Slow answers (the same server's sleepy model, 1.6 times the template's p95 bound each) in more
+    # than 5% of the window's requests: p95 latency fails.
+    bound = float(analysis.DEFAULTS["latency-p95"]["max-latency-p95-seconds"])
+    slow = {"inputs": [{"name": "sleep_seconds", "shape": [1], "datatype": "FP64", "data": [1.6 * bound]}]}
     for _ in range(6):
-        assert post_json(f"{served['url']}/v2/models/churn/infer", big, timeout=120)[0] == 200
+        started = time.monotonic()
+        assert post_json(f"{served['url']}/v2/models/slow/infer", slow, timeout=30)[0] == 200
+        assert time.monotonic() - started >= 1.6 * bound
     _wait_scraped(prom, "rest_server_requests_total", 78)
     assert _verdicts(prom)["latency-p95"] == FAILED

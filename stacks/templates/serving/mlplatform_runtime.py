@@ -60,7 +60,11 @@ PREDICTION_METRIC = "model_prediction_value"
 BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 2.0, 3.0, 5.0, 10.0, 100.0)
 
 
-_HISTOGRAM: list[Histogram] = []
+# MLServer re-executes this module (importlib.reload in ModelSettings.implementation) for every model it
+# reads: a module-level `= []` would forget the histogram a model already registered, and the next model's
+# load would register it again (DuplicateTimeseries; two models in one server never loaded). reload keeps
+# the module's old globals, so the list made by the first execution is the one every later one uses.
+_HISTOGRAM: list[Histogram] = globals().setdefault("_HISTOGRAM", [])
 
 
 def _histogram() -> Histogram:
