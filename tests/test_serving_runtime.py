@@ -28,6 +28,7 @@ COLUMNS = ["f0", "f1", "f2", "f3"]
 CANARY, STABLE = "6f8d9c7b5", "5c4b3a291"
 ARGS = {"namespace": "models", "model": "churn", "environment": "staging", "canary-hash": CANARY, "stable-hash": STABLE}
 WINDOW = "30s"  # the templates' default is minutes; the test's traffic lasts seconds
+SCRAPE = 0.25  # seconds between Prometheus scrapes (a pod's is 30 s; rate() needs two in the window)
 
 
 def _sleepy(dest: Path) -> Path:
@@ -35,7 +36,9 @@ def _sleepy(dest: Path) -> Path:
     import pandas as pd
 
     code = Path(__file__).with_name("sleepy_model.py")
-    mlflow.pyfunc.save_model(str(dest), python_model=str(code), input_example=pd.DataFrame({"sleep_seconds": [0.0]}))
+    example = pd.DataFrame({"sleep_seconds": [0.0]})
+    # Requirements named, not inferred (inferring loads the model in a subprocess: seconds, and unused here).
+    mlflow.pyfunc.save_model(str(dest), python_model=str(code), input_example=example, pip_requirements=[])
     return dest
 
 
@@ -43,12 +46,15 @@ def _train(dest: Path) -> Path:
     import mlflow.sklearn
     import numpy as np
     import pandas as pd
+    import sklearn
     from sklearn.linear_model import LogisticRegression
 
     x = np.random.RandomState(0).rand(200, 4)
     y = (x[:, 0] > 0.5).astype(int)
     frame = pd.DataFrame(x, columns=COLUMNS)
-    mlflow.sklearn.save_model(LogisticRegression().fit(frame, y), str(dest), input_example=frame.head(2))
+    model = LogisticRegression().fit(frame, y)
+    requirements = [f"scikit-learn=={sklearn.__version__}"]  # named: inferring them takes seconds
+    mlflow.sklearn.save_model(model, str(dest), input_example=frame.head(2), pip_requirements=requirements)
     return dest
 
 
@@ -69,7 +75,7 @@ def served(tmp_path_factory):
             {"name": "stable", "target": target, "labels": {**pod, "rollouts_pod_template_hash": STABLE}},
         ]
         assert set(jobs[0]["labels"]) == {"namespace", *analysis.SERIES_LABELS.values()}
-        with prometheus(prometheus_bin, tmp, jobs) as prom:
+        with prometheus(prometheus_bin, tmp, jobs, interval=f"{SCRAPE * 1000:.0f}ms") as prom:
             yield {**server, "prometheus": prom}
 
 
@@ -94,9 +100,9 @@ def _wait_scraped(prom: str, series: str, at_least: float, timeout: float = 20, 
     while time.monotonic() < deadline:
         r = _query(prom, f'sum({series}{{job="canary"{labels}}})')["data"]["result"]
         if r and float(r[0]["value"][1]) >= at_least:
-            time.sleep(1.2)
+            time.sleep(1.2 * SCRAPE)
             return
-        time.sleep(0.3)
+        time.sleep(SCRAPE / 2)
     raise TimeoutError(f"{series} never reached {at_least} in Prometheus")
 
 
