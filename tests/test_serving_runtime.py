@@ -113,7 +113,7 @@ def _verdicts(prom: str) -> dict[str, str]:
         if t["metadata"]["labels"]["mlplatform.io/runtime"] != "mlflow":
             continue
         metric = t["spec"]["metrics"][0]
-        args = template_args(t, {**ARGS, "window": WINDOW})
+        args = template_args(t, {**ARGS, "window": WINDOW, "prediction-window": WINDOW})
         result = vector_result(_query(prom, resolve_args(metric["provider"]["prometheus"]["query"], args)))
         phase = evaluate_result(
             result, resolve_args(metric["successCondition"], args), resolve_args(metric["failureCondition"], args)

@@ -274,7 +274,7 @@ def canary_steps(release: Release, m: ServedModel, environment: str, weights: li
     """`setWeight w` then the analysis, for each weight; then all traffic."""
     analysis = {
         "templates": analysis_templates_for(m.runtime, m.model_metric),
-        "args": analysis_args(m.runtime, release.model, environment),
+        "args": analysis_args(m.runtime, release.model, environment, m.analysis.template_args()),
     }
     steps: list[dict[str, Any]] = []
     for w in weights:
