@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,26 @@ def test_runtime_phases(served):
         assert time.monotonic() - started >= 1.6 * bound
     _wait_scraped(prom, "rest_server_requests_total", 78)
     assert _verdicts(prom)["latency-p95"] == FAILED
+
+    # 5. MLflow's /invocations path (mlserver-mlflow answers it in its own handler, not through predict)
+    # feeds the model metric too: each numeric prediction is observed once. Both models register that one
+    # route and whichever loaded first answers it; the rows carry both models' columns (MLflow's schema
+    # check drops the ones a model does not take), and the count is summed over both.
+    def observed() -> float:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        with urllib.request.urlopen(served["metrics"], timeout=10) as r:
+            text = r.read().decode()
+        return sum(
+            s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "model_prediction_value_count"
+        )
+
+    before = observed()
+    rows = [[0.1, 0.2, 0.3, 0.4, 0.0], [0.9, 0.8, 0.7, 0.6, 0.0]]
+    body = {"dataframe_split": {"columns": [*COLUMNS, "sleep_seconds"], "data": rows}}
+    status, answer = post_json(f"{served['url']}/invocations", body)
+    assert status == 200 and len(answer["predictions"]) == 2
+    assert observed() == before + 2

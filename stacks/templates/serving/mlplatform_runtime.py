@@ -55,7 +55,8 @@ What it adds to `mlserver_mlflow.MLflowRuntime.predict`, after the model answere
 
 * `model_prediction_value{model, version}` (histogram): every numeric prediction of the first output
   (class label or score), the documented model metric convention, which the canary's `model-metric`
-  analysis compares between canary and stable pods;
+  analysis compares between canary and stable pods. Also on MLflow's `/invocations` path, which
+  mlserver-mlflow answers in its own handler without `predict` (its JSON `predictions` are observed);
 * the prediction hook: every callable registered under the entry point group `mlplatform.prediction`
   is called as `hook(model_name, model_version, request, response)` after each answered request (the
   place prediction logging plugs in); a hook that raises is logged and never fails the request.
@@ -63,15 +64,19 @@ What it adds to `mlserver_mlflow.MLflowRuntime.predict`, after the model answere
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
 import numpy as np
+from fastapi import Depends, Header, Response
 from mlserver.codecs import NumpyCodec
+from mlserver.handlers import custom_handler
 from mlserver.types import InferenceRequest, InferenceResponse
 from mlserver_mlflow import MLflowRuntime as _MLflowRuntime
+from mlserver_mlflow.runtime import _get_raw_body
 from prometheus_client import Histogram
 
 logger = logging.getLogger("mlplatform.runtime")
@@ -118,17 +123,38 @@ class MLflowRuntime(_MLflowRuntime):
         self._hooks = load_hooks()
         return loaded
 
+    def _observe(self, predictions: Any) -> None:
+        try:
+            values = np.asarray(predictions, dtype=float).ravel()
+        except (TypeError, ValueError):
+            return  # a non-numeric output (text, records) has no value to observe
+        child = self._prediction_values.labels(model=self.settings.name, version=str(self.settings.version or ""))
+        for v in values[np.isfinite(values)]:
+            child.observe(float(v))
+
+    # The same route, parameters and dependencies as mlserver-mlflow's handler, which this one replaces
+    # (MLServer registers the custom handlers it finds on the model object by attribute).
+    @custom_handler(rest_path="/invocations")
+    async def invocations(
+        self, raw_body: str = Depends(_get_raw_body), content_type: str = Header(default="")
+    ) -> Response:
+        response = await super().invocations(raw_body, content_type)
+        try:
+            answer = json.loads(response.body)
+        except ValueError:
+            return response
+        if isinstance(answer, dict) and "predictions" in answer:
+            self._observe(answer["predictions"])
+        return response
+
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         response = await super().predict(payload)
         name, version = self.settings.name, str(self.settings.version or "")
         if response.outputs:
             try:
-                values = np.asarray(NumpyCodec.decode_output(response.outputs[0]), dtype=float).ravel()
+                self._observe(NumpyCodec.decode_output(response.outputs[0]))
             except (TypeError, ValueError):
-                values = np.asarray([])  # a non-numeric output (text) has no value to observe
-            child = self._prediction_values.labels(model=name, version=version)
-            for v in values[np.isfinite(values)]:
-                child.observe(float(v))
+                pass  # an output the codec cannot decode has no value to observe
         for hook in self._hooks:
             try:
                 hook(name, version, payload, response)
