@@ -26,14 +26,16 @@ MLFLOW_CLIENT (`mlserver.Dockerfile` here). One process per replica (`parallel_w
 with replicas.
 
 Speed (`benchmarks/serving.py`: one 1-CPU replica, a 4-feature LogisticRegression, one-row requests
-from 4 keep-alive connections, both servers in the same run; 2 shared cores, load average ~5):
+from 4 keep-alive connections, 2000 per server, both servers in the same run; 2 shared cores, load
+average 5.5 from other work):
 
 | server (each pinned to one core, in its own 1-CPU cgroup) | req/s | p50 ms | p95 ms | CPU ms/request |
 |-----------------------------------------------------------|-------|--------|--------|----------------|
-| MLServer 1.7.1 + this class, V2 infer, metrics on         | 393   | 9.0    | 21.8   | 2.17           |
-| MLServer 1.7.1 + this class, /invocations, metrics on     | 425   | 8.3    | 18.2   | 1.98           |
-| `mlflow models serve` 3.15.1, no metrics                  | 329   | 11.0   | 23.2   | 2.50           |
+| MLServer 1.7.1 + this class, V2 infer, metrics on         | 259   | 13.2   | 31.6   | 2.56           |
+| MLServer 1.7.1 + this class, /invocations, metrics on     | 215   | 14.1   | 36.5   | 2.60           |
+| `mlflow models serve` 3.15.1, no metrics                  | 193   | 17.8   | 40.2   | 3.36           |
 
+(An earlier run at load 4.9: V2 393 req/s, p50 9.0, p95 21.8 ms against 329, 11.0, 23.2.)
 At least as fast as MLflow's own server with metrics on. An earlier measurement (MLServer 80-87 req/s,
 p50 40 ms, against 347 req/s) was the harness, not the server: both were pinned with `taskset` alone to
 a core other work also ran on, and the kernel shares a core between threads, not servers. `mlflow
