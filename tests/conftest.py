@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -116,28 +118,53 @@ def aws(moto_server, monkeypatch):
     return moto_server
 
 
-# -- each distinct stack planned once per test process ------------------------------------------------
+# -- each distinct stack planned once per test session, across the xdist workers ------------------------
+PLAN_MEMO_DIR = "MLPLATFORM_TEST_PLAN_MEMO"  # set by the session's first process (pytest_configure below)
+
+
 class _PlanMemo:
     """`stacks.program.plan`, memoised on (spec, stack, project) for the test session.
 
-    ~110 CLI tests plan a stack the suite has planned before (the profiles' defaults, a tour's project);
-    a plan is a pure function of the validated spec and the stack and project names (the mock monitor's
-    ids are derived from names), so the second request gets a deep copy of the first Plan. A spec that
-    fails to plan is not remembered: its error is raised again each time."""
+    ~110 CLI tests plan a stack the suite has planned before (the profiles' defaults, a tour's project,
+    every profile in every region for `cost` and the README's table); a plan is a pure function of the
+    validated spec and the stack and project names (the mock monitor's ids are derived from names), so a
+    second request gets a fresh copy of the first Plan. The xdist workers share one folder of pickled
+    plans (a lock per key: the first worker to ask plans, the others wait and read), so each distinct
+    stack is planned once per session, whichever worker asks. A spec that fails to plan is not
+    remembered: its error is raised again each time."""
 
     def __init__(self, real: Callable[..., Plan]):
         self.real, self.plans, self.hits = real, {}, 0
 
     def __call__(self, spec: Any, stack: str = "dev", project: str = "mlplatform") -> Plan:
-        import copy
+        import pickle
 
         key = (type(spec).__qualname__, spec.model_dump_json(), stack, project)
-        if key not in self.plans:
-            self.plans[key] = self.real(spec, stack=stack, project=project)
-        else:
+        if key in self.plans:
             self.hits += 1
-        return copy.deepcopy(self.plans[key])
+        else:
+            self.plans[key] = self._shared(key, lambda: pickle.dumps(self.real(spec, stack=stack, project=project)))
+        return pickle.loads(self.plans[key])  # a fresh copy: no caller's edits reach another
 
+    def _shared(self, key: tuple[str, ...], make: Callable[[], bytes]) -> bytes:
+        import fcntl
+        import hashlib
+
+        folder = os.environ.get(PLAN_MEMO_DIR)
+        if not folder or not Path(folder).is_dir():
+            return make()
+        name = hashlib.sha256(repr(key).encode()).hexdigest()
+        done = Path(folder, f"{name}.pickle")
+        with open(Path(folder, f"{name}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if done.exists():
+                self.hits += 1
+                return done.read_bytes()
+            data = make()
+            part = done.with_suffix(".part")
+            part.write_bytes(data)
+            part.replace(done)
+            return data
 
 
 def _install_plan_memo() -> _PlanMemo:
@@ -150,3 +177,38 @@ def _install_plan_memo() -> _PlanMemo:
 
 
 PLAN_MEMO = _install_plan_memo()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The session's first process (xdist's controller, or the only one) makes the shared plan folder;
+    the workers it starts inherit its environment."""
+    import tempfile
+
+    if not hasattr(config, "workerinput") and PLAN_MEMO_DIR not in os.environ:
+        folder = tempfile.mkdtemp(prefix="mlplatform-test-plans-")
+        os.environ[PLAN_MEMO_DIR] = folder
+        config.stash[_MEMO_FOLDER] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    folder = config.stash.get(_MEMO_FOLDER, None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(PLAN_MEMO_DIR, None)
+
+
+_MEMO_FOLDER = pytest.StashKey[str]()
+
+
+# The files that take longest (seconds of one worker, measured on the 2-core machine), run first: a file
+# runs in one worker (--dist loadfile), so a long file started last leaves the other worker idle at the
+# end. xdist's own reorder (most tests first) is off in addopts; every other file keeps its place.
+SLOW_FILES = ("test_workflows.py", "test_registration.py", "test_readme.py", "test_serving_runtime.py",
+              "test_check.py", "test_evidence.py", "test_upgrade.py", "test_cost.py", "test_queueing.py")  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))  # stable: the rest keep order

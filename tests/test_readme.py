@@ -69,3 +69,15 @@ def test_readme_cost_table_is_what_cost_says():
             assert data["price_snapshot"] in README.read_text()
             said.append(idle_cell(data["idle_monthly"], data["unpriced"]["idle"]))
         assert cells == said, f"README's {region} row is stale; it should read: | {region} | {' | '.join(said)} |"
+
+
+def test_ci_runs_the_readmes_test_command():
+    """`.ci/run` installs as the README's test command says (the same pinned uv, the same extra) and ends
+    with its pytest invocation."""
+    command = re.search(r"```bash\n(python3 -m venv .venv && .*pytest -q)\n```", README.read_text())
+    assert command, "README.md has no test command"
+    ci = (Path(__file__).parents[1] / ".ci" / "run").read_text()
+    parts = [p.strip() for p in command.group(1).split("&&")]
+    for part in parts[:-1]:
+        assert part in ci, f".ci/run does not run the README's `{part}`"
+    assert ci.rstrip().splitlines()[-1] == parts[-1]
