@@ -62,3 +62,8 @@ _.log_sample  # serving.models.<name>.log_sample: a pydantic field the serving r
 _.from_env  # PredictionLogger.from_env: what a served model's runtime calls in its container
 _.emitted_names  # every name a pinned exporter emits: the metric-facts tests check rules and dashboards with it
 _.setup  # stacks/monitoring/store.setup: the administrator's one-time role and schema setup (tests run it)
+# serving.models.<name>.analysis: pydantic fields read through CanaryAnalysis.template_args (model_dump)
+_.max_error_share
+_.max_latency_p95_seconds
+_.max_prediction_shift
+_.max_ttft_p95_seconds
