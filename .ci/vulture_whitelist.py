@@ -63,3 +63,8 @@ _.from_env  # PredictionLogger.from_env: what a served model's runtime calls in 
 _.emitted_names  # every name a pinned exporter emits: the metric-facts tests check rules and dashboards with it
 _.setup  # stacks/monitoring/store.setup: the administrator's one-time role and schema setup (tests run it)
 _.log_prediction  # components/serving/prediction_hook: the `mlplatform.prediction` entry point (pyproject.toml), called by the serving runtime
+# serving.models.<name>.analysis: pydantic fields read through CanaryAnalysis.template_args (model_dump)
+_.max_error_share
+_.max_latency_p95_seconds
+_.max_prediction_shift
+_.max_ttft_p95_seconds

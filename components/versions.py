@@ -119,13 +119,15 @@ SERVING_MLSERVER_TAG = f"mlserver-{MLSERVER}-mlflow-{MLFLOW_CLIENT}-mlplatform-0
 # The modelcar's base (train-evaluate.yml: the model under /models on top of it): minimal, with the `sh`
 # and `cp` an init container uses to copy /models into the server's volume. linux/amd64 is taken.
 MODELCAR_BASE_IMAGE = "docker.io/library/busybox:1.37.0"
-# The `vllm` runtime: the vLLM source its `vllm:` metric facts were read at (stacks/data/metrics/vllm.json;
-# the only vLLM source the build tools could read, NOT verified to be the served image's release), and
-# the prometheus-fastapi-instrumentator whose default metrics its API server mounts.
-VLLM_SOURCE = ("vllm-project/vllm", "005a810bc40faa25b8870fbc8559c3462581eee3")
-PROMETHEUS_FASTAPI_INSTRUMENTATOR = "7.1.0"
+# The `vllm` runtime's release: VLLM_IMAGE below, and the source its `vllm:` metric facts are read from
+# (stacks/data/metrics/vllm.json: vllm/v1/metrics/loggers.py of the vllm==VLLM wheel on PyPI, the same
+# release the image tag names). Its API server mounts prometheus-fastapi-instrumentator's default metrics;
+# vllm 0.33.0 requires prometheus-fastapi-instrumentator>=8.0.0, and 8.1.0 (July 2026) is the newest
+# release, the one the image's build resolves to.
+VLLM = "0.33.0"
+PROMETHEUS_FASTAPI_INSTRUMENTATOR = "8.1.0"
 # The image `serve render` runs a `vllm` model on (vLLM's OpenAI-compatible server, by release tag; its user
 # is set to uid 1000 by the pod, the restricted Pod Security level refuses root). The `mlflow` runtime runs
 # the stack's own serving image, `<images repository>:SERVING_MLSERVER_TAG`; the `image` runtime the
 # released image itself, pinned by its digest.
-VLLM_IMAGE = "docker.io/vllm/vllm-openai:v0.33.0"
+VLLM_IMAGE = f"docker.io/vllm/vllm-openai:v{VLLM}"

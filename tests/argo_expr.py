@@ -229,3 +229,41 @@ def vector_result(prometheus_json: dict[str, Any]) -> Any:
     if data["resultType"] == "vector":
         return [float(s["value"][1]) for s in data["result"]]
     raise ExprError(f"Prometheus metric type not supported: {data['resultType']}")
+
+
+class ArgsError(Exception):
+    """Argo Rollouts refuses to create the AnalysisRun (the step's analysis never starts)."""
+
+
+def analysis_run_args(templates: list[dict[str, Any]], rollout_args: list[dict[str, Any]]) -> dict[str, Any]:
+    """The arguments of the AnalysisRun Argo Rollouts v1.9.0 makes of one canary analysis step
+    (utils/analysis/helpers.go NewAnalysisRunFromTemplates): the templates' arguments flattened in order
+    (flattenArgs: a name given two different values is an error, whatever the Rollout passes), the
+    Rollout's arguments merged over them (MergeArgs: only names a template declares; value or valueFrom),
+    then every argument must have one (ResolveArgs). Returns name -> value (str) or valueFrom (dict)."""
+    combined: dict[str, dict[str, Any]] = {}
+    for t in templates:
+        for arg in t["spec"].get("args", []):
+            prev = combined.get(arg["name"])
+            if prev is None:
+                combined[arg["name"]] = dict(arg)
+                continue
+            if "value" in prev and "value" in arg and prev["value"] != arg["value"]:
+                raise ArgsError(
+                    f"Argument `{arg['name']}` specified multiple times with different values: "
+                    f"'{prev['value']}', '{arg['value']}'"
+                )
+            if "value" not in prev:
+                combined[arg["name"]] = dict(arg)
+    for arg in rollout_args:
+        if arg["name"] in combined:
+            if "value" in arg:
+                combined[arg["name"]]["value"] = arg["value"]
+            elif "valueFrom" in arg:
+                combined[arg["name"]]["valueFrom"] = arg["valueFrom"]
+    out: dict[str, Any] = {}
+    for name, arg in combined.items():
+        if "value" not in arg and "valueFrom" not in arg:
+            raise ArgsError(f"args.{name} was not resolved")
+        out[name] = arg["value"] if "value" in arg else arg["valueFrom"]
+    return out

@@ -1,4 +1,4 @@
-"""Where the real tools the tests run against are: Debian's Prometheus, Alertmanager, Pushgateway
+"""Where the real tools the tests run against are: Debian's Prometheus, Alertmanager, Pushgateway, registry, skopeo
 (unpacked by `.ci/tools.sh` into `.cache/tools`, which `.ci/run` calls) and PostgreSQL.
 
 `tool(name)` returns the binary's path or skips the test, naming the command that installs it; in CI

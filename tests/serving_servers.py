@@ -76,11 +76,11 @@ def mlserver(root: Path, cpu: int | None = None) -> Iterator[dict[str, Any]]:
 
 
 @contextmanager
-def prometheus(binary: str, root: Path, jobs: list[dict[str, Any]]) -> Iterator[str]:
-    """Prometheus scraping `jobs` ({"name", "target", "labels"}) every second; yields its base URL."""
+def prometheus(binary: str, root: Path, jobs: list[dict[str, Any]], interval: str = "1s") -> Iterator[str]:
+    """Prometheus scraping `jobs` ({"name", "target", "labels"}) every `interval`; yields its base URL."""
     port = free_port()
     config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
         "scrape_configs": [
             {
                 "job_name": j["name"],

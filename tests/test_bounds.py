@@ -206,7 +206,7 @@ NOT_YET_FROM_ARGS = {
 
 # Sections that are a mapping of user-named entries (`serving.models.<name>`): each entry is a components.args
 # model, so its bounds are declared once; the spec-vs-component agreement below walks sections by key path.
-DICT_SECTIONS = ("serving.models",)
+DICT_SECTIONS = ("serving.models", "serving.models.analysis")
 
 FIELDS = _bounded_fields(StackSpec, "")
 

@@ -58,7 +58,8 @@ TRAIN = textwrap.dedent("""
     with mlflow.start_run():  # continues the workflow's run (MLFLOW_RUN_ID)
         model = LogisticRegression().fit(x, y)
         mlflow.log_metric("val_loss", 0.2)
-        mlflow.sklearn.log_model(model, name="model", input_example=x.head(2))
+        # requirements named, not inferred (MLflow infers them by re-importing the model in a subprocess, ~6 s)
+        mlflow.sklearn.log_model(model, name="model", input_example=x.head(2), pip_requirements=["scikit-learn"])
 """)
 
 

@@ -18,7 +18,7 @@ from mlplatform.stacks.config.spec import load_spec
 from mlplatform.stacks.evidence import records as R
 from mlplatform.stacks.evidence.errors import EvidenceError
 from mlplatform.stacks.evidence.rollouts import Version, rollback_target, settled
-from mlplatform.stacks.project.serving import Release, render
+from mlplatform.stacks.project.serving import Release, render, stable_pod_digests
 from test_evidence import COMMIT1, COMMIT2, D1, D2, ledger_env, record, release  # noqa: F401
 from test_serving_records import ABORTED, COMPLETED, PAUSED
 
@@ -28,6 +28,7 @@ REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlplatform/dev/models"
 class FakeApi(BaseHTTPRequestHandler):
     calls: list[tuple[str, str, str, bytes]] = []
     rollouts: list[dict] = []
+    pods: dict = {"kind": "PodList", "items": []}
 
     def _answer(self, code: int, body: dict) -> None:
         data = json.dumps(body).encode()
@@ -44,7 +45,9 @@ class FakeApi(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         FakeApi.calls.append(("GET", self.path, "", b""))
-        if FakeApi.rollouts:
+        if urllib.parse.urlsplit(self.path).path.endswith("/pods"):
+            self._answer(200, FakeApi.pods)
+        elif FakeApi.rollouts:
             self._answer(200, FakeApi.rollouts.pop(0))
         else:
             self._answer(404, {"message": "not found"})
@@ -189,3 +192,79 @@ def test_smoke_requests_go_to_the_root_service_and_fail_on_any_error():
         server.shutdown()
     assert [r.status for r in results] == [200, 200, 503] and [r.ok for r in results] == [True, True, False]
     assert Model.seen[0] == ("POST", "/invocations", b'{"inputs": [[1, 2]]}')
+
+
+# -- serve status: what the stable pods really run --------------------------------------------------------
+MLSERVER = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlplatform/dev/images@sha256:" + "e" * 64
+
+
+def recorded_pod(template: dict, name: str, pod_hash: str, model_image_id: str | None, deleting: bool = False) -> dict:
+    """A pod as `kubectl get pods -o json` shows one of the Rollout's: its rendered template plus the status
+    the kubelet writes (the modelcar init container done, its imageID the pulled digest; none while pulling)."""
+    spec = template["spec"]
+    meta = {"name": name, "namespace": "serving-production", "labels": {**template["metadata"]["labels"],
+            "rollouts-pod-template-hash": pod_hash}, "annotations": template["metadata"].get("annotations", {})}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-07T12:00:00Z"
+
+    def state(c: dict, image_id: str | None, init: bool) -> dict:
+        done = {"terminated": {"exitCode": 0, "reason": "Completed"}} if init else {"running": {}}
+        return {"name": c["name"], "image": c["image"], "imageID": image_id or "", "ready": image_id is not None,
+                "restartCount": 0, "state": done if image_id else {"waiting": {"reason": "PodInitializing"}}}
+
+    inits = spec.get("initContainers") or []
+    status = {"phase": "Running" if model_image_id else "Pending",
+              "initContainerStatuses": [state(c, model_image_id, True) for c in inits],
+              "containerStatuses": [state(c, model_image_id if not inits else MLSERVER, False)
+                                    for c in spec["containers"]]}  # fmt: skip
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
+
+
+def pod_list(model="churn", stable=D1, canary=D2, runtime_sets=()) -> tuple[dict, dict]:
+    spec = load_spec("growth", sets=["serving.models.churn.replicas=2", *runtime_sets])
+    objs = render(spec, "dev", Release(model, "2", canary, f"{REPO}@{canary}"), ["production"])["production"]
+    template = next(o for o in objs if o["kind"] == "Rollout")["spec"]["template"]
+    items = [
+        recorded_pod(template, f"{model}-5d8c9b7f4-a", "5d8c9b7f4", f"{REPO}@{stable}"),
+        recorded_pod(template, f"{model}-5d8c9b7f4-b", "5d8c9b7f4", f"docker-pullable://{REPO}@{stable}"),
+        recorded_pod(template, f"{model}-5d8c9b7f4-c", "5d8c9b7f4", None),  # still pulling
+        recorded_pod(template, f"{model}-5d8c9b7f4-d", "5d8c9b7f4", f"{REPO}@{canary}", deleting=True),
+        recorded_pod(template, f"{model}-6f7d8c9a1-a", "6f7d8c9a1", f"{REPO}@{canary}"),  # the canary
+    ]
+    return template, {"apiVersion": "v1", "kind": "PodList", "items": items}
+
+
+def test_stable_pod_digests_read_the_model_images_pulled_digest():
+    template, pods = pod_list()
+    assert [c["name"] for c in template["spec"]["initContainers"]] == ["model"]
+    live = stable_pod_digests(ABORTED, pods)  # stableRS 5d8c9b7f4, the canary 6f7d8c9a1 failed
+    assert live == {"stable_hash": "5d8c9b7f4", "pods": 3, "digests": {D1: 2}, "unresolved": ["churn-5d8c9b7f4-c"]}
+    # The `image` runtime: the released image is the server container.
+    _, own = pod_list(runtime_sets=["serving.models.churn.runtime=image"])
+    assert "initContainers" not in own["items"][0]["spec"]
+    assert stable_pod_digests(ABORTED, own)["digests"] == {D1: 2}
+    assert stable_pod_digests({"status": {}}, pods)["pods"] == 0  # no stable ReplicaSet yet
+    with pytest.raises(Exception, match="^pods: is not a Kubernetes PodList"):
+        stable_pod_digests(ABORTED, {"items": "x"})
+
+
+def test_serve_status_shows_the_stable_pods_live_digest_next_to_the_ledger(ledger_env, api, monkeypatch):
+    from mlplatform.cli.commands import serve as serve_cmd
+
+    release("churn", D1, COMMIT1, 20)
+    monkeypatch.setattr(serve_cmd, "_cluster", lambda src, name: api)
+    args = ["serve", "status", "--profile", "pragmatic", "--set", "serving.models.churn.replicas=2"]
+    FakeApi.rollouts, FakeApi.pods = [ABORTED], pod_list()[1]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"  live:    stable pods run {D1} (2 of 3); 1 not pulled yet (kubelet imageID)" in result.output
+    assert f"  ledger:  v1 {D1} live since" in result.output and "warning" not in result.output
+    pods_call = [p for m, p, _, _ in FakeApi.calls if "/pods" in p]
+    assert pods_call == ["/api/v1/namespaces/serving-production/pods?labelSelector=mlplatform.io%2Fmodel%3Dchurn"]
+    # The stable pods run something else than the ledger says: said, in the JSON too.
+    FakeApi.rollouts, FakeApi.pods = [ABORTED], pod_list(stable=D2, canary=D1)[1]
+    data = json.loads(CliRunner().invoke(cli, [*args, "--json"]).output)
+    row = data["models"][0]
+    assert row["cluster"]["live"]["digests"] == {D2: 2} and row["live_matches_ledger"] is False
+    FakeApi.rollouts = [ABORTED]
+    assert "warning: the stable pods do not run what the ledger says is live" in CliRunner().invoke(cli, args).output

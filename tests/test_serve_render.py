@@ -187,3 +187,31 @@ def test_cli_renders_for_kubectl_and_refuses_in_one_line(tmp_path):
     assert missing.exit_code == 2 and missing.output.count("\n") == 1
     unknown = runner.invoke(cli, ["serve", "render", "--model", "churn", "--releases", str(tmp_path)])
     assert unknown.exit_code == 1 and "serving.models.churn" in unknown.output
+
+
+def test_a_models_analysis_bounds_reach_its_rollout_and_bad_ones_are_refused_in_one_line():
+    bounds = ["serving.models.churn.analysis.max_error_share=0.05",
+              "serving.models.churn.analysis.max_latency_p95_seconds=1.5",
+              "serving.models.churn.analysis.max_prediction_shift=0.00001"]  # fmt: skip
+    rollout = objects(sets=bounds)["Rollout"]
+    assert custom_resource_errors(rollout) == []
+    steps = rollout["spec"]["strategy"]["canary"]["steps"]
+    for step in (steps[1], steps[3]):
+        args = {a["name"]: a.get("value") for a in step["analysis"]["args"]}
+        # plain decimals: the templates' conditions compare with them in Argo Rollouts' expr
+        assert (args["max-error-share"], args["max-latency-p95-seconds"], args["max-prediction-shift"]) == (
+            "0.05", "1.5", "0.00001")
+    # Unset: no argument, the template's default holds.
+    assert "max-error-share" not in {a["name"] for a in objects()["Rollout"]["spec"]["strategy"]["canary"]["steps"][1]
+                                     ["analysis"]["args"]}  # fmt: skip
+    for bad, key, fix in [
+        ("serving.models.churn.analysis.max_error_share=1", "serving.models.churn.analysis.max_error_share", "< 1"),
+        ("serving.models.churn.analysis.max_latency_p95_seconds=0", "analysis.max_latency_p95_seconds", "> 0"),
+        ("serving.models.own.analysis.max_ttft_p95_seconds=2", "serving.models.own.analysis.max_ttft_p95_seconds",
+         "remove it"),
+        ("serving.models.own.analysis.max_prediction_shift=0.3", "serving.models.own.analysis.max_prediction_shift",
+         "set model_metric: true"),
+    ]:  # fmt: skip
+        with pytest.raises(SpecError) as e:
+            load_spec("growth", sets=[*MODELS, bad])
+        assert e.value.key.endswith(key) and fix in str(e.value) and "\n" not in str(e.value), bad

@@ -14,7 +14,9 @@ from argo_expr import (
     FAILED,
     INCONCLUSIVE,
     SUCCESSFUL,
+    ArgsError,
     ExprError,
+    analysis_run_args,
     eval_condition,
     evaluate_result,
     resolve_args,
@@ -86,6 +88,41 @@ def test_rollout_step_references():
             if t["metadata"]["labels"]["mlplatform.io/runtime"] == runtime:
                 needed = {a["name"] for a in t["spec"]["args"] if "value" not in a}
                 assert needed <= given, t["metadata"]["name"]
+
+
+def _step(runtime: str, model_metric: bool, bounds: dict[str, str] | None = None) -> dict[str, str]:
+    """The AnalysisRun arguments Argo Rollouts makes of one rendered analysis step."""
+    by_name = {t["metadata"]["name"]: t for t in analysis.cluster_analysis_templates(PROM)}
+    refs = analysis.analysis_templates_for(runtime, model_metric)
+    return analysis_run_args(
+        [by_name[r["templateName"]] for r in refs], analysis.analysis_args(runtime, "m", "e", bounds)
+    )
+
+
+@pytest.mark.parametrize("runtime", analysis.RUNTIMES)
+@pytest.mark.parametrize("model_metric", [False, True])
+def test_argo_rollouts_can_start_every_analysis_step(runtime, model_metric):
+    # The templates of one step must not give one argument two defaults: Argo Rollouts then refuses the step.
+    args = _step(runtime, model_metric)
+    assert args["canary-hash"] == {"podTemplateHashValue": "Latest"}
+    defaults = analysis.VLLM_DEFAULTS if runtime == "vllm" else analysis.DEFAULTS
+    assert args["max-error-share"] == defaults["error-share"]["max-error-share"]
+    # A model's bounds replace the defaults of the same name, and only those.
+    bound = "max-ttft-p95-seconds" if runtime == "vllm" else "max-prediction-shift"
+    bounds = {"max-error-share": "0.05", "max-latency-p95-seconds": "1.5", **({bound: "0.3"} if model_metric else {})}
+    args = _step(runtime, model_metric, bounds)
+    assert {k: args[k] for k in bounds} == bounds
+    assert args["min-requests"] == "20"
+
+
+def test_the_flatten_check_is_not_vacuous():
+    t = analysis.cluster_analysis_templates(PROM)[0]
+    other = {**t, "spec": {**t["spec"], "args": [{**a, "value": "9m"} if a["name"] == "window" else a
+                                                 for a in t["spec"]["args"]]}}  # fmt: skip
+    with pytest.raises(ArgsError, match="`window` specified multiple times"):
+        analysis_run_args([t, other], analysis.analysis_args("mlflow", "m", "e"))
+    with pytest.raises(ValidationError, match="^analysis.max_ttft_p95_seconds: runtime mlflow has no such bound"):
+        analysis.analysis_args("mlflow", "m", "e", {"max-ttft-p95-seconds": "2"})
 
 
 def test_bad_input_is_one_line():

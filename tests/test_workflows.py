@@ -691,9 +691,12 @@ def _bash(script: str, e: dict) -> subprocess.CompletedProcess:
 
 
 def _production_version(e: dict) -> str:
-    code = "import mlflow; print(mlflow.MlflowClient().get_model_version_by_alias('churn', 'production').version)"
-    return subprocess.run([sys.executable, "-c", code], env=e["env"], capture_output=True, text=True,
-                          timeout=120).stdout.strip()
+    """What MLflow's `production` alias names now, read from the store the steps wrote (in this process: the
+    steps ran in their own)."""
+    import mlflow
+
+    with _mlflow_env(e):
+        return str(mlflow.MlflowClient().get_model_version_by_alias("churn", "production").version)
 
 
 def test_the_publish_steps_run_record_the_approval_then_move_the_alias(publish_env):
@@ -779,7 +782,8 @@ def test_the_train_and_candidate_steps_compare_record_evidence_and_write_the_rel
             "c.log_metric(r.info.run_id, 'val_loss', 0.2)\nc.log_metric(r.info.run_id, 'auc', 0.9)\n"
             "from sklearn.dummy import DummyClassifier\n"
             "with mlflow.start_run(run_id=r.info.run_id):\n"
-            "    mlflow.sklearn.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), name='model')\n"
+            # requirements given: MLflow's inference of them re-imports the model in a subprocess (~6 s)
+            "    mlflow.sklearn.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), name='model', pip_requirements=['scikit-learn'])\n"
             "c.set_terminated(r.info.run_id)\n"
             "print(r.info.run_id)")
     made = subprocess.run([sys.executable, "-c", code], env={**e["env"], **os_env}, capture_output=True, text=True,

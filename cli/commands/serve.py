@@ -322,6 +322,7 @@ def status_cmd(src, models, cluster_name, ledger_url, offline, as_json) -> None:
     from mlplatform.stacks.evidence.audit import live_at
     from mlplatform.stacks.evidence.ledger import Ledger
     from mlplatform.stacks.evidence.rollouts import summary
+    from mlplatform.stacks.project.serving import model_selector, stable_pod_digests
 
     spec = src.spec
     names = list(models) or sorted(spec.serving.models)
@@ -346,6 +347,9 @@ def status_cmd(src, models, cluster_name, ledger_url, offline, as_json) -> None:
                 try:
                     found = kube.get(api, "argoproj.io/v1alpha1", "Rollout", f"serving-{env}", model)
                     row["cluster"] = summary(found) if found else {"state": "not deployed"}
+                    if found:
+                        pods = kube.list_pods(api, f"serving-{env}", model_selector(model))
+                        row["cluster"]["live"] = stable_pod_digests(found, pods)  # type: ignore[index]
                 except Exception as e:
                     api = None
                     notes.append(
@@ -356,6 +360,9 @@ def status_cmd(src, models, cluster_name, ledger_url, offline, as_json) -> None:
                 row["ledger"] = (
                     {k: live[k] for k in ("digest", "version", "live_since", "by", "last_rollback")} if live else None
                 )
+            live = (row["cluster"] or {}).get("live") if isinstance(row["cluster"], dict) else None
+            if live and isinstance(row["ledger"], dict):
+                row["live_matches_ledger"] = set(live["digests"]) == {row["ledger"]["digest"]}
             rows.append(row)
     if as_json:
         click.echo(json.dumps({"source": src.to_dict(), "notes": notes, "models": rows}, indent=2, default=str))
@@ -374,6 +381,11 @@ def status_cmd(src, models, cluster_name, ledger_url, offline, as_json) -> None:
                 f"  cluster: {c.get('state')}{step}{weight}; wants v{c.get('wanted_version')} {c.get('wanted_digest')}"
                 + (f"; analysis {a.get('name')} {a.get('status')}" if a else "")
             )
+            live = c.get("live")
+            if live:
+                running = ", ".join(f"{d} ({n} of {live['pods']})" for d, n in sorted(live["digests"].items()))
+                pending = f"; {len(live['unresolved'])} not pulled yet" if live["unresolved"] else ""
+                click.echo(f"  live:    stable pods run {running or 'nothing yet'}{pending} (kubelet imageID)")
         if isinstance(led, dict):
             rb = led.get("last_rollback")
             click.echo(
@@ -382,6 +394,8 @@ def status_cmd(src, models, cluster_name, ledger_url, offline, as_json) -> None:
             )
         elif ledger is not None:
             click.echo("  ledger:  never deployed here")
+        if row.get("live_matches_ledger") is False:
+            click.echo("  warning: the stable pods do not run what the ledger says is live")
 
 
 @serve.command("rollback")

@@ -9,12 +9,13 @@ turns a released model into a canary Rollout. This module imports nothing from P
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from ..conventions import SERVING_ENVIRONMENTS
-from . import Args, Section
+from . import Args, Section, ValidationError
 
 # A Kubernetes quantity as the API server accepts it in resources (a plain number, milli, binary or SI).
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
@@ -54,6 +55,33 @@ class SmokeRequest(Section):
     body: Any = None
 
 
+class CanaryAnalysis(Section):
+    """The canary analysis' bounds for one model (`serving.models.<name>.analysis`), each passed to the
+    runtime's ClusterAnalysisTemplates as the Rollout analysis argument of the same name (`_` -> `-`).
+    Unset: the template's default (components/serving/analysis.DEFAULTS, VLLM_DEFAULTS for vllm).
+
+    Fields:
+        max_error_share: the largest share of the canary's requests answered 5xx that passes (default
+            0.01), above 0 and below 1.
+        max_latency_p95_seconds: the largest p95 time to answer that passes (default 0.5 s; vllm 30 s).
+        max_prediction_shift: mlflow/image with model_metric: the largest relative move of the canary's
+            mean prediction from the stable pods' (default 0.2).
+        max_ttft_p95_seconds: vllm with model_metric: the largest p95 time to first token (default 2 s).
+    """
+
+    max_error_share: float | None = Field(None, gt=0, lt=1)
+    max_latency_p95_seconds: float | None = Field(None, gt=0, le=3600)
+    max_prediction_shift: float | None = Field(None, gt=0, le=100)
+    max_ttft_p95_seconds: float | None = Field(None, gt=0, le=3600)
+
+    def template_args(self) -> dict[str, str]:
+        """The bounds set, as Rollout analysis arguments (name -> value, plain decimals for `expr`)."""
+        return {
+            name.replace("_", "-"): format(Decimal(repr(float(value))), "f")
+            for name, value in self.model_dump(exclude_none=True).items()
+        }
+
+
 class ServedModel(PredictionLogArgs):
     """How one model is served (`serving.models.<name>`).
 
@@ -72,6 +100,7 @@ class ServedModel(PredictionLogArgs):
         smoke: the request `serve smoke` sends after a staging rollout (before production): a path and a
             JSON body to POST, e.g. {path: /invocations, body: {inputs: [[1, 2]]}}; none: GET the
             runtime's readiness path.
+        analysis: the canary analysis' bounds for this model (`CanaryAnalysis`); unset: the defaults.
     """
 
     runtime: Literal["mlflow", "vllm", "image"] = "mlflow"
@@ -83,11 +112,22 @@ class ServedModel(PredictionLogArgs):
     model_metric: bool = False
     host: str | None = Field(None, pattern=DNS_NAME)
     smoke: SmokeRequest | None = None
+    analysis: CanaryAnalysis = Field(default_factory=CanaryAnalysis)
 
     @model_validator(mode="after")
     def _runtime_fits(self) -> ServedModel:
         if self.runtime == "vllm" and self.gpu < 1:
             raise ValueError("runtime vllm serves on a GPU: set gpu to 1 or more")
+        judged = {"max_prediction_shift": self.runtime != "vllm", "max_ttft_p95_seconds": self.runtime == "vllm"}
+        for bound, applies in judged.items():
+            if getattr(self.analysis, bound) is None:
+                continue
+            if not applies:
+                raise ValidationError(f"analysis.{bound}", f"runtime {self.runtime} has no such judge", "remove it")
+            if not self.model_metric:
+                raise ValidationError(
+                    f"analysis.{bound}", "bounds the model metric, which is off", "set model_metric: true, or remove it"
+                )
         if self.runtime != "image" and "port" in self.model_fields_set:
             raise ValueError(f"port is the image runtime's; runtime {self.runtime} has its own: remove port")
         return self

@@ -36,8 +36,9 @@ ERROR that counts towards failing the analysis (argo-rollouts#1466, #1905). Here
   makes the AnalysisRun Inconclusive, which PAUSES the rollout for a person, it does not abort it. A
   failed measurement beyond `failureLimit` aborts back to stable.
 
-Thresholds and the window are template arguments with defaults (`DEFAULTS`), overridable per model
-in the Rollout's analysis step.
+Thresholds and the windows are template arguments with defaults (`DEFAULTS`); a model's bounds
+(`serving.models.<name>.analysis`, components/args/serving.CanaryAnalysis) are passed as the Rollout
+analysis step's arguments of the same name, which replace the defaults.
 """
 
 from __future__ import annotations
@@ -70,15 +71,20 @@ COUNT = 5
 FAILURE_LIMIT = 0  # the first failed measurement aborts the canary
 INCONCLUSIVE_LIMIT = 2  # two "no data yet" measurements tolerated, a third pauses for a person
 
-# Template arguments with defaults: (name, default). Strings, as Argo Rollouts arguments are.
+# Template arguments with defaults: (name, default). Strings, as Argo Rollouts arguments are. One analysis
+# step runs several templates, and Argo Rollouts v1.9 refuses to start it when two of them give the same
+# argument different defaults (utils/analysis/helpers.go flattenArgs: "Argument `window` specified multiple
+# times with different values"), even if the Rollout passes that argument: within a runtime a shared name
+# has ONE default, and a judge that needs another value has its own name (`prediction-window`).
 DEFAULTS: dict[str, dict[str, str]] = {
     "error-share": {"max-error-share": "0.01", "min-requests": "20", "window": "2m"},
     "latency-p95": {"max-latency-p95-seconds": "0.5", "min-requests": "20", "window": "2m"},
-    "model-metric": {"max-prediction-shift": "0.2", "min-requests": "20", "window": "5m"},
+    "model-metric": {"max-prediction-shift": "0.2", "min-requests": "20", "prediction-window": "5m"},
 }
-# vLLM answers in seconds, not milliseconds: its latency and time-to-first-token bounds differ.
+# vLLM answers in seconds, not milliseconds: its latency and time-to-first-token bounds differ, and its
+# (fewer, longer) requests are judged over five minutes.
 VLLM_DEFAULTS: dict[str, dict[str, str]] = {
-    "error-share": DEFAULTS["error-share"],
+    "error-share": {"max-error-share": "0.01", "min-requests": "20", "window": "5m"},
     "latency-p95": {"max-latency-p95-seconds": "30", "min-requests": "20", "window": "5m"},
     "model-metric": {"max-ttft-p95-seconds": "2", "min-requests": "20", "window": "5m"},
 }
@@ -129,10 +135,10 @@ def _sel(runtime: str, *extra: str, hash_arg: str = "canary-hash") -> str:
     return "{" + ",".join(p for p in parts if p) + "}"
 
 
-def _enough(runtime: str) -> str:
+def _enough(runtime: str, window: str = "[{{args.window}}]") -> str:
     """`and on()` this: the canary answered at least min-requests inference requests in the window."""
     s = _RUNTIME_SERIES[runtime]
-    return f"sum(increase({s['requests']}{_sel(runtime)}[{{{{args.window}}}}])) >= {{{{args.min-requests}}}}"
+    return f"sum(increase({s['requests']}{_sel(runtime)}{window})) >= {{{{args.min-requests}}}}"
 
 
 def queries(runtime: str) -> dict[str, str]:
@@ -153,13 +159,19 @@ def queries(runtime: str) -> dict[str, str]:
             f"(rate(vllm:time_to_first_token_seconds_bucket{_sel(runtime)}{w}))) and on() ({_enough(runtime)})"
         )
     else:
-        # Relative shift of the canary's mean prediction from the stable pods' (model_prediction_value).
+        # Relative shift of the canary's mean prediction from the stable pods' (model_prediction_value),
+        # over its own, longer window.
+        pw = "[{{args.prediction-window}}]"
+
         def mean(hash_arg: str) -> str:
             sel = "{" + _selector(hash_arg) + "}"
-            return f"(sum(rate(model_prediction_value_sum{sel}{w})) / sum(rate(model_prediction_value_count{sel}{w})))"
+            return (
+                f"(sum(rate(model_prediction_value_sum{sel}{pw})) / sum(rate(model_prediction_value_count{sel}{pw})))"
+            )
 
         model_metric = (
-            f"abs({mean('canary-hash')} - {mean(STABLE_ARG)}) / abs({mean(STABLE_ARG)}) and on() ({_enough(runtime)})"
+            f"abs({mean('canary-hash')} - {mean(STABLE_ARG)}) / abs({mean(STABLE_ARG)}) "
+            f"and on() ({_enough(runtime, pw)})"
         )
     return {"error-share": error_share, "latency-p95": latency, "model-metric": model_metric}
 
@@ -243,14 +255,20 @@ def analysis_templates_for(runtime: str, model_metric: bool) -> list[dict[str, A
     return [{"templateName": template_name(runtime, j), "clusterScope": True} for j in judges]
 
 
-def analysis_args(runtime: str, model: str, environment: str) -> list[dict[str, Any]]:
+def analysis_args(
+    runtime: str, model: str, environment: str, bounds: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """The `args:` of a Rollout canary analysis step: what every template of `runtime` needs.
 
     The canary's and the stable pods' template hashes come from Argo Rollouts (`podTemplateHashValue`),
-    the namespace from the Rollout itself; threshold arguments keep their template defaults unless the
-    caller appends an override (same name).
+    the namespace from the Rollout itself; `bounds` (a model's `CanaryAnalysis.template_args()`) replace
+    the templates' defaults of the same name (Argo Rollouts MergeArgs), the others keep theirs.
     """
     _check_runtime(runtime)
+    known = {name for judge in _defaults(runtime).values() for name in judge if name.startswith("max-")}
+    for name in bounds or {}:
+        if name not in known:
+            _invalid(f"analysis.{name.replace('-', '_')}", f"runtime {runtime} has no such bound", "remove it")
     if not model or not environment:
         _invalid("serving analysis args", "model and environment are empty", "name the model and its environment")
     args: list[dict[str, Any]] = [
@@ -261,4 +279,4 @@ def analysis_args(runtime: str, model: str, environment: str) -> list[dict[str, 
     ]
     if runtime != "vllm":
         args.append({"name": STABLE_ARG, "valueFrom": {"podTemplateHashValue": "Stable"}})
-    return args
+    return args + [{"name": k, "value": v} for k, v in sorted((bounds or {}).items())]

@@ -17,6 +17,7 @@ import ssl
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,6 +95,13 @@ def apply(kube: Kube, obj: dict[str, Any]) -> dict[str, Any]:
 def get(kube: Kube, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
     found: dict[str, Any] | None = kube.request("GET", PATHS[(api_version, kind)].format(ns=namespace, name=name))
     return found
+
+
+def list_pods(kube: Kube, namespace: str, selector: str) -> dict[str, Any]:
+    """The PodList of `namespace`'s pods matching the label `selector` (`kubectl get pods -l ... -o json`)."""
+    query = urllib.parse.urlencode({"labelSelector": selector})
+    found: dict[str, Any] | None = kube.request("GET", f"/api/v1/namespaces/{namespace}/pods?{query}")
+    return found if found is not None else {"kind": "PodList", "items": []}
 
 
 def wait_rollout(

@@ -20,10 +20,11 @@ Sources (the versions pinned in components/versions.py):
 * `mlserver`: MLServer's REST app and data plane (SeldonIO/MLServer, the installed `mlserver` package)
   plus the starlette-exporter middleware it mounts with `prefix="rest_server"` (the installed
   `starlette_exporter`). Read from the installed distributions, whose versions must equal the pins.
-* `vllm`: `vllm/v1/metrics/loggers.py` (the `vllm:` metrics) from a vLLM source folder (`--vllm-src`,
-  a checkout at VLLM_SOURCE[1]); vLLM is not installed. Its API server's HTTP metrics come from
-  prometheus-fastapi-instrumentator's default instrumentation (`--pfi-src`, the unpacked wheel at the
-  version vLLM requires): exporter `prometheus-fastapi-instrumentator`.
+* `vllm`: `vllm/v1/metrics/loggers.py` (the `vllm:` metrics) of the release VLLM, the one VLLM_IMAGE
+  runs (`--vllm-src`: `pip download vllm==<VLLM> --no-deps --only-binary :all:`, unzipped; vLLM is not
+  installed). Its API server (vllm/entrypoints/serve/instrumentator/metrics.py) mounts
+  prometheus-fastapi-instrumentator's default instrumentation (`Instrumentator(...).add()`; `--pfi-src`,
+  the unpacked wheel at PROMETHEUS_FASTAPI_INSTRUMENTATOR): exporter `prometheus-fastapi-instrumentator`.
 
 `tests/test_serving_runtime.py` checks the `mlserver` facts against a real MLServer's `/metrics`;
 `tests/test_serving_analysis.py` checks every series a template queries against these files.
@@ -43,7 +44,7 @@ from mlplatform.components.versions import (
     MLSERVER,
     PROMETHEUS_FASTAPI_INSTRUMENTATOR,
     STARLETTE_EXPORTER,
-    VLLM_SOURCE,
+    VLLM,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "metrics"
@@ -59,6 +60,10 @@ def _type_of(call: ast.Call) -> str | None:
     return _ALIASES.get(name or "")
 
 
+def _self_attr(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
+
+
 class _Scope:
     """Literal values assigned to plain names in one function (or module), in source order."""
 
@@ -69,12 +74,16 @@ class _Scope:
             for sub in ast.walk(node):
                 if isinstance(sub, ast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Name):
                     self.values[sub.targets[0].id] = sub.value
+                elif isinstance(sub, ast.Assign) and len(sub.targets) == 1 and _self_attr(sub.targets[0]):
+                    self.values[ast.unparse(sub.targets[0])] = sub.value  # `self.labelname_x = "x"`
 
     def string(self, node: ast.expr | None) -> str | None:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return node.value
         if isinstance(node, ast.Name) and node.id in self.values:
             return self.string(self.values[node.id])
+        if node is not None and _self_attr(node) and ast.unparse(node) in self.values:
+            return self.string(self.values[ast.unparse(node)])
         if isinstance(node, ast.JoinedStr):
             out = []
             for part in node.values:
@@ -167,8 +176,8 @@ def derive_vllm(src: Path) -> dict[str, Any]:
     metrics = {k: v for k, v in metrics_in((src / path).read_text()).items() if k.startswith("vllm:")}
     return {
         "exporter": "vllm",
-        "version": f"source {VLLM_SOURCE[1][:12]}",
-        "source": f"{VLLM_SOURCE[0]}@{VLLM_SOURCE[1]} {path}",
+        "version": VLLM,
+        "source": f"pypi:vllm=={VLLM} {path}",
         "metrics": dict(sorted(metrics.items())),
     }
 
@@ -182,7 +191,7 @@ def derive_pfi(src: Path) -> dict[str, Any]:
     return {
         "exporter": "prometheus-fastapi-instrumentator",
         "version": PROMETHEUS_FASTAPI_INSTRUMENTATOR,
-        "source": f"trallnag/prometheus-fastapi-instrumentator@v{PROMETHEUS_FASTAPI_INSTRUMENTATOR} {path} (default())",
+        "source": f"pypi:prometheus-fastapi-instrumentator=={PROMETHEUS_FASTAPI_INSTRUMENTATOR} {path} (default())",
         "metrics": dict(sorted(metrics.items())),
     }
 
@@ -195,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mlplatform.stacks.facts.serving_metrics", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--vllm-src", help=f"a vLLM source folder at {VLLM_SOURCE[1]}")
+    parser.add_argument("--vllm-src", help=f"the vllm=={VLLM} wheel, unpacked")
     parser.add_argument("--pfi-src", help="prometheus-fastapi-instrumentator's unpacked wheel")
     parser.add_argument("--out", default=str(DATA))
     args = parser.parse_args(argv)

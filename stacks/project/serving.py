@@ -47,6 +47,7 @@ from mlplatform.components.conventions import (
 )
 from mlplatform.components.serving.analysis import (
     POD_TARGET_LABELS,
+    POD_TEMPLATE_HASH_LABEL,
     analysis_args,
     analysis_templates_for,
 )
@@ -61,6 +62,8 @@ ROLLOUT_API = "argoproj.io/v1alpha1"
 VERSION_LABEL = "mlplatform.io/version"
 MODEL_DIR = "/mnt/models"  # where the server finds the model
 MODELCAR_DIR = "/models"  # where the modelcar image holds it
+MODELCAR_CONTAINER = "model"  # the init container that runs the modelcar image (mlflow, vllm)
+SERVER_CONTAINER = "server"  # the server; for the `image` runtime it is the released image itself
 SERVICE_PORT = 80
 PROGRESS_DEADLINE_SECONDS = 900  # a canary that makes no progress this long aborts back to stable
 INIT_RESOURCES = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
@@ -219,7 +222,7 @@ def _container(release: Release, m: ServedModel, rt: Runtime, images: str) -> di
     else:
         image, command = release.reference, []
     container: dict[str, Any] = {
-        "name": "server",
+        "name": SERVER_CONTAINER,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "ports": ports,
@@ -281,7 +284,7 @@ def pod_template(
         # The modelcar: its own image, pulled by digest with the node's ECR rights, copies the model out.
         spec["initContainers"] = [
             {
-                "name": "model",
+                "name": MODELCAR_CONTAINER,
                 "image": release.reference,
                 "command": ["cp", "-R", f"{MODELCAR_DIR}/.", MODEL_DIR],
                 "resources": INIT_RESOURCES,
@@ -305,7 +308,7 @@ def canary_steps(release: Release, m: ServedModel, environment: str, weights: li
     """`setWeight w` then the analysis, for each weight; then all traffic."""
     analysis = {
         "templates": analysis_templates_for(m.runtime, m.model_metric),
-        "args": analysis_args(m.runtime, release.model, environment),
+        "args": analysis_args(m.runtime, release.model, environment, m.analysis.template_args()),
     }
     steps: list[dict[str, Any]] = []
     for w in weights:
@@ -517,3 +520,50 @@ def smoke(
         except (urllib.error.URLError, OSError) as e:
             out.append(SmokeResult(url, None, str(getattr(e, "reason", e))))
     return out
+
+
+# -- what the stable pods really run (serve status) ----------------------------------------------------
+_IMAGE_ID_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
+
+
+def model_selector(model: str) -> str:
+    """The label selector of a served model's pods (every environment's namespace has its own)."""
+    return f"{MODEL_LABEL}={model}"
+
+
+def stable_pod_digests(rollout: dict[str, Any], pod_list: dict[str, Any]) -> dict[str, Any]:
+    """What the stable pods of `rollout` really run, from a PodList of the model's pods (the API's, or
+    `kubectl get pods -l mlplatform.io/model=NAME -o json`): the digest the kubelet pulled for the
+    container that holds the model (`imageID`, `<repository>@sha256:...`, in the pod's status) — the
+    modelcar init container (MODELCAR_CONTAINER), or the server container when the released image is the
+    server (`image` runtime). The stable pods are those of the Rollout's `status.stableRS`.
+
+    {"stable_hash", "pods": how many stable pods, "digests": {digest: pods}, "unresolved": [pod names
+    whose model image has no pulled digest yet (pending, still pulling)]}."""
+    if not isinstance(pod_list, dict) or not isinstance(pod_list.get("items"), list):
+        raise SpecError("pods", "is not a Kubernetes PodList", "list them with kubectl get pods -o json")
+    stable = (rollout.get("status") or {}).get("stableRS")
+    digests: dict[str, int] = {}
+    unresolved: list[str] = []
+    pods = 0
+    for pod in pod_list["items"]:
+        meta = pod.get("metadata") or {}
+        if stable is None or (meta.get("labels") or {}).get(POD_TEMPLATE_HASH_LABEL) != stable:
+            continue
+        if meta.get("deletionTimestamp"):
+            continue
+        pods += 1
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        holder = (
+            MODELCAR_CONTAINER
+            if any(c.get("name") == MODELCAR_CONTAINER for c in spec.get("initContainers") or [])
+            else SERVER_CONTAINER
+        )
+        statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
+        image_id = next((c.get("imageID") or "" for c in statuses if c.get("name") == holder), "")
+        m = _IMAGE_ID_DIGEST.search(image_id)
+        if m:
+            digests[m[1]] = digests.get(m[1], 0) + 1
+        else:
+            unresolved.append(str(meta.get("name", "")))
+    return {"stable_hash": stable, "pods": pods, "digests": digests, "unresolved": sorted(unresolved)}
