@@ -72,7 +72,8 @@ def start(password: str = "test-superuser-pw") -> Postgres:
 
 def stop(pg: Postgres) -> None:
     try:
-        os.kill(pg.pid, signal.SIGINT)  # fast shutdown
+        # immediate shutdown: no checkpoint for a database folder deleted next (a fast shutdown's takes ~2 s)
+        os.kill(pg.pid, signal.SIGQUIT)
         for _ in range(100):
             os.kill(pg.pid, 0)
             time.sleep(0.1)

@@ -43,13 +43,28 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server; one started with `start_new_session=True` is stopped with every process it forked
+    (`mlflow server` runs uvicorn and seven huey job consumers that outlive a terminated parent)."""
+    import signal
+
+    def send(sig: signal.Signals) -> None:
+        try:
+            if os.getpgid(proc.pid) == proc.pid:
+                os.killpg(proc.pid, sig)
+            else:
+                proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
     if proc.poll() is None:
-        proc.terminate()
+        send(signal.SIGTERM)
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            send(signal.SIGKILL)
             proc.wait(5)
+    else:
+        send(signal.SIGTERM)  # the leader is gone; its group may not be
 
 
 @contextmanager

@@ -93,7 +93,7 @@ def tracking(aws, tmp_path):
             [str(BIN / "mlflow"), "server", "--backend-store-uri", dsn, "--artifacts-destination",
              f"s3://{BUCKET}/mlflow", "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port),
              "--workers", "1"],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,  # stop() ends its children too
         )
     try:
         wait_http(f"http://127.0.0.1:{port}/health", server, log, timeout=180)
