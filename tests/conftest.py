@@ -10,6 +10,11 @@ import pytest
 
 from mlplatform.stacks.plan.offline import Plan, run_offline
 
+# MLflow's telemetry has no way out of this machine, and MLflow 3.15 then unsets its session variable in one
+# thread while a request reads it in another (a KeyError now and then): off here and in every process started
+# from here (servers and workflow steps that build their own environment set it themselves).
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+
 
 def plan_of(program: Callable[[], Any], region: str = "us-east-1", **kw: Any) -> Plan:
     """Run `program` (which creates resources) offline and return its Plan."""

@@ -37,8 +37,9 @@ def _train(dest: Path) -> Path:
 
     x = np.random.RandomState(0).rand(200, 4)
     frame = pd.DataFrame(x, columns=COLUMNS)
+    # requirements named, not inferred (MLflow infers them by re-importing the model in a subprocess, ~6 s)
     mlflow.sklearn.save_model(LogisticRegression().fit(frame, (x[:, 0] > 0.5).astype(int)), str(dest),
-                             input_example=frame.head(2))
+                             input_example=frame.head(2), pip_requirements=["scikit-learn"])
     return dest
 
 
@@ -145,7 +146,7 @@ class SlowS3(http.server.BaseHTTPRequestHandler):
     """A proxy in front of the moto S3 that answers every request `delay` seconds late."""
 
     upstream: str = ""
-    delay = 4.0
+    delay = 2.0  # a request answers in milliseconds: one that waited for a write would take over a second
     puts: list[float] = []
 
     def _forward(self) -> None:
@@ -187,7 +188,7 @@ def test_a_slow_s3_never_slows_a_request(model_dir, tmp_path, s3, monkeypatch):
                 latencies.append(time.monotonic() - start)
                 time.sleep(0.05)
             assert SlowS3.puts, "no batch was written while the requests ran"
-            # a write takes 4 s; no request waited for one
+            # a write takes 2 s; no request waited for one
             assert max(latencies) < SlowS3.delay / 2, latencies
             stop_gracefully(server)
     finally:

@@ -671,6 +671,7 @@ def publish_env(tmp_path):
            "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/churn-platform", "GITHUB_RUN_ID": "99",
            "GITHUB_SHA": "c0ffee4b2a1908f7e6d5c4b3a2918f7e6d5c4b3a", "BRANCH": "main",
            "MLFLOW_TRACKING_URI": (tmp_path / "mlruns").as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true",
+           "MLFLOW_DISABLE_TELEMETRY": "true",  # see tests/test_registration.py
            "REPOSITORY": "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlplatform/dev/models"}
     with _mlflow_env({"env": env}):
         client = mlflow.MlflowClient()
