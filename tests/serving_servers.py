@@ -42,9 +42,10 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
     raise TimeoutError(f"{url} not ready after {timeout}s:\n{log.read_text()[-3000:]}")
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a server; one started with `start_new_session=True` is stopped with every process it forked
-    (`mlflow server` runs uvicorn and seven huey job consumers that outlive a terminated parent)."""
+def stop(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """Stop a server: SIGTERM, then SIGKILL after `grace` seconds (0: at once, for a server with nothing
+    to keep). One started with `start_new_session=True` is stopped with every process it forked (`mlflow
+    server` runs uvicorn and seven huey job consumers that outlive a terminated parent)."""
     import signal
 
     def send(sig: signal.Signals) -> None:
@@ -57,9 +58,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             pass
 
     if proc.poll() is None:
-        send(signal.SIGTERM)
+        send(signal.SIGTERM if grace else signal.SIGKILL)
         try:
-            proc.wait(10)
+            proc.wait(grace or 5)
         except subprocess.TimeoutExpired:
             send(signal.SIGKILL)
             proc.wait(5)

@@ -99,7 +99,7 @@ def tracking(aws, tmp_path):
         wait_http(f"http://127.0.0.1:{port}/health", server, log, timeout=180)
         yield {"url": f"http://127.0.0.1:{port}", "log": log}
     finally:
-        stop(server)
+        stop(server, grace=0)  # its data is in the PostgreSQL deleted next: nothing to shut down gently
         pg_process.stop(pg)
 
 
