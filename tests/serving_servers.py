@@ -64,8 +64,6 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 10) -> None:
         except subprocess.TimeoutExpired:
             send(signal.SIGKILL)
             proc.wait(5)
-    else:
-        send(signal.SIGTERM)  # the leader is gone; its group may not be
 
 
 @contextmanager

@@ -41,7 +41,8 @@ def _missing() -> list[str]:
     return missing
 
 
-pytestmark = pytest.mark.skipif(bool(_missing()), reason=f"not installed: {'; '.join(_missing())}")
+_MISSING = _missing()
+pytestmark = pytest.mark.skipif(bool(_MISSING), reason=f"not installed: {'; '.join(_MISSING)}")
 
 BIN = Path(sys.executable).parent
 BUCKET = "mlflow-artifacts"

@@ -26,14 +26,14 @@ MLFLOW_CLIENT (`mlserver.Dockerfile` here). One process per replica (`parallel_w
 with replicas.
 
 Speed (`benchmarks/serving.py`: one 1-CPU replica, a 4-feature LogisticRegression, one-row requests
-from 4 keep-alive connections, 2000 per server, both servers in the same run; 2 shared cores, load
-average 5.5 from other work):
+from 4 keep-alive connections, both servers in the same run on 2 cores; idle: `--requests 400 --rounds 2`,
+load average 1.1; loaded: 2000 requests per server, load average 5.5 from other work):
 
-| server (each pinned to one core, in its own 1-CPU cgroup) | req/s | p50 ms | p95 ms | CPU ms/request |
-|-----------------------------------------------------------|-------|--------|--------|----------------|
-| MLServer 1.7.1 + this class, V2 infer, metrics on         | 259   | 13.2   | 31.6   | 2.56           |
-| MLServer 1.7.1 + this class, /invocations, metrics on     | 215   | 14.1   | 36.5   | 2.60           |
-| `mlflow models serve` 3.15.1, no metrics                  | 193   | 17.8   | 40.2   | 3.36           |
+| idle / loaded; each server on one core, own 1-CPU cgroup  | req/s      | p50 ms     | p95 ms      | CPU ms/request |
+|-----------------------------------------------------------|------------|------------|-------------|----------------|
+| MLServer 1.7.1 + this class, V2 infer, metrics on         | 585 / 259  | 5.2 / 13.2 | 10.7 / 31.6 | 1.72 / 2.56    |
+| MLServer 1.7.1 + this class, /invocations, metrics on     | 568 / 215  | 5.4 / 14.1 | 11.1 / 36.5 | 1.75 / 2.60    |
+| `mlflow models serve` 3.15.1, no metrics                  | 473 / 193  | 7.7 / 17.8 | 14.9 / 40.2 | 2.10 / 3.36    |
 
 (An earlier run at load 4.9: V2 393 req/s, p50 9.0, p95 21.8 ms against 329, 11.0, 23.2.)
 At least as fast as MLflow's own server with metrics on. An earlier measurement (MLServer 80-87 req/s,
